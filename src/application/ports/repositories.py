@@ -1,0 +1,171 @@
+"""Storage ports: one repository per aggregate and the unit of work that owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.conversation import Conversation, ConversationState
+from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
+from domain.ndr import NdrAction, NdrActionKind
+from domain.reason_rules import ReasonRule
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.settings import ChannelSetting
+from domain.templates import WaTemplate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationQuery:
+    account_id: int
+    shipment_id: int | None = None
+    reason: FdrReason | None = None
+    state: ConversationState | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    before_id: int | None = None  # cursor: newest first, strictly older than this id
+    limit: int = 50
+
+
+class ConversationRepository(Protocol):
+    async def add(self, conversation: Conversation) -> Conversation | None:
+        """Stores a new conversation; None when one exists for the same shipment and attempt."""
+
+    async def get(self, conversation_id: int) -> Conversation | None: ...
+
+    async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None: ...
+
+    async def latest_for_shipment(self, shipment_id: int) -> Conversation | None: ...
+
+    async def update(self, conversation: Conversation) -> None: ...
+
+    async def search(self, query: ConversationQuery) -> list[Conversation]: ...
+
+
+class OutgoingMessageRepository(Protocol):
+    async def add(self, message: OutgoingMessage) -> OutgoingMessage: ...
+
+    async def get(self, outgoing_id: int) -> OutgoingMessage | None: ...
+
+    async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None: ...
+
+    async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None: ...
+
+    async def update(self, message: OutgoingMessage) -> None: ...
+
+    async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]: ...
+
+
+class DeliveryReportRepository(Protocol):
+    async def add_many(self, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
+        """Stores reports new by (message id, status); returns the ones stored."""
+
+    async def for_message(self, message_id: str) -> list[DeliveryReport]: ...
+
+    async def link(self, message_id: str, outgoing_id: int) -> int:
+        """Attaches reports that arrived before their message was known; returns how many."""
+
+
+class CustomerReplyRepository(Protocol):
+    async def add(self, reply: CustomerReply) -> CustomerReply | None:
+        """None when a reply with the same ``reply_message_id`` is stored already."""
+
+    async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]: ...
+
+
+class TemplateRepository(Protocol):
+    async def add(self, template: WaTemplate) -> WaTemplate: ...
+
+    async def get(self, template_id: int) -> WaTemplate | None: ...
+
+    async def update(self, template: WaTemplate) -> None: ...
+
+    async def delete(self, template_id: int) -> bool: ...
+
+    async def for_account(self, account_id: int) -> list[WaTemplate]: ...
+
+    async def default_for(self, account_id: int, reason: FdrReason) -> WaTemplate | None:
+        """The account's template marked for ``reason`` (the shipped defaults live on the
+        default account)."""
+
+
+class ChannelSettingRepository(Protocol):
+    async def get(self, account_id: int) -> ChannelSetting | None: ...
+
+    async def save(self, setting: ChannelSetting) -> None: ...
+
+
+class ReasonRuleRepository(Protocol):
+    async def all(self) -> list[ReasonRule]: ...
+
+
+class FdrEventRepository(Protocol):
+    async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
+        """None when the same ``event_key`` was recorded already."""
+
+    async def get(self, event_key: str) -> FdrEventRecord | None: ...
+
+    async def update(self, record: FdrEventRecord) -> None: ...
+
+
+class WebhookInboxRepository(Protocol):
+    async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
+
+    async def pending(self, limit: int) -> list[WebhookDelivery]: ...
+
+    async def mark_processed(
+        self, delivery_id: int, processed_at: datetime, error: str | None = None
+    ) -> None: ...
+
+
+class NdrActionRepository(Protocol):
+    async def add(self, action: NdrAction) -> NdrAction | None:
+        """None when the conversation already has an action of that kind."""
+
+    async def get_for(self, conversation_id: int, kind: NdrActionKind) -> NdrAction | None: ...
+
+    async def update(self, action: NdrAction) -> None: ...
+
+    async def for_conversation(self, conversation_id: int) -> list[NdrAction]: ...
+
+
+class LinkClickRepository(Protocol):
+    async def add(self, click: LinkClick) -> LinkClick: ...
+
+    async def for_shipment(self, shipment_id: int) -> list[LinkClick]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that work inside it.
+
+    ``async with uow:`` begins; leaving without ``commit()`` rolls back. The same object may be
+    entered again for the next transaction.
+    """
+
+    conversations: ConversationRepository
+    messages: OutgoingMessageRepository
+    delivery_reports: DeliveryReportRepository
+    replies: CustomerReplyRepository
+    templates: TemplateRepository
+    settings: ChannelSettingRepository
+    reason_rules: ReasonRuleRepository
+    fdr_events: FdrEventRepository
+    inbox: WebhookInboxRepository
+    ndr_actions: NdrActionRepository
+    link_clicks: LinkClickRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...

@@ -1,0 +1,35 @@
+"""Meta's side: sending messages and listing the templates a business account has."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.messages import Content, SendReceipt
+from domain.settings import SenderConnection
+from domain.templates import MetaTemplate
+
+
+class WhatsAppGateway(Protocol):
+    async def send(
+        self,
+        sender: SenderConnection,
+        to: str,
+        content: Content,
+        *,
+        client_ref: str,
+        context_message_id: str | None = None,
+    ) -> SendReceipt:
+        """Sends one message to ``to`` (E.164 digits).
+
+        Raises ``RetryableSendError``, ``PermanentSendError`` or ``SendOutcomeUnknown``.
+        """
+
+
+class TemplateCatalog(Protocol):
+    async def templates(self, sender: SenderConnection) -> list[MetaTemplate]:
+        """Every template of the sender's business account (all pages)."""
+
+
+class ThroughputLimiter(Protocol):
+    async def acquire(self, phone_number_id: str) -> None:
+        """Waits until one more message may leave this sender number."""

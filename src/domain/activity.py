@@ -1,0 +1,46 @@
+"""What the workspace timeline is told: one event per outcome, status change and answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # send timed out; the status webhook will tell
+    DELIVERED = "delivered"
+    READ = "read"
+    ANSWERED = "answered"
+    ACTION_TAKEN = "action_taken"
+    ACTION_FAILED = "action_failed"
+    LINK_CLICKED = "link_clicked"
+
+
+class SkipReason(StrEnum):
+    NOT_FDR = "not_fdr"
+    DISABLED = "whatsapp_disabled"
+    UNKNOWN_REASON = "unknown_reason"
+    BAD_PHONE = "bad_phone"
+    NO_TEMPLATE = "no_template"
+    TEMPLATE_MISMATCH = "template_mismatch"
+    NO_SENDER = "no_sender"
+    MALFORMED = "malformed"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityEvent:
+    account_id: int | None
+    shipment_id: int | None
+    reason: str | None
+    outcome: Outcome
+    message_id: str | None = None
+    conversation_id: int | None = None
+    detail: str | None = None
+    error_code: int | None = None
+    error_title: str | None = None
+    occurred_at: datetime

@@ -1,0 +1,61 @@
+"""One conversation per shipment per failed attempt, rooted at the first template message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.reasons import FdrReason
+
+#: Meta's customer-service window: free-form messages only this long after the shopper's last one.
+SERVICE_WINDOW = timedelta(hours=24)
+
+
+class ConversationState(StrEnum):
+    PENDING = "pending"  # recorded, template not yet accepted by Meta
+    OPEN = "open"  # template sent, waiting for the shopper
+    AWAITING_DATE = "awaiting_date"  # date buttons sent
+    AWAITING_PHONE = "awaiting_phone"  # asked for an alternate number
+    RESOLVED = "resolved"  # the shopper's answer was acted on
+    FAILED = "failed"  # the template could not be sent
+    EXPIRED = "expired"  # a newer failed attempt for the shipment exists
+
+    @property
+    def is_answerable(self) -> bool:
+        return self in _ANSWERABLE
+
+
+_ANSWERABLE = {
+    ConversationState.OPEN,
+    ConversationState.AWAITING_DATE,
+    ConversationState.AWAITING_PHONE,
+    ConversationState.RESOLVED,
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class Conversation:
+    id: int | None = None
+    account_id: int
+    shipment_id: int
+    external_shipment_id: str = ""
+    status_log_id: int
+    order_number: str = ""
+    tracking_id: str = ""
+    reason: FdrReason
+    customer_phone: str  # E.164 digits
+    customer_name: str = ""
+    brand: str = ""
+    sender_connection_id: int
+    template_id: int | None = None
+    state: ConversationState = ConversationState.PENDING
+    root_message_id: str | None = None  # wamid of the template message
+    last_customer_message_at: datetime | None = None
+    nudged_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def in_service_window(self, now: datetime) -> bool:
+        last = self.last_customer_message_at
+        return last is not None and now - last < SERVICE_WINDOW

@@ -1,0 +1,72 @@
+"""Domain errors: plain exceptions that adapters raise and entrypoints map to HTTP or ack/nack."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the service itself defines."""
+
+
+class InvalidPhoneNumber(DomainError):
+    """A phone number that cannot be read as a real number."""
+
+
+class TemplateMismatch(DomainError):
+    """The values prepared for a template do not fit its definition (Meta would answer 132000)."""
+
+
+class NotFound(DomainError):
+    """A thing asked for by id does not exist (or belongs to another workspace)."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key} not found")
+        self.kind = kind
+        self.key = key
+
+
+class Conflict(DomainError):
+    """The request contradicts what is stored (a duplicate name, a template in use)."""
+
+
+class InvalidSettings(DomainError):
+    """Workspace settings that cannot be saved; ``errors`` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class SendError(DomainError):
+    """Sending a WhatsApp message did not succeed."""
+
+    def __init__(self, code: int | None, title: str) -> None:
+        super().__init__(f"({code}) {title}" if code is not None else title)
+        self.code = code
+        self.title = title
+
+
+class RetryableSendError(SendError):
+    """Meta refused for now (throughput, downtime); the same request may succeed later."""
+
+    def __init__(self, code: int | None, title: str, retry_after: float | None = None) -> None:
+        super().__init__(code, title)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Meta refused this message for good (bad number, template problem, policy)."""
+
+
+class SendOutcomeUnknown(SendError):
+    """The request may or may not have reached Meta (timeout, dropped connection).
+
+    Never re-send blindly: the status webhook, matched by our callback id, tells the truth.
+    """
+
+
+class UpstreamUnavailable(DomainError):
+    """A collaborator (integration engine, ESB, database) cannot be reached right now."""
+
+
+class UpstreamRejected(DomainError):
+    """A collaborator answered that the request itself is wrong; retrying will not help."""

@@ -1,0 +1,121 @@
+"""Messages in both directions: what we send, the ticks Meta reports, what the shopper answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from domain.status import MessageStatus
+
+
+class MessageKind(StrEnum):
+    TEMPLATE = "template"
+    INTERACTIVE = "interactive"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class QuickReply:
+    """A reply button: ``id`` comes back when tapped, ``title`` is what the shopper sees."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateMessage:
+    """A template send: name and language as approved by Meta, values in the template's order."""
+
+    name: str
+    language: str
+    body_parameters: tuple[str, ...] = ()
+    button_payloads: tuple[str, ...] = ()  # one per quick-reply button, in button order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InteractiveMessage:
+    body: str
+    buttons: tuple[QuickReply, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextMessage:
+    body: str
+    preview_url: bool = False
+
+
+Content = TemplateMessage | InteractiveMessage | TextMessage
+
+
+@dataclass(slots=True, kw_only=True)
+class OutgoingMessage:
+    """A row of ``wa_outgoing_messages``; ``root_message_id`` is None only on the template."""
+
+    id: int | None = None
+    conversation_id: int
+    kind: MessageKind
+    client_ref: str  # our id, sent as biz_opaque_callback_data and echoed in every status
+    shipment_status_log_id: int
+    sender_connection_id: int
+    customer_phone: str
+    business_phone: str
+    wa_template_id: int | None = None
+    root_message_id: str | None = None
+    message_id: str | None = None  # Meta's wamid, once accepted
+    payload: str = ""  # the request body we sent
+    status: MessageStatus = MessageStatus.PENDING
+    error_code: int | None = None
+    error_title: str | None = None
+    external_updated_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReport:
+    """A row of ``wa_dlr_messages``: one status event of one outgoing message, kept whole."""
+
+    id: int | None = None
+    wa_outgoing_message_id: int | None  # None while the outgoing message is not yet known
+    message_id: str
+    status: MessageStatus
+    client_ref: str | None = None
+    error_code: int | None = None
+    error_title: str | None = None
+    payload: str = ""
+    external_timestamp: datetime
+    created_at: datetime
+
+
+class ReplyType(StrEnum):
+    BUTTON = "button"  # a quick-reply button on a template
+    INTERACTIVE = "interactive"  # a reply button or list row on an interactive message
+    TEXT = "text"
+    OTHER = "other"  # media, reactions, unsupported: recorded, not acted on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerReply:
+    """A row of ``wa_customer_reply_messages``."""
+
+    id: int | None = None
+    reply_message_id: str
+    customer_phone: str
+    wa_context_outgoing_message_id: str | None = None  # wamid of the message answered
+    wa_root_outgoing_message_id: int | None = None  # id of the conversation's template row
+    customer_reply_type: ReplyType
+    customer_reply_value: str = ""
+    button_reply_id: str | None = None
+    payload: str = ""
+    external_updated_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendReceipt:
+    """What Meta answered to an accepted send."""
+
+    message_id: str
+    wa_id: str | None = None
+    message_status: str | None = None

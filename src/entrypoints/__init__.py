@@ -1,0 +1,1 @@
+"""Entrypoints: the HTTP app, the Pub/Sub worker and the CLI; thin by design."""

@@ -1,0 +1,92 @@
+"""``fdr-whatsapp``: serve, worker, migrate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from infrastructure.config import Config, ConfigError, load_config
+from infrastructure.logging import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.log_json)
+    command: int = args.run(config, args)
+    return command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fdr-whatsapp",
+        description="Failed-delivery notifications on WhatsApp.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="pull FDR events from Pub/Sub")
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database (alembic upgrade head)")
+    migrate.add_argument("--revision", default="head")
+    migrate.add_argument(
+        "--downgrade", action="store_true", help="downgrade to --revision (default: base)"
+    )
+    migrate.set_defaults(run=_migrate)
+
+    demo = commands.add_parser("demo", help="everything in one process on the embedded default")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from entrypoints.http.app import create_app
+    from entrypoints.wiring import build_container
+
+    app = create_app(build_container(config))
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _worker(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.worker import run_worker
+
+    return run_worker(config)
+
+
+def _migrate(config: Config, args: argparse.Namespace) -> int:
+    from infrastructure.db import migrations
+
+    if args.downgrade:
+        revision = "base" if args.revision == "head" else args.revision
+        migrations.downgrade(config.database_url, revision)
+        print(f"database downgraded to {revision}")
+    else:
+        migrations.upgrade(config.database_url, args.revision)
+        print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def _demo(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.demo import run_demo
+
+    return run_demo(config, args.host, args.port)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

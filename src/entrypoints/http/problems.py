@@ -1,0 +1,119 @@
+"""Every error as RFC 9457 problem JSON, mapped in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import ExceptionHandlersMap
+
+from domain.errors import Conflict, InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://fdr-whatsapp.eshopbox.dev/problems/"
+_log = structlog.get_logger("http")
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + type_ if type_ else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        errors = [
+            {"field": e.get("key") or e.get("source") or "body", "message": e.get("message", "")}
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        return problem(
+            exc.status_code,
+            "Invalid request",
+            str(exc.detail),
+            type_="validation",
+            errors=errors,
+        )
+    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    return problem(
+        exc.status_code,
+        title.get(exc.status_code, "Request failed"),
+        str(exc.detail) if exc.detail else None,
+        headers=exc.headers,
+    )
+
+
+def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
+    return problem(HTTP_404_NOT_FOUND, "Not found", str(exc), type_="not-found")
+
+
+def _conflict(request: Request[Any, Any, Any], exc: Conflict) -> Response[Any]:
+    return problem(HTTP_409_CONFLICT, "Conflict", str(exc), type_="conflict")
+
+
+def _invalid_settings(request: Request[Any, Any, Any], exc: InvalidSettings) -> Response[Any]:
+    errors = [{"field": k, "message": v} for k, v in exc.errors.items()]
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "Invalid settings",
+        str(exc),
+        type_="validation",
+        errors=errors,
+    )
+
+
+def _upstream_rejected(request: Request[Any, Any, Any], exc: UpstreamRejected) -> Response[Any]:
+    return problem(HTTP_422_UNPROCESSABLE_ENTITY, "Rejected upstream", str(exc), type_="upstream")
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
+    return problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        "a dependency is unavailable; retry later",
+        type_="unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    _log.exception("unhandled error", path=request.url.path, error=type(exc).__name__)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", type_="internal")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        HTTPException: _http_exception,
+        NotFound: _not_found,
+        Conflict: _conflict,
+        InvalidSettings: _invalid_settings,
+        UpstreamRejected: _upstream_rejected,
+        UpstreamUnavailable: _unavailable,
+        Exception: _unexpected,
+    }
+
+
+__all__ = ["PROBLEM_JSON", "MediaType", "exception_handlers", "problem"]

@@ -1,0 +1,1 @@
+"""Caches of workspace settings: Redis across processes, a dict within one."""

@@ -1,0 +1,260 @@
+"""Configuration: one typed value read once at start-up from the environment (and ``.env``).
+
+A wrong or missing value stops start-up with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
+DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_META_API_VERSION = "v23.0"
+META_THROUGHPUT_MAX = 1000
+
+
+class ConfigError(Exception):
+    """One bad setting; ``str()`` is the single line printed at start-up."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"configuration error: {variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    pubsub_project: str | None = None
+    pubsub_fdr_subscription: str | None = None
+    pubsub_activity_topic: str | None = None
+    pubsub_emulator_host: str | None = None
+    meta_graph_url: str = DEFAULT_META_GRAPH_URL
+    meta_api_version: str = DEFAULT_META_API_VERSION
+    meta_app_secret: str | None = field(default=None, repr=False)
+    meta_verify_token: str | None = field(default=None, repr=False)
+    meta_sandbox: bool = True
+    meta_phone_number_id: str | None = None
+    meta_waba_id: str | None = None
+    meta_access_token: str | None = field(default=None, repr=False)
+    meta_throughput: int = 80
+    meta_timeout_seconds: float = 10.0
+    integration_engine_url: str | None = None
+    esb_url: str | None = None
+    portal_tracking_url: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    default_account_id: int = 5
+    auth_jwt_secret: str | None = field(default=None, repr=False)
+    auth_jwks_url: str | None = None
+    support_phone: str = "+91-9876543210"
+    support_email: str = "eshopbox@support.com"
+    worker_concurrency: int = 32
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def database_backend(self) -> str:
+        return make_url(self.database_url).get_backend_name()
+
+
+T = TypeVar("T")
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Config:
+    """Reads the environment; ``.env`` fills in what the environment does not set."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return _Reader(values).config()
+
+
+class _Reader:
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def raw(self, name: str) -> str | None:
+        value = self._values.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, ArgumentError) as exc:
+            raise ConfigError(name, str(exc)) from None
+
+    def config(self) -> Config:
+        meta_credentials = {
+            name: self.raw(name)
+            for name in (
+                "WA_META_PHONE_NUMBER_ID",
+                "WA_META_WABA_ID",
+                "WA_META_ACCESS_TOKEN",
+                "WA_META_APP_SECRET",
+            )
+        }
+        has_all_credentials = all(meta_credentials.values())
+        sandbox = self.get("WA_META_SANDBOX", _boolean, not has_all_credentials)
+        if not sandbox:
+            for name, value in meta_credentials.items():
+                if value is None:
+                    raise ConfigError(name, "is required when WA_META_SANDBOX is false")
+        project = self.raw("WA_PUBSUB_PROJECT")
+        for name in ("WA_PUBSUB_FDR_SUBSCRIPTION", "WA_PUBSUB_ACTIVITY_TOPIC"):
+            if self.raw(name) and not project:
+                raise ConfigError("WA_PUBSUB_PROJECT", f"is required when {name} is set")
+        return Config(
+            database_url=self.get("WA_DATABASE_URL", _database_url, DEFAULT_DATABASE_URL),
+            redis_url=self.get("WA_REDIS_URL", _redis_url, None),
+            pubsub_project=project,
+            pubsub_fdr_subscription=self.get("WA_PUBSUB_FDR_SUBSCRIPTION", _resource_name, None),
+            pubsub_activity_topic=self.get("WA_PUBSUB_ACTIVITY_TOPIC", _resource_name, None),
+            pubsub_emulator_host=self.get("PUBSUB_EMULATOR_HOST", _host_port, None),
+            meta_graph_url=self.get("WA_META_GRAPH_URL", _http_url, DEFAULT_META_GRAPH_URL),
+            meta_api_version=self.get(
+                "WA_META_API_VERSION", _api_version, DEFAULT_META_API_VERSION
+            ),
+            meta_app_secret=meta_credentials["WA_META_APP_SECRET"],
+            meta_verify_token=self.raw("WA_META_VERIFY_TOKEN"),
+            meta_sandbox=sandbox,
+            meta_phone_number_id=meta_credentials["WA_META_PHONE_NUMBER_ID"],
+            meta_waba_id=meta_credentials["WA_META_WABA_ID"],
+            meta_access_token=meta_credentials["WA_META_ACCESS_TOKEN"],
+            meta_throughput=self.get("WA_META_THROUGHPUT", _throughput, 80),
+            meta_timeout_seconds=self.get("WA_META_TIMEOUT_SECONDS", _positive_float, 10.0),
+            integration_engine_url=self.get("WA_INTEGRATION_ENGINE_URL", _http_url, None),
+            esb_url=self.get("WA_ESB_URL", _http_url, None),
+            portal_tracking_url=self.get("WA_PORTAL_TRACKING_URL", _tracking_url, None),
+            public_base_url=self.get("WA_PUBLIC_BASE_URL", _http_url, "http://127.0.0.1:8000"),
+            default_account_id=self.get("WA_DEFAULT_ACCOUNT_ID", _positive_int, 5),
+            auth_jwt_secret=self.get("WA_AUTH_JWT_SECRET", _jwt_secret, None),
+            auth_jwks_url=self.get("WA_AUTH_JWKS_URL", _http_url, None),
+            support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
+            support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
+            worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
+            log_level=self.get("WA_LOG_LEVEL", _log_level, "INFO"),
+            log_json=self.get("WA_LOG_JSON", _boolean, False),
+        )
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, not {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"must be positive, not {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"must be positive, not {number}")
+    return number
+
+
+def _throughput(value: str) -> int:
+    number = _positive_int(value)
+    if number > META_THROUGHPUT_MAX:
+        raise ValueError(f"must be at most {META_THROUGHPUT_MAX} (Meta's highest tier)")
+    return number
+
+
+def _database_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            "is not a SQLAlchemy URL (e.g. mysql+asyncmy://user:pass@host/db)"
+        ) from None
+    if url.drivername not in ("mysql+asyncmy", "sqlite+aiosqlite", "mariadb+asyncmy"):
+        raise ValueError(
+            f"uses driver {url.drivername!r}; use mysql+asyncmy:// or sqlite+aiosqlite://"
+        )
+    return value
+
+
+def _redis_url(value: str) -> str:
+    if urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"must be an http(s) URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def _tracking_url(value: str) -> str:
+    _http_url(value)
+    try:
+        value.format(tracking_id="t", shipment_id="s", order_number="o")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            "may only use the placeholders {tracking_id}, {shipment_id} and {order_number}"
+        ) from None
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"must be host:port, not {value!r}")
+    return value
+
+
+def _resource_name(value: str) -> str:
+    if "/" in value and not value.startswith("projects/"):
+        raise ValueError("must be a bare name or projects/<project>/...")
+    return value
+
+
+def _api_version(value: str) -> str:
+    if not (value.startswith("v") and value[1:].replace(".", "").isdigit()):
+        raise ValueError(f"must look like v23.0, not {value!r}")
+    return value
+
+
+def _jwt_secret(value: str) -> str:
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters (HS256 key)")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level

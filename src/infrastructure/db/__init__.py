@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy Core tables, the unit of work and one repository per aggregate."""

@@ -1,0 +1,1 @@
+"""SQL repositories: every statement the service runs lives here."""

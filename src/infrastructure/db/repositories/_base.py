@@ -1,0 +1,33 @@
+"""What every SQL repository shares: a connection inside the unit of work's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+
+from infrastructure.db.errors import is_duplicate_key
+
+
+class SqlRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def _insert_unique(self, stmt: Insert) -> int | None:
+        """Runs the insert; None when a unique key says the row exists (the transaction goes on)."""
+        try:
+            async with self._conn.begin_nested():
+                result = await self._conn.execute(stmt)
+        except IntegrityError as exc:
+            if is_duplicate_key(exc):
+                return None
+            raise
+        key = result.inserted_primary_key
+        return int(key[0]) if key is not None and key[0] is not None else None
+
+    async def _insert(self, stmt: Insert) -> int:
+        result = await self._conn.execute(stmt)
+        key = result.inserted_primary_key
+        assert key is not None
+        assert key[0] is not None
+        return int(key[0])

@@ -1,0 +1,111 @@
+"""Conversations in ``wa_conversations``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+
+from application.ports.repositories import ConversationQuery
+from domain.conversation import Conversation, ConversationState
+from domain.reasons import FdrReason
+from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.tables import conversations as t
+
+
+def _values(c: Conversation) -> dict[str, Any]:
+    return {
+        "account_id": c.account_id,
+        "shipment_id": c.shipment_id,
+        "external_shipment_id": c.external_shipment_id,
+        "shipment_status_log_id": c.status_log_id,
+        "order_number": c.order_number,
+        "tracking_id": c.tracking_id,
+        "reason": c.reason.value,
+        "customer_phone": c.customer_phone,
+        "customer_name": c.customer_name,
+        "brand": c.brand,
+        "whatsappSenderConnectionId": c.sender_connection_id,
+        "wa_template_id": c.template_id,
+        "state": c.state.value,
+        "root_message_id": c.root_message_id,
+        "last_customer_message_at": c.last_customer_message_at,
+        "nudged_at": c.nudged_at,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+
+
+def _entity(row: RowMapping) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        account_id=row["account_id"],
+        shipment_id=row["shipment_id"],
+        external_shipment_id=row["external_shipment_id"],
+        status_log_id=row["shipment_status_log_id"],
+        order_number=row["order_number"],
+        tracking_id=row["tracking_id"],
+        reason=FdrReason(row["reason"]),
+        customer_phone=row["customer_phone"],
+        customer_name=row["customer_name"],
+        brand=row["brand"],
+        sender_connection_id=row["whatsappSenderConnectionId"],
+        template_id=row["wa_template_id"],
+        state=ConversationState(row["state"]),
+        root_message_id=row["root_message_id"],
+        last_customer_message_at=row["last_customer_message_at"],
+        nudged_at=row["nudged_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlConversationRepository(SqlRepository):
+    async def add(self, conversation: Conversation) -> Conversation | None:
+        new_id = await self._insert_unique(t.insert().values(_values(conversation)))
+        return None if new_id is None else dataclasses.replace(conversation, id=new_id)
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        return await self._one(select(t).where(t.c.id == conversation_id))
+
+    async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None:
+        return await self._one(
+            select(t).where(
+                t.c.shipment_id == shipment_id, t.c.shipment_status_log_id == status_log_id
+            )
+        )
+
+    async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
+        return await self._one(
+            select(t).where(t.c.shipment_id == shipment_id).order_by(t.c.id.desc()).limit(1)
+        )
+
+    async def update(self, conversation: Conversation) -> None:
+        assert conversation.id is not None
+        await self._conn.execute(
+            update(t).where(t.c.id == conversation.id).values(_values(conversation))
+        )
+
+    async def search(self, query: ConversationQuery) -> list[Conversation]:
+        stmt = select(t).where(t.c.account_id == query.account_id)
+        if query.shipment_id is not None:
+            stmt = stmt.where(t.c.shipment_id == query.shipment_id)
+        if query.reason is not None:
+            stmt = stmt.where(t.c.reason == query.reason.value)
+        if query.state is not None:
+            stmt = stmt.where(t.c.state == query.state.value)
+        if query.created_from is not None:
+            stmt = stmt.where(t.c.created_at >= query.created_from)
+        if query.created_to is not None:
+            stmt = stmt.where(t.c.created_at < query.created_to)
+        if query.before_id is not None:
+            stmt = stmt.where(t.c.id < query.before_id)
+        stmt = stmt.order_by(t.c.id.desc()).limit(query.limit)
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_entity(r) for r in rows]
+
+    async def _one(self, stmt: Any) -> Conversation | None:
+        row = (await self._conn.execute(stmt)).mappings().first()
+        return None if row is None else _entity(row)

@@ -1,0 +1,220 @@
+"""Outgoing messages, delivery reports and customer replies (the seed's ``wa_*`` message tables)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.engine import RowMapping
+
+from domain.messages import (
+    CustomerReply,
+    DeliveryReport,
+    MessageKind,
+    OutgoingMessage,
+    ReplyType,
+)
+from domain.status import MessageStatus
+from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
+
+_out = outgoing_messages
+
+
+def _outgoing_values(m: OutgoingMessage) -> dict[str, Any]:
+    return {
+        "conversation_id": m.conversation_id,
+        "kind": m.kind.value,
+        "client_ref": m.client_ref,
+        "shipment_status_log_id": m.shipment_status_log_id,
+        "whatsappSenderConnectionId": m.sender_connection_id,
+        "customer_phone": m.customer_phone,
+        "business_phone": m.business_phone,
+        "wa_template_id": m.wa_template_id,
+        "root_message_id": m.root_message_id,
+        "message_id": m.message_id,
+        "payload": m.payload,
+        "status": m.status.value,
+        "error_code": m.error_code,
+        "error_title": m.error_title,
+        "external_updated_at": m.external_updated_at,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+    }
+
+
+def _outgoing(row: RowMapping) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        kind=MessageKind(row["kind"]),
+        client_ref=row["client_ref"],
+        shipment_status_log_id=row["shipment_status_log_id"],
+        sender_connection_id=row["whatsappSenderConnectionId"],
+        customer_phone=row["customer_phone"],
+        business_phone=row["business_phone"],
+        wa_template_id=row["wa_template_id"],
+        root_message_id=row["root_message_id"],
+        message_id=row["message_id"],
+        payload=row["payload"],
+        status=MessageStatus(row["status"]),
+        error_code=row["error_code"],
+        error_title=row["error_title"],
+        external_updated_at=row["external_updated_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlOutgoingMessageRepository(SqlRepository):
+    async def add(self, message: OutgoingMessage) -> OutgoingMessage:
+        new_id = await self._insert(_out.insert().values(_outgoing_values(message)))
+        return dataclasses.replace(message, id=new_id)
+
+    async def get(self, outgoing_id: int) -> OutgoingMessage | None:
+        return await self._one(select(_out).where(_out.c.id == outgoing_id))
+
+    async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
+        return await self._one(select(_out).where(_out.c.message_id == message_id))
+
+    async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
+        return await self._one(select(_out).where(_out.c.client_ref == client_ref))
+
+    async def update(self, message: OutgoingMessage) -> None:
+        assert message.id is not None
+        await self._conn.execute(
+            update(_out).where(_out.c.id == message.id).values(_outgoing_values(message))
+        )
+
+    async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:
+        rows = await self._conn.execute(
+            select(_out).where(_out.c.conversation_id == conversation_id).order_by(_out.c.id)
+        )
+        return [_outgoing(r) for r in rows.mappings()]
+
+    async def _one(self, stmt: Any) -> OutgoingMessage | None:
+        row = (await self._conn.execute(stmt)).mappings().first()
+        return None if row is None else _outgoing(row)
+
+
+def _report_values(r: DeliveryReport) -> dict[str, Any]:
+    return {
+        "wa_outgoing_message_id": r.wa_outgoing_message_id,
+        "message_id": r.message_id,
+        "status": r.status.value,
+        "client_ref": r.client_ref,
+        "error_code": r.error_code,
+        "error_title": r.error_title,
+        "payload": r.payload,
+        "external_timestamp": r.external_timestamp,
+        "created_at": r.created_at,
+        "updated_at": r.created_at,
+    }
+
+
+def _report(row: RowMapping) -> DeliveryReport:
+    return DeliveryReport(
+        id=row["id"],
+        wa_outgoing_message_id=row["wa_outgoing_message_id"],
+        message_id=row["message_id"],
+        status=MessageStatus(row["status"]),
+        client_ref=row["client_ref"],
+        error_code=row["error_code"],
+        error_title=row["error_title"],
+        payload=row["payload"],
+        external_timestamp=row["external_timestamp"],
+        created_at=row["created_at"],
+    )
+
+
+_dlr = dlr_messages
+_INSERT_IGNORING_DUPLICATES = (
+    insert(_dlr).prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
+)
+
+
+class SqlDeliveryReportRepository(SqlRepository):
+    async def add_many(self, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
+        unique: dict[tuple[str, str], DeliveryReport] = {}
+        for report in reports:
+            unique.setdefault((report.message_id, report.status.value), report)
+        if not unique:
+            return []
+        existing = await self._conn.execute(
+            select(_dlr.c.message_id, _dlr.c.status).where(
+                tuple_(_dlr.c.message_id, _dlr.c.status).in_(list(unique))
+            )
+        )
+        for message_id, status in existing:
+            unique.pop((message_id, status), None)
+        fresh = list(unique.values())
+        if fresh:
+            # A concurrent writer may have stored some since the select: the unique key wins.
+            await self._conn.execute(
+                _INSERT_IGNORING_DUPLICATES, [_report_values(r) for r in fresh]
+            )
+        return fresh
+
+    async def for_message(self, message_id: str) -> list[DeliveryReport]:
+        rows = await self._conn.execute(
+            select(_dlr).where(_dlr.c.message_id == message_id).order_by(_dlr.c.id)
+        )
+        return [_report(r) for r in rows.mappings()]
+
+    async def link(self, message_id: str, outgoing_id: int) -> int:
+        result = await self._conn.execute(
+            update(_dlr)
+            .where(_dlr.c.message_id == message_id, _dlr.c.wa_outgoing_message_id.is_(None))
+            .values(wa_outgoing_message_id=outgoing_id)
+        )
+        return int(result.rowcount)
+
+
+_rep = customer_replies
+
+
+def _reply(row: RowMapping) -> CustomerReply:
+    return CustomerReply(
+        id=row["id"],
+        reply_message_id=row["reply_message_id"],
+        customer_phone=row["customer_phone"],
+        wa_context_outgoing_message_id=row["wa_context_outgoing_message_id"],
+        wa_root_outgoing_message_id=row["wa_root_outgoing_message_id"],
+        customer_reply_type=ReplyType(row["customer_reply_type"]),
+        customer_reply_value=row["customer_reply_value"],
+        button_reply_id=row["button_reply_id"],
+        payload=row["payload"],
+        external_updated_at=row["external_updated_at"],
+        created_at=row["created_at"],
+    )
+
+
+class SqlCustomerReplyRepository(SqlRepository):
+    async def add(self, reply: CustomerReply) -> CustomerReply | None:
+        new_id = await self._insert_unique(
+            _rep.insert().values(
+                wa_context_outgoing_message_id=reply.wa_context_outgoing_message_id,
+                wa_root_outgoing_message_id=reply.wa_root_outgoing_message_id,
+                context_message_id=reply.wa_context_outgoing_message_id,
+                reply_message_id=reply.reply_message_id,
+                customer_phone=reply.customer_phone,
+                customer_reply_type=reply.customer_reply_type.value,
+                customer_reply_value=reply.customer_reply_value,
+                button_reply_id=reply.button_reply_id,
+                payload=reply.payload,
+                external_updated_at=reply.external_updated_at,
+                created_at=reply.created_at,
+                updated_at=reply.created_at,
+            )
+        )
+        return None if new_id is None else dataclasses.replace(reply, id=new_id)
+
+    async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:
+        rows = await self._conn.execute(
+            select(_rep)
+            .where(_rep.c.wa_root_outgoing_message_id == root_outgoing_id)
+            .order_by(_rep.c.id)
+        )
+        return [_reply(r) for r in rows.mappings()]

@@ -1,0 +1,82 @@
+"""NDR actions asked of the ESB (``wa_ndr_actions``): one per conversation and kind."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+
+from domain.ndr import NdrAction, NdrActionKind, NdrActionState
+from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.tables import ndr_actions as t
+
+
+def _values(a: NdrAction) -> dict[str, Any]:
+    return {
+        "conversation_id": a.conversation_id,
+        "account_id": a.account_id,
+        "shipment_id": a.shipment_id,
+        "external_shipment_id": a.external_shipment_id,
+        "kind": a.kind.value,
+        "reply_message_id": a.reply_message_id,
+        "delivery_date": a.delivery_date,
+        "phone": a.phone,
+        "disputed_fake_attempt": a.disputed_fake_attempt,
+        "state": a.state.value,
+        "attempts": a.attempts,
+        "result": a.result,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+    }
+
+
+def _entity(row: RowMapping) -> NdrAction:
+    return NdrAction(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        account_id=row["account_id"],
+        shipment_id=row["shipment_id"],
+        external_shipment_id=row["external_shipment_id"],
+        kind=NdrActionKind(row["kind"]),
+        reply_message_id=row["reply_message_id"],
+        delivery_date=row["delivery_date"],
+        phone=row["phone"],
+        disputed_fake_attempt=bool(row["disputed_fake_attempt"]),
+        state=NdrActionState(row["state"]),
+        attempts=row["attempts"],
+        result=row["result"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlNdrActionRepository(SqlRepository):
+    async def add(self, action: NdrAction) -> NdrAction | None:
+        new_id = await self._insert_unique(t.insert().values(_values(action)))
+        return None if new_id is None else dataclasses.replace(action, id=new_id)
+
+    async def get_for(self, conversation_id: int, kind: NdrActionKind) -> NdrAction | None:
+        row = (
+            (
+                await self._conn.execute(
+                    select(t).where(t.c.conversation_id == conversation_id, t.c.kind == kind.value)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _entity(row)
+
+    async def update(self, action: NdrAction) -> None:
+        assert action.id is not None
+        values = _values(action)
+        values.pop("created_at")
+        await self._conn.execute(update(t).where(t.c.id == action.id).values(values))
+
+    async def for_conversation(self, conversation_id: int) -> list[NdrAction]:
+        rows = await self._conn.execute(
+            select(t).where(t.c.conversation_id == conversation_id).order_by(t.c.id)
+        )
+        return [_entity(r) for r in rows.mappings()]

@@ -1,0 +1,160 @@
+"""Operational records: reason rules, FDR event outcomes, the webhook inbox, link clicks."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+
+from domain.activity import Outcome
+from domain.reason_rules import ReasonRule, RuleSource
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.tables import fdr_events, link_clicks, reason_rules, webhook_inbox
+
+
+class SqlReasonRuleRepository(SqlRepository):
+    async def all(self) -> list[ReasonRule]:
+        rows = await self._conn.execute(select(reason_rules).order_by(reason_rules.c.id))
+        return [
+            ReasonRule(
+                source=RuleSource(r["source"]),
+                pattern=r["pattern"],
+                reason=FdrReason(r["reason"]),
+                priority=r["priority"],
+            )
+            for r in rows.mappings()
+        ]
+
+
+_e = fdr_events
+
+
+def _event(row: RowMapping) -> FdrEventRecord:
+    return FdrEventRecord(
+        id=row["id"],
+        event_key=row["event_key"],
+        account_id=row["account_id"],
+        shipment_id=row["shipment_id"],
+        status_log_id=row["shipment_status_log_id"],
+        reason=row["reason"],
+        outcome=Outcome(row["outcome"]),
+        detail=row["detail"],
+        conversation_id=row["conversation_id"],
+        error_code=row["error_code"],
+        received_at=row["received_at"],
+    )
+
+
+def _event_values(r: FdrEventRecord) -> dict[str, object]:
+    return {
+        "event_key": r.event_key,
+        "account_id": r.account_id,
+        "shipment_id": r.shipment_id,
+        "shipment_status_log_id": r.status_log_id,
+        "reason": r.reason,
+        "outcome": r.outcome.value,
+        "detail": r.detail,
+        "conversation_id": r.conversation_id,
+        "error_code": r.error_code,
+        "received_at": r.received_at,
+        "created_at": r.received_at,
+        "updated_at": r.received_at,
+    }
+
+
+class SqlFdrEventRepository(SqlRepository):
+    async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
+        new_id = await self._insert_unique(_e.insert().values(_event_values(record)))
+        return None if new_id is None else dataclasses.replace(record, id=new_id)
+
+    async def get(self, event_key: str) -> FdrEventRecord | None:
+        row = (
+            (await self._conn.execute(select(_e).where(_e.c.event_key == event_key)))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _event(row)
+
+    async def update(self, record: FdrEventRecord) -> None:
+        values = _event_values(record)
+        values.pop("created_at")
+        await self._conn.execute(
+            update(_e).where(_e.c.event_key == record.event_key).values(values)
+        )
+
+
+_i = webhook_inbox
+
+
+class SqlWebhookInboxRepository(SqlRepository):
+    async def add(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        new_id = await self._insert(
+            _i.insert().values(
+                connection_id=delivery.connection_id,
+                body=delivery.body,
+                received_at=delivery.received_at,
+                processed_at=delivery.processed_at,
+                error=delivery.error,
+            )
+        )
+        return dataclasses.replace(delivery, id=new_id)
+
+    async def pending(self, limit: int) -> list[WebhookDelivery]:
+        rows = await self._conn.execute(
+            select(_i).where(_i.c.processed_at.is_(None)).order_by(_i.c.id).limit(limit)
+        )
+        return [
+            WebhookDelivery(
+                id=r["id"],
+                connection_id=r["connection_id"],
+                body=bytes(r["body"]),
+                received_at=r["received_at"],
+                processed_at=r["processed_at"],
+                error=r["error"],
+            )
+            for r in rows.mappings()
+        ]
+
+    async def mark_processed(
+        self, delivery_id: int, processed_at: datetime, error: str | None = None
+    ) -> None:
+        await self._conn.execute(
+            update(_i).where(_i.c.id == delivery_id).values(processed_at=processed_at, error=error)
+        )
+
+
+_c = link_clicks
+
+
+class SqlLinkClickRepository(SqlRepository):
+    async def add(self, click: LinkClick) -> LinkClick:
+        new_id = await self._insert(
+            _c.insert().values(
+                shipment_id=click.shipment_id,
+                conversation_id=click.conversation_id,
+                source=click.source,
+                user_agent=click.user_agent[:512],
+                clicked_at=click.clicked_at,
+            )
+        )
+        return dataclasses.replace(click, id=new_id)
+
+    async def for_shipment(self, shipment_id: int) -> list[LinkClick]:
+        rows = await self._conn.execute(
+            select(_c).where(_c.c.shipment_id == shipment_id).order_by(_c.c.id)
+        )
+        return [
+            LinkClick(
+                id=r["id"],
+                shipment_id=r["shipment_id"],
+                conversation_id=r["conversation_id"],
+                source=r["source"],
+                user_agent=r["user_agent"],
+                clicked_at=r["clicked_at"],
+            )
+            for r in rows.mappings()
+        ]

@@ -1,0 +1,172 @@
+"""Templates (``wa_templates``) and workspace settings (``poe_channel_*``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from domain.errors import Conflict
+from domain.messages import QuickReply
+from domain.reasons import FdrReason
+from domain.settings import ChannelSetting
+from domain.templates import TemplateVariable, WaTemplate
+from infrastructure.db.errors import is_duplicate_key
+from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.tables import channel_notifications, channel_settings, templates
+
+_t = templates
+
+
+def _template_values(tpl: WaTemplate) -> dict[str, Any]:
+    return {
+        "account_id": tpl.account_id,
+        "template_name": tpl.template_name,
+        "language": tpl.language,
+        "template_body": tpl.template_body,
+        "variables": json.dumps([v.value for v in tpl.variables]),
+        "description": tpl.description,
+        "reason": tpl.reason.value if tpl.reason else None,
+        "buttons": json.dumps([{"id": b.id, "title": b.title} for b in tpl.buttons]),
+        "verified_at": tpl.verified_at,
+        "meta_template_id": tpl.meta_template_id,
+        "created_at": tpl.created_at,
+        "updated_at": tpl.updated_at,
+    }
+
+
+def template_from_row(row: RowMapping) -> WaTemplate:
+    return WaTemplate(
+        id=row["id"],
+        account_id=row["account_id"],
+        template_name=row["template_name"],
+        language=row["language"],
+        template_body=row["template_body"],
+        variables=tuple(TemplateVariable(v) for v in json.loads(row["variables"])),
+        description=row["description"],
+        reason=FdrReason(row["reason"]) if row["reason"] else None,
+        buttons=tuple(QuickReply(b["id"], b["title"]) for b in json.loads(row["buttons"])),
+        verified_at=row["verified_at"],
+        meta_template_id=row["meta_template_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlTemplateRepository(SqlRepository):
+    async def add(self, template: WaTemplate) -> WaTemplate:
+        new_id = await self._insert_unique(_t.insert().values(_template_values(template)))
+        if new_id is None:
+            raise Conflict(
+                f"template {template.template_name!r} ({template.language}) exists already"
+            )
+        return dataclasses.replace(template, id=new_id)
+
+    async def get(self, template_id: int) -> WaTemplate | None:
+        row = (
+            (await self._conn.execute(select(_t).where(_t.c.id == template_id))).mappings().first()
+        )
+        return None if row is None else template_from_row(row)
+
+    async def update(self, template: WaTemplate) -> None:
+        assert template.id is not None
+        values = _template_values(template)
+        values.pop("created_at")
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(update(_t).where(_t.c.id == template.id).values(values))
+        except IntegrityError as exc:  # a rename onto an existing (name, language)
+            if is_duplicate_key(exc):
+                raise Conflict(
+                    f"template {template.template_name!r} ({template.language}) exists already"
+                ) from exc
+            raise
+
+    async def delete(self, template_id: int) -> bool:
+        result = await self._conn.execute(delete(_t).where(_t.c.id == template_id))
+        return bool(result.rowcount)
+
+    async def for_account(self, account_id: int) -> list[WaTemplate]:
+        rows = await self._conn.execute(
+            select(_t).where(_t.c.account_id == account_id).order_by(_t.c.id)
+        )
+        return [template_from_row(r) for r in rows.mappings()]
+
+    async def default_for(self, account_id: int, reason: FdrReason) -> WaTemplate | None:
+        row = (
+            (
+                await self._conn.execute(
+                    select(_t)
+                    .where(_t.c.account_id == account_id, _t.c.reason == reason.value)
+                    .order_by(_t.c.id)
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else template_from_row(row)
+
+
+_n = channel_notifications
+_s = channel_settings
+
+
+class SqlChannelSettingRepository(SqlRepository):
+    """One ``poe_channel_settings`` row (sender) and one ``poe_channel_notifications`` row per
+    reason (``notification_type`` = the reason key: enabled flag and template)."""
+
+    async def get(self, account_id: int) -> ChannelSetting | None:
+        sender_row = (
+            await self._conn.execute(
+                select(_s.c.whatsappSenderConnectionId).where(_s.c.account_id == account_id)
+            )
+        ).first()
+        rows = (
+            await self._conn.execute(
+                select(
+                    _n.c.notification_type, _n.c.isWhatsappEnabled, _n.c.whatsappTemplateId
+                ).where(_n.c.account_id == account_id)
+            )
+        ).all()
+        if sender_row is None and not rows:
+            return None
+        enabled = any(bool(r.isWhatsappEnabled) for r in rows)
+        chosen: dict[FdrReason, int] = {}
+        for r in rows:
+            if (
+                r.whatsappTemplateId is not None
+                and r.notification_type in FdrReason.__members__.values()
+            ):
+                chosen[FdrReason(r.notification_type)] = int(r.whatsappTemplateId)
+        return ChannelSetting(
+            account_id=account_id,
+            whatsapp_enabled=enabled,
+            sender_connection_id=None if sender_row is None else sender_row[0],
+            templates=chosen,
+        )
+
+    async def save(self, setting: ChannelSetting) -> None:
+        account = setting.account_id
+        sender = {"whatsappSenderConnectionId": setting.sender_connection_id}
+        inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
+        if inserted is None:
+            await self._conn.execute(update(_s).where(_s.c.account_id == account).values(**sender))
+        for reason in FdrReason.known():
+            row = {
+                "isWhatsappEnabled": setting.whatsapp_enabled,
+                "whatsappTemplateId": setting.templates.get(reason),
+            }
+            inserted = await self._insert_unique(
+                _n.insert().values(account_id=account, notification_type=reason.value, **row)
+            )
+            if inserted is None:
+                await self._conn.execute(
+                    update(_n)
+                    .where(_n.c.account_id == account, _n.c.notification_type == reason.value)
+                    .values(**row)
+                )

@@ -1,0 +1,204 @@
+"""The reason mapping and the default template per reason, as shipped (FLOWS.md §1-2).
+
+Versioned: a migration inserts one version; a later change is a new version and a new
+migration, never an edit of a shipped one.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypedDict
+
+
+class RuleRow(TypedDict):
+    source: str
+    pattern: str
+    reason: str
+    priority: int
+
+
+class TemplateRow(TypedDict):
+    template_name: str
+    language: str
+    reason: str
+    description: str
+    template_body: str
+    variables: list[str]
+    buttons: list[dict[str, str]]
+
+
+def _text(pattern: str, reason: str, priority: int = 100) -> RuleRow:
+    return {"source": "text", "pattern": pattern, "reason": reason, "priority": priority}
+
+
+def _code(code: int, reason: str) -> RuleRow:
+    return {"source": "ndr_code", "pattern": str(code), "reason": reason, "priority": 100}
+
+
+RULES_V1: Final[list[RuleRow]] = [
+    # ClickPost NDR codes seen in our events; descriptions below catch the rest.
+    _code(1, "customer_unavailable"),
+    _code(14, "otp_cancellation"),
+    # More specific phrases first (lower priority number wins).
+    _text("otp based cancellation", "otp_cancellation", 10),
+    _text("code verified cancellation", "otp_cancellation", 10),
+    _text("otp verified cancellation", "otp_cancellation", 10),
+    _text("open delivery", "open_delivery", 20),
+    _text("wants to open", "open_delivery", 20),
+    _text("out of delivery area", "oda", 20),
+    _text("oda", "oda", 30),
+    _text("non serviceable", "oda", 30),
+    _text("not serviceable", "oda", 30),
+    _text("cod amount not ready", "payment_issue", 30),
+    _text("payment issue", "payment_issue", 30),
+    _text("cash not ready", "payment_issue", 30),
+    _text("amount not ready", "payment_issue", 40),
+    _text("future delivery", "rescheduled", 30),
+    _text("rescheduled", "rescheduled", 40),
+    _text("reschedule", "rescheduled", 40),
+    _text("delivery later", "rescheduled", 40),
+    _text("refused", "refused", 40),
+    _text("rejected", "refused", 40),
+    _text("not interested", "refused", 50),
+    _text("address incomplete", "address_issue", 40),
+    _text("incomplete address", "address_issue", 40),
+    _text("incorrect address", "address_issue", 40),
+    _text("address incorrect", "address_issue", 40),
+    _text("wrong address", "address_issue", 40),
+    _text("address not found", "address_issue", 40),
+    _text("address issue", "address_issue", 40),
+    _text("unreachable", "customer_unreachable", 50),
+    _text("not reachable", "customer_unreachable", 50),
+    _text("not answering", "customer_unreachable", 50),
+    _text("phone switched off", "customer_unreachable", 50),
+    _text("not responding", "customer_unreachable", 50),
+    _text("customer unavailable", "customer_unavailable", 60),
+    _text("customer not available", "customer_unavailable", 60),
+    _text("not available", "customer_unavailable", 70),
+    _text("door locked", "customer_unavailable", 70),
+    _text("cancellation", "otp_cancellation", 80),
+    _text("cancelled", "otp_cancellation", 80),
+]
+
+_COMMON_HEAD = ["first_name", "brand", "order_number", "item_count"]
+_COMMON_TAIL = ["item_lines", "tracking_link"]
+_ITEMS_AND_LINK = "Item(s) included in the order: {{%d}}\n\nTrack your order: {{%d}}\n\n"
+_CHOOSE = "Please choose your desired action"
+
+
+def _button(button_id: str, title: str) -> dict[str, str]:
+    return {"id": button_id, "title": title}
+
+
+REATTEMPT = _button("reattempt", "Reattempt delivery")
+ALT_NUMBER = _button("alt_number", "Alternate number")
+CANCEL = _button("cancel", "Cancel order")
+UPDATE_ADDRESS = _button("update_address", "Update address")
+NOT_REFUSED = _button("not_refused", "I didn't refuse")
+CHOOSE_DATE = _button("choose_date", "Choose new date")
+PAY_ONLINE = _button("pay_online", "Pay online")
+NOT_CANCELLED = _button("not_cancelled", "I didn't cancel")
+CONFIRM_CANCEL = _button("confirm_cancel", "Confirm cancel")
+SUPPORT = _button("support", "Talk to support")
+
+
+def _template(
+    reason: str,
+    description: str,
+    why: str,
+    extra: list[str],
+    buttons: list[dict[str, str]],
+    after_why: str = "",
+) -> TemplateRow:
+    """A body in the seed's words: greeting, why it failed, the items, the link, the ask."""
+    n = len(_COMMON_HEAD) + len(extra)
+    body = (
+        "Hello {{1}}!\n\nYour {{2}} order ID {{3}} having {{4}} items couldn't be delivered"
+        + ("" if why.startswith(".") else " ")
+        + why
+        + "\n\n"
+        + after_why
+        + _ITEMS_AND_LINK % (n + 1, n + 2)
+        + _CHOOSE
+    )
+    return {
+        "template_name": f"fdr_{reason}",
+        "language": "en",
+        "reason": reason,
+        "description": description,
+        "template_body": body,
+        "variables": _COMMON_HEAD + extra + _COMMON_TAIL,
+        "buttons": buttons,
+    }
+
+
+TEMPLATES_V1: Final[list[TemplateRow]] = [
+    _template(
+        "customer_unreachable",
+        "Customer Unreachable",
+        "as your number ({{5}}) was unreachable. Please provide an alternate contact number "
+        "for better connectivity.",
+        ["customer_phone"],
+        [REATTEMPT, ALT_NUMBER, CANCEL],
+    ),
+    _template(
+        "address_issue",
+        "Address Issue",
+        "as the address provided by you is incomplete or incorrect. Please update your "
+        "delivery address.",
+        ["delivery_address"],
+        [UPDATE_ADDRESS, REATTEMPT, CANCEL],
+        after_why="Delivery address: {{5}}\n\n",
+    ),
+    _template(
+        "refused",
+        "Rejected by the Customer",
+        "as you refused to accept it.",
+        [],
+        [REATTEMPT, NOT_REFUSED, CANCEL],
+    ),
+    _template(
+        "customer_unavailable",
+        "Customer unavailable",
+        "as you were not available at the time of delivery.",
+        [],
+        [CHOOSE_DATE, REATTEMPT, CANCEL],
+    ),
+    _template(
+        "rescheduled",
+        "Delivery rescheduled",
+        "as you requested a future delivery.",
+        [],
+        [CHOOSE_DATE, CANCEL],
+    ),
+    _template(
+        "oda",
+        "ODA (out of delivery area)",
+        "as your delivery address is not within the serviceable area.",
+        [],
+        [UPDATE_ADDRESS, CANCEL],
+    ),
+    _template(
+        "payment_issue",
+        "Payment Issue",
+        "due to a payment issue.",
+        ["amount_due"],
+        [REATTEMPT, PAY_ONLINE, CANCEL],
+        after_why="Amount to be paid - Rs {{5}}\n\n",
+    ),
+    _template(
+        "otp_cancellation",
+        "OTP based cancellation",
+        "as you requested to cancel this order.",
+        [],
+        [NOT_CANCELLED, CONFIRM_CANCEL],
+    ),
+    _template(
+        "open_delivery",
+        "Open Delivery",
+        ". We would like to clarify that we do not support open delivery, but we assure you "
+        "that the product will be in good condition. If you encounter any issues with your "
+        "order, please contact our customer support team at {{5}} or via email at {{6}}.",
+        ["support_phone", "support_email"],
+        [REATTEMPT, SUPPORT, CANCEL],
+    ),
+]

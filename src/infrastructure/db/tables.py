@@ -1,0 +1,246 @@
+"""The tables: the seed's own (``wa_*``, ``poe_channel_*``) plus what the product needs.
+
+Alembic's migrations are the source of the schema; these definitions mirror them for queries
+(a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from infrastructure.db.types import BigId, LongBytes, LongText, RefId, UtcDateTime, WaId
+
+metadata = MetaData()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamps() -> list[Column[datetime]]:
+    """Audit columns: set from the row's entity when it has them, else now (UTC)."""
+    return [
+        Column("created_at", UtcDateTime, nullable=False, default=_utcnow),
+        Column("updated_at", UtcDateTime, nullable=False, default=_utcnow, onupdate=_utcnow),
+    ]
+
+
+conversations = Table(
+    "wa_conversations",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("external_shipment_id", String(128), nullable=False, default=""),
+    Column("shipment_status_log_id", BigInteger, nullable=False),
+    Column("order_number", String(128), nullable=False, default=""),
+    Column("tracking_id", String(128), nullable=False, default=""),
+    Column("reason", String(32), nullable=False),
+    Column("customer_phone", String(20), nullable=False),
+    Column("customer_name", String(255), nullable=False, default=""),
+    Column("brand", String(255), nullable=False, default=""),
+    Column("whatsappSenderConnectionId", BigInteger, nullable=False),
+    Column("wa_template_id", BigInteger, nullable=True),
+    Column("state", String(20), nullable=False),
+    Column("root_message_id", WaId, nullable=True),
+    Column("last_customer_message_at", UtcDateTime, nullable=True),
+    Column("nudged_at", UtcDateTime, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("shipment_id", "shipment_status_log_id", name="uq_conversation_attempt"),
+    Index("ix_conversation_account", "account_id", "id"),
+    Index("ix_conversation_shipment", "shipment_id", "id"),
+    Index("ix_conversation_root", "root_message_id"),
+)
+
+outgoing_messages = Table(
+    "wa_outgoing_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("client_ref", RefId, nullable=False),
+    Column("shipment_status_log_id", BigInteger, nullable=False),
+    Column("whatsappSenderConnectionId", BigInteger, nullable=False),
+    Column("customer_phone", String(20), nullable=False),
+    Column("business_phone", String(20), nullable=False),
+    Column("wa_template_id", BigInteger, nullable=True),
+    Column("root_message_id", WaId, nullable=True),
+    Column("context_message_id", WaId, nullable=True),  # deprecated in the seed, kept
+    Column("message_id", WaId, nullable=True),
+    Column("payload", LongText, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("error_title", String(255), nullable=True),
+    Column("external_updated_at", UtcDateTime, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("message_id", name="uq_outgoing_message_id"),
+    UniqueConstraint("client_ref", name="uq_outgoing_client_ref"),
+    Index("ix_outgoing_conversation", "conversation_id", "id"),
+    Index("ix_outgoing_root", "root_message_id"),
+)
+
+dlr_messages = Table(
+    "wa_dlr_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("wa_outgoing_message_id", BigInteger, nullable=True),
+    Column("message_id", WaId, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("client_ref", RefId, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_title", String(255), nullable=True),
+    Column("payload", LongText, nullable=False, default=""),
+    Column("external_timestamp", UtcDateTime, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("message_id", "status", name="uq_dlr_message_status"),
+    Index("ix_dlr_outgoing", "wa_outgoing_message_id"),
+)
+
+customer_replies = Table(
+    "wa_customer_reply_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("wa_context_outgoing_message_id", WaId, nullable=True),
+    Column("wa_root_outgoing_message_id", BigInteger, nullable=True),
+    Column("context_message_id", WaId, nullable=True),  # deprecated in the seed, kept
+    Column("reply_message_id", WaId, nullable=False),
+    Column("customer_phone", String(20), nullable=False, default=""),
+    Column("customer_reply_type", String(32), nullable=False),
+    Column("customer_reply_value", LongText, nullable=False, default=""),
+    Column("button_reply_id", String(255), nullable=True),
+    Column("payload", LongText, nullable=False, default=""),
+    Column("external_updated_at", UtcDateTime, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("reply_message_id", name="uq_reply_message_id"),
+    Index("ix_reply_root", "wa_root_outgoing_message_id"),
+)
+
+templates = Table(
+    "wa_templates",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("template_name", String(255), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("template_body", Text, nullable=False, default=""),
+    Column("variables", String(1024), nullable=False, default="[]"),
+    Column("description", String(255), nullable=False, default=""),
+    Column("reason", String(32), nullable=True),
+    Column("buttons", Text, nullable=False, default="[]"),
+    Column("verified_at", UtcDateTime, nullable=True),
+    Column("meta_template_id", String(64), nullable=True),
+    *_timestamps(),
+    UniqueConstraint("account_id", "template_name", "language", name="uq_template_name"),
+    Index("ix_template_reason", "account_id", "reason"),
+)
+
+channel_notifications = Table(
+    "poe_channel_notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("notification_type", String(64), nullable=False),
+    Column("isWhatsappEnabled", Boolean, nullable=False, default=False),
+    Column("whatsappTemplateId", BigInteger, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("account_id", "notification_type", name="uq_channel_notification"),
+)
+
+channel_settings = Table(
+    "poe_channel_settings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("whatsappSenderConnectionId", BigInteger, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("account_id", name="uq_channel_settings_account"),
+)
+
+reason_rules = Table(
+    "wa_fdr_reason_rules",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("pattern", String(255), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("priority", Integer, nullable=False, default=100),
+    *_timestamps(),
+    UniqueConstraint("source", "pattern", name="uq_reason_rule"),
+)
+
+fdr_events = Table(
+    "wa_fdr_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_key", RefId, nullable=False),
+    Column("account_id", BigInteger, nullable=True),
+    Column("shipment_id", BigInteger, nullable=True),
+    Column("shipment_status_log_id", BigInteger, nullable=True),
+    Column("reason", String(32), nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("conversation_id", BigInteger, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("event_key", name="uq_fdr_event_key"),
+    Index("ix_fdr_event_account", "account_id", "received_at"),
+)
+
+webhook_inbox = Table(
+    "wa_webhook_inbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", BigInteger, nullable=True),
+    Column("body", LongBytes, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_inbox_pending", "processed_at", "id"),
+)
+
+ndr_actions = Table(
+    "wa_ndr_actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("external_shipment_id", String(128), nullable=False, default=""),
+    Column("kind", String(20), nullable=False),
+    Column("reply_message_id", WaId, nullable=False),
+    Column("delivery_date", Date, nullable=True),
+    Column("phone", String(20), nullable=True),
+    Column("disputed_fake_attempt", Boolean, nullable=False, default=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("result", Text, nullable=False, default=""),
+    *_timestamps(),
+    UniqueConstraint("conversation_id", "kind", name="uq_ndr_action_kind"),
+)
+
+link_clicks = Table(
+    "wa_link_clicks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=True),
+    Column("source", String(32), nullable=False),
+    Column("user_agent", String(512), nullable=False, default=""),
+    Column("clicked_at", UtcDateTime, nullable=False),
+    Index("ix_link_click_shipment", "shipment_id"),
+)

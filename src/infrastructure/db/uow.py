@@ -1,0 +1,106 @@
+"""The SQL unit of work: one connection and transaction, the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from application.ports.repositories import (
+    ChannelSettingRepository,
+    ConversationRepository,
+    CustomerReplyRepository,
+    DeliveryReportRepository,
+    FdrEventRepository,
+    LinkClickRepository,
+    NdrActionRepository,
+    OutgoingMessageRepository,
+    ReasonRuleRepository,
+    TemplateRepository,
+    WebhookInboxRepository,
+)
+from infrastructure.db.repositories.conversations import SqlConversationRepository
+from infrastructure.db.repositories.messages import (
+    SqlCustomerReplyRepository,
+    SqlDeliveryReportRepository,
+    SqlOutgoingMessageRepository,
+)
+from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.repositories.records import (
+    SqlFdrEventRepository,
+    SqlLinkClickRepository,
+    SqlReasonRuleRepository,
+    SqlWebhookInboxRepository,
+)
+from infrastructure.db.repositories.templates import (
+    SqlChannelSettingRepository,
+    SqlTemplateRepository,
+)
+
+
+class SqlUnitOfWork:
+    conversations: ConversationRepository
+    messages: OutgoingMessageRepository
+    delivery_reports: DeliveryReportRepository
+    replies: CustomerReplyRepository
+    templates: TemplateRepository
+    settings: ChannelSettingRepository
+    reason_rules: ReasonRuleRepository
+    fdr_events: FdrEventRepository
+    inbox: WebhookInboxRepository
+    ndr_actions: NdrActionRepository
+    link_clicks: LinkClickRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("unit of work entered twice")
+        conn = await self._engine.connect()
+        try:
+            self._tx = await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        self.conversations = SqlConversationRepository(conn)
+        self.messages = SqlOutgoingMessageRepository(conn)
+        self.delivery_reports = SqlDeliveryReportRepository(conn)
+        self.replies = SqlCustomerReplyRepository(conn)
+        self.templates = SqlTemplateRepository(conn)
+        self.settings = SqlChannelSettingRepository(conn)
+        self.reason_rules = SqlReasonRuleRepository(conn)
+        self.fdr_events = SqlFdrEventRepository(conn)
+        self.inbox = SqlWebhookInboxRepository(conn)
+        self.ndr_actions = SqlNdrActionRepository(conn)
+        self.link_clicks = SqlLinkClickRepository(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, tx = self._conn, self._tx
+        self._conn = self._tx = None
+        if conn is None:
+            return
+        try:
+            if tx is not None and tx.is_active:
+                await tx.rollback()
+        finally:
+            await conn.close()
+
+    async def commit(self) -> None:
+        if self._tx is None:
+            raise RuntimeError("commit outside a unit of work")
+        await self._tx.commit()
+
+    async def rollback(self) -> None:
+        if self._tx is not None and self._tx.is_active:
+            await self._tx.rollback()

@@ -1,0 +1,310 @@
+"""In-memory repositories with the same unique keys and ordering as the SQL ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+
+from application.ports.repositories import ConversationQuery
+from domain.conversation import Conversation
+from domain.errors import Conflict
+from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
+from domain.ndr import NdrAction, NdrActionKind
+from domain.reason_rules import ReasonRule
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.settings import ChannelSetting
+from domain.templates import WaTemplate
+from infrastructure.memory.store import InMemoryStore, Tables
+
+
+class _Repo:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _t(self) -> Tables:
+        return self._store.tables
+
+
+class InMemoryConversationRepository(_Repo):
+    async def add(self, conversation: Conversation) -> Conversation | None:
+        if await self.get_by_attempt(conversation.shipment_id, conversation.status_log_id):
+            return None
+        stored = dataclasses.replace(conversation, id=self._t.new_id())
+        self._t.conversations[stored.id or 0] = stored
+        return dataclasses.replace(stored)
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        found = self._t.conversations.get(conversation_id)
+        return None if found is None else dataclasses.replace(found)
+
+    async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None:
+        for c in self._t.conversations.values():
+            if c.shipment_id == shipment_id and c.status_log_id == status_log_id:
+                return dataclasses.replace(c)
+        return None
+
+    async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
+        matching = [c for c in self._t.conversations.values() if c.shipment_id == shipment_id]
+        if not matching:
+            return None
+        return dataclasses.replace(max(matching, key=lambda c: c.id or 0))
+
+    async def update(self, conversation: Conversation) -> None:
+        assert conversation.id is not None
+        self._t.conversations[conversation.id] = dataclasses.replace(conversation)
+
+    async def search(self, query: ConversationQuery) -> list[Conversation]:
+        def keep(c: Conversation) -> bool:
+            return (
+                c.account_id == query.account_id
+                and (query.shipment_id is None or c.shipment_id == query.shipment_id)
+                and (query.reason is None or c.reason == query.reason)
+                and (query.state is None or c.state == query.state)
+                and (query.created_from is None or c.created_at >= query.created_from)
+                and (query.created_to is None or c.created_at < query.created_to)
+                and (query.before_id is None or (c.id or 0) < query.before_id)
+            )
+
+        found = sorted(
+            (c for c in self._t.conversations.values() if keep(c)),
+            key=lambda c: c.id or 0,
+            reverse=True,
+        )
+        return [dataclasses.replace(c) for c in found[: query.limit]]
+
+
+class InMemoryOutgoingMessageRepository(_Repo):
+    async def add(self, message: OutgoingMessage) -> OutgoingMessage:
+        for m in self._t.messages.values():
+            if m.client_ref == message.client_ref or (
+                message.message_id is not None and m.message_id == message.message_id
+            ):
+                raise Conflict("duplicate outgoing message")
+        stored = dataclasses.replace(message, id=self._t.new_id())
+        self._t.messages[stored.id or 0] = stored
+        return dataclasses.replace(stored)
+
+    async def get(self, outgoing_id: int) -> OutgoingMessage | None:
+        found = self._t.messages.get(outgoing_id)
+        return None if found is None else dataclasses.replace(found)
+
+    async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
+        return self._find(lambda m: m.message_id == message_id)
+
+    async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
+        return self._find(lambda m: m.client_ref == client_ref)
+
+    async def update(self, message: OutgoingMessage) -> None:
+        assert message.id is not None
+        if message.message_id is not None:
+            for other in self._t.messages.values():
+                if other.id != message.id and other.message_id == message.message_id:
+                    raise Conflict("duplicate message_id")
+        self._t.messages[message.id] = dataclasses.replace(message)
+
+    async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:
+        return [
+            dataclasses.replace(m)
+            for m in sorted(self._t.messages.values(), key=lambda m: m.id or 0)
+            if m.conversation_id == conversation_id
+        ]
+
+    def _find(self, predicate: object) -> OutgoingMessage | None:
+        assert callable(predicate)
+        for m in self._t.messages.values():
+            if predicate(m):
+                return dataclasses.replace(m)
+        return None
+
+
+class InMemoryDeliveryReportRepository(_Repo):
+    async def add_many(self, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
+        fresh: list[DeliveryReport] = []
+        for report in reports:
+            key = (report.message_id, report.status.value)
+            if key in self._t.delivery_reports:
+                continue
+            stored = dataclasses.replace(report, id=self._t.new_id())
+            self._t.delivery_reports[key] = stored
+            fresh.append(report)
+        return fresh
+
+    async def for_message(self, message_id: str) -> list[DeliveryReport]:
+        return sorted(
+            (r for r in self._t.delivery_reports.values() if r.message_id == message_id),
+            key=lambda r: r.id or 0,
+        )
+
+    async def link(self, message_id: str, outgoing_id: int) -> int:
+        linked = 0
+        for key, r in list(self._t.delivery_reports.items()):
+            if r.message_id == message_id and r.wa_outgoing_message_id is None:
+                self._t.delivery_reports[key] = dataclasses.replace(
+                    r, wa_outgoing_message_id=outgoing_id
+                )
+                linked += 1
+        return linked
+
+
+class InMemoryCustomerReplyRepository(_Repo):
+    async def add(self, reply: CustomerReply) -> CustomerReply | None:
+        if reply.reply_message_id in self._t.replies:
+            return None
+        stored = dataclasses.replace(reply, id=self._t.new_id())
+        self._t.replies[reply.reply_message_id] = stored
+        return stored
+
+    async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:
+        return sorted(
+            (
+                r
+                for r in self._t.replies.values()
+                if r.wa_root_outgoing_message_id == root_outgoing_id
+            ),
+            key=lambda r: r.id or 0,
+        )
+
+
+class InMemoryTemplateRepository(_Repo):
+    async def add(self, template: WaTemplate) -> WaTemplate:
+        self._check_unique(template)
+        stored = dataclasses.replace(template, id=self._t.new_id())
+        self._t.templates[stored.id or 0] = stored
+        return dataclasses.replace(stored)
+
+    async def get(self, template_id: int) -> WaTemplate | None:
+        found = self._t.templates.get(template_id)
+        return None if found is None else dataclasses.replace(found)
+
+    async def update(self, template: WaTemplate) -> None:
+        assert template.id is not None
+        if template.id not in self._t.templates:
+            return
+        self._check_unique(template)
+        created = self._t.templates[template.id].created_at
+        self._t.templates[template.id] = dataclasses.replace(template, created_at=created)
+
+    async def delete(self, template_id: int) -> bool:
+        return self._t.templates.pop(template_id, None) is not None
+
+    async def for_account(self, account_id: int) -> list[WaTemplate]:
+        return [
+            dataclasses.replace(t)
+            for t in sorted(self._t.templates.values(), key=lambda t: t.id or 0)
+            if t.account_id == account_id
+        ]
+
+    async def default_for(self, account_id: int, reason: FdrReason) -> WaTemplate | None:
+        for t in await self.for_account(account_id):
+            if t.reason == reason:
+                return t
+        return None
+
+    def _check_unique(self, template: WaTemplate) -> None:
+        for other in self._t.templates.values():
+            if (
+                other.id != template.id
+                and other.account_id == template.account_id
+                and other.template_name == template.template_name
+                and other.language == template.language
+            ):
+                raise Conflict(
+                    f"template {template.template_name!r} ({template.language}) exists already"
+                )
+
+
+class InMemoryChannelSettingRepository(_Repo):
+    async def get(self, account_id: int) -> ChannelSetting | None:
+        return self._t.settings.get(account_id)
+
+    async def save(self, setting: ChannelSetting) -> None:
+        self._t.settings[setting.account_id] = dataclasses.replace(
+            setting, templates=dict(setting.templates)
+        )
+
+
+class InMemoryReasonRuleRepository(_Repo):
+    async def all(self) -> list[ReasonRule]:
+        return list(self._t.reason_rules)
+
+
+class InMemoryFdrEventRepository(_Repo):
+    async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
+        if record.event_key in self._t.fdr_events:
+            return None
+        stored = dataclasses.replace(record, id=self._t.new_id())
+        self._t.fdr_events[record.event_key] = stored
+        return stored
+
+    async def get(self, event_key: str) -> FdrEventRecord | None:
+        return self._t.fdr_events.get(event_key)
+
+    async def update(self, record: FdrEventRecord) -> None:
+        existing = self._t.fdr_events.get(record.event_key)
+        if existing is not None:
+            self._t.fdr_events[record.event_key] = dataclasses.replace(record, id=existing.id)
+
+
+class InMemoryWebhookInboxRepository(_Repo):
+    async def add(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        stored = dataclasses.replace(delivery, id=self._t.new_id())
+        self._t.inbox[stored.id or 0] = stored
+        return stored
+
+    async def pending(self, limit: int) -> list[WebhookDelivery]:
+        waiting = [d for d in self._t.inbox.values() if d.processed_at is None]
+        return sorted(waiting, key=lambda d: d.id or 0)[:limit]
+
+    async def mark_processed(
+        self, delivery_id: int, processed_at: datetime, error: str | None = None
+    ) -> None:
+        found = self._t.inbox.get(delivery_id)
+        if found is not None:
+            self._t.inbox[delivery_id] = dataclasses.replace(
+                found, processed_at=processed_at, error=error
+            )
+
+
+class InMemoryNdrActionRepository(_Repo):
+    async def add(self, action: NdrAction) -> NdrAction | None:
+        key = (action.conversation_id, action.kind.value)
+        if key in self._t.ndr_actions:
+            return None
+        stored = dataclasses.replace(action, id=self._t.new_id())
+        self._t.ndr_actions[key] = stored
+        return dataclasses.replace(stored)
+
+    async def get_for(self, conversation_id: int, kind: NdrActionKind) -> NdrAction | None:
+        found = self._t.ndr_actions.get((conversation_id, kind.value))
+        return None if found is None else dataclasses.replace(found)
+
+    async def update(self, action: NdrAction) -> None:
+        key = (action.conversation_id, action.kind.value)
+        if key in self._t.ndr_actions:
+            self._t.ndr_actions[key] = dataclasses.replace(action)
+
+    async def for_conversation(self, conversation_id: int) -> list[NdrAction]:
+        return sorted(
+            (
+                dataclasses.replace(a)
+                for a in self._t.ndr_actions.values()
+                if a.conversation_id == conversation_id
+            ),
+            key=lambda a: a.id or 0,
+        )
+
+
+class InMemoryLinkClickRepository(_Repo):
+    async def add(self, click: LinkClick) -> LinkClick:
+        stored = dataclasses.replace(click, id=self._t.new_id())
+        self._t.link_clicks[stored.id or 0] = stored
+        return stored
+
+    async def for_shipment(self, shipment_id: int) -> list[LinkClick]:
+        return sorted(
+            (c for c in self._t.link_clicks.values() if c.shipment_id == shipment_id),
+            key=lambda c: c.id or 0,
+        )

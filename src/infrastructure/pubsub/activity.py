@@ -1,0 +1,50 @@
+"""Publishing activity events to the workspace timeline topic, as JSON."""
+
+from __future__ import annotations
+
+import aiohttp
+import msgspec
+from gcloud.aio.pubsub import PublisherClient, PubsubMessage
+
+from domain.activity import ActivityEvent
+from domain.errors import UpstreamUnavailable
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_activity(event: ActivityEvent) -> bytes:
+    """The event as the notification service reads it: flat JSON, times in ISO 8601 UTC."""
+    return _encoder.encode(
+        {
+            "account_id": event.account_id,
+            "shipment_id": event.shipment_id,
+            "reason": event.reason,
+            "outcome": event.outcome.value,
+            "message_id": event.message_id,
+            "conversation_id": event.conversation_id,
+            "detail": event.detail,
+            "error": (
+                None
+                if event.error_code is None and event.error_title is None
+                else {"code": event.error_code, "title": event.error_title}
+            ),
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+    )
+
+
+class PubSubActivityPublisher:
+    def __init__(self, client: PublisherClient, topic_path: str) -> None:
+        self._client = client
+        self._topic = topic_path
+
+    async def publish(self, event: ActivityEvent) -> None:
+        message = PubsubMessage(
+            encode_activity(event),
+            outcome=event.outcome.value,
+            account_id=str(event.account_id or ""),
+        )
+        try:
+            await self._client.publish(self._topic, [message])
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamUnavailable(f"Pub/Sub publish failed: {exc}") from exc

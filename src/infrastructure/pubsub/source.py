@@ -1,0 +1,59 @@
+"""Pulling shipment events from a Pub/Sub subscription."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from gcloud.aio.pubsub import SubscriberClient
+
+from application.ports.collaborators import ReceivedEvent
+from domain.errors import UpstreamUnavailable
+
+#: Pub/Sub's longest ack deadline; a nack with a delay keeps the message this long at most.
+MAX_ACK_DEADLINE = 600
+
+
+class PubSubEventSource:
+    def __init__(
+        self, client: SubscriberClient, subscription_path: str, pull_timeout: int = 30
+    ) -> None:
+        self._client = client
+        self._subscription = subscription_path
+        self._pull_timeout = pull_timeout
+
+    async def receive(self, max_messages: int) -> list[ReceivedEvent]:
+        try:
+            messages = await self._client.pull(
+                self._subscription, max_messages, timeout=self._pull_timeout
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamUnavailable(f"Pub/Sub pull failed: {exc}") from exc
+        return [
+            ReceivedEvent(
+                ack_id=m.ack_id,
+                message_id=m.message_id or m.ack_id,
+                data=m.data if isinstance(m.data, bytes) else (m.data or "").encode(),
+                attributes=dict(m.attributes or {}),
+                delivery_attempt=m.delivery_attempt or 1,
+            )
+            for m in messages
+        ]
+
+    async def ack(self, ack_ids: list[str]) -> None:
+        if ack_ids:
+            await self._call(self._client.acknowledge(self._subscription, ack_ids))
+
+    async def nack(self, ack_ids: list[str], delay_seconds: int = 0) -> None:
+        if ack_ids:
+            deadline = max(0, min(delay_seconds, MAX_ACK_DEADLINE))
+            await self._call(
+                self._client.modify_ack_deadline(self._subscription, ack_ids, deadline)
+            )
+
+    async def _call(self, call: object) -> None:
+        assert asyncio.iscoroutine(call)
+        try:
+            await call
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamUnavailable(f"Pub/Sub call failed: {exc}") from exc

@@ -1,0 +1,124 @@
+"""One conversation per shipment attempt, found back the ways the flows look for it."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from application.ports.repositories import ConversationQuery
+from domain.conversation import ConversationState
+from domain.reasons import FdrReason
+from tests.conftest import UowFactory, new_id
+from tests.support.factories import T0, ConversationFactory
+
+
+async def test_a_conversation_is_stored_and_read_back_whole(uow_factory: UowFactory) -> None:
+    conversation = ConversationFactory.build(
+        reason=FdrReason.PAYMENT_ISSUE, customer_name="Aman Verma", brand="Scitron Shopify"
+    )
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(conversation)
+        await uow.commit()
+    assert stored is not None
+    assert stored.id is not None
+    async with uow_factory() as uow:
+        found = await uow.conversations.get(stored.id)
+    assert found == stored
+
+
+async def test_the_same_attempt_twice_is_refused_by_the_key(uow_factory: UowFactory) -> None:
+    first = ConversationFactory.build()
+    again = dataclasses.replace(first, customer_name="someone else")
+    async with uow_factory() as uow:
+        assert await uow.conversations.add(first) is not None
+        assert await uow.conversations.add(again) is None
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.get_by_attempt(first.shipment_id, first.status_log_id)
+    assert found is not None
+    assert found.customer_name == first.customer_name
+
+
+async def test_latest_for_shipment_is_the_newest_attempt(uow_factory: UowFactory) -> None:
+    shipment = new_id()
+    older = ConversationFactory.build(shipment_id=shipment)
+    newer = ConversationFactory.build(shipment_id=shipment)
+    async with uow_factory() as uow:
+        await uow.conversations.add(older)
+        stored_newer = await uow.conversations.add(newer)
+        await uow.commit()
+    async with uow_factory() as uow:
+        latest = await uow.conversations.latest_for_shipment(shipment)
+    assert latest == stored_newer
+
+
+async def test_update_changes_state_and_root(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(ConversationFactory.build())
+        assert stored is not None
+        stored.state = ConversationState.OPEN
+        stored.root_message_id = "wamid.ABCabc=="
+        stored.last_customer_message_at = T0 + timedelta(minutes=3)
+        await uow.conversations.update(stored)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert stored.id is not None
+        found = await uow.conversations.get(stored.id)
+    assert found is not None
+    assert found.state is ConversationState.OPEN
+    assert found.root_message_id == "wamid.ABCabc=="
+    assert found.last_customer_message_at == T0 + timedelta(minutes=3)
+
+
+async def test_nothing_is_kept_without_commit(uow_factory: UowFactory) -> None:
+    conversation = ConversationFactory.build()
+    async with uow_factory() as uow:
+        await uow.conversations.add(conversation)
+    async with uow_factory() as uow:
+        found = await uow.conversations.get_by_attempt(
+            conversation.shipment_id, conversation.status_log_id
+        )
+    assert found is None
+
+
+async def test_search_filters_and_pages_newest_first(uow_factory: UowFactory) -> None:
+    account = new_id()
+    other_account = new_id()
+    conversations = [
+        ConversationFactory.build(
+            account_id=account,
+            reason=FdrReason.REFUSED if i % 2 else FdrReason.ODA,
+            created_at=T0 + timedelta(hours=i),
+        )
+        for i in range(5)
+    ]
+    async with uow_factory() as uow:
+        stored = [await uow.conversations.add(c) for c in conversations]
+        await uow.conversations.add(ConversationFactory.build(account_id=other_account))
+        await uow.commit()
+    ids = [c.id for c in stored if c is not None]
+
+    async with uow_factory() as uow:
+        page1 = await uow.conversations.search(ConversationQuery(account_id=account, limit=2))
+        page2 = await uow.conversations.search(
+            ConversationQuery(account_id=account, limit=2, before_id=page1[-1].id)
+        )
+        refused = await uow.conversations.search(
+            ConversationQuery(account_id=account, reason=FdrReason.REFUSED)
+        )
+        window = await uow.conversations.search(
+            ConversationQuery(
+                account_id=account,
+                created_from=T0 + timedelta(hours=1),
+                created_to=T0 + timedelta(hours=3),
+            )
+        )
+        by_shipment = await uow.conversations.search(
+            ConversationQuery(account_id=account, shipment_id=conversations[0].shipment_id)
+        )
+    assert [c.id for c in page1] == ids[::-1][:2]
+    assert [c.id for c in page2] == ids[::-1][2:4]
+    assert {c.reason for c in refused} == {FdrReason.REFUSED}
+    assert len(refused) == 2
+    assert [c.created_at for c in window] == [T0 + timedelta(hours=2), T0 + timedelta(hours=1)]
+    assert [c.id for c in by_shipment] == [ids[0]]
