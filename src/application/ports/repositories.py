@@ -46,7 +46,8 @@ class ConversationRepository(Protocol):
 
 
 class OutgoingMessageRepository(Protocol):
-    async def add(self, message: OutgoingMessage) -> OutgoingMessage: ...
+    async def add(self, message: OutgoingMessage) -> OutgoingMessage:
+        """Raises ``Conflict`` when the client_ref or message_id is stored already."""
 
     async def get(self, outgoing_id: int) -> OutgoingMessage | None: ...
 

@@ -27,7 +27,9 @@ class PubSubEventSource:
             messages = await self._client.pull(
                 self._subscription, max_messages, timeout=self._pull_timeout
             )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            return []  # a long poll that found nothing
+        except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"Pub/Sub pull failed: {exc}") from exc
         return [
             ReceivedEvent(

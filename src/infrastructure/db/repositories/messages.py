@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 
+from domain.errors import Conflict
 from domain.messages import (
     CustomerReply,
     DeliveryReport,
@@ -70,7 +71,9 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
 
 class SqlOutgoingMessageRepository(SqlRepository):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
-        new_id = await self._insert(_out.insert().values(_outgoing_values(message)))
+        new_id = await self._insert_unique(_out.insert().values(_outgoing_values(message)))
+        if new_id is None:
+            raise Conflict("an outgoing message with this client_ref or message_id exists")
         return dataclasses.replace(message, id=new_id)
 
     async def get(self, outgoing_id: int) -> OutgoingMessage | None:

@@ -1,0 +1,132 @@
+"""Outgoing messages, delivery reports and replies: found by Meta's ids, stored once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from domain.errors import Conflict
+from domain.messages import MessageKind
+from domain.status import MessageStatus
+from tests.conftest import UowFactory
+from tests.support.factories import (
+    T0,
+    CustomerReplyFactory,
+    DeliveryReportFactory,
+    OutgoingMessageFactory,
+)
+
+
+async def test_an_outgoing_message_is_found_by_wamid_and_by_our_ref(
+    uow_factory: UowFactory,
+) -> None:
+    message = OutgoingMessageFactory.build(payload='{"to": "+917891971009"}')
+    async with uow_factory() as uow:
+        stored = await uow.messages.add(message)
+        stored.message_id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI4MjZGRDA0OUE2OTQ3RkEyMzcA"
+        stored.status = MessageStatus.ACCEPTED
+        await uow.messages.update(stored)
+        await uow.commit()
+    async with uow_factory() as uow:
+        by_wamid = await uow.messages.get_by_message_id(stored.message_id)
+        by_ref = await uow.messages.get_by_client_ref(message.client_ref)
+        by_conversation = await uow.messages.for_conversation(message.conversation_id)
+    assert by_wamid == stored
+    assert by_ref == stored
+    assert by_conversation == [stored]
+
+
+async def test_wamids_differing_only_in_case_are_different_messages(
+    uow_factory: UowFactory,
+) -> None:
+    upper = OutgoingMessageFactory.build(message_id="wamid.ABCdef")
+    lower = OutgoingMessageFactory.build(message_id="wamid.abcdef")
+    async with uow_factory() as uow:
+        await uow.messages.add(upper)
+        await uow.messages.add(lower)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.messages.get_by_message_id("wamid.abcdef")
+    assert found is not None
+    assert found.client_ref == lower.client_ref
+
+
+async def test_follow_ups_carry_the_template_as_root(uow_factory: UowFactory) -> None:
+    template = OutgoingMessageFactory.build(message_id="wamid.root-1")
+    follow_up = OutgoingMessageFactory.build(
+        conversation_id=template.conversation_id,
+        kind=MessageKind.INTERACTIVE,
+        root_message_id="wamid.root-1",
+    )
+    async with uow_factory() as uow:
+        await uow.messages.add(template)
+        await uow.messages.add(follow_up)
+        await uow.commit()
+    async with uow_factory() as uow:
+        thread = await uow.messages.for_conversation(template.conversation_id)
+    assert [(m.kind, m.root_message_id) for m in thread] == [
+        (MessageKind.TEMPLATE, None),
+        (MessageKind.INTERACTIVE, "wamid.root-1"),
+    ]
+
+
+async def test_the_same_client_ref_cannot_be_stored_twice(uow_factory: UowFactory) -> None:
+    message = OutgoingMessageFactory.build()
+    async with uow_factory() as uow:
+        await uow.messages.add(message)
+        await uow.commit()
+    async with uow_factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.messages.add(dataclasses.replace(message))
+
+
+async def test_a_status_is_stored_once_per_message_and_status(uow_factory: UowFactory) -> None:
+    delivered = DeliveryReportFactory.build(status=MessageStatus.DELIVERED, payload='{"a":1}')
+    read = dataclasses.replace(delivered, status=MessageStatus.READ, external_timestamp=T0)
+    async with uow_factory() as uow:
+        first = await uow.delivery_reports.add_many([delivered, read, delivered])
+        await uow.commit()
+    async with uow_factory() as uow:
+        second = await uow.delivery_reports.add_many([read])
+        stored = await uow.delivery_reports.for_message(delivered.message_id)
+        await uow.commit()
+    assert [r.status for r in first] == [MessageStatus.DELIVERED, MessageStatus.READ]
+    assert second == []
+    assert [(r.status, r.payload) for r in stored] == [
+        (MessageStatus.DELIVERED, '{"a":1}'),
+        (MessageStatus.READ, '{"a":1}'),
+    ]
+
+
+async def test_reports_that_came_first_are_linked_when_the_message_is_known(
+    uow_factory: UowFactory,
+) -> None:
+    early = DeliveryReportFactory.build(wa_outgoing_message_id=None)
+    async with uow_factory() as uow:
+        await uow.delivery_reports.add_many([early])
+        linked = await uow.delivery_reports.link(early.message_id, 4242)
+        again = await uow.delivery_reports.link(early.message_id, 4343)
+        stored = await uow.delivery_reports.for_message(early.message_id)
+        await uow.commit()
+    assert (linked, again) == (1, 0)
+    assert [r.wa_outgoing_message_id for r in stored] == [4242]
+
+
+async def test_a_reply_is_stored_once(uow_factory: UowFactory) -> None:
+    reply = CustomerReplyFactory.build(
+        wa_root_outgoing_message_id=77,
+        customer_reply_value="Reattempt delivery ✅ café",
+        button_reply_id="reattempt",
+    )
+    async with uow_factory() as uow:
+        first = await uow.replies.add(reply)
+        second = await uow.replies.add(dataclasses.replace(reply, customer_reply_value="x"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = await uow.replies.for_root(77)
+    assert first is not None
+    assert second is None
+    assert [
+        r.customer_reply_value for r in stored if r.reply_message_id == reply.reply_message_id
+    ] == ["Reattempt delivery ✅ café"]

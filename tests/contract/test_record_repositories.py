@@ -1,0 +1,92 @@
+"""FDR event outcomes, the webhook inbox, NDR actions and link clicks."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+
+from domain.activity import Outcome
+from domain.ndr import NdrActionKind, NdrActionState
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from tests.conftest import UowFactory, new_id
+from tests.support.factories import T0, NdrActionFactory
+
+
+async def test_an_event_key_is_recorded_once(uow_factory: UowFactory) -> None:
+    key = f"shipment:{new_id()}"
+    record = FdrEventRecord(
+        event_key=key, outcome=Outcome.SKIPPED, detail="disabled", received_at=T0
+    )
+    async with uow_factory() as uow:
+        assert await uow.fdr_events.add(record) is not None
+        assert await uow.fdr_events.add(dataclasses.replace(record, detail="again")) is None
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.fdr_events.get(key)
+        assert found is not None
+        assert found.detail == "disabled"
+        await uow.fdr_events.update(dataclasses.replace(found, outcome=Outcome.SENT, detail=""))
+        await uow.commit()
+    async with uow_factory() as uow:
+        updated = await uow.fdr_events.get(key)
+    assert updated is not None
+    assert updated.outcome is Outcome.SENT
+
+
+async def test_the_inbox_keeps_exact_bytes_until_processed(uow_factory: UowFactory) -> None:
+    body = b'{"text":{"body":"caf\\u00e9"}}\xff\x00'  # any bytes, kept as received
+    async with uow_factory() as uow:
+        stored = await uow.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await uow.commit()
+    assert stored.id is not None
+    async with uow_factory() as uow:
+        pending = await uow.inbox.pending(1000)
+        assert body in [d.body for d in pending]
+        await uow.inbox.mark_processed(stored.id, T0 + timedelta(seconds=1))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert stored.id not in [d.id for d in await uow.inbox.pending(1000)]
+
+
+async def test_one_ndr_action_per_conversation_and_kind(uow_factory: UowFactory) -> None:
+    action = NdrActionFactory.build(
+        kind=NdrActionKind.RESCHEDULE, delivery_date=date(2026, 11, 27), disputed_fake_attempt=False
+    )
+    async with uow_factory() as uow:
+        stored = await uow.ndr_actions.add(action)
+        assert await uow.ndr_actions.add(dataclasses.replace(action, reply_message_id="x")) is None
+        cancel = await uow.ndr_actions.add(dataclasses.replace(action, kind=NdrActionKind.CANCEL))
+        await uow.commit()
+    assert stored is not None
+    assert cancel is not None
+    async with uow_factory() as uow:
+        stored.state = NdrActionState.DONE
+        stored.attempts = 1
+        stored.result = "ESB-123"
+        await uow.ndr_actions.update(stored)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.ndr_actions.get_for(action.conversation_id, NdrActionKind.RESCHEDULE)
+        all_actions = await uow.ndr_actions.for_conversation(action.conversation_id)
+    assert found is not None
+    assert (found.state, found.result, found.delivery_date) == (
+        NdrActionState.DONE,
+        "ESB-123",
+        date(2026, 11, 27),
+    )
+    assert [a.kind for a in all_actions] == [NdrActionKind.RESCHEDULE, NdrActionKind.CANCEL]
+
+
+async def test_link_clicks_are_kept_per_shipment(uow_factory: UowFactory) -> None:
+    shipment = new_id()
+    async with uow_factory() as uow:
+        await uow.link_clicks.add(
+            LinkClick(shipment_id=shipment, user_agent="WhatsApp/2.23", clicked_at=T0)
+        )
+        await uow.link_clicks.add(
+            LinkClick(shipment_id=shipment, clicked_at=T0 + timedelta(minutes=1))
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        clicks = await uow.link_clicks.for_shipment(shipment)
+    assert [c.user_agent for c in clicks] == ["WhatsApp/2.23", ""]

@@ -1,0 +1,109 @@
+"""Templates and workspace settings: the portal's writes, the worker's reads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from domain.errors import Conflict
+from domain.messages import QuickReply
+from domain.reasons import FdrReason
+from domain.settings import ChannelSetting
+from domain.templates import TemplateVariable, WaTemplate
+from tests.conftest import DEFAULT_ACCOUNT_ID, UowFactory, new_id
+from tests.support.factories import T0
+
+
+def _template(account_id: int, name: str = "fdr_custom") -> WaTemplate:
+    return WaTemplate(
+        account_id=account_id,
+        template_name=name,
+        language="en_US",
+        template_body="Hello {{1}}, order {{2}}",
+        variables=(TemplateVariable.FIRST_NAME, TemplateVariable.ORDER_NUMBER),
+        description="custom",
+        reason=FdrReason.REFUSED,
+        buttons=(QuickReply("reattempt", "Reattempt delivery"), QuickReply("cancel", "Cancel")),
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+async def test_the_shipped_default_template_exists_for_every_reason(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        defaults = {
+            r: await uow.templates.default_for(DEFAULT_ACCOUNT_ID, r) for r in FdrReason.known()
+        }
+    for reason, template in defaults.items():
+        assert template is not None, reason
+        assert template.reason is reason
+        assert template.placeholder_count() == len(template.variables)
+        assert 1 <= len(template.buttons) <= 3
+
+
+async def test_the_shipped_reason_rules_are_there(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        rules = await uow.reason_rules.all()
+    assert {r.reason for r in rules} == set(FdrReason.known())
+
+
+async def test_template_crud(uow_factory: UowFactory) -> None:
+    account = new_id()
+    async with uow_factory() as uow:
+        stored = await uow.templates.add(_template(account))
+        await uow.commit()
+    assert stored.id is not None
+    async with uow_factory() as uow:
+        found = await uow.templates.get(stored.id)
+        assert found == stored
+        renamed = dataclasses.replace(stored, template_body="Hi {{1}}", updated_at=T0)
+        await uow.templates.update(renamed)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert [t.template_body for t in await uow.templates.for_account(account)] == ["Hi {{1}}"]
+        assert await uow.templates.delete(stored.id) is True
+        assert await uow.templates.delete(stored.id) is False
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.templates.get(stored.id) is None
+
+
+async def test_a_template_name_and_language_is_unique_per_account(
+    uow_factory: UowFactory,
+) -> None:
+    account = new_id()
+    async with uow_factory() as uow:
+        await uow.templates.add(_template(account))
+        with pytest.raises(Conflict):
+            await uow.templates.add(_template(account))
+        other = await uow.templates.add(_template(new_id()))
+        await uow.commit()
+    assert other.id is not None
+
+
+async def test_a_workspace_without_settings_has_none(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.settings.get(new_id()) is None
+
+
+async def test_settings_are_saved_and_replaced(uow_factory: UowFactory) -> None:
+    account = new_id()
+    first = ChannelSetting(
+        account_id=account,
+        whatsapp_enabled=True,
+        sender_connection_id=482,
+        templates={FdrReason.REFUSED: 11, FdrReason.ODA: 12},
+    )
+    second = ChannelSetting(account_id=account, whatsapp_enabled=False, sender_connection_id=None)
+    async with uow_factory() as uow:
+        await uow.settings.save(first)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.settings.get(account) == first
+        await uow.settings.save(second)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.settings.get(account) == second

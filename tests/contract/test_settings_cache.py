@@ -1,0 +1,56 @@
+"""The settings cache contract, in process and on Redis."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from application.ports.cache import SettingsCache
+from domain.errors import UpstreamUnavailable
+from domain.reasons import FdrReason
+from domain.settings import ChannelSetting
+from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.cache.redis import RedisSettingsCache
+from tests.conftest import new_id
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache(request: pytest.FixtureRequest) -> SettingsCache:
+    if request.param == "memory":
+        return InProcessSettingsCache(ttl=60)
+    client: Redis = request.getfixturevalue("redis_client")
+    prefix: str = request.getfixturevalue("redis_prefix")
+    return RedisSettingsCache(client, prefix=prefix)
+
+
+async def test_a_put_setting_is_read_back_until_invalidated(cache: SettingsCache) -> None:
+    setting = ChannelSetting(
+        account_id=new_id(),
+        whatsapp_enabled=True,
+        sender_connection_id=482,
+        templates={FdrReason.PAYMENT_ISSUE: 9},
+    )
+    assert await cache.get(setting.account_id) is None
+    await cache.put(setting)
+    assert await cache.get(setting.account_id) == setting
+    await cache.invalidate(setting.account_id)
+    assert await cache.get(setting.account_id) is None
+
+
+async def test_in_process_entries_expire() -> None:
+    now = [100.0]
+    cache = InProcessSettingsCache(ttl=1.0, monotonic=lambda: now[0])
+    await cache.put(ChannelSetting(account_id=1))
+    now[0] += 0.99
+    assert await cache.get(1) is not None
+    now[0] += 0.02
+    assert await cache.get(1) is None
+
+
+async def test_redis_down_is_reported_not_hidden() -> None:
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            await RedisSettingsCache(client).get(1)
+    finally:
+        await client.aclose()

@@ -1,0 +1,100 @@
+"""What operators see: liveness, readiness, metrics, the OpenAPI docs and problem JSON."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from infrastructure.config import Config
+from tests.support.app import http_client
+from tests.support.services import REDIS_URL, free_port
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+async def test_ready_when_database_and_redis_answer(mysql_url: str) -> None:
+    async with http_client(Config(database_url=mysql_url, redis_url=REDIS_URL)) as client:
+        live = await client.get("/health/live")
+        ready = await client.get("/health/ready")
+    assert live.status_code == 200
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_not_ready_when_redis_is_down(mysql_url: str) -> None:
+    config = Config(database_url=mysql_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with http_client(config) as client:
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["redis"] != "ok"
+
+
+async def test_not_ready_when_the_database_is_down() -> None:
+    config = Config(database_url=f"mysql+asyncmy://root@127.0.0.1:{free_port()}/nothing")
+    async with http_client(config) as client:
+        live = await client.get("/health/live")
+        ready = await client.get("/health/ready")
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] != "ok"
+
+
+async def test_errors_are_problem_json(sqlite_url: str) -> None:
+    async with http_client(Config(database_url=sqlite_url)) as client:
+        missing = await client.get("/no/such/route")
+        wrong_method = await client.delete("/health/live")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["status"] == 404
+    assert missing.json()["title"] == "Not found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_metrics_and_openapi_are_served(sqlite_url: str) -> None:
+    async with http_client(Config(database_url=sqlite_url)) as client:
+        await client.get("/health/live")
+        metrics = await client.get("/metrics")
+        spec = await client.get("/schema/openapi.json")
+        docs = await client.get("/schema")
+    assert metrics.status_code == 200
+    assert "http_requests_total" in metrics.text
+    assert spec.status_code == 200
+    assert "/health/ready" in spec.json()["paths"]
+    assert docs.status_code == 200
+    assert "<html" in docs.text.lower()
+
+
+def test_the_demo_command_answers_ready(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+    }
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(PROJECT / "src")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/schema" in output
