@@ -46,7 +46,7 @@ class FailedDelivery:
     status_log_id: int
     order_number: str = ""
     customer_name: str = ""
-    customer_phone: str = ""
+    customer_phone: str = field(default="", repr=False)  # never in logs
     shipping_address: Address = field(default_factory=Address)
     items: tuple[Item, ...] = ()
     payment_type: str = ""

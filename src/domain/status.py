@@ -6,7 +6,8 @@ from enum import StrEnum
 
 
 class MessageStatus(StrEnum):
-    PENDING = "pending"  # recorded, not yet accepted by Meta
+    PENDING = "pending"  # recorded, the send is in flight
+    RETRYING = "retrying"  # Meta refused for now: certainly not sent, safe to send again
     UNKNOWN = "unknown"  # the send timed out: Meta may or may not have it
     ACCEPTED = "accepted"  # Meta answered 200 with a wamid
     SENT = "sent"
@@ -37,6 +38,7 @@ class MessageStatus(StrEnum):
 
 _RANK = {
     MessageStatus.PENDING: 0,
+    MessageStatus.RETRYING: 0,
     MessageStatus.UNKNOWN: 0,
     MessageStatus.ACCEPTED: 1,
     MessageStatus.SENT: 2,

@@ -1,18 +1,161 @@
-"""``fdr-whatsapp worker``: pulls shipment events from Pub/Sub and hands each to the use case."""
+"""``fdr-whatsapp worker``: pulls shipment events with bounded concurrency, acks after the outcome.
+
+An event is acknowledged only once its outcome is recorded; anything else (Meta throttling,
+the database down, a crash) leaves it to Pub/Sub to deliver again, with backoff.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import sys
+from collections import OrderedDict
 
+import structlog
+from dishka import AsyncContainer
+
+from application.ports.collaborators import EventSource, ReceivedEvent
+from application.use_cases.notify_failed_delivery import Disposition
+from domain.errors import UpstreamUnavailable
+from entrypoints.intake import ShipmentEventIntake
 from infrastructure.config import Config
+
+_log = structlog.get_logger("worker")
+
+MAX_BACKOFF_SECONDS = 600
+
+
+class Worker:
+    def __init__(
+        self,
+        container: AsyncContainer,
+        source: EventSource,
+        *,
+        concurrency: int = 32,
+        batch_size: int = 100,
+    ) -> None:
+        self._container = container
+        self._source = source
+        self._concurrency = concurrency
+        self._batch_size = batch_size
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._acks: list[str] = []
+        self.handled = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set; then finishes (and acks) what is in flight."""
+        in_flight: set[asyncio.Task[None]] = set()
+        flusher = asyncio.create_task(self._flush_acks_forever())
+        try:
+            while not stop.is_set():
+                free = self._concurrency - len(in_flight)
+                if free <= 0:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    batch = await self._receive(min(free, self._batch_size), stop)
+                except UpstreamUnavailable as exc:
+                    _log.warning("event source unavailable", error=str(exc))
+                    await _sleep_or_stop(stop, 2.0)
+                    continue
+                for event in batch:
+                    task = asyncio.create_task(self._handle(event))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+            if in_flight:
+                await asyncio.wait(in_flight)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._flush_acks()
+
+    async def _receive(self, count: int, stop: asyncio.Event) -> list[ReceivedEvent]:
+        receive = asyncio.create_task(self._source.receive(count))
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({receive, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if receive in done:
+            return receive.result()
+        receive.cancel()
+        with contextlib.suppress(asyncio.CancelledError, UpstreamUnavailable):
+            await receive
+        return []
+
+    async def _handle(self, event: ReceivedEvent) -> None:
+        try:
+            async with self._container() as request:
+                intake = await request.get(ShipmentEventIntake)
+                result = await intake(event.data, event.message_id)
+            disposition, delay = result.disposition, result.retry_after
+        except Exception as exc:  # the database or a collaborator failed: try again later
+            _log.exception("event not handled, will retry", message_id=event.message_id)
+            disposition, delay = Disposition.RETRY, None
+            del exc
+        if disposition is Disposition.ACK:
+            self._attempts.pop(event.message_id, None)
+            self._acks.append(event.ack_id)
+            self.handled += 1
+            return
+        attempt = self._attempts.get(event.message_id, 0) + 1
+        self._attempts[event.message_id] = attempt
+        while len(self._attempts) > 100_000:
+            self._attempts.popitem(last=False)
+        backoff = delay if delay is not None else min(MAX_BACKOFF_SECONDS, 5 * 2 ** (attempt - 1))
+        try:
+            await self._source.nack([event.ack_id], backoff)
+        except UpstreamUnavailable:
+            _log.warning(
+                "nack failed; the ack deadline will redeliver", message_id=event.message_id
+            )
+
+    async def _flush_acks_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        if not self._acks:
+            return
+        batch, self._acks = self._acks, []
+        try:
+            await self._source.ack(batch)
+        except UpstreamUnavailable as exc:
+            # Unacked events come back; the recorded outcome makes them no-ops.
+            _log.warning("ack failed", count=len(batch), error=str(exc))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def run_worker(config: Config) -> int:
     if not (config.pubsub_project and config.pubsub_fdr_subscription):
         print(
-            "configuration error: WA_PUBSUB_FDR_SUBSCRIPTION and WA_PUBSUB_PROJECT are required "
-            "for the worker",
+            "configuration error: WA_PUBSUB_FDR_SUBSCRIPTION (with WA_PUBSUB_PROJECT) is "
+            "required for the worker",
             file=sys.stderr,
         )
         return 2
-    raise NotImplementedError("the FDR intake lands with the intake issue")
+    return asyncio.run(_main(config))
+
+
+async def _main(config: Config) -> int:
+    from entrypoints.wiring import build_container
+
+    container = build_container(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        source = await container.get(EventSource)
+        worker = Worker(container, source, concurrency=config.worker_concurrency)
+        _log.info("worker started", subscription=config.pubsub_fdr_subscription)
+        await worker.run(stop)
+        _log.info("worker stopped", handled=worker.handled)
+    finally:
+        await container.close()
+    return 0

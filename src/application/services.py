@@ -1,0 +1,102 @@
+"""Small services the use cases share: settings with a cache, the reason rules, the sender."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from application.ports.cache import SettingsCache
+from application.ports.collaborators import ConnectionDirectory
+from application.ports.repositories import UnitOfWork
+from domain.errors import UpstreamUnavailable
+from domain.reason_rules import ReasonRule
+from domain.settings import ChannelSetting, SenderConnection
+
+_log = structlog.get_logger("settings")
+
+#: The connection id recorded for messages sent from the default (Eshopbox) sender.
+DEFAULT_CONNECTION_ID = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationOptions:
+    """What the composition root tells the use cases about this deployment."""
+
+    default_account_id: int
+    tracking_base_url: str  # the service's own public URL; links go through /track/whatsapp
+    support_phone: str
+    support_email: str
+    in_flight_grace_seconds: float = 120.0
+    retry_delay_seconds: int = 30
+
+
+class SettingsReader:
+    """Workspace settings through the cache; when the cache is down, straight from the database."""
+
+    def __init__(self, cache: SettingsCache) -> None:
+        self._cache = cache
+
+    async def get(self, uow: UnitOfWork, account_id: int) -> ChannelSetting:
+        try:
+            cached = await self._cache.get(account_id)
+        except UpstreamUnavailable as exc:
+            _log.warning("settings cache unavailable, reading the database", error=str(exc))
+            cached = None
+            cache_up = False
+        else:
+            cache_up = True
+        if cached is not None:
+            return cached
+        stored = await uow.settings.get(account_id)
+        setting = stored or ChannelSetting.default(account_id)
+        if cache_up:
+            with contextlib.suppress(UpstreamUnavailable):
+                await self._cache.put(setting)
+        return setting
+
+    async def forget(self, account_id: int) -> None:
+        """After a write: the next read anywhere sees the database."""
+        await self._cache.invalidate(account_id)
+
+
+@dataclass
+class ReasonBook:
+    """The reason rules, re-read from the database at most every ``ttl`` seconds."""
+
+    ttl: float = 30.0
+    monotonic: Callable[[], float] = time.monotonic
+    _rules: list[ReasonRule] = field(default_factory=list)
+    _loaded_at: float | None = None
+
+    async def rules(self, uow: UnitOfWork) -> list[ReasonRule]:
+        now = self.monotonic()
+        if self._loaded_at is None or now - self._loaded_at >= self.ttl:
+            self._rules = await uow.reason_rules.all()
+            self._loaded_at = now
+        return self._rules
+
+
+class SenderResolver:
+    """The workspace's own WhatsApp connection, or the default Eshopbox sender."""
+
+    def __init__(self, directory: ConnectionDirectory, default_sender: SenderConnection) -> None:
+        self._directory = directory
+        self._default = default_sender
+
+    @property
+    def default(self) -> SenderConnection:
+        return self._default
+
+    async def for_setting(self, setting: ChannelSetting) -> SenderConnection:
+        if setting.sender_connection_id in (None, DEFAULT_CONNECTION_ID):
+            return self._default
+        return await self._directory.sender(setting.sender_connection_id)
+
+    async def by_connection_id(self, connection_id: int) -> SenderConnection:
+        if connection_id == DEFAULT_CONNECTION_ID:
+            return self._default
+        return await self._directory.sender(connection_id)

@@ -1,0 +1,486 @@
+"""A failed delivery becomes exactly one WhatsApp template message (or a recorded reason why not).
+
+At-least-once delivery of events is made exactly-once sending by the conversation's unique key
+(shipment, attempt) and by recording the message *before* it is sent: a redelivered event
+finds the record and either stops (sent, failed, unknown) or resends what Meta certainly
+refused (``retrying``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from application.ports.clock import Clock, IdGenerator
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from domain.activity import ActivityEvent, Outcome, SkipReason
+from domain.conversation import Conversation, ConversationState
+from domain.errors import (
+    InvalidPhoneNumber,
+    NotFound,
+    PermanentSendError,
+    RetryableSendError,
+    SendOutcomeUnknown,
+    TemplateMismatch,
+    UpstreamRejected,
+)
+from domain.failed_delivery import FailedDelivery
+from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
+from domain.notification import button_payload, template_values
+from domain.phone import PhoneNumber
+from domain.reason_rules import classify
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord
+from domain.settings import ChannelSetting, SenderConnection
+from domain.status import MessageStatus
+from domain.templates import WaTemplate
+
+_log = structlog.get_logger("fdr")
+
+
+class Disposition(StrEnum):
+    ACK = "ack"  # the outcome is recorded: never deliver this event again
+    RETRY = "retry"  # nothing final happened: deliver it again after ``retry_after``
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notified:
+    disposition: Disposition
+    outcome: Outcome
+    detail: str = ""
+    retry_after: int | None = None
+    conversation_id: int | None = None
+    message_id: str | None = None
+    duplicate: bool = False
+
+
+def event_key(fdr: FailedDelivery) -> str:
+    return f"fdr:{fdr.shipment_id}:{fdr.status_log_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Skip:
+    reason: FdrReason | None
+    why: SkipReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything decided before the conversation is written."""
+
+    setting: ChannelSetting
+    reason: FdrReason
+    phone: PhoneNumber
+    template: WaTemplate
+
+
+class NotifyFailedDelivery:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        settings: SettingsReader,
+        rules: ReasonBook,
+        senders: SenderResolver,
+        gateway: WhatsAppGateway,
+        limiter: ThroughputLimiter,
+        activity: ActivityPublisher,
+        clock: Clock,
+        refs: IdGenerator,
+        options: NotificationOptions,
+    ) -> None:
+        self._uow = uow
+        self._settings = settings
+        self._rules = rules
+        self._senders = senders
+        self._gateway = gateway
+        self._limiter = limiter
+        self._activity = activity
+        self._clock = clock
+        self._refs = refs
+        self._options = options
+
+    async def __call__(self, fdr: FailedDelivery) -> Notified:
+        async with self._uow as uow:
+            existing = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
+            if existing is None:
+                prior = await uow.fdr_events.get(event_key(fdr))
+                if prior is not None and prior.outcome is Outcome.SKIPPED:
+                    return Notified(
+                        disposition=Disposition.ACK,
+                        outcome=Outcome.SKIPPED,
+                        detail=prior.detail,
+                        duplicate=True,
+                    )
+                plan = await self._plan(uow, fdr)
+        if existing is not None:
+            return await self._resume(fdr, existing)
+        if isinstance(plan, _Skip):
+            return await self._skip(fdr, plan.reason, plan.why, plan.detail)
+        return await self._start(fdr, plan)
+
+    async def _plan(self, uow: UnitOfWork, fdr: FailedDelivery) -> _Plan | _Skip:
+        setting = await self._settings.get(uow, fdr.account_id)
+        if not setting.whatsapp_enabled:
+            return _Skip(None, SkipReason.DISABLED, "WhatsApp is off for the workspace")
+        classification = classify(fdr, await self._rules.rules(uow))
+        if classification.reason is FdrReason.UNKNOWN:
+            text = classification.matched or "(no reason text)"
+            return _Skip(None, SkipReason.UNKNOWN_REASON, text)
+        reason = classification.reason
+        try:
+            phone = PhoneNumber.parse(fdr.customer_phone)
+        except InvalidPhoneNumber as exc:
+            return _Skip(reason, SkipReason.BAD_PHONE, str(exc))
+        template = await self._template(uow, setting, reason)
+        if template is None:
+            return _Skip(reason, SkipReason.NO_TEMPLATE, f"no template for {reason}")
+        return _Plan(setting=setting, reason=reason, phone=phone, template=template)
+
+    async def _template(
+        self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason
+    ) -> WaTemplate | None:
+        chosen_id = setting.templates.get(reason)
+        if chosen_id is not None:
+            chosen = await uow.templates.get(chosen_id)
+            allowed = (setting.account_id, self._options.default_account_id)
+            if chosen is not None and chosen.account_id in allowed:
+                return chosen
+        return await uow.templates.default_for(self._options.default_account_id, reason)
+
+    async def _start(self, fdr: FailedDelivery, plan: _Plan) -> Notified:
+        try:
+            sender = await self._senders.for_setting(plan.setting)
+        except (NotFound, UpstreamRejected) as exc:
+            return await self._skip(fdr, plan.reason, SkipReason.NO_SENDER, str(exc))
+        now = self._clock.now()
+        async with self._uow as uow:
+            conversation = await uow.conversations.add(
+                Conversation(
+                    account_id=fdr.account_id,
+                    shipment_id=fdr.shipment_id,
+                    external_shipment_id=fdr.external_shipment_id,
+                    status_log_id=fdr.status_log_id,
+                    order_number=fdr.order_number,
+                    tracking_id=fdr.tracking_id,
+                    reason=plan.reason,
+                    customer_phone=plan.phone.digits,
+                    customer_name=fdr.customer_name,
+                    brand=fdr.brand or fdr.account_slug,
+                    sender_connection_id=sender.connection_id,
+                    template_id=plan.template.id,
+                    state=ConversationState.PENDING,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if conversation is None:  # another worker took this attempt a moment ago
+                await uow.rollback()
+                raced = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
+            else:
+                try:
+                    content = self._render(fdr, plan.template, conversation)
+                except TemplateMismatch as exc:
+                    mismatch = str(exc)
+                    conversation.state = ConversationState.FAILED
+                    await uow.conversations.update(conversation)
+                    content = None
+                assert conversation.id is not None
+                if content is None:
+                    message = None
+                else:
+                    message = await uow.messages.add(
+                        OutgoingMessage(
+                            conversation_id=conversation.id,
+                            kind=MessageKind.TEMPLATE,
+                            client_ref=self._refs.new_ref(),
+                            shipment_status_log_id=fdr.status_log_id,
+                            sender_connection_id=sender.connection_id,
+                            customer_phone=plan.phone.digits,
+                            business_phone=sender.display_phone_number or sender.phone_number_id,
+                            wa_template_id=plan.template.id,
+                            payload=_describe(content),
+                            status=MessageStatus.PENDING,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                await uow.commit()
+        if conversation is None:
+            assert raced is not None
+            return await self._resume(fdr, raced)
+        if content is None or message is None:
+            return await self._skip(
+                fdr, plan.reason, SkipReason.TEMPLATE_MISMATCH, mismatch, conversation.id
+            )
+        return await self._send(fdr, conversation, message, sender, content)
+
+    def _render(
+        self, fdr: FailedDelivery, template: WaTemplate, conversation: Conversation
+    ) -> TemplateMessage:
+        assert conversation.id is not None
+        values = template_values(
+            fdr,
+            tracking_link=f"{self._options.tracking_base_url}/track/whatsapp/{fdr.shipment_id}",
+            support_phone=self._options.support_phone,
+            support_email=self._options.support_email,
+        )
+        payloads = tuple(button_payload(conversation.id, b.id) for b in template.buttons)
+        return template.render(values, payloads)
+
+    async def _send(
+        self,
+        fdr: FailedDelivery,
+        conversation: Conversation,
+        message: OutgoingMessage,
+        sender: SenderConnection,
+        content: TemplateMessage,
+    ) -> Notified:
+        await self._limiter.acquire(sender.phone_number_id)
+        try:
+            receipt = await self._gateway.send(
+                sender, conversation.customer_phone, content, client_ref=message.client_ref
+            )
+        except PermanentSendError as exc:
+            return await self._finish(
+                fdr,
+                conversation,
+                message,
+                Outcome.FAILED,
+                error=exc,
+                state=ConversationState.FAILED,
+            )
+        except SendOutcomeUnknown as exc:
+            # Meta may have it: answers and status webhooks may still come, so stay open.
+            return await self._finish(
+                fdr, conversation, message, Outcome.UNKNOWN, error=exc, state=ConversationState.OPEN
+            )
+        except RetryableSendError as exc:
+            async with self._uow as uow:
+                message.status = MessageStatus.RETRYING
+                message.error_code = exc.code
+                message.error_title = exc.title[:255]
+                message.updated_at = self._clock.now()
+                await uow.messages.update(message)
+                await uow.commit()
+            delay = int(exc.retry_after or self._options.retry_delay_seconds)
+            _log.warning("send refused for now", code=exc.code, shipment_id=fdr.shipment_id)
+            return Notified(
+                disposition=Disposition.RETRY,
+                outcome=Outcome.UNKNOWN,
+                detail=str(exc),
+                retry_after=delay,
+                conversation_id=conversation.id,
+            )
+        message.message_id = receipt.message_id
+        return await self._finish(
+            fdr, conversation, message, Outcome.SENT, state=ConversationState.OPEN
+        )
+
+    async def _finish(
+        self,
+        fdr: FailedDelivery,
+        conversation: Conversation,
+        message: OutgoingMessage,
+        outcome: Outcome,
+        *,
+        state: ConversationState,
+        error: Exception | None = None,
+    ) -> Notified:
+        now = self._clock.now()
+        code = getattr(error, "code", None)
+        title = getattr(error, "title", None)
+        message.status = {
+            Outcome.SENT: MessageStatus.ACCEPTED,
+            Outcome.FAILED: MessageStatus.FAILED,
+        }.get(outcome, MessageStatus.UNKNOWN)
+        message.error_code = code
+        message.error_title = title[:255] if title else None
+        message.updated_at = now
+        conversation.state = state
+        conversation.root_message_id = message.message_id
+        conversation.updated_at = now
+        async with self._uow as uow:
+            await uow.messages.update(message)
+            await uow.conversations.update(conversation)
+            if message.message_id is not None and message.id is not None:
+                # Statuses that raced ahead of the send response are joined now.
+                await uow.delivery_reports.link(message.message_id, message.id)
+            await self._record(
+                uow,
+                fdr,
+                conversation.reason,
+                outcome,
+                detail=str(error) if error else "",
+                conversation_id=conversation.id,
+                error_code=code,
+            )
+            await uow.commit()
+        await self._publish(
+            ActivityEvent(
+                account_id=fdr.account_id,
+                shipment_id=fdr.shipment_id,
+                reason=conversation.reason.value,
+                outcome=outcome,
+                message_id=message.message_id,
+                conversation_id=conversation.id,
+                error_code=code,
+                error_title=title,
+                occurred_at=now,
+            )
+        )
+        return Notified(
+            disposition=Disposition.ACK,
+            outcome=outcome,
+            detail=str(error) if error else "",
+            conversation_id=conversation.id,
+            message_id=message.message_id,
+        )
+
+    async def _resume(self, fdr: FailedDelivery, conversation: Conversation) -> Notified:
+        """The attempt was seen before: finish what is unfinished, never send twice."""
+        assert conversation.id is not None
+        async with self._uow as uow:
+            thread = await uow.messages.for_conversation(conversation.id)
+            template = next((m for m in thread if m.kind is MessageKind.TEMPLATE), None)
+            stored_template = (
+                await uow.templates.get(conversation.template_id)
+                if conversation.template_id is not None
+                else None
+            )
+        duplicate = Notified(
+            disposition=Disposition.ACK,
+            outcome=_outcome_of(template.status if template else MessageStatus.FAILED),
+            conversation_id=conversation.id,
+            message_id=template.message_id if template else None,
+            duplicate=True,
+        )
+        if template is None or template.status not in (
+            MessageStatus.PENDING,
+            MessageStatus.RETRYING,
+        ):
+            return duplicate
+        if template.status is MessageStatus.PENDING:
+            age = (self._clock.now() - template.updated_at).total_seconds()
+            if age < self._options.in_flight_grace_seconds:
+                # Another worker is sending right now; look again once it must have finished.
+                wait = int(self._options.in_flight_grace_seconds - age) + 1
+                return dataclasses.replace(
+                    duplicate, disposition=Disposition.RETRY, retry_after=wait
+                )
+            # A worker died mid-send: Meta may have the message. Do not send it again.
+            return await self._finish(
+                fdr,
+                conversation,
+                template,
+                Outcome.UNKNOWN,
+                state=ConversationState.OPEN,
+                error=SendOutcomeUnknown(None, "worker stopped during the send"),
+            )
+        if stored_template is None:
+            return duplicate
+        try:
+            sender = await self._senders.by_connection_id(conversation.sender_connection_id)
+        except (NotFound, UpstreamRejected) as exc:
+            return await self._finish(
+                fdr,
+                conversation,
+                template,
+                Outcome.FAILED,
+                state=ConversationState.FAILED,
+                error=PermanentSendError(None, f"sender unavailable: {exc}"),
+            )
+        content = self._render(fdr, stored_template, conversation)
+        return await self._send(fdr, conversation, template, sender, content)
+
+    async def _skip(
+        self,
+        fdr: FailedDelivery,
+        reason: FdrReason | None,
+        why: SkipReason,
+        detail: str,
+        conversation_id: int | None = None,
+    ) -> Notified:
+        text = f"{why.value}: {detail}"[:1000]
+        async with self._uow as uow:
+            await self._record(
+                uow, fdr, reason, Outcome.SKIPPED, detail=text, conversation_id=conversation_id
+            )
+            await uow.commit()
+        await self._publish(
+            ActivityEvent(
+                account_id=fdr.account_id,
+                shipment_id=fdr.shipment_id,
+                reason=reason.value if reason else None,
+                outcome=Outcome.SKIPPED,
+                conversation_id=conversation_id,
+                detail=text,
+                occurred_at=self._clock.now(),
+            )
+        )
+        return Notified(
+            disposition=Disposition.ACK,
+            outcome=Outcome.SKIPPED,
+            detail=text,
+            conversation_id=conversation_id,
+        )
+
+    async def _record(
+        self,
+        uow: UnitOfWork,
+        fdr: FailedDelivery,
+        reason: FdrReason | None,
+        outcome: Outcome,
+        *,
+        detail: str,
+        conversation_id: int | None,
+        error_code: int | None = None,
+    ) -> None:
+        record = FdrEventRecord(
+            event_key=event_key(fdr),
+            account_id=fdr.account_id,
+            shipment_id=fdr.shipment_id,
+            status_log_id=fdr.status_log_id,
+            reason=reason.value if reason else FdrReason.UNKNOWN.value,
+            outcome=outcome,
+            detail=detail,
+            conversation_id=conversation_id,
+            error_code=error_code,
+            received_at=self._clock.now(),
+        )
+        if await uow.fdr_events.add(record) is None:
+            await uow.fdr_events.update(record)
+
+    async def _publish(self, event: ActivityEvent) -> None:
+        try:
+            await self._activity.publish(event)
+        except Exception as exc:  # the outcome is stored; the timeline must not block the event
+            _log.error("activity not published", outcome=event.outcome.value, error=str(exc))
+
+
+def _outcome_of(status: MessageStatus) -> Outcome:
+    if status is MessageStatus.FAILED:
+        return Outcome.FAILED
+    if status in (MessageStatus.PENDING, MessageStatus.RETRYING, MessageStatus.UNKNOWN):
+        return Outcome.UNKNOWN
+    return Outcome.SENT
+
+
+def _describe(content: TemplateMessage) -> str:
+    return json.dumps(
+        {
+            "type": "template",
+            "name": content.name,
+            "language": content.language,
+            "body_parameters": list(content.body_parameters),
+            "button_payloads": list(content.button_payloads),
+        },
+        ensure_ascii=False,
+    )

@@ -1,0 +1,1 @@
+"""Decoding the events other systems send us, once, at the edge."""

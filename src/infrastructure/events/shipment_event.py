@@ -1,0 +1,221 @@
+"""The shipment event of the WMS (``resource == "shipment"``), decoded into a failed delivery.
+
+Only the fields the product uses are declared; everything else is ignored. The WMS writes
+numbers as strings and strings as numbers, so fuzzy fields are read leniently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+
+from domain.failed_delivery import Address, FailedDelivery, Item
+
+Fuzzy = str | int | float | None
+
+
+class _ShippingAddress(msgspec.Struct, kw_only=True):
+    customerName: str | None = None
+    addressLine1: str | None = None
+    addressLine2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postalCode: Fuzzy = None
+    contactPhone: Fuzzy = None
+
+
+class _Item(msgspec.Struct, kw_only=True):
+    productName: str | None = None
+    quantity: Fuzzy = None
+    invoiceTotal: Fuzzy = None
+
+
+class _LatestStatus(msgspec.Struct, kw_only=True):
+    remark: str | None = None
+
+
+class _Additional(msgspec.Struct, kw_only=True):
+    ndr_status_code: Fuzzy = None
+    ndr_status_description: str | None = None
+    latest_status: _LatestStatus | None = None
+
+
+class _ClickPost(msgspec.Struct, kw_only=True):
+    additional: _Additional | None = None
+    remark: str | None = None
+
+
+class _TrackPayload(msgspec.Struct, kw_only=True):
+    clickPostTrackData: _ClickPost | None = None
+
+
+class _ResponseData(msgspec.Struct, kw_only=True):
+    id: Fuzzy = None
+    account_id: Fuzzy = None
+    channel_id: Fuzzy = None
+    channelLabel: str | None = None
+    account_slug: str | None = None
+    externalShipmentID: str | None = None
+    customerOrderNumber: Fuzzy = None
+    status_log_id: Fuzzy = None
+    customerName: str | None = None
+    customerContactNumber: Fuzzy = None
+    shippingAddress: _ShippingAddress | None = None
+    items: list[_Item] | None = None
+    paymentType: str | None = None
+    isCOD: Fuzzy = None
+    trackingID: Fuzzy = None
+    courierName: str | None = None
+    remarks: str | None = None
+    status_updated_at: str | None = None
+    track_payload: _TrackPayload | list[object] | None = None
+
+
+class _Envelope(msgspec.Struct, kw_only=True):
+    resource: str | None = None
+    eventSubType: str | None = None
+    accountSlug: str | None = None
+    response_data: _ResponseData | list[object] | None = None
+
+
+_decoder = msgspec.json.Decoder(_Envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class NotFailedDelivery:
+    """Another kind of shipment event: acknowledged and counted, nothing else."""
+
+    resource: str
+    sub_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Bytes that are not a usable event: recorded, acknowledged, never retried."""
+
+    problem: str
+
+
+DecodedEvent = FailedDelivery | NotFailedDelivery | Malformed
+
+
+def decode_shipment_event(data: bytes) -> DecodedEvent:
+    try:
+        envelope = _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return Malformed(f"not a shipment event: {exc}"[:500])
+    if envelope.resource != "shipment" or envelope.eventSubType != "failed_delivery":
+        return NotFailedDelivery(envelope.resource or "", envelope.eventSubType or "")
+    data_ = envelope.response_data
+    if not isinstance(data_, _ResponseData):
+        return Malformed("failed_delivery event without response_data")
+    account_id = _int(data_.account_id)
+    shipment_id = _int(data_.id)
+    status_log_id = _int(data_.status_log_id)
+    missing = [
+        name
+        for name, value in (
+            ("account_id", account_id),
+            ("id", shipment_id),
+            ("status_log_id", status_log_id),
+        )
+        if value is None
+    ]
+    if missing or account_id is None or shipment_id is None or status_log_id is None:
+        return Malformed(f"failed_delivery event without {', '.join(missing)}")
+    address = data_.shippingAddress or _ShippingAddress()
+    additional = _additional(data_.track_payload)
+    items = tuple(
+        Item(name=(i.productName or "").strip() or "item", quantity=_int(i.quantity) or 1)
+        for i in data_.items or []
+    )
+    is_cod = _str(data_.isCOD) == "1" or "cod" in (data_.paymentType or "").lower()
+    return FailedDelivery(
+        account_id=account_id,
+        account_slug=data_.account_slug or envelope.accountSlug or "",
+        channel_id=_int(data_.channel_id),
+        brand=(data_.channelLabel or "").strip(),
+        shipment_id=shipment_id,
+        external_shipment_id=data_.externalShipmentID or "",
+        status_log_id=status_log_id,
+        order_number=_str(data_.customerOrderNumber),
+        customer_name=(data_.customerName or address.customerName or "").strip(),
+        customer_phone=_str(data_.customerContactNumber) or _str(address.contactPhone),
+        shipping_address=Address(
+            line1=address.addressLine1 or "",
+            line2=address.addressLine2 or "",
+            city=address.city or "",
+            state=address.state or "",
+            postal_code=_str(address.postalCode),
+        ),
+        items=items,
+        payment_type=data_.paymentType or "",
+        is_cod=is_cod,
+        amount_due=_sum([i.invoiceTotal for i in data_.items or []]) if is_cod else None,
+        tracking_id=_str(data_.trackingID),
+        courier=data_.courierName or "",
+        ndr_code=_int(additional.ndr_status_code) if additional else None,
+        ndr_description=(additional.ndr_status_description or "") if additional else "",
+        remarks=data_.remarks or "",
+        latest_remark=_latest_remark(data_.track_payload),
+        failed_at=_timestamp(data_.status_updated_at),
+    )
+
+
+def _additional(track: _TrackPayload | list[object] | None) -> _Additional | None:
+    if isinstance(track, _TrackPayload) and track.clickPostTrackData is not None:
+        return track.clickPostTrackData.additional
+    return None
+
+
+def _latest_remark(track: _TrackPayload | list[object] | None) -> str:
+    if not isinstance(track, _TrackPayload) or track.clickPostTrackData is None:
+        return ""
+    click = track.clickPostTrackData
+    latest = click.additional.latest_status if click.additional else None
+    return (latest.remark if latest and latest.remark else click.remark) or ""
+
+
+def _str(value: Fuzzy) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _int(value: Fuzzy) -> int | None:
+    text = _str(value)
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _sum(values: list[Fuzzy]) -> Decimal | None:
+    total = Decimal(0)
+    seen = False
+    for value in values:
+        try:
+            total += Decimal(_str(value))
+            seen = True
+        except InvalidOperation:
+            continue
+    return total.quantize(Decimal("0.01")) if seen else None
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        # The WMS writes India time without a zone ("2023-06-08 16:06:16").
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return (local - _IST_OFFSET).replace(tzinfo=UTC)
+
+
+_IST_OFFSET = datetime(2000, 1, 1, 5, 30) - datetime(2000, 1, 1)

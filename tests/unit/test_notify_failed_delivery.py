@@ -1,0 +1,326 @@
+"""The FDR use case on in-memory adapters: one message per attempt, a recorded outcome always."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from application.ports.cache import SettingsCache
+from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
+from domain.activity import Outcome
+from domain.conversation import ConversationState
+from domain.errors import PermanentSendError, RetryableSendError, SendOutcomeUnknown
+from domain.failed_delivery import FailedDelivery
+from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
+from domain.reasons import FdrReason
+from domain.settings import ChannelSetting, SenderConnection
+from domain.status import MessageStatus
+from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.events.shipment_event import decode_shipment_event
+from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.memory.store import InMemoryStore
+from infrastructure.memory.uow import InMemoryUnitOfWork
+from tests.conftest import FIXTURES, memory_store, new_id
+from tests.support.doubles import (
+    DEFAULT_SENDER,
+    BrokenCache,
+    CountingRefs,
+    FixedClock,
+    NoLimit,
+    ScriptedWhatsApp,
+    StaticDirectory,
+)
+
+SEED_EVENT = (FIXTURES / "fdr-event-otp-cancellation.json").read_bytes()
+
+
+def seed_fdr(**changes: object) -> FailedDelivery:
+    decoded = decode_shipment_event(SEED_EVENT)
+    assert isinstance(decoded, FailedDelivery)
+    return dataclasses.replace(decoded, **changes)  # type: ignore[arg-type]
+
+
+@dataclass
+class World:
+    store: InMemoryStore
+    whatsapp: ScriptedWhatsApp
+    activity: RecordingActivityPublisher
+    clock: FixedClock
+    directory: StaticDirectory
+    notify: NotifyFailedDelivery
+
+    async def enable(self, account_id: int, **changes: object) -> None:
+        setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True)
+        async with InMemoryUnitOfWork(self.store) as uow:
+            await uow.settings.save(dataclasses.replace(setting, **changes))  # type: ignore[arg-type]
+            await uow.commit()
+
+    async def thread(self, conversation_id: int) -> list[OutgoingMessage]:
+        async with InMemoryUnitOfWork(self.store) as uow:
+            return await uow.messages.for_conversation(conversation_id)
+
+
+def make_world(cache: SettingsCache | None = None) -> World:
+    store = memory_store()
+    whatsapp = ScriptedWhatsApp()
+    activity = RecordingActivityPublisher()
+    clock = FixedClock()
+    directory = StaticDirectory()
+    notify = NotifyFailedDelivery(
+        uow=InMemoryUnitOfWork(store),
+        settings=SettingsReader(cache or InProcessSettingsCache(ttl=0.0)),
+        rules=ReasonBook(),
+        senders=SenderResolver(directory, DEFAULT_SENDER),
+        gateway=whatsapp,
+        limiter=NoLimit(),
+        activity=activity,
+        clock=clock,
+        refs=CountingRefs(),
+        options=NotificationOptions(
+            default_account_id=5,
+            tracking_base_url="https://wa.example.com",
+            support_phone="+91-9876543210",
+            support_email="eshopbox@support.com",
+        ),
+    )
+    return World(store, whatsapp, activity, clock, directory, notify)
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+async def test_the_seed_event_sends_one_template_to_the_shopper(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+
+    result = await world.notify(fdr)
+
+    assert (result.disposition, result.outcome) == (Disposition.ACK, Outcome.SENT)
+    [sent] = world.whatsapp.sent
+    assert sent.to == "917891971009"
+    assert sent.sender == DEFAULT_SENDER
+    assert isinstance(sent.content, TemplateMessage)
+    conversation_id = result.conversation_id
+    assert sent.content.name == "fdr_otp_cancellation"
+    assert sent.content.body_parameters == (
+        "Aman",
+        "Scitron Shopify",
+        "4980116095129",
+        "1",
+        "1 Advance Whey Protein with 20 Vitamins & Minerals",
+        "https://wa.example.com/track/whatsapp/17148471",
+    )
+    assert sent.content.button_payloads == (
+        f"fdr:{conversation_id}:not_cancelled",
+        f"fdr:{conversation_id}:confirm_cancel",
+    )
+    [message] = await world.thread(conversation_id or 0)
+    assert message.kind is MessageKind.TEMPLATE
+    assert message.root_message_id is None
+    assert message.message_id == result.message_id
+    assert message.status is MessageStatus.ACCEPTED
+    assert message.client_ref == sent.client_ref
+    assert json.loads(message.payload)["name"] == "fdr_otp_cancellation"
+    assert [e.outcome for e in world.activity.events] == [Outcome.SENT]
+    assert world.activity.events[0].reason == "otp_cancellation"
+
+
+async def test_whatsapp_is_off_by_default(world: World) -> None:
+    result = await world.notify(seed_fdr())
+    assert result.outcome is Outcome.SKIPPED
+    assert result.disposition is Disposition.ACK
+    assert "whatsapp_disabled" in result.detail
+    assert world.whatsapp.calls == 0
+    assert [e.outcome for e in world.activity.events] == [Outcome.SKIPPED]
+
+
+async def test_an_unknown_reason_is_skipped_with_the_raw_text(world: World) -> None:
+    fdr = seed_fdr(ndr_code=77, ndr_description="", remarks="misrouted to hub", latest_remark="")
+    await world.enable(fdr.account_id)
+    result = await world.notify(fdr)
+    assert result.outcome is Outcome.SKIPPED
+    assert "unknown_reason" in result.detail
+    assert "misrouted to hub" in result.detail
+    assert world.whatsapp.calls == 0
+
+
+async def test_an_unreadable_phone_is_skipped_not_raised(world: World) -> None:
+    fdr = seed_fdr(customer_phone="12345")
+    await world.enable(fdr.account_id)
+    result = await world.notify(fdr)
+    assert result.outcome is Outcome.SKIPPED
+    assert "bad_phone" in result.detail
+    assert "12345" not in result.detail
+    assert world.whatsapp.calls == 0
+
+
+async def test_the_same_event_twice_sends_once(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    first = await world.notify(fdr)
+    second = await world.notify(fdr)
+    assert first.outcome is Outcome.SENT
+    assert second.duplicate
+    assert second.disposition is Disposition.ACK
+    assert len(world.whatsapp.sent) == 1
+
+
+async def test_a_skipped_event_delivered_again_is_a_no_op(world: World) -> None:
+    fdr = seed_fdr()
+    await world.notify(fdr)
+    again = await world.notify(fdr)
+    assert again.duplicate
+    assert len(world.activity.events) == 1
+
+
+async def test_throttled_then_redelivered_sends_once(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    world.whatsapp.fail_next(RetryableSendError(130429, "Rate limit hit"))
+
+    first = await world.notify(fdr)
+    assert first.disposition is Disposition.RETRY
+    assert first.retry_after is not None
+    [pending] = await world.thread(first.conversation_id or 0)
+    assert pending.status is MessageStatus.RETRYING
+    assert pending.error_code == 130429
+
+    second = await world.notify(fdr)
+    assert (second.disposition, second.outcome) == (Disposition.ACK, Outcome.SENT)
+    assert len(world.whatsapp.sent) == 1
+    [sent] = await world.thread(first.conversation_id or 0)
+    assert sent.status is MessageStatus.ACCEPTED
+    assert sent.client_ref == pending.client_ref
+
+
+async def test_a_permanent_refusal_is_recorded_and_never_retried(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    world.whatsapp.fail_next(PermanentSendError(131026, "Message undeliverable"))
+
+    result = await world.notify(fdr)
+    again = await world.notify(fdr)
+
+    assert (result.disposition, result.outcome) == (Disposition.ACK, Outcome.FAILED)
+    assert again.duplicate
+    assert world.whatsapp.calls == 1
+    [message] = await world.thread(result.conversation_id or 0)
+    assert (message.status, message.error_code) == (MessageStatus.FAILED, 131026)
+    assert message.error_title == "Message undeliverable"
+    [event] = world.activity.events
+    assert (event.outcome, event.error_code) == (Outcome.FAILED, 131026)
+
+
+async def test_a_timeout_is_unknown_and_never_sent_again(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    world.whatsapp.fail_next(SendOutcomeUnknown(None, "read timeout"))
+
+    result = await world.notify(fdr)
+    again = await world.notify(fdr)
+
+    assert (result.disposition, result.outcome) == (Disposition.ACK, Outcome.UNKNOWN)
+    assert again.duplicate
+    assert world.whatsapp.calls == 1
+    [message] = await world.thread(result.conversation_id or 0)
+    assert message.status is MessageStatus.UNKNOWN
+
+
+async def test_an_event_seen_mid_send_waits_then_gives_up_without_sending(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    world.whatsapp.fail_next(RetryableSendError(2, "down"))
+    first = await world.notify(fdr)
+    # Make it look like a worker died after recording the send but before finishing it.
+    async with InMemoryUnitOfWork(world.store) as uow:
+        [message] = await uow.messages.for_conversation(first.conversation_id or 0)
+        message.status = MessageStatus.PENDING
+        message.updated_at = world.clock.now()
+        await uow.messages.update(message)
+        await uow.commit()
+
+    world.clock.advance(10)
+    waiting = await world.notify(fdr)
+    assert waiting.disposition is Disposition.RETRY
+    assert waiting.retry_after is not None
+    assert waiting.retry_after > 100
+
+    world.clock.advance(200)
+    given_up = await world.notify(fdr)
+    assert (given_up.disposition, given_up.outcome) == (Disposition.ACK, Outcome.UNKNOWN)
+    assert world.whatsapp.sent == []
+
+
+async def test_the_workspace_template_and_sender_are_used(world: World) -> None:
+    fdr = seed_fdr()
+    own_sender = SenderConnection(
+        connection_id=482,
+        account_id=fdr.account_id,
+        phone_number_id="222",
+        waba_id="333",
+        access_token="t",
+        app_secret="s",
+    )
+    world.directory.senders[482] = own_sender
+    async with InMemoryUnitOfWork(world.store) as uow:
+        default = await uow.templates.default_for(5, FdrReason.OTP_CANCELLATION)
+        assert default is not None
+        custom = await uow.templates.add(
+            dataclasses.replace(
+                default,
+                id=None,
+                account_id=fdr.account_id,
+                template_name="brand_otp",
+                language="hi",
+            )
+        )
+        await uow.commit()
+    await world.enable(
+        fdr.account_id,
+        sender_connection_id=482,
+        templates={FdrReason.OTP_CANCELLATION: custom.id},
+    )
+
+    result = await world.notify(fdr)
+
+    assert result.outcome is Outcome.SENT
+    [sent] = world.whatsapp.sent
+    assert sent.sender == own_sender
+    assert isinstance(sent.content, TemplateMessage)
+    assert (sent.content.name, sent.content.language) == ("brand_otp", "hi")
+
+
+async def test_a_missing_own_connection_is_a_recorded_skip(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id, sender_connection_id=999)
+    result = await world.notify(fdr)
+    assert result.outcome is Outcome.SKIPPED
+    assert "no_sender" in result.detail
+
+
+async def test_settings_are_read_from_the_database_when_the_cache_is_down() -> None:
+    world = make_world(cache=BrokenCache())
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    result = await world.notify(fdr)
+    assert result.outcome is Outcome.SENT
+
+
+async def test_a_newer_attempt_starts_a_new_conversation(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    first = await world.notify(fdr)
+    second = await world.notify(dataclasses.replace(fdr, status_log_id=new_id()))
+    assert first.conversation_id != second.conversation_id
+    assert len(world.whatsapp.sent) == 2
+    async with InMemoryUnitOfWork(world.store) as uow:
+        latest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
+    assert latest is not None
+    assert latest.id == second.conversation_id
+    assert latest.state is ConversationState.OPEN
