@@ -89,6 +89,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_conversation_account", "wa_conversations", ["account_id", "id"])
     op.create_index("ix_conversation_root", "wa_conversations", ["root_message_id"])
+    op.create_index("ix_conversation_phone", "wa_conversations", ["customer_phone", "id"])
     op.create_index("ix_conversation_shipment", "wa_conversations", ["shipment_id", "id"])
     op.create_table(
         "wa_customer_reply_messages",
@@ -103,6 +104,8 @@ def upgrade() -> None:
         sa.Column("button_reply_id", sa.String(length=255), nullable=True),
         sa.Column("payload", LONG_TEXT, nullable=False),
         sa.Column("external_updated_at", DATETIME, nullable=False),
+        sa.Column("decision", sa.Text(), nullable=True),
+        sa.Column("handled_at", DATETIME, nullable=True),
         sa.Column("created_at", DATETIME, server_default=now, nullable=False),
         sa.Column("updated_at", DATETIME, server_default=now, nullable=False),
         sa.PrimaryKeyConstraint("id"),

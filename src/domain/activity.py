@@ -20,6 +20,14 @@ class Outcome(StrEnum):
     LINK_CLICKED = "link_clicked"
 
 
+class ActivityKind(StrEnum):
+    FDR = "fdr"  # what happened to a failed-delivery event (sent, skipped, failed, unknown)
+    STATUS = "status"  # a tick of an outgoing message (sent, delivered, read, failed)
+    ANSWER = "answer"  # the shopper answered
+    ACTION = "action"  # an NDR action on the logistics side (taken or failed)
+    CLICK = "click"  # the shopper opened the tracking link
+
+
 class SkipReason(StrEnum):
     NOT_FDR = "not_fdr"
     DISABLED = "whatsapp_disabled"
@@ -38,6 +46,7 @@ class ActivityEvent:
     shipment_id: int | None
     reason: str | None
     outcome: Outcome
+    kind: ActivityKind = ActivityKind.FDR
     message_id: str | None = None
     conversation_id: int | None = None
     detail: str | None = None

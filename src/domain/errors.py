@@ -70,3 +70,15 @@ class UpstreamUnavailable(DomainError):
 
 class UpstreamRejected(DomainError):
     """A collaborator answered that the request itself is wrong; retrying will not help."""
+
+
+class MalformedPayload(DomainError):
+    """Bytes from a collaborator that cannot be read as what they claim to be."""
+
+
+class InvalidSignature(DomainError):
+    """A webhook whose signature is missing or wrong: not from Meta, never stored."""
+
+
+class NotConfigured(DomainError):
+    """Something needed for this request is not configured (a secret, a URL)."""

@@ -110,6 +110,8 @@ class CustomerReply:
     payload: str = ""
     external_updated_at: datetime
     created_at: datetime
+    decision: str | None = None  # what we decided to do about it, kept so a retry does the same
+    handled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -122,3 +122,22 @@ async def test_search_filters_and_pages_newest_first(uow_factory: UowFactory) ->
     assert len(refused) == 2
     assert [c.created_at for c in window] == [T0 + timedelta(hours=2), T0 + timedelta(hours=1)]
     assert [c.id for c in by_shipment] == [ids[0]]
+
+
+async def test_conversations_are_found_by_phone_and_in_bulk(uow_factory: UowFactory) -> None:
+    phone = f"91{new_id() % 10**10:010d}"
+    first = ConversationFactory.build(customer_phone=phone)
+    second = ConversationFactory.build(customer_phone=phone)
+    async with uow_factory() as uow:
+        a = await uow.conversations.add(first)
+        b = await uow.conversations.add(second)
+        await uow.commit()
+    assert a is not None
+    assert b is not None
+    assert a.id is not None
+    assert b.id is not None
+    async with uow_factory() as uow:
+        latest = await uow.conversations.latest_for_phone(phone)
+        many = await uow.conversations.get_many([a.id, b.id, 10**15])
+    assert latest == b
+    assert many == {a.id: a, b.id: b}

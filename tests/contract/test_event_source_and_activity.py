@@ -133,6 +133,7 @@ async def test_activity_events_are_published_as_json(pubsub_target: PubSubTarget
         "account_id": 379,
         "shipment_id": 17148471,
         "reason": "otp_cancellation",
+        "kind": "fdr",
         "outcome": "failed",
         "message_id": None,
         "conversation_id": None,

@@ -9,7 +9,7 @@ import pytest
 from domain.errors import Conflict
 from domain.messages import MessageKind
 from domain.status import MessageStatus
-from tests.conftest import UowFactory
+from tests.conftest import UowFactory, new_id
 from tests.support.factories import (
     T0,
     CustomerReplyFactory,
@@ -130,3 +130,33 @@ async def test_a_reply_is_stored_once(uow_factory: UowFactory) -> None:
     assert [
         r.customer_reply_value for r in stored if r.reply_message_id == reply.reply_message_id
     ] == ["Reattempt delivery ✅ café"]
+
+
+async def test_messages_are_found_in_bulk_by_wamid(uow_factory: UowFactory) -> None:
+    one = OutgoingMessageFactory.build(message_id=f"wamid.bulk{new_id()}")
+    two = OutgoingMessageFactory.build(message_id=f"wamid.bulk{new_id()}")
+    async with uow_factory() as uow:
+        stored = [await uow.messages.add(one), await uow.messages.add(two)]
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.messages.get_many_by_message_ids([one.message_id or "", "wamid.none"])
+    assert found == {one.message_id: stored[0]}
+
+
+async def test_a_reply_keeps_its_decision_and_handled_time(uow_factory: UowFactory) -> None:
+    reply = CustomerReplyFactory.build()
+    async with uow_factory() as uow:
+        await uow.replies.add(reply)
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = await uow.replies.get(reply.reply_message_id)
+        assert stored is not None
+        assert (stored.decision, stored.handled_at) == (None, None)
+        await uow.replies.update(
+            dataclasses.replace(stored, decision='{"why": "reattempt"}', handled_at=T0)
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        updated = await uow.replies.get(reply.reply_message_id)
+    assert updated is not None
+    assert (updated.decision, updated.handled_at) == ('{"why": "reattempt"}', T0)

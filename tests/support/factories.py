@@ -80,6 +80,8 @@ class CustomerReplyFactory(DataclassFactory[CustomerReply]):
     button_reply_id = None
     external_updated_at = T0
     created_at = T0
+    decision = None
+    handled_at = None
 
 
 class NdrActionFactory(DataclassFactory[NdrAction]):

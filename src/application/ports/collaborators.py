@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,6 +29,8 @@ class NdrActions(Protocol):
 
 class ActivityPublisher(Protocol):
     async def publish(self, event: ActivityEvent) -> None: ...
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

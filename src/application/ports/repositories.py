@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -40,6 +40,10 @@ class ConversationRepository(Protocol):
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None: ...
 
+    async def latest_for_phone(self, customer_phone: str) -> Conversation | None: ...
+
+    async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]: ...
+
     async def update(self, conversation: Conversation) -> None: ...
 
     async def search(self, query: ConversationQuery) -> list[Conversation]: ...
@@ -52,6 +56,10 @@ class OutgoingMessageRepository(Protocol):
     async def get(self, outgoing_id: int) -> OutgoingMessage | None: ...
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None: ...
+
+    async def get_many_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]: ...
 
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None: ...
 
@@ -73,6 +81,11 @@ class DeliveryReportRepository(Protocol):
 class CustomerReplyRepository(Protocol):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
         """None when a reply with the same ``reply_message_id`` is stored already."""
+
+    async def get(self, reply_message_id: str) -> CustomerReply | None: ...
+
+    async def update(self, reply: CustomerReply) -> None:
+        """Saves the decision, the handled time and the root link."""
 
     async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]: ...
 
@@ -115,10 +128,17 @@ class FdrEventRepository(Protocol):
 class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
 
-    async def pending(self, limit: int) -> list[WebhookDelivery]: ...
+    async def pending(
+        self, limit: int, received_before: datetime | None = None
+    ) -> list[WebhookDelivery]:
+        """Oldest first; only those received before ``received_before`` when given."""
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
+    ) -> None: ...
+
+    async def mark_many_processed(
+        self, delivery_ids: Sequence[int], processed_at: datetime
     ) -> None: ...
 
 

@@ -64,6 +64,7 @@ conversations = Table(
     Index("ix_conversation_account", "account_id", "id"),
     Index("ix_conversation_shipment", "shipment_id", "id"),
     Index("ix_conversation_root", "root_message_id"),
+    Index("ix_conversation_phone", "customer_phone", "id"),
 )
 
 outgoing_messages = Table(
@@ -124,6 +125,8 @@ customer_replies = Table(
     Column("button_reply_id", String(255), nullable=True),
     Column("payload", LongText, nullable=False, default=""),
     Column("external_updated_at", UtcDateTime, nullable=False),
+    Column("decision", Text, nullable=True),  # what we decided to do about it (JSON)
+    Column("handled_at", UtcDateTime, nullable=True),  # when that was fully done
     *_timestamps(),
     UniqueConstraint("reply_message_id", name="uq_reply_message_id"),
     Index("ix_reply_root", "wa_root_outgoing_message_id"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 
 from domain.activity import ActivityEvent
@@ -13,6 +15,9 @@ class RecordingActivityPublisher:
 
     async def publish(self, event: ActivityEvent) -> None:
         self.events.append(event)
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.events.extend(events)
 
 
 class LoggingActivityPublisher:
@@ -31,3 +36,7 @@ class LoggingActivityPublisher:
             message_id=event.message_id,
             error_code=event.error_code,
         )
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        for event in events:
+            await self.publish(event)

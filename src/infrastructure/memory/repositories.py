@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from application.ports.repositories import ConversationQuery
@@ -52,6 +52,19 @@ class InMemoryConversationRepository(_Repo):
             return None
         return dataclasses.replace(max(matching, key=lambda c: c.id or 0))
 
+    async def latest_for_phone(self, customer_phone: str) -> Conversation | None:
+        matching = [c for c in self._t.conversations.values() if c.customer_phone == customer_phone]
+        if not matching:
+            return None
+        return dataclasses.replace(max(matching, key=lambda c: c.id or 0))
+
+    async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
+        return {
+            i: dataclasses.replace(self._t.conversations[i])
+            for i in conversation_ids
+            if i in self._t.conversations
+        }
+
     async def update(self, conversation: Conversation) -> None:
         assert conversation.id is not None
         self._t.conversations[conversation.id] = dataclasses.replace(conversation)
@@ -93,6 +106,16 @@ class InMemoryOutgoingMessageRepository(_Repo):
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
         return self._find(lambda m: m.message_id == message_id)
+
+    async def get_many_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        wanted = set(message_ids)
+        return {
+            m.message_id: dataclasses.replace(m)
+            for m in self._t.messages.values()
+            if m.message_id is not None and m.message_id in wanted
+        }
 
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
         return self._find(lambda m: m.client_ref == client_ref)
@@ -156,6 +179,20 @@ class InMemoryCustomerReplyRepository(_Repo):
         stored = dataclasses.replace(reply, id=self._t.new_id())
         self._t.replies[reply.reply_message_id] = stored
         return stored
+
+    async def get(self, reply_message_id: str) -> CustomerReply | None:
+        return self._t.replies.get(reply_message_id)
+
+    async def update(self, reply: CustomerReply) -> None:
+        stored = self._t.replies.get(reply.reply_message_id)
+        if stored is not None:
+            self._t.replies[reply.reply_message_id] = dataclasses.replace(
+                stored,
+                wa_context_outgoing_message_id=reply.wa_context_outgoing_message_id,
+                wa_root_outgoing_message_id=reply.wa_root_outgoing_message_id,
+                decision=reply.decision,
+                handled_at=reply.handled_at,
+            )
 
     async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:
         return sorted(
@@ -254,8 +291,15 @@ class InMemoryWebhookInboxRepository(_Repo):
         self._t.inbox[stored.id or 0] = stored
         return stored
 
-    async def pending(self, limit: int) -> list[WebhookDelivery]:
-        waiting = [d for d in self._t.inbox.values() if d.processed_at is None]
+    async def pending(
+        self, limit: int, received_before: datetime | None = None
+    ) -> list[WebhookDelivery]:
+        waiting = [
+            d
+            for d in self._t.inbox.values()
+            if d.processed_at is None
+            and (received_before is None or d.received_at < received_before)
+        ]
         return sorted(waiting, key=lambda d: d.id or 0)[:limit]
 
     async def mark_processed(
@@ -266,6 +310,12 @@ class InMemoryWebhookInboxRepository(_Repo):
             self._t.inbox[delivery_id] = dataclasses.replace(
                 found, processed_at=processed_at, error=error
             )
+
+    async def mark_many_processed(
+        self, delivery_ids: Sequence[int], processed_at: datetime
+    ) -> None:
+        for delivery_id in delivery_ids:
+            await self.mark_processed(delivery_id, processed_at)
 
 
 class InMemoryNdrActionRepository(_Repo):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp
 import msgspec
 from gcloud.aio.pubsub import PublisherClient, PubsubMessage
@@ -10,6 +12,7 @@ from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 
 _encoder = msgspec.json.Encoder()
+MAX_BATCH = 1000
 
 
 def encode_activity(event: ActivityEvent) -> bytes:
@@ -19,6 +22,7 @@ def encode_activity(event: ActivityEvent) -> bytes:
             "account_id": event.account_id,
             "shipment_id": event.shipment_id,
             "reason": event.reason,
+            "kind": event.kind.value,
             "outcome": event.outcome.value,
             "message_id": event.message_id,
             "conversation_id": event.conversation_id,
@@ -39,12 +43,21 @@ class PubSubActivityPublisher:
         self._topic = topic_path
 
     async def publish(self, event: ActivityEvent) -> None:
-        message = PubsubMessage(
-            encode_activity(event),
-            outcome=event.outcome.value,
-            account_id=str(event.account_id or ""),
-        )
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        messages = [
+            PubsubMessage(
+                encode_activity(event),
+                kind=event.kind.value,
+                outcome=event.outcome.value,
+                account_id=str(event.account_id or ""),
+            )
+            for event in events
+        ]
         try:
-            await self._client.publish(self._topic, [message])
+            # Pub/Sub takes at most 1000 messages per publish request.
+            for start in range(0, len(messages), MAX_BATCH):
+                await self._client.publish(self._topic, messages[start : start + MAX_BATCH])
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable(f"Pub/Sub publish failed: {exc}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select, update
@@ -81,6 +82,17 @@ class SqlConversationRepository(SqlRepository):
         return await self._one(
             select(t).where(t.c.shipment_id == shipment_id).order_by(t.c.id.desc()).limit(1)
         )
+
+    async def latest_for_phone(self, customer_phone: str) -> Conversation | None:
+        return await self._one(
+            select(t).where(t.c.customer_phone == customer_phone).order_by(t.c.id.desc()).limit(1)
+        )
+
+    async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
+        if not conversation_ids:
+            return {}
+        rows = await self._conn.execute(select(t).where(t.c.id.in_(list(conversation_ids))))
+        return {r["id"]: _entity(r) for r in rows.mappings()}
 
     async def update(self, conversation: Conversation) -> None:
         assert conversation.id is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
@@ -81,6 +81,16 @@ class SqlOutgoingMessageRepository(SqlRepository):
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
         return await self._one(select(_out).where(_out.c.message_id == message_id))
+
+    async def get_many_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        if not message_ids:
+            return {}
+        rows = await self._conn.execute(
+            select(_out).where(_out.c.message_id.in_(list(message_ids)))
+        )
+        return {r["message_id"]: _outgoing(r) for r in rows.mappings()}
 
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
         return await self._one(select(_out).where(_out.c.client_ref == client_ref))
@@ -191,6 +201,8 @@ def _reply(row: RowMapping) -> CustomerReply:
         payload=row["payload"],
         external_updated_at=row["external_updated_at"],
         created_at=row["created_at"],
+        decision=row["decision"],
+        handled_at=row["handled_at"],
     )
 
 
@@ -208,11 +220,37 @@ class SqlCustomerReplyRepository(SqlRepository):
                 button_reply_id=reply.button_reply_id,
                 payload=reply.payload,
                 external_updated_at=reply.external_updated_at,
+                decision=reply.decision,
+                handled_at=reply.handled_at,
                 created_at=reply.created_at,
                 updated_at=reply.created_at,
             )
         )
         return None if new_id is None else dataclasses.replace(reply, id=new_id)
+
+    async def get(self, reply_message_id: str) -> CustomerReply | None:
+        row = (
+            (
+                await self._conn.execute(
+                    select(_rep).where(_rep.c.reply_message_id == reply_message_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _reply(row)
+
+    async def update(self, reply: CustomerReply) -> None:
+        await self._conn.execute(
+            update(_rep)
+            .where(_rep.c.reply_message_id == reply.reply_message_id)
+            .values(
+                wa_context_outgoing_message_id=reply.wa_context_outgoing_message_id,
+                wa_root_outgoing_message_id=reply.wa_root_outgoing_message_id,
+                decision=reply.decision,
+                handled_at=reply.handled_at,
+            )
+        )
 
     async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:
         rows = await self._conn.execute(

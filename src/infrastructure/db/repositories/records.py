@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -103,10 +104,13 @@ class SqlWebhookInboxRepository(SqlRepository):
         )
         return dataclasses.replace(delivery, id=new_id)
 
-    async def pending(self, limit: int) -> list[WebhookDelivery]:
-        rows = await self._conn.execute(
-            select(_i).where(_i.c.processed_at.is_(None)).order_by(_i.c.id).limit(limit)
-        )
+    async def pending(
+        self, limit: int, received_before: datetime | None = None
+    ) -> list[WebhookDelivery]:
+        stmt = select(_i).where(_i.c.processed_at.is_(None))
+        if received_before is not None:
+            stmt = stmt.where(_i.c.received_at < received_before)
+        rows = await self._conn.execute(stmt.order_by(_i.c.id).limit(limit))
         return [
             WebhookDelivery(
                 id=r["id"],
@@ -125,6 +129,14 @@ class SqlWebhookInboxRepository(SqlRepository):
         await self._conn.execute(
             update(_i).where(_i.c.id == delivery_id).values(processed_at=processed_at, error=error)
         )
+
+    async def mark_many_processed(
+        self, delivery_ids: Sequence[int], processed_at: datetime
+    ) -> None:
+        if delivery_ids:
+            await self._conn.execute(
+                update(_i).where(_i.c.id.in_(list(delivery_ids))).values(processed_at=processed_at)
+            )
 
 
 _c = link_clicks

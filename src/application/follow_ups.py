@@ -1,0 +1,186 @@
+"""Sending the messages that follow the template: recorded first, sent once, inside the window."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.services import SenderResolver
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.conversation import Conversation
+from domain.errors import (
+    NotFound,
+    PermanentSendError,
+    RetryableSendError,
+    SendOutcomeUnknown,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TextMessage
+from domain.status import MessageStatus
+
+_log = structlog.get_logger("follow_up")
+
+FollowUp = InteractiveMessage | TextMessage
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpResult:
+    sent: bool
+    why: str = ""
+    message_id: str | None = None
+
+
+class FollowUpSender:
+    """``client_ref`` is derived from what caused the message, so a retry finds the first try."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        senders: SenderResolver,
+        gateway: WhatsAppGateway,
+        limiter: ThroughputLimiter,
+        activity: ActivityPublisher,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._senders = senders
+        self._gateway = gateway
+        self._limiter = limiter
+        self._activity = activity
+        self._clock = clock
+
+    async def send(
+        self,
+        conversation: Conversation,
+        content: FollowUp,
+        *,
+        client_ref: str,
+        context_message_id: str | None = None,
+    ) -> FollowUpResult:
+        """Raises ``UpstreamUnavailable`` when Meta refused for now (the caller retries later)."""
+        assert conversation.id is not None
+        now = self._clock.now()
+        async with self._uow as uow:
+            message = await uow.messages.get_by_client_ref(client_ref)
+            if message is not None and message.status is not MessageStatus.RETRYING:
+                return FollowUpResult(False, "sent before", message.message_id)
+            if message is None:
+                if not conversation.in_service_window(now):
+                    # Outside the 24-hour window only templates may be sent (Meta: 131047).
+                    _log.info("follow-up not sent: outside the service window", ref=client_ref)
+                    return FollowUpResult(False, "outside the 24-hour window")
+                message = await uow.messages.add(
+                    OutgoingMessage(
+                        conversation_id=conversation.id,
+                        kind=(
+                            MessageKind.INTERACTIVE
+                            if isinstance(content, InteractiveMessage)
+                            else MessageKind.TEXT
+                        ),
+                        client_ref=client_ref,
+                        shipment_status_log_id=conversation.status_log_id,
+                        sender_connection_id=conversation.sender_connection_id,
+                        customer_phone=conversation.customer_phone,
+                        business_phone="",
+                        wa_template_id=None,
+                        root_message_id=conversation.root_message_id,
+                        payload=_describe(content),
+                        status=MessageStatus.PENDING,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await uow.commit()
+        try:
+            sender = await self._senders.by_connection_id(conversation.sender_connection_id)
+        except (NotFound, UpstreamRejected) as exc:
+            return await self._close(message, MessageStatus.FAILED, None, str(exc), conversation)
+        message.business_phone = sender.display_phone_number or sender.phone_number_id
+        await self._limiter.acquire(sender.phone_number_id)
+        try:
+            receipt = await self._gateway.send(
+                sender,
+                conversation.customer_phone,
+                content,
+                client_ref=client_ref,
+                context_message_id=context_message_id,
+            )
+        except PermanentSendError as exc:
+            return await self._close(
+                message, MessageStatus.FAILED, exc.code, exc.title, conversation
+            )
+        except SendOutcomeUnknown as exc:
+            return await self._close(message, MessageStatus.UNKNOWN, None, exc.title, conversation)
+        except RetryableSendError as exc:
+            async with self._uow as uow:
+                message.status = MessageStatus.RETRYING
+                message.error_code = exc.code
+                message.updated_at = self._clock.now()
+                await uow.messages.update(message)
+                await uow.commit()
+            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {exc}") from exc
+        message.message_id = receipt.message_id
+        return await self._close(message, MessageStatus.ACCEPTED, None, None, conversation)
+
+    async def _close(
+        self,
+        message: OutgoingMessage,
+        status: MessageStatus,
+        code: int | None,
+        title: str | None,
+        conversation: Conversation,
+    ) -> FollowUpResult:
+        message.status = status
+        message.error_code = code
+        message.error_title = title[:255] if title else None
+        message.updated_at = self._clock.now()
+        async with self._uow as uow:
+            if message.message_id is not None and message.id is not None:
+                await uow.delivery_reports.link(message.message_id, message.id)
+                for report in await uow.delivery_reports.for_message(message.message_id):
+                    message.status = message.status.advance(report.status)
+            await uow.messages.update(message)
+            await uow.commit()
+        if status is MessageStatus.FAILED:
+            await _publish(
+                self._activity,
+                ActivityEvent(
+                    account_id=conversation.account_id,
+                    shipment_id=conversation.shipment_id,
+                    reason=conversation.reason.value,
+                    outcome=Outcome.FAILED,
+                    kind=ActivityKind.STATUS,
+                    conversation_id=conversation.id,
+                    error_code=code,
+                    error_title=title,
+                    occurred_at=self._clock.now(),
+                ),
+            )
+        return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
+
+
+async def _publish(activity: ActivityPublisher, event: ActivityEvent) -> None:
+    try:
+        await activity.publish(event)
+    except Exception as exc:  # the timeline must never block the conversation
+        _log.error("activity not published", error=str(exc))
+
+
+def _describe(content: FollowUp) -> str:
+    if isinstance(content, InteractiveMessage):
+        return json.dumps(
+            {
+                "type": "interactive",
+                "body": content.body,
+                "buttons": [{"id": b.id, "title": b.title} for b in content.buttons],
+            },
+            ensure_ascii=False,
+        )
+    return json.dumps({"type": "text", "body": content.body}, ensure_ascii=False)

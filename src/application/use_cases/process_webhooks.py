@@ -1,0 +1,103 @@
+"""Stored webhook bodies become delivery reports and handled answers; each body exactly once.
+
+A body is marked processed only when everything in it is done; anything that must wait
+(Meta or the ESB unavailable) leaves it pending for the next sweep. Every step is keyed, so
+processing a body again changes nothing that was already done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.repositories import UnitOfWork
+from application.ports.webhooks import WebhookDecoder
+from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from domain.errors import MalformedPayload, UpstreamUnavailable
+from domain.records import WebhookDelivery
+from domain.webhook import ParsedWebhook
+
+_log = structlog.get_logger("webhooks")
+
+#: Meta itself gives up after 7 days; a body still failing then is set aside.
+GIVE_UP_AFTER = timedelta(days=7)
+
+
+@dataclass(slots=True)
+class ProcessedBatch:
+    taken: int = 0
+    processed: int = 0
+    statuses: int = 0
+    replies: int = 0
+    malformed: int = 0
+    waiting: list[int] = field(default_factory=list)
+
+
+class ProcessWebhooks:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        decoder: WebhookDecoder,
+        reports: RecordDeliveryReports,
+        replies: HandleCustomerReply,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._decoder = decoder
+        self._reports = reports
+        self._replies = replies
+        self._clock = clock
+
+    async def __call__(self, limit: int = 200, min_age: timedelta | None = None) -> ProcessedBatch:
+        now = self._clock.now()
+        async with self._uow as uow:
+            pending = await uow.inbox.pending(limit, now - min_age if min_age else None)
+        batch = ProcessedBatch(taken=len(pending))
+        readable: list[tuple[WebhookDelivery, ParsedWebhook]] = []
+        for delivery in pending:
+            try:
+                readable.append((delivery, self._decoder.decode(delivery.body)))
+            except MalformedPayload as exc:
+                # Signed by Meta yet unreadable: keep it, never ask Meta to retry, alert.
+                _log.error(
+                    "ALERT unreadable webhook stored", delivery_id=delivery.id, error=str(exc)
+                )
+                await self._mark(delivery, f"malformed: {exc}")
+                batch.malformed += 1
+        batch.statuses = await self._reports([s for _, p in readable for s in p.statuses])
+        done: list[int] = []
+        for delivery, parsed in readable:
+            assert delivery.id is not None
+            if parsed.other_fields:
+                _log.info("webhook fields not handled", fields=list(parsed.other_fields))
+            try:
+                for message in parsed.messages:
+                    await self._replies(message)
+                    batch.replies += 1
+            except UpstreamUnavailable as exc:
+                if now - delivery.received_at > GIVE_UP_AFTER:
+                    _log.error("ALERT webhook given up", delivery_id=delivery.id, error=str(exc))
+                    await self._mark(delivery, f"given up: {exc}")
+                else:
+                    _log.warning(
+                        "webhook waits for a retry", delivery_id=delivery.id, error=str(exc)
+                    )
+                    batch.waiting.append(delivery.id)
+                continue
+            done.append(delivery.id)
+        if done:
+            async with self._uow as uow:
+                await uow.inbox.mark_many_processed(done, self._clock.now())
+                await uow.commit()
+        batch.processed = len(done) + batch.malformed
+        return batch
+
+    async def _mark(self, delivery: WebhookDelivery, error: str) -> None:
+        assert delivery.id is not None
+        async with self._uow as uow:
+            await uow.inbox.mark_processed(delivery.id, self._clock.now(), error[:2000])
+            await uow.commit()

@@ -1,0 +1,48 @@
+"""A webhook POST from Meta: checked against the connection's app secret, stored, answered."""
+
+from __future__ import annotations
+
+from application.ports.clock import Clock
+from application.ports.repositories import UnitOfWork
+from application.ports.webhooks import WebhookVerifier
+from application.services import DEFAULT_CONNECTION_ID, SenderResolver
+from domain.errors import InvalidSignature, NotConfigured, NotFound
+from domain.records import WebhookDelivery
+
+
+class ReceiveWebhook:
+    def __init__(
+        self, uow: UnitOfWork, senders: SenderResolver, verifier: WebhookVerifier, clock: Clock
+    ) -> None:
+        self._uow = uow
+        self._senders = senders
+        self._verifier = verifier
+        self._clock = clock
+
+    async def __call__(
+        self, connection_id: int | None, body: bytes, signature: str | None
+    ) -> WebhookDelivery:
+        """Stored for processing; raises ``InvalidSignature`` (nothing stored) or
+        ``NotConfigured`` when there is no secret to check against (fail closed)."""
+        secret = await self._secret(connection_id)
+        if not secret:
+            raise NotConfigured("no app secret for this connection: webhooks are refused")
+        if not self._verifier.is_valid(body, signature, secret):
+            raise InvalidSignature("X-Hub-Signature-256 is missing or does not match")
+        async with self._uow as uow:
+            stored = await uow.inbox.add(
+                WebhookDelivery(
+                    connection_id=connection_id, body=body, received_at=self._clock.now()
+                )
+            )
+            await uow.commit()
+        return stored
+
+    async def _secret(self, connection_id: int | None) -> str:
+        try:
+            sender = await self._senders.by_connection_id(
+                DEFAULT_CONNECTION_ID if connection_id is None else connection_id
+            )
+        except NotFound:
+            raise InvalidSignature(f"unknown connection {connection_id}") from None
+        return sender.app_secret

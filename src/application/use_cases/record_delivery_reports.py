@@ -1,0 +1,127 @@
+"""Status webhooks: every tick kept once, the message's status moved only forward."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.conversation import ConversationState
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
+from domain.status import MessageStatus
+from domain.webhook import StatusUpdate
+
+_log = structlog.get_logger("statuses")
+
+_OUTCOME = {
+    MessageStatus.SENT: Outcome.SENT,
+    MessageStatus.DELIVERED: Outcome.DELIVERED,
+    MessageStatus.READ: Outcome.READ,
+    MessageStatus.FAILED: Outcome.FAILED,
+}
+
+
+class RecordDeliveryReports:
+    def __init__(self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock) -> None:
+        self._uow = uow
+        self._activity = activity
+        self._clock = clock
+
+    async def __call__(self, updates: Sequence[StatusUpdate]) -> int:
+        """Stores the updates in one transaction; returns how many were new."""
+        if not updates:
+            return 0
+        now = self._clock.now()
+        events: list[ActivityEvent] = []
+        async with self._uow as uow:
+            known = await uow.messages.get_many_by_message_ids({u.message_id for u in updates})
+            changed: dict[str, OutgoingMessage] = {}
+            for update in updates:
+                if update.message_id not in known and update.client_ref:
+                    # A send that timed out: Meta had it after all; its callback data tells us.
+                    found = await uow.messages.get_by_client_ref(update.client_ref)
+                    if found is not None and found.message_id is None:
+                        found.message_id = update.message_id
+                        known[update.message_id] = found
+                        changed[update.message_id] = found
+            fresh = await uow.delivery_reports.add_many(
+                [_report(u, known.get(u.message_id), now) for u in updates]
+            )
+            moved: list[DeliveryReport] = []
+            # Equal seconds are broken by rank: read after delivered after sent.
+            for report in sorted(fresh, key=lambda r: (r.external_timestamp, r.status.rank)):
+                message = known.get(report.message_id)
+                if message is None:
+                    continue  # kept with no message: linked when the send response lands
+                advanced = message.status.advance(report.status)
+                if advanced is message.status:
+                    continue  # late or repeated: kept as a report, the status stays
+                if advanced is MessageStatus.FAILED:
+                    message.error_code = report.error_code
+                    message.error_title = (report.error_title or "")[:255] or None
+                message.status = advanced
+                message.external_updated_at = report.external_timestamp
+                message.updated_at = now
+                changed[report.message_id] = message
+                moved.append(report)
+            conversations = await uow.conversations.get_many(
+                {m.conversation_id for m in changed.values()}
+            )
+            for message in changed.values():
+                await uow.messages.update(message)
+                conversation = conversations.get(message.conversation_id)
+                if (
+                    conversation is not None
+                    and message.kind is MessageKind.TEMPLATE
+                    and message.status is MessageStatus.FAILED
+                    and conversation.state in (ConversationState.OPEN, ConversationState.PENDING)
+                ):
+                    conversation.state = ConversationState.FAILED
+                    conversation.updated_at = now
+                    await uow.conversations.update(conversation)
+            await uow.commit()
+        for report in moved:
+            message = changed[report.message_id]
+            outcome = _OUTCOME.get(report.status)
+            if outcome is None:
+                continue
+            conversation = conversations.get(message.conversation_id)
+            events.append(
+                ActivityEvent(
+                    account_id=conversation.account_id if conversation else None,
+                    shipment_id=conversation.shipment_id if conversation else None,
+                    reason=conversation.reason.value if conversation else None,
+                    outcome=outcome,
+                    kind=ActivityKind.STATUS,
+                    message_id=report.message_id,
+                    conversation_id=message.conversation_id,
+                    error_code=report.error_code,
+                    error_title=report.error_title,
+                    occurred_at=report.external_timestamp,
+                )
+            )
+        if events:
+            try:
+                await self._activity.publish_many(events)
+            except Exception as exc:  # stored already; the timeline must not block Meta's retries
+                _log.error("activity not published", count=len(events), error=str(exc))
+        return len(fresh)
+
+
+def _report(update: StatusUpdate, message: OutgoingMessage | None, now: datetime) -> DeliveryReport:
+    return DeliveryReport(
+        wa_outgoing_message_id=message.id if message else None,
+        message_id=update.message_id,
+        status=update.status,
+        client_ref=update.client_ref,
+        error_code=update.error_code,
+        error_title=(update.error_title or "")[:255] or None,
+        payload=update.payload,
+        external_timestamp=update.timestamp,
+        created_at=now,
+    )

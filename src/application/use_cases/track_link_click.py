@@ -1,0 +1,66 @@
+"""A shopper opened the tracking link from WhatsApp: count it, send them to the portal."""
+
+from __future__ import annotations
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.errors import NotConfigured, NotFound
+from domain.records import LinkClick
+
+_log = structlog.get_logger("tracking")
+
+
+class TrackLinkClick:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        activity: ActivityPublisher,
+        clock: Clock,
+        portal_tracking_url: str | None,
+    ) -> None:
+        self._uow = uow
+        self._activity = activity
+        self._clock = clock
+        self._portal = portal_tracking_url
+
+    async def __call__(self, shipment_id: int, user_agent: str = "") -> str:
+        """The portal URL to redirect to; ``NotFound`` for a shipment we never wrote about."""
+        if not self._portal:
+            raise NotConfigured("WA_PORTAL_TRACKING_URL is not set")
+        now = self._clock.now()
+        async with self._uow as uow:
+            conversation = await uow.conversations.latest_for_shipment(shipment_id)
+            if conversation is None:
+                raise NotFound("shipment", shipment_id)
+            await uow.link_clicks.add(
+                LinkClick(
+                    shipment_id=shipment_id,
+                    conversation_id=conversation.id,
+                    user_agent=user_agent[:512],
+                    clicked_at=now,
+                )
+            )
+            await uow.commit()
+        try:
+            await self._activity.publish(
+                ActivityEvent(
+                    account_id=conversation.account_id,
+                    shipment_id=shipment_id,
+                    reason=conversation.reason.value,
+                    outcome=Outcome.LINK_CLICKED,
+                    kind=ActivityKind.CLICK,
+                    conversation_id=conversation.id,
+                    occurred_at=now,
+                )
+            )
+        except Exception as exc:  # the shopper must get their page regardless
+            _log.error("activity not published", error=str(exc))
+        return self._portal.format(
+            tracking_id=conversation.tracking_id or shipment_id,
+            shipment_id=shipment_id,
+            order_number=conversation.order_number,
+        )

@@ -1,0 +1,1 @@
+"""The App & Integration engine: the WhatsApp apps a workspace installed, and their credentials."""

@@ -1,0 +1,307 @@
+"""The integration engine's connection API over HTTP, and a short-lived cache in front of it.
+
+Wire format (JSON, camelCase like the seed; the engine documents none, so this is ours):
+
+    GET {base}/connection/start?accountId=379&app=whatsapp
+    200 {"connections": [{"connectionId": 482, "accountId": 379, "name": "Scitron WhatsApp",
+                          "app": "whatsapp", "status": "active",
+                          "displayPhoneNumber": "+91 98xxx xx210"}]}
+
+    GET {base}/connection/{connectionId}/credentials
+    200 {"connectionId": 482, "accountId": 379, "name": "Scitron WhatsApp", "app": "whatsapp",
+         "status": "active", "phoneNumberId": "1065...", "wabaId": "1022...",
+         "accessToken": "EAAG...", "appSecret": "9f3c...", "displayPhoneNumber": "+91 98xxx xx210"}
+    404 unknown connection
+
+    errors: 4xx/5xx {"error": "<code>", "message": "<text>"} (the body is optional)
+
+Only connections with ``app == "whatsapp"`` and ``status == "active"`` are listed or used: a
+connection that is another app, disabled, or missing credentials cannot send anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import httpx
+import msgspec
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from application.ports.collaborators import ConnectionDirectory
+from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
+from domain.settings import ConnectionSummary, SenderConnection
+from infrastructure.logging import mask_phones
+
+WHATSAPP_APP = "whatsapp"
+ACTIVE = "active"
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _ConnectionWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    connection_id: int
+    account_id: int
+    name: str = ""
+    app: str = ""
+    status: str = ""
+    display_phone_number: str = ""
+
+
+class _ConnectionListWire(msgspec.Struct, frozen=True):
+    connections: list[_ConnectionWire]
+
+
+class _CredentialsWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    connection_id: int
+    account_id: int
+    phone_number_id: str
+    waba_id: str
+    access_token: str
+    app_secret: str
+    name: str = ""
+    app: str = WHATSAPP_APP
+    status: str = ACTIVE
+    display_phone_number: str = ""
+
+    def __repr__(self) -> str:
+        # msgspec's own repr would print the token and the secret.
+        return f"_CredentialsWire(connection_id={self.connection_id}, account_id={self.account_id})"
+
+
+class _ProblemWire(msgspec.Struct, frozen=True):
+    error: str = ""
+    message: str = ""
+
+
+_list_decoder = msgspec.json.Decoder(_ConnectionListWire)
+_credentials_decoder = msgspec.json.Decoder(_CredentialsWire)
+_problem_decoder = msgspec.json.Decoder(_ProblemWire)
+
+
+class _Transient(Exception):
+    """An answer worth asking again for: 5xx, 408, 429, a timeout or a dropped connection."""
+
+
+def _usable(app: str, status: str) -> bool:
+    return app.lower() == WHATSAPP_APP and status.lower() == ACTIVE
+
+
+def _problem_text(response: httpx.Response) -> str:
+    try:
+        problem = _problem_decoder.decode(response.content)
+    except msgspec.DecodeError:
+        problem = _ProblemWire()
+    text = problem.message or problem.error or response.reason_phrase
+    # The engine may echo what it was sent; numbers in it are shoppers' or businesses'.
+    return mask_phones(text)[:200]
+
+
+class HttpConnectionDirectory:
+    """Asks the integration engine; retries what may pass (5xx, timeouts) a bounded number of times.
+
+    ``client`` is owned by the caller (one client per outbound service); authentication headers,
+    if the engine wants any, belong on it.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        backoff: float = 0.2,
+        max_backoff: float = 2.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self._client = client
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        self._log = structlog.get_logger("integration_engine")
+
+    async def connections(self, account_id: int) -> list[ConnectionSummary]:
+        response = await self._get(
+            "/connection/start", params={"accountId": str(account_id), "app": WHATSAPP_APP}
+        )
+        if response.is_client_error:
+            raise UpstreamRejected(
+                f"integration engine refused the connection list of account {account_id}: "
+                f"HTTP {response.status_code} {_problem_text(response)}"
+            )
+        wire = self._decode(_list_decoder, response, f"connection list of account {account_id}")
+        return [
+            ConnectionSummary(
+                connection_id=c.connection_id,
+                account_id=c.account_id,
+                name=c.name,
+                app=c.app.lower(),
+                display_phone_number=c.display_phone_number,
+            )
+            for c in wire.connections
+            if c.account_id == account_id and _usable(c.app, c.status)
+        ]
+
+    async def sender(self, connection_id: int) -> SenderConnection:
+        response = await self._get(f"/connection/{connection_id}/credentials")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            raise NotFound("connection", connection_id)
+        if response.is_client_error:
+            raise UpstreamRejected(
+                f"integration engine refused the credentials of connection {connection_id}: "
+                f"HTTP {response.status_code} {_problem_text(response)}"
+            )
+        wire = self._decode(
+            _credentials_decoder, response, f"credentials of connection {connection_id}"
+        )
+        if not _usable(wire.app, wire.status):
+            raise NotFound("connection", connection_id)
+        missing = [
+            name
+            for name, value in (
+                ("phoneNumberId", wire.phone_number_id),
+                ("wabaId", wire.waba_id),
+                ("accessToken", wire.access_token),
+                ("appSecret", wire.app_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise UpstreamRejected(
+                f"connection {connection_id} has incomplete credentials: {', '.join(missing)}"
+            )
+        return SenderConnection(
+            connection_id=wire.connection_id,
+            account_id=wire.account_id,
+            phone_number_id=wire.phone_number_id,
+            waba_id=wire.waba_id,
+            access_token=wire.access_token,
+            app_secret=wire.app_secret,
+            display_phone_number=wire.display_phone_number,
+            name=wire.name,
+        )
+
+    def _decode(self, decoder: msgspec.json.Decoder[T], response: httpx.Response, what: str) -> T:
+        try:
+            return decoder.decode(response.content)
+        except msgspec.DecodeError as exc:
+            # msgspec names the path, never the value: safe to show even for credentials.
+            raise UpstreamUnavailable(
+                f"integration engine sent an unreadable {what}: {exc}"
+            ) from exc
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        """The first answer that is not transient; ``UpstreamUnavailable`` if none came."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_random_exponential(multiplier=self._backoff, max=self._max_backoff),
+            retry=retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._get_once(path, params)
+        except _Transient as exc:
+            raise UpstreamUnavailable(
+                f"integration engine unavailable after {self._attempts} attempts: {exc}"
+            ) from exc
+        raise AssertionError("tenacity stopped without an outcome")  # pragma: no cover
+
+    async def _get_once(self, path: str, params: dict[str, str] | None) -> httpx.Response:
+        try:
+            response = await self._client.get(
+                self._base + path, params=params, timeout=self._timeout
+            )
+        except httpx.TransportError as exc:
+            raise _Transient(type(exc).__name__) from exc
+        if response.is_server_error or response.status_code in (408, 429):
+            raise _Transient(f"HTTP {response.status_code}")
+        return response
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        problem = state.outcome.exception() if state.outcome else None
+        self._log.warning(
+            "integration engine call failed, retrying",
+            attempt=state.attempt_number,
+            problem=str(problem),
+        )
+
+
+class _TtlCache(Generic[K, V]):
+    def __init__(self, ttl: float, monotonic: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._now = monotonic
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if self._now() >= expires:
+            del self._entries[key]
+            return None
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = (self._now() + self._ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class CachedConnectionDirectory:
+    """Answers from memory for ``ttl`` seconds: every send needs the sender's credentials.
+
+    Failures (``NotFound``, ``Upstream*``) are not cached. A connection whose token was rotated
+    in the engine is seen within ``ttl``; ``invalidate()`` forgets everything at once (e.g. after
+    Meta answers that the token is no longer valid).
+    """
+
+    def __init__(
+        self,
+        inner: ConnectionDirectory,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._lists: _TtlCache[int, tuple[ConnectionSummary, ...]] = _TtlCache(ttl, monotonic)
+        self._senders: _TtlCache[int, SenderConnection] = _TtlCache(ttl, monotonic)
+
+    async def connections(self, account_id: int) -> list[ConnectionSummary]:
+        cached = self._lists.get(account_id)
+        if cached is None:
+            cached = tuple(await self._inner.connections(account_id))
+            self._lists.put(account_id, cached)
+        return list(cached)
+
+    async def sender(self, connection_id: int) -> SenderConnection:
+        cached = self._senders.get(connection_id)
+        if cached is None:
+            cached = await self._inner.sender(connection_id)
+            self._senders.put(connection_id, cached)
+        return cached
+
+    def invalidate(self) -> None:
+        self._lists.clear()
+        self._senders.clear()

@@ -1,0 +1,1 @@
+"""Throughput limits per WhatsApp sender number, kept by the ``limits`` library."""

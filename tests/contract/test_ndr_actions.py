@@ -1,0 +1,312 @@
+"""NDR actions: the same cases on the in-memory twin and on HTTP + the fake ESB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from application.ports.collaborators import NdrActions
+from domain.errors import UpstreamRejected, UpstreamUnavailable
+from domain.ndr import NdrAction, NdrActionKind
+from infrastructure.esb.ndr import HttpNdrActions, idempotency_key
+from infrastructure.memory.collaborators import InMemoryNdrActions
+from tests.conftest import new_id
+from tests.fakes.esb import NDR_PATH, FakeEsb
+from tests.support.factories import T0
+
+NEW_DATE = date(2026, 11, 23)
+NEW_PHONE = "917891971009"
+
+
+class _Needed:
+    """Whatever a valid action of the kind needs (a date to reschedule, a phone to update)."""
+
+
+NEEDED = _Needed()
+
+
+def action(
+    kind: NdrActionKind,
+    *,
+    delivery_date: date | _Needed | None = NEEDED,
+    phone: str | _Needed | None = NEEDED,
+    disputed_fake_attempt: bool = False,
+) -> NdrAction:
+    if isinstance(delivery_date, _Needed):
+        delivery_date = NEW_DATE if kind is NdrActionKind.RESCHEDULE else None
+    if isinstance(phone, _Needed):
+        phone = NEW_PHONE if kind is NdrActionKind.UPDATE_PHONE else None
+    return NdrAction(
+        conversation_id=new_id(),
+        account_id=379,
+        shipment_id=new_id(),
+        external_shipment_id="4980116095129-90758",
+        kind=kind,
+        reply_message_id=f"wamid.reply.{new_id()}",
+        delivery_date=delivery_date,
+        phone=phone,
+        disputed_fake_attempt=disputed_fake_attempt,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One action as the ESB saw it, whichever adapter carried it."""
+
+    action: str
+    account_id: int
+    shipment_id: int
+    external_shipment_id: str
+    delivery_date: str | None
+    phone: str | None
+    disputed_fake_attempt: bool
+    key: str
+
+    @classmethod
+    def expected(cls, a: NdrAction) -> Sent:
+        return cls(
+            action=a.kind.value,
+            account_id=a.account_id,
+            shipment_id=a.shipment_id,
+            external_shipment_id=a.external_shipment_id,
+            delivery_date=a.delivery_date.isoformat() if a.delivery_date else None,
+            phone=a.phone,
+            disputed_fake_attempt=a.disputed_fake_attempt,
+            key=idempotency_key(a),
+        )
+
+
+@dataclass
+class Esb:
+    actions: NdrActions
+    sent: Callable[[], list[Sent]]
+
+
+class Sleeps:
+    """Backoff waits, recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fake_esb() -> AsyncIterator[FakeEsb]:
+    fake = FakeEsb()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def http_actions(
+    fake_esb: FakeEsb, http_client: httpx.AsyncClient, sleeps: Sleeps
+) -> HttpNdrActions:
+    return HttpNdrActions(http_client, fake_esb.url, timeout=0.3, attempts=3, sleep=sleeps)
+
+
+@pytest.fixture(params=["memory", "http"])
+def esb(request: pytest.FixtureRequest) -> Esb:
+    if request.param == "memory":
+        memory = InMemoryNdrActions()
+        return Esb(memory, lambda: [Sent.expected(a) for a in memory.performed])
+    fake: FakeEsb = request.getfixturevalue("fake_esb")
+
+    def sent() -> list[Sent]:
+        return [
+            Sent(
+                action=r.notification.action,
+                account_id=r.notification.account_id,
+                shipment_id=r.notification.shipment_id,
+                external_shipment_id=r.notification.external_shipment_id,
+                delivery_date=r.notification.delivery_date,
+                phone=r.notification.phone,
+                disputed_fake_attempt=r.notification.disputed_fake_attempt,
+                key=r.idempotency_key,
+            )
+            for r in fake.actions
+        ]
+
+    return Esb(request.getfixturevalue("http_actions"), sent)
+
+
+# --- every adapter -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(NdrActionKind))
+async def test_each_action_is_sent_once_with_its_fields(esb: Esb, kind: NdrActionKind) -> None:
+    asked = action(kind)
+
+    reference = await esb.actions.perform(asked)
+
+    assert reference
+    assert esb.sent() == [Sent.expected(asked)]
+
+
+async def test_reschedule_carries_the_chosen_date(esb: Esb) -> None:
+    await esb.actions.perform(action(NdrActionKind.RESCHEDULE, delivery_date=date(2026, 12, 1)))
+    [sent] = esb.sent()
+    assert (sent.action, sent.delivery_date) == ("reschedule", "2026-12-01")
+
+
+async def test_a_disputed_attempt_is_a_flagged_reattempt(esb: Esb) -> None:
+    await esb.actions.perform(action(NdrActionKind.REATTEMPT, disputed_fake_attempt=True))
+    [sent] = esb.sent()
+    assert (sent.action, sent.disputed_fake_attempt) == ("reattempt", True)
+
+
+async def test_the_same_action_twice_is_done_once(esb: Esb) -> None:
+    asked = action(NdrActionKind.CANCEL)
+    first = await esb.actions.perform(asked)
+    again = await esb.actions.perform(asked)
+    assert again == first
+    assert len(esb.sent()) == 1
+
+
+async def test_actions_of_different_conversations_are_separate(esb: Esb) -> None:
+    one, two = action(NdrActionKind.CANCEL), action(NdrActionKind.CANCEL)
+    assert await esb.actions.perform(one) != await esb.actions.perform(two)
+    assert [s.key for s in esb.sent()] == [idempotency_key(one), idempotency_key(two)]
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        action(NdrActionKind.RESCHEDULE, delivery_date=None),
+        action(NdrActionKind.REATTEMPT, delivery_date=NEW_DATE),
+        action(NdrActionKind.UPDATE_PHONE, phone="12-34"),
+        action(NdrActionKind.CANCEL, disputed_fake_attempt=True),
+    ],
+    ids=["reschedule-without-date", "date-on-reattempt", "bad-phone", "disputed-cancel"],
+)
+async def test_an_invalid_action_is_rejected_and_nothing_done(esb: Esb, asked: NdrAction) -> None:
+    with pytest.raises(UpstreamRejected):
+        await esb.actions.perform(asked)
+    assert esb.sent() == []
+
+
+# --- HTTP only: the wire, and what can go wrong on it --------------------------------------
+
+
+async def test_the_wire_format(fake_esb: FakeEsb, http_actions: HttpNdrActions) -> None:
+    asked = action(NdrActionKind.RESCHEDULE)
+
+    reference = await http_actions.perform(asked)
+
+    [request] = fake_esb.requests
+    key = f"fdr-whatsapp:ndr:{asked.conversation_id}:reschedule"
+    assert (request.method, request.path) == ("POST", NDR_PATH)
+    assert request.headers["Idempotency-Key"] == key
+    assert request.headers["Content-Type"] == "application/json"
+    assert json.loads(request.body) == {
+        "accountId": 379,
+        "shipmentId": asked.shipment_id,
+        "externalShipmentId": "4980116095129-90758",
+        "action": "reschedule",
+        "deliveryDate": "2026-11-23",
+        "phone": None,
+        "disputedFakeAttempt": False,
+        "source": "whatsapp",
+        "requestId": key,
+    }
+    assert reference == fake_esb.actions[0].reference
+
+
+async def test_a_server_error_then_success_records_one_action(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions, sleeps: Sleeps
+) -> None:
+    fake_esb.fail_next(500)
+
+    reference = await http_actions.perform(action(NdrActionKind.REATTEMPT))
+
+    assert [r.reference for r in fake_esb.actions] == [reference]
+    assert len(fake_esb.requests) == 2
+    assert len(sleeps.seconds) == 1
+
+
+async def test_a_timeout_is_retried_with_the_same_key_and_done_once(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions
+) -> None:
+    fake_esb.delay_next(0.6)  # the ESB acts, but answers after the client gave up (0.3 s)
+
+    reference = await http_actions.perform(action(NdrActionKind.CANCEL))
+
+    keys = {r.headers["Idempotency-Key"] for r in fake_esb.requests}
+    assert len(fake_esb.requests) == 2
+    assert len(keys) == 1
+    assert [r.reference for r in fake_esb.actions] == [reference]
+
+
+async def test_a_dropped_connection_is_retried_and_done_once(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions
+) -> None:
+    fake_esb.drop_next()
+    reference = await http_actions.perform(action(NdrActionKind.UPDATE_PHONE))
+    assert len(fake_esb.requests) == 2
+    assert [r.reference for r in fake_esb.actions] == [reference]
+
+
+async def test_a_bad_request_is_rejected_with_the_esb_message_and_not_retried(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions, sleeps: Sleeps
+) -> None:
+    with pytest.raises(UpstreamRejected, match="deliveryDate is required"):
+        await http_actions.perform(action(NdrActionKind.RESCHEDULE, delivery_date=None))
+    assert len(fake_esb.requests) == 1
+    assert sleeps.seconds == []
+
+
+async def test_a_business_refusal_is_rejected_without_the_full_phone_number(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions
+) -> None:
+    asked = action(NdrActionKind.UPDATE_PHONE)
+    fake_esb.refuse(asked.shipment_id, f"shipment already delivered; phone {NEW_PHONE} unchanged")
+
+    with pytest.raises(UpstreamRejected, match="already delivered") as raised:
+        await http_actions.perform(asked)
+    assert NEW_PHONE not in str(raised.value)
+    assert NEW_PHONE[-4:] in str(raised.value)
+
+
+async def test_always_unavailable_gives_up_after_the_bound(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions, sleeps: Sleeps
+) -> None:
+    fake_esb.fail_next(503, times=10)
+
+    with pytest.raises(UpstreamUnavailable, match="after 3 attempts"):
+        await http_actions.perform(action(NdrActionKind.CANCEL))
+
+    assert len(fake_esb.requests) == 3
+    assert fake_esb.actions == []
+    assert len(sleeps.seconds) == 2
+    assert all(0 <= s <= 4.0 for s in sleeps.seconds)
+
+
+async def test_a_success_status_saying_error_is_rejected(
+    fake_esb: FakeEsb, http_actions: HttpNdrActions
+) -> None:
+    fake_esb.fail_next(200)  # HTTP 200 with {"status": "error", "message": ...}
+    with pytest.raises(UpstreamRejected, match="injected fault"):
+        await http_actions.perform(action(NdrActionKind.CANCEL))
