@@ -1,29 +1,113 @@
-"""The composition root: the one place that chooses an adapter for every port (dishka)."""
+"""The composition root: the one place that chooses an adapter for every port (dishka).
+
+Choices follow the configuration: Redis or in-process cache and limiter, Meta or its sandbox,
+the integration engine and ESB over HTTP or in memory, Pub/Sub or an in-process event source.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+import httpx
+from dishka import (
+    AnyOf,
+    AsyncContainer,
+    Provider,
+    Scope,
+    from_context,
+    make_async_container,
+    provide,
+)
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.follow_ups import FollowUpSender
 from application.ports.cache import SettingsCache
 from application.ports.clock import Clock, IdGenerator
-from application.ports.collaborators import ActivityPublisher
+from application.ports.collaborators import (
+    ActivityPublisher,
+    ConnectionDirectory,
+    EventSource,
+    NdrActions,
+)
 from application.ports.health import DependencyProbe
 from application.ports.repositories import UnitOfWork
+from application.ports.webhooks import WebhookDecoder, WebhookVerifier
+from application.ports.whatsapp import TemplateCatalog, ThroughputLimiter, WhatsAppGateway
+from application.services import (
+    DEFAULT_CONNECTION_ID,
+    NotificationOptions,
+    ReasonBook,
+    SenderResolver,
+    SettingsReader,
+)
+from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
+from application.use_cases.process_webhooks import ProcessWebhooks
 from application.use_cases.readiness import CheckReadiness
+from application.use_cases.receive_webhook import ReceiveWebhook
+from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.track_link_click import TrackLinkClick
+from domain.settings import SenderConnection
+from entrypoints.intake import ShipmentEventIntake
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.clock import SystemClock, UuidRefs
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
+from infrastructure.esb.ndr import HttpNdrActions
+from infrastructure.integration_engine.directory import (
+    CachedConnectionDirectory,
+    HttpConnectionDirectory,
+)
+from infrastructure.limits.throughput import LimitsThroughputLimiter
 from infrastructure.memory.activity import LoggingActivityPublisher
+from infrastructure.memory.collaborators import InMemoryConnectionDirectory, InMemoryNdrActions
+from infrastructure.memory.events import InMemoryEventSource
+from infrastructure.meta.gateway import (
+    CachedTemplateCatalog,
+    MetaCloudWhatsApp,
+    MetaTemplateCatalog,
+)
+from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
+from infrastructure.meta.webhook import MetaWebhookFormat
 from infrastructure.probes import DatabaseProbe, RedisProbe
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
+from infrastructure.pubsub.source import PubSubEventSource
+
+#: The sandbox's app secret: demo webhooks are signed with it (never used with real Meta).
+SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105
+
+
+def default_sender(config: Config) -> SenderConnection:
+    """The Eshopbox default connection: from the environment, or the sandbox's."""
+    if config.meta_sandbox:
+        return SenderConnection(
+            connection_id=DEFAULT_CONNECTION_ID,
+            account_id=config.default_account_id,
+            phone_number_id=config.meta_phone_number_id or "sandbox",
+            waba_id=config.meta_waba_id or "sandbox",
+            access_token=config.meta_access_token or "sandbox",
+            app_secret=config.meta_app_secret or SANDBOX_APP_SECRET,
+            display_phone_number="sandbox",
+            name="Eshopbox (sandbox)",
+        )
+    assert config.meta_phone_number_id
+    assert config.meta_waba_id
+    assert config.meta_access_token
+    assert config.meta_app_secret
+    return SenderConnection(
+        connection_id=DEFAULT_CONNECTION_ID,
+        account_id=config.default_account_id,
+        phone_number_id=config.meta_phone_number_id,
+        waba_id=config.meta_waba_id,
+        access_token=config.meta_access_token,
+        app_secret=config.meta_app_secret,
+        name="Eshopbox",
+    )
 
 
 class CoreProvider(Provider):
@@ -31,6 +115,19 @@ class CoreProvider(Provider):
     config = from_context(provides=Config, scope=Scope.APP)
     clock = provide(SystemClock, provides=Clock)
     refs = provide(UuidRefs, provides=IdGenerator)
+
+    @provide
+    def options(self, config: Config) -> NotificationOptions:
+        return NotificationOptions(
+            default_account_id=config.default_account_id,
+            tracking_base_url=config.public_base_url,
+            support_phone=config.support_phone,
+            support_email=config.support_email,
+        )
+
+    @provide
+    def default_sender(self, config: Config) -> SenderConnection:
+        return default_sender(config)
 
 
 class DatabaseProvider(Provider):
@@ -46,14 +143,16 @@ class DatabaseProvider(Provider):
 
 
 class CacheProvider(Provider):
-    """Redis when ``WA_REDIS_URL`` is set, else an in-process cache."""
+    """Redis when ``WA_REDIS_URL`` is set, else in-process cache and limiter."""
+
+    scope = Scope.APP
 
     def __init__(self, redis_url: str | None, key_prefix: str = "fdr-whatsapp:") -> None:
         super().__init__()
         self._redis_url = redis_url
         self._prefix = key_prefix
 
-    @provide(scope=Scope.APP)
+    @provide
     async def redis(self) -> AsyncIterator[Redis | None]:
         if self._redis_url is None:
             yield None
@@ -67,13 +166,24 @@ class CacheProvider(Provider):
         yield client
         await client.aclose()
 
-    @provide(scope=Scope.APP)
+    @provide
     def settings_cache(self, redis: Redis | None) -> SettingsCache:
         if redis is None:
             return InProcessSettingsCache(ttl=1.0)
         return RedisSettingsCache(redis, prefix=self._prefix)
 
-    @provide(scope=Scope.APP)
+    @provide
+    async def limiter(self, config: Config) -> AsyncIterator[ThroughputLimiter]:
+        if self._redis_url is None:
+            yield LimitsThroughputLimiter.in_process(config.meta_throughput)
+            return
+        limiter = LimitsThroughputLimiter.redis(
+            self._redis_url, config.meta_throughput, key_prefix=self._prefix
+        )
+        yield limiter
+        await limiter.aclose()
+
+    @provide
     def probes(self, engine: AsyncEngine, redis: Redis | None) -> list[DependencyProbe]:
         probes: list[DependencyProbe] = [DatabaseProbe(engine)]
         if redis is not None:
@@ -81,8 +191,63 @@ class CacheProvider(Provider):
         return probes
 
 
-class MessagingProvider(Provider):
+class MetaProvider(Provider):
+    """Meta's Cloud API, or the sandbox when ``WA_META_SANDBOX`` is on."""
+
     scope = Scope.APP
+
+    @provide
+    async def meta_client(self, config: Config) -> AsyncIterator[httpx.AsyncClient]:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.meta_timeout_seconds, connect=3.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        )
+        yield client
+        await client.aclose()
+
+    @provide
+    def gateway(self, config: Config, client: httpx.AsyncClient) -> WhatsAppGateway:
+        if config.meta_sandbox:
+            return SandboxWhatsApp()
+        return MetaCloudWhatsApp(
+            client, graph_url=config.meta_graph_url, api_version=config.meta_api_version
+        )
+
+    @provide
+    def catalog(self, config: Config, client: httpx.AsyncClient) -> TemplateCatalog:
+        if config.meta_sandbox:
+            return SandboxTemplateCatalog()
+        return CachedTemplateCatalog(
+            MetaTemplateCatalog(
+                client, graph_url=config.meta_graph_url, api_version=config.meta_api_version
+            )
+        )
+
+    webhook_format = provide(MetaWebhookFormat, provides=AnyOf[WebhookVerifier, WebhookDecoder])
+
+
+class CollaboratorsProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    async def directory(self, config: Config) -> AsyncIterator[ConnectionDirectory]:
+        if config.integration_engine_url is None:
+            yield InMemoryConnectionDirectory()
+            return
+        client = httpx.AsyncClient()
+        yield CachedConnectionDirectory(
+            HttpConnectionDirectory(client, config.integration_engine_url)
+        )
+        await client.aclose()
+
+    @provide
+    async def ndr_actions(self, config: Config) -> AsyncIterator[NdrActions]:
+        if config.esb_url is None:
+            yield InMemoryNdrActions()  # demo: actions are recorded in wa_ndr_actions only
+            return
+        client = httpx.AsyncClient()
+        yield HttpNdrActions(client, config.esb_url)
+        await client.aclose()
 
     @provide
     async def activity(self, config: Config) -> AsyncIterator[ActivityPublisher]:
@@ -94,13 +259,50 @@ class MessagingProvider(Provider):
         yield PubSubActivityPublisher(client, target.topic_path(config.pubsub_activity_topic))
         await client.close()
 
+    @provide
+    async def events(self, config: Config) -> AsyncIterator[EventSource]:
+        if not (config.pubsub_project and config.pubsub_fdr_subscription):
+            yield InMemoryEventSource()
+            return
+        target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
+        client = target.subscriber()
+        yield PubSubEventSource(client, target.subscription_path(config.pubsub_fdr_subscription))
+        await client.close()
+
+
+class ServicesProvider(Provider):
+    scope = Scope.APP
+    settings = provide(SettingsReader)
+
+    @provide
+    def rules(self) -> ReasonBook:
+        return ReasonBook(ttl=30.0)
+
+    @provide
+    def senders(self, directory: ConnectionDirectory, default: SenderConnection) -> SenderResolver:
+        return SenderResolver(directory, default)
+
 
 class UseCaseProvider(Provider):
     scope = Scope.REQUEST
+    notify = provide(NotifyFailedDelivery)
+    poison = provide(RecordPoisonEvent)
+    intake = provide(ShipmentEventIntake)
+    follow_ups = provide(FollowUpSender)
+    reports = provide(RecordDeliveryReports)
+    replies = provide(HandleCustomerReply)
+    process_webhooks = provide(ProcessWebhooks)
+    receive_webhook = provide(ReceiveWebhook)
 
     @provide
     def readiness(self, probes: list[DependencyProbe]) -> CheckReadiness:
         return CheckReadiness(probes)
+
+    @provide
+    def track(
+        self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock, config: Config
+    ) -> TrackLinkClick:
+        return TrackLinkClick(uow, activity, clock, config.portal_tracking_url)
 
 
 def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
@@ -108,8 +310,10 @@ def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
     return make_async_container(
         CoreProvider(),
         DatabaseProvider(),
-        CacheProvider(config.redis_url),
-        MessagingProvider(),
+        CacheProvider(config.redis_url, config.redis_key_prefix),
+        MetaProvider(),
+        CollaboratorsProvider(),
+        ServicesProvider(),
         UseCaseProvider(),
         *overrides,
         context={Config: config},

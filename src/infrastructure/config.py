@@ -34,6 +34,7 @@ class ConfigError(Exception):
 class Config:
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    redis_key_prefix: str = "fdr-whatsapp:"
     pubsub_project: str | None = None
     pubsub_fdr_subscription: str | None = None
     pubsub_activity_topic: str | None = None
@@ -123,6 +124,7 @@ class _Reader:
         return Config(
             database_url=self.get("WA_DATABASE_URL", _database_url, DEFAULT_DATABASE_URL),
             redis_url=self.get("WA_REDIS_URL", _redis_url, None),
+            redis_key_prefix=self.raw("WA_REDIS_KEY_PREFIX") or "fdr-whatsapp:",
             pubsub_project=project,
             pubsub_fdr_subscription=self.get("WA_PUBSUB_FDR_SUBSCRIPTION", _resource_name, None),
             pubsub_activity_topic=self.get("WA_PUBSUB_ACTIVITY_TOPIC", _resource_name, None),

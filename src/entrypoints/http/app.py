@@ -9,27 +9,49 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from entrypoints.background import WebhookPump
 from entrypoints.http.health import HealthController
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.pubsub_push import PubSubPushController
+from entrypoints.http.tracking import TrackingController
+from entrypoints.http.webhooks import WhatsAppWebhookController
 
 VERSION = "0.1.0"
 
 
-def create_app(container: AsyncContainer) -> Litestar:
-    """A new app on ``container``; closing the app closes the container."""
-    prometheus = PrometheusConfig(app_name="fdr_whatsapp", group_path=True, prefix="http")
+def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
+    """A new app on ``container``; closing the app closes the container.
 
-    async def close_container() -> None:
+    ``run_pump`` starts the background webhook processing (tests may drive it themselves).
+    """
+    prometheus = PrometheusConfig(app_name="fdr_whatsapp", group_path=True, prefix="http")
+    pump = WebhookPump(container)
+
+    async def start_pump() -> None:
+        if run_pump:
+            pump.start()
+
+    async def close() -> None:
+        await pump.stop()
         await container.close()
 
     app = Litestar(
         route_handlers=[
-            DishkaRouter("", route_handlers=[HealthController]),
+            DishkaRouter(
+                "",
+                route_handlers=[
+                    HealthController,
+                    WhatsAppWebhookController,
+                    PubSubPushController,
+                    TrackingController,
+                ],
+            ),
             PrometheusController,
         ],
         exception_handlers=exception_handlers(),
         middleware=[prometheus.middleware],
-        on_shutdown=[close_container],
+        on_startup=[start_pump],
+        on_shutdown=[close],
         openapi_config=OpenAPIConfig(
             title="fdr-whatsapp",
             version=VERSION,
@@ -43,5 +65,6 @@ def create_app(container: AsyncContainer) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    app.state.webhook_pump = pump
     setup_dishka(container, app)
     return app

@@ -16,7 +16,15 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
-from domain.errors import Conflict, InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
+from domain.errors import (
+    Conflict,
+    InvalidSettings,
+    InvalidSignature,
+    NotConfigured,
+    NotFound,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://fdr-whatsapp.eshopbox.dev/problems/"
@@ -99,6 +107,15 @@ def _unavailable(request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> R
     )
 
 
+def _invalid_signature(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:
+    return problem(401, "Unauthorized", str(exc), type_="signature")
+
+
+def _not_configured(request: Request[Any, Any, Any], exc: NotConfigured) -> Response[Any]:
+    _log.error("request refused: not configured", path=request.url.path, detail=str(exc))
+    return problem(HTTP_503_SERVICE_UNAVAILABLE, "Not configured", str(exc), type_="not-configured")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.exception("unhandled error", path=request.url.path, error=type(exc).__name__)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", type_="internal")
@@ -112,6 +129,8 @@ def exception_handlers() -> ExceptionHandlersMap:
         InvalidSettings: _invalid_settings,
         UpstreamRejected: _upstream_rejected,
         UpstreamUnavailable: _unavailable,
+        InvalidSignature: _invalid_signature,
+        NotConfigured: _not_configured,
         Exception: _unexpected,
     }
 

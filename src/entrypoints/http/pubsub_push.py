@@ -10,6 +10,7 @@ import msgspec
 from dishka.integrations.litestar import FromDishka
 from litestar import Controller, Response, post
 from litestar.exceptions import ValidationException
+from litestar.params import JSONBody
 
 from application.use_cases.notify_failed_delivery import Disposition
 from entrypoints.http.problems import problem
@@ -37,7 +38,7 @@ class PubSubPushController(Controller):
 
     @post(
         "/fdr",
-        status_code=204,
+        status_code=200,
         summary="Shipment events from a Pub/Sub push subscription",
         description=(
             "Same handling as the pull worker. 204 acknowledges (the outcome is recorded); "
@@ -45,7 +46,7 @@ class PubSubPushController(Controller):
         ),
     )
     async def fdr(
-        self, data: PushEnvelope, intake: FromDishka[ShipmentEventIntake]
+        self, data: JSONBody[PushEnvelope], intake: FromDishka[ShipmentEventIntake]
     ) -> Response[Any]:
         try:
             raw = base64.b64decode(data.message.data, validate=True)

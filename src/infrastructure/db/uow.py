@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from application.ports.repositories import (
@@ -20,6 +21,7 @@ from application.ports.repositories import (
     TemplateRepository,
     WebhookInboxRepository,
 )
+from domain.errors import UpstreamUnavailable
 from infrastructure.db.repositories.conversations import SqlConversationRepository
 from infrastructure.db.repositories.messages import (
     SqlCustomerReplyRepository,
@@ -60,7 +62,10 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("unit of work entered twice")
-        conn = await self._engine.connect()
+        try:
+            conn = await self._engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
         try:
             self._tx = await conn.begin()
         except BaseException:
@@ -93,13 +98,20 @@ class SqlUnitOfWork:
         try:
             if tx is not None and tx.is_active:
                 await tx.rollback()
+        except DBAPIError:
+            pass  # the connection is gone; so is its transaction
         finally:
             await conn.close()
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            raise UpstreamUnavailable("database connection lost") from exc
 
     async def commit(self) -> None:
         if self._tx is None:
             raise RuntimeError("commit outside a unit of work")
-        await self._tx.commit()
+        try:
+            await self._tx.commit()
+        except OperationalError as exc:
+            raise UpstreamUnavailable(f"commit failed: {type(exc).__name__}") from exc
 
     async def rollback(self) -> None:
         if self._tx is not None and self._tx.is_active:

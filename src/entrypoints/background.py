@@ -1,0 +1,87 @@
+"""The webhook pump: processes stored webhook bodies soon after they arrive, and sweeps.
+
+Each POST stores its body and kicks the pump; the pump works in batches (one transaction for
+all statuses in a batch). A sweep every few seconds picks up what is left: bodies of a
+crashed process, or answers waiting for Meta or the ESB to come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+from dishka import AsyncContainer
+
+from application.use_cases.process_webhooks import ProcessWebhooks
+
+_log = structlog.get_logger("pump")
+
+
+class WebhookPump:
+    def __init__(
+        self,
+        container: AsyncContainer,
+        *,
+        batch_size: int = 500,
+        sweep_seconds: float = 5.0,
+        stale_after: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self._container = container
+        self._batch = batch_size
+        self._sweep = sweep_seconds
+        self._stale_after = stale_after
+        self._kicked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()  # set whenever a pass found nothing more to do
+
+    def kick(self) -> None:
+        self._kicked.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="webhook-pump")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def drain(self) -> None:
+        """Processes everything pending now (tests, shutdown)."""
+        while (await self._pass(None)) >= self._batch:
+            pass
+
+    async def _run(self) -> None:
+        while True:
+            kicked = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), self._sweep)
+                kicked = True
+            self._kicked.clear()
+            self.idle.clear()
+            try:
+                # A kick means fresh bodies of ours; a sweep takes only those left behind.
+                min_age = None if kicked else self._stale_after
+                while (await self._pass(min_age)) >= self._batch:
+                    pass
+            except Exception:
+                _log.exception("webhook pass failed; the next sweep retries")
+            self.idle.set()
+
+    async def _pass(self, min_age: timedelta | None) -> int:
+        async with self._container() as request:
+            process = await request.get(ProcessWebhooks)
+            batch = await process(limit=self._batch, min_age=min_age)
+        if batch.taken:
+            _log.debug(
+                "webhooks processed",
+                taken=batch.taken,
+                statuses=batch.statuses,
+                replies=batch.replies,
+                waiting=len(batch.waiting),
+            )
+        return batch.taken - len(batch.waiting)

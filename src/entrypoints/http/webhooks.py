@@ -1,0 +1,101 @@
+"""Meta's webhook: the GET handshake and the signed POST, per connection."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from dishka.integrations.litestar import FromDishka
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.params import FromPath, QueryParameter
+
+from application.use_cases.receive_webhook import ReceiveWebhook
+from entrypoints.http.problems import problem
+from infrastructure.config import Config
+
+_VERIFY = "200 with `hub.challenge` as the raw body when the token matches; 403 otherwise."
+_RECEIVE = (
+    "`X-Hub-Signature-256` is checked over the raw body with the connection's app secret "
+    "(the bare path is the default Eshopbox connection). A bad or missing signature is 401 and "
+    "nothing is stored; the body is stored before the 200 and processed after it."
+)
+
+Mode = Annotated[str, QueryParameter(name="hub.mode")]
+Token = Annotated[str, QueryParameter(name="hub.verify_token")]
+Challenge = Annotated[str, QueryParameter(name="hub.challenge")]
+
+
+class WhatsAppWebhookController(Controller):
+    path = "/webhooks/whatsapp"
+    tags = ["meta webhook"]  # noqa: RUF012
+
+    @get(
+        "/", media_type=MediaType.TEXT, summary="Meta's verification handshake", description=_VERIFY
+    )
+    async def verify_default(
+        self,
+        config: FromDishka[Config],
+        mode: Mode = "",
+        token: Token = "",
+        challenge: Challenge = "",
+    ) -> Response[Any]:
+        return _handshake(config, mode, token, challenge)
+
+    @get(
+        "/{connection_id:int}",
+        media_type=MediaType.TEXT,
+        summary="Meta's verification handshake, for a workspace's own app",
+        description=_VERIFY,
+    )
+    async def verify_connection(
+        self,
+        connection_id: FromPath[int],
+        config: FromDishka[Config],
+        mode: Mode = "",
+        token: Token = "",
+        challenge: Challenge = "",
+    ) -> Response[Any]:
+        return _handshake(config, mode, token, challenge)
+
+    @post(
+        "/",
+        media_type=MediaType.TEXT,
+        summary="Statuses and answers from Meta",
+        description=_RECEIVE,
+    )
+    async def receive_default(
+        self, request: Request[Any, Any, Any], receive: FromDishka[ReceiveWebhook]
+    ) -> Response[Any]:
+        return await _receive(request, receive, None)
+
+    @post(
+        "/{connection_id:int}",
+        media_type=MediaType.TEXT,
+        summary="Statuses and answers from Meta, for a workspace's own app",
+        description=_RECEIVE,
+    )
+    async def receive_connection(
+        self,
+        connection_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        receive: FromDishka[ReceiveWebhook],
+    ) -> Response[Any]:
+        return await _receive(request, receive, connection_id)
+
+
+def _handshake(config: Config, mode: str, token: str, challenge: str) -> Response[Any]:
+    expected = config.meta_verify_token or ""
+    if mode == "subscribe" and expected and hmac.compare_digest(token, expected):
+        return Response(challenge, media_type=MediaType.TEXT, status_code=200)
+    return problem(403, "Forbidden", "verification token does not match")
+
+
+async def _receive(
+    request: Request[Any, Any, Any], receive: ReceiveWebhook, connection_id: int | None
+) -> Response[Any]:
+    body = await request.body()
+    await receive(connection_id, body, request.headers.get("x-hub-signature-256"))
+    pump = getattr(request.app.state, "webhook_pump", None)
+    if pump is not None:
+        pump.kick()
+    return Response("ok", media_type=MediaType.TEXT, status_code=200)

@@ -1,0 +1,235 @@
+"""The whole service against real MariaDB, Redis and the Pub/Sub emulator, with the HTTP fakes.
+
+One ``Stack`` per test: its own topic, subscription, Redis prefix and fake servers; the
+database is the session's (tests use ids of their own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dishka import AsyncContainer
+from gcloud.aio.pubsub import PublisherClient, PubsubMessage
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.ports.cache import SettingsCache
+from application.ports.collaborators import EventSource
+from domain.settings import ChannelSetting
+from entrypoints.http.app import create_app
+from entrypoints.wiring import build_container
+from entrypoints.worker import Worker
+from infrastructure.config import Config
+from infrastructure.db.engine import create_engine
+from infrastructure.db.tables import metadata
+from infrastructure.db.uow import SqlUnitOfWork
+from infrastructure.pubsub.client import PubSubTarget
+from tests.conftest import FIXTURES, new_id
+from tests.fakes.esb import FakeEsb
+from tests.fakes.integration_engine import FakeIntegrationEngine
+from tests.fakes.meta import FakeGraphApi
+from tests.support.services import REDIS_URL, unique_name
+
+PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
+ACCESS_TOKEN = "EAAG-default-token"
+APP_SECRET = "test_app_secret"
+PUBLIC_BASE_URL = "https://wa.example.com"
+SEED_EVENT: dict[str, Any] = json.loads((FIXTURES / "fdr-event-otp-cancellation.json").read_bytes())
+
+#: How each reason is written by couriers (code, description) in the events the tests publish.
+REASON_TEXTS: dict[str, tuple[int | None, str]] = {
+    "customer_unreachable": (None, "Customer not reachable"),
+    "address_issue": (None, "Address incomplete"),
+    "refused": (None, "Customer Refused"),
+    "customer_unavailable": (1, "Customer Unavailable"),
+    "rescheduled": (None, "Customer requested future delivery"),
+    "oda": (None, "ODA location"),
+    "payment_issue": (None, "COD amount not ready"),
+    "otp_cancellation": (14, "OTP-based cancellation"),
+    "open_delivery": (None, "Customer wants open delivery"),
+}
+
+
+def fdr_event(
+    reason: str = "otp_cancellation",
+    *,
+    account_id: int,
+    shipment_id: int | None = None,
+    status_log_id: int | None = None,
+    phone: str = "7891971009",
+    remarks: str | None = None,
+) -> dict[str, Any]:
+    """The seed's event, for another shipment, attempt and reason."""
+    event: dict[str, Any] = json.loads(json.dumps(SEED_EVENT))
+    data = event["response_data"]
+    code, description = REASON_TEXTS.get(reason, (None, reason))
+    data["account_id"] = account_id
+    data["id"] = shipment_id or new_id()
+    data["status_log_id"] = str(status_log_id or new_id())
+    data["customerContactNumber"] = phone
+    additional = data["track_payload"]["clickPostTrackData"]["additional"]
+    additional["ndr_status_code"] = code
+    additional["ndr_status_description"] = description
+    if reason != "otp_cancellation":
+        data["remarks"] = remarks if remarks is not None else description
+        additional["latest_status"]["remark"] = description
+        data["track_payload"]["clickPostTrackData"]["remark"] = description
+    return event
+
+
+@dataclass
+class Stack:
+    config: Config
+    container: AsyncContainer
+    meta: FakeGraphApi
+    esb: FakeEsb
+    engine_fake: FakeIntegrationEngine
+    publisher: PublisherClient
+    topic: str
+    db: AsyncEngine
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+    stops: list[asyncio.Event] = field(default_factory=list)
+
+    async def publish(self, event: dict[str, Any] | bytes) -> None:
+        data = event if isinstance(event, bytes) else json.dumps(event).encode()
+        await self.publisher.publish(self.topic, [PubsubMessage(data)])
+
+    async def enable(self, account_id: int, **changes: Any) -> None:
+        setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True, **changes)
+        async with SqlUnitOfWork(self.db) as uow:
+            await uow.settings.save(setting)
+            await uow.commit()
+        # What the portal does after a write: every process sees the database next.
+        cache = await self.container.get(SettingsCache)
+        await cache.invalidate(account_id)
+
+    def start_worker(
+        self, source_wrapper: Callable[[EventSource], EventSource] | None = None
+    ) -> asyncio.Event:
+        """A worker with a container of its own (like another process); returns its stop."""
+        container = build_container(self.config)
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            try:
+                source = await container.get(EventSource)
+                if source_wrapper is not None:
+                    source = source_wrapper(source)
+                await Worker(container, source, concurrency=self.config.worker_concurrency).run(
+                    stop
+                )
+            finally:
+                await container.close()
+
+        self.workers.append(asyncio.create_task(run()))
+        self.stops.append(stop)
+        return stop
+
+    async def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        t = metadata.tables[table]
+        stmt = select(t)
+        for column, value in where.items():
+            stmt = stmt.where(t.c[column] == value)
+        async with self.db.connect() as conn:
+            result = await conn.execute(stmt.order_by(t.c.id))
+            return [dict(r) for r in result.mappings()]
+
+    async def fdr_outcome(self, shipment_id: int, status_log_id: int) -> dict[str, Any] | None:
+        found = await self.rows("wa_fdr_events", event_key=f"fdr:{shipment_id}:{status_log_id}")
+        return found[0] if found else None
+
+    async def wait_for(
+        self, check: Callable[[], Awaitable[bool]], seconds: float = 20.0, what: str = "condition"
+    ) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if await check():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    @asynccontextmanager
+    async def http(self) -> AsyncIterator[AsyncTestClient[Litestar]]:
+        app = create_app(build_container(self.config), run_pump=True)
+        async with AsyncTestClient(app=app) as client:
+            yield client
+
+
+@asynccontextmanager
+async def running_stack(
+    mysql_url: str, emulator_host: str, **config_changes: Any
+) -> AsyncIterator[Stack]:
+    meta, esb, engine_fake = FakeGraphApi(), FakeEsb(), FakeIntegrationEngine()
+    await meta.start()
+    await esb.start()
+    await engine_fake.start()
+    meta.add_sender(phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, token=ACCESS_TOKEN)
+    target = PubSubTarget("test", emulator_host)
+    topic = target.topic_path(unique_name("fdr"))
+    subscription = target.subscription_path(unique_name("fdr-sub"))
+    activity_topic = target.topic_path(unique_name("activity"))
+    publisher = target.publisher()
+    subscriber = target.subscriber()
+    await publisher.create_topic(topic)
+    await publisher.create_topic(activity_topic)
+    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
+    await subscriber.close()
+    values: dict[str, Any] = {
+        "database_url": mysql_url,
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": f"test:{secrets.token_hex(4)}:",
+        "pubsub_project": "test",
+        "pubsub_fdr_subscription": subscription,
+        "pubsub_activity_topic": activity_topic,
+        "pubsub_emulator_host": emulator_host,
+        "meta_graph_url": meta.base_url,
+        "meta_api_version": "v23.0",
+        "meta_app_secret": APP_SECRET,
+        "meta_verify_token": "verify-me",
+        "meta_sandbox": False,
+        "meta_phone_number_id": PHONE_NUMBER_ID,
+        "meta_waba_id": WABA_ID,
+        "meta_access_token": ACCESS_TOKEN,
+        "meta_timeout_seconds": 2.0,
+        "integration_engine_url": engine_fake.url,
+        "esb_url": esb.url,
+        "portal_tracking_url": "https://track.example.com/{tracking_id}",
+        "public_base_url": PUBLIC_BASE_URL,
+        "worker_concurrency": 8,
+    }
+    values.update(config_changes)
+    config = Config(**values)
+    db = create_engine(mysql_url, pool_size=2)
+    stack = Stack(
+        config=config,
+        container=build_container(config),
+        meta=meta,
+        esb=esb,
+        engine_fake=engine_fake,
+        publisher=publisher,
+        topic=topic,
+        db=db,
+    )
+    try:
+        yield stack
+    finally:
+        for stop in stack.stops:
+            stop.set()
+        if stack.workers:
+            await asyncio.wait(stack.workers, timeout=15)
+        await stack.container.close()
+        await publisher.close()
+        await db.dispose()
+        await meta.stop()
+        await esb.stop()
+        await engine_fake.stop()
