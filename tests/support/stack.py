@@ -13,12 +13,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dishka import AsyncContainer
 from gcloud.aio.pubsub import PublisherClient, PubsubMessage
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,10 +32,12 @@ from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.pubsub.client import PubSubTarget
+from infrastructure.pubsub.source import PubSubEventSource
 from tests.conftest import FIXTURES, new_id
 from tests.fakes.esb import FakeEsb
 from tests.fakes.integration_engine import FakeIntegrationEngine
 from tests.fakes.meta import FakeGraphApi
+from tests.support.app import AppClient, serve
 from tests.support.services import REDIS_URL, unique_name
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -89,6 +90,7 @@ def fdr_event(
 
 @dataclass
 class Stack:
+    activity_source: PubSubEventSource
     config: Config
     container: AsyncContainer
     meta: FakeGraphApi
@@ -98,11 +100,22 @@ class Stack:
     topic: str
     db: AsyncEngine
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    _activity: list[dict[str, Any]] = field(default_factory=list)
     stops: list[asyncio.Event] = field(default_factory=list)
 
     async def publish(self, event: dict[str, Any] | bytes) -> None:
         data = event if isinstance(event, bytes) else json.dumps(event).encode()
         await self.publisher.publish(self.topic, [PubsubMessage(data)])
+
+    async def activity(self, shipment_id: int) -> list[dict[str, Any]]:
+        """Every activity event published so far for the shipment (from the real topic)."""
+        while True:
+            batch = await self.activity_source.receive(100)
+            if not batch:
+                break
+            await self.activity_source.ack([e.ack_id for e in batch])
+            self._activity.extend(json.loads(e.data) for e in batch)
+        return [e for e in self._activity if e["shipment_id"] == shipment_id]
 
     async def enable(self, account_id: int, **changes: Any) -> None:
         setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True, **changes)
@@ -159,9 +172,10 @@ class Stack:
         raise AssertionError(f"timed out waiting for {what}")
 
     @asynccontextmanager
-    async def http(self) -> AsyncIterator[AsyncTestClient[Litestar]]:
-        app = create_app(build_container(self.config), run_pump=True)
-        async with AsyncTestClient(app=app) as client:
+    async def http(self, *, run_pump: bool = True) -> AsyncIterator[AppClient]:
+        """The HTTP app on this stack; with ``run_pump=False`` the test drains webhooks itself
+        (``await client.app.state.webhook_pump.drain()``)."""
+        async with serve(create_app(build_container(self.config), run_pump=run_pump)) as client:
             yield client
 
 
@@ -183,7 +197,8 @@ async def running_stack(
     await publisher.create_topic(topic)
     await publisher.create_topic(activity_topic)
     await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
-    await subscriber.close()
+    activity_subscription = target.subscription_path(unique_name("activity-sub"))
+    await subscriber.create_subscription(activity_subscription, activity_topic)
     values: dict[str, Any] = {
         "database_url": mysql_url,
         "redis_url": REDIS_URL,
@@ -211,6 +226,7 @@ async def running_stack(
     config = Config(**values)
     db = create_engine(mysql_url, pool_size=2)
     stack = Stack(
+        activity_source=PubSubEventSource(subscriber, activity_subscription, pull_timeout=1),
         config=config,
         container=build_container(config),
         meta=meta,
@@ -223,12 +239,21 @@ async def running_stack(
     try:
         yield stack
     finally:
+        # Leave no pending webhook for the next test's stack (they share the database).
+        async with db.begin() as conn:
+            inbox = metadata.tables["wa_webhook_inbox"]
+            await conn.execute(
+                inbox.update()
+                .where(inbox.c.processed_at.is_(None))
+                .values(processed_at=datetime.now(UTC), error="left by a test")
+            )
         for stop in stack.stops:
             stop.set()
         if stack.workers:
             await asyncio.wait(stack.workers, timeout=15)
         await stack.container.close()
         await publisher.close()
+        await subscriber.close()
         await db.dispose()
         await meta.stop()
         await esb.stop()

@@ -6,7 +6,7 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookVerifier
 from application.services import DEFAULT_CONNECTION_ID, SenderResolver
-from domain.errors import InvalidSignature, NotConfigured, NotFound
+from domain.errors import InvalidSignature, NotConfigured, NotFound, UpstreamRejected
 from domain.records import WebhookDelivery
 
 
@@ -45,4 +45,6 @@ class ReceiveWebhook:
             )
         except NotFound:
             raise InvalidSignature(f"unknown connection {connection_id}") from None
+        except UpstreamRejected as exc:  # e.g. the engine has no app secret for it
+            raise NotConfigured(f"connection {connection_id}: {exc}") from None
         return sender.app_secret
