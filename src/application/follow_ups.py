@@ -11,7 +11,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.services import SenderResolver
+from application.services import SenderResolver, attach_early_reports
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import (
@@ -142,10 +142,7 @@ class FollowUpSender:
         message.error_title = title[:255] if title else None
         message.updated_at = self._clock.now()
         async with self._uow as uow:
-            if message.message_id is not None and message.id is not None:
-                await uow.delivery_reports.link(message.message_id, message.id)
-                for report in await uow.delivery_reports.for_message(message.message_id):
-                    message.status = message.status.advance(report.status)
+            await attach_early_reports(uow, message)
             await uow.messages.update(message)
             await uow.commit()
         if status is MessageStatus.FAILED:

@@ -13,6 +13,7 @@ from application.ports.cache import SettingsCache
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
+from domain.messages import OutgoingMessage
 from domain.reason_rules import ReasonRule
 from domain.settings import ChannelSetting, SenderConnection
 
@@ -32,6 +33,15 @@ class NotificationOptions:
     support_email: str
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
+
+
+async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage) -> None:
+    """Statuses that raced ahead of Meta's answer to the send are joined to the message now."""
+    if message.message_id is None or message.id is None:
+        return
+    if await uow.delivery_reports.link(message.message_id, message.id):
+        for report in await uow.delivery_reports.for_message(message.message_id):
+            message.status = message.status.advance(report.status)
 
 
 class SettingsReader:

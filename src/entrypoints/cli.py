@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.set_defaults(run=_demo)
+
+    sandbox = commands.add_parser("sandbox", help="play the shopper against a running demo")
+    from entrypoints.sandbox import add_commands
+
+    add_commands(sandbox)
+    sandbox.set_defaults(run=_sandbox)
     return parser
 
 
@@ -86,6 +92,12 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.demo import run_demo
 
     return run_demo(config, args.host, args.port)
+
+
+def _sandbox(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.sandbox import run_sandbox
+
+    return run_sandbox(config, args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.errors import PermanentSendError, RetryableSendError, SendOutcomeUnknown
 from domain.failed_delivery import FailedDelivery
-from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage, TemplateMessage
 from domain.reasons import FdrReason
 from domain.settings import ChannelSetting, SenderConnection
 from domain.status import MessageStatus
@@ -324,3 +324,29 @@ async def test_a_newer_attempt_starts_a_new_conversation(world: World) -> None:
     assert latest is not None
     assert latest.id == second.conversation_id
     assert latest.state is ConversationState.OPEN
+
+
+async def test_ticks_that_arrive_before_the_send_answer_are_not_lost(world: World) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    async with InMemoryUnitOfWork(world.store) as uow:
+        # Meta's webhook raced ahead of its own 200: the status is stored with no message.
+        await uow.delivery_reports.add_many(
+            [
+                DeliveryReport(
+                    wa_outgoing_message_id=None,
+                    message_id="wamid.TEST000001",
+                    status=MessageStatus.DELIVERED,
+                    external_timestamp=world.clock.now(),
+                    created_at=world.clock.now(),
+                )
+            ]
+        )
+        await uow.commit()
+    result = await world.notify(fdr)
+    [message] = await world.thread(result.conversation_id or 0)
+    assert message.message_id == "wamid.TEST000001"
+    assert message.status is MessageStatus.DELIVERED
+    async with InMemoryUnitOfWork(world.store) as uow:
+        [report] = await uow.delivery_reports.for_message("wamid.TEST000001")
+    assert report.wa_outgoing_message_id == message.id

@@ -19,7 +19,13 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.services import (
+    NotificationOptions,
+    ReasonBook,
+    SenderResolver,
+    SettingsReader,
+    attach_early_reports,
+)
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
 from domain.errors import (
@@ -308,11 +314,9 @@ class NotifyFailedDelivery:
         conversation.root_message_id = message.message_id
         conversation.updated_at = now
         async with self._uow as uow:
+            await attach_early_reports(uow, message)
             await uow.messages.update(message)
             await uow.conversations.update(conversation)
-            if message.message_id is not None and message.id is not None:
-                # Statuses that raced ahead of the send response are joined now.
-                await uow.delivery_reports.link(message.message_id, message.id)
             await self._record(
                 uow,
                 fdr,
