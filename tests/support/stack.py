@@ -118,13 +118,16 @@ class Stack:
         return [e for e in self._activity if e["shipment_id"] == shipment_id]
 
     async def enable(self, account_id: int, **changes: Any) -> None:
+        await self.enable_without_cache(account_id, **changes)
+        # What the portal does after a write: every process sees the database next.
+        cache = await self.container.get(SettingsCache)
+        await cache.invalidate(account_id)
+
+    async def enable_without_cache(self, account_id: int, **changes: Any) -> None:
         setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True, **changes)
         async with SqlUnitOfWork(self.db) as uow:
             await uow.settings.save(setting)
             await uow.commit()
-        # What the portal does after a write: every process sees the database next.
-        cache = await self.container.get(SettingsCache)
-        await cache.invalidate(account_id)
 
     def start_worker(
         self, source_wrapper: Callable[[EventSource], EventSource] | None = None

@@ -1,0 +1,98 @@
+"""``POST /pubsub/push/fdr``: the push subscription's way in, same handling as the worker."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+
+from tests.conftest import new_id
+from tests.support.app import AppClient
+from tests.support.stack import Stack, fdr_event, running_stack
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
+    async with running_stack(mysql_url, pubsub_emulator_host) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(stack: Stack) -> AsyncIterator[AppClient]:
+    async with stack.http(run_pump=False) as http:
+        yield http
+
+
+def envelope(data: bytes, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "messageId": message_id or str(new_id()),
+            "publishTime": "2026-11-25T05:00:00Z",
+            "attributes": {},
+        },
+        "subscription": "projects/test/subscriptions/fdr-push",
+    }
+
+
+async def test_a_pushed_event_is_sent_and_acknowledged(stack: Stack, client: AppClient) -> None:
+    account = new_id()
+    await stack.enable(account)
+    event = json.dumps(fdr_event(account_id=account)).encode()
+    first = await client.post("/pubsub/push/fdr", json=envelope(event))
+    again = await client.post("/pubsub/push/fdr", json=envelope(event))
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert len(stack.meta.requests) == 1
+
+
+async def test_a_throttled_send_asks_pubsub_to_push_again(stack: Stack, client: AppClient) -> None:
+    account = new_id()
+    await stack.enable(account)
+    for _ in range(4):  # every attempt the gateway makes in its bound
+        stack.meta.fail_next(130429)
+    event = json.dumps(fdr_event(account_id=account)).encode()
+    retry = await client.post("/pubsub/push/fdr", json=envelope(event))
+    assert retry.status_code == 503
+    assert retry.headers["content-type"].startswith("application/problem+json")
+    assert int(retry.headers["retry-after"]) > 0
+    later = await client.post("/pubsub/push/fdr", json=envelope(event))
+    assert later.status_code == 204
+    assert len(stack.meta.requests) == 1
+
+
+async def test_poison_and_foreign_events_are_acknowledged(stack: Stack, client: AppClient) -> None:
+    poison = await client.post("/pubsub/push/fdr", json=envelope(b"{{{"))
+    delivered = await client.post(
+        "/pubsub/push/fdr", json=envelope(b'{"resource":"shipment","eventSubType":"delivered"}')
+    )
+    assert (poison.status_code, delivered.status_code) == (204, 204)
+    assert stack.meta.send_attempts == 0
+
+
+async def test_a_bad_envelope_is_a_clear_400(client: AppClient) -> None:
+    not_base64 = await client.post(
+        "/pubsub/push/fdr", json={"message": {"data": "***", "messageId": "1"}}
+    )
+    no_message = await client.post("/pubsub/push/fdr", json={"subscription": "x"})
+    for response in (not_base64, no_message):
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert "base64" in not_base64.json()["detail"]
+
+
+async def test_redis_down_the_event_is_still_handled(
+    mysql_url: str, pubsub_emulator_host: str
+) -> None:
+    async with (
+        running_stack(mysql_url, pubsub_emulator_host, redis_url="redis://127.0.0.1:1/0") as stack,
+        stack.http(run_pump=False) as client,
+    ):
+        account = new_id()
+        await stack.enable_without_cache(account)
+        event = json.dumps(fdr_event(account_id=account)).encode()
+        response = await client.post("/pubsub/push/fdr", json=envelope(event))
+    assert response.status_code == 204
+    assert len(stack.meta.requests) == 1
