@@ -28,16 +28,10 @@ from datetime import date
 import httpx
 import msgspec
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrAction
+from infrastructure.http_retry import RetryPolicy, with_retries
 from infrastructure.logging import mask_phones
 
 NDR_PATH = "/_ah/ESB/v1/ndrNotification"
@@ -94,10 +88,6 @@ _encoder = msgspec.json.Encoder()
 _answer_decoder = msgspec.json.Decoder(_AnswerWire)
 
 
-class _Transient(Exception):
-    """An answer worth asking again for: 5xx, 408, 429, a timeout or a dropped connection."""
-
-
 def _answer(response: httpx.Response) -> _AnswerWire | None:
     try:
         return _answer_decoder.decode(response.content)
@@ -129,15 +119,10 @@ class HttpNdrActions:
         max_backoff: float = 4.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        self._retry = RetryPolicy(attempts, backoff, max_backoff, sleep)
         self._client = client
         self._url = base_url.rstrip("/") + NDR_PATH
         self._timeout = timeout
-        self._attempts = attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._sleep = sleep
         self._log = structlog.get_logger("esb")
 
     async def perform(self, action: NdrAction) -> str:
@@ -168,37 +153,10 @@ class HttpNdrActions:
         return answer.reference_id
 
     async def _post(self, body: bytes, headers: dict[str, str], what: str) -> httpx.Response:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_random_exponential(multiplier=self._backoff, max=self._max_backoff),
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._post_once(body, headers)
-        except _Transient as exc:
-            raise UpstreamUnavailable(
-                f"ESB unavailable for {what} after {self._attempts} attempts: {exc}"
-            ) from exc
-        raise AssertionError("tenacity stopped without an outcome")  # pragma: no cover
-
-    async def _post_once(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        try:
-            response = await self._client.post(
+        return await with_retries(
+            lambda: self._client.post(
                 self._url, content=body, headers=headers, timeout=self._timeout
-            )
-        except httpx.TransportError as exc:
-            raise _Transient(type(exc).__name__) from exc
-        if response.is_server_error or response.status_code in (408, 429):
-            raise _Transient(f"HTTP {response.status_code}")
-        return response
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        problem = state.outcome.exception() if state.outcome else None
-        self._log.warning(
-            "esb call failed, retrying", attempt=state.attempt_number, problem=str(problem)
+            ),
+            self._retry,
+            f"ESB ({what})",
         )

@@ -29,17 +29,11 @@ from typing import Generic, TypeVar
 import httpx
 import msgspec
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from application.ports.collaborators import ConnectionDirectory
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
+from infrastructure.http_retry import RetryPolicy, with_retries
 from infrastructure.logging import mask_phones
 
 WHATSAPP_APP = "whatsapp"
@@ -90,10 +84,6 @@ _credentials_decoder = msgspec.json.Decoder(_CredentialsWire)
 _problem_decoder = msgspec.json.Decoder(_ProblemWire)
 
 
-class _Transient(Exception):
-    """An answer worth asking again for: 5xx, 408, 429, a timeout or a dropped connection."""
-
-
 def _usable(app: str, status: str) -> bool:
     return app.lower() == WHATSAPP_APP and status.lower() == ACTIVE
 
@@ -126,15 +116,10 @@ class HttpConnectionDirectory:
         max_backoff: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        self._retry = RetryPolicy(attempts, backoff, max_backoff, sleep)
         self._client = client
         self._base = base_url.rstrip("/")
         self._timeout = timeout
-        self._attempts = attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._sleep = sleep
         self._log = structlog.get_logger("integration_engine")
 
     async def connections(self, account_id: int) -> list[ConnectionSummary]:
@@ -208,42 +193,10 @@ class HttpConnectionDirectory:
             ) from exc
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
-        """The first answer that is not transient; ``UpstreamUnavailable`` if none came."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_random_exponential(multiplier=self._backoff, max=self._max_backoff),
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._get_once(path, params)
-        except _Transient as exc:
-            raise UpstreamUnavailable(
-                f"integration engine unavailable after {self._attempts} attempts: {exc}"
-            ) from exc
-        raise AssertionError("tenacity stopped without an outcome")  # pragma: no cover
-
-    async def _get_once(self, path: str, params: dict[str, str] | None) -> httpx.Response:
-        try:
-            response = await self._client.get(
-                self._base + path, params=params, timeout=self._timeout
-            )
-        except httpx.TransportError as exc:
-            raise _Transient(type(exc).__name__) from exc
-        if response.is_server_error or response.status_code in (408, 429):
-            raise _Transient(f"HTTP {response.status_code}")
-        return response
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        problem = state.outcome.exception() if state.outcome else None
-        self._log.warning(
-            "integration engine call failed, retrying",
-            attempt=state.attempt_number,
-            problem=str(problem),
+        return await with_retries(
+            lambda: self._client.get(self._base + path, params=params, timeout=self._timeout),
+            self._retry,
+            "integration engine",
         )
 
 
