@@ -90,3 +90,26 @@ async def test_link_clicks_are_kept_per_shipment(uow_factory: UowFactory) -> Non
     async with uow_factory() as uow:
         clicks = await uow.link_clicks.for_shipment(shipment)
     assert [c.user_agent for c in clicks] == ["WhatsApp/2.23", ""]
+
+
+async def test_bodies_waiting_for_a_retry_do_not_starve_fresh_ones(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        waiting = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"old", received_at=T0)
+        )
+        fresh = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"new", received_at=T0 + timedelta(seconds=1))
+        )
+        assert waiting.id is not None
+        await uow.inbox.mark_waiting(waiting.id, "waiting: ESB unavailable")
+        await uow.commit()
+    async with uow_factory() as uow:
+        ours = [d for d in await uow.inbox.pending(10_000) if d.id in (waiting.id, fresh.id)]
+        old = await uow.inbox.pending(10_000, received_before=T0 + timedelta(seconds=1))
+        for delivery in ours:
+            assert delivery.id is not None
+            await uow.inbox.mark_processed(delivery.id, T0)
+        await uow.commit()
+    assert [d.body for d in ours] == [b"new", b"old"]
+    assert ours[1].error == "waiting: ESB unavailable"
+    assert b"new" not in [d.body for d in old]

@@ -131,11 +131,15 @@ class WebhookInboxRepository(Protocol):
     async def pending(
         self, limit: int, received_before: datetime | None = None
     ) -> list[WebhookDelivery]:
-        """Oldest first; only those received before ``received_before`` when given."""
+        """Oldest first, those waiting for a retry (``error`` set) after the fresh ones; only
+        those received before ``received_before`` when given."""
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
     ) -> None: ...
+
+    async def mark_waiting(self, delivery_id: int, error: str) -> None:
+        """Leaves it pending, behind the fresh ones, with why it waits."""
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime

@@ -86,6 +86,9 @@ class ProcessWebhooks:
                     _log.warning(
                         "webhook waits for a retry", delivery_id=delivery.id, error=str(exc)
                     )
+                    async with self._uow as uow:
+                        await uow.inbox.mark_waiting(delivery.id, f"waiting: {exc}"[:2000])
+                        await uow.commit()
                     batch.waiting.append(delivery.id)
                 continue
             done.append(delivery.id)

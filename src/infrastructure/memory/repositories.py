@@ -300,7 +300,7 @@ class InMemoryWebhookInboxRepository(_Repo):
             if d.processed_at is None
             and (received_before is None or d.received_at < received_before)
         ]
-        return sorted(waiting, key=lambda d: d.id or 0)[:limit]
+        return sorted(waiting, key=lambda d: (d.error is not None, d.id or 0))[:limit]
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
@@ -310,6 +310,11 @@ class InMemoryWebhookInboxRepository(_Repo):
             self._t.inbox[delivery_id] = dataclasses.replace(
                 found, processed_at=processed_at, error=error
             )
+
+    async def mark_waiting(self, delivery_id: int, error: str) -> None:
+        found = self._t.inbox.get(delivery_id)
+        if found is not None:
+            self._t.inbox[delivery_id] = dataclasses.replace(found, error=error)
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime

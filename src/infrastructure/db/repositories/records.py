@@ -110,7 +110,9 @@ class SqlWebhookInboxRepository(SqlRepository):
         stmt = select(_i).where(_i.c.processed_at.is_(None))
         if received_before is not None:
             stmt = stmt.where(_i.c.received_at < received_before)
-        rows = await self._conn.execute(stmt.order_by(_i.c.id).limit(limit))
+        # Bodies waiting for Meta or the ESB must not starve fresh ones.
+        stmt = stmt.order_by(_i.c.error.is_not(None), _i.c.id).limit(limit)
+        rows = await self._conn.execute(stmt)
         return [
             WebhookDelivery(
                 id=r["id"],
@@ -129,6 +131,9 @@ class SqlWebhookInboxRepository(SqlRepository):
         await self._conn.execute(
             update(_i).where(_i.c.id == delivery_id).values(processed_at=processed_at, error=error)
         )
+
+    async def mark_waiting(self, delivery_id: int, error: str) -> None:
+        await self._conn.execute(update(_i).where(_i.c.id == delivery_id).values(error=error))
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime
