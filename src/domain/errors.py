@@ -82,3 +82,28 @@ class InvalidSignature(DomainError):
 
 class NotConfigured(DomainError):
     """Something needed for this request is not configured (a secret, a URL)."""
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials: the bearer token is missing, malformed, badly signed or expired."""
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this (another workspace, a read-only template)."""
+
+
+class InvalidTemplate(DomainError):
+    """A template definition that cannot be saved; ``errors`` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class TemplateNotVerified(DomainError):
+    """Meta's catalogue does not confirm a template; ``check`` names the check that failed."""
+
+    def __init__(self, check: str, detail: str) -> None:
+        super().__init__(detail)
+        self.check = check
+        self.detail = detail

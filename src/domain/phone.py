@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -58,3 +59,26 @@ def mask(value: str | None) -> str:
         return ""
     keep = value[-4:]
     return "*" * max(len(value) - 4, 0) + keep
+
+
+#: Ten or more digits, maybe split by single spaces or dashes: a phone number inside free text.
+_NUMBER_IN_TEXT = re.compile(r"\+?(?:\d[ -]?){9,}\d")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Free text (a shopper's answer, an upstream error) with every phone-like number masked."""
+    return _NUMBER_IN_TEXT.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = sum(ch.isdigit() for ch in found)
+    hidden = 0
+    masked = []
+    for ch in found:
+        if ch.isdigit() and hidden < digits - 4:
+            masked.append("*")
+            hidden += 1
+        else:
+            masked.append(ch)
+    return "".join(masked)

@@ -51,6 +51,7 @@ from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.track_link_click import TrackLinkClick
 from domain.settings import SenderConnection
 from entrypoints.intake import ShipmentEventIntake
+from entrypoints.portal_wiring import PortalProvider
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.clock import SystemClock, UuidRefs
@@ -315,6 +316,7 @@ def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
         CollaboratorsProvider(),
         ServicesProvider(),
         UseCaseProvider(),
+        PortalProvider(),
         *overrides,
         context={Config: config},
     )

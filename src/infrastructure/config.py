@@ -56,6 +56,7 @@ class Config:
     default_account_id: int = 5
     auth_jwt_secret: str | None = field(default=None, repr=False)
     auth_jwks_url: str | None = None
+    auth_audience: str | None = None  # when set, portal tokens must carry this ``aud``
     support_phone: str = "+91-9876543210"
     support_email: str = "eshopbox@support.com"
     worker_concurrency: int = 32
@@ -148,6 +149,7 @@ class _Reader:
             default_account_id=self.get("WA_DEFAULT_ACCOUNT_ID", _positive_int, 5),
             auth_jwt_secret=self.get("WA_AUTH_JWT_SECRET", _jwt_secret, None),
             auth_jwks_url=self.get("WA_AUTH_JWKS_URL", _http_url, None),
+            auth_audience=self.raw("WA_AUTH_AUDIENCE"),
             support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),

@@ -105,17 +105,19 @@ async def test_reports_that_came_first_are_linked_when_the_message_is_known(
     early = DeliveryReportFactory.build(wa_outgoing_message_id=None)
     async with uow_factory() as uow:
         await uow.delivery_reports.add_many([early])
-        linked = await uow.delivery_reports.link(early.message_id, 4242)
-        again = await uow.delivery_reports.link(early.message_id, 4343)
+        outgoing_id = new_id()  # not a literal: other tests' rows share the database and its ids
+        linked = await uow.delivery_reports.link(early.message_id, outgoing_id)
+        again = await uow.delivery_reports.link(early.message_id, new_id())
         stored = await uow.delivery_reports.for_message(early.message_id)
         await uow.commit()
     assert (linked, again) == (1, 0)
-    assert [r.wa_outgoing_message_id for r in stored] == [4242]
+    assert [r.wa_outgoing_message_id for r in stored] == [outgoing_id]
 
 
 async def test_a_reply_is_stored_once(uow_factory: UowFactory) -> None:
+    root = new_id()  # not a literal: other tests' rows share the database and its ids
     reply = CustomerReplyFactory.build(
-        wa_root_outgoing_message_id=77,
+        wa_root_outgoing_message_id=root,
         customer_reply_value="Reattempt delivery ✅ café",
         button_reply_id="reattempt",
     )
@@ -124,7 +126,7 @@ async def test_a_reply_is_stored_once(uow_factory: UowFactory) -> None:
         second = await uow.replies.add(dataclasses.replace(reply, customer_reply_value="x"))
         await uow.commit()
     async with uow_factory() as uow:
-        stored = await uow.replies.for_root(77)
+        stored = await uow.replies.for_root(root)
     assert first is not None
     assert second is None
     assert [

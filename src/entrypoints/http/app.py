@@ -7,10 +7,13 @@ from dishka.integrations.litestar import DishkaRouter, setup_dishka
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.background import WebhookPump
 from entrypoints.http.health import HealthController
+from entrypoints.http.portal import portal_router
+from entrypoints.http.portal.docs import security_schemes
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.pubsub_push import PubSubPushController
 from entrypoints.http.tracking import TrackingController
@@ -46,6 +49,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
                     TrackingController,
                 ],
             ),
+            portal_router(),
             PrometheusController,
         ],
         exception_handlers=exception_handlers(),
@@ -60,6 +64,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
                 "the Pub/Sub push endpoint and the tracking redirect."
             ),
             path="/schema",
+            components=Components(security_schemes=security_schemes()),
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,

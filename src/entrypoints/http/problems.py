@@ -18,10 +18,14 @@ from litestar.types import ExceptionHandlersMap
 
 from domain.errors import (
     Conflict,
+    Forbidden,
     InvalidSettings,
     InvalidSignature,
+    InvalidTemplate,
     NotConfigured,
     NotFound,
+    TemplateNotVerified,
+    Unauthenticated,
     UpstreamRejected,
     UpstreamUnavailable,
 )
@@ -116,6 +120,41 @@ def _not_configured(request: Request[Any, Any, Any], exc: NotConfigured) -> Resp
     return problem(HTTP_503_SERVICE_UNAVAILABLE, "Not configured", str(exc), type_="not-configured")
 
 
+def _unauthenticated(request: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
+    return problem(
+        401,
+        "Unauthorized",
+        str(exc),
+        type_="unauthenticated",
+        headers={"WWW-Authenticate": 'Bearer realm="fdr-whatsapp"'},
+    )
+
+
+def _forbidden(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]:
+    return problem(403, "Forbidden", str(exc), type_="forbidden")
+
+
+def _invalid_template(request: Request[Any, Any, Any], exc: InvalidTemplate) -> Response[Any]:
+    errors = [{"field": k, "message": v} for k, v in exc.errors.items()]
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "Invalid template",
+        str(exc),
+        type_="validation",
+        errors=errors,
+    )
+
+
+def _not_verified(request: Request[Any, Any, Any], exc: TemplateNotVerified) -> Response[Any]:
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "Template not verified",
+        exc.detail,
+        type_="template-verification",
+        check=exc.check,
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.exception("unhandled error", path=request.url.path, error=type(exc).__name__)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", type_="internal")
@@ -131,6 +170,10 @@ def exception_handlers() -> ExceptionHandlersMap:
         UpstreamUnavailable: _unavailable,
         InvalidSignature: _invalid_signature,
         NotConfigured: _not_configured,
+        Unauthenticated: _unauthenticated,
+        Forbidden: _forbidden,
+        InvalidTemplate: _invalid_template,
+        TemplateNotVerified: _not_verified,
         Exception: _unexpected,
     }
 

@@ -1,0 +1,28 @@
+"""Who is calling the portal API: a bearer token checked into the workspaces it may manage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """The token's subject and the workspaces (account ids) it names; ``operator`` is ``*``."""
+
+    subject: str
+    accounts: frozenset[int] = frozenset()
+    operator: bool = False
+
+    def may_manage(self, account_id: int) -> bool:
+        return self.operator or account_id in self.accounts
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Caller:
+        """The caller named by ``token`` ("" when none was sent).
+
+        Raises ``Unauthenticated`` for a missing, malformed, badly signed or expired token,
+        ``NotConfigured`` when no way to check tokens is configured, ``UpstreamUnavailable``
+        when the signing keys cannot be fetched.
+        """

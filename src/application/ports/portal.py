@@ -1,0 +1,83 @@
+"""The portal's read side: conversation pages and threads, and the funnel counts per reason.
+
+Separate from the unit of work: these only read, several tables at once, and never take part
+in a write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from application.ports.repositories import ConversationQuery
+from domain.activity import Outcome
+from domain.conversation import Conversation, ConversationState
+from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
+from domain.ndr import NdrAction
+from domain.reasons import FdrReason
+from domain.records import LinkClick
+from domain.status import MessageStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationListing:
+    """A conversation and where its template message got to."""
+
+    conversation: Conversation
+    template_status: MessageStatus | None = None  # None: no template message was recorded
+    error_code: int | None = None
+    error_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationThread:
+    """Everything recorded about one conversation, each part in the order it was stored."""
+
+    conversation: Conversation
+    messages: tuple[OutgoingMessage, ...] = ()
+    reports: tuple[DeliveryReport, ...] = ()  # status ticks of those messages
+    replies: tuple[CustomerReply, ...] = ()
+    actions: tuple[NdrAction, ...] = ()
+    clicks: tuple[LinkClick, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventCount:
+    """How many FDR events of one reason ended one way (``wa_fdr_events``)."""
+
+    reason: str  # a reason key, or "unknown"
+    outcome: Outcome
+    skip_reason: str | None = None  # skipped only: the ``detail`` up to its first ':'
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationCount:
+    """How many conversations of one reason share these facts."""
+
+    reason: FdrReason
+    state: ConversationState
+    template_status: MessageStatus | None  # None: no template message was recorded
+    accepted: bool  # Meta took the template (it has a wamid)
+    error_code: int | None
+    answered: bool  # the shopper replied at least once
+    action_taken: bool  # an NDR action of the conversation is done
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunnelCounts:
+    events: tuple[EventCount, ...] = ()
+    conversations: tuple[ConversationCount, ...] = ()
+
+
+class PortalQueries(Protocol):
+    async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
+        """Newest first, as ``ConversationRepository.search``."""
+
+    async def thread(self, account_id: int, conversation_id: int) -> ConversationThread | None:
+        """None when the conversation does not exist or belongs to another workspace."""
+
+    async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
+        """Events received and conversations created in ``[start, end)``, grouped, in no order."""

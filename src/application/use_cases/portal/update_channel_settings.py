@@ -1,0 +1,122 @@
+"""A workspace changes its WhatsApp settings; the worker sees the change on its next event."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from application.ports.collaborators import ConnectionDirectory
+from application.ports.repositories import UnitOfWork
+from application.services import DEFAULT_CONNECTION_ID, NotificationOptions, SettingsReader
+from application.use_cases.portal._templates import shipped_defaults
+from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
+from domain.errors import InvalidSettings, UpstreamUnavailable
+from domain.reasons import FdrReason
+from domain.settings import ChannelSetting
+from domain.templates import WaTemplate
+
+_log = structlog.get_logger("portal")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsChange:
+    whatsapp_enabled: bool
+    sender_connection_id: int | None  # None or 0: the Eshopbox default connection
+    templates: Mapping[str, int]  # reason key -> wa_templates id; a reason left out: the default
+
+
+class UpdateChannelSettings:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        directory: ConnectionDirectory,
+        settings: SettingsReader,
+        options: NotificationOptions,
+    ) -> None:
+        self._uow = uow
+        self._directory = directory
+        self._settings = settings
+        self._options = options
+
+    async def __call__(self, account_id: int, change: SettingsChange) -> ChannelSettingsView:
+        errors: dict[str, str] = {}
+        connection_id = change.sender_connection_id
+        if connection_id == DEFAULT_CONNECTION_ID:
+            connection_id = None
+        if connection_id is not None:
+            installed = {c.connection_id for c in await self._directory.connections(account_id)}
+            if connection_id not in installed:
+                errors["whatsappSenderConnectionId"] = (
+                    f"connection {connection_id} is not an active WhatsApp connection of this "
+                    "workspace"
+                )
+        default_account = self._options.default_account_id
+        async with self._uow as uow:
+            defaults = await shipped_defaults(uow, default_account)
+            chosen: dict[FdrReason, int] = {}
+            for key, template_id in change.templates.items():
+                field = f"templates.{key[:64]}"
+                reason = _known_reason(key)
+                if reason is None:
+                    known = ", ".join(r.value for r in FdrReason.known())
+                    errors[field] = f"unknown reason {key[:64]!r}; one of {known}"
+                    continue
+                template = await uow.templates.get(template_id)
+                problem = _template_problem(
+                    template, template_id, reason, account_id, default_account
+                )
+                if problem is not None:
+                    errors[field] = problem
+                elif (default := defaults.get(reason)) is None or default.id != template_id:
+                    # The shipped default is not stored: the workspace follows later defaults.
+                    chosen[reason] = template_id
+            if errors:
+                raise InvalidSettings(errors)
+            await uow.settings.save(
+                ChannelSetting(
+                    account_id=account_id,
+                    whatsapp_enabled=change.whatsapp_enabled,
+                    sender_connection_id=connection_id,
+                    templates=chosen,
+                )
+            )
+            await uow.commit()
+        with contextlib.suppress(UpstreamUnavailable):
+            # Readers fall back to the database while the cache is down; an entry cached
+            # before the outage lives at most its TTL.
+            await self._settings.forget(account_id)
+        _log.info(
+            "workspace settings changed",
+            account_id=account_id,
+            enabled=change.whatsapp_enabled,
+            connection_id=connection_id,
+        )
+        async with self._uow as uow:
+            return await settings_view(uow, account_id, default_account)
+
+
+def _known_reason(key: str) -> FdrReason | None:
+    try:
+        reason = FdrReason(key)
+    except ValueError:
+        return None
+    return None if reason is FdrReason.UNKNOWN else reason
+
+
+def _template_problem(
+    template: WaTemplate | None,
+    template_id: int,
+    reason: FdrReason,
+    account_id: int,
+    default_account: int,
+) -> str | None:
+    if template is None or template.account_id not in (account_id, default_account):
+        return f"template {template_id} not found"
+    if template.reason is not None and template.reason is not reason:
+        return f"template {template_id} is for {template.reason.value}, not {reason.value}"
+    if template.account_id != default_account and not template.is_verified:
+        return f"template {template_id} is not verified with Meta; verify it first"
+    return None

@@ -1,0 +1,112 @@
+"""``/settings``: WhatsApp on or off, the sender connection and the template per reason."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka
+from litestar import Controller, Request, get, put
+from litestar.openapi.spec import Example
+from litestar.params import Body
+
+from application.use_cases.portal.get_channel_settings import (
+    ChannelSettingsView,
+    GetChannelSettings,
+)
+from application.use_cases.portal.update_channel_settings import (
+    SettingsChange,
+    UpdateChannelSettings,
+)
+from entrypoints.http.portal.body import strict_body
+from entrypoints.http.portal.docs import MAX_ID, AccountId, problems, success
+
+_EXAMPLE = {
+    "isWhatsappEnabled": True,
+    "whatsappSenderConnectionId": None,
+    "templates": {"otp_cancellation": 8, "refused": 42},
+}
+
+
+class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A workspace's WhatsApp settings (the seed's ``poe_channel_*`` columns)."""
+
+    is_whatsapp_enabled: Annotated[
+        bool, msgspec.Meta(description="Send WhatsApp messages on failed deliveries (costs money).")
+    ]
+    whatsapp_sender_connection_id: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] | None,
+        msgspec.Meta(
+            description="The integration engine connection to send from; null (or 0) is the "
+            "Eshopbox default."
+        ),
+    ] = None
+    templates: Annotated[
+        dict[str, Annotated[int, msgspec.Meta(gt=0, le=MAX_ID)]],
+        msgspec.Meta(
+            description="Reason key -> `wa_templates` id. GET lists every reason (the shipped "
+            "default where none was chosen); in PUT a reason left out uses the default.",
+            max_length=64,
+        ),
+    ] = msgspec.field(default_factory=dict)
+
+
+_DECODER = msgspec.json.Decoder(ChannelSettingsBody)
+
+
+def _body(view: ChannelSettingsView) -> ChannelSettingsBody:
+    return ChannelSettingsBody(
+        is_whatsapp_enabled=view.whatsapp_enabled,
+        whatsapp_sender_connection_id=view.sender_connection_id,
+        templates={r.value: t for r, t in view.templates.items()},
+    )
+
+
+class SettingsController(Controller):
+    path = "/settings"
+    tags = ["portal: settings"]  # noqa: RUF012
+
+    @get(
+        summary="The workspace's WhatsApp settings",
+        description=(
+            "A workspace that never saved settings gets the defaults: WhatsApp off, the "
+            "Eshopbox default connection, the shipped default template for every reason."
+        ),
+        responses={**success(ChannelSettingsBody, "The settings", _EXAMPLE), **problems()},
+    )
+    async def get_settings(
+        self, account_id: AccountId, settings: FromDishka[GetChannelSettings]
+    ) -> ChannelSettingsBody:
+        return _body(await settings(account_id))
+
+    @put(
+        summary="Change the workspace's WhatsApp settings",
+        description=(
+            "Replaces the settings. The connection must be one of the workspace's (see "
+            "`/connections`) or null for the Eshopbox default; every template must exist in "
+            "the workspace (or be a shipped default), fit the reason and be verified with "
+            "Meta. Workers see the change on their next event (the settings cache is "
+            "invalidated). 422 names every field that is wrong."
+        ),
+        responses={**success(ChannelSettingsBody, "The settings saved", _EXAMPLE), **problems(422)},
+    )
+    async def put_settings(
+        self,
+        account_id: AccountId,
+        data: Annotated[
+            ChannelSettingsBody,
+            Body(examples=[Example(summary="Enable with a chosen template", value=_EXAMPLE)]),
+        ],
+        request: Request[Any, Any, Any],
+        update: FromDishka[UpdateChannelSettings],
+    ) -> ChannelSettingsBody:
+        data = await strict_body(request, _DECODER)
+        view = await update(
+            account_id,
+            SettingsChange(
+                whatsapp_enabled=data.is_whatsapp_enabled,
+                sender_connection_id=data.whatsapp_sender_connection_id,
+                templates=data.templates,
+            ),
+        )
+        return _body(view)

@@ -1,0 +1,53 @@
+"""The composition root's portal part: the token verifier, the read side and the use cases."""
+
+from __future__ import annotations
+
+from dishka import Provider, Scope, provide
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.ports.auth import TokenVerifier
+from application.ports.portal import PortalQueries
+from application.use_cases.portal.create_template import CreateTemplate
+from application.use_cases.portal.delete_template import DeleteTemplate
+from application.use_cases.portal.get_channel_settings import GetChannelSettings
+from application.use_cases.portal.get_conversation_thread import GetConversationThread
+from application.use_cases.portal.get_funnel_stats import GetFunnelStats
+from application.use_cases.portal.get_template import GetTemplate
+from application.use_cases.portal.list_conversations import ListConversations
+from application.use_cases.portal.list_sender_connections import ListSenderConnections
+from application.use_cases.portal.list_templates import ListTemplates
+from application.use_cases.portal.update_channel_settings import UpdateChannelSettings
+from application.use_cases.portal.update_template import UpdateTemplate
+from application.use_cases.portal.verify_template import VerifyTemplate
+from infrastructure.auth.jwt import JwtTokenVerifier, UnconfiguredTokenVerifier, jwks_client
+from infrastructure.config import Config
+from infrastructure.db.repositories.portal import SqlPortalQueries
+
+
+class PortalProvider(Provider):
+    @provide(scope=Scope.APP)
+    def token_verifier(self, config: Config) -> TokenVerifier:
+        if not (config.auth_jwt_secret or config.auth_jwks_url):
+            return UnconfiguredTokenVerifier()
+        return JwtTokenVerifier(
+            secret=config.auth_jwt_secret,
+            jwks=jwks_client(config.auth_jwks_url) if config.auth_jwks_url else None,
+            audience=config.auth_audience,
+        )
+
+    @provide(scope=Scope.APP)
+    def portal_queries(self, engine: AsyncEngine) -> PortalQueries:
+        return SqlPortalQueries(engine)
+
+    get_settings = provide(GetChannelSettings, scope=Scope.REQUEST)
+    update_settings = provide(UpdateChannelSettings, scope=Scope.REQUEST)
+    connections = provide(ListSenderConnections, scope=Scope.REQUEST)
+    list_templates = provide(ListTemplates, scope=Scope.REQUEST)
+    get_template = provide(GetTemplate, scope=Scope.REQUEST)
+    create_template = provide(CreateTemplate, scope=Scope.REQUEST)
+    update_template = provide(UpdateTemplate, scope=Scope.REQUEST)
+    delete_template = provide(DeleteTemplate, scope=Scope.REQUEST)
+    verify_template = provide(VerifyTemplate, scope=Scope.REQUEST)
+    conversations = provide(ListConversations, scope=Scope.REQUEST)
+    thread = provide(GetConversationThread, scope=Scope.REQUEST)
+    stats = provide(GetFunnelStats, scope=Scope.REQUEST)

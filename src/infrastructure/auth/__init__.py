@@ -1,0 +1,1 @@
+"""Portal authentication: bearer JWTs checked with a shared secret or a JWKS endpoint."""

@@ -1,0 +1,206 @@
+"""The portal's read side in SQL: conversation pages, whole threads and grouped funnel counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from application.ports.portal import (
+    ConversationCount,
+    ConversationListing,
+    ConversationThread,
+    EventCount,
+    FunnelCounts,
+)
+from application.ports.repositories import ConversationQuery
+from domain.activity import Outcome
+from domain.conversation import ConversationState
+from domain.errors import UpstreamUnavailable
+from domain.messages import MessageKind
+from domain.ndr import NdrActionState
+from domain.reasons import FdrReason
+from domain.records import LinkClick
+from domain.status import MessageStatus
+from infrastructure.db.repositories.conversations import SqlConversationRepository
+from infrastructure.db.repositories.messages import SqlOutgoingMessageRepository
+from infrastructure.db.repositories.messages import _reply as reply_from_row
+from infrastructure.db.repositories.messages import _report as report_from_row
+from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.tables import (
+    conversations,
+    customer_replies,
+    dlr_messages,
+    fdr_events,
+    link_clicks,
+    ndr_actions,
+    outgoing_messages,
+)
+
+_c, _m, _d, _r = conversations, outgoing_messages, dlr_messages, customer_replies
+_a, _e, _k = ndr_actions, fdr_events, link_clicks
+_TEMPLATE = MessageKind.TEMPLATE.value
+
+
+class SqlPortalQueries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            conn = await self._engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
+        async with self._reading() as conn:
+            found = await SqlConversationRepository(conn).search(query)
+            ids = [c.id for c in found if c.id is not None]
+            templates: dict[int, Any] = {}
+            if ids:
+                rows = await conn.execute(
+                    select(_m.c.conversation_id, _m.c.status, _m.c.error_code, _m.c.error_title)
+                    .where(_m.c.conversation_id.in_(ids), _m.c.kind == _TEMPLATE)
+                    .order_by(_m.c.id)
+                )
+                for found_row in rows:
+                    templates.setdefault(found_row.conversation_id, found_row)
+        listings = []
+        for conversation in found:
+            row = templates.get(conversation.id or 0)
+            listings.append(
+                ConversationListing(
+                    conversation=conversation,
+                    template_status=None if row is None else MessageStatus(row.status),
+                    error_code=None if row is None else row.error_code,
+                    error_title=None if row is None else row.error_title,
+                )
+            )
+        return listings
+
+    async def thread(self, account_id: int, conversation_id: int) -> ConversationThread | None:
+        async with self._reading() as conn:
+            conversation = await SqlConversationRepository(conn).get(conversation_id)
+            if conversation is None or conversation.account_id != account_id:
+                return None
+            messages = await SqlOutgoingMessageRepository(conn).for_conversation(conversation_id)
+            ids = [m.id for m in messages if m.id is not None]
+            wamids = [m.message_id for m in messages if m.message_id]
+            reports = await conn.execute(
+                select(_d)
+                .where(or_(_d.c.wa_outgoing_message_id.in_(ids), _d.c.message_id.in_(wamids)))
+                .order_by(_d.c.external_timestamp, _d.c.id)
+            )
+            # Every answer linked to the conversation carries its template row as root (indexed).
+            replies = await conn.execute(
+                select(_r).where(_r.c.wa_root_outgoing_message_id.in_(ids)).order_by(_r.c.id)
+            )
+            actions = await SqlNdrActionRepository(conn).for_conversation(conversation_id)
+            clicks = await conn.execute(
+                select(_k).where(_k.c.conversation_id == conversation_id).order_by(_k.c.id)
+            )
+            return ConversationThread(
+                conversation=conversation,
+                messages=tuple(messages),
+                reports=tuple(report_from_row(r) for r in reports.mappings()),
+                replies=tuple(reply_from_row(r) for r in replies.mappings()),
+                actions=tuple(actions),
+                clicks=tuple(
+                    LinkClick(
+                        id=r["id"],
+                        shipment_id=r["shipment_id"],
+                        conversation_id=r["conversation_id"],
+                        source=r["source"],
+                        user_agent=r["user_agent"],
+                        clicked_at=r["clicked_at"],
+                    )
+                    for r in clicks.mappings()
+                ),
+            )
+
+    async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
+        async with self._reading() as conn:
+            events = await conn.execute(_event_counts(account_id, start, end))
+            groups = await conn.execute(_conversation_counts(account_id, start, end))
+            return FunnelCounts(
+                events=tuple(
+                    EventCount(
+                        reason=r.reason or FdrReason.UNKNOWN.value,
+                        outcome=Outcome(r.outcome),
+                        skip_reason=r.skip_reason,
+                        count=int(r.n),
+                    )
+                    for r in events
+                ),
+                conversations=tuple(
+                    ConversationCount(
+                        reason=FdrReason(r.reason),
+                        state=ConversationState(r.state),
+                        template_status=None if r.status is None else MessageStatus(r.status),
+                        accepted=bool(r.accepted),
+                        error_code=r.error_code,
+                        answered=bool(r.answered),
+                        action_taken=bool(r.acted),
+                        count=int(r.n),
+                    )
+                    for r in groups
+                ),
+            )
+
+
+def _event_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:
+    colon = func.instr(_e.c.detail, ":")
+    # The skip reason is the detail up to its first ':' (``whatsapp_disabled: ...``).
+    why = case(
+        (_e.c.outcome != Outcome.SKIPPED.value, literal(None)),
+        (colon > 0, func.substr(_e.c.detail, 1, colon - 1)),
+        else_=literal("other"),
+    )
+    inner = (
+        select(_e.c.reason, _e.c.outcome, why.label("skip_reason"))
+        .where(_e.c.account_id == account_id, _e.c.received_at >= start, _e.c.received_at < end)
+        .subquery()
+    )
+    return select(
+        inner.c.reason, inner.c.outcome, inner.c.skip_reason, func.count().label("n")
+    ).group_by(inner.c.reason, inner.c.outcome, inner.c.skip_reason)
+
+
+def _conversation_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:
+    answered = exists().where(_r.c.wa_root_outgoing_message_id == _m.c.id)
+    acted = exists().where(_a.c.conversation_id == _c.c.id, _a.c.state == NdrActionState.DONE.value)
+    template = _c.outerjoin(_m, and_(_m.c.conversation_id == _c.c.id, _m.c.kind == _TEMPLATE))
+    inner = (
+        select(
+            _c.c.reason,
+            _c.c.state,
+            _m.c.status,
+            case((_m.c.message_id.is_not(None), 1), else_=0).label("accepted"),
+            _m.c.error_code,
+            case((answered, 1), else_=0).label("answered"),
+            case((acted, 1), else_=0).label("acted"),
+        )
+        .select_from(template)
+        .where(_c.c.account_id == account_id, _c.c.created_at >= start, _c.c.created_at < end)
+        .subquery()
+    )
+    columns = [
+        inner.c.reason,
+        inner.c.state,
+        inner.c.status,
+        inner.c.accepted,
+        inner.c.error_code,
+        inner.c.answered,
+        inner.c.acted,
+    ]
+    return select(*columns, func.count().label("n")).group_by(*columns)

@@ -1,0 +1,136 @@
+"""The portal's read side over the in-memory store, answering as the SQL one does."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import datetime
+
+from application.ports.portal import (
+    ConversationCount,
+    ConversationListing,
+    ConversationThread,
+    EventCount,
+    FunnelCounts,
+)
+from application.ports.repositories import ConversationQuery
+from domain.activity import Outcome
+from domain.conversation import Conversation
+from domain.messages import MessageKind, OutgoingMessage
+from domain.ndr import NdrActionState
+from domain.reasons import FdrReason
+from infrastructure.memory.repositories import InMemoryConversationRepository
+from infrastructure.memory.store import InMemoryStore, Tables
+
+
+class InMemoryPortalQueries:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _t(self) -> Tables:
+        return self._store.tables
+
+    async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
+        found = await InMemoryConversationRepository(self._store).search(query)
+        listings = []
+        for conversation in found:
+            template = self._template_of(conversation)
+            listings.append(
+                ConversationListing(
+                    conversation=conversation,
+                    template_status=None if template is None else template.status,
+                    error_code=None if template is None else template.error_code,
+                    error_title=None if template is None else template.error_title,
+                )
+            )
+        return listings
+
+    async def thread(self, account_id: int, conversation_id: int) -> ConversationThread | None:
+        conversation = self._t.conversations.get(conversation_id)
+        if conversation is None or conversation.account_id != account_id:
+            return None
+        messages = sorted(
+            (m for m in self._t.messages.values() if m.conversation_id == conversation_id),
+            key=lambda m: m.id or 0,
+        )
+        ids = {m.id for m in messages}
+        wamids = {m.message_id for m in messages if m.message_id}
+        reports = sorted(
+            (
+                r
+                for r in self._t.delivery_reports.values()
+                if r.wa_outgoing_message_id in ids or r.message_id in wamids
+            ),
+            key=lambda r: (r.external_timestamp, r.id or 0),
+        )
+        replies = sorted(
+            (r for r in self._t.replies.values() if r.wa_root_outgoing_message_id in ids),
+            key=lambda r: r.id or 0,
+        )
+        actions = sorted(
+            (a for a in self._t.ndr_actions.values() if a.conversation_id == conversation_id),
+            key=lambda a: a.id or 0,
+        )
+        clicks = sorted(
+            (c for c in self._t.link_clicks.values() if c.conversation_id == conversation_id),
+            key=lambda c: c.id or 0,
+        )
+        return ConversationThread(
+            conversation=dataclasses.replace(conversation),
+            messages=tuple(dataclasses.replace(m) for m in messages),
+            reports=tuple(reports),
+            replies=tuple(replies),
+            actions=tuple(dataclasses.replace(a) for a in actions),
+            clicks=tuple(clicks),
+        )
+
+    async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
+        events: Counter[tuple[str, Outcome, str | None]] = Counter()
+        for record in self._t.fdr_events.values():
+            if record.account_id == account_id and start <= record.received_at < end:
+                why = None
+                if record.outcome is Outcome.SKIPPED:
+                    head, colon, _ = record.detail.partition(":")
+                    why = head if colon else "other"
+                events[(record.reason or FdrReason.UNKNOWN.value, record.outcome, why)] += 1
+        groups: Counter[ConversationCount] = Counter()
+        for conversation in self._t.conversations.values():
+            if conversation.account_id == account_id and start <= conversation.created_at < end:
+                groups[self._facts(conversation)] += 1
+        return FunnelCounts(
+            events=tuple(
+                EventCount(reason=reason, outcome=outcome, skip_reason=why, count=n)
+                for (reason, outcome, why), n in events.items()
+            ),
+            conversations=tuple(dataclasses.replace(g, count=n) for g, n in groups.items()),
+        )
+
+    def _facts(self, conversation: Conversation) -> ConversationCount:
+        """The conversation's group, with ``count`` 0 (the key of the counter)."""
+        template = self._template_of(conversation)
+        answered = template is not None and any(
+            r.wa_root_outgoing_message_id == template.id for r in self._t.replies.values()
+        )
+        acted = any(
+            a.conversation_id == conversation.id and a.state is NdrActionState.DONE
+            for a in self._t.ndr_actions.values()
+        )
+        return ConversationCount(
+            reason=conversation.reason,
+            state=conversation.state,
+            template_status=None if template is None else template.status,
+            accepted=template is not None and template.message_id is not None,
+            error_code=None if template is None else template.error_code,
+            answered=answered,
+            action_taken=acted,
+            count=0,
+        )
+
+    def _template_of(self, conversation: Conversation) -> OutgoingMessage | None:
+        templates = [
+            m
+            for m in self._t.messages.values()
+            if m.conversation_id == conversation.id and m.kind is MessageKind.TEMPLATE
+        ]
+        return min(templates, key=lambda m: m.id or 0) if templates else None

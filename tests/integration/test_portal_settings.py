@@ -1,0 +1,300 @@
+"""Settings and sender connections through the portal API, on MariaDB with the fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from application.services import SettingsReader
+from domain.reasons import FdrReason
+from domain.settings import SenderConnection
+from infrastructure.db.seed_data import TEMPLATES_V1
+from infrastructure.db.tables import channel_notifications, channel_settings
+from tests.conftest import DEFAULT_ACCOUNT_ID, new_id
+from tests.support.portal import PortalEnv, portal_env
+
+REASONS = [r.value for r in FdrReason.known()]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(mysql_url: str) -> AsyncIterator[PortalEnv]:
+    async with portal_env(mysql_url) as running:
+        yield running
+
+
+async def _defaults(env: PortalEnv) -> dict[str, int]:
+    listed = (await env.get(DEFAULT_ACCOUNT_ID, "/templates")).json()
+    found: dict[str, int] = {}
+    for t in listed:
+        if t["isDefault"] and t["reason"]:
+            found.setdefault(t["reason"], t["id"])
+    return found
+
+
+async def _verified_template(env: PortalEnv, account: int, reason: str = "refused") -> int:
+    """A template of the workspace, created and verified with Meta on its own connection."""
+    sender = env.own_connection(account)
+    name = f"brand_{reason}_{new_id()}"
+    body = "Hi {{1}}, order {{2}}."
+    env.meta.add_template(sender.waba_id, name, "en", "APPROVED", body, ("Reattempt delivery",))
+    created = await env.post(
+        account,
+        "/templates",
+        {
+            "name": name,
+            "language": "en",
+            "body": body,
+            "variables": ["first_name", "order_number"],
+            "reason": reason,
+            "buttons": [{"id": "reattempt", "title": "Reattempt delivery"}],
+        },
+    )
+    template_id: int = created.json()["id"]
+    connected = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": False, "whatsappSenderConnectionId": sender.connection_id},
+    )
+    assert connected.status_code == 200, connected.text
+    verified = await env.post(account, f"/templates/{template_id}/verify")
+    assert verified.status_code == 200, verified.text
+    return template_id
+
+
+async def test_a_new_workspace_gets_the_defaults(env: PortalEnv) -> None:
+    response = await env.get(new_id(), "/settings")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["isWhatsappEnabled"] is False
+    assert body["whatsappSenderConnectionId"] is None
+    assert list(body["templates"]) == REASONS
+    assert body["templates"] == await _defaults(env)
+    assert len(TEMPLATES_V1) == len(REASONS)
+
+
+async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
+    account = new_id()
+    template_id = await _verified_template(env, account, "refused")
+    connection = (await env.get(account, "/settings")).json()["whatsappSenderConnectionId"]
+    defaults = await _defaults(env)
+    change = {
+        "isWhatsappEnabled": True,
+        "whatsappSenderConnectionId": connection,
+        "templates": {"refused": template_id, "oda": defaults["oda"]},
+    }
+    saved = await env.put(account, "/settings", change)
+    assert saved.status_code == 200, saved.text
+    expected = {**defaults, "refused": template_id}
+    assert saved.json() == {**change, "templates": expected}
+    assert (await env.get(account, "/settings")).json() == saved.json()
+
+    async with env.db.connect() as conn:
+        sender = (
+            await conn.execute(
+                select(channel_settings.c.whatsappSenderConnectionId).where(
+                    channel_settings.c.account_id == account
+                )
+            )
+        ).scalar_one()
+        rows = (
+            await conn.execute(
+                select(
+                    channel_notifications.c.notification_type,
+                    channel_notifications.c.isWhatsappEnabled,
+                    channel_notifications.c.whatsappTemplateId,
+                ).where(channel_notifications.c.account_id == account)
+            )
+        ).all()
+    assert sender == connection
+    # The shipped default is not stored: the workspace follows the defaults for oda.
+    assert {
+        r.notification_type: (bool(r.isWhatsappEnabled), r.whatsappTemplateId) for r in rows
+    } == {reason: (True, template_id if reason == "refused" else None) for reason in REASONS}
+
+
+async def test_zero_means_the_default_connection(env: PortalEnv) -> None:
+    account = new_id()
+    saved = await env.put(
+        account, "/settings", {"isWhatsappEnabled": True, "whatsappSenderConnectionId": 0}
+    )
+    assert saved.status_code == 200
+    assert saved.json()["whatsappSenderConnectionId"] is None
+
+
+async def test_the_worker_sees_a_change_at_once(env: PortalEnv) -> None:
+    account = new_id()
+    reader = await env.client.app.state.dishka_container.get(SettingsReader)
+    async with env.uow() as uow:
+        assert (await reader.get(uow, account)).whatsapp_enabled is False  # now cached
+    assert (await env.put(account, "/settings", {"isWhatsappEnabled": True})).status_code == 200
+    async with env.uow() as uow:
+        assert (await reader.get(uow, account)).whatsapp_enabled is True
+
+
+@pytest.mark.parametrize(
+    ("templates", "field", "message"),
+    [
+        ({"teleport": 1}, "templates.teleport", "unknown reason 'teleport'"),
+        ({"unknown": 1}, "templates.unknown", "unknown reason 'unknown'"),
+        ({"refused": 10**15}, "templates.refused", f"template {10**15} not found"),
+    ],
+)
+async def test_wrong_templates_are_named(
+    env: PortalEnv, templates: dict[str, int], field: str, message: str
+) -> None:
+    response = await env.put(
+        new_id(), "/settings", {"isWhatsappEnabled": True, "templates": templates}
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["title"] == "Invalid settings"
+    assert problem["errors"][0]["field"] == field
+    assert problem["errors"][0]["message"].startswith(message)
+
+
+async def test_a_template_for_another_reason_or_unverified_is_refused(env: PortalEnv) -> None:
+    account = new_id()
+    verified = await _verified_template(env, account, "refused")
+    unverified = (
+        await env.post(
+            account,
+            "/templates",
+            {
+                "name": "not_yet",
+                "language": "en",
+                "body": "Hello {{1}}",
+                "variables": ["first_name"],
+            },
+        )
+    ).json()["id"]
+    defaults = await _defaults(env)
+    response = await env.put(
+        account,
+        "/settings",
+        {
+            "isWhatsappEnabled": True,
+            "templates": {"oda": verified, "refused": unverified, "payment_issue": defaults["oda"]},
+        },
+    )
+    assert response.status_code == 422
+    assert {e["field"]: e["message"] for e in response.json()["errors"]} == {
+        "templates.oda": f"template {verified} is for refused, not oda",
+        "templates.refused": f"template {unverified} is not verified with Meta; verify it first",
+        "templates.payment_issue": f"template {defaults['oda']} is for oda, not payment_issue",
+    }
+    assert (await env.get(account, "/settings")).json()["isWhatsappEnabled"] is False
+
+
+async def test_only_the_workspaces_own_connections_can_be_chosen(env: PortalEnv) -> None:
+    account, neighbour = new_id(), new_id()
+    theirs = env.own_connection(neighbour)
+    response = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "whatsappSenderConnectionId": theirs.connection_id},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "field": "whatsappSenderConnectionId",
+            "message": f"connection {theirs.connection_id} is not an active WhatsApp connection "
+            "of this workspace",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"isWhatsappEnabled": "yes"},
+        {"isWhatsappEnabled": True, "templates": {"refused": "three"}},
+        {"isWhatsappEnabled": True, "templates": {"refused": 0}},
+        {"isWhatsappEnabled": True, "whatsappSenderConnectionId": -1},
+        {"isWhatsappEnabled": 0},
+        {"isWhatsappEnabled": "false"},
+        {"isWhatsappEnabled": True, "templates": {"refused": "42"}},
+        [],
+        None,
+    ],
+)
+async def test_a_malformed_body_is_400(env: PortalEnv, body: Any) -> None:
+    response = await env.put(new_id(), "/settings", body)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Invalid request"
+
+
+async def test_a_wrongly_typed_field_is_named(env: PortalEnv) -> None:
+    response = await env.put(new_id(), "/settings", {"isWhatsappEnabled": 0})
+    assert response.json()["errors"] == [
+        {"field": "isWhatsappEnabled", "message": "Expected `bool`, got `int`"}
+    ]
+
+
+async def test_connections_list_the_default_and_the_workspaces_own(env: PortalEnv) -> None:
+    account = new_id()
+    own = env.own_connection(account)
+    env.own_connection(new_id())  # a neighbour's
+    disabled = SenderConnection(
+        connection_id=new_id(),
+        account_id=account,
+        phone_number_id="pn-off",
+        waba_id="waba-off",
+        access_token="token-off",
+        app_secret="secret-off",
+        name="Old number",
+    )
+    env.engine_fake.install(disabled, status="disabled")
+    env.engine_fake.install(
+        SenderConnection(
+            connection_id=new_id(),
+            account_id=account,
+            phone_number_id="pn-sms",
+            waba_id="waba-sms",
+            access_token="token-sms",
+            app_secret="secret-sms",
+        ),
+        app="sms",
+    )
+    response = await env.get(account, "/connections")
+    assert response.status_code == 200
+    assert response.json() == [
+        {
+            "connectionId": 0,
+            "name": "Eshopbox",
+            "app": "whatsapp",
+            "displayPhoneNumber": "",
+            "isDefault": True,
+            "isSelected": True,
+        },
+        {
+            "connectionId": own.connection_id,
+            "name": "Brand WhatsApp",
+            "app": "whatsapp",
+            "displayPhoneNumber": "+91 99887 76655",
+            "isDefault": False,
+            "isSelected": False,
+        },
+    ]
+    assert own.access_token not in response.text
+    assert own.app_secret not in response.text
+    await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "whatsappSenderConnectionId": own.connection_id},
+    )
+    selected = [c["isSelected"] for c in (await env.get(account, "/connections")).json()]
+    assert selected == [False, True]
+
+
+async def test_the_integration_engine_down_is_503(env: PortalEnv) -> None:
+    env.engine_fake.fail_next(503, times=3)
+    response = await env.get(new_id(), "/connections")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["title"] == "Service unavailable"
