@@ -18,11 +18,13 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     from application.ports.collaborators import EventSource
     from entrypoints.http.app import create_app
+    from entrypoints.http.portal.auth import dev_token, with_dev_secret
     from entrypoints.wiring import build_container
     from entrypoints.worker import Worker
     from infrastructure.db import migrations
 
-    config = dataclasses.replace(config, public_base_url=f"http://{host}:{port}")
+    own_auth = bool(config.auth_jwt_secret or config.auth_jwks_url)
+    config = with_dev_secret(dataclasses.replace(config, public_base_url=f"http://{host}:{port}"))
     migrations.upgrade(config.database_url)
     container = build_container(config)
     app = create_app(container)
@@ -45,6 +47,10 @@ def run_demo(config: Config, host: str, port: int) -> int:
     print(f"fdr-whatsapp demo on {base} (SQLite, in-process cache and events, Meta sandbox)")
     print(f"  API docs:    {base}/schema")
     print(f"  readiness:   {base}/health/ready")
+    if own_auth:
+        print("  portal:      tokens from your WA_AUTH_JWT_SECRET / WA_AUTH_JWKS_URL")
+    else:
+        print(f"  portal token (every workspace, this run only): {dev_token(config)}")
     print(f"  send an FDR: fdr-whatsapp sandbox --url {base} event event.json")
     print(
         f"  answer it:   fdr-whatsapp sandbox --url {base} reply <shipment id> --button reattempt"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -13,9 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.settings import ChannelSetting
-from infrastructure.db.engine import create_engine
-from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import FIXTURES
 from tests.support.services import free_port
 
@@ -32,6 +28,7 @@ class Demo:
             "PYTHONPATH": str(PROJECT / "src"),
         }
         self.folder = folder
+        self.token = ""
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
@@ -63,6 +60,11 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         text=True,
     )
     try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the banner comes before the server starts
+            if "portal token" in line:
+                running.token = line.rsplit(" ", 1)[1].strip()
+                break
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -78,23 +80,13 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         process.communicate(timeout=30)
 
 
-def _enable(database_url: str, account_id: int) -> None:
-    async def save() -> None:
-        engine = create_engine(database_url, pool_size=1)
-        try:
-            async with SqlUnitOfWork(engine) as uow:
-                await uow.settings.save(
-                    ChannelSetting(account_id=account_id, whatsapp_enabled=True)
-                )
-                await uow.commit()
-        finally:
-            await engine.dispose()
-
-    asyncio.run(save())
-
-
 def test_a_shopper_answers_the_seed_event_in_the_sandbox(demo: Demo) -> None:
-    _enable(demo.database_url, 379)
+    enabled = httpx.put(
+        f"{demo.url}/api/v1/workspaces/379/whatsapp/settings",
+        headers={"Authorization": f"Bearer {demo.token}"},
+        json={"isWhatsappEnabled": True, "whatsappSenderConnectionId": None, "templates": {}},
+    )
+    assert enabled.status_code == 200, enabled.text
     pushed = demo.sandbox("event", str(FIXTURES / "fdr-event-otp-cancellation.json"))
     assert "event accepted" in pushed
     shown = demo.sandbox("show", "17148471")
