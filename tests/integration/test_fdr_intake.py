@@ -325,6 +325,10 @@ async def test_the_limiter_holds_the_rate_per_sender_number(slow_stack: Stack) -
     stack.start_worker()
     await stack.wait_for(lambda: _count(stack, 15), seconds=30, what="fifteen sends")
     times = sorted(r.received_at.timestamp() for r in stack.meta.requests)
+    # Measured where Meta would see them: network and scheduling jitter (the machine has two
+    # cores shared with the emulator and MariaDB) can bring two sends spaced one second apart
+    # at the limiter up to ~0.1 s closer here, so a window of 0.85 s is checked.
     for i, start in enumerate(times):
-        in_window = [t for t in times[i:] if t - start < 0.95]
+        in_window = [t for t in times[i:] if t - start < 0.85]
         assert len(in_window) <= 5, f"{len(in_window)} sends within a second"
+    assert times[-1] - times[0] >= 2.0  # 15 sends at 5/s cannot take less than two seconds
