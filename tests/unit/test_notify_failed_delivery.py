@@ -138,6 +138,7 @@ async def test_whatsapp_is_off_by_default(world: World) -> None:
     assert "whatsapp_disabled" in result.detail
     assert world.whatsapp.calls == 0
     assert [e.outcome for e in world.activity.events] == [Outcome.SKIPPED]
+    assert world.activity.events[0].reason == "otp_cancellation"  # still counted by reason
 
 
 async def test_an_unknown_reason_is_skipped_with_the_raw_text(world: World) -> None:

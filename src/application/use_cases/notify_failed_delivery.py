@@ -133,14 +133,16 @@ class NotifyFailedDelivery:
         return await self._start(fdr, plan)
 
     async def _plan(self, uow: UnitOfWork, fdr: FailedDelivery) -> _Plan | _Skip:
+        # The reason first, so that even a skipped event counts under its reason in the stats.
+        classification = classify(fdr, await self._rules.rules(uow))
+        reason = classification.reason
         setting = await self._settings.get(uow, fdr.account_id)
         if not setting.whatsapp_enabled:
-            return _Skip(None, SkipReason.DISABLED, "WhatsApp is off for the workspace")
-        classification = classify(fdr, await self._rules.rules(uow))
-        if classification.reason is FdrReason.UNKNOWN:
+            known = None if reason is FdrReason.UNKNOWN else reason
+            return _Skip(known, SkipReason.DISABLED, "WhatsApp is off for the workspace")
+        if reason is FdrReason.UNKNOWN:
             text = classification.matched or "(no reason text)"
             return _Skip(None, SkipReason.UNKNOWN_REASON, text)
-        reason = classification.reason
         try:
             phone = PhoneNumber.parse(fdr.customer_phone)
         except InvalidPhoneNumber as exc:

@@ -62,6 +62,7 @@ conversations = Table(
     *_timestamps(),
     UniqueConstraint("shipment_id", "shipment_status_log_id", name="uq_conversation_attempt"),
     Index("ix_conversation_account", "account_id", "id"),
+    Index("ix_conversation_account_created", "account_id", "created_at"),
     Index("ix_conversation_shipment", "shipment_id", "id"),
     Index("ix_conversation_root", "root_message_id"),
     Index("ix_conversation_phone", "customer_phone", "id"),
