@@ -177,3 +177,19 @@ async def test_shared_limits_come_back_when_the_storage_answers_again() -> None:
 def test_a_rate_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="rate"):
         LimitsThroughputLimiter.in_process(0)
+
+
+@pytest.mark.redis
+async def test_more_senders_at_once_than_connections_wait_for_one(
+    redis_prefix: str, opened: list[LimitsThroughputLimiter]
+) -> None:
+    # redis-py refuses a command when its pool is out of connections (100 by default); the
+    # limiter must not take that for Redis being down and start counting in process.
+    limiter = LimitsThroughputLimiter.redis(services.REDIS_URL, RATE, key_prefix=redis_prefix)
+    opened.append(limiter)
+
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(*(limiter.acquire(sender_number()) for _ in range(250)))
+
+    assert limiter.degraded is False
+    assert logs == []

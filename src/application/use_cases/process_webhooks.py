@@ -7,6 +7,7 @@ processing a body again changes nothing that was already done.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -19,12 +20,15 @@ from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
-from domain.webhook import ParsedWebhook
+from domain.webhook import ParsedWebhook, StatusUpdate
 
 _log = structlog.get_logger("webhooks")
 
 #: Meta itself gives up after 7 days; a body still failing then is set aside.
 GIVE_UP_AFTER = timedelta(days=7)
+#: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
+#: bodies could hold half a million rows, parameters and events in memory at once.
+STATUSES_PER_TRANSACTION = 2000
 
 
 @dataclass(slots=True)
@@ -68,7 +72,8 @@ class ProcessWebhooks:
                 )
                 await self._mark(delivery, f"malformed: {exc}")
                 batch.malformed += 1
-        batch.statuses = await self._reports([s for _, p in readable for s in p.statuses])
+        for chunk in _by_message([s for _, p in readable for s in p.statuses]):
+            batch.statuses += await self._reports(chunk)
         done: list[int] = []
         for delivery, parsed in readable:
             assert delivery.id is not None
@@ -104,3 +109,21 @@ class ProcessWebhooks:
         async with self._uow as uow:
             await uow.inbox.mark_processed(delivery.id, self._clock.now(), error[:2000])
             await uow.commit()
+
+
+def _by_message(
+    statuses: Sequence[StatusUpdate], size: int = STATUSES_PER_TRANSACTION
+) -> Iterator[list[StatusUpdate]]:
+    """Chunks of about ``size`` statuses, every status of one message in the same chunk (the
+    order of a message's ticks is settled within one call)."""
+    by_message: dict[str, list[StatusUpdate]] = {}
+    for status in statuses:
+        by_message.setdefault(status.message_id, []).append(status)
+    chunk: list[StatusUpdate] = []
+    for group in by_message.values():
+        if chunk and len(chunk) + len(group) > size:
+            yield chunk
+            chunk = []
+        chunk.extend(group)
+    if chunk:
+        yield chunk

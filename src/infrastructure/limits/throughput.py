@@ -50,6 +50,7 @@ class LimitsThroughputLimiter:
         jitter: float = 0.005,
         retry_shared_after: float = 15.0,
         monotonic: Callable[[], float] = time.monotonic,
+        max_storage_calls: int = 50,
     ) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1 message per second")
@@ -62,6 +63,10 @@ class LimitsThroughputLimiter:
         self._now = monotonic
         self._degraded = False
         self._use_local_until = 0.0
+        self._lines: dict[str, asyncio.Lock] = {}  # per sender number: who waits for a slot
+        # redis-py refuses a command when all its pool's connections (100) are busy; the
+        # limiter would take that for Redis being down and count in this process only.
+        self._storage_calls = asyncio.Semaphore(max_storage_calls)
         self._log = structlog.get_logger("throughput")
 
     @classmethod
@@ -103,20 +108,36 @@ class LimitsThroughputLimiter:
         return self._degraded
 
     async def acquire(self, phone_number_id: str) -> None:
+        line = self._lines.setdefault(phone_number_id, asyncio.Lock())
+        if not line.locked() and await self._attempt(phone_number_id) is None:
+            return
+        # Senders that must wait queue up, and only the first asks the storage when the next
+        # slot frees: with every waiter asking, each freed slot cost one or two storage round
+        # trips per waiter (hundreds under a backlog), which took the CPU the sends needed.
+        async with line:
+            while True:
+                wait = await self._attempt(phone_number_id)
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
+
+    async def _attempt(self, phone_number_id: str) -> float | None:
+        """Takes a slot (None), or says how long until the window may have one."""
         while True:
             limiter = self._limiter()
             try:
-                if await limiter.hit(self._item, phone_number_id):
-                    if limiter is self._shared:
-                        self._recovered()
-                    return
-                stats = await limiter.get_window_stats(self._item, phone_number_id)
+                async with self._storage_calls:
+                    if await limiter.hit(self._item, phone_number_id):
+                        if limiter is self._shared:
+                            self._recovered()
+                        return None
+                    stats = await limiter.get_window_stats(self._item, phone_number_id)
             except StorageError as exc:
                 if limiter is self._local:
                     raise  # pragma: no cover - memory storage does not fail
                 self._degrade(exc)
                 continue
-            await asyncio.sleep(self._wait(stats.reset_time))
+            return self._wait(stats.reset_time)
 
     async def aclose(self) -> None:
         """Closes the Redis connections ``limits`` opened (nothing to do in process)."""

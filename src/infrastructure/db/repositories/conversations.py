@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
@@ -14,6 +14,10 @@ from domain.conversation import Conversation, ConversationState
 from domain.reasons import FdrReason
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import conversations as t
+
+# Built once: executed with the row as parameters (see SqlRepository._insert_unique).
+_INSERT = insert(t)
+_UPDATE = update(t).where(t.c.id == bindparam("conversation_id"))
 
 
 def _values(c: Conversation) -> dict[str, Any]:
@@ -65,7 +69,7 @@ def _entity(row: RowMapping) -> Conversation:
 
 class SqlConversationRepository(SqlRepository):
     async def add(self, conversation: Conversation) -> Conversation | None:
-        new_id = await self._insert_unique(t.insert().values(_values(conversation)))
+        new_id = await self._insert_unique(_INSERT, _values(conversation))
         return None if new_id is None else dataclasses.replace(conversation, id=new_id)
 
     async def get(self, conversation_id: int) -> Conversation | None:
@@ -97,7 +101,7 @@ class SqlConversationRepository(SqlRepository):
     async def update(self, conversation: Conversation) -> None:
         assert conversation.id is not None
         await self._conn.execute(
-            update(t).where(t.c.id == conversation.id).values(_values(conversation))
+            _UPDATE, {"conversation_id": conversation.id, **_values(conversation)}
         )
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 
 from domain.errors import Conflict
@@ -22,6 +22,9 @@ from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
 
 _out = outgoing_messages
+# Built once: executed with the row as parameters (see SqlRepository._insert_unique).
+_INSERT_OUTGOING = insert(_out)
+_UPDATE_OUTGOING = update(_out).where(_out.c.id == bindparam("outgoing_id"))
 
 
 def _outgoing_values(m: OutgoingMessage) -> dict[str, Any]:
@@ -71,7 +74,7 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
 
 class SqlOutgoingMessageRepository(SqlRepository):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
-        new_id = await self._insert_unique(_out.insert().values(_outgoing_values(message)))
+        new_id = await self._insert_unique(_INSERT_OUTGOING, _outgoing_values(message))
         if new_id is None:
             raise Conflict("an outgoing message with this client_ref or message_id exists")
         return dataclasses.replace(message, id=new_id)
@@ -98,7 +101,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
     async def update(self, message: OutgoingMessage) -> None:
         assert message.id is not None
         await self._conn.execute(
-            update(_out).where(_out.c.id == message.id).values(_outgoing_values(message))
+            _UPDATE_OUTGOING, {"outgoing_id": message.id, **_outgoing_values(message)}
         )
 
     async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:

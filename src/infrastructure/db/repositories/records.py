@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.activity import Outcome
@@ -67,9 +67,14 @@ def _event_values(r: FdrEventRecord) -> dict[str, object]:
     }
 
 
+# Built once: executed with the row as parameters (see SqlRepository._insert_unique).
+_INSERT_EVENT = insert(_e)
+_UPDATE_EVENT = update(_e).where(_e.c.event_key == bindparam("key"))
+
+
 class SqlFdrEventRepository(SqlRepository):
     async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
-        new_id = await self._insert_unique(_e.insert().values(_event_values(record)))
+        new_id = await self._insert_unique(_INSERT_EVENT, _event_values(record))
         return None if new_id is None else dataclasses.replace(record, id=new_id)
 
     async def get(self, event_key: str) -> FdrEventRecord | None:
@@ -83,36 +88,47 @@ class SqlFdrEventRepository(SqlRepository):
     async def update(self, record: FdrEventRecord) -> None:
         values = _event_values(record)
         values.pop("created_at")
-        await self._conn.execute(
-            update(_e).where(_e.c.event_key == record.event_key).values(values)
-        )
+        await self._conn.execute(_UPDATE_EVENT, {"key": record.event_key, **values})
 
 
 _i = webhook_inbox
+_INSERT_DELIVERY = insert(_i)
 
 
 class SqlWebhookInboxRepository(SqlRepository):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery:
         new_id = await self._insert(
-            _i.insert().values(
-                connection_id=delivery.connection_id,
-                body=delivery.body,
-                received_at=delivery.received_at,
-                processed_at=delivery.processed_at,
-                error=delivery.error,
-            )
+            _INSERT_DELIVERY,
+            {
+                "connection_id": delivery.connection_id,
+                "body": delivery.body,
+                "received_at": delivery.received_at,
+                "processed_at": delivery.processed_at,
+                "error": delivery.error,
+            },
         )
         return dataclasses.replace(delivery, id=new_id)
 
     async def pending(
         self, limit: int, received_before: datetime | None = None
     ) -> list[WebhookDelivery]:
-        stmt = select(_i).where(_i.c.processed_at.is_(None))
+        # Bodies waiting for Meta or the ESB must not starve fresh ones: fresh first, each
+        # query walking the (processed_at, id) index in order instead of sorting the backlog.
+        base = select(_i).where(_i.c.processed_at.is_(None))
         if received_before is not None:
-            stmt = stmt.where(_i.c.received_at < received_before)
-        # Bodies waiting for Meta or the ESB must not starve fresh ones.
-        stmt = stmt.order_by(_i.c.error.is_not(None), _i.c.id).limit(limit)
-        rows = await self._conn.execute(stmt)
+            base = base.where(_i.c.received_at < received_before)
+        rows = list(
+            (
+                await self._conn.execute(
+                    base.where(_i.c.error.is_(None)).order_by(_i.c.id).limit(limit)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if len(rows) < limit:
+            waiting = base.where(_i.c.error.is_not(None)).order_by(_i.c.id).limit(limit - len(rows))
+            rows += (await self._conn.execute(waiting)).mappings().all()
         return [
             WebhookDelivery(
                 id=r["id"],
@@ -122,7 +138,7 @@ class SqlWebhookInboxRepository(SqlRepository):
                 processed_at=r["processed_at"],
                 error=r["error"],
             )
-            for r in rows.mappings()
+            for r in rows
         ]
 
     async def mark_processed(

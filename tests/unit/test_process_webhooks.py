@@ -1,0 +1,141 @@
+"""Processing stored webhook bodies on in-memory adapters: big passes in bounded transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.follow_ups import FollowUpSender
+from application.services import NotificationOptions, SenderResolver
+from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
+from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from domain.activity import Outcome
+from domain.conversation import Conversation
+from domain.messages import MessageKind, OutgoingMessage
+from domain.reasons import FdrReason
+from domain.records import WebhookDelivery
+from domain.status import MessageStatus
+from domain.webhook import StatusUpdate
+from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.memory.collaborators import InMemoryNdrActions
+from infrastructure.memory.store import InMemoryStore
+from infrastructure.memory.uow import InMemoryUnitOfWork
+from infrastructure.meta.webhook import MetaWebhookFormat
+from infrastructure.meta.webhook_builder import status, statuses_body
+from tests.conftest import memory_store
+from tests.support.doubles import (
+    DEFAULT_SENDER,
+    FixedClock,
+    NoLimit,
+    ScriptedWhatsApp,
+    StaticDirectory,
+)
+from tests.support.factories import T0
+
+MESSAGES = 700  # 2100 ticks: more than one transaction holds
+
+
+class CountingReports(RecordDeliveryReports):
+    """The real use case, noting how many statuses each call (one transaction) was given."""
+
+    calls: list[int]
+
+    async def __call__(self, updates: Sequence[StatusUpdate]) -> int:
+        self.calls.append(len(updates))
+        return await super().__call__(updates)
+
+
+async def _sent_templates(store: InMemoryStore) -> list[str]:
+    wamids = []
+    async with InMemoryUnitOfWork(store) as uow:
+        for n in range(MESSAGES):
+            conversation = await uow.conversations.add(
+                Conversation(
+                    account_id=5,
+                    shipment_id=900_000 + n,
+                    status_log_id=n,
+                    reason=FdrReason.CUSTOMER_UNAVAILABLE,
+                    customer_phone="919800000000",
+                    sender_connection_id=0,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+            assert conversation is not None
+            assert conversation.id is not None
+            wamid = f"wamid.BIG{n:06d}"
+            await uow.messages.add(
+                OutgoingMessage(
+                    conversation_id=conversation.id,
+                    kind=MessageKind.TEMPLATE,
+                    client_ref=f"big-{n}",
+                    shipment_status_log_id=n,
+                    sender_connection_id=0,
+                    customer_phone="919800000000",
+                    business_phone="15550783881",
+                    message_id=wamid,
+                    status=MessageStatus.ACCEPTED,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+            wamids.append(wamid)
+        await uow.commit()
+    return wamids
+
+
+async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transaction() -> None:
+    store = memory_store()
+    wamids = await _sent_templates(store)
+    clock = FixedClock()
+    activity = RecordingActivityPublisher()
+    uow = InMemoryUnitOfWork(store)
+    reports = CountingReports(uow, activity, clock)
+    reports.calls = []
+    replies = HandleCustomerReply(
+        uow,
+        FollowUpSender(
+            uow,
+            SenderResolver(StaticDirectory(), DEFAULT_SENDER),
+            ScriptedWhatsApp(),
+            NoLimit(),
+            activity,
+            clock,
+        ),
+        InMemoryNdrActions(),
+        activity,
+        clock,
+        NotificationOptions(
+            default_account_id=5,
+            tracking_base_url="https://wa.example.com",
+            support_phone="+91-9876543210",
+            support_email="support@example.com",
+        ),
+    )
+    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, replies, clock)
+    # Meta's order is not ours: every read first, then the delivered ticks, then the sent
+    # ones, 1000 to a body (Meta's largest batch).
+    ticks = [
+        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
+        for rank, state in ((2, "read"), (1, "delivered"), (0, "sent"))
+        for w in wamids
+    ]
+    async with InMemoryUnitOfWork(store) as inbox:
+        for start in range(0, len(ticks), 1000):
+            body = statuses_body(ticks[start : start + 1000])
+            await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await inbox.commit()
+
+    batch = await process(limit=10)
+
+    assert batch.statuses == 3 * MESSAGES
+    assert batch.processed == 3
+    assert len(reports.calls) >= 2
+    assert max(reports.calls) <= STATUSES_PER_TRANSACTION
+    async with InMemoryUnitOfWork(store) as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+    assert {m.status for m in found.values()} == {MessageStatus.READ}
+    # Each message's three ticks were ordered together, so each moved it once: three events.
+    outcomes = [e.outcome for e in activity.events]
+    assert outcomes.count(Outcome.SENT) == outcomes.count(Outcome.READ) == MESSAGES
+    assert outcomes.count(Outcome.DELIVERED) == MESSAGES
