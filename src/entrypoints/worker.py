@@ -24,6 +24,8 @@ from infrastructure.config import Config
 _log = structlog.get_logger("worker")
 
 MAX_BACKOFF_SECONDS = 600
+#: How long a stopping worker waits for a pull already sent (the pull's own timeout is 10 s).
+PULL_GRACE_SECONDS = 15
 
 
 class Worker:
@@ -78,9 +80,15 @@ class Worker:
         stopped.cancel()
         if receive in done:
             return receive.result()
-        receive.cancel()
-        with contextlib.suppress(asyncio.CancelledError, UpstreamUnavailable):
-            await receive
+        # Stopping while a pull is on its way: the events it brings would be stranded until
+        # their ack deadline if the pull were cut off. Let it land and hand them straight back.
+        try:
+            batch = await asyncio.wait_for(receive, PULL_GRACE_SECONDS)
+        except (TimeoutError, UpstreamUnavailable):
+            return []
+        if batch:
+            with contextlib.suppress(UpstreamUnavailable):
+                await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
     async def _handle(self, event: ReceivedEvent) -> None:

@@ -137,14 +137,24 @@ class Stack:
         stop = asyncio.Event()
 
         async def run() -> None:
+            # Short pulls: a stopping worker waits for its pull to land (so that no event is
+            # stranded until its ack deadline); one second keeps every test's teardown quick.
+            assert self.config.pubsub_project
+            assert self.config.pubsub_fdr_subscription
+            target = PubSubTarget(self.config.pubsub_project, self.config.pubsub_emulator_host)
+            subscriber = target.subscriber()
+            source: EventSource = PubSubEventSource(
+                subscriber,
+                target.subscription_path(self.config.pubsub_fdr_subscription),
+                pull_timeout=1,
+            )
             try:
-                source = await container.get(EventSource)
                 if source_wrapper is not None:
                     source = source_wrapper(source)
-                await Worker(container, source, concurrency=self.config.worker_concurrency).run(
-                    stop
-                )
+                worker = Worker(container, source, concurrency=self.config.worker_concurrency)
+                await worker.run(stop)
             finally:
+                await subscriber.close()
                 await container.close()
 
         self.workers.append(asyncio.create_task(run()))

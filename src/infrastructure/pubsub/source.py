@@ -16,7 +16,7 @@ MAX_ACK_DEADLINE = 600
 
 class PubSubEventSource:
     def __init__(
-        self, client: SubscriberClient, subscription_path: str, pull_timeout: int = 30
+        self, client: SubscriberClient, subscription_path: str, pull_timeout: int = 10
     ) -> None:
         self._client = client
         self._subscription = subscription_path

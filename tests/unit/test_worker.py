@@ -1,0 +1,47 @@
+"""The pull worker's promises: ack only after the outcome, nack to retry, strand nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from application.ports.collaborators import ReceivedEvent
+from entrypoints.wiring import build_container
+from entrypoints.worker import Worker
+from infrastructure.config import Config
+
+
+class SlowPull:
+    """A pull that is on its way when the worker is told to stop, and then brings an event."""
+
+    def __init__(self) -> None:
+        self.nacked: list[tuple[list[str], int]] = []
+        self.acked: list[str] = []
+        self.pulls = 0
+
+    async def receive(self, max_messages: int) -> list[ReceivedEvent]:
+        self.pulls += 1
+        if self.pulls > 1:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(0.2)
+        return [ReceivedEvent(ack_id="a1", message_id="m1", data=b"{}")]
+
+    async def ack(self, ack_ids: list[str]) -> None:
+        self.acked.extend(ack_ids)
+
+    async def nack(self, ack_ids: list[str], delay_seconds: int = 0) -> None:
+        self.nacked.append((ack_ids, delay_seconds))
+
+
+async def test_a_pull_landing_after_stop_is_handed_back_not_stranded() -> None:
+    container = build_container(Config(database_url="sqlite+aiosqlite:///:memory:"))
+    source = SlowPull()
+    stop = asyncio.Event()
+    try:
+        run = asyncio.create_task(Worker(container, source).run(stop))
+        await asyncio.sleep(0.05)  # the first pull is on its way
+        stop.set()
+        await asyncio.wait_for(run, 5)
+    finally:
+        await container.close()
+    assert source.nacked == [(["a1"], 0)]
+    assert source.acked == []
