@@ -41,7 +41,7 @@ async def test_the_shipped_default_template_exists_for_every_reason(
         assert template is not None, reason
         assert template.reason is reason
         assert template.placeholder_count() == len(template.variables)
-        assert 1 <= len(template.buttons) <= 3
+        assert len(template.buttons) in (1, 2, 3)
 
 
 async def test_the_shipped_reason_rules_are_there(uow_factory: UowFactory) -> None:
