@@ -7,6 +7,7 @@ the integration engine and ESB over HTTP or in memory, Pub/Sub or an in-process 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from dishka import (
@@ -43,7 +44,7 @@ from application.services import (
 )
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
-from application.use_cases.process_webhooks import ProcessWebhooks
+from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
 from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
@@ -284,6 +285,21 @@ class ServicesProvider(Provider):
         return SenderResolver(directory, default)
 
 
+class AnswerProvider(Provider):
+    """Answers are handled side by side, each in a request scope (and transaction) of its own."""
+
+    scope = Scope.APP
+
+    @provide
+    def reply_handlers(self, container: AsyncContainer) -> ReplyHandlers:
+        @asynccontextmanager
+        async def open_handler() -> AsyncIterator[HandleCustomerReply]:
+            async with container() as request:
+                yield await request.get(HandleCustomerReply)
+
+        return open_handler
+
+
 class UseCaseProvider(Provider):
     scope = Scope.REQUEST
     notify = provide(NotifyFailedDelivery)
@@ -292,8 +308,18 @@ class UseCaseProvider(Provider):
     follow_ups = provide(FollowUpSender)
     reports = provide(RecordDeliveryReports)
     replies = provide(HandleCustomerReply)
-    process_webhooks = provide(ProcessWebhooks)
     receive_webhook = provide(ReceiveWebhook)
+
+    @provide
+    def process_webhooks(
+        self,
+        uow: UnitOfWork,
+        decoder: WebhookDecoder,
+        reports: RecordDeliveryReports,
+        replies: ReplyHandlers,
+        clock: Clock,
+    ) -> ProcessWebhooks:
+        return ProcessWebhooks(uow, decoder, reports, replies, clock)
 
     @provide
     def readiness(self, probes: list[DependencyProbe]) -> CheckReadiness:
@@ -316,6 +342,7 @@ def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
         CollaboratorsProvider(),
         ServicesProvider(),
         UseCaseProvider(),
+        AnswerProvider(),
         PortalProvider(),
         *overrides,
         context={Config: config},

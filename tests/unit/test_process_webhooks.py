@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, nullcontext
+from typing import cast
 
 from application.follow_ups import FollowUpSender
 from application.services import NotificationOptions, SenderResolver
@@ -15,13 +19,13 @@ from domain.messages import MessageKind, OutgoingMessage
 from domain.reasons import FdrReason
 from domain.records import WebhookDelivery
 from domain.status import MessageStatus
-from domain.webhook import StatusUpdate
+from domain.webhook import InboundMessage, StatusUpdate
 from infrastructure.memory.activity import RecordingActivityPublisher
 from infrastructure.memory.collaborators import InMemoryNdrActions
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from infrastructure.meta.webhook import MetaWebhookFormat
-from infrastructure.meta.webhook_builder import status, statuses_body
+from infrastructure.meta.webhook_builder import status, statuses_body, text_message
 from tests.conftest import memory_store
 from tests.support.doubles import (
     DEFAULT_SENDER,
@@ -112,7 +116,9 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
             support_email="support@example.com",
         ),
     )
-    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, replies, clock)
+    process = ProcessWebhooks(
+        uow, MetaWebhookFormat(), reports, lambda: nullcontext(replies), clock
+    )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, 1000 to a body (Meta's largest batch).
     ticks = [
@@ -139,3 +145,52 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     outcomes = [e.outcome for e in activity.events]
     assert outcomes.count(Outcome.SENT) == outcomes.count(Outcome.READ) == MESSAGES
     assert outcomes.count(Outcome.DELIVERED) == MESSAGES
+
+
+class _SlowAnswers:
+    """Records answers in the order they are handled; each takes 0.2 s (a call to Meta)."""
+
+    def __init__(self) -> None:
+        self.handled: list[str] = []
+        self.in_flight = 0
+        self.most_at_once = 0
+
+    async def __call__(self, message: InboundMessage) -> None:
+        self.in_flight += 1
+        self.most_at_once = max(self.most_at_once, self.in_flight)
+        await asyncio.sleep(0.2)
+        self.handled.append(f"{message.from_phone}:{message.text}")
+        self.in_flight -= 1
+
+
+async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() -> None:
+    store = memory_store()
+    clock = FixedClock()
+    answers = _SlowAnswers()
+
+    @asynccontextmanager
+    async def handlers() -> AsyncIterator[HandleCustomerReply]:
+        yield cast(HandleCustomerReply, answers)
+
+    uow = InMemoryUnitOfWork(store)
+    reports = RecordDeliveryReports(uow, RecordingActivityPublisher(), clock)
+    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, handlers, clock)
+    async with InMemoryUnitOfWork(store) as inbox:
+        for shopper in range(8):
+            for n in (1, 2):
+                body = text_message(f"91980000000{shopper}", f"answer {n}")
+                await inbox.inbox.add(
+                    WebhookDelivery(connection_id=None, body=body, received_at=clock.now())
+                )
+        await inbox.commit()
+
+    started = time.perf_counter()
+    batch = await process(limit=100)
+    took = time.perf_counter() - started
+
+    assert batch.replies == 16
+    assert answers.most_at_once == 8
+    assert took < 1.0  # 16 answers of 0.2 s each, two per shopper, eight shoppers at once
+    for shopper in range(8):
+        mine = [a for a in answers.handled if a.startswith(f"91980000000{shopper}:")]
+        assert mine == [f"91980000000{shopper}:answer 1", f"91980000000{shopper}:answer 2"]

@@ -7,9 +7,12 @@ processing a body again changes nothing that was already done.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 import structlog
 
@@ -20,7 +23,7 @@ from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
-from domain.webhook import ParsedWebhook, StatusUpdate
+from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
 
 _log = structlog.get_logger("webhooks")
 
@@ -29,6 +32,16 @@ GIVE_UP_AFTER = timedelta(days=7)
 #: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
 #: bodies could hold half a million rows, parameters and events in memory at once.
 STATUSES_PER_TRANSACTION = 2000
+
+
+#: Shoppers whose answers are handled side by side (one shopper's answers stay in order).
+REPLY_CONCURRENCY = 16
+
+
+class ReplyHandlers(Protocol):
+    """Each call opens a handler with a unit of work of its own, so answers can run at once."""
+
+    def __call__(self) -> AbstractAsyncContextManager[HandleCustomerReply]: ...
 
 
 @dataclass(slots=True)
@@ -47,14 +60,16 @@ class ProcessWebhooks:
         uow: UnitOfWork,
         decoder: WebhookDecoder,
         reports: RecordDeliveryReports,
-        replies: HandleCustomerReply,
+        replies: ReplyHandlers,
         clock: Clock,
+        reply_concurrency: int = REPLY_CONCURRENCY,
     ) -> None:
         self._uow = uow
         self._decoder = decoder
         self._reports = reports
         self._replies = replies
         self._clock = clock
+        self._reply_concurrency = reply_concurrency
 
     async def __call__(self, limit: int = 200, min_age: timedelta | None = None) -> ProcessedBatch:
         now = self._clock.now()
@@ -74,25 +89,23 @@ class ProcessWebhooks:
                 batch.malformed += 1
         for chunk in _by_message([s for _, p in readable for s in p.statuses]):
             batch.statuses += await self._reports(chunk)
+        waits = await self._handle_replies(readable, batch)
         done: list[int] = []
         for delivery, parsed in readable:
             assert delivery.id is not None
             if parsed.other_fields:
                 _log.info("webhook fields not handled", fields=list(parsed.other_fields))
-            try:
-                for message in parsed.messages:
-                    await self._replies(message)
-                    batch.replies += 1
-            except UpstreamUnavailable as exc:
+            why = waits.get(delivery.id)
+            if why is not None:
                 if now - delivery.received_at > GIVE_UP_AFTER:
-                    _log.error("ALERT webhook given up", delivery_id=delivery.id, error=str(exc))
-                    await self._mark(delivery, f"given up: {exc}")
+                    _log.error("ALERT webhook given up", delivery_id=delivery.id, error=str(why))
+                    await self._mark(delivery, f"given up: {why}")
                 else:
                     _log.warning(
-                        "webhook waits for a retry", delivery_id=delivery.id, error=str(exc)
+                        "webhook waits for a retry", delivery_id=delivery.id, error=str(why)
                     )
                     async with self._uow as uow:
-                        await uow.inbox.mark_waiting(delivery.id, f"waiting: {exc}"[:2000])
+                        await uow.inbox.mark_waiting(delivery.id, f"waiting: {why}"[:2000])
                         await uow.commit()
                     batch.waiting.append(delivery.id)
                 continue
@@ -103,6 +116,38 @@ class ProcessWebhooks:
                 await uow.commit()
         batch.processed = len(done) + batch.malformed
         return batch
+
+    async def _handle_replies(
+        self, readable: list[tuple[WebhookDelivery, ParsedWebhook]], batch: ProcessedBatch
+    ) -> dict[int, UpstreamUnavailable]:
+        """Answers of different shoppers at once, each shopper's in order; returns the bodies
+        that must wait (Meta or the ESB unavailable) and why."""
+        by_shopper: dict[str, list[tuple[int, InboundMessage]]] = {}
+        for delivery, parsed in readable:
+            assert delivery.id is not None
+            for message in parsed.messages:
+                by_shopper.setdefault(message.from_phone, []).append((delivery.id, message))
+        waits: dict[int, UpstreamUnavailable] = {}
+        gate = asyncio.Semaphore(self._reply_concurrency)
+
+        async def one_shopper(answers: list[tuple[int, InboundMessage]]) -> None:
+            blocked: UpstreamUnavailable | None = None
+            async with gate:
+                for delivery_id, message in answers:
+                    if blocked is not None:
+                        # A shopper's answers are acted on in order: the rest wait too.
+                        waits.setdefault(delivery_id, blocked)
+                        continue
+                    try:
+                        async with self._replies() as handle:
+                            await handle(message)
+                        batch.replies += 1
+                    except UpstreamUnavailable as exc:
+                        blocked = exc
+                        waits.setdefault(delivery_id, exc)
+
+        await asyncio.gather(*(one_shopper(a) for a in by_shopper.values()))
+        return waits
 
     async def _mark(self, delivery: WebhookDelivery, error: str) -> None:
         assert delivery.id is not None
