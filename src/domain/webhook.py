@@ -36,8 +36,32 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateStatusChange:
+    """Meta's ``message_template_status_update``: a template was approved, paused, rejected..."""
+
+    waba_id: str  # entry[].id: the business account the template belongs to
+    meta_template_id: str
+    name: str
+    language: str
+    event: str  # APPROVED, PAUSED, DISABLED, REJECTED, ... (upper case)
+    reason: str | None = None  # Meta's reason, or the pause's title (FIRST_PAUSE, ...)
+
+    @property
+    def stops_sending(self) -> bool:
+        """Meta refuses sends of the template after this event (132001, 132015, 132016)."""
+        return self.event not in SENDABLE_TEMPLATE_EVENTS
+
+
+#: Events after which an approved template can still be sent. ``FLAGGED`` is a warning
+#: (quality is low; a pause may follow); anything else (PAUSED, DISABLED, REJECTED, PENDING,
+#: PENDING_DELETION, DELETED, ARCHIVED, ...) means Meta will not deliver it now.
+SENDABLE_TEMPLATE_EVENTS = frozenset({"APPROVED", "REINSTATED", "FLAGGED"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedWebhook:
     statuses: tuple[StatusUpdate, ...] = ()
     messages: tuple[InboundMessage, ...] = ()
     phone_number_ids: tuple[str, ...] = ()
-    other_fields: tuple[str, ...] = ()  # template status updates and the like: logged only
+    template_changes: tuple[TemplateStatusChange, ...] = ()
+    other_fields: tuple[str, ...] = ()  # quality updates, account updates and the like: logged

@@ -82,6 +82,7 @@ class WebhookPump:
                 taken=batch.taken,
                 statuses=batch.statuses,
                 replies=batch.replies,
+                template_changes=batch.template_changes,
                 waiting=len(batch.waiting),
             )
         return batch.taken - len(batch.waiting)

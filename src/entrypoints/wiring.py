@@ -49,6 +49,7 @@ from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.track_link_click import TrackLinkClick
 from domain.settings import SenderConnection
 from entrypoints.intake import ShipmentEventIntake
@@ -307,6 +308,7 @@ class UseCaseProvider(Provider):
     intake = provide(ShipmentEventIntake)
     follow_ups = provide(FollowUpSender)
     reports = provide(RecordDeliveryReports)
+    template_status = provide(RecordTemplateStatus)
     replies = provide(HandleCustomerReply)
     receive_webhook = provide(ReceiveWebhook)
 
@@ -317,9 +319,10 @@ class UseCaseProvider(Provider):
         decoder: WebhookDecoder,
         reports: RecordDeliveryReports,
         replies: ReplyHandlers,
+        templates: RecordTemplateStatus,
         clock: Clock,
     ) -> ProcessWebhooks:
-        return ProcessWebhooks(uow, decoder, reports, replies, clock)
+        return ProcessWebhooks(uow, decoder, reports, replies, templates, clock)
 
     @provide
     def readiness(self, probes: list[DependencyProbe]) -> CheckReadiness:

@@ -71,6 +71,26 @@ async def test_template_crud(uow_factory: UowFactory) -> None:
         assert await uow.templates.get(stored.id) is None
 
 
+async def test_templates_are_found_by_the_meta_template_they_were_verified_as(
+    uow_factory: UowFactory,
+) -> None:
+    meta_id = str(new_id())
+    async with uow_factory() as uow:
+        first = await uow.templates.add(
+            dataclasses.replace(_template(new_id()), verified_at=T0, meta_template_id=meta_id)
+        )
+        second = await uow.templates.add(
+            dataclasses.replace(_template(new_id()), meta_template_id=meta_id)
+        )
+        await uow.templates.add(_template(new_id()))
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.templates.verified_as(meta_id)
+        assert [t.id for t in found] == [first.id, second.id]
+        assert found[0] == first
+        assert await uow.templates.verified_as(str(new_id())) == []
+
+
 async def test_a_template_name_and_language_is_unique_per_account(
     uow_factory: UowFactory,
 ) -> None:

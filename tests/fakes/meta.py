@@ -327,6 +327,14 @@ class FakeGraphApi:
         )
         return template_id
 
+    def set_template_status(self, waba_id: str, template_id: str, status: str) -> None:
+        """Meta changed a template's status (paused, disabled, approved again...)."""
+        for template in self._templates.get(waba_id, []):
+            if template["id"] == template_id:
+                template["status"] = status
+                return
+        raise KeyError(template_id)
+
     # faults
 
     def fail_next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 import pytest_asyncio
 
 from domain.settings import SenderConnection
+from infrastructure.meta.webhook_builder import template_status
 from tests.conftest import DEFAULT_ACCOUNT_ID, new_id
+from tests.support.meta_webhooks import signed
 from tests.support.portal import PortalEnv, portal_env
 from tests.support.stack import WABA_ID
 
@@ -244,6 +247,59 @@ async def test_verify_asks_the_workspaces_own_business_account(env: PortalEnv) -
     # Meta's list is cached: a second verification does not spend its hourly allowance.
     assert (await env.post(account, f"/templates/{template_id}/verify")).status_code == 200
     assert env.meta.list_calls[sender.waba_id] == 1
+
+
+async def test_when_meta_pauses_a_template_it_is_unverified_and_meta_asked_again(
+    env: PortalEnv,
+) -> None:
+    account = new_id()
+    sender = await _connected(env, account)
+    template = draft()
+    meta_id = _at_meta(env, sender, template)
+    template_id = (await env.post(account, "/templates", template)).json()["id"]
+    assert (await env.post(account, f"/templates/{template_id}/verify")).status_code == 200
+    assert env.meta.list_calls[sender.waba_id] == 1
+
+    env.meta.set_template_status(sender.waba_id, meta_id, "PAUSED")
+    body = template_status(
+        int(meta_id),
+        "PAUSED",
+        name=template["name"],
+        language=template["language"],
+        waba_id=sender.waba_id,
+        pause_title="FIRST_PAUSE",
+    )
+    webhook = await env.client.post(
+        f"/webhooks/whatsapp/{sender.connection_id}",
+        content=body,
+        headers=signed(body, sender.app_secret),
+    )
+    assert webhook.status_code == 200
+
+    for _ in range(100):  # the pump handles the stored body moments after the 200
+        shown = (await env.get(account, f"/templates/{template_id}")).json()
+        if not shown["isVerified"]:
+            break
+        await asyncio.sleep(0.05)
+    assert shown["isVerified"] is False
+    choose = await env.put(
+        account,
+        "/settings",
+        {
+            "isWhatsappEnabled": True,
+            "whatsappSenderConnectionId": sender.connection_id,
+            "templates": {"otp_cancellation": template_id},
+        },
+    )
+    assert choose.status_code == 422
+    [error] = choose.json()["errors"]
+    assert error["field"] == "templates.otp_cancellation"
+    assert "not verified" in error["message"]
+    # The cached list was forgotten: Meta is asked again, and says the template is paused.
+    again = await env.post(account, f"/templates/{template_id}/verify")
+    assert again.status_code == 422
+    assert again.json()["check"] == "status"
+    assert env.meta.list_calls[sender.waba_id] == 2
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,9 @@ class _Catalogue:
             )
         ]
 
+    def invalidate(self, waba_id: str) -> None:
+        pass
+
 
 async def test_a_template_changed_during_verification_is_not_marked_verified(
     store: InMemoryStore,

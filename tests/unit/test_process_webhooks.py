@@ -13,19 +13,27 @@ from application.services import NotificationOptions, SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.activity import Outcome
 from domain.conversation import Conversation
 from domain.messages import MessageKind, OutgoingMessage
 from domain.reasons import FdrReason
 from domain.records import WebhookDelivery
 from domain.status import MessageStatus
+from domain.templates import WaTemplate
 from domain.webhook import InboundMessage, StatusUpdate
 from infrastructure.memory.activity import RecordingActivityPublisher
 from infrastructure.memory.collaborators import InMemoryNdrActions
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
+from infrastructure.meta.sandbox import SandboxTemplateCatalog
 from infrastructure.meta.webhook import MetaWebhookFormat
-from infrastructure.meta.webhook_builder import status, statuses_body, text_message
+from infrastructure.meta.webhook_builder import (
+    status,
+    statuses_body,
+    template_status,
+    text_message,
+)
 from tests.conftest import memory_store
 from tests.support.doubles import (
     DEFAULT_SENDER,
@@ -117,7 +125,12 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
         ),
     )
     process = ProcessWebhooks(
-        uow, MetaWebhookFormat(), reports, lambda: nullcontext(replies), clock
+        uow,
+        MetaWebhookFormat(),
+        reports,
+        lambda: nullcontext(replies),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, 1000 to a body (Meta's largest batch).
@@ -174,7 +187,8 @@ async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() ->
 
     uow = InMemoryUnitOfWork(store)
     reports = RecordDeliveryReports(uow, RecordingActivityPublisher(), clock)
-    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, handlers, clock)
+    templates = RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock)
+    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, handlers, templates, clock)
     async with InMemoryUnitOfWork(store) as inbox:
         for shopper in range(8):
             for n in (1, 2):
@@ -194,3 +208,62 @@ async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() ->
     for shopper in range(8):
         mine = [a for a in answers.handled if a.startswith(f"91980000000{shopper}:")]
         assert mine == [f"91980000000{shopper}:answer 1", f"91980000000{shopper}:answer 2"]
+
+
+class _RememberingCatalog(SandboxTemplateCatalog):
+    """Notes which business accounts it was told to forget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten: list[str] = []
+
+    def invalidate(self, waba_id: str) -> None:
+        self.forgotten.append(waba_id)
+
+
+async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten() -> None:
+    store = memory_store()
+    clock = FixedClock()
+    catalog = _RememberingCatalog()
+    uow = InMemoryUnitOfWork(store)
+    process = ProcessWebhooks(
+        uow,
+        MetaWebhookFormat(),
+        RecordDeliveryReports(uow, RecordingActivityPublisher(), clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, catalog, clock),
+        clock,
+    )
+
+    def verified(account_id: int, name: str, meta_id: str) -> WaTemplate:
+        return WaTemplate(
+            account_id=account_id, template_name=name, verified_at=T0, meta_template_id=meta_id
+        )
+
+    async with InMemoryUnitOfWork(store) as setup:
+        mine = await setup.templates.add(verified(41, "a", "7001"))
+        theirs = await setup.templates.add(verified(42, "a", "7001"))
+        other = await setup.templates.add(verified(41, "b", "7002"))
+        for body in (
+            template_status(7002, "APPROVED", name="b", waba_id="waba-1"),
+            template_status(7001, "PAUSED", name="a", waba_id="waba-1", pause_title="FIRST_PAUSE"),
+        ):
+            await setup.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await setup.commit()
+
+    batch = await process(limit=10)
+
+    assert batch.processed == 2
+    assert batch.template_changes == 2
+    assert catalog.forgotten == ["waba-1", "waba-1"]
+    async with InMemoryUnitOfWork(store) as check:
+        for template in (mine, theirs):
+            assert template.id is not None
+            after = await check.templates.get(template.id)
+            assert after is not None
+            assert not after.is_verified
+            assert after.meta_template_id == "7001"  # a later status still finds it
+        assert other.id is not None
+        unchanged = await check.templates.get(other.id)
+    assert unchanged is not None
+    assert unchanged.is_verified

@@ -105,6 +105,9 @@ class TemplateRepository(Protocol):
         """The account's template marked for ``reason`` (the shipped defaults live on the
         default account)."""
 
+    async def verified_as(self, meta_template_id: str) -> list[WaTemplate]:
+        """Every workspace's template verified against this Meta template id (in id order)."""
+
 
 class ChannelSettingRepository(Protocol):
     async def get(self, account_id: int) -> ChannelSetting | None: ...

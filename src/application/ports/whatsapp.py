@@ -29,6 +29,10 @@ class TemplateCatalog(Protocol):
     async def templates(self, sender: SenderConnection) -> list[MetaTemplate]:
         """Every template of the sender's business account (all pages)."""
 
+    def invalidate(self, waba_id: str) -> None:
+        """Forget what is remembered of this business account's templates (Meta said one
+        changed); the next ``templates`` call asks Meta."""
+
 
 class ThroughputLimiter(Protocol):
     async def acquire(self, phone_number_id: str) -> None:

@@ -21,6 +21,7 @@ from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
@@ -50,6 +51,7 @@ class ProcessedBatch:
     processed: int = 0
     statuses: int = 0
     replies: int = 0
+    template_changes: int = 0
     malformed: int = 0
     waiting: list[int] = field(default_factory=list)
 
@@ -61,6 +63,7 @@ class ProcessWebhooks:
         decoder: WebhookDecoder,
         reports: RecordDeliveryReports,
         replies: ReplyHandlers,
+        templates: RecordTemplateStatus,
         clock: Clock,
         reply_concurrency: int = REPLY_CONCURRENCY,
     ) -> None:
@@ -68,6 +71,7 @@ class ProcessWebhooks:
         self._decoder = decoder
         self._reports = reports
         self._replies = replies
+        self._templates = templates
         self._clock = clock
         self._reply_concurrency = reply_concurrency
 
@@ -89,6 +93,10 @@ class ProcessWebhooks:
                 batch.malformed += 1
         for chunk in _by_message([s for _, p in readable for s in p.statuses]):
             batch.statuses += await self._reports(chunk)
+        template_changes = [c for _, p in readable for c in p.template_changes]
+        if template_changes:
+            await self._templates(template_changes)
+            batch.template_changes = len(template_changes)
         waits = await self._handle_replies(readable, batch)
         done: list[int] = []
         for delivery, parsed in readable:

@@ -150,6 +150,7 @@ templates = Table(
     *_timestamps(),
     UniqueConstraint("account_id", "template_name", "language", name="uq_template_name"),
     Index("ix_template_reason", "account_id", "reason"),
+    Index("ix_template_meta_id", "meta_template_id"),
 )
 
 channel_notifications = Table(

@@ -240,6 +240,13 @@ class InMemoryTemplateRepository(_Repo):
                 return t
         return None
 
+    async def verified_as(self, meta_template_id: str) -> list[WaTemplate]:
+        return [
+            dataclasses.replace(t)
+            for t in sorted(self._t.templates.values(), key=lambda t: t.id or 0)
+            if t.meta_template_id == meta_template_id
+        ]
+
     def _check_unique(self, template: WaTemplate) -> None:
         for other in self._t.templates.values():
             if (

@@ -255,6 +255,10 @@ class MetaTemplateCatalog:
             f"Graph API template list did not end after {self._max_pages} pages"
         )
 
+    def invalidate(self, waba_id: str) -> None:
+        """Nothing is remembered here: every call asks Meta (``CachedTemplateCatalog``
+        remembers)."""
+
     async def _page(self, url: str, params: dict[str, str], token: str) -> _TemplatePage:
         try:
             response = await self._client.get(
@@ -301,8 +305,9 @@ def _meta_template(template: _Template) -> MetaTemplate:
 class CachedTemplateCatalog:
     """Any ``TemplateCatalog``, remembered per WABA for ``ttl_seconds``.
 
-    Meta allows about 200 template-list calls per hour per WABA (META.md §3.1); a template
-    status webhook should call ``invalidate`` so a change shows at once.
+    Meta allows about 200 template-list calls per hour per WABA (META.md §3.1); the
+    ``message_template_status_update`` webhook calls ``invalidate`` so a change shows at once
+    (in the process that receives it; other processes within the TTL).
     """
 
     def __init__(

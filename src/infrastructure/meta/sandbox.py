@@ -107,3 +107,6 @@ class SandboxTemplateCatalog:
 
     async def templates(self, sender: SenderConnection) -> list[MetaTemplate]:
         return list(self._templates)
+
+    def invalidate(self, waba_id: str) -> None:
+        """Nothing is remembered: the list is fixed."""

@@ -15,7 +15,7 @@ import msgspec
 
 from domain.errors import MalformedPayload
 from domain.status import WEBHOOK_STATUSES
-from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
+from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate, TemplateStatusChange
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -105,6 +105,19 @@ class _Value(msgspec.Struct, kw_only=True):
     messages: list[msgspec.Raw] | None = None
 
 
+class _OtherInfo(msgspec.Struct, kw_only=True):
+    title: str | None = None
+
+
+class _TemplateStatus(msgspec.Struct, kw_only=True):
+    event: str = ""
+    message_template_id: int | str | None = None
+    message_template_name: str = ""
+    message_template_language: str = ""
+    reason: str | None = None
+    other_info: _OtherInfo | None = None
+
+
 class _Change(msgspec.Struct, kw_only=True):
     field: str = ""
     value: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
@@ -124,6 +137,9 @@ _envelope = msgspec.json.Decoder(_Envelope)
 _value = msgspec.json.Decoder(_Value)
 _status = msgspec.json.Decoder(_Status)
 _message = msgspec.json.Decoder(_Message)
+_template_status = msgspec.json.Decoder(_TemplateStatus)
+
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
 def parse_webhook(body: bytes) -> ParsedWebhook:
@@ -134,9 +150,15 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
         statuses: list[StatusUpdate] = []
         messages: list[InboundMessage] = []
         phone_ids: list[str] = []
+        templates: list[TemplateStatusChange] = []
         other: list[str] = []
         for entry in envelope.entry:
             for change in entry.changes:
+                if change.field == TEMPLATE_STATUS_FIELD:
+                    template = _template_change(entry.id, change.value)
+                    if template is not None:
+                        templates.append(template)
+                    continue
                 if change.field != "messages":
                     other.append(change.field)
                     continue
@@ -155,7 +177,24 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
         statuses=tuple(statuses),
         messages=tuple(messages),
         phone_number_ids=tuple(dict.fromkeys(phone_ids)),
+        template_changes=tuple(templates),
         other_fields=tuple(other),
+    )
+
+
+def _template_change(waba_id: str, raw: msgspec.Raw) -> TemplateStatusChange | None:
+    value = _template_status.decode(raw)
+    if value.message_template_id is None or not value.event:
+        return None  # nothing to match a template on; the body is kept in the inbox
+    info = value.other_info.title if value.other_info else None
+    reason = value.reason if value.reason and value.reason.upper() != "NONE" else info
+    return TemplateStatusChange(
+        waba_id=waba_id,
+        meta_template_id=str(value.message_template_id),
+        name=value.message_template_name,
+        language=value.message_template_language,
+        event=value.event.upper(),
+        reason=reason,
     )
 
 

@@ -15,12 +15,36 @@ from typing import Any
 _sequence = itertools.count(1)
 
 
-def envelope(value: dict[str, Any], *, waba_id: str = "sandbox") -> bytes:
+def envelope(value: dict[str, Any], *, waba_id: str = "sandbox", field: str = "messages") -> bytes:
     body = {
         "object": "whatsapp_business_account",
-        "entry": [{"id": waba_id, "changes": [{"value": value, "field": "messages"}]}],
+        "entry": [{"id": waba_id, "changes": [{"value": value, "field": field}]}],
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def template_status(
+    meta_template_id: int,
+    event: str,
+    *,
+    name: str,
+    language: str = "en",
+    waba_id: str = "sandbox",
+    reason: str = "NONE",
+    pause_title: str | None = None,
+) -> bytes:
+    """A ``message_template_status_update`` body (META.md §3.2)."""
+    value: dict[str, Any] = {
+        "event": event,
+        "message_template_id": meta_template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "reason": reason,
+        "message_template_category": "UTILITY",
+    }
+    if pause_title:
+        value["other_info"] = {"title": pause_title, "description": f"{name} was paused"}
+    return envelope(value, waba_id=waba_id, field="message_template_status_update")
 
 
 def _value(phone_number_id: str, **fields: Any) -> dict[str, Any]:

@@ -111,6 +111,12 @@ class SqlTemplateRepository(SqlRepository):
         )
         return None if row is None else template_from_row(row)
 
+    async def verified_as(self, meta_template_id: str) -> list[WaTemplate]:
+        rows = await self._conn.execute(
+            select(_t).where(_t.c.meta_template_id == meta_template_id).order_by(_t.c.id)
+        )
+        return [template_from_row(r) for r in rows.mappings()]
+
 
 _n = channel_notifications
 _s = channel_settings
