@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from domain.activity import Outcome
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +39,21 @@ class WebhookDelivery:
     received_at: datetime
     processed_at: datetime | None = None
     error: str | None = None
+
+
+def within_bytes(items: Sequence[T], max_bytes: int | None, size: Callable[[T], int]) -> list[T]:
+    """The first ``items`` that fit in ``max_bytes`` together; the first one always (a body
+    larger than the budget must still be processed, alone)."""
+    if max_bytes is None:
+        return list(items)
+    taken: list[T] = []
+    total = 0
+    for item in items:
+        total += size(item)
+        if taken and total > max_bytes:
+            break
+        taken.append(item)
+    return taken
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -52,7 +52,7 @@ class WebhookPump:
 
     async def drain(self) -> None:
         """Processes everything pending now (tests, shutdown)."""
-        while (await self._pass(None)) >= self._batch:
+        while await self._pass(None):
             pass
 
     async def _run(self) -> None:
@@ -66,13 +66,14 @@ class WebhookPump:
             try:
                 # A kick means fresh bodies of ours; a sweep takes only those left behind.
                 min_age = None if kicked else self._stale_after
-                while (await self._pass(min_age)) >= self._batch:
+                while await self._pass(min_age):
                     pass
             except Exception:
                 _log.exception("webhook pass failed; the next sweep retries")
             self.idle.set()
 
-    async def _pass(self, min_age: timedelta | None) -> int:
+    async def _pass(self, min_age: timedelta | None) -> bool:
+        """One pass; whether another one now could find more."""
         async with self._container() as request:
             process = await request.get(ProcessWebhooks)
             batch = await process(limit=self._batch, min_age=min_age)
@@ -85,4 +86,4 @@ class WebhookPump:
                 template_changes=batch.template_changes,
                 waiting=len(batch.waiting),
             )
-        return batch.taken - len(batch.waiting)
+        return batch.more_may_wait

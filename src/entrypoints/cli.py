@@ -1,10 +1,11 @@
-"""``fdr-whatsapp``: serve, worker, migrate, demo."""
+"""``fdr-whatsapp``: serve, worker, migrate, purge, demo."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from infrastructure.config import Config, ConfigError, load_config
 from infrastructure.logging import configure_logging
@@ -44,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         "--downgrade", action="store_true", help="downgrade to --revision (default: base)"
     )
     migrate.set_defaults(run=_migrate)
+
+    purge = commands.add_parser(
+        "purge", help="delete raw webhook bodies processed more than --older-than-days ago"
+    )
+    purge.add_argument(
+        "--older-than-days",
+        type=_days,
+        default=14,
+        help="keep bodies processed within this many days (default 14); bodies processed "
+        "with an error are always kept",
+    )
+    purge.set_defaults(run=_purge)
 
     demo = commands.add_parser("demo", help="everything in one process on the embedded default")
     demo.add_argument("--host", default="127.0.0.1")
@@ -85,6 +98,24 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
     else:
         migrations.upgrade(config.database_url, args.revision)
         print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def _days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days (0 or more)")
+    return days
+
+
+def _purge(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.maintenance import purge_webhook_bodies
+
+    deleted = purge_webhook_bodies(config, timedelta(days=args.older_than_days))
+    print(f"deleted {deleted} processed webhook bodies older than {args.older_than_days} days")
     return 0
 
 

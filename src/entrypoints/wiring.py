@@ -45,6 +45,7 @@ from application.services import (
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
+from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
@@ -311,6 +312,7 @@ class UseCaseProvider(Provider):
     template_status = provide(RecordTemplateStatus)
     replies = provide(HandleCustomerReply)
     receive_webhook = provide(ReceiveWebhook)
+    purge_webhook_bodies = provide(PurgeWebhookBodies)
 
     @provide
     def process_webhooks(

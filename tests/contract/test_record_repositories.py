@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from domain.activity import Outcome
 from domain.ndr import NdrActionKind, NdrActionState
@@ -113,3 +113,71 @@ async def test_bodies_waiting_for_a_retry_do_not_starve_fresh_ones(uow_factory: 
     assert [d.body for d in ours] == [b"new", b"old"]
     assert ours[1].error == "waiting: ESB unavailable"
     assert b"new" not in [d.body for d in old]
+
+
+async def test_a_pass_takes_only_the_bodies_that_fit_its_bytes_at_least_one(
+    uow_factory: UowFactory,
+) -> None:
+    # Received in 1980: no other test's bodies are that old, so ``received_before`` isolates.
+    then = datetime(1980, 1, 1, tzinfo=UTC)
+    sizes = (400, 300, 200, 100)
+    async with uow_factory() as uow:
+        stored = [
+            await uow.inbox.add(
+                WebhookDelivery(connection_id=None, body=b"x" * size, received_at=then)
+            )
+            for size in sizes
+        ]
+        await uow.commit()
+    before = then + timedelta(days=1)
+    async with uow_factory() as uow:
+        everything = await uow.inbox.pending(100, received_before=before)
+        fits = await uow.inbox.pending(100, received_before=before, max_bytes=900)
+        too_big = await uow.inbox.pending(100, received_before=before, max_bytes=10)
+        counted = await uow.inbox.pending(2, received_before=before, max_bytes=10_000)
+        await uow.inbox.mark_many_processed([d.id for d in stored if d.id is not None], then)
+        await uow.commit()
+    assert [len(d.body) for d in everything] == [400, 300, 200, 100]
+    assert [len(d.body) for d in fits] == [400, 300, 200]  # 100 more would be 1000 bytes
+    assert [len(d.body) for d in too_big] == [400]  # alone, however big
+    assert [len(d.body) for d in counted] == [400, 300]
+
+
+async def test_processed_bodies_are_purged_in_batches_errors_and_pending_kept(
+    uow_factory: UowFactory,
+) -> None:
+    then = datetime(1975, 1, 1, tzinfo=UTC)  # older than any other test's bodies
+    cutoff = then + timedelta(days=1)
+    async with uow_factory() as uow:
+
+        async def body(text: bytes, processed_at: datetime | None, error: str | None = None) -> int:
+            stored = await uow.inbox.add(
+                WebhookDelivery(connection_id=None, body=text, received_at=then)
+            )
+            assert stored.id is not None
+            if processed_at is not None:
+                await uow.inbox.mark_processed(stored.id, processed_at, error)
+            return stored.id
+
+        for n in range(3):
+            await body(b"old %d" % n, then)
+        await body(b"malformed", then, "malformed: not JSON")
+        await body(b"recent", cutoff + timedelta(hours=1))
+        pending = await body(b"pending", None)
+        await uow.commit()
+    async with uow_factory() as uow:
+        first = await uow.inbox.purge_processed(cutoff, limit=2)
+        second = await uow.inbox.purge_processed(cutoff, limit=2)
+        third = await uow.inbox.purge_processed(cutoff, limit=2)
+        left = {d.id for d in await uow.inbox.pending(10_000, received_before=cutoff)}
+        await uow.inbox.mark_many_processed([pending], cutoff)
+        await uow.commit()
+    assert (first, second, third) == (2, 1, 0)  # the three old ones, two at a time
+    assert pending in left
+    async with uow_factory() as uow:
+        # A day later: the recent one and the one just processed; never the failed one.
+        later = await uow.inbox.purge_processed(cutoff + timedelta(days=1), limit=100)
+        never = await uow.inbox.purge_processed(cutoff + timedelta(days=1000), limit=100)
+        await uow.commit()
+    assert later == 2
+    assert never == 0

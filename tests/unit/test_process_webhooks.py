@@ -267,3 +267,38 @@ async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten
         unchanged = await check.templates.get(other.id)
     assert unchanged is not None
     assert unchanged.is_verified
+
+
+async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
+    store = memory_store()
+    clock = FixedClock()
+    uow = InMemoryUnitOfWork(store)
+    process = ProcessWebhooks(
+        uow,
+        MetaWebhookFormat(),
+        RecordDeliveryReports(uow, RecordingActivityPublisher(), clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
+    )
+    bodies = [
+        statuses_body(
+            [status(f"wamid.B{n}.{i:04d}", "sent", recipient="919800000000") for i in range(400)]
+        )
+        for n in range(6)
+    ]
+    size = len(bodies[0])
+    assert {len(b) for b in bodies} == {size}
+    async with InMemoryUnitOfWork(store) as setup:
+        for body in bodies:
+            await setup.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await setup.commit()
+
+    first = await process(limit=500, max_bytes=2 * size + 1)
+
+    assert (first.taken, first.statuses, first.more_may_wait) == (2, 800, True)
+    passes = [first]
+    while passes[-1].more_may_wait:
+        passes.append(await process(limit=500, max_bytes=2 * size + 1))
+    assert [p.taken for p in passes] == [2, 2, 2, 0]
+    assert sum(p.statuses for p in passes) == 2400

@@ -132,10 +132,11 @@ class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None
+        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
     ) -> list[WebhookDelivery]:
         """Oldest first, those waiting for a retry (``error`` set) after the fresh ones; only
-        those received before ``received_before`` when given."""
+        those received before ``received_before`` when given. With ``max_bytes``, no more
+        bodies than fit in that many bytes together (always at least one)."""
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
@@ -147,6 +148,10 @@ class WebhookInboxRepository(Protocol):
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime
     ) -> None: ...
+
+    async def purge_processed(self, processed_before: datetime, limit: int) -> int:
+        """Deletes up to ``limit`` bodies processed without error before ``processed_before``
+        (those with an error stay for a human); returns how many went."""
 
 
 class NdrActionRepository(Protocol):

@@ -33,6 +33,9 @@ GIVE_UP_AFTER = timedelta(days=7)
 #: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
 #: bodies could hold half a million rows, parameters and events in memory at once.
 STATUSES_PER_TRANSACTION = 2000
+#: Bodies read per pass, in bytes (Meta's largest are about 3 MB): a backlog pass of 500 of
+#: them would hold gigabytes, raw and decoded.
+PASS_BYTES = 8 * 1024 * 1024
 
 
 #: Shoppers whose answers are handled side by side (one shopper's answers stay in order).
@@ -48,12 +51,19 @@ class ReplyHandlers(Protocol):
 @dataclass(slots=True)
 class ProcessedBatch:
     taken: int = 0
+    retried: int = 0  # taken bodies that were waiting already (they come after every fresh one)
     processed: int = 0
     statuses: int = 0
     replies: int = 0
     template_changes: int = 0
     malformed: int = 0
     waiting: list[int] = field(default_factory=list)
+
+    @property
+    def more_may_wait(self) -> bool:
+        """Another pass now could find fresh bodies: this one made progress and did not reach
+        the bodies waiting for a retry (which are taken only after every fresh one)."""
+        return self.taken > len(self.waiting) and self.retried == 0
 
 
 class ProcessWebhooks:
@@ -75,11 +85,15 @@ class ProcessWebhooks:
         self._clock = clock
         self._reply_concurrency = reply_concurrency
 
-    async def __call__(self, limit: int = 200, min_age: timedelta | None = None) -> ProcessedBatch:
+    async def __call__(
+        self, limit: int = 200, min_age: timedelta | None = None, max_bytes: int = PASS_BYTES
+    ) -> ProcessedBatch:
         now = self._clock.now()
         async with self._uow as uow:
-            pending = await uow.inbox.pending(limit, now - min_age if min_age else None)
-        batch = ProcessedBatch(taken=len(pending))
+            pending = await uow.inbox.pending(limit, now - min_age if min_age else None, max_bytes)
+        batch = ProcessedBatch(
+            taken=len(pending), retried=sum(1 for d in pending if d.error is not None)
+        )
         readable: list[tuple[WebhookDelivery, ParsedWebhook]] = []
         for delivery in pending:
             try:

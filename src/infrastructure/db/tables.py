@@ -212,6 +212,8 @@ webhook_inbox = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("connection_id", BigInteger, nullable=True),
     Column("body", LongBytes, nullable=False),
+    # len(body): a pump pass picks bodies by size without reading them.
+    Column("body_bytes", Integer, nullable=False, server_default="0"),
     Column("received_at", UtcDateTime, nullable=False),
     Column("processed_at", UtcDateTime, nullable=True),
     Column("error", Text, nullable=True),

@@ -13,7 +13,7 @@ from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, within_bytes
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 from infrastructure.memory.store import InMemoryStore, Tables
@@ -299,7 +299,7 @@ class InMemoryWebhookInboxRepository(_Repo):
         return stored
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None
+        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
     ) -> list[WebhookDelivery]:
         waiting = [
             d
@@ -307,7 +307,8 @@ class InMemoryWebhookInboxRepository(_Repo):
             if d.processed_at is None
             and (received_before is None or d.received_at < received_before)
         ]
-        return sorted(waiting, key=lambda d: (d.error is not None, d.id or 0))[:limit]
+        ordered = sorted(waiting, key=lambda d: (d.error is not None, d.id or 0))[:limit]
+        return within_bytes(ordered, max_bytes, lambda d: len(d.body))
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
@@ -322,6 +323,21 @@ class InMemoryWebhookInboxRepository(_Repo):
         found = self._t.inbox.get(delivery_id)
         if found is not None:
             self._t.inbox[delivery_id] = dataclasses.replace(found, error=error)
+
+    async def purge_processed(self, processed_before: datetime, limit: int) -> int:
+        done = sorted(
+            (
+                d
+                for d in self._t.inbox.values()
+                if d.processed_at is not None
+                and d.processed_at < processed_before
+                and d.error is None
+            ),
+            key=lambda d: (d.processed_at, d.id or 0),
+        )[:limit]
+        for delivery in done:
+            self._t.inbox.pop(delivery.id or 0, None)
+        return len(done)
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime

@@ -6,13 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.activity import Outcome
 from domain.reason_rules import ReasonRule, RuleSource
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, within_bytes
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import fdr_events, link_clicks, reason_rules, webhook_inbox
 
@@ -102,6 +102,7 @@ class SqlWebhookInboxRepository(SqlRepository):
             {
                 "connection_id": delivery.connection_id,
                 "body": delivery.body,
+                "body_bytes": len(delivery.body),
                 "received_at": delivery.received_at,
                 "processed_at": delivery.processed_at,
                 "error": delivery.error,
@@ -110,25 +111,29 @@ class SqlWebhookInboxRepository(SqlRepository):
         return dataclasses.replace(delivery, id=new_id)
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None
+        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
     ) -> list[WebhookDelivery]:
         # Bodies waiting for Meta or the ESB must not starve fresh ones: fresh first, each
         # query walking the (processed_at, id) index in order instead of sorting the backlog.
-        base = select(_i).where(_i.c.processed_at.is_(None))
+        # Ids and sizes first, then only the bodies that fit: a backlog of Meta's largest
+        # bodies (3 MB each) is never read into memory at once.
+        base = select(_i.c.id, _i.c.body_bytes).where(_i.c.processed_at.is_(None))
         if received_before is not None:
             base = base.where(_i.c.received_at < received_before)
-        rows = list(
-            (
-                await self._conn.execute(
-                    base.where(_i.c.error.is_(None)).order_by(_i.c.id).limit(limit)
-                )
+        fresh = base.where(_i.c.error.is_(None)).order_by(_i.c.id).limit(limit)
+        found = list((await self._conn.execute(fresh)).all())
+        if len(found) < limit:
+            waiting = (
+                base.where(_i.c.error.is_not(None)).order_by(_i.c.id).limit(limit - len(found))
             )
-            .mappings()
-            .all()
-        )
-        if len(rows) < limit:
-            waiting = base.where(_i.c.error.is_not(None)).order_by(_i.c.id).limit(limit - len(rows))
-            rows += (await self._conn.execute(waiting)).mappings().all()
+            found += (await self._conn.execute(waiting)).all()
+        ids = [r.id for r in within_bytes(found, max_bytes, lambda r: int(r.body_bytes))]
+        if not ids:
+            return []
+        rows = {
+            r["id"]: r
+            for r in (await self._conn.execute(select(_i).where(_i.c.id.in_(ids)))).mappings()
+        }
         return [
             WebhookDelivery(
                 id=r["id"],
@@ -138,7 +143,7 @@ class SqlWebhookInboxRepository(SqlRepository):
                 processed_at=r["processed_at"],
                 error=r["error"],
             )
-            for r in rows
+            for r in (rows[i] for i in ids if i in rows)
         ]
 
     async def mark_processed(
@@ -158,6 +163,21 @@ class SqlWebhookInboxRepository(SqlRepository):
             await self._conn.execute(
                 update(_i).where(_i.c.id.in_(list(delivery_ids))).values(processed_at=processed_at)
             )
+
+    async def purge_processed(self, processed_before: datetime, limit: int) -> int:
+        # Ids first: MariaDB takes no LIMIT in an IN subquery, SQLite no LIMIT on DELETE.
+        ids = (
+            await self._conn.scalars(
+                select(_i.c.id)
+                .where(_i.c.processed_at < processed_before, _i.c.error.is_(None))
+                .order_by(_i.c.processed_at, _i.c.id)
+                .limit(limit)
+            )
+        ).all()
+        if not ids:
+            return 0
+        result = await self._conn.execute(delete(_i).where(_i.c.id.in_(list(ids))))
+        return int(result.rowcount)
 
 
 _c = link_clicks

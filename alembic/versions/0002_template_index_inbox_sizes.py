@@ -1,4 +1,4 @@
-"""Templates are found by Meta's template id when Meta says one was paused or rejected.
+"""Templates found by Meta's id (its status webhook); webhook bodies picked by size.
 
 Revision ID: 0002
 Revises: 0001
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
@@ -18,7 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_template_meta_id", "wa_templates", ["meta_template_id"])
+    # Bodies stored before this revision count as 0 bytes: they are already in the backlog.
+    op.add_column(
+        "wa_webhook_inbox",
+        sa.Column("body_bytes", sa.Integer(), nullable=False, server_default="0"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("wa_webhook_inbox", "body_bytes")
     op.drop_index("ix_template_meta_id", table_name="wa_templates")

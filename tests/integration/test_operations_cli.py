@@ -1,0 +1,96 @@
+"""Operators' one-shot commands, run as the real CLI: ``fdr-whatsapp purge``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from domain.records import WebhookDelivery
+from infrastructure.db.engine import create_engine
+from infrastructure.db.migrations import upgrade
+from infrastructure.db.uow import SqlUnitOfWork
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        cwd=PROJECT,
+        env={**os.environ, "WA_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _store(
+    database_url: str, bodies: list[tuple[bytes, timedelta | None, str | None]]
+) -> None:
+    now = datetime.now(UTC)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with SqlUnitOfWork(engine) as uow:
+            for body, processed_ago, error in bodies:
+                stored = await uow.inbox.add(
+                    WebhookDelivery(connection_id=None, body=body, received_at=now)
+                )
+                assert stored.id is not None
+                if processed_ago is not None:
+                    await uow.inbox.mark_processed(stored.id, now - processed_ago, error)
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _left(database_url: str) -> list[bytes]:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT body FROM wa_webhook_inbox ORDER BY id"))
+            return [bytes(r[0]) for r in rows]
+    finally:
+        await engine.dispose()
+
+
+def test_purge_deletes_old_processed_bodies_and_keeps_the_rest(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+    upgrade(url)
+    asyncio.run(
+        _store(
+            url,
+            [
+                (b"processed 30 days ago", timedelta(days=30), None),
+                (b"processed 20 days ago", timedelta(days=20), None),
+                (b"unreadable, 30 days ago", timedelta(days=30), "malformed: not JSON"),
+                (b"processed yesterday", timedelta(days=1), None),
+                (b"still pending", None, None),
+            ],
+        )
+    )
+
+    purged = _cli(url, "purge", "--older-than-days", "14")
+
+    assert purged.returncode == 0, purged.stderr
+    assert "deleted 2 processed webhook bodies older than 14 days" in purged.stdout
+    assert asyncio.run(_left(url)) == [
+        b"unreadable, 30 days ago",
+        b"processed yesterday",
+        b"still pending",
+    ]
+
+
+def test_purge_refuses_a_negative_age_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+
+    refused = _cli(url, "purge", "--older-than-days", "-3")
+
+    assert refused.returncode == 2
+    assert "'-3' is not a whole number of days" in refused.stderr
