@@ -29,14 +29,19 @@ async def test_a_conversation_is_stored_and_read_back_whole(uow_factory: UowFact
 async def test_the_same_attempt_twice_is_refused_by_the_key(uow_factory: UowFactory) -> None:
     first = ConversationFactory.build()
     again = dataclasses.replace(first, customer_name="someone else")
+    after = ConversationFactory.build()
     async with uow_factory() as uow:
         assert await uow.conversations.add(first) is not None
         assert await uow.conversations.add(again) is None
+        # The refused insert is undone alone: the transaction goes on, before and after it.
+        assert await uow.conversations.add(after) is not None
         await uow.commit()
     async with uow_factory() as uow:
         found = await uow.conversations.get_by_attempt(first.shipment_id, first.status_log_id)
+        later = await uow.conversations.get_by_attempt(after.shipment_id, after.status_log_id)
     assert found is not None
     assert found.customer_name == first.customer_name
+    assert later is not None
 
 
 async def test_latest_for_shipment_is_the_newest_attempt(uow_factory: UowFactory) -> None:

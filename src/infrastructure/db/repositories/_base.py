@@ -11,10 +11,17 @@ from sqlalchemy.sql.dml import Insert
 
 from infrastructure.db.errors import is_duplicate_key
 
+#: Databases where a statement that fails (a duplicate key) is undone alone and the
+#: transaction goes on: InnoDB's statement rollback, SQLite's ON CONFLICT ABORT.
+_STATEMENT_ATOMIC = frozenset({"mysql", "mariadb", "sqlite"})
+
 
 class SqlRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
+        # Elsewhere (PostgreSQL: an error aborts the whole transaction) a savepoint around
+        # the insert keeps the transaction usable; here it would cost two round trips.
+        self._needs_savepoint = connection.dialect.name not in _STATEMENT_ATOMIC
 
     async def _insert_unique(
         self, stmt: Insert, params: Mapping[str, Any] | None = None
@@ -25,7 +32,10 @@ class SqlRepository:
         statement per call (``.values(row)``) costs more CPU than the round trip itself.
         """
         try:
-            async with self._conn.begin_nested():
+            if self._needs_savepoint:
+                async with self._conn.begin_nested():
+                    result = await self._conn.execute(stmt, params)
+            else:
                 result = await self._conn.execute(stmt, params)
         except IntegrityError as exc:
             if is_duplicate_key(exc):
