@@ -15,12 +15,10 @@ from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
 from domain.reason_rules import ReasonRule
+from domain.settings import DEFAULT_CONNECTION_ID as DEFAULT_CONNECTION_ID  # used by callers
 from domain.settings import ChannelSetting, SenderConnection
 
 _log = structlog.get_logger("settings")
-
-#: The connection id recorded for messages sent from the default (Eshopbox) sender.
-DEFAULT_CONNECTION_ID = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,14 +7,19 @@ from dataclasses import dataclass, field
 
 from domain.reasons import FdrReason
 
+#: The connection id the portal uses for the Eshopbox default connection (as does None).
+DEFAULT_CONNECTION_ID = 0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelSetting:
     """Per workspace: WhatsApp on or off (off by default: it costs money), sender, templates.
 
     ``sender_connection_id`` None means the Eshopbox default account's connection.
-    ``templates`` maps a reason to a ``wa_templates`` id; a reason missing here uses the
-    default template for that reason.
+    ``templates`` maps a reason to a ``wa_templates`` id. From the Eshopbox connection a
+    reason missing here uses Eshopbox's default template for it; from the workspace's own
+    WhatsApp app only the workspace's templates exist (Meta knows templates per business
+    account), so a reason without one is not sent.
     """
 
     account_id: int
@@ -25,6 +30,10 @@ class ChannelSetting:
     @classmethod
     def default(cls, account_id: int) -> ChannelSetting:
         return cls(account_id=account_id)
+
+    @property
+    def sends_from_own_account(self) -> bool:
+        return self.sender_connection_id not in (None, DEFAULT_CONNECTION_ID)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

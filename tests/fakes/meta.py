@@ -260,6 +260,9 @@ class FakeGraphApi:
     # lifecycle
 
     async def start(self) -> None:
+        # Meta's schema is parsed now, not inside the first send: that would hold the loop the
+        # service under test shares for over half a second, mid-test.
+        await asyncio.to_thread(_send_schema)
         app = web.Application()
         app.router.add_post("/{version}/{phone_number_id}/messages", self._send)
         app.router.add_get("/{version}/{waba_id}/message_templates", self._list_templates)
@@ -372,6 +375,7 @@ class FakeGraphApi:
     # routes
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
+        arrived = datetime.now(UTC)  # when Meta has it: before any checking of ours
         number = request.match_info["phone_number_id"]
         refused = _check_version(request) or self._check_token(request, self._numbers.get(number))
         if refused is not None:
@@ -391,9 +395,7 @@ class FakeGraphApi:
             self.rejected.append(RejectedSend(number, body, problem))
             return _error(400, 100, details=problem)
         message_id = self._new_wamid()
-        self.requests.append(
-            RecordedSend(number, body, dict(request.headers), datetime.now(UTC), message_id)
-        )
+        self.requests.append(RecordedSend(number, body, dict(request.headers), arrived, message_id))
         if isinstance(fault, _Drop):
             return _drop(request)
         if isinstance(fault, _Delay):

@@ -80,16 +80,16 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
     account = new_id()
     template_id = await _verified_template(env, account, "refused")
     connection = (await env.get(account, "/settings")).json()["whatsappSenderConnectionId"]
-    defaults = await _defaults(env)
     change = {
         "isWhatsappEnabled": True,
         "whatsappSenderConnectionId": connection,
-        "templates": {"refused": template_id, "oda": defaults["oda"]},
+        "templates": {"refused": template_id},
     }
     saved = await env.put(account, "/settings", change)
     assert saved.status_code == 200, saved.text
-    expected = {**defaults, "refused": template_id}
-    assert saved.json() == {**change, "templates": expected}
+    # From its own WhatsApp account only the workspace's templates exist: the other reasons
+    # are not sent, and the settings say so by leaving them out.
+    assert saved.json() == change
     assert (await env.get(account, "/settings")).json() == saved.json()
 
     async with env.db.connect() as conn:
@@ -114,6 +114,42 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
     assert {
         r.notification_type: (bool(r.isWhatsappEnabled), r.whatsappTemplateId) for r in rows
     } == {reason: (True, template_id if reason == "refused" else None) for reason in REASONS}
+
+
+async def test_from_its_own_account_a_workspace_cannot_choose_eshopboxs_templates(
+    env: PortalEnv,
+) -> None:
+    account = new_id()
+    template_id = await _verified_template(env, account, "refused")
+    connection = (await env.get(account, "/settings")).json()["whatsappSenderConnectionId"]
+    defaults = await _defaults(env)
+
+    refused = await env.put(
+        account,
+        "/settings",
+        {
+            "isWhatsappEnabled": True,
+            "whatsappSenderConnectionId": connection,
+            "templates": {"refused": template_id, "oda": defaults["oda"]},
+        },
+    )
+
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "templates.oda"
+    assert "cannot be sent from the workspace's own WhatsApp account" in error["message"]
+    # Back on the Eshopbox connection: its defaults again, the workspace's own choice kept.
+    back = await env.put(
+        account,
+        "/settings",
+        {
+            "isWhatsappEnabled": True,
+            "whatsappSenderConnectionId": None,
+            "templates": {"refused": template_id},
+        },
+    )
+    assert back.status_code == 200, back.text
+    assert back.json()["templates"] == {**defaults, "refused": template_id}
 
 
 async def test_zero_means_the_default_connection(env: PortalEnv) -> None:

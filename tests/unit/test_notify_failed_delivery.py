@@ -297,12 +297,48 @@ async def test_the_workspace_template_and_sender_are_used(world: World) -> None:
     assert (sent.content.name, sent.content.language) == ("brand_otp", "hi")
 
 
+async def _own_template(world: World, account_id: int, reason: FdrReason) -> int:
+    async with InMemoryUnitOfWork(world.store) as uow:
+        default = await uow.templates.default_for(5, reason)
+        assert default is not None
+        custom = await uow.templates.add(
+            dataclasses.replace(default, id=None, account_id=account_id, template_name="brand")
+        )
+        await uow.commit()
+    assert custom.id is not None
+    return custom.id
+
+
 async def test_a_missing_own_connection_is_a_recorded_skip(world: World) -> None:
     fdr = seed_fdr()
-    await world.enable(fdr.account_id, sender_connection_id=999)
+    template_id = await _own_template(world, fdr.account_id, FdrReason.OTP_CANCELLATION)
+    await world.enable(
+        fdr.account_id,
+        sender_connection_id=999,
+        templates={FdrReason.OTP_CANCELLATION: template_id},
+    )
     result = await world.notify(fdr)
     assert result.outcome is Outcome.SKIPPED
     assert "no_sender" in result.detail
+
+
+async def test_from_its_own_account_a_reason_without_its_template_is_not_sent(
+    world: World,
+) -> None:
+    fdr = seed_fdr()  # otp_cancellation
+    world.directory.senders[482] = dataclasses.replace(DEFAULT_SENDER, connection_id=482)
+    template_id = await _own_template(world, fdr.account_id, FdrReason.REFUSED)
+    await world.enable(
+        fdr.account_id, sender_connection_id=482, templates={FdrReason.REFUSED: template_id}
+    )
+
+    result = await world.notify(fdr)
+
+    # Eshopbox's default template does not exist on the workspace's own business account:
+    # Meta would refuse it (132001), so nothing is sent and the stats say why.
+    assert result.outcome is Outcome.SKIPPED
+    assert result.detail.startswith("no_template: no template of the workspace")
+    assert world.whatsapp.sent == []
 
 
 async def test_settings_are_read_from_the_database_when_the_cache_is_down() -> None:

@@ -149,18 +149,33 @@ class NotifyFailedDelivery:
             return _Skip(reason, SkipReason.BAD_PHONE, str(exc))
         template = await self._template(uow, setting, reason)
         if template is None:
-            return _Skip(reason, SkipReason.NO_TEMPLATE, f"no template for {reason}")
+            if setting.sends_from_own_account:
+                why = (
+                    f"no template of the workspace for {reason}: it sends from its own "
+                    "WhatsApp account, where Eshopbox's templates do not exist"
+                )
+            else:
+                why = f"no template for {reason}"
+            return _Skip(reason, SkipReason.NO_TEMPLATE, why)
         return _Plan(setting=setting, reason=reason, phone=phone, template=template)
 
     async def _template(
         self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason
     ) -> WaTemplate | None:
         chosen_id = setting.templates.get(reason)
+        own_account = setting.sends_from_own_account
         if chosen_id is not None:
             chosen = await uow.templates.get(chosen_id)
-            allowed = (setting.account_id, self._options.default_account_id)
+            # Meta knows a template only on the business account it was made on.
+            allowed = (
+                (setting.account_id,)
+                if own_account
+                else (setting.account_id, self._options.default_account_id)
+            )
             if chosen is not None and chosen.account_id in allowed:
                 return chosen
+        if own_account:
+            return None
         return await uow.templates.default_for(self._options.default_account_id, reason)
 
     async def _start(self, fdr: FailedDelivery, plan: _Plan) -> Notified:

@@ -17,16 +17,26 @@ class ChannelSettingsView:
     account_id: int
     whatsapp_enabled: bool
     sender_connection_id: int | None  # None: the Eshopbox default connection
-    templates: Mapping[FdrReason, int]  # every reason that has a template, chosen or default
+    # Every reason that will be sent, with its template: the workspace's choice, else (from
+    # the Eshopbox connection only) Eshopbox's default. A reason missing is not sent.
+    templates: Mapping[FdrReason, int]
 
 
 async def settings_view(
     uow: UnitOfWork, account_id: int, default_account_id: int
 ) -> ChannelSettingsView:
-    """What the worker will use: the stored choice per reason, else the shipped default."""
+    """What the worker will use: the stored choice per reason, else the shipped default (not
+    from the workspace's own WhatsApp account, where Eshopbox's templates do not exist)."""
     setting = await uow.settings.get(account_id) or ChannelSetting.default(account_id)
-    templates = {r: t.id for r, t in (await shipped_defaults(uow, default_account_id)).items()}
-    templates.update(setting.templates)
+    templates: dict[FdrReason, int | None] = {}
+    if not setting.sends_from_own_account:
+        templates = {r: t.id for r, t in (await shipped_defaults(uow, default_account_id)).items()}
+    for reason, template_id in setting.templates.items():
+        if setting.sends_from_own_account:
+            chosen = await uow.templates.get(template_id)
+            if chosen is None or chosen.account_id != account_id:
+                continue  # chosen from the Eshopbox connection; not sendable from this one
+        templates[reason] = template_id
     return ChannelSettingsView(
         account_id=account_id,
         whatsapp_enabled=setting.whatsapp_enabled,

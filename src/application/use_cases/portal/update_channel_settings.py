@@ -66,7 +66,12 @@ class UpdateChannelSettings:
                     continue
                 template = await uow.templates.get(template_id)
                 problem = _template_problem(
-                    template, template_id, reason, account_id, default_account
+                    template,
+                    template_id,
+                    reason,
+                    account_id,
+                    default_account,
+                    own_account=connection_id is not None,
                 )
                 if problem is not None:
                     errors[field] = problem
@@ -112,9 +117,16 @@ def _template_problem(
     reason: FdrReason,
     account_id: int,
     default_account: int,
+    *,
+    own_account: bool,
 ) -> str | None:
     if template is None or template.account_id not in (account_id, default_account):
         return f"template {template_id} not found"
+    if own_account and template.account_id != account_id:
+        return (
+            f"template {template_id} is Eshopbox's: it cannot be sent from the workspace's own "
+            "WhatsApp account; choose a template of the workspace, verified on that account"
+        )
     if template.reason is not None and template.reason is not reason:
         return f"template {template_id} is for {template.reason.value}, not {reason.value}"
     if template.account_id != default_account and not template.is_verified:
