@@ -54,16 +54,15 @@ class SettingsReader:
         except UpstreamUnavailable as exc:
             _log.warning("settings cache unavailable, reading the database", error=str(exc))
             cached = None
-            cache_up = False
-        else:
-            cache_up = True
-        if cached is not None:
-            return cached
+        if cached is not None and cached.setting is not None:
+            return cached.setting
         stored = await uow.settings.get(account_id)
         setting = stored or ChannelSetting.default(account_id)
-        if cache_up:
+        if cached is not None:
             with contextlib.suppress(UpstreamUnavailable):
-                await self._cache.put(setting)
+                # Refused if the workspace changed since the miss: what was just read from
+                # the database may be from before the change.
+                await self._cache.put(setting, cached.generation)
         return setting
 
     async def forget(self, account_id: int) -> None:

@@ -30,21 +30,39 @@ async def test_a_put_setting_is_read_back_until_invalidated(cache: SettingsCache
         sender_connection_id=482,
         templates={FdrReason.PAYMENT_ISSUE: 9},
     )
-    assert await cache.get(setting.account_id) is None
-    await cache.put(setting)
-    assert await cache.get(setting.account_id) == setting
+    miss = await cache.get(setting.account_id)
+    assert miss.setting is None
+    await cache.put(setting, miss.generation)
+    assert (await cache.get(setting.account_id)).setting == setting
     await cache.invalidate(setting.account_id)
-    assert await cache.get(setting.account_id) is None
+    assert (await cache.get(setting.account_id)).setting is None
+
+
+async def test_a_value_read_before_a_change_is_not_cached_after_it(cache: SettingsCache) -> None:
+    account = new_id()
+    before = ChannelSetting(account_id=account)
+    after = ChannelSetting(account_id=account, whatsapp_enabled=True)
+    # A reader misses and reads the database (the workspace still off)...
+    miss = await cache.get(account)
+    # ...meanwhile the portal commits "on" and invalidates...
+    await cache.invalidate(account)
+    # ...then the reader caches what it read: refused, or "off" would be served for a TTL.
+    await cache.put(before, miss.generation)
+    assert (await cache.get(account)).setting is None
+    # The next reader reads "on" and caches it.
+    fresh = await cache.get(account)
+    await cache.put(after, fresh.generation)
+    assert (await cache.get(account)).setting == after
 
 
 async def test_in_process_entries_expire() -> None:
     now = [100.0]
     cache = InProcessSettingsCache(ttl=1.0, monotonic=lambda: now[0])
-    await cache.put(ChannelSetting(account_id=1))
+    await cache.put(ChannelSetting(account_id=1), (await cache.get(1)).generation)
     now[0] += 0.99
-    assert await cache.get(1) is not None
+    assert (await cache.get(1)).setting is not None
     now[0] += 0.02
-    assert await cache.get(1) is None
+    assert (await cache.get(1)).setting is None
 
 
 async def test_redis_down_is_reported_not_hidden() -> None:

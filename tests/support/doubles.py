@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from application.ports.cache import CacheRead
 from domain.messages import Content, SendReceipt
 from domain.settings import ConnectionSummary, SenderConnection
 from tests.support.factories import T0
@@ -104,12 +105,12 @@ class StaticDirectory:
 class BrokenCache:
     """A settings cache whose server is down."""
 
-    async def get(self, account_id: int) -> None:
+    async def get(self, account_id: int) -> CacheRead:
         from domain.errors import UpstreamUnavailable
 
         raise UpstreamUnavailable("cache down")
 
-    async def put(self, setting: object) -> None:
+    async def put(self, setting: object, generation: str) -> None:
         from domain.errors import UpstreamUnavailable
 
         raise UpstreamUnavailable("cache down")

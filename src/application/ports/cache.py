@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from domain.settings import ChannelSetting
 
 
+@dataclass(frozen=True, slots=True)
+class CacheRead:
+    setting: ChannelSetting | None  # None: a miss
+    #: The entry's generation when it was read: a put after a miss presents it, and is refused
+    #: when an invalidation came in between (the value read from the database may predate it).
+    generation: str
+
+
 class SettingsCache(Protocol):
-    async def get(self, account_id: int) -> ChannelSetting | None:
-        """None on a miss; raises ``UpstreamUnavailable`` when the cache cannot be reached."""
+    async def get(self, account_id: int) -> CacheRead:
+        """Raises ``UpstreamUnavailable`` when the cache cannot be reached."""
 
-    async def put(self, setting: ChannelSetting) -> None: ...
+    async def put(self, setting: ChannelSetting, generation: str) -> None:
+        """Caches ``setting`` unless the account was invalidated since the read that returned
+        ``generation``."""
 
-    async def invalidate(self, account_id: int) -> None: ...
+    async def invalidate(self, account_id: int) -> None:
+        """After a change is committed: drops the entry and refuses puts of older reads."""
