@@ -82,6 +82,7 @@ class BenchStack:
         values = {
             "WA_META_THROUGHPUT": str(throughput),
             "WA_WORKER_CONCURRENCY": str(concurrency),
+            "WA_WORKER_METRICS_PORT": str(env.free_port()),
             **extra,
         }
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from dishka import AsyncContainer
 
 from application.use_cases.process_webhooks import ProcessWebhooks
+from infrastructure.metrics import WEBHOOK_BACKLOG, WEBHOOK_BACKLOG_AGE, WEBHOOK_UPDATES
 
 _log = structlog.get_logger("pump")
 
@@ -35,6 +37,7 @@ class WebhookPump:
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set whenever a pass found nothing more to do
+        self._measured_at = 0.0
 
     def kick(self) -> None:
         self._kicked.set()
@@ -70,13 +73,40 @@ class WebhookPump:
                     pass
             except Exception:
                 _log.exception("webhook pass failed; the next sweep retries")
+            await self._measure()
             self.idle.set()
+
+    async def _measure(self) -> None:
+        """The backlog gauges, at most once per sweep interval (kicks come with every POST)."""
+        now = time.monotonic()
+        if now - self._measured_at < self._sweep:
+            return
+        self._measured_at = now
+        try:
+            async with self._container() as request:
+                backlog = await (await request.get(ProcessWebhooks)).backlog()
+        except Exception:
+            _log.warning("webhook backlog not measured", exc_info=True)
+            return
+        WEBHOOK_BACKLOG.set(backlog.pending)
+        oldest = backlog.oldest_received_at
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        WEBHOOK_BACKLOG_AGE.set(max(age, 0.0))
 
     async def _pass(self, min_age: timedelta | None) -> bool:
         """One pass; whether another one now could find more."""
         async with self._container() as request:
             process = await request.get(ProcessWebhooks)
             batch = await process(limit=self._batch, min_age=min_age)
+        for kind, count in (
+            ("status", batch.statuses),
+            ("reply", batch.replies),
+            ("template_change", batch.template_changes),
+            ("malformed_body", batch.malformed),
+            ("waiting_body", len(batch.waiting)),
+        ):
+            if count:
+                WEBHOOK_UPDATES.labels(kind).inc(count)
         if batch.taken:
             _log.debug(
                 "webhooks processed",

@@ -20,6 +20,7 @@ from application.use_cases.notify_failed_delivery import Disposition
 from domain.errors import UpstreamUnavailable
 from entrypoints.intake import ShipmentEventIntake
 from infrastructure.config import Config
+from infrastructure.metrics import WORKER_IN_FLIGHT
 
 _log = structlog.get_logger("worker")
 
@@ -92,6 +93,10 @@ class Worker:
         return []
 
     async def _handle(self, event: ReceivedEvent) -> None:
+        with WORKER_IN_FLIGHT.track_inprogress():
+            await self._handle_one(event)
+
+    async def _handle_one(self, event: ReceivedEvent) -> None:
         try:
             async with self._container() as request:
                 intake = await request.get(ShipmentEventIntake)
@@ -147,7 +152,24 @@ def run_worker(config: Config) -> int:
             file=sys.stderr,
         )
         return 2
-    return asyncio.run(_main(config))
+    metrics = None
+    if config.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            metrics, _ = start_http_server(config.worker_metrics_port)
+        except OSError as exc:
+            print(
+                f"configuration error: WA_WORKER_METRICS_PORT {config.worker_metrics_port} "
+                f"cannot be served: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        return asyncio.run(_main(config))
+    finally:
+        if metrics is not None:
+            metrics.shutdown()
 
 
 async def _main(config: Config) -> int:
@@ -161,7 +183,11 @@ async def _main(config: Config) -> int:
     try:
         source = await container.get(EventSource)
         worker = Worker(container, source, concurrency=config.worker_concurrency)
-        _log.info("worker started", subscription=config.pubsub_fdr_subscription)
+        _log.info(
+            "worker started",
+            subscription=config.pubsub_fdr_subscription,
+            metrics_port=config.worker_metrics_port,
+        )
         await worker.run(stop)
         _log.info("worker stopped", handled=worker.handled)
     finally:

@@ -20,6 +20,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_META_API_VERSION = "v23.0"
 META_THROUGHPUT_MAX = 1000
+#: Where ``fdr-whatsapp worker`` serves Prometheus metrics (OpenTelemetry's Prometheus port).
+DEFAULT_WORKER_METRICS_PORT: int | None = 9464
 
 
 class ConfigError(Exception):
@@ -60,6 +62,7 @@ class Config:
     support_phone: str = "+91-9876543210"
     support_email: str = "eshopbox@support.com"
     worker_concurrency: int = 32
+    worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -153,6 +156,9 @@ class _Reader:
             support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
+            worker_metrics_port=self.get(
+                "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
+            ),
             log_level=self.get("WA_LOG_LEVEL", _log_level, "INFO"),
             log_json=self.get("WA_LOG_JSON", _boolean, False),
         )
@@ -175,6 +181,16 @@ def _positive_int(value: str) -> int:
     if number <= 0:
         raise ValueError(f"must be positive, not {number}")
     return number
+
+
+def _port_or_off(value: str) -> int | None:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"must be a port number (0 turns it off), not {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"must be a port number from 1 to 65535 (0 turns it off), not {number}")
+    return number or None
 
 
 def _positive_float(value: str) -> float:

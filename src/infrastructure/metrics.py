@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 FDR_EVENTS = Counter(
     "fdr_events_total",
@@ -13,4 +13,22 @@ FDR_EVENT_SECONDS = Histogram(
     "fdr_event_seconds",
     "Time from taking a shipment event to its recorded outcome",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_UPDATES = Counter(
+    "webhook_updates_total",
+    "What the webhook pump did with stored Meta webhooks, by kind: status (new delivery "
+    "reports), reply (answers handled), template_change, malformed_body, waiting_body",
+    ["kind"],
+)
+WEBHOOK_BACKLOG = Gauge(
+    "webhook_inbox_pending",
+    "Stored webhook bodies not processed yet (measured at each sweep)",
+)
+WEBHOOK_BACKLOG_AGE = Gauge(
+    "webhook_inbox_oldest_pending_seconds",
+    "Age of the oldest stored webhook body not processed yet (0 when none)",
+)
+WORKER_IN_FLIGHT = Gauge(
+    "worker_events_in_flight",
+    "Shipment events the worker is handling right now",
 )

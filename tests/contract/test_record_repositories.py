@@ -181,3 +181,26 @@ async def test_processed_bodies_are_purged_in_batches_errors_and_pending_kept(
         await uow.commit()
     assert later == 2
     assert never == 0
+
+
+async def test_the_backlog_counts_pending_bodies_and_the_oldest(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        before = await uow.inbox.backlog()
+        oldest = datetime(1970, 6, 1, tzinfo=UTC)  # older than any other test's body
+        first = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"a", received_at=oldest)
+        )
+        await uow.inbox.add(WebhookDelivery(connection_id=None, body=b"b", received_at=T0))
+        await uow.commit()
+    async with uow_factory() as uow:
+        during = await uow.inbox.backlog()
+        assert first.id is not None
+        await uow.inbox.mark_processed(first.id, T0)
+        await uow.commit()
+    async with uow_factory() as uow:
+        after = await uow.inbox.backlog()
+    assert during.pending == before.pending + 2
+    assert during.oldest_received_at == oldest
+    assert after.pending == before.pending + 1
+    assert after.oldest_received_at is not None
+    assert after.oldest_received_at > oldest

@@ -54,6 +54,8 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_AUTH_JWT_SECRET": "short"}, "WA_AUTH_JWT_SECRET"),
         ({"WA_ESB_URL": "esb.internal"}, "WA_ESB_URL"),
         ({"PUBSUB_EMULATOR_HOST": "localhost"}, "PUBSUB_EMULATOR_HOST"),
+        ({"WA_WORKER_METRICS_PORT": "70000"}, "WA_WORKER_METRICS_PORT"),
+        ({"WA_WORKER_METRICS_PORT": "metrics"}, "WA_WORKER_METRICS_PORT"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -62,6 +64,11 @@ def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) 
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"configuration error: {variable} ")
     assert "\n" not in str(caught.value)
+
+
+def test_the_worker_metrics_port_can_be_turned_off() -> None:
+    assert load_config({}, env_file=None).worker_metrics_port == 9464
+    assert load_config({"WA_WORKER_METRICS_PORT": "0"}, env_file=None).worker_metrics_port is None
 
 
 def test_dotenv_fills_in_and_the_environment_wins(tmp_path: Path) -> None:

@@ -128,6 +128,12 @@ class FdrEventRepository(Protocol):
     async def update(self, record: FdrEventRecord) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboxBacklog:
+    pending: int
+    oldest_received_at: datetime | None  # None: nothing pending
+
+
 class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
 
@@ -148,6 +154,9 @@ class WebhookInboxRepository(Protocol):
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime
     ) -> None: ...
+
+    async def backlog(self) -> InboxBacklog:
+        """How many bodies wait to be processed, and since when (for the operators)."""
 
     async def purge_processed(self, processed_before: datetime, limit: int) -> int:
         """Deletes up to ``limit`` bodies processed without error before ``processed_before``

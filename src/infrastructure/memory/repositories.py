@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from application.ports.repositories import ConversationQuery
+from application.ports.repositories import ConversationQuery, InboxBacklog
 from domain.conversation import Conversation
 from domain.errors import Conflict
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
@@ -323,6 +323,11 @@ class InMemoryWebhookInboxRepository(_Repo):
         found = self._t.inbox.get(delivery_id)
         if found is not None:
             self._t.inbox[delivery_id] = dataclasses.replace(found, error=error)
+
+    async def backlog(self) -> InboxBacklog:
+        pending = [d for d in self._t.inbox.values() if d.processed_at is None]
+        oldest = min((d.received_at for d in pending), default=None)
+        return InboxBacklog(pending=len(pending), oldest_received_at=oldest)
 
     async def purge_processed(self, processed_before: datetime, limit: int) -> int:
         done = sorted(

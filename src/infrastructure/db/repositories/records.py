@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
+from application.ports.repositories import InboxBacklog
 from domain.activity import Outcome
 from domain.reason_rules import ReasonRule, RuleSource
 from domain.reasons import FdrReason
@@ -163,6 +164,14 @@ class SqlWebhookInboxRepository(SqlRepository):
             await self._conn.execute(
                 update(_i).where(_i.c.id.in_(list(delivery_ids))).values(processed_at=processed_at)
             )
+
+    async def backlog(self) -> InboxBacklog:
+        row = (
+            await self._conn.execute(
+                select(func.count(), func.min(_i.c.received_at)).where(_i.c.processed_at.is_(None))
+            )
+        ).one()
+        return InboxBacklog(pending=int(row[0]), oldest_received_at=row[1])
 
     async def purge_processed(self, processed_before: datetime, limit: int) -> int:
         # Ids first: MariaDB takes no LIMIT in an IN subquery, SQLite no LIMIT on DELETE.

@@ -1,0 +1,123 @@
+"""``fdr-whatsapp worker`` as operators run it: a process that pulls, serves its metrics, and
+stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from gcloud.aio.pubsub import PubsubMessage
+
+from infrastructure.pubsub.client import PubSubTarget
+from tests.conftest import new_id
+from tests.support.services import free_port, unique_name
+from tests.support.stack import fdr_event
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _metric(text: str, sample: str) -> float | None:
+    """The value of one sample (name and labels, exactly as exposed) of Prometheus's text."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return None
+
+
+async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
+    mysql_url: str, pubsub_emulator_host: str
+) -> None:
+    target = PubSubTarget("test", pubsub_emulator_host)
+    topic = target.topic_path(unique_name("fdr"))
+    subscription = target.subscription_path(unique_name("fdr-sub"))
+    publisher, subscriber = target.publisher(), target.subscriber()
+    await publisher.create_topic(topic)
+    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
+    # WhatsApp is off for a new workspace: the event is recorded as skipped, nothing is sent.
+    await publisher.publish(
+        topic, [PubsubMessage(json.dumps(fdr_event(account_id=new_id())).encode())]
+    )
+    await publisher.close()
+    await subscriber.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "WA_DATABASE_URL": mysql_url,
+        "WA_PUBSUB_PROJECT": "test",
+        "WA_PUBSUB_FDR_SUBSCRIPTION": subscription,
+        "PUBSUB_EMULATOR_HOST": pubsub_emulator_host,
+        "WA_WORKER_METRICS_PORT": str(port),
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "entrypoints.cli",
+        "worker",
+        cwd=PROJECT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output = ""
+    try:
+        skipped = None
+        text = ""
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                try:
+                    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                except httpx.TransportError:
+                    text = ""
+                skipped = _metric(text, 'fdr_events_total{outcome="skipped"}')
+                if skipped:
+                    break
+                await asyncio.sleep(0.2)
+        assert skipped == 1.0
+        assert _metric(text, "worker_events_in_flight") == 0.0
+        worker.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(worker.communicate(), 30)
+        output = out.decode()
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.communicate()
+    assert worker.returncode == 0, output
+    assert "worker stopped" in output
+
+
+def test_a_metrics_port_in_use_stops_the_worker_with_one_line(mysql_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", "worker"],
+            cwd=PROJECT,
+            env={
+                **os.environ,
+                "WA_DATABASE_URL": mysql_url,
+                "WA_PUBSUB_PROJECT": "test",
+                "WA_PUBSUB_FDR_SUBSCRIPTION": "projects/test/subscriptions/none",
+                "WA_WORKER_METRICS_PORT": str(port),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        f"configuration error: WA_WORKER_METRICS_PORT {port} cannot be served"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
