@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from dishka import (
     AnyOf,
     AsyncContainer,
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
+from application.ports.auth import PushAuthenticator
 from application.ports.cache import SettingsCache
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import (
@@ -55,6 +57,8 @@ from application.use_cases.track_link_click import TrackLinkClick
 from domain.settings import SenderConnection
 from entrypoints.intake import ShipmentEventIntake
 from entrypoints.portal_wiring import PortalProvider
+from infrastructure.auth.jwt import jwks_client
+from infrastructure.auth.push import PubSubPushAuthenticator
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.clock import SystemClock, UuidRefs
@@ -81,6 +85,8 @@ from infrastructure.probes import DatabaseProbe, RedisProbe
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
+
+_log = structlog.get_logger("wiring")
 
 #: The sandbox's app secret: demo webhooks are signed with it (never used with real Meta).
 SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105
@@ -277,6 +283,21 @@ class CollaboratorsProvider(Provider):
 class ServicesProvider(Provider):
     scope = Scope.APP
     settings = provide(SettingsReader)
+
+    @provide
+    def push_authenticator(self, config: Config) -> PushAuthenticator:
+        checker = PubSubPushAuthenticator(
+            token=config.pubsub_push_token,
+            audience=config.pubsub_push_audience,
+            service_account=config.pubsub_push_service_account,
+            jwks=jwks_client(config.pubsub_push_jwks_url) if config.pubsub_push_audience else None,
+        )
+        if checker.is_open:
+            _log.warning(
+                "POST /pubsub/push/fdr accepts events from anyone who can reach it; set "
+                "WA_PUBSUB_PUSH_TOKEN or WA_PUBSUB_PUSH_AUDIENCE unless only Pub/Sub can"
+            )
+        return checker
 
     @provide
     def rules(self) -> ReasonBook:

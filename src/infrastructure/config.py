@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_META_API_VERSION = "v23.0"
+GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 META_THROUGHPUT_MAX = 1000
 #: Where ``fdr-whatsapp worker`` serves Prometheus metrics (OpenTelemetry's Prometheus port).
 DEFAULT_WORKER_METRICS_PORT: int | None = 9464
@@ -41,6 +42,10 @@ class Config:
     pubsub_fdr_subscription: str | None = None
     pubsub_activity_topic: str | None = None
     pubsub_emulator_host: str | None = None
+    pubsub_push_token: str | None = field(default=None, repr=False)  # ?token= on push URLs
+    pubsub_push_audience: str | None = None  # OIDC: the audience set on the push subscription
+    pubsub_push_service_account: str | None = None  # OIDC: the account pushes are signed for
+    pubsub_push_jwks_url: str = GOOGLE_OIDC_JWKS_URL
     meta_graph_url: str = DEFAULT_META_GRAPH_URL
     meta_api_version: str = DEFAULT_META_API_VERSION
     meta_app_secret: str | None = field(default=None, repr=False)
@@ -125,6 +130,10 @@ class _Reader:
         for name in ("WA_PUBSUB_FDR_SUBSCRIPTION", "WA_PUBSUB_ACTIVITY_TOPIC"):
             if self.raw(name) and not project:
                 raise ConfigError("WA_PUBSUB_PROJECT", f"is required when {name} is set")
+        if self.raw("WA_PUBSUB_PUSH_SERVICE_ACCOUNT") and not self.raw("WA_PUBSUB_PUSH_AUDIENCE"):
+            raise ConfigError(
+                "WA_PUBSUB_PUSH_AUDIENCE", "is required when WA_PUBSUB_PUSH_SERVICE_ACCOUNT is set"
+            )
         return Config(
             database_url=self.get("WA_DATABASE_URL", _database_url, DEFAULT_DATABASE_URL),
             redis_url=self.get("WA_REDIS_URL", _redis_url, None),
@@ -150,6 +159,12 @@ class _Reader:
             portal_tracking_url=self.get("WA_PORTAL_TRACKING_URL", _tracking_url, None),
             public_base_url=self.get("WA_PUBLIC_BASE_URL", _http_url, "http://127.0.0.1:8000"),
             default_account_id=self.get("WA_DEFAULT_ACCOUNT_ID", _positive_int, 5),
+            pubsub_push_token=self.get("WA_PUBSUB_PUSH_TOKEN", _push_token, None),
+            pubsub_push_audience=self.raw("WA_PUBSUB_PUSH_AUDIENCE"),
+            pubsub_push_service_account=self.raw("WA_PUBSUB_PUSH_SERVICE_ACCOUNT"),
+            pubsub_push_jwks_url=self.get(
+                "WA_PUBSUB_PUSH_JWKS_URL", _http_url, GOOGLE_OIDC_JWKS_URL
+            ),
             auth_jwt_secret=self.get("WA_AUTH_JWT_SECRET", _jwt_secret, None),
             auth_jwks_url=self.get("WA_AUTH_JWKS_URL", _http_url, None),
             auth_audience=self.raw("WA_AUTH_AUDIENCE"),
@@ -270,6 +285,12 @@ def _api_version(value: str) -> str:
 def _jwt_secret(value: str) -> str:
     if len(value) < 32:
         raise ValueError("must be at least 32 characters (HS256 key)")
+    return value
+
+
+def _push_token(value: str) -> str:
+    if len(value) < 16 or not value.isascii() or not value.isprintable():
+        raise ValueError("must be at least 16 printable ASCII characters")
     return value
 
 

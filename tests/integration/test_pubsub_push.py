@@ -10,6 +10,7 @@ from typing import Any
 import pytest_asyncio
 
 from tests.conftest import new_id
+from tests.fakes.google_oidc import PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleCerts, push_token
 from tests.support.app import AppClient
 from tests.support.stack import Stack, fdr_event, running_stack
 
@@ -95,4 +96,52 @@ async def test_redis_down_the_event_is_still_handled(
         event = json.dumps(fdr_event(account_id=account)).encode()
         response = await client.post("/pubsub/push/fdr", json=envelope(event))
     assert response.status_code == 204
+    assert len(stack.meta.requests) == 1
+
+
+async def test_with_push_authentication_only_googles_signed_push_gets_in(
+    mysql_url: str, pubsub_emulator_host: str
+) -> None:
+    token = "push-token-0123456789abcdef"
+    google = GoogleCerts()
+    await google.start()
+    try:
+        async with (
+            running_stack(
+                mysql_url,
+                pubsub_emulator_host,
+                pubsub_push_token=token,
+                pubsub_push_audience=PUSH_AUDIENCE,
+                pubsub_push_service_account=PUSH_ACCOUNT,
+                pubsub_push_jwks_url=google.jwks_url,
+            ) as stack,
+            stack.http(run_pump=False) as client,
+        ):
+            account = new_id()
+            await stack.enable(account)
+            event = fdr_event(account_id=account)
+            body = envelope(json.dumps(event).encode())
+            signed = {"Authorization": f"Bearer {push_token()}"}
+            forged = {"Authorization": f"Bearer {push_token(email='someone@evil.example')}"}
+
+            anonymous = await client.post("/pubsub/push/fdr", json=body)
+            token_only = await client.post(f"/pubsub/push/fdr?token={token}", json=body)
+            wrong_account = await client.post(
+                f"/pubsub/push/fdr?token={token}", json=body, headers=forged
+            )
+            refused = (anonymous, token_only, wrong_account)
+            data = event["response_data"]
+            recorded = await stack.fdr_outcome(data["id"], int(data["status_log_id"]))
+            sends_while_refused = len(stack.meta.requests)
+
+            accepted = await client.post(
+                f"/pubsub/push/fdr?token={token}", json=body, headers=signed
+            )
+    finally:
+        await google.stop()
+    for response in refused:
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert (recorded, sends_while_refused) == (None, 0)  # a refused push changes nothing
+    assert accepted.status_code == 204
     assert len(stack.meta.requests) == 1

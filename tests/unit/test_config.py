@@ -55,6 +55,9 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_ESB_URL": "esb.internal"}, "WA_ESB_URL"),
         ({"PUBSUB_EMULATOR_HOST": "localhost"}, "PUBSUB_EMULATOR_HOST"),
         ({"WA_WORKER_METRICS_PORT": "70000"}, "WA_WORKER_METRICS_PORT"),
+        ({"WA_PUBSUB_PUSH_TOKEN": "short"}, "WA_PUBSUB_PUSH_TOKEN"),
+        ({"WA_PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x.iam"}, "WA_PUBSUB_PUSH_AUDIENCE"),
+        ({"WA_PUBSUB_PUSH_JWKS_URL": "certs.json"}, "WA_PUBSUB_PUSH_JWKS_URL"),
         ({"WA_WORKER_METRICS_PORT": "metrics"}, "WA_WORKER_METRICS_PORT"),
     ],
 )

@@ -26,3 +26,16 @@ class TokenVerifier(Protocol):
         ``NotConfigured`` when no way to check tokens is configured, ``UpstreamUnavailable``
         when the signing keys cannot be fetched.
         """
+
+
+class PushAuthenticator(Protocol):
+    """Who may push shipment events: Pub/Sub's push subscription, and nobody else."""
+
+    @property
+    def is_open(self) -> bool:
+        """True when nothing is checked (no token and no audience configured)."""
+
+    async def check(self, authorization: str | None, token: str | None) -> None:
+        """Raises ``Unauthenticated`` unless the push carries what is configured: the shared
+        ``token`` query parameter, and/or Google's OIDC bearer token for the subscription's
+        service account; ``UpstreamUnavailable`` when Google's keys cannot be fetched."""

@@ -10,6 +10,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from application.ports.auth import PushAuthenticator
 from entrypoints.background import WebhookPump
 from entrypoints.http.health import HealthController
 from entrypoints.http.portal import portal_router
@@ -31,6 +32,8 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
     pump = WebhookPump(container)
 
     async def start_pump() -> None:
+        # Built now, not on the first push: it warns at start-up when pushes are not checked.
+        await container.get(PushAuthenticator)
         if run_pump:
             pump.start()
 

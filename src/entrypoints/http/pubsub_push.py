@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from dishka.integrations.litestar import FromDishka
 from litestar import Controller, Response, post
 from litestar.exceptions import ValidationException
-from litestar.params import JSONBody
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
+from application.ports.auth import PushAuthenticator
 from application.use_cases.notify_failed_delivery import Disposition
 from entrypoints.http.problems import problem
 from entrypoints.intake import ShipmentEventIntake
@@ -42,12 +43,34 @@ class PubSubPushController(Controller):
         summary="Shipment events from a Pub/Sub push subscription",
         description=(
             "Same handling as the pull worker. 204 acknowledges (the outcome is recorded); "
-            "503 asks Pub/Sub to deliver the event again later."
+            "503 asks Pub/Sub to deliver the event again later; 401 when the push token or "
+            "Google's OIDC token is configured and missing or wrong."
         ),
     )
     async def fdr(
-        self, data: JSONBody[PushEnvelope], intake: FromDishka[ShipmentEventIntake]
+        self,
+        data: JSONBody[PushEnvelope],
+        intake: FromDishka[ShipmentEventIntake],
+        push_auth: FromDishka[PushAuthenticator],
+        authorization: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Authorization",
+                required=False,
+                description="Google's OIDC token, when the push subscription signs its pushes",
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            QueryParameter(
+                name="token",
+                required=False,
+                description="The shared token on the push endpoint URL, when configured",
+            ),
+        ] = None,
     ) -> Response[Any]:
+        # Before anything is read: a refused push changes nothing.
+        await push_auth.check(authorization, token)
         try:
             raw = base64.b64decode(data.message.data, validate=True)
         except (binascii.Error, ValueError):

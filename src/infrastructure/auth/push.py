@@ -1,0 +1,90 @@
+"""Pub/Sub push authentication, the two ways Google documents for push endpoints.
+
+- A **token** in the push endpoint's URL (``/pubsub/push/fdr?token=...``), compared in
+  constant time.
+- **OIDC**: the push subscription signs each request with a Google-issued JWT for a service
+  account (``Authorization: Bearer ...``; RS256, Google's keys). Checked: signature, ``exp``,
+  ``aud`` (the audience set on the subscription), ``iss`` (Google), ``email`` (that service
+  account) and ``email_verified``.
+
+Both may be required at once. With neither configured the endpoint is open (the demo, or a
+push endpoint reachable only inside the cluster); start-up says so in a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Any
+
+import jwt
+import structlog
+
+from domain.errors import Unauthenticated, UpstreamUnavailable
+from infrastructure.auth.jwt import LEEWAY_SECONDS
+
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
+_log = structlog.get_logger("auth")
+
+
+class PubSubPushAuthenticator:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        audience: str | None = None,
+        service_account: str | None = None,
+        jwks: jwt.PyJWKClient | None = None,
+    ) -> None:
+        if audience is not None and jwks is None:
+            raise ValueError("an OIDC audience needs Google's keys (a JWKS client)")
+        self._token = token
+        self._audience = audience
+        self._service_account = service_account
+        self._jwks = jwks
+
+    @property
+    def is_open(self) -> bool:
+        return self._token is None and self._audience is None
+
+    async def check(self, authorization: str | None, token: str | None) -> None:
+        if self._token is not None and not (
+            token and hmac.compare_digest(token.encode(), self._token.encode())
+        ):
+            raise Unauthenticated("the push token is missing or wrong")
+        if self._audience is not None:
+            await self._check_oidc(authorization)
+
+    async def _check_oidc(self, authorization: str | None) -> None:
+        scheme, _, bearer = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not bearer.strip():
+            raise Unauthenticated("a push needs Google's OIDC bearer token")
+        bearer = bearer.strip()
+        assert self._jwks is not None
+        jwks = self._jwks
+        try:
+            # PyJWKClient fetches with urllib (blocking); its cache keeps this rare.
+            key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, bearer)
+        except jwt.PyJWKClientConnectionError as exc:
+            _log.warning("Google's signing keys unreachable", error=str(exc))
+            raise UpstreamUnavailable("Google's signing keys cannot be fetched") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the push token's key is unknown: {exc}") from None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                bearer,
+                key.key,
+                algorithms=["RS256"],
+                audience=self._audience,
+                issuer=GOOGLE_ISSUERS,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "email"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the push token is not valid: {exc}") from None
+        if claims.get("email_verified") is not True:
+            raise Unauthenticated("the push token's email is not verified")
+        if self._service_account is not None and claims.get("email") != self._service_account:
+            raise Unauthenticated("the push token is for another service account")
