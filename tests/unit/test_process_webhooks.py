@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import cast
 
 from application.follow_ups import FollowUpSender
+from application.ports.whatsapp import TemplateCatalog
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
@@ -221,12 +222,11 @@ class _RememberingCatalog(SandboxTemplateCatalog):
         self.forgotten.append(waba_id)
 
 
-async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten() -> None:
-    store = memory_store()
+def _without_answers(store: InMemoryStore, catalog: TemplateCatalog) -> ProcessWebhooks:
+    """The pump's use case for bodies that hold no answers (statuses, template updates)."""
     clock = FixedClock()
-    catalog = _RememberingCatalog()
     uow = InMemoryUnitOfWork(store)
-    process = ProcessWebhooks(
+    return ProcessWebhooks(
         uow,
         MetaWebhookFormat(),
         RecordDeliveryReports(uow, RecordingActivityPublisher(), clock),
@@ -234,6 +234,12 @@ async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten
         RecordTemplateStatus(uow, catalog, clock),
         clock,
     )
+
+
+async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten() -> None:
+    store = memory_store()
+    catalog = _RememberingCatalog()
+    process = _without_answers(store, catalog)
 
     def verified(account_id: int, name: str, meta_id: str) -> WaTemplate:
         return WaTemplate(
@@ -271,16 +277,7 @@ async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten
 
 async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
     store = memory_store()
-    clock = FixedClock()
-    uow = InMemoryUnitOfWork(store)
-    process = ProcessWebhooks(
-        uow,
-        MetaWebhookFormat(),
-        RecordDeliveryReports(uow, RecordingActivityPublisher(), clock),
-        lambda: nullcontext(cast(HandleCustomerReply, None)),
-        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
-        clock,
-    )
+    process = _without_answers(store, SandboxTemplateCatalog())
     bodies = [
         statuses_body(
             [status(f"wamid.B{n}.{i:04d}", "sent", recipient="919800000000") for i in range(400)]

@@ -69,17 +69,22 @@ class JwtTokenVerifier:
         if algorithm == HMAC_ALGORITHM and self._secret is not None:
             return self._secret
         if algorithm in KEY_PAIR_ALGORITHMS and self._jwks is not None:
-            jwks = self._jwks
-            try:
-                # PyJWKClient fetches with urllib (blocking); its cache keeps this rare.
-                signing_key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)
-            except jwt.PyJWKClientConnectionError as exc:
-                _log.warning("JWKS unreachable", error=str(exc))
-                raise UpstreamUnavailable("the portal's signing keys cannot be fetched") from exc
-            except jwt.PyJWTError as exc:
-                raise Unauthenticated(f"the bearer token's key is unknown: {exc}") from None
-            return signing_key.key
+            return await signing_key(self._jwks, token, "the portal's")
         raise Unauthenticated(f"tokens signed with {algorithm} are not accepted")
+
+
+async def signing_key(jwks: jwt.PyJWKClient, token: str, whose: str) -> Any:
+    """The key ``token`` names (its ``kid``) from the JWKS; ``Unauthenticated`` when there is
+    none, ``UpstreamUnavailable`` when the set cannot be fetched."""
+    try:
+        # PyJWKClient fetches with urllib (blocking); its cache keeps this rare.
+        found = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)
+    except jwt.PyJWKClientConnectionError as exc:
+        _log.warning("JWKS unreachable", whose=whose, error=str(exc))
+        raise UpstreamUnavailable(f"{whose} signing keys cannot be fetched") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"the bearer token's key is unknown: {exc}") from None
+    return found.key
 
 
 def caller_from(claims: dict[str, Any]) -> Caller:

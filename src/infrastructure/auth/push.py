@@ -13,20 +13,16 @@ push endpoint reachable only inside the cluster); start-up says so in a warning.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from typing import Any
 
 import jwt
-import structlog
 
-from domain.errors import Unauthenticated, UpstreamUnavailable
-from infrastructure.auth.jwt import LEEWAY_SECONDS
+from domain.errors import Unauthenticated
+from infrastructure.auth.jwt import LEEWAY_SECONDS, signing_key
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
-
-_log = structlog.get_logger("auth")
 
 
 class PubSubPushAuthenticator:
@@ -63,19 +59,11 @@ class PubSubPushAuthenticator:
             raise Unauthenticated("a push needs Google's OIDC bearer token")
         bearer = bearer.strip()
         assert self._jwks is not None
-        jwks = self._jwks
-        try:
-            # PyJWKClient fetches with urllib (blocking); its cache keeps this rare.
-            key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, bearer)
-        except jwt.PyJWKClientConnectionError as exc:
-            _log.warning("Google's signing keys unreachable", error=str(exc))
-            raise UpstreamUnavailable("Google's signing keys cannot be fetched") from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"the push token's key is unknown: {exc}") from None
+        key = await signing_key(self._jwks, bearer, "Google's")
         try:
             claims: dict[str, Any] = jwt.decode(
                 bearer,
-                key.key,
+                key,
                 algorithms=["RS256"],
                 audience=self._audience,
                 issuer=GOOGLE_ISSUERS,
