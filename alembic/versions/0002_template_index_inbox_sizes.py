@@ -1,4 +1,5 @@
-"""Templates found by Meta's id (its status webhook); webhook bodies picked by size.
+"""Templates found by Meta's id (its status webhook) and the business account they were
+verified on; webhook bodies picked by size.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_template_meta_id", "wa_templates", ["meta_template_id"])
+    # Verified templates from before this revision: on an account not recorded (checks skip).
+    op.add_column("wa_templates", sa.Column("verified_waba_id", sa.String(64), nullable=True))
     # Bodies stored before this revision count as 0 bytes: they are already in the backlog.
     op.add_column(
         "wa_webhook_inbox",
@@ -28,4 +31,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("wa_webhook_inbox", "body_bytes")
+    op.drop_column("wa_templates", "verified_waba_id")
     op.drop_index("ix_template_meta_id", table_name="wa_templates")

@@ -54,6 +54,8 @@ class WaTemplate:
     buttons: tuple[QuickReply, ...] = ()
     verified_at: datetime | None = None
     meta_template_id: str | None = None
+    # The WhatsApp Business Account it was verified on: Meta knows a template on that one only.
+    verified_waba_id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

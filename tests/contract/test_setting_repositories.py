@@ -25,6 +25,7 @@ def _template(account_id: int, name: str = "fdr_custom") -> WaTemplate:
         description="custom",
         reason=FdrReason.REFUSED,
         buttons=(QuickReply("reattempt", "Reattempt delivery"), QuickReply("cancel", "Cancel")),
+        verified_waba_id="102290129340398",
         created_at=T0,
         updated_at=T0,
     )

@@ -138,18 +138,38 @@ async def test_from_its_own_account_a_workspace_cannot_choose_eshopboxs_template
     [error] = refused.json()["errors"]
     assert error["field"] == "templates.oda"
     assert "cannot be sent from the workspace's own WhatsApp account" in error["message"]
-    # Back on the Eshopbox connection: its defaults again, the workspace's own choice kept.
+    # Back on the Eshopbox connection: its defaults again.
     back = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "whatsappSenderConnectionId": None, "templates": {}},
+    )
+    assert back.status_code == 200, back.text
+    assert back.json()["templates"] == defaults
+
+
+async def test_a_template_verified_on_another_business_account_cannot_be_chosen(
+    env: PortalEnv,
+) -> None:
+    account = new_id()
+    # Connection B first: the engine's list of the workspace's connections is cached briefly.
+    other = env.own_connection(account)  # a business account of its own
+    template_id = await _verified_template(env, account, "refused")  # on connection A's
+
+    response = await env.put(
         account,
         "/settings",
         {
             "isWhatsappEnabled": True,
-            "whatsappSenderConnectionId": None,
+            "whatsappSenderConnectionId": other.connection_id,
             "templates": {"refused": template_id},
         },
     )
-    assert back.status_code == 200, back.text
-    assert back.json()["templates"] == {**defaults, "refused": template_id}
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "templates.refused"
+    assert "verified on another WhatsApp Business Account" in error["message"]
 
 
 async def test_zero_means_the_default_connection(env: PortalEnv) -> None:

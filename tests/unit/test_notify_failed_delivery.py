@@ -34,6 +34,7 @@ from tests.support.doubles import (
     ScriptedWhatsApp,
     StaticDirectory,
 )
+from tests.support.factories import T0
 
 SEED_EVENT = (FIXTURES / "fdr-event-otp-cancellation.json").read_bytes()
 
@@ -387,3 +388,30 @@ async def test_ticks_that_arrive_before_the_send_answer_are_not_lost(world: Worl
     async with InMemoryUnitOfWork(world.store) as uow:
         [report] = await uow.delivery_reports.for_message("wamid.TEST000001")
     assert report.wa_outgoing_message_id == message.id
+
+
+async def test_a_template_verified_on_another_business_account_is_not_sent(
+    world: World,
+) -> None:
+    fdr = seed_fdr()
+    own = dataclasses.replace(DEFAULT_SENDER, connection_id=482, waba_id="waba-now")
+    world.directory.senders[482] = own
+    template_id = await _own_template(world, fdr.account_id, FdrReason.OTP_CANCELLATION)
+    async with InMemoryUnitOfWork(world.store) as uow:
+        template = await uow.templates.get(template_id)
+        assert template is not None
+        await uow.templates.update(
+            dataclasses.replace(template, verified_at=T0, verified_waba_id="waba-before")
+        )
+        await uow.commit()
+    await world.enable(
+        fdr.account_id,
+        sender_connection_id=482,
+        templates={FdrReason.OTP_CANCELLATION: template_id},
+    )
+
+    result = await world.notify(fdr)
+
+    assert result.outcome is Outcome.SKIPPED
+    assert "verified on another WhatsApp Business Account" in result.detail
+    assert world.whatsapp.sent == []

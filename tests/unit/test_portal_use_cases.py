@@ -60,8 +60,13 @@ def _uow(store: InMemoryStore) -> Callable[[], UnitOfWork]:
 
 async def test_settings_are_saved_when_the_cache_is_down(store: InMemoryStore) -> None:
     account = new_id()
+    directory = StaticDirectory()
     update = UpdateChannelSettings(
-        InMemoryUnitOfWork(store), StaticDirectory(), SettingsReader(BrokenCache()), OPTIONS
+        InMemoryUnitOfWork(store),
+        directory,
+        SenderResolver(directory, DEFAULT_SENDER),
+        SettingsReader(BrokenCache()),
+        OPTIONS,
     )
     view = await update(
         account, SettingsChange(whatsapp_enabled=True, sender_connection_id=None, templates={})

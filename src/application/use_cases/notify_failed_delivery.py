@@ -183,6 +183,14 @@ class NotifyFailedDelivery:
             sender = await self._senders.for_setting(plan.setting)
         except (NotFound, UpstreamRejected) as exc:
             return await self._skip(fdr, plan.reason, SkipReason.NO_SENDER, str(exc))
+        verified_on = plan.template.verified_waba_id
+        if verified_on is not None and verified_on != sender.waba_id:
+            # Meta would refuse it (132001): the template lives on another business account.
+            why = (
+                f"template {plan.template.template_name!r} was verified on another WhatsApp "
+                "Business Account than the sender's"
+            )
+            return await self._skip(fdr, plan.reason, SkipReason.NO_TEMPLATE, why)
         now = self._clock.now()
         async with self._uow as uow:
             conversation = await uow.conversations.add(

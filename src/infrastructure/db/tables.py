@@ -147,6 +147,7 @@ templates = Table(
     Column("buttons", Text, nullable=False, default="[]"),
     Column("verified_at", UtcDateTime, nullable=True),
     Column("meta_template_id", String(64), nullable=True),
+    Column("verified_waba_id", String(64), nullable=True),
     *_timestamps(),
     UniqueConstraint("account_id", "template_name", "language", name="uq_template_name"),
     Index("ix_template_reason", "account_id", "reason"),

@@ -38,6 +38,7 @@ class TemplateDraft:
             reason=self.reason,
             buttons=self.buttons,
             verified_at=template.verified_at,
+            verified_waba_id=template.verified_waba_id,
             meta_template_id=template.meta_template_id,
             created_at=template.created_at,
             updated_at=template.updated_at,

@@ -10,10 +10,15 @@ import structlog
 
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
-from application.services import DEFAULT_CONNECTION_ID, NotificationOptions, SettingsReader
+from application.services import (
+    DEFAULT_CONNECTION_ID,
+    NotificationOptions,
+    SenderResolver,
+    SettingsReader,
+)
 from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
-from domain.errors import InvalidSettings, UpstreamUnavailable
+from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.reasons import FdrReason
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
@@ -33,11 +38,13 @@ class UpdateChannelSettings:
         self,
         uow: UnitOfWork,
         directory: ConnectionDirectory,
+        senders: SenderResolver,
         settings: SettingsReader,
         options: NotificationOptions,
     ) -> None:
         self._uow = uow
         self._directory = directory
+        self._senders = senders
         self._settings = settings
         self._options = options
 
@@ -53,6 +60,7 @@ class UpdateChannelSettings:
                     f"connection {connection_id} is not an active WhatsApp connection of this "
                     "workspace"
                 )
+        waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
         async with self._uow as uow:
             defaults = await shipped_defaults(uow, default_account)
@@ -72,6 +80,7 @@ class UpdateChannelSettings:
                     account_id,
                     default_account,
                     own_account=connection_id is not None,
+                    waba_id=waba_id,
                 )
                 if problem is not None:
                     errors[field] = problem
@@ -102,6 +111,18 @@ class UpdateChannelSettings:
         async with self._uow as uow:
             return await settings_view(uow, account_id, default_account)
 
+    async def _waba_of(self, connection_id: int | None, errors: dict[str, str]) -> str | None:
+        """The business account messages will leave from (None when the connection is bad)."""
+        if connection_id is None:
+            return self._senders.default.waba_id
+        if "whatsappSenderConnectionId" in errors:
+            return None
+        try:
+            return (await self._senders.by_connection_id(connection_id)).waba_id
+        except (NotFound, UpstreamRejected) as exc:
+            errors["whatsappSenderConnectionId"] = f"connection {connection_id} cannot send: {exc}"
+            return None
+
 
 def _known_reason(key: str) -> FdrReason | None:
     try:
@@ -119,6 +140,7 @@ def _template_problem(
     default_account: int,
     *,
     own_account: bool,
+    waba_id: str | None,
 ) -> str | None:
     if template is None or template.account_id not in (account_id, default_account):
         return f"template {template_id} not found"
@@ -131,4 +153,10 @@ def _template_problem(
         return f"template {template_id} is for {template.reason.value}, not {reason.value}"
     if template.account_id != default_account and not template.is_verified:
         return f"template {template_id} is not verified with Meta; verify it first"
+    verified_on = template.verified_waba_id
+    if template.account_id == account_id and verified_on and waba_id and verified_on != waba_id:
+        return (
+            f"template {template_id} was verified on another WhatsApp Business Account than "
+            "this connection's; verify it again with this connection chosen"
+        )
     return None

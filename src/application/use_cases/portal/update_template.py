@@ -36,7 +36,9 @@ class UpdateTemplate:
                 raise Conflict(_in_use(template_id, in_use))
             if meta_sees_it:
                 # The settings only ever name verified templates; this one is no longer.
-                edited = dataclasses.replace(edited, verified_at=None, meta_template_id=None)
+                edited = dataclasses.replace(
+                    edited, verified_at=None, meta_template_id=None, verified_waba_id=None
+                )
             edited = dataclasses.replace(edited, updated_at=self._clock.now())
             await uow.templates.update(edited)  # Conflict: renamed onto an existing name
             await uow.commit()

@@ -53,6 +53,7 @@ class VerifyTemplate:
                 current,
                 verified_at=self._clock.now(),
                 meta_template_id=approved.id,
+                verified_waba_id=sender.waba_id,
                 updated_at=self._clock.now(),
             )
             await uow.templates.update(verified)

@@ -34,6 +34,7 @@ def _template_values(tpl: WaTemplate) -> dict[str, Any]:
         "buttons": json.dumps([{"id": b.id, "title": b.title} for b in tpl.buttons]),
         "verified_at": tpl.verified_at,
         "meta_template_id": tpl.meta_template_id,
+        "verified_waba_id": tpl.verified_waba_id,
         "created_at": tpl.created_at,
         "updated_at": tpl.updated_at,
     }
@@ -52,6 +53,7 @@ def template_from_row(row: RowMapping) -> WaTemplate:
         buttons=tuple(QuickReply(b["id"], b["title"]) for b in json.loads(row["buttons"])),
         verified_at=row["verified_at"],
         meta_template_id=row["meta_template_id"],
+        verified_waba_id=row["verified_waba_id"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
