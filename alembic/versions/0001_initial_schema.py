@@ -33,7 +33,8 @@ REF_ID = sa.String(128).with_variant(
 )
 LONG_BYTES = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
-#: The account the shipped default templates belong to (the seed's Eshopbox account).
+#: The account the shipped default templates belong to (the seed's Eshopbox account), unless
+#: ``fdr-whatsapp migrate`` passes the configured ``WA_DEFAULT_ACCOUNT_ID``.
 DEFAULT_ACCOUNT_ID = 5
 
 
@@ -281,11 +282,16 @@ def _seed() -> None:
         sa.column("reason", sa.String),
         sa.column("buttons", sa.Text),
     )
+    default_account = int(
+        op.get_context().config.attributes.get(  # type: ignore[union-attr]
+            "default_account_id", DEFAULT_ACCOUNT_ID
+        )
+    )
     op.bulk_insert(
         templates,
         [
             {
-                "account_id": DEFAULT_ACCOUNT_ID,
+                "account_id": default_account,
                 "template_name": t["template_name"],
                 "language": t["language"],
                 "template_body": t["template_body"],

@@ -96,7 +96,9 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
         migrations.downgrade(config.database_url, revision)
         print(f"database downgraded to {revision}")
     else:
-        migrations.upgrade(config.database_url, args.revision)
+        migrations.upgrade(
+            config.database_url, args.revision, default_account_id=config.default_account_id
+        )
         print(f"database upgraded to {args.revision}")
     return 0
 

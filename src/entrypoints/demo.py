@@ -25,7 +25,7 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     own_auth = bool(config.auth_jwt_secret or config.auth_jwks_url)
     config = with_dev_secret(dataclasses.replace(config, public_base_url=f"http://{host}:{port}"))
-    migrations.upgrade(config.database_url)
+    migrations.upgrade(config.database_url, default_account_id=config.default_account_id)
     container = build_container(config)
     app = create_app(container)
     stop = asyncio.Event()

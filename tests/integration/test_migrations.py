@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
@@ -56,8 +56,8 @@ def _tables_and_drift(database_url: str) -> tuple[set[str], list[object]]:
     return asyncio.run(inspect_db())
 
 
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WA_DATABASE_URL": database_url}
+def _cli(database_url: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WA_DATABASE_URL": database_url, **variables}
     return subprocess.run(  # noqa: S603
         [sys.executable, "-m", "entrypoints.cli", "migrate", *args],
         cwd=PROJECT,
@@ -101,3 +101,19 @@ def test_the_same_chain_runs_on_sqlite(tmp_path: Path) -> None:
     assert drift == []
     assert _cli(url, "--downgrade").returncode == 0
     assert _tables_and_drift(url)[0] <= {"alembic_version"}
+
+
+def test_the_shipped_templates_go_to_the_configured_default_account(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+    assert _cli(url, WA_DEFAULT_ACCOUNT_ID="7").returncode == 0
+
+    async def owners() -> set[int]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(text("SELECT DISTINCT account_id FROM wa_templates"))
+                return {int(r[0]) for r in rows}
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(owners()) == {7}

@@ -12,18 +12,29 @@ from alembic.config import Config as AlembicConfig
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-def _alembic_config(database_url: str) -> AlembicConfig:
+#: The Eshopbox account of the seed: the shipped default templates belong to it.
+DEFAULT_ACCOUNT_ID = 5
+
+
+def _alembic_config(
+    database_url: str, default_account_id: int = DEFAULT_ACCOUNT_ID
+) -> AlembicConfig:
     root = Path(os.environ.get("WA_ALEMBIC_DIR", _PROJECT_ROOT))
     config = AlembicConfig(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
+    config.attributes["default_account_id"] = default_account_id
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(
+    database_url: str, revision: str = "head", *, default_account_id: int = DEFAULT_ACCOUNT_ID
+) -> None:
+    """``default_account_id``: the account the shipped default templates are installed for
+    (``WA_DEFAULT_ACCOUNT_ID``); it matters on the first upgrade only."""
     _prepare_sqlite_folder(database_url)
-    command.upgrade(_alembic_config(database_url), revision)
+    command.upgrade(_alembic_config(database_url, default_account_id), revision)
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:
