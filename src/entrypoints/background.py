@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from dishka import AsyncContainer
 
+from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.process_webhooks import ProcessWebhooks
 from infrastructure.metrics import WEBHOOK_BACKLOG, WEBHOOK_BACKLOG_AGE, WEBHOOK_UPDATES
 
@@ -84,14 +85,12 @@ class WebhookPump:
         self._measured_at = now
         try:
             async with self._container() as request:
-                backlog = await (await request.get(ProcessWebhooks)).backlog()
+                backlog = await (await request.get(MeasureWebhookBacklog))()
         except Exception:
             _log.warning("webhook backlog not measured", exc_info=True)
             return
         WEBHOOK_BACKLOG.set(backlog.pending)
-        oldest = backlog.oldest_received_at
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
-        WEBHOOK_BACKLOG_AGE.set(max(age, 0.0))
+        WEBHOOK_BACKLOG_AGE.set(backlog.oldest_seconds)
 
     async def _pass(self, min_age: timedelta | None) -> bool:
         """One pass; whether another one now could find more."""

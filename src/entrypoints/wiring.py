@@ -45,6 +45,7 @@ from application.services import (
     SettingsReader,
 )
 from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
@@ -334,6 +335,7 @@ class UseCaseProvider(Provider):
     replies = provide(HandleCustomerReply)
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
+    measure_webhook_backlog = provide(MeasureWebhookBacklog)
 
     @provide
     def process_webhooks(

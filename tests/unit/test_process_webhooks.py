@@ -6,12 +6,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, nullcontext
+from datetime import timedelta
 from typing import cast
 
 from application.follow_ups import FollowUpSender
 from application.ports.whatsapp import TemplateCatalog
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.measure_webhook_backlog import (
+    MeasureWebhookBacklog,
+    WebhookBacklog,
+)
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
@@ -299,3 +304,22 @@ async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
         passes.append(await process(limit=500, max_bytes=2 * size + 1))
     assert [p.taken for p in passes] == [2, 2, 2, 0]
     assert sum(p.statuses for p in passes) == 2400
+
+
+async def test_the_backlog_says_how_many_bodies_wait_and_since_when() -> None:
+    store = memory_store()
+    clock = FixedClock()
+    measure = MeasureWebhookBacklog(InMemoryUnitOfWork(store), clock)
+    assert await measure() == WebhookBacklog(pending=0, oldest_seconds=0.0)
+    async with InMemoryUnitOfWork(store) as uow:
+        for age in (60, 10):
+            await uow.inbox.add(
+                WebhookDelivery(
+                    connection_id=None, body=b"{}", received_at=T0 - timedelta(seconds=age)
+                )
+            )
+        await uow.commit()
+
+    assert await measure() == WebhookBacklog(pending=2, oldest_seconds=60.0)
+    clock.advance(30)
+    assert await measure() == WebhookBacklog(pending=2, oldest_seconds=90.0)

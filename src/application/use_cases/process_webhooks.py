@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from application.ports.clock import Clock
-from application.ports.repositories import InboxBacklog, UnitOfWork
+from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
@@ -138,11 +138,6 @@ class ProcessWebhooks:
                 await uow.commit()
         batch.processed = len(done) + batch.malformed
         return batch
-
-    async def backlog(self) -> InboxBacklog:
-        """What waits in the inbox now (for the operators' gauges)."""
-        async with self._uow as uow:
-            return await uow.inbox.backlog()
 
     async def _handle_replies(
         self, readable: list[tuple[WebhookDelivery, ParsedWebhook]], batch: ProcessedBatch
