@@ -293,7 +293,7 @@ class ServicesProvider(Provider):
             service_account=config.pubsub_push_service_account,
             jwks=jwks_client(config.pubsub_push_jwks_url) if config.pubsub_push_audience else None,
         )
-        if checker.is_open:
+        if checker.is_open and not config.meta_sandbox:  # the sandbox sends nothing real
             _log.warning(
                 "POST /pubsub/push/fdr accepts events from anyone who can reach it; set "
                 "WA_PUBSUB_PUSH_TOKEN or WA_PUBSUB_PUSH_AUDIENCE unless only Pub/Sub can"
