@@ -159,12 +159,15 @@ def run_worker(config: Config) -> int:
         try:
             metrics, _ = start_http_server(config.worker_metrics_port)
         except OSError as exc:
-            print(
-                f"configuration error: WA_WORKER_METRICS_PORT {config.worker_metrics_port} "
-                f"cannot be served: {exc.strerror or exc}",
-                file=sys.stderr,
+            problem = f"{config.worker_metrics_port} cannot be served: {exc.strerror or exc}"
+            if config.worker_metrics_port_required:
+                print(f"configuration error: WA_WORKER_METRICS_PORT {problem}", file=sys.stderr)
+                return 2
+            _log.warning(
+                "worker metrics not served: the default port is taken (another worker on "
+                "this host?); set WA_WORKER_METRICS_PORT per worker",
+                problem=problem,
             )
-            return 2
     try:
         return asyncio.run(_main(config))
     finally:

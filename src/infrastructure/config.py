@@ -68,6 +68,9 @@ class Config:
     support_email: str = "eshopbox@support.com"
     worker_concurrency: int = 32
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
+    # Set explicitly: a port that cannot be served stops the worker. The default port, when
+    # taken (a second worker on the same host), only costs that worker its metrics.
+    worker_metrics_port_required: bool = False
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -174,6 +177,7 @@ class _Reader:
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),
+            worker_metrics_port_required=self.raw("WA_WORKER_METRICS_PORT") is not None,
             log_level=self.get("WA_LOG_LEVEL", _log_level, "INFO"),
             log_json=self.get("WA_LOG_JSON", _boolean, False),
         )

@@ -4,9 +4,11 @@ stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 from gcloud.aio.pubsub import PubsubMessage
 
+from infrastructure.config import DEFAULT_WORKER_METRICS_PORT
 from infrastructure.pubsub.client import PubSubTarget
 from tests.conftest import new_id
 from tests.support.services import free_port, unique_name
@@ -95,8 +98,6 @@ async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
 
 
 def test_a_metrics_port_in_use_stops_the_worker_with_one_line(mysql_url: str) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
@@ -121,3 +122,55 @@ def test_a_metrics_port_in_use_stops_the_worker_with_one_line(mysql_url: str) ->
         f"configuration error: WA_WORKER_METRICS_PORT {port} cannot be served"
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_a_second_worker_on_the_host_runs_without_metrics_on_the_default_port(
+    mysql_url: str, pubsub_emulator_host: str
+) -> None:
+    target = PubSubTarget("test", pubsub_emulator_host)
+    topic = target.topic_path(unique_name("fdr"))
+    subscription = target.subscription_path(unique_name("fdr-sub"))
+    publisher, subscriber = target.publisher(), target.subscriber()
+    await publisher.create_topic(topic)
+    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
+    await publisher.close()
+    await subscriber.close()
+    env = {key: value for key, value in os.environ.items() if key != "WA_WORKER_METRICS_PORT"}
+    env.update(
+        {
+            "WA_DATABASE_URL": mysql_url,
+            "WA_PUBSUB_PROJECT": "test",
+            "WA_PUBSUB_FDR_SUBSCRIPTION": subscription,
+            "PUBSUB_EMULATOR_HOST": pubsub_emulator_host,
+        }
+    )
+    with socket.socket() as first_worker:  # holds the default port, as a first worker would
+        with contextlib.suppress(OSError):  # already taken by something else: the same case
+            first_worker.bind(("0.0.0.0", DEFAULT_WORKER_METRICS_PORT))
+            first_worker.listen()
+        second = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "worker",
+            cwd=PROJECT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            assert second.stdout is not None
+            seen: list[str] = []
+            while not any("worker started" in line for line in seen):
+                line = await asyncio.wait_for(second.stdout.readline(), 30)
+                assert line, "".join(seen)
+                seen.append(line.decode())
+            second.send_signal(signal.SIGTERM)
+            rest, _ = await asyncio.wait_for(second.communicate(), 30)
+        finally:
+            if second.returncode is None:
+                second.kill()
+                await second.communicate()
+    output = "".join(seen) + rest.decode()
+    assert second.returncode == 0, output
+    assert "worker metrics not served" in output
