@@ -123,6 +123,7 @@ async def test_from_its_own_account_a_workspace_cannot_choose_eshopboxs_template
     template_id = await _verified_template(env, account, "refused")
     connection = (await env.get(account, "/settings")).json()["whatsappSenderConnectionId"]
     defaults = await _defaults(env)
+    before = (await env.get(account, "/settings")).json()
 
     refused = await env.put(
         account,
@@ -138,6 +139,7 @@ async def test_from_its_own_account_a_workspace_cannot_choose_eshopboxs_template
     [error] = refused.json()["errors"]
     assert error["field"] == "templates.oda"
     assert "cannot be sent from the workspace's own WhatsApp account" in error["message"]
+    assert (await env.get(account, "/settings")).json() == before  # nothing was stored
     # Back on the Eshopbox connection: its defaults again.
     back = await env.put(
         account,
@@ -155,6 +157,7 @@ async def test_a_template_verified_on_another_business_account_cannot_be_chosen(
     # Connection B first: the engine's list of the workspace's connections is cached briefly.
     other = env.own_connection(account)  # a business account of its own
     template_id = await _verified_template(env, account, "refused")  # on connection A's
+    before = (await env.get(account, "/settings")).json()
 
     response = await env.put(
         account,
@@ -170,6 +173,27 @@ async def test_a_template_verified_on_another_business_account_cannot_be_chosen(
     [error] = response.json()["errors"]
     assert error["field"] == "templates.refused"
     assert "verified on another WhatsApp Business Account" in error["message"]
+    assert (await env.get(account, "/settings")).json() == before  # nothing was stored
+
+
+async def test_a_connection_whose_credentials_are_gone_is_refused(env: PortalEnv) -> None:
+    account = new_id()
+    own = env.own_connection(account)
+    assert (await env.get(account, "/connections")).status_code == 200  # listed (and cached)
+    env.engine_fake.uninstall(own.connection_id)  # ...then removed from the engine
+    before = (await env.get(account, "/settings")).json()
+
+    response = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "whatsappSenderConnectionId": own.connection_id},
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "whatsappSenderConnectionId"
+    assert error["message"].startswith(f"connection {own.connection_id} cannot send")
+    assert (await env.get(account, "/settings")).json() == before  # nothing was stored
 
 
 async def test_zero_means_the_default_connection(env: PortalEnv) -> None:
