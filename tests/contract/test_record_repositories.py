@@ -204,3 +204,25 @@ async def test_the_backlog_counts_pending_bodies_and_the_oldest(uow_factory: Uow
     assert after.pending == before.pending + 1
     assert after.oldest_received_at is not None
     assert after.oldest_received_at > oldest
+
+
+async def test_a_body_that_waited_then_succeeded_is_done_without_error(
+    uow_factory: UowFactory,
+) -> None:
+    then = datetime(1972, 3, 1, tzinfo=UTC)  # older than any other test's body
+    async with uow_factory() as uow:
+        stored = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"answer", received_at=then)
+        )
+        assert stored.id is not None
+        await uow.inbox.mark_waiting(stored.id, "waiting: ESB unavailable")
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.inbox.mark_many_processed([stored.id], then)
+        await uow.commit()
+    async with uow_factory() as uow:
+        # Processed without error: purged like any other done body (one processed with an
+        # error would be kept).
+        purged = await uow.inbox.purge_processed(then + timedelta(seconds=1), limit=100)
+        await uow.commit()
+    assert purged == 1

@@ -153,7 +153,8 @@ class WebhookInboxRepository(Protocol):
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime
-    ) -> None: ...
+    ) -> None:
+        """Done without error (a "waiting" note from an earlier pass is cleared)."""
 
     async def backlog(self) -> InboxBacklog:
         """How many bodies wait to be processed, and since when (for the operators)."""

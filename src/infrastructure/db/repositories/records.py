@@ -162,7 +162,10 @@ class SqlWebhookInboxRepository(SqlRepository):
     ) -> None:
         if delivery_ids:
             await self._conn.execute(
-                update(_i).where(_i.c.id.in_(list(delivery_ids))).values(processed_at=processed_at)
+                update(_i)
+                .where(_i.c.id.in_(list(delivery_ids)))
+                # A body that waited (ESB or Meta down) and is now done carries no error.
+                .values(processed_at=processed_at, error=None)
             )
 
     async def backlog(self) -> InboxBacklog:
