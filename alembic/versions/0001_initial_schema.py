@@ -89,9 +89,6 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_conversation_account", "wa_conversations", ["account_id", "id"])
-    op.create_index(
-        "ix_conversation_account_created", "wa_conversations", ["account_id", "created_at"]
-    )
     op.create_index("ix_conversation_root", "wa_conversations", ["root_message_id"])
     op.create_index("ix_conversation_phone", "wa_conversations", ["customer_phone", "id"])
     op.create_index("ix_conversation_shipment", "wa_conversations", ["shipment_id", "id"])
