@@ -15,8 +15,7 @@ from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
 from domain.reason_rules import ReasonRule
-from domain.settings import DEFAULT_CONNECTION_ID as DEFAULT_CONNECTION_ID  # used by callers
-from domain.settings import ChannelSetting, SenderConnection
+from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 
 _log = structlog.get_logger("settings")
 
@@ -99,7 +98,7 @@ class SenderResolver:
         return self._default
 
     async def for_setting(self, setting: ChannelSetting) -> SenderConnection:
-        if setting.sender_connection_id in (None, DEFAULT_CONNECTION_ID):
+        if setting.sender_connection_id is None or not setting.sends_from_own_account:
             return self._default
         return await self._directory.sender(setting.sender_connection_id)
 

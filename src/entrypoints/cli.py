@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from infrastructure.config import Config, ConfigError, load_config
 from infrastructure.logging import configure_logging
@@ -64,11 +65,27 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     sandbox = commands.add_parser("sandbox", help="play the shopper against a running demo")
-    from entrypoints.sandbox import add_commands
-
-    add_commands(sandbox)
+    _sandbox_commands(sandbox)
     sandbox.set_defaults(run=_sandbox)
     return parser
+
+
+def _sandbox_commands(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running demo")
+    commands = parser.add_subparsers(dest="sandbox_command", required=True)
+    event = commands.add_parser("event", help="push a shipment event (JSON file) to the demo")
+    event.add_argument("file", type=Path)
+    reply = commands.add_parser("reply", help="answer the latest message about a shipment")
+    reply.add_argument("shipment_id", type=int)
+    answer = reply.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--button", help="a template button id, e.g. reattempt, choose_date")
+    answer.add_argument("--date", type=int, help="pick the Nth offered date (1-3)")
+    answer.add_argument("--text", help="type a message, e.g. an alternate phone number")
+    status = commands.add_parser("status", help="report a tick for the latest message")
+    status.add_argument("shipment_id", type=int)
+    status.add_argument("state", choices=["sent", "delivered", "read", "failed"])
+    show = commands.add_parser("show", help="print the conversation about a shipment")
+    show.add_argument("shipment_id", type=int)
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:

@@ -13,13 +13,13 @@ import base64
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from domain.conversation import Conversation
 from domain.messages import MessageKind, OutgoingMessage
+from domain.notification import parse_button_payload
 from domain.phone import mask
 from entrypoints.wiring import default_sender
 from infrastructure.config import Config
@@ -27,24 +27,6 @@ from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
-
-
-def add_commands(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running demo")
-    commands = parser.add_subparsers(dest="sandbox_command", required=True)
-    event = commands.add_parser("event", help="push a shipment event (JSON file) to the demo")
-    event.add_argument("file", type=Path)
-    reply = commands.add_parser("reply", help="answer the latest message about a shipment")
-    reply.add_argument("shipment_id", type=int)
-    answer = reply.add_mutually_exclusive_group(required=True)
-    answer.add_argument("--button", help="a template button id, e.g. reattempt, choose_date")
-    answer.add_argument("--date", type=int, help="pick the Nth offered date (1-3)")
-    answer.add_argument("--text", help="type a message, e.g. an alternate phone number")
-    status = commands.add_parser("status", help="report a tick for the latest message")
-    status.add_argument("shipment_id", type=int)
-    status.add_argument("state", choices=["sent", "delivered", "read", "failed"])
-    show = commands.add_parser("show", help="print the conversation about a shipment")
-    show.add_argument("shipment_id", type=int)
 
 
 def run_sandbox(config: Config, args: argparse.Namespace) -> int:
@@ -113,9 +95,10 @@ def _answer(
         return build.interactive_tap(shopper, offer.message_id or "", chosen["id"], chosen["title"])
     template = next(m for m in messages if m.kind is MessageKind.TEMPLATE)
     payloads: list[str] = json.loads(template.payload)["button_payloads"]
-    payload = next((p for p in payloads if p.endswith(f":{args.button}")), None)
+    buttons = {_button_id(p): p for p in payloads}
+    payload = buttons.get(args.button)
     if payload is None:
-        ids = ", ".join(p.rsplit(":", 1)[1] for p in payloads)
+        ids = ", ".join(buttons)
         raise SandboxError(f"the template has no button {args.button!r}; it has: {ids}")
     return build.button_tap(shopper, template.message_id or "", payload, args.button)
 
@@ -191,10 +174,15 @@ class _Thread:
         print("(no new message)")
 
 
+def _button_id(payload: str) -> str:
+    parsed = parse_button_payload(payload)
+    return parsed[1] if parsed else payload
+
+
 def _print(message: OutgoingMessage) -> None:
     content = json.loads(message.payload or "{}")
     if message.kind is MessageKind.TEMPLATE:
-        buttons = [p.rsplit(":", 1)[1] for p in content.get("button_payloads", [])]
+        buttons = [_button_id(p) for p in content.get("button_payloads", [])]
         print(f"-> template {content.get('name')} [{message.status}]")
         print(f"   values:  {' | '.join(content.get('body_parameters', []))}")
         print(f"   buttons: {', '.join(buttons)}")

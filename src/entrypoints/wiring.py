@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import structlog
 from dishka import (
     AnyOf,
     AsyncContainer,
@@ -38,7 +37,6 @@ from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder, WebhookVerifier
 from application.ports.whatsapp import TemplateCatalog, ThroughputLimiter, WhatsAppGateway
 from application.services import (
-    DEFAULT_CONNECTION_ID,
     NotificationOptions,
     ReasonBook,
     SenderResolver,
@@ -55,7 +53,7 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.track_link_click import TrackLinkClick
-from domain.settings import SenderConnection
+from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from entrypoints.intake import ShipmentEventIntake
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
@@ -86,8 +84,6 @@ from infrastructure.probes import DatabaseProbe, RedisProbe
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
-
-_log = structlog.get_logger("wiring")
 
 #: The sandbox's app secret: demo webhooks are signed with it (never used with real Meta).
 SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105
@@ -287,18 +283,12 @@ class ServicesProvider(Provider):
 
     @provide
     def push_authenticator(self, config: Config) -> PushAuthenticator:
-        checker = PubSubPushAuthenticator(
+        return PubSubPushAuthenticator(
             token=config.pubsub_push_token,
             audience=config.pubsub_push_audience,
             service_account=config.pubsub_push_service_account,
             jwks=jwks_client(config.pubsub_push_jwks_url) if config.pubsub_push_audience else None,
         )
-        if checker.is_open and not config.meta_sandbox:  # the sandbox sends nothing real
-            _log.warning(
-                "POST /pubsub/push/fdr accepts events from anyone who can reach it; set "
-                "WA_PUBSUB_PUSH_TOKEN or WA_PUBSUB_PUSH_AUDIENCE unless only Pub/Sub can"
-            )
-        return checker
 
     @provide
     def rules(self) -> ReasonBook:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookVerifier
-from application.services import DEFAULT_CONNECTION_ID, SenderResolver
+from application.services import SenderResolver
 from domain.errors import InvalidSignature, NotConfigured, NotFound, UpstreamRejected
 from domain.records import WebhookDelivery
+from domain.settings import DEFAULT_CONNECTION_ID
 
 
 class ReceiveWebhook:

@@ -41,24 +41,31 @@ class RecordTemplateStatus:
                 )
                 continue
             async with self._uow as uow:
-                affected = await uow.templates.verified_as(change.meta_template_id)
-                for template in affected:
-                    if template.is_verified:
-                        # meta_template_id stays: it is how a later status finds the row.
-                        await uow.templates.update(
-                            dataclasses.replace(
-                                template, verified_at=None, updated_at=self._clock.now()
-                            )
-                        )
-                        lost += 1
+                unverified = [
+                    dataclasses.replace(template, verified_at=None, updated_at=self._clock.now())
+                    for template in await uow.templates.verified_as(change.meta_template_id)
+                    if template.is_verified
+                ]
+                for template in unverified:
+                    # meta_template_id stays: it is how a later status finds the row.
+                    await uow.templates.update(template)
                 await uow.commit()
+            lost += len(unverified)
+            if not unverified:
+                _log.info(
+                    "template stopped at Meta; no workspace had it verified",
+                    template=change.name,
+                    language=change.language,
+                    meta_event=change.event,
+                )
+                continue
             _log.warning(
                 "ALERT template no longer sendable",
                 template=change.name,
                 language=change.language,
                 meta_event=change.event,
                 reason=change.reason,
-                accounts=sorted({t.account_id for t in affected}),
-                template_ids=[t.id for t in affected],
+                accounts=sorted({t.account_id for t in unverified}),
+                template_ids=[t.id for t in unverified],
             )
         return lost

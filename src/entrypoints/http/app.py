@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from dishka import AsyncContainer
 from dishka.integrations.litestar import DishkaRouter, setup_dishka
 from litestar import Litestar
@@ -19,6 +20,9 @@ from entrypoints.http.problems import exception_handlers
 from entrypoints.http.pubsub_push import PubSubPushController
 from entrypoints.http.tracking import TrackingController
 from entrypoints.http.webhooks import WhatsAppWebhookController
+from infrastructure.config import Config
+
+_log = structlog.get_logger("http")
 
 VERSION = "0.1.0"
 
@@ -31,9 +35,15 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
     prometheus = PrometheusConfig(app_name="fdr_whatsapp", group_path=True, prefix="http")
     pump = WebhookPump(container)
 
+    async def warn_if_pushes_are_open() -> None:
+        config = await container.get(Config)
+        if not config.meta_sandbox and (await container.get(PushAuthenticator)).is_open:
+            _log.warning(  # the sandbox sends nothing real; elsewhere anyone could
+                "POST /pubsub/push/fdr accepts events from anyone who can reach it; set "
+                "WA_PUBSUB_PUSH_TOKEN or WA_PUBSUB_PUSH_AUDIENCE unless only Pub/Sub can"
+            )
+
     async def start_pump() -> None:
-        # Built now, not on the first push: it warns at start-up when pushes are not checked.
-        await container.get(PushAuthenticator)
         if run_pump:
             pump.start()
 
@@ -57,7 +67,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
         ],
         exception_handlers=exception_handlers(),
         middleware=[prometheus.middleware],
-        on_startup=[start_pump],
+        on_startup=[warn_if_pushes_are_open, start_pump],
         on_shutdown=[close],
         openapi_config=OpenAPIConfig(
             title="fdr-whatsapp",

@@ -12,24 +12,19 @@ from alembic.config import Config as AlembicConfig
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-#: The Eshopbox account of the seed: the shipped default templates belong to it.
-DEFAULT_ACCOUNT_ID = 5
-
-
-def _alembic_config(
-    database_url: str, default_account_id: int = DEFAULT_ACCOUNT_ID
-) -> AlembicConfig:
+def _alembic_config(database_url: str, default_account_id: int | None = None) -> AlembicConfig:
     root = Path(os.environ.get("WA_ALEMBIC_DIR", _PROJECT_ROOT))
     config = AlembicConfig(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
-    config.attributes["default_account_id"] = default_account_id
+    if default_account_id is not None:  # else the migration's own (the seed's account 5)
+        config.attributes["default_account_id"] = default_account_id
     return config
 
 
 def upgrade(
-    database_url: str, revision: str = "head", *, default_account_id: int = DEFAULT_ACCOUNT_ID
+    database_url: str, revision: str = "head", *, default_account_id: int | None = None
 ) -> None:
     """``default_account_id``: the account the shipped default templates are installed for
     (``WA_DEFAULT_ACCOUNT_ID``); it matters on the first upgrade only."""

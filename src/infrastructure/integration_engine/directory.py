@@ -28,7 +28,6 @@ from typing import Generic, TypeVar
 
 import httpx
 import msgspec
-import structlog
 
 from application.ports.collaborators import ConnectionDirectory
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
@@ -120,7 +119,6 @@ class HttpConnectionDirectory:
         self._client = client
         self._base = base_url.rstrip("/")
         self._timeout = timeout
-        self._log = structlog.get_logger("integration_engine")
 
     async def connections(self, account_id: int) -> list[ConnectionSummary]:
         response = await self._get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import httpx
 import msgspec
@@ -26,10 +26,9 @@ from domain.errors import (
 from domain.messages import Content, SendReceipt
 from domain.settings import SenderConnection
 from domain.templates import MetaTemplate, placeholder_count
+from infrastructure.http_retry import Sleep
 from infrastructure.meta.errors import classify
 from infrastructure.meta.payloads import send_body
-
-Sleep = Callable[[float], Awaitable[None]]
 
 _log = structlog.get_logger("meta")
 _encoder = msgspec.json.Encoder()

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
-from application.services import DEFAULT_CONNECTION_ID, SenderResolver
-from domain.settings import ChannelSetting, ConnectionSummary
+from application.services import SenderResolver
+from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, ConnectionSummary
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

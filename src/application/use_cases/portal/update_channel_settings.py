@@ -10,17 +10,12 @@ import structlog
 
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
-from application.services import (
-    DEFAULT_CONNECTION_ID,
-    NotificationOptions,
-    SenderResolver,
-    SettingsReader,
-)
+from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
 from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting
 from domain.templates import WaTemplate
 
 _log = structlog.get_logger("portal")

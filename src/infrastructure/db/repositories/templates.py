@@ -8,14 +8,12 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
 from domain.errors import Conflict
 from domain.messages import QuickReply
 from domain.reasons import FdrReason
 from domain.settings import ChannelSetting
 from domain.templates import TemplateVariable, WaTemplate
-from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import channel_notifications, channel_settings, templates
 
@@ -78,15 +76,13 @@ class SqlTemplateRepository(SqlRepository):
         assert template.id is not None
         values = _template_values(template)
         values.pop("created_at")
-        try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(update(_t).where(_t.c.id == template.id).values(values))
-        except IntegrityError as exc:  # a rename onto an existing (name, language)
-            if is_duplicate_key(exc):
-                raise Conflict(
-                    f"template {template.template_name!r} ({template.language}) exists already"
-                ) from exc
-            raise
+        updated = await self._execute_unique(
+            update(_t).where(_t.c.id == template.id).values(values)
+        )
+        if updated is None:  # a rename onto an existing (name, language)
+            raise Conflict(
+                f"template {template.template_name!r} ({template.language}) exists already"
+            )
 
     async def delete(self, template_id: int) -> bool:
         result = await self._conn.execute(delete(_t).where(_t.c.id == template_id))
