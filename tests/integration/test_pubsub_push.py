@@ -129,7 +129,13 @@ async def test_with_push_authentication_only_googles_signed_push_gets_in(
             wrong_account = await client.post(
                 f"/pubsub/push/fdr?token={token}", json=body, headers=forged
             )
-            refused = (anonymous, token_only, wrong_account)
+            # Checked before the body is read: an unauthenticated caller learns nothing of it.
+            unread = await client.post(
+                "/pubsub/push/fdr",
+                content=b"not an envelope",
+                headers={"Content-Type": "application/json"},
+            )
+            refused = (anonymous, token_only, wrong_account, unread)
             data = event["response_data"]
             recorded = await stack.fdr_outcome(data["id"], int(data["status_log_id"]))
             sends_while_refused = len(stack.meta.requests)

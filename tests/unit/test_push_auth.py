@@ -10,6 +10,7 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from domain.errors import Unauthenticated, UpstreamUnavailable
+from entrypoints.http.credentials import bearer_token
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
 from tests.fakes.google_oidc import PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleCerts, push_token
@@ -35,7 +36,7 @@ def oidc(google: GoogleCerts, **changes: str | None) -> PubSubPushAuthenticator:
 async def test_nothing_configured_is_open() -> None:
     checker = PubSubPushAuthenticator()
     assert checker.is_open
-    await checker.check(None, None)
+    await checker.check("", None)
 
 
 @pytest.mark.parametrize("sent", [None, "", "push-token-0123456789abcdeX", TOKEN + "0"])
@@ -43,14 +44,14 @@ async def test_a_configured_token_must_be_sent_exactly(sent: str | None) -> None
     checker = PubSubPushAuthenticator(token=TOKEN)
     assert not checker.is_open
     with pytest.raises(Unauthenticated):
-        await checker.check(None, sent)
-    await checker.check(None, TOKEN)
+        await checker.check("", sent)
+    await checker.check("", TOKEN)
 
 
 async def test_googles_token_for_the_push_account_is_accepted(google: GoogleCerts) -> None:
-    await oidc(google).check(f"Bearer {push_token()}", None)
+    await oidc(google).check(push_token(), None)
     # Google's tokens say either form of its issuer.
-    await oidc(google).check(f"Bearer {push_token(iss='accounts.google.com')}", None)
+    await oidc(google).check(push_token(iss="accounts.google.com"), None)
 
 
 def _bearer(**changes: object) -> Callable[[], str]:
@@ -80,7 +81,7 @@ async def test_what_google_did_not_sign_for_us_is_refused(
     google: GoogleCerts, header: Callable[[], str | None], why: str
 ) -> None:
     with pytest.raises(Unauthenticated, match=why):
-        await oidc(google).check(header(), None)
+        await oidc(google).check(bearer_token(header()), None)
 
 
 async def test_token_and_oidc_together_need_both(google: GoogleCerts) -> None:
@@ -88,10 +89,10 @@ async def test_token_and_oidc_together_need_both(google: GoogleCerts) -> None:
         token=TOKEN, audience=PUSH_AUDIENCE, jwks=jwks_client(google.jwks_url)
     )
     with pytest.raises(Unauthenticated):
-        await checker.check(f"Bearer {push_token()}", None)
+        await checker.check(push_token(), None)
     with pytest.raises(Unauthenticated):
-        await checker.check(None, TOKEN)
-    await checker.check(f"Bearer {push_token()}", TOKEN)
+        await checker.check("", TOKEN)
+    await checker.check(push_token(), TOKEN)
 
 
 async def test_googles_keys_unreachable_is_a_dependency_down() -> None:
@@ -100,4 +101,4 @@ async def test_googles_keys_unreachable_is_a_dependency_down() -> None:
         jwks=jwks_client(f"http://127.0.0.1:{free_port()}/oauth2/v3/certs"),
     )
     with pytest.raises(UpstreamUnavailable):
-        await checker.check(f"Bearer {push_token()}", None)
+        await checker.check(push_token(), None)

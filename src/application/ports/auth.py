@@ -35,7 +35,7 @@ class PushAuthenticator(Protocol):
     def is_open(self) -> bool:
         """True when nothing is checked (no token and no audience configured)."""
 
-    async def check(self, authorization: str | None, token: str | None) -> None:
+    async def check(self, bearer: str, token: str | None) -> None:
         """Raises ``Unauthenticated`` unless the push carries what is configured: the shared
-        ``token`` query parameter, and/or Google's OIDC bearer token for the subscription's
+        ``token``, and/or Google's OIDC ``bearer`` token ("" when none) for the subscription's
         service account; ``UpstreamUnavailable`` when Google's keys cannot be fetched."""

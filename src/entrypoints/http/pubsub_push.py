@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
+from dishka import AsyncContainer
 from dishka.integrations.litestar import FromDishka
 from litestar import Controller, Response, post
+from litestar.connection import ASGIConnection
 from litestar.exceptions import ValidationException
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
 
 from application.ports.auth import PushAuthenticator
 from application.use_cases.notify_failed_delivery import Disposition
+from entrypoints.http.credentials import bearer_token
 from entrypoints.http.problems import problem
 from entrypoints.intake import ShipmentEventIntake
 
@@ -33,6 +37,15 @@ class PushEnvelope(msgspec.Struct, kw_only=True):
     subscription: str = ""
 
 
+async def push_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Runs before the body is read: a refused push costs nothing and changes nothing."""
+    container: AsyncContainer = connection.state.dishka_container
+    checker = await container.get(PushAuthenticator)
+    await checker.check(
+        bearer_token(connection.headers.get("authorization")), connection.query_params.get("token")
+    )
+
+
 class PubSubPushController(Controller):
     path = "/pubsub/push"
     tags = ["intake"]  # noqa: RUF012
@@ -43,34 +56,17 @@ class PubSubPushController(Controller):
         summary="Shipment events from a Pub/Sub push subscription",
         description=(
             "Same handling as the pull worker. 204 acknowledges (the outcome is recorded); "
-            "503 asks Pub/Sub to deliver the event again later; 401 when the push token or "
-            "Google's OIDC token is configured and missing or wrong."
+            "503 asks Pub/Sub to deliver the event again later. When configured, a push must "
+            "carry the shared token (`?token=...` on the push URL) and/or Google's OIDC token "
+            "(`Authorization: Bearer ...`); otherwise 401, before the body is read."
         ),
+        guards=[push_guard],
     )
     async def fdr(
         self,
         data: JSONBody[PushEnvelope],
         intake: FromDishka[ShipmentEventIntake],
-        push_auth: FromDishka[PushAuthenticator],
-        authorization: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Authorization",
-                required=False,
-                description="Google's OIDC token, when the push subscription signs its pushes",
-            ),
-        ] = None,
-        token: Annotated[
-            str | None,
-            QueryParameter(
-                name="token",
-                required=False,
-                description="The shared token on the push endpoint URL, when configured",
-            ),
-        ] = None,
     ) -> Response[Any]:
-        # Before anything is read: a refused push changes nothing.
-        await push_auth.check(authorization, token)
         try:
             raw = base64.b64decode(data.message.data, validate=True)
         except (binascii.Error, ValueError):

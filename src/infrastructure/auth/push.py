@@ -22,7 +22,6 @@ from domain.errors import Unauthenticated
 from infrastructure.auth.jwt import LEEWAY_SECONDS, signing_key
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
-GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 
 
 class PubSubPushAuthenticator:
@@ -45,19 +44,17 @@ class PubSubPushAuthenticator:
     def is_open(self) -> bool:
         return self._token is None and self._audience is None
 
-    async def check(self, authorization: str | None, token: str | None) -> None:
+    async def check(self, bearer: str, token: str | None) -> None:
         if self._token is not None and not (
             token and hmac.compare_digest(token.encode(), self._token.encode())
         ):
             raise Unauthenticated("the push token is missing or wrong")
         if self._audience is not None:
-            await self._check_oidc(authorization)
+            await self._check_oidc(bearer)
 
-    async def _check_oidc(self, authorization: str | None) -> None:
-        scheme, _, bearer = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not bearer.strip():
+    async def _check_oidc(self, bearer: str) -> None:
+        if not bearer:
             raise Unauthenticated("a push needs Google's OIDC bearer token")
-        bearer = bearer.strip()
         assert self._jwks is not None
         key = await signing_key(self._jwks, bearer, "Google's")
         try:

@@ -19,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from application.ports.auth import TokenVerifier
 from domain.errors import Forbidden
+from entrypoints.http.credentials import bearer_token
 from infrastructure.auth.jwt import OPERATOR, mint_token
 from infrastructure.config import Config
 
@@ -33,16 +34,11 @@ async def workspace_guard(
     """401 without a valid token, 403 when the token does not name the path's workspace."""
     container: AsyncContainer = connection.state.dishka_container
     verifier = await container.get(TokenVerifier)
-    caller = await verifier.verify(_bearer(connection.headers.get("authorization")))
+    caller = await verifier.verify(bearer_token(connection.headers.get("authorization")))
     account_id = connection.path_params.get(ACCOUNT_PARAM)
     if not isinstance(account_id, int) or not caller.may_manage(account_id):
         _log.info("portal call refused", subject=caller.subject, account_id=account_id)
         raise Forbidden(f"the token does not allow workspace {account_id}")
-
-
-def _bearer(header: str | None) -> str:
-    scheme, _, token = (header or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def with_dev_secret(config: Config) -> Config:
