@@ -109,17 +109,23 @@ class LimitsThroughputLimiter:
 
     async def acquire(self, phone_number_id: str) -> None:
         line = self._lines.setdefault(phone_number_id, asyncio.Lock())
-        if not line.locked() and await self._attempt(phone_number_id) is None:
-            return
+        free_at = 0.0  # (monotonic) when the window may have a slot, as the storage last said
+        if not line.locked():
+            wait = await self._attempt(phone_number_id)
+            if wait is None:
+                return
+            free_at = self._now() + wait
         # Senders that must wait queue up, and only the first asks the storage when the next
         # slot frees: with every waiter asking, each freed slot cost one or two storage round
         # trips per waiter (hundreds under a backlog), which took the CPU the sends needed.
         async with line:
             while True:
+                # What the storage said before the queue is still true: not asked again early.
+                await asyncio.sleep(max(free_at - self._now(), 0.0))
                 wait = await self._attempt(phone_number_id)
                 if wait is None:
                     return
-                await asyncio.sleep(wait)
+                free_at = self._now() + wait
 
     async def _attempt(self, phone_number_id: str) -> float | None:
         """Takes a slot (None), or says how long until the window may have one."""
