@@ -15,6 +15,7 @@ from infrastructure.config import Config
 from tests.conftest import new_id
 from tests.support.app import http_client
 from tests.support.meta_webhooks import signed, status, statuses_body
+from tests.support.metrics import metric
 from tests.support.services import REDIS_URL, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -74,29 +75,21 @@ async def test_metrics_and_openapi_are_served(sqlite_url: str) -> None:
     assert "<html" in docs.text.lower()
 
 
-def _sample(metrics: str, sample: str) -> float:
-    for line in metrics.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name == sample:
-            return float(value)
-    return 0.0
-
-
 async def test_the_webhook_pump_counts_what_it_processed(sqlite_url: str) -> None:
     secret = "metrics-test-secret"
     status_sample = 'webhook_updates_total{kind="status"}'
     async with http_client(Config(database_url=sqlite_url, meta_app_secret=secret)) as client:
-        before = _sample((await client.get("/metrics")).text, status_sample)
+        before = metric((await client.get("/metrics")).text, status_sample) or 0.0
         body = statuses_body([status(f"wamid.M{new_id()}", "delivered", recipient="919800000000")])
         stored = await client.post("/webhooks/whatsapp", content=body, headers=signed(body, secret))
         assert stored.status_code == 200
         metrics = ""
         for _ in range(100):  # the pump processes the body moments after the 200
             metrics = (await client.get("/metrics")).text
-            if _sample(metrics, status_sample) > before:
+            if (metric(metrics, status_sample) or 0.0) > before:
                 break
             await asyncio.sleep(0.05)
-    assert _sample(metrics, status_sample) == before + 1
+    assert metric(metrics, status_sample) == before + 1
 
 
 def test_the_demo_command_answers_ready(tmp_path: Path) -> None:

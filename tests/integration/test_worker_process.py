@@ -20,30 +20,21 @@ from gcloud.aio.pubsub import PubsubMessage
 from infrastructure.config import DEFAULT_WORKER_METRICS_PORT
 from infrastructure.pubsub.client import PubSubTarget
 from tests.conftest import new_id
-from tests.support.services import free_port, unique_name
-from tests.support.stack import fdr_event
+from tests.support.metrics import metric
+from tests.support.services import free_port
+from tests.support.stack import fdr_event, new_subscription
 
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-def _metric(text: str, sample: str) -> float | None:
-    """The value of one sample (name and labels, exactly as exposed) of Prometheus's text."""
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name == sample:
-            return float(value)
-    return None
 
 
 async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
     mysql_url: str, pubsub_emulator_host: str
 ) -> None:
     target = PubSubTarget("test", pubsub_emulator_host)
-    topic = target.topic_path(unique_name("fdr"))
-    subscription = target.subscription_path(unique_name("fdr-sub"))
     publisher, subscriber = target.publisher(), target.subscriber()
-    await publisher.create_topic(topic)
-    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
+    topic, subscription = await new_subscription(
+        target, publisher, subscriber, "fdr", ack_deadline_seconds=30
+    )
     # WhatsApp is off for a new workspace: the event is recorded as skipped, nothing is sent.
     await publisher.publish(
         topic, [PubsubMessage(json.dumps(fdr_event(account_id=new_id())).encode())]
@@ -80,12 +71,12 @@ async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
                     text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
                 except httpx.TransportError:
                     text = ""
-                skipped = _metric(text, 'fdr_events_total{outcome="skipped"}')
+                skipped = metric(text, 'fdr_events_total{outcome="skipped"}')
                 if skipped:
                     break
                 await asyncio.sleep(0.2)
         assert skipped == 1.0
-        assert _metric(text, "worker_events_in_flight") == 0.0
+        assert metric(text, "worker_events_in_flight") == 0.0
         worker.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(worker.communicate(), 30)
         output = out.decode()
@@ -128,11 +119,10 @@ async def test_a_second_worker_on_the_host_runs_without_metrics_on_the_default_p
     mysql_url: str, pubsub_emulator_host: str
 ) -> None:
     target = PubSubTarget("test", pubsub_emulator_host)
-    topic = target.topic_path(unique_name("fdr"))
-    subscription = target.subscription_path(unique_name("fdr-sub"))
     publisher, subscriber = target.publisher(), target.subscriber()
-    await publisher.create_topic(topic)
-    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
+    _topic, subscription = await new_subscription(
+        target, publisher, subscriber, "fdr", ack_deadline_seconds=30
+    )
     await publisher.close()
     await subscriber.close()
     env = {key: value for key, value in os.environ.items() if key != "WA_WORKER_METRICS_PORT"}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dishka import AsyncContainer
-from gcloud.aio.pubsub import PublisherClient, PubsubMessage
+from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -192,6 +192,23 @@ class Stack:
             yield client
 
 
+async def new_subscription(
+    target: PubSubTarget,
+    publisher: PublisherClient,
+    subscriber: SubscriberClient,
+    stem: str,
+    *,
+    ack_deadline_seconds: int | None = None,
+) -> tuple[str, str]:
+    """A fresh topic on the emulator and a subscription to it: (topic, subscription)."""
+    topic = target.topic_path(unique_name(stem))
+    subscription = target.subscription_path(unique_name(f"{stem}-sub"))
+    await publisher.create_topic(topic)
+    settings = {"ackDeadlineSeconds": ack_deadline_seconds} if ack_deadline_seconds else None
+    await subscriber.create_subscription(subscription, topic, settings)
+    return topic, subscription
+
+
 @asynccontextmanager
 async def running_stack(
     mysql_url: str, emulator_host: str, **config_changes: Any
@@ -202,16 +219,14 @@ async def running_stack(
     await engine_fake.start()
     meta.add_sender(phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, token=ACCESS_TOKEN)
     target = PubSubTarget("test", emulator_host)
-    topic = target.topic_path(unique_name("fdr"))
-    subscription = target.subscription_path(unique_name("fdr-sub"))
-    activity_topic = target.topic_path(unique_name("activity"))
     publisher = target.publisher()
     subscriber = target.subscriber()
-    await publisher.create_topic(topic)
-    await publisher.create_topic(activity_topic)
-    await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 30})
-    activity_subscription = target.subscription_path(unique_name("activity-sub"))
-    await subscriber.create_subscription(activity_subscription, activity_topic)
+    topic, subscription = await new_subscription(
+        target, publisher, subscriber, "fdr", ack_deadline_seconds=30
+    )
+    activity_topic, activity_subscription = await new_subscription(
+        target, publisher, subscriber, "activity"
+    )
     values: dict[str, Any] = {
         "database_url": mysql_url,
         "redis_url": REDIS_URL,
