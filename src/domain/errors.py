@@ -28,12 +28,20 @@ class Conflict(DomainError):
     """The request contradicts what is stored (a duplicate name, a template in use)."""
 
 
-class InvalidSettings(DomainError):
-    """Workspace settings that cannot be saved; ``errors`` maps each field to what is wrong."""
+class InvalidFields(DomainError):
+    """Input that cannot be saved; ``errors`` maps each field to what is wrong."""
+
+    title = "Invalid input"
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+
+
+class InvalidSettings(InvalidFields):
+    """Workspace settings that cannot be saved."""
+
+    title = "Invalid settings"
 
 
 class SendError(DomainError):
@@ -92,12 +100,10 @@ class Forbidden(DomainError):
     """The caller is known but may not do this (another workspace, a read-only template)."""
 
 
-class InvalidTemplate(DomainError):
-    """A template definition that cannot be saved; ``errors`` maps each field to what is wrong."""
+class InvalidTemplate(InvalidFields):
+    """A template definition that cannot be saved."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+    title = "Invalid template"
 
 
 class TemplateNotVerified(DomainError):

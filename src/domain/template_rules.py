@@ -6,7 +6,13 @@ import re
 
 from domain.flows import ANSWERS
 from domain.reasons import FdrReason
-from domain.templates import BODY_MAX, BUTTON_TITLE_MAX, WaTemplate, placeholder_count
+from domain.templates import (
+    BODY_MAX,
+    BUTTON_TITLE_MAX,
+    WaTemplate,
+    placeholder_count,
+    placeholder_numbers,
+)
 
 #: Meta allows 512 characters; ``wa_templates.template_name`` holds 255.
 NAME_MAX = 255
@@ -15,8 +21,6 @@ NAME_PATTERN = rf"^[a-z0-9_]{{1,{NAME_MAX}}}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(_[A-Z]{2})?$"
 DESCRIPTION_MAX = 255
 MAX_BUTTONS = 3
-
-_POSITIONAL = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 #: The answers a quick-reply button may carry: the flow knows what to do with each.
 BUTTON_IDS = tuple(ANSWERS)
@@ -36,10 +40,9 @@ def template_problems(template: WaTemplate) -> dict[str, str]:
     body_problem = _body_problem(template)
     if body_problem is not None:
         errors["body"] = body_problem
-    elif placeholder_count(template.template_body) != len(template.variables):
+    elif (count := placeholder_count(template.template_body)) != len(template.variables):
         errors["variables"] = (
-            f"the body has {placeholder_count(template.template_body)} placeholders, "
-            f"{len(template.variables)} variables given"
+            f"the body has {count} placeholders, {len(template.variables)} variables given"
         )
     errors.update(_button_problems(template))
     return errors
@@ -51,7 +54,7 @@ def _body_problem(template: WaTemplate) -> str | None:
         return "must not be empty"
     if len(body) > BODY_MAX:
         return f"must be at most {BODY_MAX} characters"
-    numbers = {int(n) for n in _POSITIONAL.findall(body)}
+    numbers = placeholder_numbers(body)
     if numbers and numbers != set(range(1, len(numbers) + 1)):
         return "placeholders must be numbered {{1}}, {{2}}, ... without gaps"
     return None

@@ -91,9 +91,14 @@ class WaTemplate:
         )
 
 
+def placeholder_numbers(text: str) -> set[int]:
+    """The distinct ``{{n}}`` indices of a positional body."""
+    return {int(m) for m in _POSITIONAL.findall(text)}
+
+
 def placeholder_count(text: str) -> int:
     """How many values a body takes: distinct ``{{n}}`` indices, or distinct ``{{name}}`` names."""
-    positional = {int(m) for m in _POSITIONAL.findall(text)}
+    positional = placeholder_numbers(text)
     if positional:
         return len(positional)
     return len(set(_NAMED.findall(text)))

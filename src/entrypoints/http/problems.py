@@ -19,9 +19,8 @@ from litestar.types import ExceptionHandlersMap
 from domain.errors import (
     Conflict,
     Forbidden,
-    InvalidSettings,
+    InvalidFields,
     InvalidSignature,
-    InvalidTemplate,
     NotConfigured,
     NotFound,
     TemplateNotVerified,
@@ -86,11 +85,11 @@ def _conflict(request: Request[Any, Any, Any], exc: Conflict) -> Response[Any]:
     return problem(HTTP_409_CONFLICT, "Conflict", str(exc), type_="conflict")
 
 
-def _invalid_settings(request: Request[Any, Any, Any], exc: InvalidSettings) -> Response[Any]:
+def _invalid_fields(request: Request[Any, Any, Any], exc: InvalidFields) -> Response[Any]:
     errors = [{"field": k, "message": v} for k, v in exc.errors.items()]
     return problem(
         HTTP_422_UNPROCESSABLE_ENTITY,
-        "Invalid settings",
+        exc.title,
         str(exc),
         type_="validation",
         errors=errors,
@@ -134,17 +133,6 @@ def _forbidden(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]
     return problem(403, "Forbidden", str(exc), type_="forbidden")
 
 
-def _invalid_template(request: Request[Any, Any, Any], exc: InvalidTemplate) -> Response[Any]:
-    errors = [{"field": k, "message": v} for k, v in exc.errors.items()]
-    return problem(
-        HTTP_422_UNPROCESSABLE_ENTITY,
-        "Invalid template",
-        str(exc),
-        type_="validation",
-        errors=errors,
-    )
-
-
 def _not_verified(request: Request[Any, Any, Any], exc: TemplateNotVerified) -> Response[Any]:
     return problem(
         HTTP_422_UNPROCESSABLE_ENTITY,
@@ -165,14 +153,13 @@ def exception_handlers() -> ExceptionHandlersMap:
         HTTPException: _http_exception,
         NotFound: _not_found,
         Conflict: _conflict,
-        InvalidSettings: _invalid_settings,
+        InvalidFields: _invalid_fields,
         UpstreamRejected: _upstream_rejected,
         UpstreamUnavailable: _unavailable,
         InvalidSignature: _invalid_signature,
         NotConfigured: _not_configured,
         Unauthenticated: _unauthenticated,
         Forbidden: _forbidden,
-        InvalidTemplate: _invalid_template,
         TemplateNotVerified: _not_verified,
         Exception: _unexpected,
     }

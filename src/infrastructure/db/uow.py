@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 
@@ -62,10 +64,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("unit of work entered twice")
-        try:
-            conn = await self._engine.connect()
-        except (DBAPIError, OSError) as exc:
-            raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        conn = await _connect(self._engine)
         try:
             self._tx = await conn.begin()
         except BaseException:
@@ -102,7 +101,7 @@ class SqlUnitOfWork:
             pass  # the connection is gone; so is its transaction
         finally:
             await conn.close()
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        if _connection_lost(exc):
             raise UpstreamUnavailable("database connection lost") from exc
 
     async def commit(self) -> None:
@@ -116,3 +115,28 @@ class SqlUnitOfWork:
     async def rollback(self) -> None:
         if self._tx is not None and self._tx.is_active:
             await self._tx.rollback()
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads outside a unit of work, failing the way a unit of work does."""
+    conn = await _connect(engine)
+    try:
+        yield conn
+    except DBAPIError as exc:
+        if _connection_lost(exc):
+            raise UpstreamUnavailable("database connection lost") from exc
+        raise
+    finally:
+        await conn.close()
+
+
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    try:
+        return await engine.connect()
+    except (DBAPIError, OSError) as exc:
+        raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+
+def _connection_lost(exc: BaseException | None) -> bool:
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from application.ports.repositories import UnitOfWork
@@ -27,9 +29,8 @@ class TemplateDraft:
 
     def applied_to(self, template: WaTemplate) -> WaTemplate:
         """``template`` with the draft's fields (id, owner, verification and times kept)."""
-        return WaTemplate(
-            id=template.id,
-            account_id=template.account_id,
+        return dataclasses.replace(
+            template,
             template_name=self.name,
             language=self.language,
             template_body=self.body,
@@ -37,11 +38,6 @@ class TemplateDraft:
             description=self.description,
             reason=self.reason,
             buttons=self.buttons,
-            verified_at=template.verified_at,
-            verified_waba_id=template.verified_waba_id,
-            meta_template_id=template.meta_template_id,
-            created_at=template.created_at,
-            updated_at=template.updated_at,
         )
 
 
@@ -84,3 +80,10 @@ async def reasons_using(uow: UnitOfWork, account_id: int, template_id: int) -> l
     if setting is None:
         return []
     return sorted(r for r, chosen in setting.templates.items() if chosen == template_id)
+
+
+def in_use_message(template_id: int, reasons: Iterable[FdrReason]) -> str:
+    return (
+        f"template {template_id} is used by the workspace settings for "
+        f"{', '.join(r.value for r in reasons)}; choose another template there first"
+    )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.portal._templates import reasons_using, writable_template
+from application.use_cases.portal._templates import (
+    in_use_message,
+    reasons_using,
+    writable_template,
+)
 from domain.errors import Conflict
 
 
@@ -18,9 +22,6 @@ class DeleteTemplate:
             await writable_template(uow, account_id, template_id, self._options.default_account_id)
             in_use = await reasons_using(uow, account_id, template_id)
             if in_use:
-                raise Conflict(
-                    f"template {template_id} is used by the workspace settings for "
-                    f"{', '.join(r.value for r in in_use)}; choose another template there first"
-                )
+                raise Conflict(in_use_message(template_id, in_use))
             await uow.templates.delete(template_id)
             await uow.commit()

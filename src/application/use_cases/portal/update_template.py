@@ -7,9 +7,13 @@ import dataclasses
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.portal._templates import TemplateDraft, reasons_using, writable_template
+from application.use_cases.portal._templates import (
+    TemplateDraft,
+    in_use_message,
+    reasons_using,
+    writable_template,
+)
 from domain.errors import Conflict, InvalidTemplate
-from domain.reasons import FdrReason
 from domain.template_rules import same_for_meta, template_problems
 from domain.templates import WaTemplate
 
@@ -33,7 +37,7 @@ class UpdateTemplate:
             in_use = await reasons_using(uow, account_id, template_id)
             fits = edited.reason is None or all(r is edited.reason for r in in_use)
             if in_use and (meta_sees_it or not fits):
-                raise Conflict(_in_use(template_id, in_use))
+                raise Conflict(in_use_message(template_id, in_use))
             if meta_sees_it:
                 # The settings only ever name verified templates; this one is no longer.
                 edited = dataclasses.replace(
@@ -43,10 +47,3 @@ class UpdateTemplate:
             await uow.templates.update(edited)  # Conflict: renamed onto an existing name
             await uow.commit()
         return edited
-
-
-def _in_use(template_id: int, reasons: list[FdrReason]) -> str:
-    return (
-        f"template {template_id} is used by the workspace settings for "
-        f"{', '.join(r.value for r in reasons)}; choose another template there first"
-    )

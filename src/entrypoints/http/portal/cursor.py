@@ -7,8 +7,9 @@ import binascii
 
 from litestar.exceptions import ValidationException
 
+from entrypoints.http.portal.docs import MAX_ID
+
 _PREFIX = "before:"
-_MAX_ID = 2**53 - 1
 
 
 def encode_cursor(before_id: int) -> str:
@@ -23,7 +24,7 @@ def decode_cursor(cursor: str) -> int:
         text = ""
     number = text.removeprefix(_PREFIX)
     valid = text.startswith(_PREFIX) and number.isascii() and number.isdigit()
-    if not valid or len(number) > 16 or int(number) > _MAX_ID:
+    if not valid or len(number) > 16 or int(number) > MAX_ID:
         raise ValidationException(
             "cursor is not one this API gave out",
             extra=[{"key": "cursor", "message": "use nextCursor of the previous page"}],

@@ -130,7 +130,7 @@ def _report_values(r: DeliveryReport) -> dict[str, Any]:
     }
 
 
-def _report(row: RowMapping) -> DeliveryReport:
+def report_from_row(row: RowMapping) -> DeliveryReport:
     return DeliveryReport(
         id=row["id"],
         wa_outgoing_message_id=row["wa_outgoing_message_id"],
@@ -177,7 +177,7 @@ class SqlDeliveryReportRepository(SqlRepository):
         rows = await self._conn.execute(
             select(_dlr).where(_dlr.c.message_id == message_id).order_by(_dlr.c.id)
         )
-        return [_report(r) for r in rows.mappings()]
+        return [report_from_row(r) for r in rows.mappings()]
 
     async def link(self, message_id: str, outgoing_id: int) -> int:
         result = await self._conn.execute(
@@ -191,7 +191,7 @@ class SqlDeliveryReportRepository(SqlRepository):
 _rep = customer_replies
 
 
-def _reply(row: RowMapping) -> CustomerReply:
+def reply_from_row(row: RowMapping) -> CustomerReply:
     return CustomerReply(
         id=row["id"],
         reply_message_id=row["reply_message_id"],
@@ -241,7 +241,7 @@ class SqlCustomerReplyRepository(SqlRepository):
             .mappings()
             .first()
         )
-        return None if row is None else _reply(row)
+        return None if row is None else reply_from_row(row)
 
     async def update(self, reply: CustomerReply) -> None:
         await self._conn.execute(
@@ -261,4 +261,4 @@ class SqlCustomerReplyRepository(SqlRepository):
             .where(_rep.c.wa_root_outgoing_message_id == root_outgoing_id)
             .order_by(_rep.c.id)
         )
-        return [_reply(r) for r in rows.mappings()]
+        return [reply_from_row(r) for r in rows.mappings()]

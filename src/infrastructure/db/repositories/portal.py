@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.ports.portal import (
     ConversationCount,
@@ -21,17 +18,18 @@ from application.ports.portal import (
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
 from domain.conversation import ConversationState
-from domain.errors import UpstreamUnavailable
 from domain.messages import MessageKind
 from domain.ndr import NdrActionState
 from domain.reasons import FdrReason
-from domain.records import LinkClick
 from domain.status import MessageStatus
 from infrastructure.db.repositories.conversations import SqlConversationRepository
-from infrastructure.db.repositories.messages import SqlOutgoingMessageRepository
-from infrastructure.db.repositories.messages import _reply as reply_from_row
-from infrastructure.db.repositories.messages import _report as report_from_row
+from infrastructure.db.repositories.messages import (
+    SqlOutgoingMessageRepository,
+    reply_from_row,
+    report_from_row,
+)
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.repositories.records import SqlLinkClickRepository
 from infrastructure.db.tables import (
     conversations,
     customer_replies,
@@ -41,6 +39,7 @@ from infrastructure.db.tables import (
     ndr_actions,
     outgoing_messages,
 )
+from infrastructure.db.uow import reading
 
 _c, _m, _d, _r = conversations, outgoing_messages, dlr_messages, customer_replies
 _a, _e, _k = ndr_actions, fdr_events, link_clicks
@@ -51,19 +50,8 @@ class SqlPortalQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            conn = await self._engine.connect()
-        except (DBAPIError, OSError) as exc:
-            raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-        try:
-            yield conn
-        finally:
-            await conn.close()
-
     async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
-        async with self._reading() as conn:
+        async with reading(self._engine) as conn:
             found = await SqlConversationRepository(conn).search(query)
             ids = [c.id for c in found if c.id is not None]
             templates: dict[int, Any] = {}
@@ -89,7 +77,7 @@ class SqlPortalQueries:
         return listings
 
     async def thread(self, account_id: int, conversation_id: int) -> ConversationThread | None:
-        async with self._reading() as conn:
+        async with reading(self._engine) as conn:
             conversation = await SqlConversationRepository(conn).get(conversation_id)
             if conversation is None or conversation.account_id != account_id:
                 return None
@@ -106,30 +94,19 @@ class SqlPortalQueries:
                 select(_r).where(_r.c.wa_root_outgoing_message_id.in_(ids)).order_by(_r.c.id)
             )
             actions = await SqlNdrActionRepository(conn).for_conversation(conversation_id)
-            clicks = await conn.execute(
-                select(_k).where(_k.c.conversation_id == conversation_id).order_by(_k.c.id)
-            )
+            # Clicks are indexed by shipment; a shipment has few, its attempts' among them.
+            clicks = await SqlLinkClickRepository(conn).for_shipment(conversation.shipment_id)
             return ConversationThread(
                 conversation=conversation,
                 messages=tuple(messages),
                 reports=tuple(report_from_row(r) for r in reports.mappings()),
                 replies=tuple(reply_from_row(r) for r in replies.mappings()),
                 actions=tuple(actions),
-                clicks=tuple(
-                    LinkClick(
-                        id=r["id"],
-                        shipment_id=r["shipment_id"],
-                        conversation_id=r["conversation_id"],
-                        source=r["source"],
-                        user_agent=r["user_agent"],
-                        clicked_at=r["clicked_at"],
-                    )
-                    for r in clicks.mappings()
-                ),
+                clicks=tuple(c for c in clicks if c.conversation_id == conversation_id),
             )
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
-        async with self._reading() as conn:
+        async with reading(self._engine) as conn:
             events = await conn.execute(_event_counts(account_id, start, end))
             groups = await conn.execute(_conversation_counts(account_id, start, end))
             return FunnelCounts(
