@@ -5,6 +5,7 @@ A missing service fails the run with a message saying how to start it; tests nev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -93,6 +94,9 @@ def pubsub_emulator() -> Iterator[str]:
         try:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the emulator's group is gone already
         shutil.rmtree(data_dir, ignore_errors=True)
