@@ -35,6 +35,14 @@ class ChannelSetting:
     def sends_from_own_account(self) -> bool:
         return self.sender_connection_id not in (None, DEFAULT_CONNECTION_ID)
 
+    def template_owners(self, default_account_id: int) -> tuple[int, ...]:
+        """Whose templates can be sent: from the workspace's own WhatsApp account only its
+        own (Meta knows a template on the business account it was made on), from the
+        Eshopbox connection Eshopbox's too."""
+        if self.sends_from_own_account:
+            return (self.account_id,)
+        return (self.account_id, default_account_id)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SenderConnection:

@@ -63,6 +63,11 @@ class WaTemplate:
     def is_verified(self) -> bool:
         return self.verified_at is not None
 
+    def verified_elsewhere(self, waba_id: str | None) -> bool:
+        """Verified on another business account than ``waba_id`` (Meta would refuse it there
+        with 132001); a template verified before accounts were recorded is not held against."""
+        return bool(self.verified_waba_id and waba_id and self.verified_waba_id != waba_id)
+
     def placeholder_count(self) -> int:
         return placeholder_count(self.template_body)
 

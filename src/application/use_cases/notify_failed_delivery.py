@@ -163,18 +163,12 @@ class NotifyFailedDelivery:
         self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason
     ) -> WaTemplate | None:
         chosen_id = setting.templates.get(reason)
-        own_account = setting.sends_from_own_account
         if chosen_id is not None:
             chosen = await uow.templates.get(chosen_id)
-            # Meta knows a template only on the business account it was made on.
-            allowed = (
-                (setting.account_id,)
-                if own_account
-                else (setting.account_id, self._options.default_account_id)
-            )
-            if chosen is not None and chosen.account_id in allowed:
+            owners = setting.template_owners(self._options.default_account_id)
+            if chosen is not None and chosen.account_id in owners:
                 return chosen
-        if own_account:
+        if setting.sends_from_own_account:
             return None
         return await uow.templates.default_for(self._options.default_account_id, reason)
 
@@ -183,9 +177,7 @@ class NotifyFailedDelivery:
             sender = await self._senders.for_setting(plan.setting)
         except (NotFound, UpstreamRejected) as exc:
             return await self._skip(fdr, plan.reason, SkipReason.NO_SENDER, str(exc))
-        verified_on = plan.template.verified_waba_id
-        if verified_on is not None and verified_on != sender.waba_id:
-            # Meta would refuse it (132001): the template lives on another business account.
+        if plan.template.verified_elsewhere(sender.waba_id):
             why = (
                 f"template {plan.template.template_name!r} was verified on another WhatsApp "
                 "Business Account than the sender's"

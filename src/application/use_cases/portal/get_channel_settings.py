@@ -31,10 +31,11 @@ async def settings_view(
     templates: dict[FdrReason, int | None] = {}
     if not setting.sends_from_own_account:
         templates = {r: t.id for r, t in (await shipped_defaults(uow, default_account_id)).items()}
+    owners = setting.template_owners(default_account_id)
     for reason, template_id in setting.templates.items():
         if setting.sends_from_own_account:
             chosen = await uow.templates.get(template_id)
-            if chosen is None or chosen.account_id != account_id:
+            if chosen is None or chosen.account_id not in owners:
                 continue  # chosen from the Eshopbox connection; not sendable from this one
         templates[reason] = template_id
     return ChannelSettingsView(

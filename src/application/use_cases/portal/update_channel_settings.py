@@ -57,6 +57,9 @@ class UpdateChannelSettings:
                 )
         waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
+        owners = ChannelSetting(
+            account_id=account_id, sender_connection_id=connection_id
+        ).template_owners(default_account)
         async with self._uow as uow:
             defaults = await shipped_defaults(uow, default_account)
             chosen: dict[FdrReason, int] = {}
@@ -74,7 +77,7 @@ class UpdateChannelSettings:
                     reason,
                     account_id,
                     default_account,
-                    own_account=connection_id is not None,
+                    owners=owners,
                     waba_id=waba_id,
                 )
                 if problem is not None:
@@ -134,12 +137,12 @@ def _template_problem(
     account_id: int,
     default_account: int,
     *,
-    own_account: bool,
+    owners: tuple[int, ...],
     waba_id: str | None,
 ) -> str | None:
     if template is None or template.account_id not in (account_id, default_account):
         return f"template {template_id} not found"
-    if own_account and template.account_id != account_id:
+    if template.account_id not in owners:
         return (
             f"template {template_id} is Eshopbox's: it cannot be sent from the workspace's own "
             "WhatsApp account; choose a template of the workspace, verified on that account"
@@ -148,8 +151,7 @@ def _template_problem(
         return f"template {template_id} is for {template.reason.value}, not {reason.value}"
     if template.account_id != default_account and not template.is_verified:
         return f"template {template_id} is not verified with Meta; verify it first"
-    verified_on = template.verified_waba_id
-    if template.account_id == account_id and verified_on and waba_id and verified_on != waba_id:
+    if template.account_id == account_id and template.verified_elsewhere(waba_id):
         return (
             f"template {template_id} was verified on another WhatsApp Business Account than "
             "this connection's; verify it again with this connection chosen"
