@@ -142,7 +142,7 @@ class FollowUpSender:
         message.error_title = title[:255] if title else None
         message.updated_at = self._clock.now()
         async with self._uow as uow:
-            await attach_early_reports(uow, message)
+            await attach_early_reports(uow, message, message.updated_at)
             await uow.messages.update(message)
             await uow.commit()
         if status is MessageStatus.FAILED:

@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
@@ -32,13 +33,15 @@ class NotificationOptions:
     retry_delay_seconds: int = 30
 
 
-async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage) -> None:
-    """Statuses that raced ahead of Meta's answer to the send are joined to the message now."""
+async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
+    """Statuses that raced ahead of Meta's answer to the send are joined to the message now,
+    applied as the status webhook applies them (in Meta's order; a failure keeps its code)."""
     if message.message_id is None or message.id is None:
         return
     if await uow.delivery_reports.link(message.message_id, message.id):
-        for report in await uow.delivery_reports.for_message(message.message_id):
-            message.status = message.status.advance(report.status)
+        reports = await uow.delivery_reports.for_message(message.message_id)
+        for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
+            message.apply(report, now)
 
 
 class SettingsReader:

@@ -71,6 +71,20 @@ class OutgoingMessage:
     created_at: datetime
     updated_at: datetime
 
+    def apply(self, report: DeliveryReport, now: datetime) -> bool:
+        """Moves the status forward by ``report`` (a failure keeps Meta's code and title);
+        False when the report is late or repeated and the status stays."""
+        advanced = self.status.advance(report.status)
+        if advanced is self.status:
+            return False
+        if advanced is MessageStatus.FAILED:
+            self.error_code = report.error_code
+            self.error_title = (report.error_title or "")[:255] or None
+        self.status = advanced
+        self.external_updated_at = report.external_timestamp
+        self.updated_at = now
+        return True
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryReport:

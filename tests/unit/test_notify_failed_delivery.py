@@ -390,6 +390,38 @@ async def test_ticks_that_arrive_before_the_send_answer_are_not_lost(world: Worl
     assert report.wa_outgoing_message_id == message.id
 
 
+async def test_a_failure_that_arrives_before_the_send_answer_fails_the_conversation(
+    world: World,
+) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    async with InMemoryUnitOfWork(world.store) as uow:
+        await uow.delivery_reports.add_many(
+            [
+                DeliveryReport(
+                    wa_outgoing_message_id=None,
+                    message_id="wamid.TEST000001",
+                    status=MessageStatus.FAILED,
+                    error_code=131026,
+                    error_title="Message undeliverable",
+                    external_timestamp=world.clock.now(),
+                    created_at=world.clock.now(),
+                )
+            ]
+        )
+        await uow.commit()
+
+    result = await world.notify(fdr)
+
+    [message] = await world.thread(result.conversation_id or 0)
+    assert (message.status, message.error_code) == (MessageStatus.FAILED, 131026)
+    assert message.error_title == "Message undeliverable"
+    async with InMemoryUnitOfWork(world.store) as uow:
+        conversation = await uow.conversations.get(result.conversation_id or 0)
+    assert conversation is not None
+    assert conversation.state is ConversationState.FAILED
+
+
 async def test_a_template_verified_on_another_business_account_is_not_sent(
     world: World,
 ) -> None:

@@ -331,7 +331,10 @@ class NotifyFailedDelivery:
         conversation.root_message_id = message.message_id
         conversation.updated_at = now
         async with self._uow as uow:
-            await attach_early_reports(uow, message)
+            await attach_early_reports(uow, message, now)
+            if message.status is MessageStatus.FAILED:
+                # Meta's failure raced ahead of its answer to the send: the template is dead.
+                conversation.state = ConversationState.FAILED
             await uow.messages.update(message)
             await uow.conversations.update(conversation)
             await self._record(

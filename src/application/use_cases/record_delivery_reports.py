@@ -58,15 +58,8 @@ class RecordDeliveryReports:
                 message = known.get(report.message_id)
                 if message is None:
                     continue  # kept with no message: linked when the send response lands
-                advanced = message.status.advance(report.status)
-                if advanced is message.status:
+                if not message.apply(report, now):
                     continue  # late or repeated: kept as a report, the status stays
-                if advanced is MessageStatus.FAILED:
-                    message.error_code = report.error_code
-                    message.error_title = (report.error_title or "")[:255] or None
-                message.status = advanced
-                message.external_updated_at = report.external_timestamp
-                message.updated_at = now
                 changed[report.message_id] = message
                 moved.append(report)
             conversations = await uow.conversations.get_many(
