@@ -15,6 +15,7 @@ from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
+from domain.phone import DEFAULT_REGION
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 
@@ -29,6 +30,7 @@ class NotificationOptions:
     tracking_base_url: str  # the service's own public URL; links go through /track/whatsapp
     support_phone: str
     support_email: str
+    phone_region: str = DEFAULT_REGION  # alternate numbers must be this region's mobiles
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
 

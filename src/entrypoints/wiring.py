@@ -131,6 +131,7 @@ class CoreProvider(Provider):
             tracking_base_url=config.public_base_url,
             support_phone=config.support_phone,
             support_email=config.support_email,
+            phone_region=config.default_phone_region,
         )
 
     @provide

@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.phone import DEFAULT_REGION, mobile_example
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_META_API_VERSION = "v23.0"
@@ -66,6 +68,7 @@ class Config:
     auth_audience: str | None = None  # when set, portal tokens must carry this ``aud``
     support_phone: str = "+91-9876543210"
     support_email: str = "eshopbox@support.com"
+    default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
     worker_concurrency: int = 32
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
@@ -173,6 +176,7 @@ class _Reader:
             auth_audience=self.raw("WA_AUTH_AUDIENCE"),
             support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
+            default_phone_region=self.get("WA_DEFAULT_PHONE_REGION", _region, DEFAULT_REGION),
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
@@ -296,6 +300,12 @@ def _push_token(value: str) -> str:
     if len(value) < 16 or not value.isascii() or not value.isprintable():
         raise ValueError("must be at least 16 printable ASCII characters")
     return value
+
+
+def _region(value: str) -> str:
+    region = value.upper()
+    mobile_example(region)  # raises ValueError for a region without mobile numbers
+    return region
 
 
 def _log_level(value: str) -> str:
