@@ -167,10 +167,13 @@ async def run_cluster(
                 publish_all(stack, bodies), _push_all(bodies, report.serve_urls, answers)
             )
             deadline = time.monotonic() + (until_sent or 0)
+            shown = ""
             while not stop.is_set():
                 await _observe(stack, report, set(ids), metrics_ports)
                 report.push_answers = dict(answers)
-                print(f"cluster: {report.line()}", flush=True)
+                if report.line() != shown:  # a line when something changed
+                    shown = report.line()
+                    print(f"cluster: {shown}", flush=True)
                 if until_sent is not None and (
                     report.recorded_sent >= events or time.monotonic() > deadline
                 ):
