@@ -21,7 +21,7 @@ from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.answers import refusal, unusable_answer
+from domain.answers import unusable_answer, why_not_bound
 from domain.conversation import Conversation, ConversationState
 from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.flows import Context, Decision, decide, refusal
@@ -151,7 +151,7 @@ class HandleCustomerReply:
         if conversation is None:
             return _Found(None, None)
         sender = await self._senders.by_connection_id(conversation.sender_connection_id)
-        refused = refusal(
+        refused = why_not_bound(
             conversation,
             message,
             connection_id=connection_id,
