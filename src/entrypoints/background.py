@@ -17,6 +17,8 @@ from dishka import AsyncContainer
 
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.process_webhooks import ProcessWebhooks
+from domain.errors import UpstreamUnavailable
+from infrastructure.logging import FailureLog
 from infrastructure.metrics import WEBHOOK_BACKLOG, WEBHOOK_BACKLOG_AGE, WEBHOOK_UPDATES
 
 _log = structlog.get_logger("pump")
@@ -34,6 +36,7 @@ class WebhookPump:
         self._container = container
         self._batch = batch_size
         self._sweep = sweep_seconds
+        self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
         self._stale_after = stale_after
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -72,8 +75,8 @@ class WebhookPump:
                 min_age = None if kicked else self._stale_after
                 while await self._pass(min_age):
                     pass
-            except Exception:
-                _log.exception("webhook pass failed; the next sweep retries")
+            except Exception as exc:
+                self._failures.failed("webhook pass failed; the next sweep retries", exc)
             await self._measure()
             self.idle.set()
 
@@ -86,8 +89,8 @@ class WebhookPump:
         try:
             async with self._container() as request:
                 backlog = await (await request.get(MeasureWebhookBacklog))()
-        except Exception:
-            _log.warning("webhook backlog not measured", exc_info=True)
+        except Exception as exc:
+            self._failures.failed("webhook backlog not measured", exc)
             return
         WEBHOOK_BACKLOG.set(backlog.pending)
         WEBHOOK_BACKLOG_AGE.set(backlog.oldest_seconds)

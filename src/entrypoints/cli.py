@@ -88,8 +88,24 @@ def _sandbox_commands(parser: argparse.ArgumentParser) -> None:
     show.add_argument("shipment_id", type=int)
 
 
+def _schema_is_current(config: Config) -> bool:
+    """Serving on a database that is not migrated would fail every request: stop instead."""
+    import asyncio
+
+    from infrastructure.db.migrations import schema_problem_at
+
+    problem = asyncio.run(schema_problem_at(config.database_url, config.database_timeout_seconds))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
+
+    if not _schema_is_current(config):
+        return 2
 
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
@@ -102,6 +118,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
+    if not _schema_is_current(config):
+        return 2
     return run_worker(config)
 
 
