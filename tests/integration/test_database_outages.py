@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -65,10 +66,13 @@ async def _webhook(client: AppClient) -> int:
     return response.status_code
 
 
+def push_envelope(event: bytes) -> dict[str, Any]:
+    return {"message": {"data": base64.b64encode(event).decode(), "messageId": str(new_id())}}
+
+
 async def _push(client: AppClient) -> int:
     event = json.dumps(fdr_event(account_id=new_id())).encode()
-    envelope = {"message": {"data": base64.b64encode(event).decode(), "messageId": str(new_id())}}
-    return (await client.post("/pubsub/push/fdr", json=envelope)).status_code
+    return (await client.post("/pubsub/push/fdr", json=push_envelope(event))).status_code
 
 
 async def _portal(client: AppClient) -> int:
