@@ -12,8 +12,10 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.services import SettingsReader
@@ -22,11 +24,13 @@ from domain.settings import ChannelSetting
 from infrastructure.cache.client import redis_client
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.config import Config
+from infrastructure.db.tables import metadata
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.limits.throughput import LimitsThroughputLimiter
 from tests.conftest import new_id
 from tests.integration.test_database_outages import push_envelope
 from tests.support.app import http_client
+from tests.support.portal import SECRET, api, bearer
 from tests.support.services import PrivateRedis, private_redis
 from tests.support.stack import fdr_event
 
@@ -116,24 +120,56 @@ async def test_the_limiter_falls_back_at_once_when_redis_freezes(
         await limiter.aclose()
 
 
-async def test_with_redis_frozen_the_service_is_ready_degraded_and_still_sends(
+async def _outcome(engine: AsyncEngine, event: dict[str, Any]) -> str | None:
+    data = event["response_data"]
+    table = metadata.tables["wa_fdr_events"]
+    key = f"fdr:{data['id']}:{data['status_log_id']}"
+    async with engine.connect() as conn:
+        found = await conn.execute(select(table.c.outcome).where(table.c.event_key == key))
+        return found.scalar_one_or_none()
+
+
+async def test_with_redis_frozen_the_service_is_ready_degraded_and_follows_the_portal(
     mysql_url: str, mysql_engine: AsyncEngine, redis_server: PrivateRedis
 ) -> None:
     account = new_id()
     await _save(mysql_engine, ChannelSetting(account_id=account, whatsapp_enabled=True))
-    config = Config(database_url=mysql_url, redis_url=redis_server.url)  # Meta's sandbox
+    config = Config(  # Meta's sandbox
+        database_url=mysql_url, redis_url=redis_server.url, auth_jwt_secret=SECRET
+    )
+    before, after = fdr_event(account_id=account), fdr_event(account_id=account)
     async with http_client(config) as client:
+
+        async def push(event: dict[str, Any]) -> int:
+            envelope = push_envelope(json.dumps(event).encode())
+            pushed = await asyncio.wait_for(
+                client.post("/pubsub/push/fdr", json=envelope), 3 * NEVER_LONGER
+            )
+            return pushed.status_code
+
         assert (await client.get("/health/ready")).json()["status"] == "ok"
         redis_server.freeze()
         try:
             ready = await asyncio.wait_for(client.get("/health/ready"), NEVER_LONGER)
-            event = json.dumps(fdr_event(account_id=account)).encode()
-            pushed = await asyncio.wait_for(
-                client.post("/pubsub/push/fdr", json=push_envelope(event)), 3 * NEVER_LONGER
+            assert await push(before) == 204
+            turned_off = await asyncio.wait_for(
+                client.put(
+                    api(account, "/settings"),
+                    json={
+                        "isWhatsappEnabled": False,
+                        "whatsappSenderConnectionId": None,
+                        "templates": {},
+                    },
+                    headers=bearer(account),
+                ),
+                3 * NEVER_LONGER,
             )
+            assert await push(after) == 204
         finally:
             redis_server.thaw()
     assert ready.status_code == 200
     assert ready.json()["status"] == "degraded"
     assert ready.json()["degraded"] == ["redis"]
-    assert pushed.status_code == 204  # recorded as sent, acknowledged
+    assert turned_off.status_code == 200
+    assert await _outcome(mysql_engine, before) == "sent"
+    assert await _outcome(mysql_engine, after) == "skipped"
