@@ -107,7 +107,7 @@ async def current_revision(conn: AsyncConnection) -> str | None:
     return str(row[0]) if row is not None else None
 
 
-async def schema_problem_at(database_url: str, wait_seconds: float = 3.0) -> str | None:
+async def schema_problem_at(database_url: str, wait_seconds: float = 2.0) -> str | None:
     """``schema_problem`` of the database at ``database_url``; None if it cannot be reached
     (a process starts anyway and waits for it: readiness says what is wrong meanwhile)."""
     from infrastructure.db.engine import create_engine
