@@ -38,6 +38,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    #: A database that has not answered within this is taken as down (docs/outages.md).
+    database_timeout_seconds: float = 2.0
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "fdr-whatsapp:"
     pubsub_project: str | None = None
@@ -142,6 +144,7 @@ class _Reader:
             )
         return Config(
             database_url=self.get("WA_DATABASE_URL", _database_url, DEFAULT_DATABASE_URL),
+            database_timeout_seconds=self.get("WA_DATABASE_TIMEOUT_SECONDS", _positive_float, 2.0),
             redis_url=self.get("WA_REDIS_URL", _redis_url, None),
             redis_key_prefix=self.raw("WA_REDIS_KEY_PREFIX") or "fdr-whatsapp:",
             pubsub_project=project,
