@@ -13,10 +13,12 @@ from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, Setting
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
+from domain.language import Catalogs, normalise
 from domain.messages import OutgoingMessage
 from domain.phone import DEFAULT_REGION
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
+from domain.templates import WaTemplate
 
 _log = structlog.get_logger("settings")
 
@@ -32,6 +34,7 @@ class NotificationOptions:
     phone_region: str = DEFAULT_REGION  # alternate numbers must be this region's mobiles
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
+    catalogs: Catalogs = field(default_factory=Catalogs)  # shoppers' texts; English by default
 
 
 async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
@@ -43,6 +46,24 @@ async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: d
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
             message.apply(report, now)
+
+
+async def in_language(
+    uow: UnitOfWork, template: WaTemplate, language: str, default_account_id: int
+) -> WaTemplate:
+    """The same template (name, owner) in ``language`` when one exists and may be sent (the
+    shipped ones, or the workspace's verified with Meta), else ``template`` itself
+    (docs/languages.md)."""
+    if normalise(template.language) == language:
+        return template
+    for other in await uow.templates.for_account(template.account_id):
+        if (
+            other.template_name == template.template_name
+            and normalise(other.language) == language
+            and (other.account_id == default_account_id or other.is_verified)
+        ):
+            return other
+    return template
 
 
 class SettingsReader:

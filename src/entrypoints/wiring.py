@@ -73,6 +73,7 @@ from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.esb.ndr import HttpNdrActions
+from infrastructure.i18n import load_catalogs
 from infrastructure.integration_engine.directory import (
     CachedConnectionDirectory,
     HttpConnectionDirectory,
@@ -140,6 +141,7 @@ class CoreProvider(Provider):
             support_phone=config.support_phone,
             support_email=config.support_email,
             phone_region=config.default_phone_region,
+            catalogs=load_catalogs(),
         )
 
     @provide

@@ -25,6 +25,7 @@ from application.services import (
     SenderResolver,
     SettingsReader,
     attach_early_reports,
+    in_language,
 )
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
@@ -148,6 +149,10 @@ class NotifyFailedDelivery:
         except InvalidPhoneNumber as exc:
             return _Skip(reason, SkipReason.BAD_PHONE, str(exc))
         template = await self._template(uow, setting, reason)
+        if template is not None:  # in the shopper's language, else the workspace's
+            language = await uow.conversations.shopper_language(phone.digits) or setting.language
+            default_account = self._options.default_account_id
+            template = await in_language(uow, template, language, default_account)
         if template is None:
             if setting.sends_from_own_account:
                 why = (

@@ -79,6 +79,12 @@ class InMemoryConversationRepository(_Repo):
         if found is not None and found.customer_user_id is None:
             found.customer_user_id = user_id
 
+    async def shopper_language(self, customer_phone: str) -> str | None:
+        return self._t.shopper_languages.get(customer_phone)
+
+    async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
+        self._t.shopper_languages[customer_phone] = language
+
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
         return {
             i: dataclasses.replace(self._t.conversations[i])
