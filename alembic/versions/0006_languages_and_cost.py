@@ -44,6 +44,9 @@ def upgrade() -> None:
     op.add_column("wa_dlr_messages", sa.Column("pricing_model", sa.String(16), nullable=True))
     op.add_column("wa_dlr_messages", sa.Column("pricing_category", sa.String(32), nullable=True))
     op.add_column("wa_dlr_messages", sa.Column("pricing_type", sa.String(32), nullable=True))
+    op.add_column(
+        "wa_dlr_messages", sa.Column("pricing_conversation_id", sa.String(128), nullable=True)
+    )
     _seed_hindi_templates()
 
 
@@ -90,6 +93,7 @@ def downgrade() -> None:
     op.execute(
         templates.delete().where(templates.c.language == "hi", templates.c.template_name.in_(names))
     )
+    op.drop_column("wa_dlr_messages", "pricing_conversation_id")
     op.drop_column("wa_dlr_messages", "pricing_type")
     op.drop_column("wa_dlr_messages", "pricing_category")
     op.drop_column("wa_dlr_messages", "pricing_model")

@@ -39,6 +39,7 @@ class SkipReason(StrEnum):
     NO_SENDER = "no_sender"
     MALFORMED = "malformed"
     SUPERSEDED = "superseded"
+    BUDGET = "budget"  # the workspace's monthly template cap is reached (docs/cost.md)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

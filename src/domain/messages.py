@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.cost import Pricing
 from domain.status import MessageStatus
 
 
@@ -100,6 +101,7 @@ class DeliveryReport:
     payload: str = ""
     external_timestamp: datetime
     created_at: datetime
+    pricing: Pricing | None = None  # docs/cost.md
 
 
 class ReplyType(StrEnum):

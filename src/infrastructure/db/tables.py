@@ -118,6 +118,7 @@ dlr_messages = Table(
     Column("pricing_model", String(16), nullable=True),
     Column("pricing_category", String(32), nullable=True),
     Column("pricing_type", String(32), nullable=True),
+    Column("pricing_conversation_id", String(128), nullable=True),
     UniqueConstraint("message_id", "status", name="uq_dlr_message_status"),
     Index("ix_dlr_outgoing", "wa_outgoing_message_id"),
 )

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
@@ -118,6 +118,12 @@ class SqlConversationRepository(SqlRepository):
             .where(t.c.id == conversation_id, t.c.customer_user_id.is_(None))
             .values(customer_user_id=user_id)
         )
+
+    async def count_started(self, account_id: int, since: datetime) -> int:
+        found = await self._conn.execute(
+            select(func.count()).where(t.c.account_id == account_id, t.c.created_at >= since)
+        )
+        return int(found.scalar_one())
 
     async def shopper_language(self, customer_phone: str) -> str | None:
         row = (
