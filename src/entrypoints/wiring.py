@@ -252,7 +252,8 @@ class CollaboratorsProvider(Provider):
         if config.esb_url is None:
             yield InMemoryNdrActions()  # demo: actions are recorded in wa_ndr_actions only
             return
-        client = httpx.AsyncClient()
+        headers = {"Authorization": f"Bearer {config.esb_token}"} if config.esb_token else None
+        client = httpx.AsyncClient(headers=headers)
         yield HttpNdrActions(client, config.esb_url)
         await client.aclose()
 

@@ -58,6 +58,7 @@ class Config:
     meta_timeout_seconds: float = 10.0
     integration_engine_url: str | None = None
     esb_url: str | None = None
+    esb_token: str | None = field(default=None, repr=False)  # sent as a bearer Authorization
     portal_tracking_url: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     default_account_id: int = 5
@@ -159,6 +160,7 @@ class _Reader:
             meta_timeout_seconds=self.get("WA_META_TIMEOUT_SECONDS", _positive_float, 10.0),
             integration_engine_url=self.get("WA_INTEGRATION_ENGINE_URL", _http_url, None),
             esb_url=self.get("WA_ESB_URL", _http_url, None),
+            esb_token=self.get("WA_ESB_TOKEN", _header_token, None),
             portal_tracking_url=self.get("WA_PORTAL_TRACKING_URL", _tracking_url, None),
             public_base_url=self.get("WA_PUBLIC_BASE_URL", _http_url, "http://127.0.0.1:8000"),
             default_account_id=self.get("WA_DEFAULT_ACCOUNT_ID", _positive_int, 5),
@@ -295,6 +297,13 @@ def _jwt_secret(value: str) -> str:
 def _push_token(value: str) -> str:
     if len(value) < 16 or not value.isascii() or not value.isprintable():
         raise ValueError("must be at least 16 printable ASCII characters")
+    return value
+
+
+def _header_token(value: str) -> str:
+    # Sent in a header: a space or a control character would break the request or be cut.
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("must be printable ASCII without spaces")
     return value
 
 

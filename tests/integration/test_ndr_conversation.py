@@ -258,6 +258,24 @@ async def test_an_unavailable_esb_is_retried_and_acted_on_once(
     assert text_of(stack.meta.requests[-1]) == CANCEL_TEXT
 
 
+async def test_an_esb_answering_ok_without_a_reference_has_done_it(
+    stack: Stack, client: AppClient
+) -> None:
+    stack.esb.acknowledge_with(200, b'{"status": "ok"}')
+    thread = await start(stack, client, "oda")
+
+    answer = await thread.tap("cancel")
+    await client.app.state.webhook_pump.drain()  # a later sweep asks nothing again
+
+    assert text_of(answer) == CANCEL_TEXT
+    posted = [r for r in stack.esb.requests if str(thread.shipment_id) in r.body.decode()]
+    assert len(posted) == 1
+    [conversation] = await stack.rows("wa_conversations", shipment_id=thread.shipment_id)
+    [done] = await stack.rows("wa_ndr_actions", conversation_id=conversation["id"])
+    assert (done["state"], done["result"]) == ("done", "")
+    assert not [r for r in await stack.rows("wa_webhook_inbox") if r["processed_at"] is None]
+
+
 async def test_the_tracking_link_is_counted_and_redirects(stack: Stack, client: AppClient) -> None:
     thread = await start(stack, client, "address_issue")
     response = await client.get(

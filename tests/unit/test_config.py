@@ -53,6 +53,7 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_PORTAL_TRACKING_URL": "https://t.example/{awb}"}, "WA_PORTAL_TRACKING_URL"),
         ({"WA_AUTH_JWT_SECRET": "short"}, "WA_AUTH_JWT_SECRET"),
         ({"WA_ESB_URL": "esb.internal"}, "WA_ESB_URL"),
+        ({"WA_ESB_TOKEN": "two words"}, "WA_ESB_TOKEN"),
         ({"PUBSUB_EMULATOR_HOST": "localhost"}, "PUBSUB_EMULATOR_HOST"),
         ({"WA_WORKER_METRICS_PORT": "70000"}, "WA_WORKER_METRICS_PORT"),
         ({"WA_PUBSUB_PUSH_TOKEN": "short"}, "WA_PUBSUB_PUSH_TOKEN"),
@@ -67,6 +68,12 @@ def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) 
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"configuration error: {variable} ")
     assert "\n" not in str(caught.value)
+
+
+def test_the_esb_token_stays_out_of_repr() -> None:
+    config = load_config({"WA_ESB_TOKEN": "esb-secret-token"}, env_file=None)
+    assert config.esb_token == "esb-secret-token"
+    assert "esb-secret-token" not in repr(config)
 
 
 def test_the_worker_metrics_port_can_be_turned_off() -> None:
