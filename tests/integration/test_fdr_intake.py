@@ -13,7 +13,14 @@ from application.ports.collaborators import EventSource, ReceivedEvent
 from infrastructure.db.seed_data import TEMPLATES_V1
 from tests.conftest import new_id
 from tests.fakes.meta import send_schema_error
-from tests.support.stack import PUBLIC_BASE_URL, Stack, fdr_event, running_stack
+from tests.support.stack import (
+    PUBLIC_BASE_URL,
+    UNSTORABLE,
+    Stack,
+    changed_event,
+    fdr_event,
+    running_stack,
+)
 
 TEMPLATES = {t["reason"]: t for t in TEMPLATES_V1}
 ADDRESS = "Sadafal kunj, Arjun club road ward num 26, churu, RAJASTHAN - 331403"
@@ -180,9 +187,12 @@ class _Acks:
     def __init__(self, inner: EventSource) -> None:
         self._inner = inner
         self.acked: list[str] = []
+        self.received: list[ReceivedEvent] = []
 
     async def receive(self, max_messages: int) -> list[ReceivedEvent]:
-        return await self._inner.receive(max_messages)
+        batch = await self._inner.receive(max_messages)
+        self.received.extend(batch)
+        return batch
 
     async def ack(self, ack_ids: list[str]) -> None:
         self.acked.extend(ack_ids)
@@ -248,6 +258,38 @@ async def test_a_malformed_event_is_recorded_acked_and_never_redelivered(stack: 
     await asyncio.sleep(1.0)
     assert len(await _poison(stack)) == before + 2  # not recorded again: never redelivered
     assert stack.meta.send_attempts == 0
+
+
+async def test_events_the_tables_cannot_hold_are_recorded_and_acked_once(stack: Stack) -> None:
+    account = new_id()
+    await stack.enable(account)
+    for changes, _ in UNSTORABLE.values():
+        await stack.publish(changed_event(account, changes))
+    sources: list[_Acks] = []
+
+    def counts(source: EventSource) -> EventSource:
+        sources.append(_Acks(source))
+        return sources[0]
+
+    stack.start_worker(counts)
+
+    async def all_acked() -> bool:
+        return bool(sources) and len(sources[0].acked) >= len(UNSTORABLE)
+
+    await stack.wait_for(all_acked, seconds=60, what="every unstorable event acked")
+    [source] = sources
+    assert sorted(source.acked) == sorted(e.ack_id for e in source.received)  # none came back
+    details = []
+    for event in source.received:
+        [record] = await stack.rows("wa_fdr_events", event_key=f"pubsub:{event.message_id}")
+        assert record["outcome"] == "skipped"
+        details.append(record["detail"])
+    for _, named in UNSTORABLE.values():
+        assert any(named in detail for detail in details), named
+    assert stack.meta.send_attempts == 0
+    # The worker goes on with the next event.
+    await stack.publish(fdr_event(account_id=account))
+    await stack.wait_for(lambda: _count(stack, 1), seconds=60, what="the next event sent")
 
 
 async def _poison(stack: Stack) -> list[dict[str, Any]]:

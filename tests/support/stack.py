@@ -88,6 +88,29 @@ def fdr_event(
     return event
 
 
+#: Events with a field the tables cannot hold: (what is wrong, the field named in the record).
+UNSTORABLE: dict[str, tuple[dict[str, Any], str]] = {
+    "shipment id 2^63": ({"id": 2**63}, "id 9223372036854775808"),
+    "status log id 2^64": ({"status_log_id": str(2**64)}, "status_log_id 18446744073709551616"),
+    "negative account id": ({"account_id": -379}, "account_id -379"),
+    "200-char external shipment id": ({"externalShipmentID": "e" * 200}, "externalShipmentID"),
+    "200-char order number": ({"customerOrderNumber": "o" * 200}, "customerOrderNumber"),
+    "200-char tracking id": ({"trackingID": "t" * 200}, "trackingID"),
+}
+
+#: Names longer than their columns: cut to fit (they are only shown), the event is sent.
+LONG_NAMES: dict[str, tuple[dict[str, Any], str]] = {
+    "300-char customer name": ({"customerName": "Aman " + "n" * 295}, "customer_name"),
+    "300-char channel label": ({"channelLabel": "Scitron " + "l" * 292}, "brand"),
+}
+
+
+def changed_event(account_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    event = fdr_event(account_id=account_id)
+    event["response_data"].update(changes)
+    return event
+
+
 @dataclass
 class Stack:
     activity_source: PubSubEventSource
