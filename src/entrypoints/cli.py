@@ -94,6 +94,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
 
+    _say_where_messages_go(config)
     app = create_app(build_container(config))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
@@ -102,7 +103,14 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
+    _say_where_messages_go(config)
     return run_worker(config)
+
+
+def _say_where_messages_go(config: Config) -> None:
+    import structlog
+
+    structlog.get_logger("startup").info(config.meta_label())
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:

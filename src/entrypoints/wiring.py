@@ -85,12 +85,13 @@ from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
 
-#: The sandbox's app secret: demo webhooks are signed with it (never used with real Meta).
-SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105
-
 
 def default_sender(config: Config) -> SenderConnection:
-    """The Eshopbox default connection: from the environment, or the sandbox's."""
+    """The Eshopbox default connection: from the environment, or the sandbox's.
+
+    The sandbox checks webhooks with ``WA_META_APP_SECRET`` (the demo sets a secret of its own
+    for each run); without one, webhooks are refused (503), never checked against a known value.
+    """
     if config.meta_sandbox:
         return SenderConnection(
             connection_id=DEFAULT_CONNECTION_ID,
@@ -98,7 +99,7 @@ def default_sender(config: Config) -> SenderConnection:
             phone_number_id=config.meta_phone_number_id or "sandbox",
             waba_id=config.meta_waba_id or "sandbox",
             access_token=config.meta_access_token or "sandbox",
-            app_secret=config.meta_app_secret or SANDBOX_APP_SECRET,
+            app_secret=config.meta_app_secret or "",
             display_phone_number="sandbox",
             name="Eshopbox (sandbox)",
         )

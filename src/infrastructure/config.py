@@ -6,7 +6,7 @@ A wrong or missing value stops start-up with one line naming the variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -25,11 +25,21 @@ META_THROUGHPUT_MAX = 1000
 DEFAULT_WORKER_METRICS_PORT: int | None = 9464
 
 
-class ConfigError(Exception):
-    """One bad setting; ``str()`` is the single line printed at start-up."""
+#: Sending to Meta needs all four; the sandbox none of them.
+META_CREDENTIALS = (
+    "WA_META_APP_SECRET",
+    "WA_META_PHONE_NUMBER_ID",
+    "WA_META_WABA_ID",
+    "WA_META_ACCESS_TOKEN",
+)
 
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"configuration error: {variable} {problem}")
+
+class ConfigError(Exception):
+    """One bad setting (or several missing together); ``str()`` is the single line printed at
+    start-up, naming them."""
+
+    def __init__(self, variable: str, problem: str, *, also: Sequence[str] = ()) -> None:
+        super().__init__(f"configuration error: {' and '.join([variable, *also])} {problem}")
         self.variable = variable
 
 
@@ -79,6 +89,23 @@ class Config:
     def database_backend(self) -> str:
         return make_url(self.database_url).get_backend_name()
 
+    def database_label(self) -> str:
+        """Which database, where, without the password: ``MySQL/MariaDB root@db:3306/fdr``."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite {url.database or ':memory:'}"
+        where = f"{url.host or 'localhost'}:{url.port or 3306}/{url.database or ''}"
+        return f"MySQL/MariaDB {url.username}@{where}" if url.username else f"MySQL/MariaDB {where}"
+
+    def meta_label(self) -> str:
+        """Where WhatsApp messages go, in one line (printed at start)."""
+        if self.meta_sandbox:
+            return (
+                "Meta sandbox: nothing is sent to WhatsApp (all four of "
+                f"{', '.join(META_CREDENTIALS)} send to Meta)"
+            )
+        return f"sending to Meta's Cloud API at {self.meta_graph_url} ({self.meta_api_version})"
+
 
 T = TypeVar("T")
 
@@ -115,21 +142,19 @@ class _Reader:
             raise ConfigError(name, str(exc)) from None
 
     def config(self) -> Config:
-        meta_credentials = {
-            name: self.raw(name)
-            for name in (
-                "WA_META_PHONE_NUMBER_ID",
-                "WA_META_WABA_ID",
-                "WA_META_ACCESS_TOKEN",
-                "WA_META_APP_SECRET",
+        meta_credentials = {name: self.raw(name) for name in META_CREDENTIALS}
+        missing = [name for name, value in meta_credentials.items() if value is None]
+        chosen = self.get("WA_META_SANDBOX", _boolean, None)
+        # A partial set is a mistake, not a wish for the sandbox: say what is missing. Only an
+        # explicit WA_META_SANDBOX=true runs the sandbox with some credentials set.
+        if missing and (chosen is False or (chosen is None and len(missing) < 4)):
+            raise ConfigError(
+                missing[0],
+                f"{'is' if len(missing) == 1 else 'are'} missing: sending to Meta needs all four "
+                f"of {', '.join(META_CREDENTIALS)} (set none of them for the sandbox)",
+                also=missing[1:],
             )
-        }
-        has_all_credentials = all(meta_credentials.values())
-        sandbox = self.get("WA_META_SANDBOX", _boolean, not has_all_credentials)
-        if not sandbox:
-            for name, value in meta_credentials.items():
-                if value is None:
-                    raise ConfigError(name, "is required when WA_META_SANDBOX is false")
+        sandbox = bool(missing) if chosen is None else chosen
         project = self.raw("WA_PUBSUB_PROJECT")
         for name in ("WA_PUBSUB_FDR_SUBSCRIPTION", "WA_PUBSUB_ACTIVITY_TOPIC"):
             if self.raw(name) and not project:

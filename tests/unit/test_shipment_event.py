@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, String
 
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, MAX_REFERENCE_LENGTH, FailedDelivery
 from infrastructure.db import tables
@@ -190,11 +190,16 @@ def test_an_amount_due_that_is_no_amount_is_left_out(total: str) -> None:
 
 def test_the_limits_are_the_columns_that_keep_them() -> None:
     conversations = tables.conversations.c
+
+    def length(column: Any) -> int | None:
+        assert isinstance(column.type, String)
+        return column.type.length
+
     for column in ("external_shipment_id", "order_number", "tracking_id"):
-        assert conversations[column].type.length == MAX_REFERENCE_LENGTH, column
-    assert tables.ndr_actions.c.external_shipment_id.type.length == MAX_REFERENCE_LENGTH
+        assert length(conversations[column]) == MAX_REFERENCE_LENGTH, column
+    assert length(tables.ndr_actions.c.external_shipment_id) == MAX_REFERENCE_LENGTH
     for column in ("customer_name", "brand"):
-        assert conversations[column].type.length == MAX_NAME_LENGTH, column
+        assert length(conversations[column]) == MAX_NAME_LENGTH, column
     for column in ("account_id", "shipment_id", "shipment_status_log_id"):
         assert isinstance(conversations[column].type, BigInteger), column
     assert MAX_ID == 2**63 - 1  # BIGINT, signed
