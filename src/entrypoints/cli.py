@@ -89,12 +89,13 @@ def _sandbox_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    import structlog
     import uvicorn
 
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
 
-    _say_where_messages_go(config)
+    structlog.get_logger("startup").info(config.meta_label())
     app = create_app(build_container(config))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
@@ -103,14 +104,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
-    _say_where_messages_go(config)
-    return run_worker(config)
-
-
-def _say_where_messages_go(config: Config) -> None:
-    import structlog
-
-    structlog.get_logger("startup").info(config.meta_label())
+    return run_worker(config)  # says where messages go once its own checks pass
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:

@@ -168,6 +168,7 @@ def run_worker(config: Config) -> int:
                 "this host?); set WA_WORKER_METRICS_PORT per worker",
                 problem=problem,
             )
+    _log.info(config.meta_label())
     try:
         return asyncio.run(_main(config))
     finally:

@@ -198,8 +198,10 @@ class Stack:
         return found[0] if found else None
 
     async def wait_for(
-        self, check: Callable[[], Awaitable[bool]], seconds: float = 20.0, what: str = "condition"
+        self, check: Callable[[], Awaitable[bool]], seconds: float = 90.0, what: str = "condition"
     ) -> None:
+        """Polls ``check`` until it holds; the bound is generous so that a busy machine is
+        never a failure (a test waits only as long as the condition takes)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if await check():
