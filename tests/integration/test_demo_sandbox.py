@@ -20,15 +20,10 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import FIXTURES, new_id
 from tests.support.services import free_port
+from tests.support.stack import REAL_META_CREDENTIALS
 
 PROJECT = Path(__file__).resolve().parents[2]
-#: Real-looking Meta credentials, as a production .env would hold them.
-META_CREDENTIALS = {
-    "WA_META_APP_SECRET": "real-app-secret-0123",
-    "WA_META_PHONE_NUMBER_ID": "106540352242922",
-    "WA_META_WABA_ID": "102290129340398",
-    "WA_META_ACCESS_TOKEN": "EAAG-real-token-0123",
-}
+META_CREDENTIALS = REAL_META_CREDENTIALS
 
 
 class Demo:

@@ -20,14 +20,10 @@ from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
 from tests.support.app import http_client
 from tests.support.services import free_port
+from tests.support.stack import REAL_META_CREDENTIALS
 
 PROJECT = Path(__file__).resolve().parents[2]
-FOUR = {
-    "WA_META_APP_SECRET": "real-app-secret-0123",
-    "WA_META_PHONE_NUMBER_ID": "106540352242922",
-    "WA_META_WABA_ID": "102290129340398",
-    "WA_META_ACCESS_TOKEN": "EAAG-real-token-0123",
-}
+FOUR = REAL_META_CREDENTIALS
 SANDBOX_LINE = "Meta sandbox: nothing is sent to WhatsApp"
 META_LINE = "sending to Meta's Cloud API at https://graph.example.com (v23.0)"
 

@@ -45,6 +45,14 @@ WABA_ID = "102290129340398"
 ACCESS_TOKEN = "EAAG-default-token"
 APP_SECRET = "test_app_secret"
 PUBLIC_BASE_URL = "https://wa.example.com"
+#: Meta credentials as a production environment or .env holds them (for the tests that check
+#: they are used, ignored or refused as they should be, and never printed).
+REAL_META_CREDENTIALS = {
+    "WA_META_APP_SECRET": "real-app-secret-0123",
+    "WA_META_PHONE_NUMBER_ID": "106540352242922",
+    "WA_META_WABA_ID": "102290129340398",
+    "WA_META_ACCESS_TOKEN": "EAAG-real-token-0123",
+}
 SEED_EVENT: dict[str, Any] = json.loads((FIXTURES / "fdr-event-otp-cancellation.json").read_bytes())
 
 #: How each reason is written by couriers (code, description) in the events the tests publish.

@@ -130,7 +130,7 @@ class InMemoryNdrActions:
 
 
 def _check(action: NdrAction) -> None:
-    """What the ESB refuses with 400 (see ``infrastructure.esb.ndr``)."""
+    """What the ESB refuses with 400 (docs/esb.md)."""
     what = f"{action.kind.value} of shipment {action.shipment_id}"
     if action.kind is NdrActionKind.RESCHEDULE and action.delivery_date is None:
         raise UpstreamRejected(f"ESB refused {what}: deliveryDate is required")
