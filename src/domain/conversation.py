@@ -53,6 +53,8 @@ class Conversation:
     root_message_id: str | None = None  # wamid of the template message
     last_customer_message_at: datetime | None = None
     nudged_at: datetime | None = None
+    customer_user_id: str | None = None  # business-scoped user id, once Meta names it
+    reply_ref: str | None = None  # random: a button payload names the conversation with it
     created_at: datetime
     updated_at: datetime
 

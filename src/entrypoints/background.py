@@ -16,10 +16,18 @@ import structlog
 from dishka import AsyncContainer
 
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
-from application.use_cases.process_webhooks import ProcessWebhooks
-from infrastructure.metrics import WEBHOOK_BACKLOG, WEBHOOK_BACKLOG_AGE, WEBHOOK_UPDATES
+from application.use_cases.process_webhooks import ProcessWebhooks, describe
+from infrastructure.metrics import (
+    WEBHOOK_BACKLOG,
+    WEBHOOK_BACKLOG_AGE,
+    WEBHOOK_PROBLEMS,
+    WEBHOOK_UPDATES,
+)
 
 _log = structlog.get_logger("pump")
+
+#: The same failure of every pass is logged at most once a minute.
+FAILURE_LOG_SECONDS = 60.0
 
 
 class WebhookPump:
@@ -39,6 +47,9 @@ class WebhookPump:
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set whenever a pass found nothing more to do
         self._measured_at = 0.0
+        self._failures = 0
+        self._last_failure = ""
+        self._logged_failure_at = 0.0
 
     def kick(self) -> None:
         self._kicked.set()
@@ -56,7 +67,7 @@ class WebhookPump:
 
     async def drain(self) -> None:
         """Processes everything pending now (tests, shutdown)."""
-        while await self._pass(None):
+        while await self._pass(None, retry_early=True):
             pass
 
     async def _run(self) -> None:
@@ -72,10 +83,26 @@ class WebhookPump:
                 min_age = None if kicked else self._stale_after
                 while await self._pass(min_age):
                     pass
-            except Exception:
-                _log.exception("webhook pass failed; the next sweep retries")
+                self._failures = 0
+            except Exception as exc:
+                self._pass_failed(exc)
             await self._measure()
             self.idle.set()
+
+    def _pass_failed(self, exc: Exception) -> None:
+        """One line per kind of failure and minute (a database outage would otherwise log a
+        traceback every sweep); the bodies stay stored and the next sweep retries."""
+        self._failures += 1
+        now = time.monotonic()
+        kind = type(exc).__name__
+        if kind == self._last_failure and now - self._logged_failure_at < FAILURE_LOG_SECONDS:
+            return
+        self._last_failure, self._logged_failure_at = kind, now
+        _log.error(
+            "webhook pass failed; the next sweep retries",
+            error=describe(exc),
+            failed_passes=self._failures,
+        )
 
     async def _measure(self) -> None:
         """The backlog gauges, at most once per sweep interval (kicks come with every POST)."""
@@ -92,20 +119,23 @@ class WebhookPump:
         WEBHOOK_BACKLOG.set(backlog.pending)
         WEBHOOK_BACKLOG_AGE.set(backlog.oldest_seconds)
 
-    async def _pass(self, min_age: timedelta | None) -> bool:
+    async def _pass(self, min_age: timedelta | None, *, retry_early: bool = False) -> bool:
         """One pass; whether another one now could find more."""
         async with self._container() as request:
             process = await request.get(ProcessWebhooks)
-            batch = await process(limit=self._batch, min_age=min_age)
+            batch = await process(limit=self._batch, min_age=min_age, retry_early=retry_early)
         for kind, count in (
             ("status", batch.statuses),
             ("reply", batch.replies),
+            ("refused_answer", batch.refused),
             ("template_change", batch.template_changes),
             ("malformed_body", batch.malformed),
             ("waiting_body", len(batch.waiting)),
         ):
             if count:
                 WEBHOOK_UPDATES.labels(kind).inc(count)
+        for kind, count in batch.problems.items():
+            WEBHOOK_PROBLEMS.labels(kind).inc(count)
         if batch.taken:
             _log.debug(
                 "webhooks processed",

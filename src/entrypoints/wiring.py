@@ -53,6 +53,7 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.track_link_click import TrackLinkClick
+from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from entrypoints.intake import ShipmentEventIntake
 from entrypoints.portal_wiring import PortalProvider
@@ -327,6 +328,8 @@ class UseCaseProvider(Provider):
     replies = provide(HandleCustomerReply)
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
+    show_webhook_body = provide(ShowWebhookBody)
+    requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
 
     @provide

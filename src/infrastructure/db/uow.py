@@ -103,6 +103,10 @@ class SqlUnitOfWork:
             await conn.close()
         if _connection_lost(exc):
             raise UpstreamUnavailable("database connection lost") from exc
+        if isinstance(exc, OperationalError):
+            # Deadlocks, lock waits, a server going away: another try may succeed; a value
+            # the database refuses (DataError, IntegrityError) is not retried.
+            raise UpstreamUnavailable(f"database: {type(exc.orig).__name__}") from exc
 
     async def commit(self) -> None:
         if self._tx is None:
