@@ -281,7 +281,7 @@ async def test_free_text_goes_only_to_conversations_of_the_number_s_connection(
 
 # --- Messages that are not answers ----------------------------------------------------------
 
-SILENT = {
+SILENT: dict[str, dict[str, Any]] = {
     "reaction": {"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}},
     "reaction removed": {"type": "reaction", "reaction": {"message_id": "wamid.X"}},
     "edit": {"type": "edit", "edit": {"original_message_id": "wamid.X"}},
