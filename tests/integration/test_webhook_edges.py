@@ -317,7 +317,7 @@ async def test_a_photo_is_told_what_the_conversation_can_use_once(
 ) -> None:
     thread = await start(stack, client, "oda")
     before = len(stack.meta.requests)
-    photo = {"type": "image", "image": {"id": "123", "mime_type": "image/jpeg"}}
+    photo: dict[str, Any] = {"type": "image", "image": {"id": "123", "mime_type": "image/jpeg"}}
     await _post(client, _body(messages=[_message(**photo)]))
     [told] = _sends_since(stack, before)
     assert "cannot read photos" in told.body["text"]["body"]
@@ -329,7 +329,7 @@ async def test_a_photo_is_told_what_the_conversation_can_use_once(
 async def test_a_changed_number_moves_the_conversation(stack: Stack, client: AppClient) -> None:
     thread = await start(stack, client, "oda")
     new_number = "919812345678"
-    notice = {
+    notice: dict[str, Any] = {
         "type": "system",
         "system": {
             "body": "User changed number",
