@@ -29,7 +29,7 @@ UNUSABLE_PHONE_TEXT = (
 )
 
 
-def refusal(
+def why_not_bound(
     conversation: Conversation,
     message: InboundMessage,
     *,

@@ -16,7 +16,9 @@ import structlog
 from dishka import AsyncContainer
 
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
-from application.use_cases.process_webhooks import ProcessWebhooks, describe
+from application.use_cases.process_webhooks import ProcessWebhooks
+from domain.errors import UpstreamUnavailable
+from infrastructure.logging import FailureLog
 from infrastructure.metrics import (
     WEBHOOK_BACKLOG,
     WEBHOOK_BACKLOG_AGE,
@@ -25,9 +27,6 @@ from infrastructure.metrics import (
 )
 
 _log = structlog.get_logger("pump")
-
-#: The same failure of every pass is logged at most once a minute.
-FAILURE_LOG_SECONDS = 60.0
 
 
 class WebhookPump:
@@ -42,14 +41,12 @@ class WebhookPump:
         self._container = container
         self._batch = batch_size
         self._sweep = sweep_seconds
+        self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
         self._stale_after = stale_after
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set whenever a pass found nothing more to do
         self._measured_at = 0.0
-        self._failures = 0
-        self._last_failure = ""
-        self._logged_failure_at = 0.0
 
     def kick(self) -> None:
         self._kicked.set()
@@ -83,26 +80,10 @@ class WebhookPump:
                 min_age = None if kicked else self._stale_after
                 while await self._pass(min_age):
                     pass
-                self._failures = 0
             except Exception as exc:
-                self._pass_failed(exc)
+                self._failures.failed("webhook pass failed; the next sweep retries", exc)
             await self._measure()
             self.idle.set()
-
-    def _pass_failed(self, exc: Exception) -> None:
-        """One line per kind of failure and minute (a database outage would otherwise log a
-        traceback every sweep); the bodies stay stored and the next sweep retries."""
-        self._failures += 1
-        now = time.monotonic()
-        kind = type(exc).__name__
-        if kind == self._last_failure and now - self._logged_failure_at < FAILURE_LOG_SECONDS:
-            return
-        self._last_failure, self._logged_failure_at = kind, now
-        _log.error(
-            "webhook pass failed; the next sweep retries",
-            error=describe(exc),
-            failed_passes=self._failures,
-        )
 
     async def _measure(self) -> None:
         """The backlog gauges, at most once per sweep interval (kicks come with every POST)."""
@@ -113,8 +94,8 @@ class WebhookPump:
         try:
             async with self._container() as request:
                 backlog = await (await request.get(MeasureWebhookBacklog))()
-        except Exception:
-            _log.warning("webhook backlog not measured", exc_info=True)
+        except Exception as exc:
+            self._failures.failed("webhook backlog not measured", exc)
             return
         WEBHOOK_BACKLOG.set(backlog.pending)
         WEBHOOK_BACKLOG_AGE.set(backlog.oldest_seconds)

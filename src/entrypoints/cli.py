@@ -117,9 +117,25 @@ def _webhooks(config: Config, args: argparse.Namespace) -> int:
     return retry_webhook_bodies(config, args.ids, with_errors=args.errors)
 
 
+def _schema_is_current(config: Config) -> bool:
+    """Serving on a database that is not migrated would fail every request: stop instead."""
+    import asyncio
+
+    from infrastructure.db.migrations import schema_problem_at
+
+    problem = asyncio.run(schema_problem_at(config.database_url, config.database_timeout_seconds))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
     import structlog
     import uvicorn
+
+    if not _schema_is_current(config):
+        return 2
 
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
@@ -133,6 +149,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
+    if not _schema_is_current(config):
+        return 2
     return run_worker(config)  # says where messages go once its own checks pass
 
 

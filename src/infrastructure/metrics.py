@@ -41,3 +41,9 @@ WORKER_IN_FLIGHT = Gauge(
     "worker_events_in_flight",
     "Shipment events the worker is handling right now",
 )
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the dependency answered the last readiness check, 0 when not (the database and "
+    "its schema are required; redis is optional: 0 means degraded, still serving)",
+    ["dependency"],
+)

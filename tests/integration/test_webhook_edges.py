@@ -41,7 +41,7 @@ def _wamid() -> str:
     return f"wamid.EDGE{uuid.uuid4().hex}"
 
 
-def _message(sender: str | None = SHOPPER, **fields: Any) -> dict[str, Any]:
+def _message(*, sender: str | None = SHOPPER, **fields: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"id": _wamid(), "timestamp": str(int(time.time())), **fields}
     if sender is not None:
         message["from"] = sender
@@ -97,8 +97,10 @@ def _sends_since(stack: Stack, before: int) -> list[Any]:
 # --- Isolation ------------------------------------------------------------------------------
 
 POISON: dict[str, dict[str, Any]] = {
-    "placeholder from": _message("<WHATSAPP_USER_PHONE_NUMBER>", type="text", text={"body": "x"}),
-    "50-digit from": _message("9" * 50, type="text", text={"body": "x"}),
+    "placeholder from": _message(
+        sender="<WHATSAPP_USER_PHONE_NUMBER>", type="text", text={"body": "x"}
+    ),
+    "50-digit from": _message(sender="9" * 50, type="text", text={"body": "x"}),
     "huge timestamp": {**_message(type="text", text={"body": "x"}), "timestamp": "1e20"},
     "float timestamp": {**_message(type="text", text={"body": "x"}), "timestamp": 1e20},
     "non-ASCII wamid": {**_message(type="text", text={"body": "x"}), "id": "wamid.é" + "x" * 10},
@@ -372,7 +374,7 @@ async def test_a_username_only_shopper_answers_like_one_with_a_number(
     tap = _body(
         messages=[
             _message(
-                None,
+                sender=None,
                 from_user_id=user_id,
                 type="button",
                 context={"from": "15550783881", "id": thread.template.message_id},
@@ -384,7 +386,9 @@ async def test_a_username_only_shopper_answers_like_one_with_a_number(
     [asked] = _sends_since(stack, before)
     assert asked.body["to"] == "+" + SHOPPER  # the number the conversation was sent to
     typed = _body(
-        messages=[_message(None, from_user_id=user_id, type="text", text={"body": "9876543210"})]
+        messages=[
+            _message(sender=None, from_user_id=user_id, type="text", text={"body": "9876543210"})
+        ]
     )
     await _post(client, typed)
     [action] = thread.actions()

@@ -21,10 +21,10 @@ from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.answers import refusal, unusable_answer
+from domain.answers import unusable_answer, why_not_bound
 from domain.conversation import Conversation, ConversationState
 from domain.errors import UpstreamRejected, UpstreamUnavailable
-from domain.flows import Context, Decision, decide
+from domain.flows import Context, Decision, decide, refusal
 from domain.messages import (
     CustomerReply,
     InteractiveMessage,
@@ -39,10 +39,6 @@ from domain.settings import DEFAULT_CONNECTION_ID
 from domain.webhook import InboundKind, InboundMessage, follow_up_ref
 
 _log = structlog.get_logger("replies")
-
-SORRY_TEXT = (
-    "We could not process your request right now. Our team will get in touch with you shortly."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +111,7 @@ class HandleCustomerReply:
         if decision.action is not None:
             action_state = await self._perform(conversation, decision, message.message_id)
             if action_state is NdrActionState.FAILED:
-                text_or_buttons = TextMessage(body=SORRY_TEXT)
+                text_or_buttons = await self._refusal(conversation, decision.action)
         conversation = await self._update_conversation(conversation.id, decision, action_state)
         if text_or_buttons is not None:
             await self._follow_ups.send(
@@ -155,7 +151,7 @@ class HandleCustomerReply:
         if conversation is None:
             return _Found(None, None)
         sender = await self._senders.by_connection_id(conversation.sender_connection_id)
-        refused = refusal(
+        refused = why_not_bound(
             conversation,
             message,
             connection_id=connection_id,
@@ -228,20 +224,46 @@ class HandleCustomerReply:
         async with self._uow as uow:
             latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
             actions = await uow.ndr_actions.for_conversation(conversation.id)
-        taken = any(a.reply_message_id != message.message_id for a in actions)
-        base = self._options.tracking_base_url
+            context = await self._context(uow, conversation)
+        # A refused action is no answer: the shopper may still choose another option.
+        taken = any(
+            a.reply_message_id != message.message_id and a.state is not NdrActionState.FAILED
+            for a in actions
+        )
         return decide(
             conversation,
             button_id=button_id,
             text=message.text,
             is_latest=latest is None or latest.id == conversation.id,
             action_taken=taken,
-            context=Context(
-                link=f"{base}/track/whatsapp/{conversation.shipment_id}",
-                support_phone=self._options.support_phone,
-                support_email=self._options.support_email,
-                now=self._clock.now(),
-            ),
+            context=context,
+            refused=_refused(actions),
+        )
+
+    async def _refusal(
+        self, conversation: Conversation, kind: NdrActionKind
+    ) -> InteractiveMessage | TextMessage:
+        assert conversation.id is not None
+        async with self._uow as uow:
+            actions = await uow.ndr_actions.for_conversation(conversation.id)
+            context = await self._context(uow, conversation)
+        return refusal(kind, refused=_refused(actions), context=context)
+
+    async def _context(self, uow: UnitOfWork, conversation: Conversation) -> Context:
+        """What the texts need; the options are the buttons of the template the shopper got."""
+        template = (
+            await uow.templates.get(conversation.template_id)
+            if conversation.template_id is not None
+            else None
+        )
+        base = self._options.tracking_base_url
+        return Context(
+            link=f"{base}/track/whatsapp/{conversation.shipment_id}",
+            support_phone=self._options.support_phone,
+            support_email=self._options.support_email,
+            now=self._clock.now(),
+            options=template.buttons if template is not None else (),
+            phone_region=self._options.phone_region,
         )
 
     async def _save_decision(self, reply: CustomerReply, decision: Decision) -> CustomerReply:
@@ -302,6 +324,13 @@ class HandleCustomerReply:
             Outcome.ACTION_TAKEN if action.state is NdrActionState.DONE else Outcome.ACTION_FAILED
         )
         await self._publish(conversation, outcome, ActivityKind.ACTION, action.kind.value)
+        if action.state is NdrActionState.FAILED:
+            await self._publish(
+                conversation,
+                Outcome.NEEDS_PERSON,
+                ActivityKind.ACTION,
+                f"{action.kind.value}: {action.result}"[:500],
+            )
         return action.state
 
     async def _update_conversation(
@@ -310,14 +339,9 @@ class HandleCustomerReply:
         async with self._uow as uow:
             conversation = await uow.conversations.get(conversation_id)
             assert conversation is not None
-            changed = False
-            if (
-                decision.state is not None
-                and action_state is not NdrActionState.FAILED
-                and conversation.state is not ConversationState.RESOLVED
-            ):
-                conversation.state = decision.state
-                changed = True
+            changed = conversation.answered(
+                decision.state, refused=action_state is NdrActionState.FAILED
+            )
             if decision.nudge and conversation.nudged_at is None:
                 conversation.nudged_at = self._clock.now()
                 changed = True
@@ -364,6 +388,10 @@ def _button(message: InboundMessage) -> tuple[str | None, ButtonPayload | None]:
     if message.type == "interactive":
         return message.reply_id, None
     return None, None
+
+
+def _refused(actions: list[NdrAction]) -> frozenset[NdrActionKind]:
+    return frozenset(a.kind for a in actions if a.state is NdrActionState.FAILED)
 
 
 def _reply_type(message: InboundMessage) -> ReplyType:

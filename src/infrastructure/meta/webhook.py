@@ -318,7 +318,9 @@ def _phone_or_user(value: str, what: str) -> tuple[str, str | None]:
         if len(value) > MAX_PHONE_DIGITS:
             raise _Unfit(f"{what} has more than {MAX_PHONE_DIGITS} digits")
         return value, None
-    return "", _user_id(value, what)
+    if len(value) > MAX_USER_ID or not _USER_ID.fullmatch(value):
+        raise _Unfit(f"{what} is neither a phone number (digits) nor a user id")
+    return "", value
 
 
 def _client_ref(value: str | None) -> str | None:
