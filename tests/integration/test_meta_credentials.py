@@ -115,6 +115,7 @@ def test_the_worker_says_where_messages_go_at_start(tmp_path: Path) -> None:
         WA_WORKER_METRICS_PORT="0",
         **FOUR,
     )
+    upgrade(env["WA_DATABASE_URL"])
     with _started(tmp_path, ["worker"], env) as lines:
         assert any(META_LINE in line for line in lines), lines
 
