@@ -31,6 +31,8 @@ class NotificationOptions:
     support_email: str
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
+    stale_after_seconds: float = 48 * 3600.0  # older failed attempts are not notified
+    unknown_recheck_seconds: float = 600.0  # an unknown send with no status is looked at again
 
 
 async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:

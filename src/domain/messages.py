@@ -68,8 +68,14 @@ class OutgoingMessage:
     error_code: int | None = None
     error_title: str | None = None
     external_updated_at: datetime | None = None
+    resent_at: datetime | None = None  # an unknown send was sent again then (only once)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def in_flight(self) -> bool:
+        """The request has left for Meta and its answer is not recorded yet."""
+        return self.status is MessageStatus.PENDING
 
     def apply(self, report: DeliveryReport, now: datetime) -> bool:
         """Moves the status forward by ``report`` (a failure keeps Meta's code and title);

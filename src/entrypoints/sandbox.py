@@ -13,6 +13,7 @@ import base64
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -47,7 +48,7 @@ class SandboxError(Exception):
 async def _run(config: Config, args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     if args.sandbox_command == "event":
-        return await _push_event(url, args.file.read_bytes())
+        return await _push_event(url, as_of_now(args.file.read_bytes()))
     engine = create_engine(config.database_url, pool_size=1)
     try:
         thread = _Thread(engine, args.shipment_id)
@@ -108,6 +109,19 @@ def _latest_sent(messages: list[OutgoingMessage]) -> OutgoingMessage:
         if message.message_id:
             return message
     raise SandboxError("nothing was sent for this shipment yet")
+
+
+def as_of_now(data: bytes) -> bytes:
+    """The event as if the attempt failed just now (in the WMS's India time): a saved
+    event is days old, and the service does not notify attempts older than
+    ``WA_FDR_STALE_AFTER_HOURS``."""
+    try:
+        event = json.loads(data)
+        ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+        event["response_data"]["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
+    except (KeyError, TypeError, ValueError):
+        return data  # not an event we can read: sent as it is, the service says why
+    return json.dumps(event).encode()
 
 
 async def _push_event(url: str, data: bytes) -> int:

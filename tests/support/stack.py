@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dishka import AsyncContainer
@@ -78,6 +78,9 @@ def fdr_event(
     data["id"] = shipment_id or new_id()
     data["status_log_id"] = str(status_log_id or new_id())
     data["customerContactNumber"] = phone
+    # Failed just now (India time, as the WMS writes it): older attempts are not notified.
+    ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+    data["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
     additional = data["track_payload"]["clickPostTrackData"]["additional"]
     additional["ndr_status_code"] = code
     additional["ndr_status_description"] = description

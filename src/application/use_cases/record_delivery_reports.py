@@ -10,8 +10,8 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.conversation import ConversationState
 from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
@@ -65,18 +65,15 @@ class RecordDeliveryReports:
             conversations = await uow.conversations.get_many(
                 {m.conversation_id for m in changed.values()}
             )
-            for message in changed.values():
-                await uow.messages.update(message)
-                conversation = conversations.get(message.conversation_id)
-                if (
-                    conversation is not None
-                    and message.kind is MessageKind.TEMPLATE
-                    and message.status is MessageStatus.FAILED
-                    and conversation.state in (ConversationState.OPEN, ConversationState.PENDING)
-                ):
-                    conversation.state = ConversationState.FAILED
-                    conversation.updated_at = now
-                    await uow.conversations.update(conversation)
+            for message_id, message in changed.items():
+                # A compare-and-set: a writer that stored a later status first (the worker
+                # recording Meta's answer, another pass) keeps it (docs/sending.md).
+                if not await uow.messages.advance(message):
+                    moved = [r for r in moved if r.message_id != message_id]
+                    continue
+                if message.kind is MessageKind.TEMPLATE:
+                    # Roots the conversation too when this reconciles a send that timed out.
+                    await settle_conversation(uow, message, now)
             await uow.commit()
         for report in moved:
             message = changed[report.message_id]

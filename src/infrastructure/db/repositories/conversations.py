@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -84,7 +85,11 @@ class SqlConversationRepository(SqlRepository):
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         return await self._one(
-            select(t).where(t.c.shipment_id == shipment_id).order_by(t.c.id.desc()).limit(1)
+            select(t)
+            .where(t.c.shipment_id == shipment_id)
+            # The newest attempt, not the newest row: an older attempt may arrive late.
+            .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
+            .limit(1)
         )
 
     async def latest_for_phone(self, customer_phone: str) -> Conversation | None:
@@ -103,6 +108,28 @@ class SqlConversationRepository(SqlRepository):
         await self._conn.execute(
             _UPDATE, {"conversation_id": conversation.id, **_values(conversation)}
         )
+
+    async def move(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.state.in_(sorted(s.value for s in allowed_from)))
+            .values(state=state.value, updated_at=updated_at)
+        )
+        return int(result.rowcount) == 1
+
+    async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.root_message_id.is_(None))
+            .values(root_message_id=root_message_id)
+        )
+        return int(result.rowcount) == 1
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:
         stmt = select(t).where(t.c.account_id == query.account_id)

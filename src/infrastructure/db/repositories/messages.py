@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 
 from domain.errors import Conflict
@@ -44,6 +45,7 @@ def _outgoing_values(m: OutgoingMessage) -> dict[str, Any]:
         "error_code": m.error_code,
         "error_title": m.error_title,
         "external_updated_at": m.external_updated_at,
+        "resent_at": m.resent_at,
         "created_at": m.created_at,
         "updated_at": m.updated_at,
     }
@@ -67,9 +69,13 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
         error_code=row["error_code"],
         error_title=row["error_title"],
         external_updated_at=row["external_updated_at"],
+        resent_at=row["resent_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+_UNKNOWN = MessageStatus.UNKNOWN.value
 
 
 class SqlOutgoingMessageRepository(SqlRepository):
@@ -103,6 +109,67 @@ class SqlOutgoingMessageRepository(SqlRepository):
         await self._conn.execute(
             _UPDATE_OUTGOING, {"outgoing_id": message.id, **_outgoing_values(message)}
         )
+
+    async def advance(self, message: OutgoingMessage) -> bool:
+        assert message.id is not None
+        allowed = sorted(s.value for s in message.status.predecessors())
+        stmt = (
+            update(_out)
+            .where(_out.c.id == message.id, _out.c.status.in_(allowed))
+            .values(
+                status=message.status.value,
+                error_code=message.error_code,
+                error_title=message.error_title,
+                external_updated_at=message.external_updated_at,
+                resent_at=message.resent_at,
+                updated_at=message.updated_at,
+            )
+        )
+        if message.message_id is not None:
+            stmt = stmt.where(
+                or_(_out.c.message_id.is_(None), _out.c.message_id == message.message_id)
+            ).values(message_id=message.message_id)
+        result = await self._execute_unique(stmt)
+        return result is not None and int(result.rowcount) == 1
+
+    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+        stmt = (
+            select(_out)
+            .where(
+                _out.c.kind == MessageKind.TEMPLATE.value,
+                or_(
+                    and_(_out.c.status == _UNKNOWN, _out.c.updated_at < older_than),
+                    and_(
+                        _out.c.status == MessageStatus.QUEUED.value,
+                        _out.c.resent_at.is_not(None),
+                        _out.c.updated_at < older_than,
+                    ),
+                ),
+            )
+            .order_by(_out.c.updated_at)
+            .limit(limit)
+            # MariaDB: concurrent workers take disjoint rows; SQLite (one worker) ignores it.
+            .with_for_update(skip_locked=True)
+        )
+        rows = await self._conn.execute(stmt)
+        return [_outgoing(r) for r in rows.mappings()]
+
+    async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
+        cutoffs = [now - timedelta(seconds=a) for a in ages]
+        bands = [func.sum(case((_out.c.updated_at > c, 1), else_=0)) for c in cutoffs]
+        row = (
+            await self._conn.execute(
+                select(func.count(), *bands).where(
+                    _out.c.status == _UNKNOWN, _out.c.kind == MessageKind.TEMPLATE.value
+                )
+            )
+        ).one()
+        total, *younger = (int(v or 0) for v in row)
+        # ``younger[i]`` counts those newer than bound i; the bands are their differences.
+        counts = [younger[0]] if younger else []
+        counts += [younger[i] - younger[i - 1] for i in range(1, len(younger))]
+        counts.append(total - (younger[-1] if younger else 0))
+        return counts
 
     async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:
         rows = await self._conn.execute(
