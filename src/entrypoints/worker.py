@@ -161,6 +161,12 @@ class Worker:
             _log.warning("ack failed", count=len(batch), error=str(exc))
 
 
+def recheck_interval(config: Config) -> float:
+    """How often a worker looks for due unknown sends: often enough that one is looked at
+    soon after ``WA_UNKNOWN_SEND_RECHECK_SECONDS``, never more than every 30 s."""
+    return min(30.0, config.unknown_send_recheck_seconds / 2)
+
+
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
@@ -211,7 +217,7 @@ async def _main(config: Config) -> int:
             container,
             source,
             concurrency=config.worker_concurrency,
-            recheck_every=min(30.0, config.unknown_send_recheck_seconds / 2),
+            recheck_every=recheck_interval(config),
         )
         _log.info(
             "worker started",

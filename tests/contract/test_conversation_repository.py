@@ -146,3 +146,34 @@ async def test_conversations_are_found_by_phone_and_in_bulk(uow_factory: UowFact
         many = await uow.conversations.get_many([a.id, b.id, 10**15])
     assert latest == b
     assert many == {a.id: a, b.id: b}
+
+
+async def test_state_and_root_are_set_only_by_compare_and_set(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(ConversationFactory.build())
+        await uow.commit()
+    assert stored is not None
+    cid = stored.id or 0
+    pending = (ConversationState.PENDING,)
+    async with uow_factory() as uow:
+        assert await uow.conversations.set_root(cid, "wamid.root")
+        assert not await uow.conversations.set_root(cid, "wamid.later")
+        assert await uow.conversations.move(cid, ConversationState.RESOLVED, (stored.state,), T0)
+        assert not await uow.conversations.move(cid, ConversationState.OPEN, pending, T0)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.get(cid)
+    assert found is not None
+    assert (found.state, found.root_message_id) == (ConversationState.RESOLVED, "wamid.root")
+
+
+async def test_the_latest_conversation_is_the_newest_attempt(uow_factory: UowFactory) -> None:
+    shipment = new_id()
+    newer = ConversationFactory.build(shipment_id=shipment, status_log_id=200)
+    older = ConversationFactory.build(shipment_id=shipment, status_log_id=100)
+    async with uow_factory() as uow:
+        await uow.conversations.add(newer)
+        await uow.conversations.add(older)  # arrived late: stored after the newer one
+        latest = await uow.conversations.latest_for_shipment(shipment)
+    assert latest is not None
+    assert latest.status_log_id == 200

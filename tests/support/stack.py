@@ -26,7 +26,7 @@ from application.ports.collaborators import EventSource
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
 from entrypoints.wiring import build_container
-from entrypoints.worker import Worker
+from entrypoints.worker import Worker, recheck_interval
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
@@ -154,7 +154,12 @@ class Stack:
             try:
                 if source_wrapper is not None:
                     source = source_wrapper(source)
-                worker = Worker(container, source, concurrency=self.config.worker_concurrency)
+                worker = Worker(
+                    container,
+                    source,
+                    concurrency=self.config.worker_concurrency,
+                    recheck_every=recheck_interval(self.config),
+                )
                 await worker.run(stop)
             finally:
                 await subscriber.close()

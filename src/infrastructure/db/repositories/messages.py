@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 
 from domain.errors import Conflict
@@ -133,26 +133,30 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return result is not None and int(result.rowcount) == 1
 
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
-        stmt = (
-            select(_out)
-            .where(
-                _out.c.kind == MessageKind.TEMPLATE.value,
-                or_(
-                    and_(_out.c.status == _UNKNOWN, _out.c.updated_at < older_than),
-                    and_(
-                        _out.c.status == MessageStatus.QUEUED.value,
-                        _out.c.resent_at.is_not(None),
-                        _out.c.updated_at < older_than,
-                    ),
-                ),
+        claimed: list[OutgoingMessage] = []
+        for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
+            # One status per query, walked in (status, updated_at) index order: InnoDB locks
+            # what it reads, so a query that sorted would lock every due row, not ``limit``.
+            stmt = (
+                select(_out)
+                .where(
+                    _out.c.status == status.value,
+                    _out.c.updated_at < older_than,
+                    _out.c.kind == MessageKind.TEMPLATE.value,
+                )
+                .order_by(_out.c.status, _out.c.updated_at)
+                .limit(limit - len(claimed))
+                # MariaDB: concurrent workers take disjoint rows; SQLite (one worker) has no
+                # row locks and ignores it.
+                .with_for_update(skip_locked=True)
             )
-            .order_by(_out.c.updated_at)
-            .limit(limit)
-            # MariaDB: concurrent workers take disjoint rows; SQLite (one worker) ignores it.
-            .with_for_update(skip_locked=True)
-        )
-        rows = await self._conn.execute(stmt)
-        return [_outgoing(r) for r in rows.mappings()]
+            if status is MessageStatus.QUEUED:  # only sends taken to be repeated
+                stmt = stmt.where(_out.c.resent_at.is_not(None))
+            rows = await self._conn.execute(stmt)
+            claimed += [_outgoing(r) for r in rows.mappings()]
+            if len(claimed) >= limit:
+                break
+        return claimed
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         cutoffs = [now - timedelta(seconds=a) for a in ages]
