@@ -11,14 +11,16 @@ from datetime import datetime
 import structlog
 
 from application.ports.cache import SettingsCache
-from application.ports.collaborators import ConnectionDirectory
+from application.ports.collaborators import ActivityPublisher, ConnectionDirectory
 from application.ports.repositories import UnitOfWork
+from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 
 _log = structlog.get_logger("settings")
+_activity_log = structlog.get_logger("activity")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,15 @@ async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: d
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
             message.apply(report, now)
+
+
+async def publish_quietly(activity: ActivityPublisher, event: ActivityEvent) -> None:
+    """Publishes ``event``; a failure is logged, never raised: the outcome is stored already
+    and the timeline must not hold up the event."""
+    try:
+        await activity.publish(event)
+    except Exception as exc:
+        _activity_log.error("activity not published", outcome=event.outcome.value, error=str(exc))
 
 
 class SettingsReader:

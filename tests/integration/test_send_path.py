@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -377,7 +376,7 @@ async def test_an_unknown_send_is_sent_again_once_with_the_same_callback_data(
     await world.recheck()()
 
     [content] = world.meta.sends(unknown)  # the same biz_opaque_callback_data
-    assert content == _first_content(unknown)
+    assert content == TemplateMessage.described(unknown.payload)
     conversation, template = await world.state(fdr)
     assert template.status is MessageStatus.ACCEPTED
     assert conversation.root_message_id == template.message_id
@@ -452,16 +451,6 @@ async def test_unknown_sends_are_counted_by_age(world: World) -> None:
     assert counts["<10m"] >= 1
     assert counts["<6h"] >= 1
     assert sum(counts.values()) >= 2
-
-
-def _first_content(message: OutgoingMessage) -> Content:
-    sent = json.loads(message.payload)
-    return TemplateMessage(
-        name=sent["name"],
-        language=sent["language"],
-        body_parameters=tuple(sent["body_parameters"]),
-        button_payloads=tuple(sent["button_payloads"]),
-    )
 
 
 # --- 3: attempt order ------------------------------------------------------------------------

@@ -8,7 +8,6 @@ left (``queued``, ``retrying``). The rules are written down in docs/sending.md.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +23,7 @@ from application.services import (
     ReasonBook,
     SenderResolver,
     SettingsReader,
+    publish_quietly,
 )
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
@@ -245,7 +245,7 @@ class NotifyFailedDelivery:
                             customer_phone=plan.phone.digits,
                             business_phone=sender.display_phone_number or sender.phone_number_id,
                             wa_template_id=plan.template.id,
-                            payload=_describe(content),
+                            payload=content.describe(),
                             status=MessageStatus.QUEUED,
                             created_at=now,
                             updated_at=now,
@@ -496,10 +496,7 @@ class NotifyFailedDelivery:
             await uow.fdr_events.update(record)
 
     async def _publish(self, event: ActivityEvent) -> None:
-        try:
-            await self._activity.publish(event)
-        except Exception as exc:  # the outcome is stored; the timeline must not block the event
-            _log.error("activity not published", outcome=event.outcome.value, error=str(exc))
+        await publish_quietly(self._activity, event)
 
 
 def _outcome_of(status: MessageStatus) -> Outcome:
@@ -508,16 +505,3 @@ def _outcome_of(status: MessageStatus) -> Outcome:
     if status.rank == 0:  # queued, in flight, retrying, unknown
         return Outcome.UNKNOWN
     return Outcome.SENT
-
-
-def _describe(content: TemplateMessage) -> str:
-    return json.dumps(
-        {
-            "type": "template",
-            "name": content.name,
-            "language": content.language,
-            "body_parameters": list(content.body_parameters),
-            "button_payloads": list(content.button_payloads),
-        },
-        ensure_ascii=False,
-    )

@@ -9,7 +9,6 @@ LOCKED``, so any number of workers share the work and a restart loses none of it
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +19,12 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import ask_meta, settle, settle_conversation, take_slot
-from application.services import NotificationOptions, SenderResolver, SettingsReader
+from application.services import (
+    NotificationOptions,
+    SenderResolver,
+    SettingsReader,
+    publish_quietly,
+)
 from application.use_cases.notify_failed_delivery import attempt_event_key
 from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation, ConversationState
@@ -166,7 +170,9 @@ class RecheckUnknownSends:
         if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
             return 0
         now = self._clock.now()
-        error = await ask_meta(self._gateway, message, sender, _content(message), now)
+        error = await ask_meta(
+            self._gateway, message, sender, TemplateMessage.described(message.payload), now
+        )
         if message.status is MessageStatus.RETRYING:
             # Meta refused for now: unknown again, and a second try is still due.
             message.status, message.resent_at = MessageStatus.UNKNOWN, None
@@ -228,24 +234,10 @@ class RecheckUnknownSends:
             error_title=message.error_title,
             occurred_at=now,
         )
-        try:
-            await self._activity.publish(event)
-        except Exception as exc:  # the outcome is stored; the timeline must not block it
-            _log.error("activity not published", outcome=outcome.value, error=str(exc))
+        await publish_quietly(self._activity, event)
 
 
 _ANSWERED = "answered"
-
-
-def _content(message: OutgoingMessage) -> TemplateMessage:
-    """The template exactly as first sent (the stored request)."""
-    sent = json.loads(message.payload)
-    return TemplateMessage(
-        name=sent["name"],
-        language=sent["language"],
-        body_parameters=tuple(sent["body_parameters"]),
-        button_payloads=tuple(sent["button_payloads"]),
-    )
 
 
 def _detail(error: SendError | None, message: OutgoingMessage) -> str:
