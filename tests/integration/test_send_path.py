@@ -443,6 +443,27 @@ async def test_a_status_arriving_after_all_reconciles_the_unknown_send(world: Wo
     assert template.status is MessageStatus.SENT
 
 
+async def test_an_unknown_send_the_shopper_answered_is_not_sent_again(world: World) -> None:
+    fdr = await _timed_out(world)
+    conversation, unknown = await world.state(fdr)
+    async with world.uow() as uow:  # the shopper tapped a button of it: Meta had it
+        opened = (ConversationState.OPEN,)
+        assert await uow.conversations.move(
+            conversation.id or 0, ConversationState.RESOLVED, opened, world.clock.now()
+        )
+        await uow.commit()
+
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+
+    assert world.meta.sends(unknown) == []
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.ACCEPTED
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.outcome is Outcome.SENT
+
+
 async def test_unknown_sends_are_counted_by_age(world: World) -> None:
     await _timed_out(world)
     world.clock.advance(2 * 3600)

@@ -87,7 +87,10 @@ class RecheckUnknownSends:
                     # The shopper answered its buttons: Meta had it, only its statuses are lost.
                     message.status = MessageStatus.ACCEPTED
                     message.updated_at = now
-                    answered += await uow.messages.advance(message)
+                    if await uow.messages.advance(message):
+                        answered += 1
+                        why = "the shopper answered it: Meta had it"
+                        await self._record(uow, message, conversation, Outcome.SENT, why, now)
                 elif why is not None:
                     message.status = MessageStatus.FAILED
                     message.error_code = None
