@@ -217,6 +217,18 @@ async def new_subscription(
     return topic, subscription
 
 
+async def leave_no_unknown_send(db: AsyncEngine) -> None:
+    """Fails every send a test left unknown (or unsent): the next test's worker would
+    otherwise send it again to its own fake Meta once it is due."""
+    outgoing = metadata.tables["wa_outgoing_messages"]
+    async with db.begin() as conn:
+        await conn.execute(
+            outgoing.update()
+            .where(outgoing.c.status.in_(["unknown", "queued", "pending", "retrying"]))
+            .values(status="failed", error_title="left by a test")
+        )
+
+
 @asynccontextmanager
 async def running_stack(
     mysql_url: str, emulator_host: str, **config_changes: Any
@@ -287,6 +299,7 @@ async def running_stack(
             stop.set()
         if stack.workers:
             await asyncio.wait(stack.workers, timeout=15)
+        await leave_no_unknown_send(db)
         await stack.container.close()
         await publisher.close()
         await subscriber.close()
