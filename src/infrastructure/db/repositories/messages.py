@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import BindParameter
 
 from domain.errors import Conflict
 from domain.messages import (
@@ -76,6 +77,26 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
 
 
 _UNKNOWN = MessageStatus.UNKNOWN.value
+# The compare-and-set of a status (docs/sending.md), built once like the statements above.
+_ADVANCE = (
+    update(_out)
+    .where(
+        _out.c.id == bindparam("outgoing_id"),
+        _out.c.status.in_(bindparam("allowed", expanding=True)),
+    )
+    .values(
+        status=bindparam("new_status"),
+        error_code=bindparam("new_error_code"),
+        error_title=bindparam("new_error_title"),
+        external_updated_at=bindparam("new_external_updated_at"),
+        resent_at=bindparam("new_resent_at"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+_WAMID: BindParameter[str] = bindparam("wamid")
+_ADVANCE_WITH_WAMID = _ADVANCE.where(
+    or_(_out.c.message_id.is_(None), _out.c.message_id == _WAMID)
+).values(message_id=_WAMID)
 
 
 class SqlOutgoingMessageRepository(SqlRepository):
@@ -112,24 +133,22 @@ class SqlOutgoingMessageRepository(SqlRepository):
 
     async def advance(self, message: OutgoingMessage) -> bool:
         assert message.id is not None
-        allowed = sorted(s.value for s in message.status.predecessors())
-        stmt = (
-            update(_out)
-            .where(_out.c.id == message.id, _out.c.status.in_(allowed))
-            .values(
-                status=message.status.value,
-                error_code=message.error_code,
-                error_title=message.error_title,
-                external_updated_at=message.external_updated_at,
-                resent_at=message.resent_at,
-                updated_at=message.updated_at,
+        params = {
+            "outgoing_id": message.id,
+            "allowed": sorted(s.value for s in message.status.predecessors()),
+            "new_status": message.status.value,
+            "new_error_code": message.error_code,
+            "new_error_title": message.error_title,
+            "new_external_updated_at": message.external_updated_at,
+            "new_resent_at": message.resent_at,
+            "new_updated_at": message.updated_at,
+        }
+        if message.message_id is None:
+            result = await self._execute_unique(_ADVANCE, params)
+        else:
+            result = await self._execute_unique(
+                _ADVANCE_WITH_WAMID, {**params, "wamid": message.message_id}
             )
-        )
-        if message.message_id is not None:
-            stmt = stmt.where(
-                or_(_out.c.message_id.is_(None), _out.c.message_id == message.message_id)
-            ).values(message_id=message.message_id)
-        result = await self._execute_unique(stmt)
         return result is not None and int(result.rowcount) == 1
 
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
