@@ -13,8 +13,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Self
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.notify_failed_delivery import (
@@ -34,6 +36,7 @@ from domain.settings import ChannelSetting, SenderConnection
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
 from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.memory.activity import RecordingActivityPublisher
 from tests.conftest import UowFactory, new_id
 from tests.support.doubles import DEFAULT_SENDER, FixedClock, StaticDirectory
@@ -174,9 +177,8 @@ class World:
             return await uow.fdr_events.get(event_key(fdr))
 
 
-@pytest.fixture
-async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
-    yield World(
+def _world(uow_factory: UowFactory) -> World:
+    return World(
         uow=uow_factory,
         meta=FakeMeta(),
         limiter=Limiter(),
@@ -189,6 +191,11 @@ async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> Asyn
             support_email="eshopbox@support.com",
         ),
     )
+
+
+@pytest.fixture
+async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    yield _world(uow_factory)
     # The SQL databases are shared with later tests, whose workers would send what this
     # one left unknown again.
     for backend in ("sqlite", "mysql"):
@@ -260,6 +267,61 @@ async def test_concurrent_status_and_answer_writes_keep_the_furthest_status(
     _, template = await world.state(fdr)
     assert gate.is_set()
     assert template.status is MessageStatus.READ
+
+
+async def test_a_status_read_across_the_workers_commit_still_moves_the_message_on_mariadb(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """The webhook looks for the wamid before the worker has stored it and for the
+    callback data after: the status must still be applied, not stored unlinked."""
+    world = _world(lambda: GatedUnitOfWork(mysql_engine, gate))
+    gate = Gate()
+    fdr = await world.fdr()
+    webhook: list[asyncio.Task[None]] = []
+
+    async def webhook_reads_first(wamid: str, client_ref: str) -> None:
+        gate.armed = True
+        webhook.append(asyncio.create_task(world.status(wamid, "sent", client_ref)))
+        await asyncio.wait_for(gate.reached.wait(), 30)  # its read by wamid found nothing
+
+    world.meta.when_accepted = webhook_reads_first
+    await world.notify()(fdr)  # the worker stores the wamid and commits
+    gate.release.set()
+    await asyncio.wait_for(webhook[0], 30)
+
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.SENT
+    await leave_no_unknown_send(mysql_engine)
+
+
+@dataclass
+class Gate:
+    armed: bool = False
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatedUnitOfWork(SqlUnitOfWork):
+    """Holds the status webhook just before it looks a message up by its callback data."""
+
+    def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
+        super().__init__(engine)
+        self._gate = gate
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        by_ref = self.messages.get_by_client_ref
+        gate = self._gate
+
+        async def gated(client_ref: str) -> OutgoingMessage | None:
+            if gate.armed:
+                gate.armed = False
+                gate.reached.set()
+                await gate.release.wait()
+            return await by_ref(client_ref)
+
+        self.messages.get_by_client_ref = gated  # type: ignore[method-assign]
+        return self
 
 
 # --- 10: every acknowledged event has its outcome row --------------------------------------

@@ -45,9 +45,13 @@ class RecordDeliveryReports:
                 if update.message_id not in known and update.client_ref:
                     # A send that timed out: Meta had it after all; its callback data tells us.
                     found = await uow.messages.get_by_client_ref(update.client_ref)
-                    if found is not None and found.message_id is None:
+                    if found is None or found.message_id not in (None, update.message_id):
+                        continue
+                    # Also when the worker stored the wamid between our two reads: found by
+                    # neither, the status would stay unlinked and never move the message.
+                    known[update.message_id] = found
+                    if found.message_id is None:
                         found.message_id = update.message_id
-                        known[update.message_id] = found
                         changed[update.message_id] = found
             fresh = await uow.delivery_reports.add_many(
                 [_report(u, known.get(u.message_id), now) for u in updates]
