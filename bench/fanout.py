@@ -48,14 +48,14 @@ FULL_PLANS = (FanoutPlan(80, 800, 8.0, 60.0), FanoutPlan(1000, 3000, 8.0))
 QUICK_PLANS = (FanoutPlan(80, 200, 3.0, 40.0), FanoutPlan(1000, 600, 3.0))
 
 
-def _template_event() -> dict[str, Any]:
+def template_event() -> dict[str, Any]:
     # As if failed just now: the saved event is older than the stale age and would be skipped.
     event: dict[str, Any] = json.loads(as_of_now((ROOT / _FIXTURE).read_bytes()))
     event["response_data"]["account_id"] = FDR_ACCOUNT_ID
     return event
 
 
-def _events(template: dict[str, Any], count: int) -> tuple[list[int], list[bytes]]:
+def new_events(template: dict[str, Any], count: int) -> tuple[list[int], list[bytes]]:
     """``count`` failed deliveries of new shipments (the fixture's event, renumbered)."""
     data = template["response_data"]
     ids: list[int] = []
@@ -75,7 +75,7 @@ async def enable_account(stack: BenchStack) -> None:
         await uow.commit()
 
 
-async def _publish(stack: BenchStack, bodies: list[bytes], batch: int = 500) -> list[float]:
+async def publish_all(stack: BenchStack, bodies: list[bytes], batch: int = 500) -> list[float]:
     """Publishes in order; returns each event's publish time (wall clock, before the call)."""
     times: list[float] = []
     for start in range(0, len(bodies), batch):
@@ -137,10 +137,10 @@ def _latencies(ids: list[int], published: list[float], sends: SendLog) -> list[f
 async def _backlog(
     stack: BenchStack, worker: ServiceProcess, plan: FanoutPlan, template: dict[str, Any]
 ) -> dict[str, Any]:
-    ids, bodies = _events(template, plan.backlog_events)
+    ids, bodies = new_events(template, plan.backlog_events)
     cpu0 = worker.cpu_seconds()
     started = time.time()
-    published = await _publish(stack, bodies)
+    published = await publish_all(stack, bodies)
     publish_seconds = time.time() - started
     timeout = 30 + 3 * plan.backlog_events / plan.limit
     sends = await _sent(stack, set(ids), timeout)
@@ -182,7 +182,7 @@ async def _paced(
     stack: BenchStack, plan: FanoutPlan, rate: float, template: dict[str, Any]
 ) -> dict[str, Any]:
     count = max(1, int(rate * plan.paced_seconds))
-    ids, bodies = _events(template, count)
+    ids, bodies = new_events(template, count)
     published = await _publish_paced(stack, bodies, rate)
     sends = await _sent(stack, set(ids), 60 + 3 * count / plan.limit)
     latencies = _latencies(ids, published, sends)
@@ -202,7 +202,7 @@ async def run_fanout(
     stack: BenchStack, plans: tuple[FanoutPlan, ...], *, profile: Path | None = None
 ) -> dict[str, Any]:
     await enable_account(stack)
-    template = _template_event()
+    template = template_event()
     runs: list[dict[str, Any]] = []
     startup: dict[str, Any] = {}
     for n, plan in enumerate(plans):
@@ -211,8 +211,8 @@ async def run_fanout(
         probe_ids: list[int] = []
         if n == 0:
             # One event waiting before the worker starts: time to first useful work.
-            probe_ids, probe = _events(template, 1)
-            await _publish(stack, probe)
+            probe_ids, probe = new_events(template, 1)
+            await publish_all(stack, probe)
         spawned = time.time()
         worker = await stack.start_worker(
             throughput=plan.limit, concurrency=plan.concurrency, profile=profile

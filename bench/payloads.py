@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.notification import button_payload
 from infrastructure.db.tables import conversations, outgoing_messages
 from infrastructure.meta import webhook_builder
 from infrastructure.meta.webhook import sign
@@ -169,7 +168,8 @@ def reply_webhook(message: Seeded, button_id: str = "choose_date") -> Webhook:
     body = webhook_builder.button_tap(
         message.phone,
         message.message_id,
-        button_payload(message.conversation_id, button_id),
+        # No reference: the tap is bound through the template it quotes (its context).
+        f"fdr:{message.conversation_id}::{button_id}",
         "Choose a date",
         phone_number_id=PHONE_NUMBER_ID,
     )

@@ -65,13 +65,13 @@ class BenchStack:
         return values
 
     async def start_serve(
-        self, *, profile: Path | None = None, **extra: str
+        self, *, profile: Path | None = None, port: int | None = None, **extra: str
     ) -> tuple[env.ServiceProcess, int]:
-        port = env.free_port()
+        port = port or env.free_port()
         args = ["serve", "--port", str(port)]
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
         service = env.spawn(
-            "serve", args, self.service_env(**extra), self.run_dir, python_args=python_args
+            f"serve-{port}", args, self.service_env(**extra), self.run_dir, python_args=python_args
         )
         await env.wait_http_ready(service, f"http://127.0.0.1:{port}/health/ready")
         return service, port

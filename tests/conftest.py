@@ -67,6 +67,16 @@ def mysql_url() -> Iterator[str]:
         asyncio.run(_mysql_admin(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
+@pytest.fixture
+def empty_mysql_database() -> Iterator[str]:
+    """A database of this test's own with no table at all (never migrated)."""
+    services.require(services.port_open("127.0.0.1", 3306), "MariaDB")
+    name = services.unique_name("test_migrate")
+    asyncio.run(_mysql_admin(f"CREATE DATABASE `{name}`"))
+    yield f"{services.MYSQL_SERVER_URL}/{name}"
+    asyncio.run(_mysql_admin(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("sqlite") / "test.db"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,12 +9,13 @@ from datetime import datetime
 
 import structlog
 
-from application.ports.cache import SettingsCache
+from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, SettingsCache
 from application.ports.collaborators import ActivityPublisher, ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
+from domain.phone import DEFAULT_REGION
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 
@@ -31,6 +31,7 @@ class NotificationOptions:
     tracking_base_url: str  # the service's own public URL; links go through /track/whatsapp
     support_phone: str
     support_email: str
+    phone_region: str = DEFAULT_REGION  # alternate numbers must be this region's mobiles
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
     stale_after_seconds: float = 48 * 3600.0  # older failed attempts are not notified
@@ -58,31 +59,84 @@ async def publish_quietly(activity: ActivityPublisher, event: ActivityEvent) -> 
 
 
 class SettingsReader:
-    """Workspace settings through the cache; when the cache is down, straight from the database."""
+    """Workspace settings through the shared cache; while it is down, from the database.
 
-    def __init__(self, cache: SettingsCache) -> None:
+    A change is seen everywhere within ``max_age`` seconds (docs/outages.md): the shared cache
+    keeps no entry longer than that after its read, and while the cache cannot be reached each
+    process keeps what it read from the database that long at most. A cache that failed is
+    left alone for ``retry_cache_after`` seconds (a frozen Redis would cost every event its
+    timeout), and the outage is logged once, when it starts and when it ends.
+    """
+
+    def __init__(
+        self,
+        cache: SettingsCache,
+        *,
+        max_age: float = SETTINGS_MAX_AGE_SECONDS,
+        retry_cache_after: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._cache = cache
+        self._max_age = max_age
+        self._retry_after = retry_cache_after
+        self._now = monotonic
+        self._cache_down_until: float | None = None  # None: the cache answered last time
+        self._read_here: dict[int, tuple[float, ChannelSetting]] = {}  # while the cache is down
+
+    @property
+    def cache_down(self) -> bool:
+        return self._cache_down_until is not None
 
     async def get(self, uow: UnitOfWork, account_id: int) -> ChannelSetting:
-        try:
-            cached = await self._cache.get(account_id)
-        except UpstreamUnavailable as exc:
-            _log.warning("settings cache unavailable, reading the database", error=str(exc))
-            cached = None
+        cached = await self._from_cache(account_id)
         if cached is not None and cached.setting is not None:
             return cached.setting
+        if cached is None:
+            here = self._read_here.get(account_id)
+            if here is not None and self._now() - here[0] < self._max_age:
+                return here[1]
+        read_at = self._now()  # before the read: the copy is at most as fresh as this
         stored = await uow.settings.get(account_id)
         setting = stored or ChannelSetting.default(account_id)
-        if cached is not None:
-            with contextlib.suppress(UpstreamUnavailable):
-                # Refused if the workspace changed since the miss: what was just read from
-                # the database may be from before the change.
-                await self._cache.put(setting, cached.generation)
+        if cached is None:
+            self._read_here[account_id] = (read_at, setting)
+            return setting
+        try:
+            # Refused if the workspace changed since the miss: what was just read from the
+            # database may be from before the change.
+            await self._cache.put(setting, cached.generation)
+        except UpstreamUnavailable as exc:
+            self._cache_failed(exc)
         return setting
 
     async def forget(self, account_id: int) -> None:
-        """After a write: the next read anywhere sees the database."""
+        """After a write: the next read anywhere sees the database (within ``max_age`` when
+        the shared cache cannot be told; raises ``UpstreamUnavailable`` then)."""
+        self._read_here.pop(account_id, None)
         await self._cache.invalidate(account_id)
+
+    async def _from_cache(self, account_id: int) -> CacheRead | None:
+        """The cache's answer, or None while it is down."""
+        if self._cache_down_until is not None and self._now() < self._cache_down_until:
+            return None
+        try:
+            cached = await self._cache.get(account_id)
+        except UpstreamUnavailable as exc:
+            self._cache_failed(exc)
+            return None
+        if self._cache_down_until is not None:
+            self._cache_down_until = None
+            _log.info("settings cache reachable again")
+        return cached
+
+    def _cache_failed(self, exc: UpstreamUnavailable) -> None:
+        if self._cache_down_until is None:
+            _log.warning(
+                "settings cache unavailable, reading the database",
+                error=str(exc)[:200],
+                max_age_seconds=self._max_age,
+            )
+        self._cache_down_until = self._now() + self._retry_after
 
 
 @dataclass

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     ANSWERED = "answered"
     ACTION_TAKEN = "action_taken"
     ACTION_FAILED = "action_failed"
+    NEEDS_PERSON = "needs_person"  # the ESB refused the shopper's request: someone must call
     LINK_CLICKED = "link_clicked"
 
 

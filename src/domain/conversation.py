@@ -18,6 +18,9 @@ class ConversationState(StrEnum):
     AWAITING_DATE = "awaiting_date"  # date buttons sent
     AWAITING_PHONE = "awaiting_phone"  # asked for an alternate number
     RESOLVED = "resolved"  # the shopper's answer was acted on
+    # The ESB refused what the shopper asked for: someone of the workspace must get in touch.
+    # The shopper may still choose another option; one that is acted on resolves it.
+    NEEDS_PERSON = "needs_person"
     FAILED = "failed"  # the template could not be sent
     EXPIRED = "expired"  # a newer failed attempt for the shipment exists
 
@@ -31,6 +34,7 @@ _ANSWERABLE = {
     ConversationState.AWAITING_DATE,
     ConversationState.AWAITING_PHONE,
     ConversationState.RESOLVED,
+    ConversationState.NEEDS_PERSON,
 }
 
 
@@ -53,9 +57,33 @@ class Conversation:
     root_message_id: str | None = None  # wamid of the template message
     last_customer_message_at: datetime | None = None
     nudged_at: datetime | None = None
+    customer_user_id: str | None = None  # business-scoped user id, once Meta names it
+    reply_ref: str | None = None  # random: a button payload names the conversation with it
     created_at: datetime
     updated_at: datetime
 
     def in_service_window(self, now: datetime) -> bool:
         last = self.last_customer_message_at
         return last is not None and now - last < SERVICE_WINDOW
+
+    def answered(self, decided: ConversationState | None, *, refused: bool) -> bool:
+        """Moves to where an answer leads (docs/conversation.md); False when nothing changed.
+
+        A refusal always needs a person; a resolved conversation stays resolved; one that
+        needs a person leaves that state only when another option is acted on.
+        """
+        if self.state is ConversationState.RESOLVED:
+            return False
+        if refused:
+            target = ConversationState.NEEDS_PERSON
+        elif decided is None or (
+            self.state is ConversationState.NEEDS_PERSON
+            and decided is not ConversationState.RESOLVED
+        ):
+            return False
+        else:
+            target = decided
+        if target is self.state:
+            return False
+        self.state = target
+        return True

@@ -1,6 +1,7 @@
-"""The NDR conversation of FLOWS.md §3: what each answer sends next and asks of logistics.
+"""The NDR conversation: what each answer sends next and asks of logistics.
 
-The table is data (``ANSWERS``); ``decide`` applies it to a conversation and an answer.
+The table is data (``ANSWERS``); ``decide`` applies it to a conversation and an answer, and
+``refusal`` says what the shopper reads when the ESB refuses (docs/conversation.md).
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from domain.conversation import Conversation, ConversationState
-from domain.errors import InvalidPhoneNumber
 from domain.messages import InteractiveMessage, QuickReply, TextMessage
 from domain.ndr import NdrActionKind
-from domain.phone import PhoneNumber
+from domain.phone import (
+    DEFAULT_REGION,
+    NumberInText,
+    NumberProblem,
+    mobile_example,
+    mobile_number_in,
+)
 from domain.reasons import FdrReason
 
 #: Delivery dates are the shopper's local dates.
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 DATE_BUTTON_PREFIX = "date-"
 DATE_CHOICES = 3
+#: Meta's limits on an interactive reply-button message.
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
 
 
 class Step(StrEnum):
@@ -36,11 +45,13 @@ class Answer:
     state: ConversationState = ConversationState.OPEN
 
     @property
-    def leads_to_action(self) -> bool:
-        return self.action is not None or self.state in (
-            ConversationState.AWAITING_DATE,
-            ConversationState.AWAITING_PHONE,
-        )
+    def eventual_action(self) -> NdrActionKind | None:
+        """The action this answer asks for, now or after the date or number it asks for."""
+        if self.state is ConversationState.AWAITING_DATE:
+            return NdrActionKind.RESCHEDULE
+        if self.state is ConversationState.AWAITING_PHONE:
+            return NdrActionKind.UPDATE_PHONE
+        return self.action
 
 
 _REATTEMPT_PROMISE = "Thank you. We will try to deliver your order again on {next_day}."
@@ -97,6 +108,47 @@ EXPIRED_TEXT = "This request has expired. Please use the latest message about yo
 ALREADY_TEXT = "We already have your answer for this order. Thank you!"
 NUDGE_TEXT = "Please use the buttons in our message to tell us what you would like us to do."
 
+#: What the shopper asked logistics for, as the refusal texts name it.
+REQUESTS: dict[NdrActionKind, str] = {
+    NdrActionKind.RESCHEDULE: "move your delivery to the date you chose",
+    NdrActionKind.REATTEMPT: "arrange another delivery attempt",
+    NdrActionKind.UPDATE_PHONE: "give your new number to the courier",
+    NdrActionKind.CANCEL: "cancel your order",
+}
+REFUSED_TEXT = (
+    "Sorry, we could not {request}: our logistics system did not accept the request. "
+    "Our support team has been told and will contact you. You can also reach them at "
+    "{support_phone} or {support_email}."
+)
+REFUSED_BEFORE_TEXT = (
+    "We could not {request} when you asked before, and our support team has been told: "
+    "they will contact you. You can also reach them at {support_phone} or {support_email}."
+)
+OTHER_OPTIONS_TEXT = "\n\nOr choose another option below."
+
+#: Why a number the shopper sent cannot be their alternate number.
+UNUSABLE_NUMBER_TEXTS: dict[NumberProblem, str] = {
+    NumberProblem.NOT_FOUND: "We could not find a phone number in your message.",
+    NumberProblem.ABROAD: (
+        "The number ending in {last_digits} is a +{country_code} number from abroad: "
+        "the courier can only call numbers with the country code +{home_code}."
+    ),
+    NumberProblem.TOLL_FREE: (
+        "The number ending in {last_digits} is a toll-free business line: "
+        "the courier cannot reach you on it."
+    ),
+    NumberProblem.LANDLINE: (
+        "The number ending in {last_digits} is a landline: it cannot receive WhatsApp messages."
+    ),
+    NumberProblem.NOT_MOBILE: "The number ending in {last_digits} is not a mobile number.",
+}
+ASK_MOBILE_TEXT = "Please reply with a mobile number that has WhatsApp."
+#: The hint after a wrong try: the shape of a number we accept, and the way round typing it.
+MOBILE_HINT_TEXT = (
+    "Please reply with the mobile number alone, for example {national} or {international}, "
+    "or add it here: {link}"
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
@@ -107,6 +159,8 @@ class Context:
     support_email: str
     now: datetime
     holidays: frozenset[date] = frozenset()
+    options: tuple[QuickReply, ...] = ()  # the buttons of the conversation's template
+    phone_region: str = DEFAULT_REGION  # alternate numbers must be mobiles of this region
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,23 +207,68 @@ def decide(
     is_latest: bool,
     action_taken: bool,
     context: Context,
+    refused: frozenset[NdrActionKind] = frozenset(),
 ) -> Decision:
-    """The answer to one shopper message (a tap when ``button_id`` is set, else free text)."""
+    """The answer to one shopper message (a tap when ``button_id`` is set, else free text).
+
+    ``action_taken``: an action of another answer is done or under way; ``refused``: the
+    kinds of action the ESB refused in this conversation (never asked for again).
+    """
     today = local_today(context.now)
     if not is_latest or conversation.state is ConversationState.EXPIRED:
         return Decision(message=TextMessage(body=EXPIRED_TEXT), why="expired")
     if button_id is not None:
         if button_id.startswith(DATE_BUTTON_PREFIX):
-            return _date_answer(conversation, button_id, today, action_taken, context)
+            return _date_answer(conversation, button_id, today, action_taken, refused, context)
         answer = ANSWERS.get(button_id)
         if answer is None:
             return Decision(why=f"unknown button {button_id!r}")
-        if answer.leads_to_action and (
-            action_taken or conversation.state is ConversationState.RESOLVED
-        ):
+        kind = answer.eventual_action
+        if kind is not None and (action_taken or conversation.state is ConversationState.RESOLVED):
             return Decision(message=TextMessage(body=ALREADY_TEXT), why="already answered")
+        if kind is not None and kind in refused:
+            return _refused_before(kind, refused, context)
         return _apply(answer, today, context)
-    return _free_text(conversation, text or "", action_taken, context)
+    return _free_text(conversation, text or "", action_taken, refused, context)
+
+
+def refusal(
+    kind: NdrActionKind,
+    *,
+    refused: frozenset[NdrActionKind],
+    context: Context,
+    before: bool = False,
+) -> InteractiveMessage | TextMessage:
+    """What the shopper reads when the ESB refused ``kind``: the truth, who will get in touch,
+    and the template's options that may still be acted on (``refused`` holds ``kind``)."""
+    body = (REFUSED_BEFORE_TEXT if before else REFUSED_TEXT).format(
+        request=REQUESTS[kind],
+        support_phone=context.support_phone,
+        support_email=context.support_email,
+    )
+    options = remaining_options(context.options, refused | {kind})
+    if not options:
+        return TextMessage(body=body)
+    return InteractiveMessage(body=body + OTHER_OPTIONS_TEXT, buttons=options)
+
+
+def remaining_options(
+    options: tuple[QuickReply, ...], refused: frozenset[NdrActionKind]
+) -> tuple[QuickReply, ...]:
+    """The buttons still worth offering: known answers whose action was not refused."""
+    kept = [
+        QuickReply(b.id, b.title[:MAX_BUTTON_TITLE])
+        for b in options
+        if b.id in ANSWERS and ANSWERS[b.id].eventual_action not in refused
+    ]
+    return tuple(kept[:MAX_BUTTONS])
+
+
+def _refused_before(
+    kind: NdrActionKind, refused: frozenset[NdrActionKind], context: Context
+) -> Decision:
+    message = refusal(kind, refused=refused, context=context, before=True)
+    return Decision(message=message, why=f"{kind.value} refused before")
 
 
 def _apply(answer: Answer, today: date, context: Context) -> Decision:
@@ -202,7 +301,12 @@ def _apply(answer: Answer, today: date, context: Context) -> Decision:
 
 
 def _date_answer(
-    conversation: Conversation, button_id: str, today: date, action_taken: bool, context: Context
+    conversation: Conversation,
+    button_id: str,
+    today: date,
+    action_taken: bool,
+    refused: frozenset[NdrActionKind],
+    context: Context,
 ) -> Decision:
     try:
         chosen = date.fromisoformat(button_id[len(DATE_BUTTON_PREFIX) :])
@@ -210,6 +314,8 @@ def _date_answer(
         return Decision(why=f"unreadable date button {button_id!r}")
     if action_taken or conversation.state is ConversationState.RESOLVED:
         return Decision(message=TextMessage(body=ALREADY_TEXT), why="already answered")
+    if NdrActionKind.RESCHEDULE in refused:
+        return _refused_before(NdrActionKind.RESCHEDULE, refused, context)
     if chosen <= today or chosen > today + timedelta(days=14):
         return Decision(message=TextMessage(body=EXPIRED_TEXT), why="date no longer offered")
     return Decision(
@@ -222,32 +328,70 @@ def _date_answer(
 
 
 def _free_text(
-    conversation: Conversation, text: str, action_taken: bool, context: Context
+    conversation: Conversation,
+    text: str,
+    action_taken: bool,
+    refused: frozenset[NdrActionKind],
+    context: Context,
 ) -> Decision:
-    accepts_phone = conversation.state is ConversationState.AWAITING_PHONE or (
-        conversation.state is ConversationState.OPEN
-        and conversation.reason is FdrReason.CUSTOMER_UNREACHABLE
-    )
-    if accepts_phone and not action_taken:
-        phone = _phone_in(text)
-        if phone is not None:
+    if not action_taken and _reads_numbers(conversation, context):
+        found = mobile_number_in(text, context.phone_region)
+        if NdrActionKind.UPDATE_PHONE in refused:
+            if found.problem is not NumberProblem.NOT_FOUND:
+                return _refused_before(NdrActionKind.UPDATE_PHONE, refused, context)
+        elif found.number is not None:
             return Decision(
-                message=TextMessage(body=PHONE_TEXT.format(phone=phone.masked())),
+                message=TextMessage(body=PHONE_TEXT.format(phone=found.number.masked())),
                 action=NdrActionKind.UPDATE_PHONE,
-                phone=phone.digits,
+                phone=found.number.digits,
                 state=ConversationState.RESOLVED,
                 why="alternate number",
             )
+        elif (
+            found.problem is not NumberProblem.NOT_FOUND
+            or conversation.state is ConversationState.AWAITING_PHONE
+        ):
+            return _unusable_number(conversation, found, context)
     if conversation.nudged_at is not None:
         return Decision(why="free text (already nudged)")
     return Decision(message=TextMessage(body=NUDGE_TEXT), nudge=True, why="free text")
 
 
-def _phone_in(text: str) -> PhoneNumber | None:
-    digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
-    if len(digits.lstrip("+")) < 10 or len(digits) > 16:
-        return None
-    try:
-        return PhoneNumber.parse(digits)
-    except InvalidPhoneNumber:
-        return None
+def _reads_numbers(conversation: Conversation, context: Context) -> bool:
+    """Asked for a number, or offered to give one: free text is read for a phone number."""
+    if conversation.state is ConversationState.AWAITING_PHONE:
+        return True
+    offered = conversation.reason is FdrReason.CUSTOMER_UNREACHABLE or any(
+        b.id == "alt_number" for b in context.options
+    )
+    return offered and conversation.state in (
+        ConversationState.OPEN,
+        ConversationState.NEEDS_PERSON,
+    )
+
+
+def _unusable_number(conversation: Conversation, found: NumberInText, context: Context) -> Decision:
+    """Why the number will not do; from the second wrong try on, what one looks like.
+
+    Every wrong try is answered (asked for a number, the shopper is never left in silence);
+    the conversation's nudge marks that one was made already.
+    """
+    assert found.problem is not None
+    example = mobile_example(context.phone_region)
+    why = UNUSABLE_NUMBER_TEXTS[found.problem].format(
+        last_digits=found.last_digits,
+        country_code=found.country_code,
+        home_code=example.country_code,
+    )
+    if conversation.nudged_at is None:
+        ask, preview = ASK_MOBILE_TEXT, False
+    else:
+        ask = MOBILE_HINT_TEXT.format(
+            national=example.national, international=example.international, link=context.link
+        )
+        preview = True
+    return Decision(
+        message=TextMessage(body=f"{why} {ask}", preview_url=preview),
+        nudge=True,
+        why=f"alternate number not usable: {found.problem.value}",
+    )

@@ -146,7 +146,8 @@ class CustomerReply:
 
     id: int | None = None
     reply_message_id: str
-    customer_phone: str
+    customer_phone: str  # empty for a username-only shopper
+    customer_user_id: str | None = None
     wa_context_outgoing_message_id: str | None = None  # wamid of the message answered
     wa_root_outgoing_message_id: int | None = None  # id of the conversation's template row
     customer_reply_type: ReplyType

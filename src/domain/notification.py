@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.conversation import Conversation
 from domain.failed_delivery import FailedDelivery
 from domain.templates import TemplateVariable
 
@@ -41,14 +44,37 @@ def format_amount(amount: Decimal | None) -> str:
     return f"{amount:.2f}"
 
 
-def button_payload(conversation_id: int, button_id: str) -> str:
-    """What a quick-reply button carries: the conversation and the action, nothing to guess."""
-    return f"{_PAYLOAD_PREFIX}:{conversation_id}:{button_id}"
+@dataclass(frozen=True, slots=True)
+class ButtonPayload:
+    """What a quick-reply button of our template carries back (docs/webhooks.md, "Binding")."""
+
+    conversation_id: int
+    reply_ref: str | None  # None: a payload from before references (trusted only via context)
+    button_id: str
 
 
-def parse_button_payload(payload: str) -> tuple[int, str] | None:
-    prefix, _, rest = payload.partition(":")
-    conversation, _, button_id = rest.partition(":")
+def button_payload(conversation: Conversation, button_id: str) -> str:
+    """The conversation, its random reference and the action: a tap can name a conversation
+    only by knowing the reference, which only that shopper's template carried."""
+    return f"{_PAYLOAD_PREFIX}:{conversation.id}:{conversation.reply_ref or ''}:{button_id}"
+
+
+def parse_button_payload(payload: str) -> ButtonPayload | None:
+    parts = payload.split(":")
+    if len(parts) == 3:  # fdr:<id>:<button>, sent before references existed
+        parts = [parts[0], parts[1], "", parts[2]]
+    if len(parts) != 4:
+        return None
+    prefix, conversation, ref, button_id = parts
     if prefix != _PAYLOAD_PREFIX or not conversation.isdigit() or not button_id:
         return None
-    return int(conversation), button_id
+    if len(conversation) > 19:
+        return None
+    return ButtonPayload(int(conversation), ref or None, button_id)
+
+
+def reference_matches(conversation: Conversation, payload: ButtonPayload) -> bool:
+    """The payload's reference is the conversation's (compared in constant time)."""
+    if not conversation.reply_ref or not payload.reply_ref:
+        return False
+    return hmac.compare_digest(conversation.reply_ref, payload.reply_ref)

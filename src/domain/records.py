@@ -39,6 +39,20 @@ class WebhookDelivery:
     received_at: datetime
     processed_at: datetime | None = None
     error: str | None = None
+    attempts: int = 0  # passes that had to leave it waiting
+    retry_at: datetime | None = None  # a waiting body is not taken again before this
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookProblem:
+    """One element of a stored body that was not applied (``wa_webhook_problems``)."""
+
+    inbox_id: int
+    element: str
+    kind: str
+    detail: str
+    code: int | None = None
+    created_at: datetime
 
 
 def within_bytes(items: Sequence[T], max_bytes: int | None, size: Callable[[T], int]) -> list[T]:

@@ -17,7 +17,14 @@ from dishka import AsyncContainer
 
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.process_webhooks import ProcessWebhooks
-from infrastructure.metrics import WEBHOOK_BACKLOG, WEBHOOK_BACKLOG_AGE, WEBHOOK_UPDATES
+from domain.errors import UpstreamUnavailable
+from infrastructure.logging import FailureLog
+from infrastructure.metrics import (
+    WEBHOOK_BACKLOG,
+    WEBHOOK_BACKLOG_AGE,
+    WEBHOOK_PROBLEMS,
+    WEBHOOK_UPDATES,
+)
 
 _log = structlog.get_logger("pump")
 
@@ -34,6 +41,7 @@ class WebhookPump:
         self._container = container
         self._batch = batch_size
         self._sweep = sweep_seconds
+        self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
         self._stale_after = stale_after
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -56,7 +64,7 @@ class WebhookPump:
 
     async def drain(self) -> None:
         """Processes everything pending now (tests, shutdown)."""
-        while await self._pass(None):
+        while await self._pass(None, retry_early=True):
             pass
 
     async def _run(self) -> None:
@@ -72,8 +80,8 @@ class WebhookPump:
                 min_age = None if kicked else self._stale_after
                 while await self._pass(min_age):
                     pass
-            except Exception:
-                _log.exception("webhook pass failed; the next sweep retries")
+            except Exception as exc:
+                self._failures.failed("webhook pass failed; the next sweep retries", exc)
             await self._measure()
             self.idle.set()
 
@@ -86,26 +94,29 @@ class WebhookPump:
         try:
             async with self._container() as request:
                 backlog = await (await request.get(MeasureWebhookBacklog))()
-        except Exception:
-            _log.warning("webhook backlog not measured", exc_info=True)
+        except Exception as exc:
+            self._failures.failed("webhook backlog not measured", exc)
             return
         WEBHOOK_BACKLOG.set(backlog.pending)
         WEBHOOK_BACKLOG_AGE.set(backlog.oldest_seconds)
 
-    async def _pass(self, min_age: timedelta | None) -> bool:
+    async def _pass(self, min_age: timedelta | None, *, retry_early: bool = False) -> bool:
         """One pass; whether another one now could find more."""
         async with self._container() as request:
             process = await request.get(ProcessWebhooks)
-            batch = await process(limit=self._batch, min_age=min_age)
+            batch = await process(limit=self._batch, min_age=min_age, retry_early=retry_early)
         for kind, count in (
             ("status", batch.statuses),
             ("reply", batch.replies),
+            ("refused_answer", batch.refused),
             ("template_change", batch.template_changes),
             ("malformed_body", batch.malformed),
             ("waiting_body", len(batch.waiting)),
         ):
             if count:
                 WEBHOOK_UPDATES.labels(kind).inc(count)
+        for kind, count in batch.problems.items():
+            WEBHOOK_PROBLEMS.labels(kind).inc(count)
         if batch.taken:
             _log.debug(
                 "webhooks processed",

@@ -1,4 +1,4 @@
-"""``fdr-whatsapp``: serve, worker, migrate, purge, demo."""
+"""``fdr-whatsapp``: serve, worker, migrate, purge, webhooks, demo, sandbox."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge.set_defaults(run=_purge)
 
+    webhooks = commands.add_parser("webhooks", help="stored Meta webhook bodies")
+    _webhook_commands(webhooks)
+    webhooks.set_defaults(run=_webhooks)
+
     demo = commands.add_parser("demo", help="everything in one process on the embedded default")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -88,8 +92,49 @@ def _sandbox_commands(parser: argparse.ArgumentParser) -> None:
     show.add_argument("shipment_id", type=int)
 
 
+def _webhook_commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="webhooks_command", required=True)
+    show = commands.add_parser("show", help="print what became of a stored body")
+    show.add_argument("id", type=int, help="the body's id (wa_webhook_inbox.id, in ALERT lines)")
+    show.add_argument(
+        "--body", action="store_true", help="print the body too (phone numbers masked)"
+    )
+    retry = commands.add_parser(
+        "retry", help="process kept bodies again after a fix (what was applied stays once)"
+    )
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", type=int, nargs="*", default=[], help="body ids")
+    which.add_argument(
+        "--errors", action="store_true", help="every processed body that carries an error"
+    )
+
+
+def _webhooks(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.maintenance import retry_webhook_bodies, show_webhook_body
+
+    if args.webhooks_command == "show":
+        return show_webhook_body(config, args.id, with_body=args.body)
+    return retry_webhook_bodies(config, args.ids, with_errors=args.errors)
+
+
+def _schema_is_current(config: Config) -> bool:
+    """Serving on a database that is not migrated would fail every request: stop instead."""
+    import asyncio
+
+    from infrastructure.db.migrations import schema_problem_at
+
+    problem = asyncio.run(schema_problem_at(config.database_url, config.database_timeout_seconds))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
+
+    if not _schema_is_current(config):
+        return 2
 
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
@@ -102,6 +147,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _worker(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.worker import run_worker
 
+    if not _schema_is_current(config):
+        return 2
     return run_worker(config)
 
 

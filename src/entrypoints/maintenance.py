@@ -1,26 +1,107 @@
-"""One-shot maintenance commands (``fdr-whatsapp purge``), on the same container as the
-long-running processes: run them from cron or a Kubernetes CronJob."""
+"""One-shot maintenance commands (``fdr-whatsapp purge``, ``fdr-whatsapp webhooks``), on the
+same container as the long-running processes: run them from cron or a Kubernetes CronJob."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
+from dishka import AsyncContainer
+
+from application.use_cases.process_webhooks import ProcessWebhooks
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
+from application.use_cases.webhook_bodies import (
+    RequeueWebhookBodies,
+    ShowWebhookBody,
+    WebhookFate,
+)
+from domain.errors import NotFound
 from infrastructure.config import Config
+from infrastructure.logging import mask_phones
+
+T = TypeVar("T")
 
 
 def purge_webhook_bodies(config: Config, keep: timedelta) -> int:
-    return asyncio.run(_purge(config, keep))
-
-
-async def _purge(config: Config, keep: timedelta) -> int:
-    from entrypoints.wiring import build_container
-
-    container = build_container(config)
-    try:
+    async def purge(container: AsyncContainer) -> int:
         async with container() as request:
-            purge = await request.get(PurgeWebhookBodies)
-            return await purge(keep)
-    finally:
-        await container.close()
+            return await (await request.get(PurgeWebhookBodies))(keep)
+
+    return _run(config, purge)
+
+
+def show_webhook_body(config: Config, delivery_id: int, *, with_body: bool) -> int:
+    async def show(container: AsyncContainer) -> WebhookFate:
+        async with container() as request:
+            return await (await request.get(ShowWebhookBody))(delivery_id)
+
+    try:
+        fate = _run(config, show)
+    except NotFound as exc:
+        print(str(exc))
+        return 1
+    print(describe_fate(fate))
+    if with_body:
+        print(mask_phones(fate.delivery.body.decode("utf-8", errors="replace")))
+    return 0
+
+
+def describe_fate(fate: WebhookFate) -> str:
+    d = fate.delivery
+    lines = [
+        f"body {d.id}: {fate.state}",
+        f"  connection: {'default' if d.connection_id is None else d.connection_id}, "
+        f"{len(d.body)} bytes, received {d.received_at.isoformat()}",
+    ]
+    if d.processed_at is not None:
+        lines.append(f"  processed: {d.processed_at.isoformat()}")
+    if d.error:
+        lines.append(f"  error: {d.error}")
+    if d.processed_at is None and d.attempts:
+        due = d.retry_at.isoformat() if d.retry_at else "now"
+        lines.append(f"  attempts: {d.attempts}, next try {due}")
+    for p in fate.problems:
+        code = f" (code {p.code})" if p.code is not None else ""
+        lines.append(f"  {p.kind}{code} at {p.element}: {p.detail}")
+    return mask_phones("\n".join(lines))
+
+
+def retry_webhook_bodies(config: Config, ids: Sequence[int], *, with_errors: bool) -> int:
+    async def retry(container: AsyncContainer) -> int:
+        async with container() as request:
+            found = await (await request.get(RequeueWebhookBodies))(ids, with_errors=with_errors)
+        # Processed here and now (a running serve's pump would take them at its next sweep).
+        while True:
+            async with container() as request:
+                batch = await (await request.get(ProcessWebhooks))(limit=500)
+            if not batch.more_may_wait:
+                break
+        return found
+
+    found = _run(config, retry)
+    missing = "" if with_errors or found == len(set(ids)) else " (some ids do not exist)"
+    print(f"re-processed {found} webhook bodies{missing}")
+    for delivery_id in ids:
+        show_webhook_body(config, delivery_id, with_body=False)
+    return 0 if not missing else 1
+
+
+def _run(config: Config, work: Callable[[AsyncContainer], Awaitable[T]]) -> T:
+    async def run() -> T:
+        from entrypoints.wiring import build_container
+
+        # A batch delete on a big inbox may take longer than a request's statement should; the
+        # database-down bound (docs/outages.md) is for the processes that serve.
+        patient = dataclasses.replace(
+            config, database_timeout_seconds=max(config.database_timeout_seconds, 60.0)
+        )
+        container = build_container(patient)
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    return asyncio.run(run())

@@ -190,7 +190,7 @@ class _Thread:
 
 def _button_id(payload: str) -> str:
     parsed = parse_button_payload(payload)
-    return parsed[1] if parsed else payload
+    return parsed.button_id if parsed else payload
 
 
 def _print(message: OutgoingMessage) -> None:

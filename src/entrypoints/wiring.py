@@ -54,11 +54,13 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.track_link_click import TrackLinkClick
+from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from entrypoints.intake import ShipmentEventIntake
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
+from infrastructure.cache.client import redis_client
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.clock import SystemClock, UuidRefs
@@ -81,7 +83,7 @@ from infrastructure.meta.gateway import (
 )
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
 from infrastructure.meta.webhook import MetaWebhookFormat
-from infrastructure.probes import DatabaseProbe, RedisProbe
+from infrastructure.probes import DatabaseProbe, RedisProbe, SchemaProbe
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
@@ -131,6 +133,7 @@ class CoreProvider(Provider):
             tracking_base_url=config.public_base_url,
             support_phone=config.support_phone,
             support_email=config.support_email,
+            phone_region=config.default_phone_region,
             stale_after_seconds=config.fdr_stale_after_hours * 3600,
             unknown_recheck_seconds=config.unknown_send_recheck_seconds,
         )
@@ -143,7 +146,7 @@ class CoreProvider(Provider):
 class DatabaseProvider(Provider):
     @provide(scope=Scope.APP)
     async def engine(self, config: Config) -> AsyncIterator[AsyncEngine]:
-        engine = create_engine(config.database_url)
+        engine = create_engine(config.database_url, timeout=config.database_timeout_seconds)
         yield engine
         await engine.dispose()
 
@@ -167,12 +170,7 @@ class CacheProvider(Provider):
         if self._redis_url is None:
             yield None
             return
-        client = Redis.from_url(
-            self._redis_url,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-            health_check_interval=30,
-        )
+        client = redis_client(self._redis_url)
         yield client
         await client.aclose()
 
@@ -195,7 +193,7 @@ class CacheProvider(Provider):
 
     @provide
     def probes(self, engine: AsyncEngine, redis: Redis | None) -> list[DependencyProbe]:
-        probes: list[DependencyProbe] = [DatabaseProbe(engine)]
+        probes: list[DependencyProbe] = [DatabaseProbe(engine), SchemaProbe(engine)]
         if redis is not None:
             probes.append(RedisProbe(redis))
         return probes
@@ -282,7 +280,10 @@ class CollaboratorsProvider(Provider):
 
 class ServicesProvider(Provider):
     scope = Scope.APP
-    settings = provide(SettingsReader)
+
+    @provide
+    def settings(self, cache: SettingsCache) -> SettingsReader:
+        return SettingsReader(cache)
 
     @provide
     def push_authenticator(self, config: Config) -> PushAuthenticator:
@@ -328,6 +329,8 @@ class UseCaseProvider(Provider):
     replies = provide(HandleCustomerReply)
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
+    show_webhook_body = provide(ShowWebhookBody)
+    requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
     recheck_unknown_sends = provide(RecheckUnknownSends)
 
@@ -343,7 +346,7 @@ class UseCaseProvider(Provider):
     ) -> ProcessWebhooks:
         return ProcessWebhooks(uow, decoder, reports, replies, templates, clock)
 
-    @provide
+    @provide(scope=Scope.APP)  # one per process: it logs only when a dependency changes
     def readiness(self, probes: list[DependencyProbe]) -> CheckReadiness:
         return CheckReadiness(probes)
 

@@ -21,6 +21,7 @@ from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
 from entrypoints.intake import ShipmentEventIntake
 from infrastructure.config import Config
+from infrastructure.logging import FailureLog
 from infrastructure.metrics import UNKNOWN_SENDS, WORKER_IN_FLIGHT
 
 _log = structlog.get_logger("worker")
@@ -47,6 +48,8 @@ class Worker:
         self._recheck_every = recheck_every
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._acks: list[str] = []
+        # An outage fails every event the same way: one line per kind every 30 s, with a count.
+        self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -63,7 +66,7 @@ class Worker:
                 try:
                     batch = await self._receive(min(free, self._batch_size), stop)
                 except UpstreamUnavailable as exc:
-                    _log.warning("event source unavailable", error=str(exc))
+                    self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
                 for event in batch:
@@ -108,9 +111,8 @@ class Worker:
                 result = await intake(event.data, event.message_id)
             disposition, delay = result.disposition, result.retry_after
         except Exception as exc:  # the database or a collaborator failed: try again later
-            _log.exception("event not handled, will retry", message_id=event.message_id)
+            self._failures.failed("event not handled, will retry", exc)
             disposition, delay = Disposition.RETRY, None
-            del exc
         if disposition is Disposition.ACK:
             self._attempts.pop(event.message_id, None)
             self._acks.append(event.ack_id)
@@ -123,10 +125,8 @@ class Worker:
         backoff = delay if delay is not None else min(MAX_BACKOFF_SECONDS, 5 * 2 ** (attempt - 1))
         try:
             await self._source.nack([event.ack_id], backoff)
-        except UpstreamUnavailable:
-            _log.warning(
-                "nack failed; the ack deadline will redeliver", message_id=event.message_id
-            )
+        except UpstreamUnavailable as exc:
+            self._failures.failed("nack failed; the ack deadline will redeliver", exc)
 
     async def _recheck_forever(self, stop: asyncio.Event) -> None:
         """Looks at unknown sends that are due (the due work is in the database, claimed
@@ -143,7 +143,7 @@ class Worker:
                 for age, count in (await recheck.count_by_age()).items():
                     UNKNOWN_SENDS.labels(age=age).set(count)
         except Exception as exc:  # the database is down: the next pass tries again
-            _log.warning("unknown sends not looked at", error=str(exc))
+            self._failures.failed("unknown sends not looked at", exc)
 
     async def _flush_acks_forever(self) -> None:
         while True:
@@ -158,7 +158,7 @@ class Worker:
             await self._source.ack(batch)
         except UpstreamUnavailable as exc:
             # Unacked events come back; the recorded outcome makes them no-ops.
-            _log.warning("ack failed", count=len(batch), error=str(exc))
+            self._failures.failed("ack failed", exc, count=len(batch))
 
 
 def recheck_interval(config: Config) -> float:

@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.phone import DEFAULT_REGION, mobile_example
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_META_API_VERSION = "v23.0"
@@ -36,6 +38,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    #: A database that has not answered within this is taken as down (docs/outages.md).
+    database_timeout_seconds: float = 2.0
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "fdr-whatsapp:"
     pubsub_project: str | None = None
@@ -66,6 +70,7 @@ class Config:
     auth_audience: str | None = None  # when set, portal tokens must carry this ``aud``
     support_phone: str = "+91-9876543210"
     support_email: str = "eshopbox@support.com"
+    default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
     worker_concurrency: int = 32
     unknown_send_recheck_seconds: float = 600.0
     fdr_stale_after_hours: float = 48.0
@@ -141,6 +146,7 @@ class _Reader:
             )
         return Config(
             database_url=self.get("WA_DATABASE_URL", _database_url, DEFAULT_DATABASE_URL),
+            database_timeout_seconds=self.get("WA_DATABASE_TIMEOUT_SECONDS", _positive_float, 2.0),
             redis_url=self.get("WA_REDIS_URL", _redis_url, None),
             redis_key_prefix=self.raw("WA_REDIS_KEY_PREFIX") or "fdr-whatsapp:",
             pubsub_project=project,
@@ -175,6 +181,7 @@ class _Reader:
             auth_audience=self.raw("WA_AUTH_AUDIENCE"),
             support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
+            default_phone_region=self.get("WA_DEFAULT_PHONE_REGION", _region, DEFAULT_REGION),
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
             unknown_send_recheck_seconds=self.get(
                 "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
@@ -302,6 +309,12 @@ def _push_token(value: str) -> str:
     if len(value) < 16 or not value.isascii() or not value.isprintable():
         raise ValueError("must be at least 16 printable ASCII characters")
     return value
+
+
+def _region(value: str) -> str:
+    region = value.upper()
+    mobile_example(region)  # raises ValueError for a region without mobile numbers
+    return region
 
 
 def _log_level(value: str) -> str:

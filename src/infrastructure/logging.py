@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -61,3 +62,47 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", "alembic", "asyncmy"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class FailureLog:
+    """One line per message and kind of failure per ``interval`` seconds, with how many more.
+
+    An outage makes every event fail the same way; a line (and a traceback) each would bury
+    everything else. A kind is the exception's type with its cause's (``UpstreamUnavailable``
+    from ``OperationalError``). Outages (``expected`` types) are logged without a traceback;
+    anything else keeps it, on the first line of each interval.
+    """
+
+    def __init__(
+        self,
+        logger: Any,
+        *,
+        interval: float = 30.0,
+        expected: tuple[type[BaseException], ...] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._interval = interval
+        self._expected = expected
+        self._now = monotonic
+        # (message, kind) -> (when its last line was written, failures since)
+        self._kinds: dict[str, tuple[float, int]] = {}
+
+    def failed(self, message: str, exc: BaseException, **fields: Any) -> None:
+        kind = failure_kind(exc)
+        key = f"{message}|{kind}"
+        now = self._now()
+        last, since = self._kinds.get(key, (None, 0))
+        if last is not None and now - last < self._interval:
+            self._kinds[key] = (last, since + 1)
+            return
+        self._kinds[key] = (now, 0)
+        if not isinstance(exc, self._expected):
+            fields["exc_info"] = exc
+        # also_failed: failures of this kind since its previous line, not logged one by one
+        self._log.warning(message, kind=kind, error=str(exc)[:300], also_failed=since, **fields)
+
+
+def failure_kind(exc: BaseException) -> str:
+    cause = exc.__cause__
+    return f"{type(exc).__name__}({type(cause).__name__})" if cause else type(exc).__name__

@@ -17,7 +17,16 @@ FDR_EVENT_SECONDS = Histogram(
 WEBHOOK_UPDATES = Counter(
     "webhook_updates_total",
     "What the webhook pump did with stored Meta webhooks, by kind: status (new delivery "
-    "reports), reply (answers handled), template_change, malformed_body, waiting_body",
+    "reports), reply (answers handled), refused_answer (an answer that named a conversation "
+    "of another number, connection or shopper: nothing done), template_change, "
+    "malformed_body, waiting_body",
+    ["kind"],
+)
+WEBHOOK_PROBLEMS = Counter(
+    "webhook_element_problems_total",
+    "Elements of stored webhook bodies not applied, by kind: unreadable (does not decode or "
+    "does not fit), meta_error (a value-level error reported by Meta), not_stored (refused "
+    "for good while storing or deciding); see `fdr-whatsapp webhooks show ID`",
     ["kind"],
 )
 WEBHOOK_BACKLOG = Gauge(
@@ -37,4 +46,10 @@ UNKNOWN_SENDS = Gauge(
     "Template sends whose outcome is unknown (timed out, no status from Meta yet), by age "
     "band; measured by the worker at each look at due unknown sends",
     ["age"],
+)
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the dependency answered the last readiness check, 0 when not (the database and "
+    "its schema are required; redis is optional: 0 means degraded, still serving)",
+    ["dependency"],
 )

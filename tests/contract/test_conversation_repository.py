@@ -142,7 +142,7 @@ async def test_conversations_are_found_by_phone_and_in_bulk(uow_factory: UowFact
     assert a.id is not None
     assert b.id is not None
     async with uow_factory() as uow:
-        latest = await uow.conversations.latest_for_phone(phone)
+        latest = await uow.conversations.latest_for_shopper(phone, None, b.sender_connection_id)
         many = await uow.conversations.get_many([a.id, b.id, 10**15])
     assert latest == b
     assert many == {a.id: a, b.id: b}

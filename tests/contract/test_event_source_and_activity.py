@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
+from gcloud.aio.pubsub import PublisherClient, PubsubMessage
 
 from application.ports.collaborators import EventSource, ReceivedEvent
 from domain.activity import ActivityEvent, Outcome
@@ -32,14 +32,18 @@ def pubsub_target(pubsub_emulator_host: str) -> PubSubTarget:
     return PubSubTarget("test", pubsub_emulator_host)
 
 
-async def _topic_with_subscription(target: PubSubTarget) -> tuple[str, str]:
+async def _topic_with_subscription(
+    target: PubSubTarget, ack_deadline_seconds: int = 10
+) -> tuple[str, str]:
     topic = target.topic_path(unique_name("topic"))
     subscription = target.subscription_path(unique_name("sub"))
     publisher = target.publisher()
     subscriber = target.subscriber()
     try:
         await publisher.create_topic(topic)
-        await subscriber.create_subscription(subscription, topic, {"ackDeadlineSeconds": 10})
+        await subscriber.create_subscription(
+            subscription, topic, {"ackDeadlineSeconds": ack_deadline_seconds}
+        )
     finally:
         await publisher.close()
         await subscriber.close()
@@ -59,7 +63,7 @@ async def source_under_test(request: pytest.FixtureRequest) -> AsyncIterator[Sou
     target: PubSubTarget = request.getfixturevalue("pubsub_target")
     topic, subscription = await _topic_with_subscription(target)
     publisher: PublisherClient = target.publisher()
-    subscriber: SubscriberClient = target.subscriber()
+    subscriber = target.subscriber()
 
     async def publish_pubsub(data: bytes) -> None:
         await publisher.publish(topic, [PubsubMessage(data, source="test")])
@@ -102,6 +106,25 @@ async def test_a_nacked_event_comes_back_and_an_acked_one_does_not(
     assert again.data == b'{"n": 1}'
     await source.ack([again.ack_id])
     assert await _receive_until(source, 1, seconds=1.5) == []
+
+
+async def test_an_event_after_idle_pulls_is_received_at_once(pubsub_target: PubSubTarget) -> None:
+    """A pull given up by the client used to stay open at Pub/Sub and take the next message,
+    which then came back only after its ack deadline (20 to 50 s late after idle time)."""
+    topic, subscription = await _topic_with_subscription(pubsub_target, ack_deadline_seconds=60)
+    publisher = pubsub_target.publisher()
+    subscriber = pubsub_target.subscriber()
+    source = PubSubEventSource(subscriber, subscription, pull_timeout=1)
+    try:
+        for _ in range(6):  # a worker with nothing to do
+            assert await source.receive(max_messages=10) == []
+        await publisher.publish(topic, [PubsubMessage(b'{"after": "idle"}')])
+        # Far below the ack deadline: a message caught by a forgotten pull would miss this.
+        received = await _receive_until(source, 1, seconds=15)
+    finally:
+        await publisher.close()
+        await subscriber.close()
+    assert [event.data for event in received] == [b'{"after": "idle"}']
 
 
 async def test_activity_events_are_published_as_json(pubsub_target: PubSubTarget) -> None:

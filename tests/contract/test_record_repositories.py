@@ -101,7 +101,7 @@ async def test_bodies_waiting_for_a_retry_do_not_starve_fresh_ones(uow_factory: 
             WebhookDelivery(connection_id=None, body=b"new", received_at=T0 + timedelta(seconds=1))
         )
         assert waiting.id is not None
-        await uow.inbox.mark_waiting(waiting.id, "waiting: ESB unavailable")
+        await uow.inbox.mark_waiting(waiting.id, "waiting: ESB unavailable", T0)
         await uow.commit()
     async with uow_factory() as uow:
         ours = [d for d in await uow.inbox.pending(10_000) if d.id in (waiting.id, fresh.id)]
@@ -215,7 +215,7 @@ async def test_a_body_that_waited_then_succeeded_is_done_without_error(
             WebhookDelivery(connection_id=None, body=b"answer", received_at=then)
         )
         assert stored.id is not None
-        await uow.inbox.mark_waiting(stored.id, "waiting: ESB unavailable")
+        await uow.inbox.mark_waiting(stored.id, "waiting: ESB unavailable", then)
         await uow.commit()
     async with uow_factory() as uow:
         await uow.inbox.mark_many_processed([stored.id], then)

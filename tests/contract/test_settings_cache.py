@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 
@@ -53,6 +55,22 @@ async def test_a_value_read_before_a_change_is_not_cached_after_it(cache: Settin
     fresh = await cache.get(account)
     await cache.put(after, fresh.generation)
     assert (await cache.get(account)).setting == after
+
+
+async def test_a_redis_entry_lives_at_most_the_bound_after_the_miss_it_answers(
+    redis_client: Redis, redis_prefix: str
+) -> None:
+    """A put delayed past the bound (held in a frozen Redis's socket, say) caches nothing:
+    what it carries was read from the database before the bound began."""
+    cache = RedisSettingsCache(redis_client, prefix=redis_prefix, max_age_seconds=0.5)
+    late, timely = ChannelSetting(account_id=new_id()), ChannelSetting(account_id=new_id())
+    late_miss = await cache.get(late.account_id)
+    timely_miss = await cache.get(timely.account_id)
+    await cache.put(timely, timely_miss.generation)
+    await asyncio.sleep(0.6)
+    await cache.put(late, late_miss.generation)
+    assert (await cache.get(late.account_id)).setting is None
+    assert (await cache.get(timely.account_id)).setting is None  # expired with its bound
 
 
 async def test_in_process_entries_expire() -> None:

@@ -79,12 +79,15 @@ class FakeEsb(FakeServer):
         super().__init__()
         self.actions: list[RecordedAction] = []
         self._by_key: dict[str, RecordedAction] = {}
-        self._refusals: dict[int, tuple[int, str]] = {}
+        self._refusals: dict[tuple[int, str | None], tuple[int, str]] = {}
         self._numbers = itertools.count(1001)
 
-    def refuse(self, shipment_id: int, message: str, status: int = 409) -> None:
-        """Business refusals (e.g. the shipment is already delivered) for one shipment."""
-        self._refusals[shipment_id] = (status, message)
+    def refuse(
+        self, shipment_id: int, message: str, status: int = 409, action: str | None = None
+    ) -> None:
+        """Business refusals (e.g. the shipment is already delivered) for one shipment, of
+        every action or only of ``action``."""
+        self._refusals[(shipment_id, action)] = (status, message)
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(NDR_PATH, self._notify)
@@ -110,7 +113,9 @@ class FakeEsb(FakeServer):
                 {"status": "ok", "referenceId": seen.reference},
                 headers={"Idempotent-Replayed": "true"},
             )
-        refusal = self._refusals.get(notification.shipment_id)
+        refusal = self._refusals.get(
+            (notification.shipment_id, notification.action)
+        ) or self._refusals.get((notification.shipment_id, None))
         if refusal is not None:
             return json_error(refusal[0], "refused", refusal[1])
         recorded = RecordedAction(notification, key, f"ESB-NDR-{next(self._numbers)}")

@@ -79,7 +79,11 @@ async def test_each_reason_sends_its_template_once(stack: Stack) -> None:
         assert params == [values[v] for v in template["variables"]], reason
         [conversation] = await stack.rows("wa_conversations", shipment_id=shipment_id)
         assert conversation["reason"] == reason
-        assert payloads == [f"fdr:{conversation['id']}:{b['id']}" for b in template["buttons"]]
+        ref = conversation["reply_ref"]
+        assert len(ref) == 32
+        assert payloads == [
+            f"fdr:{conversation['id']}:{ref}:{b['id']}" for b in template["buttons"]
+        ]
         [outgoing] = await stack.rows("wa_outgoing_messages", conversation_id=conversation["id"])
         assert outgoing["client_ref"] == callback
         assert outgoing["root_message_id"] is None

@@ -6,18 +6,14 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
-from tests.conftest import _mysql_admin
-from tests.support import services
 
 SEED_TABLES = {
     "wa_outgoing_messages",
@@ -67,15 +63,6 @@ def _cli(database_url: str, *args: str, **variables: str) -> subprocess.Complete
         timeout=120,
         check=False,
     )
-
-
-@pytest.fixture
-def empty_mysql_database() -> Iterator[str]:
-    services.require(services.port_open("127.0.0.1", 3306), "MariaDB")
-    name = services.unique_name("test_migrate")
-    asyncio.run(_mysql_admin(f"CREATE DATABASE `{name}`"))
-    yield f"{services.MYSQL_SERVER_URL}/{name}"
-    asyncio.run(_mysql_admin(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 def test_migrate_on_mariadb_creates_every_table_and_downgrade_removes_them(

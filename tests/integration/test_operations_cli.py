@@ -94,3 +94,33 @@ def test_purge_refuses_a_negative_age_with_one_line(tmp_path: Path) -> None:
 
     assert refused.returncode == 2
     assert "'-3' is not a whole number of days" in refused.stderr
+
+
+def test_webhooks_show_prints_a_body_s_fate_and_retry_re_processes_it(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+    upgrade(url)
+    bad = (
+        b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",'
+        b'"value":{"metadata":{"phone_number_id":"sandbox"},"statuses":[{"id":"wamid.A",'
+        b'"status":"delivered","timestamp":"later","recipient_id":"917891971009"}]}}]}]}'
+    )
+    asyncio.run(_store(url, [(bad, None, None), (b"not json", None, None)]))
+
+    retried = _cli(url, "webhooks", "retry", "1", "2")
+    shown = _cli(url, "webhooks", "show", "1", "--body")
+    missing = _cli(url, "webhooks", "show", "99")
+    errors = _cli(url, "webhooks", "retry", "--errors")
+
+    assert retried.returncode == 0, retried.stderr
+    assert "re-processed 2 webhook bodies" in retried.stdout
+    assert "body 2: processed with errors" in retried.stdout
+    assert "error: malformed:" in retried.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert "body 1: processed with errors" in shown.stdout
+    assert "unreadable at entry[0].changes[0].value.statuses[0]: timestamp 'later'" in shown.stdout
+    assert "917891971009" not in shown.stdout  # the body is printed with the number masked
+    assert "*******1009" in shown.stdout
+    assert missing.returncode == 1
+    assert "webhook body 99 not found" in missing.stdout
+    assert errors.returncode == 0, errors.stderr
+    assert "re-processed 2 webhook bodies" in errors.stdout

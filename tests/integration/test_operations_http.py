@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import structlog
 
 from infrastructure.config import Config
 from tests.conftest import new_id
@@ -27,16 +28,32 @@ async def test_ready_when_database_and_redis_answer(mysql_url: str) -> None:
         ready = await client.get("/health/ready")
     assert live.status_code == 200
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "schema": "ok", "redis": "ok"},
+        "degraded": [],
+    }
 
 
-async def test_not_ready_when_redis_is_down(mysql_url: str) -> None:
+async def test_redis_down_is_degraded_not_unready(mysql_url: str) -> None:
+    """An orchestrator must not take every pod out on a Redis blip: the service works on the
+    database. It is said in the body, in a metric and in one log line."""
     config = Config(database_url=mysql_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    async with http_client(config) as client:
-        ready = await client.get("/health/ready")
-    assert ready.status_code == 503
-    assert ready.json()["checks"]["database"] == "ok"
-    assert ready.json()["checks"]["redis"] != "ok"
+    with structlog.testing.capture_logs() as logs:
+        async with http_client(config) as client:
+            first = await client.get("/health/ready")
+            again = await client.get("/health/ready")
+            metrics = await client.get("/metrics")
+    for ready in (first, again):
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["degraded"] == ["redis"]
+        assert ready.json()["checks"]["database"] == "ok"
+        assert ready.json()["checks"]["redis"] != "ok"
+    assert metric(metrics.text, 'dependency_up{dependency="redis"}') == 0
+    assert metric(metrics.text, 'dependency_up{dependency="database"}') == 1
+    degraded = [line for line in logs if line["event"].startswith("degraded")]
+    assert [line["dependency"] for line in degraded] == ["redis"]
 
 
 async def test_not_ready_when_the_database_is_down() -> None:

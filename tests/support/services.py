@@ -100,3 +100,64 @@ def pubsub_emulator() -> Iterator[str]:
         except ProcessLookupError:
             pass  # the emulator's group is gone already
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server of one test's own, on a free port, that the test may stop, restart and
+    freeze (SIGSTOP: connections are accepted by the kernel, nothing answers) without touching
+    the shared one."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        server = shutil.which("redis-server")
+        require(server is not None, "redis-server (to start a private Redis)")
+        assert server is not None
+        self._process = subprocess.Popen(  # noqa: S603
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", self.port, timeout=0.2):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the private redis-server did not start", pytrace=False)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a frozen one must see the TERM
+            self._process.terminate()
+            self._process.wait(timeout=15)
+            self._process = None
+
+    def freeze(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+
+@contextmanager
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

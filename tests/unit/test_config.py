@@ -43,6 +43,7 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
     [
         ({"WA_DATABASE_URL": "postgresql://x/y"}, "WA_DATABASE_URL"),
         ({"WA_DATABASE_URL": "::not a url::"}, "WA_DATABASE_URL"),
+        ({"WA_DATABASE_TIMEOUT_SECONDS": "0"}, "WA_DATABASE_TIMEOUT_SECONDS"),
         ({"WA_REDIS_URL": "http://localhost"}, "WA_REDIS_URL"),
         ({"WA_META_THROUGHPUT": "1001"}, "WA_META_THROUGHPUT"),
         ({"WA_META_THROUGHPUT": "fast"}, "WA_META_THROUGHPUT"),

@@ -120,9 +120,14 @@ async def test_the_seed_event_sends_one_template_to_the_shopper(world: World) ->
         "1 Advance Whey Protein with 20 Vitamins & Minerals",
         "https://wa.example.com/track/whatsapp/17148471",
     )
+    # Each payload names the conversation with its random reference (a tap is checked
+    # against it), not with the sequential id alone.
+    refs = {p.split(":")[2] for p in sent.content.button_payloads}
+    [ref] = refs
+    assert len(ref) >= 8
     assert sent.content.button_payloads == (
-        f"fdr:{conversation_id}:not_cancelled",
-        f"fdr:{conversation_id}:confirm_cancel",
+        f"fdr:{conversation_id}:{ref}:not_cancelled",
+        f"fdr:{conversation_id}:{ref}:confirm_cancel",
     )
     [message] = await world.thread(conversation_id or 0)
     assert message.kind is MessageKind.TEMPLATE

@@ -12,7 +12,7 @@ from typing import cast
 from application.follow_ups import FollowUpSender
 from application.ports.whatsapp import TemplateCatalog
 from application.services import NotificationOptions, SenderResolver
-from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.handle_customer_reply import HandleCustomerReply, ReplyHandled
 from application.use_cases.measure_webhook_backlog import (
     MeasureWebhookBacklog,
     WebhookBacklog,
@@ -129,6 +129,7 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
             support_phone="+91-9876543210",
             support_email="support@example.com",
         ),
+        SenderResolver(StaticDirectory(), DEFAULT_SENDER),
     )
     process = ProcessWebhooks(
         uow,
@@ -174,12 +175,13 @@ class _SlowAnswers:
         self.in_flight = 0
         self.most_at_once = 0
 
-    async def __call__(self, message: InboundMessage) -> None:
+    async def __call__(self, message: InboundMessage) -> ReplyHandled:
         self.in_flight += 1
         self.most_at_once = max(self.most_at_once, self.in_flight)
         await asyncio.sleep(0.2)
         self.handled.append(f"{message.from_phone}:{message.text}")
         self.in_flight -= 1
+        return ReplyHandled(None)
 
 
 async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() -> None:

@@ -7,6 +7,11 @@ from typing import Protocol
 
 from domain.settings import ChannelSetting
 
+#: A settings change is seen by every process within this many seconds, whatever the cache
+#: does (down, frozen, an invalidation lost): no copy of a setting is served longer after it
+#: was read from the database (docs/outages.md).
+SETTINGS_MAX_AGE_SECONDS = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class CacheRead:

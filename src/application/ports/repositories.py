@@ -13,7 +13,7 @@ from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 
@@ -41,7 +41,14 @@ class ConversationRepository(Protocol):
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         """The newest failed attempt of the shipment (highest status log id)."""
 
-    async def latest_for_phone(self, customer_phone: str) -> Conversation | None: ...
+    async def latest_for_shopper(
+        self, customer_phone: str, user_id: str | None, connection_id: int
+    ) -> Conversation | None:
+        """The newest conversation sent through ``connection_id`` to this shopper, named by
+        number or by business-scoped user id."""
+
+    async def remember_user_id(self, conversation_id: int, user_id: str) -> None:
+        """Keeps the shopper's user id when the conversation has none yet."""
 
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]: ...
 
@@ -169,18 +176,40 @@ class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
+        self,
+        limit: int,
+        received_before: datetime | None = None,
+        max_bytes: int | None = None,
+        now: datetime | None = None,
     ) -> list[WebhookDelivery]:
-        """Oldest first, those waiting for a retry (``error`` set) after the fresh ones; only
-        those received before ``received_before`` when given. With ``max_bytes``, no more
-        bodies than fit in that many bytes together (always at least one)."""
+        """Oldest first, those waiting for a retry (``error`` set) after the fresh ones, and
+        with ``now`` only those whose ``retry_at`` has come; only those received before
+        ``received_before`` when given. With ``max_bytes``, no more bodies than fit in that
+        many bytes together (always at least one)."""
+
+    async def get(self, delivery_id: int) -> WebhookDelivery | None: ...
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
     ) -> None: ...
 
-    async def mark_waiting(self, delivery_id: int, error: str) -> None:
-        """Leaves it pending, behind the fresh ones, with why it waits."""
+    async def mark_waiting(self, delivery_id: int, error: str, retry_at: datetime) -> None:
+        """Leaves it pending, behind the fresh ones and not before ``retry_at``, with why it
+        waits; counts the attempt."""
+
+    async def add_problems(self, problems: Sequence[WebhookProblem]) -> int:
+        """Records elements not applied; one row per (body, element, kind). Returns how many
+        were new (a body processed again does not record, or alert, twice)."""
+
+    async def problems(self, delivery_id: int) -> list[WebhookProblem]: ...
+
+    async def with_errors(self, limit: int) -> list[int]:
+        """Processed bodies that carry an error (unreadable, given up, elements not applied),
+        oldest first."""
+
+    async def requeue(self, delivery_ids: Sequence[int]) -> int:
+        """Makes processed bodies pending again, as fresh, their problems forgotten (they are
+        recorded again if they still happen). Returns how many were found."""
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime

@@ -19,11 +19,12 @@ from application.follow_ups import FollowUpSender
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
-from application.services import NotificationOptions
+from application.services import NotificationOptions, SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.answers import unusable_answer, why_not_bound
 from domain.conversation import Conversation, ConversationState
 from domain.errors import UpstreamRejected, UpstreamUnavailable
-from domain.flows import Context, Decision, decide
+from domain.flows import Context, Decision, decide, refusal
 from domain.messages import (
     CustomerReply,
     InteractiveMessage,
@@ -33,14 +34,11 @@ from domain.messages import (
     TextMessage,
 )
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
-from domain.notification import parse_button_payload
-from domain.webhook import InboundMessage
+from domain.notification import ButtonPayload, parse_button_payload, reference_matches
+from domain.settings import DEFAULT_CONNECTION_ID
+from domain.webhook import InboundKind, InboundMessage, follow_up_ref
 
 _log = structlog.get_logger("replies")
-
-SORRY_TEXT = (
-    "We could not process your request right now. Our team will get in touch with you shortly."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +48,14 @@ class ReplyHandled:
     why: str = ""
     action: NdrActionKind | None = None
     action_state: NdrActionState | None = None
+    refused: bool = False  # it named a conversation it is not bound to: nothing was done
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    conversation: Conversation | None
+    context: OutgoingMessage | None  # the message of ours it quotes, when it is that one's
+    refused: str | None = None  # why the conversation it named may not be driven by it
 
 
 class HandleCustomerReply:
@@ -61,7 +67,9 @@ class HandleCustomerReply:
         activity: ActivityPublisher,
         clock: Clock,
         options: NotificationOptions,
+        senders: SenderResolver,
     ) -> None:
+        self._senders = senders
         self._uow = uow
         self._follow_ups = follow_ups
         self._ndr = ndr
@@ -71,19 +79,31 @@ class HandleCustomerReply:
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
-        button_id, payload_conversation = _button(message)
-        reply, conversation, is_new = await self._store(message, button_id, payload_conversation)
-        if is_new and conversation is not None:
+        button_id, payload = _button(message)
+        found = await self._find(message, payload)
+        reply, conversation, is_new = await self._store(message, button_id, found)
+        answers = message.kind is InboundKind.ANSWER
+        if is_new and conversation is not None and answers:
             await self._publish(conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id)
         if reply.handled_at is not None:
             return ReplyHandled(conversation.id if conversation else None, duplicate=True)
         if conversation is None:
-            await self._mark_handled(reply, _encode(Decision(why="no conversation")))
-            return ReplyHandled(None, why="no conversation")
+            why = f"not bound: {found.refused}" if found.refused else "no conversation"
+            if found.refused:
+                _log.warning("answer refused", reason=found.refused, message_id=message.message_id)
+            await self._mark_handled(reply, _encode(Decision(why=why)))
+            return ReplyHandled(None, why=why, refused=found.refused is not None)
         assert conversation.id is not None
         decision = _decode(reply.decision) if reply.decision else None
         if decision is None:
-            decision = await self._decide(conversation, message, button_id)
+            if message.kind is InboundKind.ANSWER:
+                decision = await self._decide(conversation, message, button_id)
+            elif message.kind is InboundKind.UNUSABLE:
+                decision = unusable_answer(conversation, message)
+            elif message.kind is InboundKind.NUMBER_CHANGED:
+                decision = await self._move_to_new_number(conversation, message)
+            else:
+                decision = Decision(why=f"not an answer: {message.type}")
             reply = await self._save_decision(reply, decision)
 
         text_or_buttons = decision.message
@@ -91,39 +111,85 @@ class HandleCustomerReply:
         if decision.action is not None:
             action_state = await self._perform(conversation, decision, message.message_id)
             if action_state is NdrActionState.FAILED:
-                text_or_buttons = TextMessage(body=SORRY_TEXT)
+                text_or_buttons = await self._refusal(conversation, decision.action)
         conversation = await self._update_conversation(conversation.id, decision, action_state)
         if text_or_buttons is not None:
             await self._follow_ups.send(
                 conversation,
                 text_or_buttons,
-                client_ref=f"reply:{message.message_id}",
+                client_ref=follow_up_ref(message.message_id),
             )
         await self._mark_handled(reply, reply.decision)
         return ReplyHandled(
             conversation.id, why=decision.why, action=decision.action, action_state=action_state
         )
 
-    async def _store(
-        self, message: InboundMessage, button_id: str | None, payload_conversation: int | None
-    ) -> tuple[CustomerReply, Conversation | None, bool]:
-        now = self._clock.now()
+    async def _find(self, message: InboundMessage, payload: ButtonPayload | None) -> _Found:
+        """The conversation the message answers: the message of ours it quotes, else the one
+        its button payload names with the right reference, else the shopper's latest through
+        this connection; kept only when the message is bound to it (``domain.answers``)."""
+        connection_id = (
+            DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
+        )
         async with self._uow as uow:
             context = (
                 await uow.messages.get_by_message_id(message.context_message_id)
                 if message.context_message_id
                 else None
             )
+            conversation: Conversation | None = None
             if context is not None:
                 conversation = await uow.conversations.get(context.conversation_id)
-            elif payload_conversation is not None:
-                conversation = await uow.conversations.get(payload_conversation)
-            else:
-                conversation = await uow.conversations.latest_for_phone(message.from_phone)
+            if conversation is None and payload is not None:
+                named = await uow.conversations.get(payload.conversation_id)
+                if named is not None and reference_matches(named, payload):
+                    conversation = named
+            if conversation is None:
+                conversation = await uow.conversations.latest_for_shopper(
+                    message.from_phone, message.from_user_id, connection_id
+                )
+        if conversation is None:
+            return _Found(None, None)
+        sender = await self._senders.by_connection_id(conversation.sender_connection_id)
+        refused = why_not_bound(
+            conversation,
+            message,
+            connection_id=connection_id,
+            conversation_number_id=sender.phone_number_id,
+            via_context=context is not None and context.conversation_id == conversation.id,
+        )
+        if refused is not None:
+            return _Found(None, None, refused)
+        return _Found(conversation, context)
+
+    async def _move_to_new_number(
+        self, conversation: Conversation, message: InboundMessage
+    ) -> Decision:
+        """Meta's ``user_changed_number``: the conversation goes on with the new number."""
+        assert conversation.id is not None
+        assert message.new_phone
+        if conversation.state in (ConversationState.EXPIRED, ConversationState.FAILED):
+            return Decision(why="number changed (conversation closed)")
+        async with self._uow as uow:
+            current = await uow.conversations.get(conversation.id)
+            assert current is not None
+            current.customer_phone = message.new_phone
+            current.updated_at = self._clock.now()
+            await uow.conversations.update(current)
+            await uow.commit()
+        return Decision(why="number changed")
+
+    async def _store(
+        self, message: InboundMessage, button_id: str | None, found: _Found
+    ) -> tuple[CustomerReply, Conversation | None, bool]:
+        now = self._clock.now()
+        conversation, context = found.conversation, found.context
+        async with self._uow as uow:
             root_id = await _root_id(uow, context, conversation)
             reply = CustomerReply(
                 reply_message_id=message.message_id,
                 customer_phone=message.from_phone,
+                customer_user_id=message.from_user_id,
                 wa_context_outgoing_message_id=message.context_message_id,
                 wa_root_outgoing_message_id=root_id,
                 customer_reply_type=_reply_type(message),
@@ -140,6 +206,8 @@ class HandleCustomerReply:
             if stored is None:
                 stored = await uow.replies.get(message.message_id)
                 assert stored is not None
+            if conversation is not None and conversation.id is not None and message.from_user_id:
+                await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
             if is_new and conversation is not None:
                 last = conversation.last_customer_message_at
                 if last is None or message.timestamp > last:
@@ -156,20 +224,46 @@ class HandleCustomerReply:
         async with self._uow as uow:
             latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
             actions = await uow.ndr_actions.for_conversation(conversation.id)
-        taken = any(a.reply_message_id != message.message_id for a in actions)
-        base = self._options.tracking_base_url
+            context = await self._context(uow, conversation)
+        # A refused action is no answer: the shopper may still choose another option.
+        taken = any(
+            a.reply_message_id != message.message_id and a.state is not NdrActionState.FAILED
+            for a in actions
+        )
         return decide(
             conversation,
             button_id=button_id,
             text=message.text,
             is_latest=latest is None or latest.id == conversation.id,
             action_taken=taken,
-            context=Context(
-                link=f"{base}/track/whatsapp/{conversation.shipment_id}",
-                support_phone=self._options.support_phone,
-                support_email=self._options.support_email,
-                now=self._clock.now(),
-            ),
+            context=context,
+            refused=_refused(actions),
+        )
+
+    async def _refusal(
+        self, conversation: Conversation, kind: NdrActionKind
+    ) -> InteractiveMessage | TextMessage:
+        assert conversation.id is not None
+        async with self._uow as uow:
+            actions = await uow.ndr_actions.for_conversation(conversation.id)
+            context = await self._context(uow, conversation)
+        return refusal(kind, refused=_refused(actions), context=context)
+
+    async def _context(self, uow: UnitOfWork, conversation: Conversation) -> Context:
+        """What the texts need; the options are the buttons of the template the shopper got."""
+        template = (
+            await uow.templates.get(conversation.template_id)
+            if conversation.template_id is not None
+            else None
+        )
+        base = self._options.tracking_base_url
+        return Context(
+            link=f"{base}/track/whatsapp/{conversation.shipment_id}",
+            support_phone=self._options.support_phone,
+            support_email=self._options.support_email,
+            now=self._clock.now(),
+            options=template.buttons if template is not None else (),
+            phone_region=self._options.phone_region,
         )
 
     async def _save_decision(self, reply: CustomerReply, decision: Decision) -> CustomerReply:
@@ -230,6 +324,13 @@ class HandleCustomerReply:
             Outcome.ACTION_TAKEN if action.state is NdrActionState.DONE else Outcome.ACTION_FAILED
         )
         await self._publish(conversation, outcome, ActivityKind.ACTION, action.kind.value)
+        if action.state is NdrActionState.FAILED:
+            await self._publish(
+                conversation,
+                Outcome.NEEDS_PERSON,
+                ActivityKind.ACTION,
+                f"{action.kind.value}: {action.result}"[:500],
+            )
         return action.state
 
     async def _update_conversation(
@@ -238,14 +339,9 @@ class HandleCustomerReply:
         async with self._uow as uow:
             conversation = await uow.conversations.get(conversation_id)
             assert conversation is not None
-            changed = False
-            if (
-                decision.state is not None
-                and action_state is not NdrActionState.FAILED
-                and conversation.state is not ConversationState.RESOLVED
-            ):
-                conversation.state = decision.state
-                changed = True
+            changed = conversation.answered(
+                decision.state, refused=action_state is NdrActionState.FAILED
+            )
             if decision.nudge and conversation.nudged_at is None:
                 conversation.nudged_at = self._clock.now()
                 changed = True
@@ -282,16 +378,20 @@ class HandleCustomerReply:
             _log.error("activity not published", error=str(exc))
 
 
-def _button(message: InboundMessage) -> tuple[str | None, int | None]:
-    """The answer's button id, and the conversation its payload names (template taps)."""
+def _button(message: InboundMessage) -> tuple[str | None, ButtonPayload | None]:
+    """The answer's button id, and our payload on a template's button (template taps)."""
     if message.type == "button":
         parsed = parse_button_payload(message.button_payload or "")
         if parsed is not None:
-            return parsed[1], parsed[0]
+            return parsed.button_id, parsed
         return None, None  # not a payload of ours: read like free text
     if message.type == "interactive":
         return message.reply_id, None
     return None, None
+
+
+def _refused(actions: list[NdrAction]) -> frozenset[NdrActionKind]:
+    return frozenset(a.kind for a in actions if a.state is NdrActionState.FAILED)
 
 
 def _reply_type(message: InboundMessage) -> ReplyType:

@@ -216,6 +216,7 @@ class NotifyFailedDelivery:
                     sender_connection_id=sender.connection_id,
                     template_id=plan.template.id,
                     state=ConversationState.PENDING,
+                    reply_ref=self._refs.new_ref()[:32],
                     created_at=now,
                     updated_at=now,
                 )
@@ -271,7 +272,7 @@ class NotifyFailedDelivery:
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
         )
-        payloads = tuple(button_payload(conversation.id, b.id) for b in template.buttons)
+        payloads = tuple(button_payload(conversation, b.id) for b in template.buttons)
         return template.render(values, payloads)
 
     async def _send(

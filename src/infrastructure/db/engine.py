@@ -1,4 +1,8 @@
-"""Engines for MySQL (asyncmy) and SQLite (aiosqlite), configured the same way for both."""
+"""Engines for MySQL (asyncmy) and SQLite (aiosqlite), configured the same way for both.
+
+With ``timeout`` (the service's engines), MySQL fails fast instead of hanging on a database
+that stopped answering: see docs/outages.md.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, timeout: float | None = None
+) -> AsyncEngine:
+    """``timeout`` (seconds) bounds, on MySQL, a connect with its handshake, every wait for an
+    answer (the pre-ping, each statement) and a wait for a free pooled connection; ``None``
+    (migrations, maintenance) keeps the drivers' defaults: a long ALTER must not be cut off."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
+    bounds: dict[str, Any] = {}
+    if timeout is not None:
+        # A frozen server still accepts TCP (the kernel does), so only a read timeout notices
+        # it; asyncmy's applies to the handshake too. A timed-out read drops the connection
+        # (error 2013, a disconnect to SQLAlchemy), which the unit of work reports as
+        # UpstreamUnavailable: 503 over HTTP, a retry in the worker.
+        bounds = {
+            "connect_args": {"connect_timeout": timeout, "read_timeout": timeout},
+            "pool_timeout": timeout,
+        }
     return create_async_engine(
         url,
         echo=echo,
@@ -21,6 +40,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         pool_pre_ping=True,
         pool_recycle=1800,
         isolation_level="READ COMMITTED",
+        **bounds,
     )
 
 

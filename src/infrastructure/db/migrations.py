@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+#: What a process on a database that is not migrated tells its operator.
+MIGRATE_HINT = "run fdr-whatsapp migrate"
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,3 +60,64 @@ def _prepare_sqlite_folder(database_url: str) -> None:
         path = database_url[len(prefix) :].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config("unused://"))
+
+
+def expected_head() -> str:
+    """The newest migration this code knows (the chain has one head)."""
+    heads = _scripts().get_heads()
+    if len(heads) != 1:  # pragma: no cover - a broken chain is caught by the migration tests
+        raise RuntimeError(f"the migration chain has {len(heads)} heads")
+    return heads[0]
+
+
+def schema_problem(current: str | None) -> str | None:
+    """Why a database at revision ``current`` cannot be used by this code, or None.
+
+    A revision this code does not know is newer than it (a rolling deploy migrates first):
+    that one is fine. Missing or older is not: the tables this code writes may not exist.
+    """
+    head = expected_head()
+    if current == head:
+        return None
+    if current is None:
+        return f"the database has no schema: {MIGRATE_HINT}"
+    try:
+        _scripts().get_revision(current)
+    except CommandError:
+        return None  # newer than this code
+    return f"the database schema is at {current}, this code needs {head}: {MIGRATE_HINT}"
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    """The revision the database was migrated to; None when it never was."""
+    try:
+        async with conn.begin_nested():
+            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+    except ProgrammingError:
+        return None  # MySQL: no such table
+    except OperationalError as exc:
+        if "no such table" in str(exc):  # SQLite
+            return None
+        raise
+    return str(row[0]) if row is not None else None
+
+
+async def schema_problem_at(database_url: str, wait_seconds: float = 2.0) -> str | None:
+    """``schema_problem`` of the database at ``database_url``; None if it cannot be reached
+    (a process starts anyway and waits for it: readiness says what is wrong meanwhile)."""
+    from infrastructure.db.engine import create_engine
+
+    engine = create_engine(database_url, pool_size=1, timeout=wait_seconds)
+    try:
+        async with engine.connect() as conn:
+            current = await current_revision(conn)
+    except (DBAPIError, OSError):
+        return None
+    finally:
+        await engine.dispose()
+    return schema_problem(current)

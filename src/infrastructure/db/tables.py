@@ -59,6 +59,10 @@ conversations = Table(
     Column("root_message_id", WaId, nullable=True),
     Column("last_customer_message_at", UtcDateTime, nullable=True),
     Column("nudged_at", UtcDateTime, nullable=True),
+    # The shopper's business-scoped user id, once Meta names it (username-only shoppers).
+    Column("customer_user_id", String(64), nullable=True),
+    # Random, in every button payload: a tap names its conversation only with it.
+    Column("reply_ref", String(32), nullable=True),
     *_timestamps(),
     UniqueConstraint("shipment_id", "shipment_status_log_id", name="uq_conversation_attempt"),
     Index("ix_conversation_account", "account_id", "id"),
@@ -66,6 +70,7 @@ conversations = Table(
     Index("ix_conversation_shipment", "shipment_id", "id"),
     Index("ix_conversation_root", "root_message_id"),
     Index("ix_conversation_phone", "customer_phone", "id"),
+    Index("ix_conversation_user", "customer_user_id", "id"),
 )
 
 outgoing_messages = Table(
@@ -123,9 +128,10 @@ customer_replies = Table(
     Column("context_message_id", WaId, nullable=True),  # deprecated in the seed, kept
     Column("reply_message_id", WaId, nullable=False),
     Column("customer_phone", String(20), nullable=False, default=""),
+    Column("customer_user_id", String(64), nullable=True),
     Column("customer_reply_type", String(32), nullable=False),
     Column("customer_reply_value", LongText, nullable=False, default=""),
-    Column("button_reply_id", String(255), nullable=True),
+    Column("button_reply_id", String(256), nullable=True),
     Column("payload", LongText, nullable=False, default=""),
     Column("external_updated_at", UtcDateTime, nullable=False),
     Column("decision", Text, nullable=True),  # what we decided to do about it (JSON)
@@ -220,7 +226,26 @@ webhook_inbox = Table(
     Column("received_at", UtcDateTime, nullable=False),
     Column("processed_at", UtcDateTime, nullable=True),
     Column("error", Text, nullable=True),
+    # A body that must wait (Meta, the ESB or the database unavailable) is retried with
+    # backoff: ``attempts`` so far, not before ``retry_at``.
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("retry_at", UtcDateTime, nullable=True),
     Index("ix_inbox_pending", "processed_at", "id"),
+)
+
+#: Elements of a body that were not applied (unreadable, Meta's value-level errors, refused
+#: by the database), one row per element: the rest of the body was.
+webhook_problems = Table(
+    "wa_webhook_problems",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("inbox_id", BigInteger, nullable=False),
+    Column("element", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("code", Integer, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("inbox_id", "element", "kind", name="uq_webhook_problem"),
 )
 
 ndr_actions = Table(

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from application.ports.repositories import (
@@ -103,6 +104,10 @@ class SqlUnitOfWork:
             await conn.close()
         if _connection_lost(exc):
             raise UpstreamUnavailable("database connection lost") from exc
+        if isinstance(exc, OperationalError):
+            # Deadlocks, lock waits, a server going away: another try may succeed; a value
+            # the database refuses (DataError, IntegrityError) is not retried.
+            raise UpstreamUnavailable(f"database: {type(exc.orig).__name__}") from exc
 
     async def commit(self) -> None:
         if self._tx is None:
@@ -134,7 +139,7 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 async def _connect(engine: AsyncEngine) -> AsyncConnection:
     try:
         return await engine.connect()
-    except (DBAPIError, OSError) as exc:
+    except (DBAPIError, OSError, PoolTimeout) as exc:  # PoolTimeout: every connection stuck
         raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
 
 

@@ -25,6 +25,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
 
+from infrastructure.cache.client import fail_fast_retry
+
 DEFAULT_RATE = 80  # Meta's default per number; upgraded numbers get 1000
 NAMESPACE = "wa-throughput"
 
@@ -95,6 +97,9 @@ class LimitsThroughputLimiter:
             key_prefix=key_prefix.rstrip(":"),
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
+            # redis-py would retry a timed-out hit 10 times with backoff: a send would wait
+            # on a frozen Redis for many seconds instead of falling back after ``timeout``.
+            retry=fail_fast_retry(),  # type: ignore[arg-type]
         )
         return cls(storage, rate)
 

@@ -13,7 +13,13 @@ from domain.messages import CustomerReply, DeliveryReport, MessageKind, Outgoing
 from domain.ndr import NdrAction, NdrActionKind
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, within_bytes
+from domain.records import (
+    FdrEventRecord,
+    LinkClick,
+    WebhookDelivery,
+    WebhookProblem,
+    within_bytes,
+)
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
@@ -53,11 +59,26 @@ class InMemoryConversationRepository(_Repo):
             return None
         return dataclasses.replace(max(matching, key=lambda c: (c.status_log_id, c.id or 0)))
 
-    async def latest_for_phone(self, customer_phone: str) -> Conversation | None:
-        matching = [c for c in self._t.conversations.values() if c.customer_phone == customer_phone]
+    async def latest_for_shopper(
+        self, customer_phone: str, user_id: str | None, connection_id: int
+    ) -> Conversation | None:
+        matching = [
+            c
+            for c in self._t.conversations.values()
+            if c.sender_connection_id == connection_id
+            and (
+                (customer_phone and c.customer_phone == customer_phone)
+                or (user_id and c.customer_user_id == user_id)
+            )
+        ]
         if not matching:
             return None
         return dataclasses.replace(max(matching, key=lambda c: c.id or 0))
+
+    async def remember_user_id(self, conversation_id: int, user_id: str) -> None:
+        found = self._t.conversations.get(conversation_id)
+        if found is not None and found.customer_user_id is None:
+            found.customer_user_id = user_id
 
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
         return {
@@ -372,13 +393,18 @@ class InMemoryWebhookInboxRepository(_Repo):
         return stored
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
+        self,
+        limit: int,
+        received_before: datetime | None = None,
+        max_bytes: int | None = None,
+        now: datetime | None = None,
     ) -> list[WebhookDelivery]:
         waiting = [
             d
             for d in self._t.inbox.values()
             if d.processed_at is None
             and (received_before is None or d.received_at < received_before)
+            and (d.error is None or now is None or d.retry_at is None or d.retry_at <= now)
         ]
         ordered = sorted(waiting, key=lambda d: (d.error is not None, d.id or 0))[:limit]
         return within_bytes(ordered, max_bytes, lambda d: len(d.body))
@@ -392,10 +418,49 @@ class InMemoryWebhookInboxRepository(_Repo):
                 found, processed_at=processed_at, error=error
             )
 
-    async def mark_waiting(self, delivery_id: int, error: str) -> None:
+    async def get(self, delivery_id: int) -> WebhookDelivery | None:
+        return self._t.inbox.get(delivery_id)
+
+    async def mark_waiting(self, delivery_id: int, error: str, retry_at: datetime) -> None:
         found = self._t.inbox.get(delivery_id)
         if found is not None:
-            self._t.inbox[delivery_id] = dataclasses.replace(found, error=error)
+            self._t.inbox[delivery_id] = dataclasses.replace(
+                found, error=error, retry_at=retry_at, attempts=found.attempts + 1
+            )
+
+    async def add_problems(self, problems: Sequence[WebhookProblem]) -> int:
+        added = 0
+        for problem in problems:
+            key = (problem.inbox_id, problem.element[:255], problem.kind)
+            if key not in self._t.webhook_problems:
+                self._t.webhook_problems[key] = problem
+                added += 1
+        return added
+
+    async def problems(self, delivery_id: int) -> list[WebhookProblem]:
+        return [p for p in self._t.webhook_problems.values() if p.inbox_id == delivery_id]
+
+    async def with_errors(self, limit: int) -> list[int]:
+        done = (
+            d.id or 0
+            for d in self._t.inbox.values()
+            if d.processed_at is not None and d.error is not None
+        )
+        return sorted(done)[:limit]
+
+    async def requeue(self, delivery_ids: Sequence[int]) -> int:
+        found = 0
+        for delivery_id in delivery_ids:
+            delivery = self._t.inbox.get(delivery_id)
+            if delivery is None:
+                continue
+            found += 1
+            self._t.inbox[delivery_id] = dataclasses.replace(
+                delivery, processed_at=None, error=None, attempts=0, retry_at=None
+            )
+            for key in [k for k in self._t.webhook_problems if k[0] == delivery_id]:
+                del self._t.webhook_problems[key]
+        return found
 
     async def backlog(self) -> InboxBacklog:
         pending = [d for d in self._t.inbox.values() if d.processed_at is None]
@@ -421,7 +486,11 @@ class InMemoryWebhookInboxRepository(_Repo):
         self, delivery_ids: Sequence[int], processed_at: datetime
     ) -> None:
         for delivery_id in delivery_ids:
-            await self.mark_processed(delivery_id, processed_at)
+            found = self._t.inbox.get(delivery_id)
+            if found is not None:
+                self._t.inbox[delivery_id] = dataclasses.replace(
+                    found, processed_at=processed_at, error=None, retry_at=None
+                )
 
 
 class InMemoryNdrActionRepository(_Repo):

@@ -10,7 +10,7 @@ from domain.conversation import Conversation
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
 from domain.reason_rules import ReasonRule
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 
@@ -26,6 +26,7 @@ class Tables:
     reason_rules: list[ReasonRule] = field(default_factory=list)
     fdr_events: dict[str, FdrEventRecord] = field(default_factory=dict)
     inbox: dict[int, WebhookDelivery] = field(default_factory=dict)
+    webhook_problems: dict[tuple[int, str, str], WebhookProblem] = field(default_factory=dict)
     ndr_actions: dict[tuple[int, str], NdrAction] = field(default_factory=dict)
     link_clicks: dict[int, LinkClick] = field(default_factory=dict)
     next_id: int = 1

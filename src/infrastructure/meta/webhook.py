@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 
 import msgspec
 
 from domain.errors import MalformedPayload
 from domain.status import WEBHOOK_STATUSES
-from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate, TemplateStatusChange
+from domain.webhook import (
+    MAX_CLIENT_REF,
+    MAX_MESSAGE_ID,
+    MAX_PHONE_DIGITS,
+    MAX_REPLY_ID,
+    MAX_USER_ID,
+    ElementProblem,
+    ElementProblemKind,
+    InboundMessage,
+    ParsedWebhook,
+    StatusUpdate,
+    TemplateStatusChange,
+)
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -56,6 +69,7 @@ class _Status(msgspec.Struct, kw_only=True):
     status: str
     timestamp: str | int
     recipient_id: str = ""
+    recipient_user_id: str | None = None
     biz_opaque_callback_data: str | None = None
     errors: list[_Error] | None = None
 
@@ -84,15 +98,23 @@ class _Text(msgspec.Struct, kw_only=True):
     body: str | None = None
 
 
+class _System(msgspec.Struct, kw_only=True):
+    type: str | None = None
+    wa_id: str | None = None
+    new_wa_id: str | None = None
+
+
 class _Message(msgspec.Struct, kw_only=True):
     id: str
     timestamp: str | int
     type: str = "unknown"
     from_: str = msgspec.field(name="from", default="")
+    from_user_id: str | None = None
     context: _Context | None = None
     button: _Button | None = None
     interactive: _Interactive | None = None
     text: _Text | None = None
+    system: _System | None = None
 
 
 class _Metadata(msgspec.Struct, kw_only=True):
@@ -103,6 +125,7 @@ class _Value(msgspec.Struct, kw_only=True):
     metadata: _Metadata | None = None
     statuses: list[msgspec.Raw] | None = None
     messages: list[msgspec.Raw] | None = None
+    errors: list[msgspec.Raw] | None = None
 
 
 class _OtherInfo(msgspec.Struct, kw_only=True):
@@ -142,44 +165,108 @@ _template_status = msgspec.json.Decoder(_TemplateStatus)
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
+_error = msgspec.json.Decoder(_Error)
+
+#: Unix seconds our DATETIME columns can hold (year 1 to 9999); Meta sends seconds since 2009.
+_LATEST_TIMESTAMP = 253402300799
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_WAMID = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: what a wamid is made of
+
+
+class _Unfit(ValueError):
+    """A field of one element that our columns cannot hold (docs/webhooks.md, "What fits")."""
+
+
 def parse_webhook(body: bytes) -> ParsedWebhook:
+    """Each change, status and message on its own: an element that cannot be read becomes a
+    problem of that element, and every other element is still returned."""
     try:
         envelope = _envelope.decode(body)
-        if envelope.object != "whatsapp_business_account":
-            raise MalformedWebhook(f"object is {envelope.object!r}")
-        statuses: list[StatusUpdate] = []
-        messages: list[InboundMessage] = []
-        phone_ids: list[str] = []
-        templates: list[TemplateStatusChange] = []
-        other: list[str] = []
-        for entry in envelope.entry:
-            for change in entry.changes:
-                if change.field == TEMPLATE_STATUS_FIELD:
-                    template = _template_change(entry.id, change.value)
-                    if template is not None:
-                        templates.append(template)
-                    continue
-                if change.field != "messages":
-                    other.append(change.field)
-                    continue
-                value = _value.decode(change.value)
-                if value.metadata and value.metadata.phone_number_id:
-                    phone_ids.append(value.metadata.phone_number_id)
-                for raw in value.statuses or []:
-                    update = _status_update(raw)
-                    if update is not None:
-                        statuses.append(update)
-                for raw in value.messages or []:
-                    messages.append(_inbound(raw))
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise MalformedWebhook(str(exc)[:500]) from exc
+    if envelope.object != "whatsapp_business_account":
+        raise MalformedWebhook(f"object is {envelope.object[:100]!r}")
+    parsed = _Parsed()
+    for i, entry in enumerate(envelope.entry):
+        for j, change in enumerate(entry.changes):
+            parsed.change(f"entry[{i}].changes[{j}]", entry.id, change)
     return ParsedWebhook(
-        statuses=tuple(statuses),
-        messages=tuple(messages),
-        phone_number_ids=tuple(dict.fromkeys(phone_ids)),
-        template_changes=tuple(templates),
-        other_fields=tuple(other),
+        statuses=tuple(parsed.statuses),
+        messages=tuple(parsed.messages),
+        phone_number_ids=tuple(dict.fromkeys(parsed.phone_ids)),
+        template_changes=tuple(parsed.templates),
+        other_fields=tuple(parsed.other),
+        problems=tuple(parsed.problems),
     )
+
+
+class _Parsed:
+    def __init__(self) -> None:
+        self.statuses: list[StatusUpdate] = []
+        self.messages: list[InboundMessage] = []
+        self.phone_ids: list[str] = []
+        self.templates: list[TemplateStatusChange] = []
+        self.other: list[str] = []
+        self.problems: list[ElementProblem] = []
+
+    def unreadable(self, element: str, exc: Exception) -> None:
+        detail = str(exc) or type(exc).__name__
+        self.problems.append(
+            ElementProblem(element=element, kind=ElementProblemKind.UNREADABLE, detail=detail[:500])
+        )
+
+    def change(self, where: str, entry_id: str, change: _Change) -> None:
+        try:
+            if change.field == TEMPLATE_STATUS_FIELD:
+                template = _template_change(entry_id, change.value)
+                if template is not None:
+                    self.templates.append(template)
+                return
+            if change.field != "messages":
+                self.other.append(change.field[:100])
+                return
+            value = _value.decode(change.value)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
+            self.unreadable(f"{where}.value", exc)
+            return
+        number = value.metadata.phone_number_id if value.metadata else None
+        if number:
+            self.phone_ids.append(number)
+        for k, raw in enumerate(value.statuses or []):
+            element = f"{where}.value.statuses[{k}]"
+            try:
+                update = _status_update(raw, element)
+            except _READ_ERRORS as exc:
+                self.unreadable(element, exc)
+                continue
+            if update is not None:
+                self.statuses.append(update)
+        for k, raw in enumerate(value.messages or []):
+            element = f"{where}.value.messages[{k}]"
+            try:
+                self.messages.append(_inbound(raw, element, number))
+            except _READ_ERRORS as exc:
+                self.unreadable(element, exc)
+        for k, raw in enumerate(value.errors or []):
+            self.meta_error(f"{where}.value.errors[{k}]", raw)
+
+    def meta_error(self, element: str, raw: msgspec.Raw) -> None:
+        try:
+            error = _error.decode(raw)
+        except _READ_ERRORS as exc:
+            self.unreadable(element, exc)
+            return
+        self.problems.append(
+            ElementProblem(
+                element=element,
+                kind=ElementProblemKind.META_ERROR,
+                detail=(error.title or error.message or "no title")[:500],
+                code=error.code,
+            )
+        )
+
+
+_READ_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError)
 
 
 def _template_change(waba_id: str, raw: msgspec.Raw) -> TemplateStatusChange | None:
@@ -199,42 +286,108 @@ def _template_change(waba_id: str, raw: msgspec.Raw) -> TemplateStatusChange | N
 
 
 def _timestamp(value: str | int) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
+    seconds = value if isinstance(value, int) else int(value) if value.isdigit() else -1
+    if not 0 <= seconds <= _LATEST_TIMESTAMP:
+        raise _Unfit(f"timestamp {str(value)[:40]!r} is not unix seconds")
+    return datetime.fromtimestamp(seconds, UTC)
 
 
-def _status_update(raw: msgspec.Raw) -> StatusUpdate | None:
+def _wamid(value: str, what: str) -> str:
+    if not value or len(value) > MAX_MESSAGE_ID or not _WAMID.fullmatch(value):
+        raise _Unfit(f"{what} is not an id of at most {MAX_MESSAGE_ID} ASCII characters")
+    return value
+
+
+def _optional_wamid(value: str | None, what: str) -> str | None:
+    return None if value is None else _wamid(value, what)
+
+
+def _user_id(value: str | None, what: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_USER_ID or not _USER_ID.fullmatch(value):
+        raise _Unfit(f"{what} is not a user id of at most {MAX_USER_ID} characters")
+    return value
+
+
+def _phone_or_user(value: str, what: str) -> tuple[str, str | None]:
+    """A wa_id is digits; since Meta's usernames, ``from`` may hold a user id instead."""
+    if not value:
+        return "", None
+    if value.isascii() and value.isdigit():
+        if len(value) > MAX_PHONE_DIGITS:
+            raise _Unfit(f"{what} has more than {MAX_PHONE_DIGITS} digits")
+        return value, None
+    if len(value) > MAX_USER_ID or not _USER_ID.fullmatch(value):
+        raise _Unfit(f"{what} is neither a phone number (digits) nor a user id")
+    return "", value
+
+
+def _client_ref(value: str | None) -> str | None:
+    """Ours are short ASCII; anything else was not set by us (kept in the payload only)."""
+    if value is None or len(value) > MAX_CLIENT_REF or not value.isascii():
+        return None
+    return value
+
+
+def _status_update(raw: msgspec.Raw, element: str) -> StatusUpdate | None:
     status = _status.decode(raw)
     mapped = WEBHOOK_STATUSES.get(status.status)
     if mapped is None:  # e.g. "deleted", "warning": nothing a tick can show
         return None
+    phone, user_in_recipient = _phone_or_user(status.recipient_id, "recipient_id")
     error = status.errors[0] if status.errors else None
     return StatusUpdate(
-        message_id=status.id,
+        message_id=_wamid(status.id, "id"),
         status=mapped,
         timestamp=_timestamp(status.timestamp),
-        recipient_id=status.recipient_id,
-        client_ref=status.biz_opaque_callback_data,
+        recipient_id=phone,
+        recipient_user_id=_user_id(status.recipient_user_id, "recipient_user_id")
+        or user_in_recipient,
+        client_ref=_client_ref(status.biz_opaque_callback_data),
         error_code=error.code if error else None,
         error_title=(error.title or error.message) if error else None,
         payload=bytes(raw).decode("utf-8", errors="replace"),
+        element=element,
     )
 
 
-def _inbound(raw: msgspec.Raw) -> InboundMessage:
+def _inbound(raw: msgspec.Raw, element: str, business_number_id: str | None) -> InboundMessage:
     message = _message.decode(raw)
+    phone, user_in_from = _phone_or_user(message.from_, "from")
+    user_id = _user_id(message.from_user_id, "from_user_id") or user_in_from
+    if not phone and not user_id:
+        raise _Unfit("no sender: neither from nor from_user_id")
     reply = None
+    interactive_type = None
     if message.interactive is not None:
+        interactive_type = message.interactive.type
         reply = message.interactive.button_reply or message.interactive.list_reply
+    reply_id = reply.id if reply else None
+    if reply_id is not None and len(reply_id) > MAX_REPLY_ID:
+        raise _Unfit(f"reply id is longer than {MAX_REPLY_ID} characters")
+    system = message.system
+    new_phone = None
+    if system is not None and system.type == "user_changed_number":
+        new_phone, _ = _phone_or_user(system.new_wa_id or system.wa_id or "", "system.wa_id")
     return InboundMessage(
-        message_id=message.id,
-        from_phone=message.from_,
+        message_id=_wamid(message.id, "id"),
+        from_phone=phone,
+        from_user_id=user_id,
         timestamp=_timestamp(message.timestamp),
-        type=message.type,
-        context_message_id=message.context.id if message.context else None,
+        type=message.type[:32],
+        interactive_type=interactive_type,
+        context_message_id=_optional_wamid(
+            message.context.id if message.context else None, "context.id"
+        ),
         button_payload=message.button.payload if message.button else None,
         button_text=message.button.text if message.button else None,
-        reply_id=reply.id if reply else None,
+        reply_id=reply_id,
         reply_title=reply.title if reply else None,
         text=message.text.body if message.text else None,
+        system_type=system.type if system else None,
+        new_phone=new_phone or None,
+        business_number_id=business_number_id,
         payload=bytes(raw).decode("utf-8", errors="replace"),
+        element=element,
     )

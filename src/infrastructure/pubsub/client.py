@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from gcloud.aio.pubsub import PublisherClient, SubscriberClient
+from gcloud.aio.pubsub import PublisherClient, SubscriberClient, SubscriberMessage
+
+
+class PollingSubscriberClient(SubscriberClient):
+    """gcloud-aio's subscriber, with a pull that answers at once (``returnImmediately``).
+
+    A long-poll pull the client gives up on stays open at Pub/Sub (the emulator holds it about
+    90 s) and takes the next message there: nobody reads the answer, so the message comes back
+    only after its ack deadline, tens of seconds late after any idle time. A pull that returns
+    at once never outlives its caller (docs/outages.md).
+    """
+
+    async def pull_now(
+        self, subscription: str, max_messages: int, *, request_seconds: float = 10.0
+    ) -> list[SubscriberMessage]:
+        # gcloud-aio's own pull() cannot send returnImmediately; the request is the same.
+        payload = {"maxMessages": max_messages, "returnImmediately": True}
+        response = await self.session.post(
+            f"{self._api_root}/{subscription}:pull",
+            data=json.dumps(payload).encode(),
+            headers=await self._headers(),
+            timeout=request_seconds,
+        )
+        data = await response.json()
+        return [SubscriberMessage.from_repr(m) for m in data.get("receivedMessages", [])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +54,7 @@ class PubSubTarget:
             return PublisherClient(api_root=self.api_root, api_is_dev=True)
         return PublisherClient()
 
-    def subscriber(self) -> SubscriberClient:
+    def subscriber(self) -> PollingSubscriberClient:
         if self.emulator_host:
-            return SubscriberClient(api_root=self.api_root, api_is_dev=True)
-        return SubscriberClient()
+            return PollingSubscriberClient(api_root=self.api_root, api_is_dev=True)
+        return PollingSubscriberClient()

@@ -5,32 +5,41 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from gcloud.aio.pubsub import SubscriberClient
 
 from application.ports.collaborators import ReceivedEvent
 from domain.errors import UpstreamUnavailable
+from infrastructure.pubsub.client import PollingSubscriberClient
 
 #: Pub/Sub's longest ack deadline; a nack with a delay keeps the message this long at most.
 MAX_ACK_DEADLINE = 600
 
 
 class PubSubEventSource:
+    """Polls: a pull answers at once, and an empty one is followed by ``idle_wait`` seconds
+    of rest, so a new event is picked up within about that long after any idle time."""
+
     def __init__(
-        self, client: SubscriberClient, subscription_path: str, pull_timeout: int = 10
+        self,
+        client: PollingSubscriberClient,
+        subscription_path: str,
+        pull_timeout: float = 10.0,
+        idle_wait: float = 0.5,
     ) -> None:
         self._client = client
         self._subscription = subscription_path
-        self._pull_timeout = pull_timeout
+        self._pull_timeout = pull_timeout  # of the request: Pub/Sub answers a pull at once
+        self._idle_wait = idle_wait
 
     async def receive(self, max_messages: int) -> list[ReceivedEvent]:
         try:
-            messages = await self._client.pull(
-                self._subscription, max_messages, timeout=self._pull_timeout
+            messages = await self._client.pull_now(
+                self._subscription, max_messages, request_seconds=self._pull_timeout
             )
-        except TimeoutError:
-            return []  # a long poll that found nothing
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable(f"Pub/Sub pull failed: {exc}") from exc
+        if not messages:
+            await asyncio.sleep(self._idle_wait)
+            return []
         return [
             ReceivedEvent(
                 ack_id=m.ack_id,

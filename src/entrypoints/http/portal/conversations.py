@@ -33,7 +33,13 @@ _Id = Annotated[
 ]
 _Reason = Annotated[FdrReason | None, Parameter(description="Only this reason.")]
 _Status = Annotated[
-    ConversationState | None, Parameter(description="Only conversations in this state.")
+    ConversationState | None,
+    Parameter(
+        description=(
+            "Only conversations in this state. `needs_person`: the ESB refused what the "
+            "shopper asked for and someone of the workspace should get in touch."
+        )
+    ),
 ]
 _From = Annotated[
     str | None,

@@ -39,6 +39,8 @@ def _values(c: Conversation) -> dict[str, Any]:
         "root_message_id": c.root_message_id,
         "last_customer_message_at": c.last_customer_message_at,
         "nudged_at": c.nudged_at,
+        "customer_user_id": c.customer_user_id,
+        "reply_ref": c.reply_ref,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }
@@ -63,6 +65,8 @@ def _entity(row: RowMapping) -> Conversation:
         root_message_id=row["root_message_id"],
         last_customer_message_at=row["last_customer_message_at"],
         nudged_at=row["nudged_at"],
+        customer_user_id=row["customer_user_id"],
+        reply_ref=row["reply_ref"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -92,9 +96,30 @@ class SqlConversationRepository(SqlRepository):
             .limit(1)
         )
 
-    async def latest_for_phone(self, customer_phone: str) -> Conversation | None:
-        return await self._one(
-            select(t).where(t.c.customer_phone == customer_phone).order_by(t.c.id.desc()).limit(1)
+    async def latest_for_shopper(
+        self, customer_phone: str, user_id: str | None, connection_id: int
+    ) -> Conversation | None:
+        # One indexed query per way of naming the shopper; the newer conversation wins.
+        found = [
+            await self._one(
+                select(t)
+                .where(column == value, t.c.whatsappSenderConnectionId == connection_id)
+                .order_by(t.c.id.desc())
+                .limit(1)
+            )
+            for column, value in (
+                (t.c.customer_phone, customer_phone),
+                (t.c.customer_user_id, user_id),
+            )
+            if value
+        ]
+        return max((c for c in found if c is not None), key=lambda c: c.id or 0, default=None)
+
+    async def remember_user_id(self, conversation_id: int, user_id: str) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.customer_user_id.is_(None))
+            .values(customer_user_id=user_id)
         )
 
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:

@@ -6,16 +6,28 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import InboxBacklog
 from domain.activity import Outcome
 from domain.reason_rules import ReasonRule, RuleSource
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, within_bytes
+from domain.records import (
+    FdrEventRecord,
+    LinkClick,
+    WebhookDelivery,
+    WebhookProblem,
+    within_bytes,
+)
 from infrastructure.db.repositories._base import SqlRepository
-from infrastructure.db.tables import fdr_events, link_clicks, reason_rules, webhook_inbox
+from infrastructure.db.tables import (
+    fdr_events,
+    link_clicks,
+    reason_rules,
+    webhook_inbox,
+    webhook_problems,
+)
 
 
 class SqlReasonRuleRepository(SqlRepository):
@@ -94,6 +106,21 @@ class SqlFdrEventRepository(SqlRepository):
 
 _i = webhook_inbox
 _INSERT_DELIVERY = insert(_i)
+_p = webhook_problems
+_INSERT_PROBLEM = insert(_p)
+
+
+def _delivery(r: RowMapping) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=r["id"],
+        connection_id=r["connection_id"],
+        body=bytes(r["body"]),
+        received_at=r["received_at"],
+        processed_at=r["processed_at"],
+        error=r["error"],
+        attempts=r["attempts"],
+        retry_at=r["retry_at"],
+    )
 
 
 class SqlWebhookInboxRepository(SqlRepository):
@@ -112,7 +139,11 @@ class SqlWebhookInboxRepository(SqlRepository):
         return dataclasses.replace(delivery, id=new_id)
 
     async def pending(
-        self, limit: int, received_before: datetime | None = None, max_bytes: int | None = None
+        self,
+        limit: int,
+        received_before: datetime | None = None,
+        max_bytes: int | None = None,
+        now: datetime | None = None,
     ) -> list[WebhookDelivery]:
         # Bodies waiting for Meta or the ESB must not starve fresh ones: fresh first, each
         # query walking the (processed_at, id) index in order instead of sorting the backlog.
@@ -124,9 +155,10 @@ class SqlWebhookInboxRepository(SqlRepository):
         fresh = base.where(_i.c.error.is_(None)).order_by(_i.c.id).limit(limit)
         found = list((await self._conn.execute(fresh)).all())
         if len(found) < limit:
-            waiting = (
-                base.where(_i.c.error.is_not(None)).order_by(_i.c.id).limit(limit - len(found))
-            )
+            waiting = base.where(_i.c.error.is_not(None))
+            if now is not None:
+                waiting = waiting.where(or_(_i.c.retry_at.is_(None), _i.c.retry_at <= now))
+            waiting = waiting.order_by(_i.c.id).limit(limit - len(found))
             found += (await self._conn.execute(waiting)).all()
         ids = [r.id for r in within_bytes(found, max_bytes, lambda r: int(r.body_bytes))]
         if not ids:
@@ -135,17 +167,12 @@ class SqlWebhookInboxRepository(SqlRepository):
             r["id"]: r
             for r in (await self._conn.execute(select(_i).where(_i.c.id.in_(ids)))).mappings()
         }
-        return [
-            WebhookDelivery(
-                id=r["id"],
-                connection_id=r["connection_id"],
-                body=bytes(r["body"]),
-                received_at=r["received_at"],
-                processed_at=r["processed_at"],
-                error=r["error"],
-            )
-            for r in (rows[i] for i in ids if i in rows)
-        ]
+        return [_delivery(rows[i]) for i in ids if i in rows]
+
+    async def get(self, delivery_id: int) -> WebhookDelivery | None:
+        row = (await self._conn.execute(select(_i).where(_i.c.id == delivery_id))).mappings()
+        found = row.first()
+        return None if found is None else _delivery(found)
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
@@ -154,8 +181,66 @@ class SqlWebhookInboxRepository(SqlRepository):
             update(_i).where(_i.c.id == delivery_id).values(processed_at=processed_at, error=error)
         )
 
-    async def mark_waiting(self, delivery_id: int, error: str) -> None:
-        await self._conn.execute(update(_i).where(_i.c.id == delivery_id).values(error=error))
+    async def mark_waiting(self, delivery_id: int, error: str, retry_at: datetime) -> None:
+        await self._conn.execute(
+            update(_i)
+            .where(_i.c.id == delivery_id)
+            .values(error=error, retry_at=retry_at, attempts=_i.c.attempts + 1)
+        )
+
+    async def add_problems(self, problems: Sequence[WebhookProblem]) -> int:
+        added = 0
+        for problem in problems:
+            new_id = await self._insert_unique(
+                _INSERT_PROBLEM,
+                {
+                    "inbox_id": problem.inbox_id,
+                    "element": problem.element[:255],
+                    "kind": problem.kind,
+                    "code": problem.code,
+                    "detail": problem.detail,
+                    "created_at": problem.created_at,
+                },
+            )
+            added += new_id is not None
+        return added
+
+    async def problems(self, delivery_id: int) -> list[WebhookProblem]:
+        rows = await self._conn.execute(
+            select(_p).where(_p.c.inbox_id == delivery_id).order_by(_p.c.id)
+        )
+        return [
+            WebhookProblem(
+                inbox_id=r["inbox_id"],
+                element=r["element"],
+                kind=r["kind"],
+                code=r["code"],
+                detail=r["detail"],
+                created_at=r["created_at"],
+            )
+            for r in rows.mappings()
+        ]
+
+    async def with_errors(self, limit: int) -> list[int]:
+        rows = await self._conn.scalars(
+            select(_i.c.id)
+            .where(_i.c.processed_at.is_not(None), _i.c.error.is_not(None))
+            .order_by(_i.c.id)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+    async def requeue(self, delivery_ids: Sequence[int]) -> int:
+        if not delivery_ids:
+            return 0
+        ids = list(delivery_ids)
+        await self._conn.execute(delete(_p).where(_p.c.inbox_id.in_(ids)))
+        result = await self._conn.execute(
+            update(_i)
+            .where(_i.c.id.in_(ids))
+            .values(processed_at=None, error=None, attempts=0, retry_at=None)
+        )
+        return int(result.rowcount)
 
     async def mark_many_processed(
         self, delivery_ids: Sequence[int], processed_at: datetime
@@ -165,7 +250,7 @@ class SqlWebhookInboxRepository(SqlRepository):
                 update(_i)
                 .where(_i.c.id.in_(list(delivery_ids)))
                 # A body that waited (ESB or Meta down) and is now done carries no error.
-                .values(processed_at=processed_at, error=None)
+                .values(processed_at=processed_at, error=None, retry_at=None)
             )
 
     async def backlog(self) -> InboxBacklog:
