@@ -172,6 +172,17 @@ class World:
             [template] = await uow.messages.for_conversation(conversation.id or 0)
         return conversation, template
 
+    async def killed_after_meta_accepted(self, fdr: FailedDelivery) -> None:
+        """The worker dies once Meta has the template, before it records anything."""
+        self.meta.die_after_accepting = True
+        with pytest.raises(Killed):
+            await self.notify()(fdr)
+        self.meta.die_after_accepting = False
+
+    async def outcome(self, fdr: FailedDelivery) -> Outcome | None:
+        record = await self.record(fdr)
+        return None if record is None else record.outcome
+
     async def record(self, fdr: FailedDelivery) -> FdrEventRecord | None:
         async with self.uow() as uow:
             return await uow.fdr_events.get(event_key(fdr))
@@ -331,11 +342,8 @@ async def test_a_redelivered_event_completes_the_record_meta_had_answered(
     world: World,
 ) -> None:
     fdr = await world.fdr()
-    world.meta.die_after_accepting = True
-    with pytest.raises(Killed):
-        await world.notify()(fdr)
+    await world.killed_after_meta_accepted(fdr)
     [(client_ref, _)] = world.meta.sent
-    world.meta.die_after_accepting = False
     await world.status("wamid.seen-by-webhook-" + client_ref[:8], "sent", client_ref)
 
     world.clock.advance(1)
@@ -343,9 +351,7 @@ async def test_a_redelivered_event_completes_the_record_meta_had_answered(
 
     assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.SENT)
     assert len(world.meta.sent) == 1
-    record = await world.record(fdr)
-    assert record is not None
-    assert record.outcome is Outcome.SENT
+    assert await world.outcome(fdr) is Outcome.SENT
     conversation, template = await world.state(fdr)
     assert conversation.state is ConversationState.OPEN  # not pending for ever
     assert conversation.root_message_id == template.message_id
@@ -356,19 +362,14 @@ async def test_a_worker_killed_mid_send_leaves_a_recorded_unknown_on_redelivery(
     world: World,
 ) -> None:
     fdr = await world.fdr()
-    world.meta.die_after_accepting = True
-    with pytest.raises(Killed):
-        await world.notify()(fdr)
-    world.meta.die_after_accepting = False
+    await world.killed_after_meta_accepted(fdr)
 
     world.clock.advance(world.options.in_flight_grace_seconds + 1)
     again = await world.notify()(fdr)
 
     assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.UNKNOWN)
     assert len(world.meta.sent) == 1
-    record = await world.record(fdr)
-    assert record is not None
-    assert record.outcome is Outcome.UNKNOWN
+    assert await world.outcome(fdr) is Outcome.UNKNOWN
     conversation, _ = await world.state(fdr)
     assert conversation.state is ConversationState.OPEN
 
