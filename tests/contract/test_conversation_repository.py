@@ -177,3 +177,30 @@ async def test_the_latest_conversation_is_the_newest_attempt(uow_factory: UowFac
         latest = await uow.conversations.latest_for_shipment(shipment)
     assert latest is not None
     assert latest.status_log_id == 200
+
+
+async def test_answers_change_only_what_they_own(uow_factory: UowFactory) -> None:
+    """The last message time moves only forward, the nudge is spent once, and a new number
+    replaces the old one, each without writing the rest of the row."""
+    stored_conversation = ConversationFactory.build(last_customer_message_at=None, nudged_at=None)
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(stored_conversation)
+        await uow.commit()
+    assert stored is not None
+    assert stored.id is not None
+    later, earlier = T0 + timedelta(minutes=5), T0 + timedelta(minutes=1)
+    async with uow_factory() as uow:
+        await uow.conversations.note_customer_message(stored.id, later)
+        await uow.conversations.note_customer_message(stored.id, earlier)
+        first = await uow.conversations.mark_nudged(stored.id, later)
+        second = await uow.conversations.mark_nudged(stored.id, later + timedelta(1))
+        await uow.conversations.change_phone(stored.id, "919812345678", later)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.get(stored.id)
+    assert found is not None
+    assert (first, second) == (True, False)
+    assert found.last_customer_message_at == later
+    assert found.nudged_at == later
+    assert found.customer_phone == "919812345678"
+    assert found.state is stored.state

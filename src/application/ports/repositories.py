@@ -67,6 +67,15 @@ class ConversationRepository(Protocol):
     async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
         """Sets the root (the template's wamid) only while it is unset."""
 
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        """``last_customer_message_at`` moves only forward."""
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        """Spends the conversation's one nudge; False when it was spent already."""
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        """The shopper moved to a new number (Meta's ``user_changed_number``)."""
+
     async def search(self, query: ConversationQuery) -> list[Conversation]: ...
 
 

@@ -115,6 +115,24 @@ class InMemoryConversationRepository(_Repo):
         )
         return True
 
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        stored = self._t.conversations.get(conversation_id)
+        last = stored.last_customer_message_at if stored else None
+        if stored is not None and (last is None or last < at):
+            stored.last_customer_message_at = at
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is None or stored.nudged_at is not None:
+            return False
+        stored.nudged_at = stored.updated_at = at
+        return True
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is not None:
+            stored.customer_phone, stored.updated_at = phone, updated_at
+
     async def search(self, query: ConversationQuery) -> list[Conversation]:
         def keep(c: Conversation) -> bool:
             return (

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
@@ -155,6 +155,29 @@ class SqlConversationRepository(SqlRepository):
             .values(root_message_id=root_message_id)
         )
         return int(result.rowcount) == 1
+
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        last = t.c.last_customer_message_at
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, or_(last.is_(None), last < at))
+            .values(last_customer_message_at=at)
+        )
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.nudged_at.is_(None))
+            .values(nudged_at=at, updated_at=at)
+        )
+        return int(result.rowcount) == 1
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id)
+            .values(customer_phone=phone, updated_at=updated_at)
+        )
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:
         stmt = select(t).where(t.c.account_id == query.account_id)
