@@ -55,7 +55,7 @@ def run_demo(config: Config, host: str, port: int) -> int:
     from entrypoints.http.portal.auth import dev_token, with_dev_secret
     from entrypoints.sandbox import write_secret
     from entrypoints.wiring import build_container
-    from entrypoints.worker import Worker
+    from entrypoints.worker import Worker, recheck_interval
     from infrastructure.db import migrations
 
     own_auth = bool(config.auth_jwt_secret or config.auth_jwks_url)
@@ -69,7 +69,12 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     async def start_worker() -> None:
         source = await container.get(EventSource)
-        worker = Worker(container, source, concurrency=config.worker_concurrency)
+        worker = Worker(
+            container,
+            source,
+            concurrency=config.worker_concurrency,
+            recheck_every=recheck_interval(config),
+        )
         tasks.append(asyncio.create_task(worker.run(stop)))
 
     async def stop_worker() -> None:

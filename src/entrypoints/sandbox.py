@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -78,7 +79,7 @@ class SandboxError(Exception):
 async def _run(config: Config, args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     if args.sandbox_command == "event":
-        return await _push_event(url, args.file.read_bytes())
+        return await _push_event(url, as_of_now(args.file.read_bytes()))
     secret = "" if args.sandbox_command == "show" else _read_secret(url)
     engine = create_engine(config.database_url, pool_size=1)
     try:
@@ -145,6 +146,19 @@ def _latest_sent(messages: list[OutgoingMessage]) -> OutgoingMessage:
         if message.message_id:
             return message
     raise SandboxError("nothing was sent for this shipment yet")
+
+
+def as_of_now(data: bytes) -> bytes:
+    """The event as if the attempt failed just now (in the WMS's India time): a saved
+    event is days old, and the service does not notify attempts older than
+    ``WA_FDR_STALE_AFTER_HOURS``."""
+    try:
+        event = json.loads(data)
+        ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+        event["response_data"]["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
+    except (KeyError, TypeError, ValueError):
+        return data  # not an event we can read: sent as it is, the service says why
+    return json.dumps(event).encode()
 
 
 async def _push_event(url: str, data: bytes) -> int:

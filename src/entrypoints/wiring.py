@@ -54,6 +54,7 @@ from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandler
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
+from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
@@ -141,6 +142,8 @@ class CoreProvider(Provider):
             support_phone=config.support_phone,
             support_email=config.support_email,
             phone_region=config.default_phone_region,
+            stale_after_seconds=config.fdr_stale_after_hours * 3600,
+            unknown_recheck_seconds=config.unknown_send_recheck_seconds,
         )
 
     @provide
@@ -348,6 +351,7 @@ class UseCaseProvider(Provider):
     show_templates = provide(ShowTemplatesAtMeta)
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
+    recheck_unknown_sends = provide(RecheckUnknownSends)
 
     @provide
     def process_webhooks(

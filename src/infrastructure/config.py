@@ -83,6 +83,8 @@ class Config:
     support_email: str = "eshopbox@support.com"
     default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
     worker_concurrency: int = 32
+    unknown_send_recheck_seconds: float = 600.0
+    fdr_stale_after_hours: float = 48.0
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
     # taken (a second worker on the same host), only costs that worker its metrics.
@@ -208,6 +210,10 @@ class _Reader:
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
             default_phone_region=self.get("WA_DEFAULT_PHONE_REGION", _region, DEFAULT_REGION),
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
+            unknown_send_recheck_seconds=self.get(
+                "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
+            ),
+            fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),

@@ -233,6 +233,34 @@ async def test_a_tap_on_an_older_conversation_has_expired(stack: Stack, client: 
     assert older.actions() == []
 
 
+async def test_an_older_attempt_arriving_late_leaves_the_newest_taps_working(
+    stack: Stack, client: AppClient
+) -> None:
+    newer = await start(stack, client, "refused")
+    [conversation] = await stack.rows("wa_conversations", shipment_id=newer.shipment_id)
+    older_log = conversation["shipment_status_log_id"] - 1
+    late = fdr_event(
+        "refused",
+        account_id=newer.account_id,
+        shipment_id=newer.shipment_id,
+        status_log_id=older_log,
+    )
+    await stack.publish(late)
+
+    async def recorded() -> bool:
+        return await stack.fdr_outcome(newer.shipment_id, older_log) is not None
+
+    await stack.wait_for(recorded, what="the late attempt's outcome")
+    outcome = await stack.fdr_outcome(newer.shipment_id, older_log)
+    assert outcome is not None
+    assert (outcome["outcome"], outcome["detail"][:10]) == ("skipped", "superseded")
+    assert len(await stack.rows("wa_conversations", shipment_id=newer.shipment_id)) == 1
+
+    answer = await newer.tap("not_refused")
+    assert "expired" not in text_of(answer)
+    assert len(newer.actions()) == 1
+
+
 async def test_free_text_gets_one_nudge(stack: Stack, client: AppClient) -> None:
     thread = await start(stack, client, "customer_unavailable")
     first = await thread.write("when will it come?")

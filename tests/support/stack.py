@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dishka import AsyncContainer
@@ -26,7 +26,7 @@ from application.ports.collaborators import EventSource
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
 from entrypoints.wiring import build_container
-from entrypoints.worker import Worker
+from entrypoints.worker import Worker, recheck_interval
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
@@ -86,6 +86,9 @@ def fdr_event(
     data["id"] = shipment_id or new_id()
     data["status_log_id"] = str(status_log_id or new_id())
     data["customerContactNumber"] = phone
+    # Failed just now (India time, as the WMS writes it): older attempts are not notified.
+    ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+    data["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
     additional = data["track_payload"]["clickPostTrackData"]["additional"]
     additional["ndr_status_code"] = code
     additional["ndr_status_description"] = description
@@ -182,7 +185,12 @@ class Stack:
             try:
                 if source_wrapper is not None:
                     source = source_wrapper(source)
-                worker = Worker(container, source, concurrency=self.config.worker_concurrency)
+                worker = Worker(
+                    container,
+                    source,
+                    concurrency=self.config.worker_concurrency,
+                    recheck_every=recheck_interval(self.config),
+                )
                 await worker.run(stop)
             finally:
                 await subscriber.close()
@@ -240,6 +248,18 @@ async def new_subscription(
     settings = {"ackDeadlineSeconds": ack_deadline_seconds} if ack_deadline_seconds else None
     await subscriber.create_subscription(subscription, topic, settings)
     return topic, subscription
+
+
+async def leave_no_unknown_send(db: AsyncEngine) -> None:
+    """Fails every send a test left unknown (or unsent): the next test's worker would
+    otherwise send it again to its own fake Meta once it is due."""
+    outgoing = metadata.tables["wa_outgoing_messages"]
+    async with db.begin() as conn:
+        await conn.execute(
+            outgoing.update()
+            .where(outgoing.c.status.in_(["unknown", "queued", "pending", "retrying"]))
+            .values(status="failed", error_title="left by a test")
+        )
 
 
 @asynccontextmanager
@@ -312,6 +332,7 @@ async def running_stack(
             stop.set()
         if stack.workers:
             await asyncio.wait(stack.workers, timeout=15)
+        await leave_no_unknown_send(db)
         await stack.container.close()
         await publisher.close()
         await subscriber.close()

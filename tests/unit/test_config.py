@@ -61,6 +61,8 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x.iam"}, "WA_PUBSUB_PUSH_AUDIENCE"),
         ({"WA_PUBSUB_PUSH_JWKS_URL": "certs.json"}, "WA_PUBSUB_PUSH_JWKS_URL"),
         ({"WA_WORKER_METRICS_PORT": "metrics"}, "WA_WORKER_METRICS_PORT"),
+        ({"WA_UNKNOWN_SEND_RECHECK_SECONDS": "0"}, "WA_UNKNOWN_SEND_RECHECK_SECONDS"),
+        ({"WA_FDR_STALE_AFTER_HOURS": "soon"}, "WA_FDR_STALE_AFTER_HOURS"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -75,6 +77,16 @@ def test_the_esb_token_stays_out_of_repr() -> None:
     config = load_config({"WA_ESB_TOKEN": "esb-secret-token"}, env_file=None)
     assert config.esb_token == "esb-secret-token"
     assert "esb-secret-token" not in repr(config)
+
+
+def test_unknown_sends_and_stale_attempts_have_their_defaults() -> None:
+    default = load_config({}, env_file=None)
+    assert (default.unknown_send_recheck_seconds, default.fdr_stale_after_hours) == (600, 48)
+    changed = load_config(
+        {"WA_UNKNOWN_SEND_RECHECK_SECONDS": "120", "WA_FDR_STALE_AFTER_HOURS": "72"},
+        env_file=None,
+    )
+    assert (changed.unknown_send_recheck_seconds, changed.fdr_stale_after_hours) == (120, 72)
 
 
 def test_the_worker_metrics_port_can_be_turned_off() -> None:
