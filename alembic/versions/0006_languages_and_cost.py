@@ -2,7 +2,7 @@
 language and monthly template cap, each shopper's language, and Meta's pricing per status.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import mysql
 from infrastructure.db.seed_data import TEMPLATES_HI_V2
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
