@@ -12,6 +12,7 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.conversation import Conversation, ConversationState
 from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
@@ -75,7 +76,8 @@ class RecordDeliveryReports:
                 if not await uow.messages.advance(message):
                     moved = [r for r in moved if r.message_id != message_id]
                     continue
-                if message.kind is MessageKind.TEMPLATE:
+                conversation = conversations.get(message.conversation_id)
+                if message.kind is MessageKind.TEMPLATE and _unsettled(conversation, message):
                     # Roots the conversation too when this reconciles a send that timed out.
                     await settle_conversation(uow, message, now)
             await uow.commit()
@@ -120,3 +122,16 @@ def _report(update: StatusUpdate, message: OutgoingMessage | None, now: datetime
         created_at=now,
         pricing=update.pricing,
     )
+
+
+def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> bool:
+    """Whether the template's status may still change its conversation. A root is never
+    unset and no state goes back to ``pending``, so a conversation read rooted and past
+    ``pending`` needs no compare-and-set unless the template failed (most ticks: none)."""
+    if conversation is None:
+        return True
+    if conversation.root_message_id is None and message.message_id is not None:
+        return True
+    if message.status is MessageStatus.FAILED:
+        return conversation.state in (ConversationState.PENDING, ConversationState.OPEN)
+    return conversation.state is ConversationState.PENDING
