@@ -50,7 +50,11 @@ def backend(request: pytest.FixtureRequest, opened: list[LimitsThroughputLimiter
 
     def new_on_redis(rate: int) -> LimitsThroughputLimiter:
         # Each limiter opens its own connections, like a separate worker process.
-        limiter = LimitsThroughputLimiter.redis(services.REDIS_URL, rate, key_prefix=prefix)
+        # A generous timeout: these cases are about sharing the rate, not about a Redis that
+        # stalls (a busy box can take over a second to answer; the fallback would then count).
+        limiter = LimitsThroughputLimiter.redis(
+            services.REDIS_URL, rate, key_prefix=prefix, timeout=10.0
+        )
         opened.append(limiter)
         return limiter
 
