@@ -117,6 +117,10 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         await page.goto(f"{site}/console/workspaces/{account}/conversations")
         await page.click(f"a[href$='/conversations/{cancelled_id}']")
         timeline = await page.locator(".timeline").inner_text()
+        kinds = await page.locator(".timeline > li").evaluate_all(
+            "items => items.map(i => i.classList[2])"
+        )
+        assert kinds[:3] == ["message", "answer", "action"]  # the template, the tap, the ESB
         # The template as the shopper read it: the values filled in, its buttons.
         [body] = [
             c for c in cancelled.template.body["template"]["components"] if c["type"] == "body"

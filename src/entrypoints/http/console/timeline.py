@@ -8,6 +8,7 @@ from typing import Any
 
 from application.use_cases.portal.show_conversation import ConversationShown, ShownMessage
 from entrypoints.http.portal.conversation_views import (
+    ThreadAnswer,
     ThreadItem,
     ThreadMessage,
     ThreadStatus,
@@ -46,4 +47,18 @@ def timeline(shown: ConversationShown) -> dict[str, Any]:
             by_wamid[row.item.message_id].ticks.append(row.item)
         else:
             rows.append(row)
-    return {"conversation": view.conversation, "rows": rows}
+    return {"conversation": view.conversation, "rows": _after_what_they_answer(rows, by_wamid)}
+
+
+def _after_what_they_answer(rows: list[Row], by_wamid: dict[str, Row]) -> list[Row]:
+    """Meta stamps an answer to the second, our send to the microsecond: an answer in the
+    same second as its message would show above it."""
+    ordered = list(rows)
+    for row in rows:
+        answered = (
+            by_wamid.get(row.item.in_reply_to or "") if isinstance(row.item, ThreadAnswer) else None
+        )
+        if answered is not None and ordered.index(answered) > ordered.index(row):
+            ordered.remove(row)
+            ordered.insert(ordered.index(answered) + 1, row)
+    return ordered
