@@ -7,12 +7,12 @@ from dishka import AsyncContainer
 from dishka.integrations.litestar import DishkaRouter, setup_dishka
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from application.ports.auth import PushAuthenticator
 from entrypoints.background import WebhookPump
+from entrypoints.http.api_docs import docs_assets, docs_page
 from entrypoints.http.console import console_router, template_config
 from entrypoints.http.health import HealthController
 from entrypoints.http.portal import portal_router
@@ -65,6 +65,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
             ),
             portal_router(),
             console_router(),
+            docs_assets(),
             PrometheusController,
         ],
         exception_handlers=exception_handlers(),
@@ -81,7 +82,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
             ),
             path="/schema",
             components=Components(security_schemes=security_schemes()),
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[docs_page()],
         ),
         debug=False,
         logging_config=None,
