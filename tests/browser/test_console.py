@@ -142,6 +142,14 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         assert sent.reference in esb  # the ESB's answer
         await watched.screenshot("console-conversation")
 
+        await page.click("text=All conversations")
+        await page.click("a[href$='/funnel']")
+        assert await page.locator("section.funnel").count() == 3  # all, otp_cancellation, refused
+        bars = page.locator("section.funnel[aria-label=otp_cancellation] svg text")
+        labels = await bars.all_text_contents()
+        assert labels[labels.index("sent") + 1] == "1"  # the template Meta accepted
+        await watched.screenshot("console-funnel")
+
         response = await page.goto(f"{site}/console/workspaces/{account}/conversations/{elsewhere}")
         assert response is not None
         assert response.status == 404
@@ -158,6 +166,9 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         await phone.page.goto(f"{site}/console/workspaces/{account}/conversations/{cancelled_id}")
         await phone.fits_the_width()
         await phone.screenshot("console-conversation-phone")
+        await phone.page.goto(f"{site}/console/workspaces/{account}/funnel")
+        await phone.fits_the_width()
+        await phone.screenshot("console-funnel-phone")
         assert phone.errors == []
 
 

@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
+from domain.reasons import FdrReason
 from tests.conftest import new_id
-from tests.support.portal import PortalEnv, portal_env, record_thread, token
+from tests.support.factories import T0
+from tests.support.portal import PortalEnv, portal_env, record_skip, record_thread, token
 
 LOGIN = "/console/login"
 
@@ -142,3 +144,25 @@ async def test_the_timeline_masks_the_shoppers_numbers(fresh: PortalEnv) -> None
     assert "917891971009" not in page.text
     assert "9876543210" not in page.text.replace(" ", "")
     assert "ESB-NDR-1" in page.text
+
+
+async def test_the_funnel_draws_each_reason_and_says_why_events_were_skipped(
+    fresh: PortalEnv,
+) -> None:
+    account = new_id()
+    await record_thread(fresh.uow, account, reason=FdrReason.REFUSED)
+    await record_skip(fresh.uow, account, why="whatsapp_disabled")
+    await _log_in(fresh, token(account))
+    day = T0.date().isoformat()
+    page = await fresh.client.get(
+        f"/console/workspaces/{account}/funnel", params={"from": day, "to": day}
+    )
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 3  # all reasons, refused, and the skip (unknown)
+    assert 'aria-label="refused"' in page.text
+    assert "Skipped: whatsapp disabled 1" in page.text
+    wrong = await fresh.client.get(
+        f"/console/workspaces/{account}/funnel", params={"from": day, "to": "2000-01-01"}
+    )
+    assert wrong.status_code == 400
+    assert "from: must not be after to" in wrong.text

@@ -12,12 +12,15 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_401_UNAUTHORIZED
 
+from application.ports.clock import Clock
 from application.ports.repositories import ConversationQuery
+from application.use_cases.portal.get_funnel_stats import GetFunnelStats
 from application.use_cases.portal.list_conversations import ListConversations
 from application.use_cases.portal.show_conversation import ShowConversation
 from domain.conversation import ConversationState
 from domain.errors import Unauthenticated
 from domain.reasons import FdrReason
+from entrypoints.http.console.funnel import funnel_context, period
 from entrypoints.http.console.session import (
     BASE,
     CSRF_FIELD,
@@ -137,6 +140,28 @@ class WorkspaceController(Controller):
             states=STATES,
         )
 
+    @get("/{account_id:int}/funnel")
+    async def funnel(
+        self,
+        request: Request[Any, Any, Any],
+        account_id: AccountId,
+        stats: FromDishka[GetFunnelStats],
+        clock: FromDishka[Clock],
+    ) -> Template:
+        query = dict(request.query_params)
+        problems: list[str] = []
+        since, until = period(*days(query, problems), clock.now())
+        context = {} if problems else funnel_context(await stats(account_id, since, until))
+        return _page(
+            request,
+            "funnel.html.j2",
+            status_code=400 if problems else 200,
+            account_id=account_id,
+            filters=query,
+            problems=problems,
+            **context,
+        )
+
     @get("/{account_id:int}/conversations/{conversation_id:int}")
     async def conversation(
         self,
@@ -165,6 +190,26 @@ def _page(
     )
 
 
+def days(query: dict[str, str], problems: list[str]) -> tuple[datetime | None, datetime | None]:
+    """``from`` and ``to`` as days (UTC, both included): the bounds ``[start, end)``."""
+    bounds: list[datetime | None] = []
+    for name, shift in (("from", 0), ("to", 1)):
+        value = query.get(name)
+        try:
+            day = date.fromisoformat(value) if value else None
+        except ValueError:
+            problems.append(f"{name}: a date such as 2026-11-20")
+            day = None
+        # "to" is the last day shown, so the bound is the next midnight.
+        bounds.append(
+            None if day is None else datetime.combine(day, time(), UTC) + timedelta(days=shift)
+        )
+    start, end = bounds
+    if start is not None and end is not None and start >= end:
+        problems.append("from: must not be after to")
+    return start, end
+
+
 def _filters(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The list's filters from the form (empty fields mean "any"); what cannot be read is
     said on the page, never a 500."""
@@ -185,15 +230,11 @@ def _filters(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
             filters["shipment_id"] = int(value)
         else:
             problems.append("the shipment is a number")
-    for field, key, shift in (("from", "created_from", 0), ("to", "created_to", 1)):
-        if value := query.get(field):
-            try:
-                day = date.fromisoformat(value)
-            except ValueError:
-                problems.append(f"{field}: a date such as 2026-11-20")
-                continue
-            # "to" is the last day shown, so the bound is the next midnight (UTC).
-            filters[key] = datetime.combine(day, time(), UTC) + timedelta(days=shift)
+    start, end = days(query, problems)
+    if start is not None:
+        filters["created_from"] = start
+    if end is not None:
+        filters["created_to"] = end
     if value := query.get("cursor"):
         try:
             filters["before_id"] = decode_cursor(value)
