@@ -19,6 +19,8 @@ class ShownMessage:
 
     text: str
     buttons: tuple[str, ...] = ()
+    # What a tap on each button sends back (a template's payloads, an interactive's reply ids).
+    replies: tuple[str, ...] = ()
     template_name: str | None = None
 
 
@@ -52,10 +54,11 @@ class ShowConversation:
         if not isinstance(described, dict):
             described = {}
         if message.kind is not MessageKind.TEMPLATE:
-            buttons = described.get("buttons") or []
+            buttons = [b for b in described.get("buttons") or [] if isinstance(b, dict)]
             return ShownMessage(
                 text=mask_numbers_in(str(described.get("body", ""))),
-                buttons=tuple(str(b.get("title", "")) for b in buttons if isinstance(b, dict)),
+                buttons=tuple(str(b.get("title", "")) for b in buttons),
+                replies=tuple(str(b.get("id", "")) for b in buttons),
             )
         parameters = tuple(str(p) for p in described.get("body_parameters") or [])
         name = str(described.get("name", "")) or None
@@ -72,6 +75,7 @@ class ShowConversation:
         return ShownMessage(
             text=filled(template.template_body, template.variables, parameters),
             buttons=tuple(b.title for b in template.buttons),
+            replies=tuple(str(p) for p in described.get("button_payloads") or []),
             template_name=name or template.template_name,
         )
 

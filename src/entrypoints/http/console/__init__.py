@@ -12,8 +12,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
 
-from domain.errors import Forbidden, NotFound, Unauthenticated
+from domain.errors import Forbidden, NotFound, Unauthenticated, UpstreamUnavailable
 from entrypoints.http.console.pages import LoginController, WorkspaceController
+from entrypoints.http.console.phone import PhoneController
 from entrypoints.http.console.session import BASE, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -26,11 +27,12 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def console_router() -> DishkaRouter:
     return DishkaRouter(
         "",
-        route_handlers=[LoginController, WorkspaceController],
+        route_handlers=[LoginController, WorkspaceController, PhoneController],
         exception_handlers={
             Unauthenticated: _to_login,
             Forbidden: _forbidden,
             NotFound: _not_found,
+            UpstreamUnavailable: _unavailable,
         },
         include_in_schema=False,
     )
@@ -47,6 +49,10 @@ def _forbidden(request: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]
 def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
     # Another workspace's conversation is "not found" too: the page says no more than the API.
     return _error(request, 404, "Not found", str(exc))
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
+    return _error(request, 503, "Try again", str(exc))
 
 
 def _error(request: Request[Any, Any, Any], status: int, title: str, detail: str) -> Response[Any]:

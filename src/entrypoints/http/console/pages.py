@@ -36,6 +36,7 @@ from entrypoints.http.console.timeline import timeline
 from entrypoints.http.portal.conversation_views import listed
 from entrypoints.http.portal.cursor import decode_cursor, encode_cursor
 from entrypoints.http.portal.docs import MAX_ID, AccountId, ConversationId
+from infrastructure.config import Config
 
 PAGE_SIZE = 25
 _Open = Annotated[str | None, QueryParameter(max_length=32)]
@@ -169,12 +170,14 @@ class WorkspaceController(Controller):
         account_id: AccountId,
         conversation_id: ConversationId,
         show: FromDishka[ShowConversation],
+        config: FromDishka[Config],
     ) -> Template:
         shown = await show(account_id, conversation_id)
         return _page(
             request,
             "conversation.html.j2",
             account_id=account_id,
+            sandbox=config.meta_sandbox,  # the sandbox phone exists there only
             **timeline(shown),
         )
 
