@@ -46,7 +46,7 @@ def run_demo(config: Config, host: str, port: int) -> int:
     base = f"http://{host}:{port}"
     print(f"fdr-whatsapp demo on {base} (SQLite, in-process cache and events, Meta sandbox)")
     print(f"  API docs:    {base}/schema")
-    print(f"  console:     {base}/console (paste the portal token)")
+    print(f"  console:     {base}/console (log in with the token below)")
     print(f"  readiness:   {base}/health/ready")
     if own_auth:
         print("  portal:      tokens from your WA_AUTH_JWT_SECRET / WA_AUTH_JWKS_URL")

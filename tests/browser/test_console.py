@@ -73,7 +73,8 @@ async def _log_in(page: Page, site: str, account: int | str) -> None:
     await page.goto(f"{site}/console/workspaces/{account}/conversations")
     assert page.url.endswith("/console/login")
     await page.fill("#token", token(account))
-    await page.click("button[type=submit]")
+    async with page.expect_navigation():
+        await page.click("button[type=submit]")
 
 
 async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(

@@ -65,7 +65,8 @@ async def test_a_date_tapped_on_the_phone_reschedules_once(
         page = phone.page
         await page.goto(f"{site}/console/login")
         await page.fill("#token", token(account))
-        await page.click("button[type=submit]")
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
         await page.goto(f"{site}/console/workspaces/{account}/conversations/{conversation}")
         await page.click("text=Sandbox phone")
         assert page.url.endswith("/phone")

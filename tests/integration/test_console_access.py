@@ -4,7 +4,7 @@ every form that changes something, and no page of another workspace."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -68,12 +68,19 @@ async def test_without_a_session_every_page_leads_to_the_login(fresh: PortalEnv)
 
 @pytest.mark.parametrize(
     "bad",
-    [token(1, expires_in=timedelta(seconds=-60)), token(1, secret="x" * 40), "garbage", ""],
+    [
+        lambda: token(1, expires_in=timedelta(seconds=-60)),
+        lambda: token(1, secret="x" * 40),
+        lambda: "garbage",
+        lambda: "",
+    ],
     ids=["expired", "wrong-secret", "garbage", "empty"],
 )
-async def test_a_bad_token_is_refused_on_the_login_page(fresh: PortalEnv, bad: str) -> None:
+async def test_a_bad_token_is_refused_on_the_login_page(
+    fresh: PortalEnv, bad: Callable[[], str]
+) -> None:
     csrf = await _csrf(fresh)
-    response = await fresh.client.post(LOGIN, data={"csrf": csrf, "token": bad})
+    response = await fresh.client.post(LOGIN, data={"csrf": csrf, "token": bad()})
     assert response.status_code == 401
     assert 'role="alert"' in response.text
     assert "fdr_console=" not in response.headers.get("set-cookie", "")
