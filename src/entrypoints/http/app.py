@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from application.ports.auth import PushAuthenticator
 from entrypoints.background import WebhookPump
 from entrypoints.http.api_docs import docs_assets, docs_page
+from entrypoints.http.body import JsonBodyRequest
 from entrypoints.http.console import console_router, template_config
 from entrypoints.http.health import HealthController
 from entrypoints.http.portal import portal_router
@@ -70,6 +71,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
         ],
         exception_handlers=exception_handlers(),
         template_config=template_config(),
+        request_class=JsonBodyRequest,
         middleware=[prometheus.middleware],
         on_startup=[warn_if_pushes_are_open, start_pump],
         on_shutdown=[close],
