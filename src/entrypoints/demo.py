@@ -43,6 +43,7 @@ def banner(config: Config, base: str) -> list[str]:
         f"  events:      {events}",
         f"  ESB:         {config.esb_url or 'none: actions are recorded only'}",
         f"  API docs:    {base}/schema",
+        f"  console:     {base}/console (log in with the token below)",
         f"  readiness:   {base}/health/ready",
     ]
 
@@ -84,16 +85,8 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     app.on_startup.append(start_worker)
     app.on_shutdown.insert(0, stop_worker)
-<<<<<<< HEAD
-    base = f"http://{host}:{port}"
-    print(f"fdr-whatsapp demo on {base} (SQLite, in-process cache and events, Meta sandbox)")
-    print(f"  API docs:    {base}/schema")
-    print(f"  console:     {base}/console (log in with the token below)")
-    print(f"  readiness:   {base}/health/ready")
-=======
     for line in banner(config, base):
         print(line)
->>>>>>> main
     if own_auth:
         print("  portal:      tokens from your WA_AUTH_JWT_SECRET / WA_AUTH_JWKS_URL")
     else:
