@@ -96,6 +96,24 @@ class WaTemplate:
         )
 
 
+def filled(body: str, variables: tuple[TemplateVariable, ...], parameters: tuple[str, ...]) -> str:
+    """``body`` as the shopper read it: ``{{n}}`` is the n-th value, ``{{name}}`` the value of
+    that variable; a placeholder without a value stays as written."""
+
+    def positional(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        return parameters[index] if 0 <= index < len(parameters) else match.group(0)
+
+    def named(match: re.Match[str]) -> str:
+        names = [v.value for v in variables]
+        name = match.group(1)
+        if name in names and names.index(name) < len(parameters):
+            return parameters[names.index(name)]
+        return match.group(0)
+
+    return _NAMED.sub(named, _POSITIONAL.sub(positional, body))
+
+
 def placeholder_numbers(text: str) -> set[int]:
     """The distinct ``{{n}}`` indices of a positional body."""
     return {int(m) for m in _POSITIONAL.findall(text)}

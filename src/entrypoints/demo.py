@@ -43,6 +43,7 @@ def banner(config: Config, base: str) -> list[str]:
         f"  events:      {events}",
         f"  ESB:         {config.esb_url or 'none: actions are recorded only'}",
         f"  API docs:    {base}/schema",
+        f"  console:     {base}/console (log in with the token below)",
         f"  readiness:   {base}/health/ready",
     ]
 

@@ -17,6 +17,7 @@ from application.use_cases.portal.get_template import GetTemplate
 from application.use_cases.portal.list_conversations import ListConversations
 from application.use_cases.portal.list_sender_connections import ListSenderConnections
 from application.use_cases.portal.list_templates import ListTemplates
+from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.portal.update_channel_settings import UpdateChannelSettings
 from application.use_cases.portal.update_template import UpdateTemplate
 from application.use_cases.portal.verify_template import VerifyTemplate
@@ -51,5 +52,6 @@ class PortalProvider(Provider):
     verify_template = provide(VerifyTemplate, scope=Scope.REQUEST)
     conversations = provide(ListConversations, scope=Scope.REQUEST)
     thread = provide(GetConversationThread, scope=Scope.REQUEST)
+    shown = provide(ShowConversation, scope=Scope.REQUEST)
     stats = provide(GetFunnelStats, scope=Scope.REQUEST)
     cost = provide(GetCostStats, scope=Scope.REQUEST)

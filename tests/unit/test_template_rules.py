@@ -12,7 +12,7 @@ from domain.messages import QuickReply
 from domain.phone import mask_numbers_in
 from domain.reasons import FdrReason
 from domain.template_rules import same_for_meta, template_problems
-from domain.templates import MetaTemplate, TemplateVariable, WaTemplate
+from domain.templates import MetaTemplate, TemplateVariable, WaTemplate, filled
 from tests.support.doubles import DEFAULT_SENDER
 
 GOOD = WaTemplate(
@@ -111,3 +111,12 @@ def test_numbers_in_free_text_are_masked() -> None:
     assert mask_numbers_in("call me on 98765 43210 or +91-7891971009, order 12345") == (
         "call me on ***** *3210 or +**-******1009, order 12345"
     )
+
+
+def test_a_body_is_shown_with_its_values_filled_in() -> None:
+    assert filled("Hi {{1}}, order {{2}}", (), ("Aman", "4980")) == "Hi Aman, order 4980"
+    named = (TemplateVariable.FIRST_NAME, TemplateVariable.ORDER_NUMBER)
+    assert filled("{{order_number}} for {{first_name}}", named, ("Aman", "4980")) == (
+        "4980 for Aman"
+    )
+    assert filled("Hi {{1}} {{3}}", (), ("Aman",)) == "Hi Aman {{3}}"  # a value missing: as is

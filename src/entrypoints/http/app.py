@@ -7,13 +7,14 @@ from dishka import AsyncContainer
 from dishka.integrations.litestar import DishkaRouter, setup_dishka
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from application.ports.auth import PushAuthenticator
 from entrypoints.background import WebhookPump
+from entrypoints.http.api_docs import docs_assets, docs_page
 from entrypoints.http.body import JsonBodyRequest
+from entrypoints.http.console import console_router, template_config
 from entrypoints.http.health import HealthController
 from entrypoints.http.portal import portal_router
 from entrypoints.http.portal.docs import security_schemes
@@ -64,9 +65,12 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
                 ],
             ),
             portal_router(),
+            console_router(),
+            docs_assets(),
             PrometheusController,
         ],
         exception_handlers=exception_handlers(),
+        template_config=template_config(),
         request_class=JsonBodyRequest,
         middleware=[prometheus.middleware],
         on_startup=[warn_if_pushes_are_open, start_pump],
@@ -80,7 +84,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
             ),
             path="/schema",
             components=Components(security_schemes=security_schemes()),
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[docs_page()],
         ),
         debug=False,
         logging_config=None,
