@@ -56,6 +56,7 @@ from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
@@ -334,6 +335,7 @@ class UseCaseProvider(Provider):
     scope = Scope.REQUEST
     notify = provide(NotifyFailedDelivery)
     poison = provide(RecordPoisonEvent)
+    outcomes = provide(RecordShipmentOutcome)
     intake = provide(ShipmentEventIntake)
     follow_ups = provide(FollowUpSender)
     reports = provide(RecordDeliveryReports)
