@@ -89,10 +89,16 @@ class Thread:
 
 
 async def start(
-    stack: Stack, client: AppClient, reason: str, shipment_id: int | None = None
+    stack: Stack,
+    client: AppClient,
+    reason: str,
+    shipment_id: int | None = None,
+    account: int | None = None,
 ) -> Thread:
-    account = new_id()
-    await stack.enable(account)
+    """A conversation of a new workspace (or of ``account``, enabled already)."""
+    if account is None:
+        account = new_id()
+        await stack.enable(account)
     event = fdr_event(reason, account_id=account, shipment_id=shipment_id)
     shipment = event["response_data"]["id"]
     link = f"{PUBLIC_BASE_URL}/track/whatsapp/{shipment}"

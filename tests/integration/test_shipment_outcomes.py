@@ -3,6 +3,8 @@ notified failed attempt, through the emulator, the worker and MariaDB, with the 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from entrypoints.intake import ShipmentEventIntake
 from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.support.app import AppClient
+from tests.support.portal import SECRET, api, bearer
 from tests.support.stack import Stack, fdr_event, running_stack
 
 IST = timedelta(hours=5, minutes=30)
@@ -24,7 +27,7 @@ LATER = "2099-01-05 11:00:00"
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
+    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
         running.start_worker()
         yield running
 
@@ -218,3 +221,90 @@ async def test_events_of_shipments_never_messaged_are_acknowledged_without_a_wri
         assert result.outcome == expected
     for table in ("wa_shipment_events", "wa_conversation_outcomes", "wa_fdr_events"):
         assert await stack.rows(table, shipment_id=shipment) == []
+
+
+async def _outcome_of(stack: Stack, thread: Thread, expected: str) -> None:
+    async def recorded() -> bool:
+        found = await outcomes(stack, thread)
+        return any(o["outcome"] == expected for o in found)
+
+    await stack.wait_for(recorded, seconds=60, what=f"outcome {expected}")
+
+
+async def test_the_stats_and_the_export_show_the_outcomes(stack: Stack, client: AppClient) -> None:
+    account = new_id()
+    await stack.enable(account)
+    reattempted = await start(stack, client, "address_issue", account=account)
+    await answer(reattempted, "address_issue")
+    rescheduled = await start(stack, client, "rescheduled", account=account)
+    await answer(rescheduled, "rescheduled")
+    returned = await start(stack, client, "customer_unavailable", account=account)
+    waiting = await start(stack, client, "otp_cancellation", account=account)
+
+    log = (await attempt_of(stack, reattempted))["shipment_status_log_id"]
+    await stack.publish(shipment_event("delivered", reattempted, log + 1))
+    log = (await attempt_of(stack, returned))["shipment_status_log_id"]
+    await stack.publish(shipment_event("rto_initiated", returned, log + 1))
+    # An attempt before the chosen date: not honoured; it starts a conversation of its own.
+    log = (await attempt_of(stack, rescheduled))["shipment_status_log_id"]
+    shipment = rescheduled.shipment_id
+    failed = fdr_event(
+        "rescheduled", account_id=account, shipment_id=shipment, status_log_id=log + 1
+    )
+    failed["response_data"]["status_updated_at"] = (datetime.now(UTC) + IST).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    await stack.publish(failed)
+    await _outcome_of(stack, reattempted, "delivered")
+    await _outcome_of(stack, returned, "rto")
+    await _outcome_of(stack, rescheduled, "failed_again")
+
+    async def five_notified() -> bool:
+        rows = await stack.rows("wa_conversations", account_id=account)
+        return len([r for r in rows if r["root_message_id"]]) == 5
+
+    await stack.wait_for(five_notified, seconds=60, what="the second reschedule conversation")
+    response = await client.get(api(account, "/stats"), headers=bearer(account))
+    assert response.status_code == 200, response.text
+    outcomes_ = response.json()["outcomes"]
+    assert outcomes_["total"] == {
+        "key": "all",
+        "notified": 5,
+        "delivered": 1,
+        "deliveredRate": 0.2,
+        "rto": 1,
+        "rtoRate": 0.2,
+        "cancelled": 0,
+        "failedAgain": 1,
+        "pending": 2,
+        "judged": 2,
+        "notHonoured": 1,
+        "notHonouredRate": 0.5,
+    }
+    by_answer = {t["key"]: t for t in outcomes_["byAnswer"]}
+    assert sorted(by_answer) == ["no_answer", "reattempt", "reschedule"]
+    reattempt = by_answer["reattempt"]
+    assert (reattempt["delivered"], reattempt["deliveredRate"]) == (1, 1.0)
+    assert by_answer["reschedule"]["notHonouredRate"] == 1.0
+    assert (by_answer["no_answer"]["notified"], by_answer["no_answer"]["rto"]) == (3, 1)
+    assert [t["key"] for t in outcomes_["byCourier"]] == ["Delhivery"]
+    by_reason = {t["key"]: t for t in outcomes_["byReason"]}
+    assert by_reason["customer_unavailable"]["rtoRate"] == 1.0
+
+    export = await client.get(api(account, "/outcomes.csv"), headers=bearer(account))
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(lines) == 5
+    by_shipment = {(int(r["shipment_id"]), r["outcome"]): r for r in lines}
+    delivered = by_shipment[(reattempted.shipment_id, "delivered")]
+    assert (delivered["answer"], delivered["honoured"], delivered["courier"]) == (
+        "reattempt",
+        "true",
+        "Delhivery",
+    )
+    assert by_shipment[(rescheduled.shipment_id, "failed_again")]["honoured"] == "false"
+    assert by_shipment[(returned.shipment_id, "rto")]["answer"] == "no_answer"
+    assert by_shipment[(waiting.shipment_id, "")]["next_event"] == ""
+    other = await client.get(api(account, "/outcomes.csv"), headers=bearer(new_id()))
+    assert other.status_code == 403
