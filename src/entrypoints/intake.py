@@ -1,4 +1,5 @@
-"""The one way into the FDR use case, shared by the pull worker and the push endpoint."""
+"""The one way into the FDR use case, shared by the pull worker and the push endpoint; and the
+worker's triage of a pulled batch."""
 
 from __future__ import annotations
 
@@ -76,3 +77,29 @@ def _as_shipment_event(fdr: FailedDelivery) -> ShipmentEvent:
         kind=ShipmentEventKind.FAILED_ATTEMPT,
         happened_at=fdr.failed_at,
     )
+
+
+class ShipmentEventTriage:
+    """Picks out of a pulled batch the events nothing is to be done about: other kinds of
+    shipment event, and outcome events of shipments never messaged (most of the traffic),
+    with one database read for the whole batch and no write (docs/outcomes.md)."""
+
+    def __init__(self, outcomes: RecordShipmentOutcome) -> None:
+        self._outcomes = outcomes
+
+    async def __call__(self, batch: list[bytes]) -> list[bool]:
+        """Per event: True when it may be acknowledged without being handled."""
+        decoded = [decode_shipment_event(data) for data in batch]
+        shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
+        messaged = await self._outcomes.messaged(shipments) if shipments else set()
+        verdicts: list[bool] = []
+        for event in decoded:
+            if isinstance(event, NotFailedDelivery):
+                FDR_EVENTS.labels("not_fdr").inc()
+                verdicts.append(True)
+            elif isinstance(event, ShipmentEvent) and event.shipment_id not in messaged:
+                FDR_EVENTS.labels("outcome_not_messaged").inc()
+                verdicts.append(True)
+            else:
+                verdicts.append(False)
+        return verdicts

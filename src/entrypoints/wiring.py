@@ -62,7 +62,7 @@ from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTem
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
-from entrypoints.intake import ShipmentEventIntake
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
@@ -337,6 +337,7 @@ class UseCaseProvider(Provider):
     poison = provide(RecordPoisonEvent)
     outcomes = provide(RecordShipmentOutcome)
     intake = provide(ShipmentEventIntake)
+    triage = provide(ShipmentEventTriage)
     follow_ups = provide(FollowUpSender)
     reports = provide(RecordDeliveryReports)
     template_status = provide(RecordTemplateStatus)

@@ -18,7 +18,7 @@ from dishka import AsyncContainer
 from application.ports.collaborators import EventSource, ReceivedEvent
 from application.use_cases.notify_failed_delivery import Disposition
 from domain.errors import UpstreamUnavailable
-from entrypoints.intake import ShipmentEventIntake
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
 from infrastructure.metrics import WORKER_IN_FLIGHT
@@ -65,7 +65,7 @@ class Worker:
                     self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
-                for event in batch:
+                for event in await self._triage(batch):
                     task = asyncio.create_task(self._handle(event))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
@@ -76,6 +76,26 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await self._flush_acks()
+
+    async def _triage(self, batch: list[ReceivedEvent]) -> list[ReceivedEvent]:
+        """Acknowledges at once what needs no handling; the rest, to be handled one by one."""
+        if not batch:
+            return batch
+        try:
+            async with self._container() as request:
+                triage = await request.get(ShipmentEventTriage)
+                skip = await triage([event.data for event in batch])
+        except Exception as exc:  # the database: each event finds out on its own
+            self._failures.failed("batch not triaged", exc)
+            return batch
+        rest = []
+        for event, ignorable in zip(batch, skip, strict=True):
+            if ignorable:
+                self._acks.append(event.ack_id)
+                self.handled += 1
+            else:
+                rest.append(event)
+        return rest
 
     async def _receive(self, count: int, stop: asyncio.Event) -> list[ReceivedEvent]:
         receive = asyncio.create_task(self._source.receive(count))

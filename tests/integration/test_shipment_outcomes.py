@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from entrypoints.intake import ShipmentEventIntake
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.support.app import AppClient
@@ -308,3 +308,24 @@ async def test_the_stats_and_the_export_show_the_outcomes(stack: Stack, client: 
     assert by_shipment[(waiting.shipment_id, "")]["next_event"] == ""
     other = await client.get(api(account, "/outcomes.csv"), headers=bearer(new_id()))
     assert other.status_code == 403
+
+
+async def test_the_worker_acknowledges_a_batch_of_unmessaged_shipments_with_one_read(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "address_issue")
+    log = (await attempt_of(stack, thread))["shipment_status_log_id"]
+    unknown = new_id()
+    batch = [
+        shipment_event("delivered", thread, log + 3),  # messaged: handled
+        fdr_event(account_id=thread.account_id, shipment_id=unknown),  # a failed attempt: handled
+    ]
+    for kind in ("delivered", "rto_delivered", "intransit"):
+        other = fdr_event(account_id=thread.account_id, shipment_id=unknown, status_log_id=new_id())
+        other["eventSubType"] = kind
+        other["response_data"]["status"] = kind
+        batch.append(other)
+    async with stack.container() as request:
+        triage = await request.get(ShipmentEventTriage)
+        skip = await triage([json.dumps(e).encode() for e in batch])
+    assert skip == [False, False, True, True, True]

@@ -222,6 +222,9 @@ class ShipmentOutcomeRepository(Protocol):
         """The shipment's conversations, oldest attempt first; with ``lock`` their rows stay
         locked to this transaction (the outcomes of one shipment are written one at a time)."""
 
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        """Those of ``shipment_ids`` that have a conversation (one indexed read for all)."""
+
     async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
         """False when the shipment's event with that ``status_log_id`` is stored already."""
 

@@ -475,6 +475,10 @@ class InMemoryShipmentOutcomeRepository(_Repo):
             key=lambda a: a.status_log_id,
         )
 
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        wanted = set(shipment_ids)
+        return {c.shipment_id for c in self._t.conversations.values() if c.shipment_id in wanted}
+
     async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
         key = (event.shipment_id, event.status_log_id)
         if key in self._t.shipment_events:

@@ -43,6 +43,14 @@ class SqlShipmentOutcomeRepository(SqlRepository):
         rows = await self._conn.execute(stmt)
         return [Attempt(r.id, r.account_id, r.shipment_status_log_id) for r in rows]
 
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        if not shipment_ids:
+            return set()
+        rows = await self._conn.execute(
+            select(c.c.shipment_id).where(c.c.shipment_id.in_(list(shipment_ids))).distinct()
+        )
+        return {r.shipment_id for r in rows}
+
     async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
         added = await self._execute_unique(
             _ADD_EVENT,
