@@ -203,16 +203,32 @@ async def _main(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        source = await container.get(EventSource)
-        worker = Worker(container, source, concurrency=config.worker_concurrency)
+    async with contextlib.AsyncExitStack() as resources:
+        resources.push_async_callback(container.close)
+        workers = [
+            Worker(
+                container, await container.get(EventSource), concurrency=config.worker_concurrency
+            )
+        ]
+        if config.pubsub_outcome_subscription:
+            # The shipment events for the outcomes come on a subscription of their own: the
+            # same intake handles them, with its own pulls and concurrency.
+            from infrastructure.pubsub.client import PubSubTarget
+            from infrastructure.pubsub.source import PubSubEventSource
+
+            assert config.pubsub_project
+            target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
+            subscriber = target.subscriber()
+            resources.push_async_callback(subscriber.close)
+            path = target.subscription_path(config.pubsub_outcome_subscription)
+            source = PubSubEventSource(subscriber, path)
+            workers.append(Worker(container, source, concurrency=config.worker_concurrency))
         _log.info(
             "worker started",
             subscription=config.pubsub_fdr_subscription,
+            outcome_subscription=config.pubsub_outcome_subscription,
             metrics_port=config.worker_metrics_port,
         )
-        await worker.run(stop)
-        _log.info("worker stopped", handled=worker.handled)
-    finally:
-        await container.close()
+        await asyncio.gather(*(worker.run(stop) for worker in workers))
+        _log.info("worker stopped", handled=sum(worker.handled for worker in workers))
     return 0

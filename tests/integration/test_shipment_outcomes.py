@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from gcloud.aio.pubsub import PubsubMessage
 
 from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
+from infrastructure.pubsub.client import PubSubTarget
+from infrastructure.pubsub.source import PubSubEventSource
 from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.support.app import AppClient
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import Stack, fdr_event, running_stack
+from tests.support.stack import Stack, fdr_event, new_subscription, running_stack
 
 IST = timedelta(hours=5, minutes=30)
 #: Long after any answer the tests give: the courier's event comes after the shopper's choice.
@@ -329,3 +332,23 @@ async def test_the_worker_acknowledges_a_batch_of_unmessaged_shipments_with_one_
         triage = await request.get(ShipmentEventTriage)
         skip = await triage([json.dumps(e).encode() for e in batch])
     assert skip == [False, False, True, True, True]
+
+
+async def test_outcome_events_may_come_on_a_subscription_of_their_own(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "address_issue")
+    log = (await attempt_of(stack, thread))["shipment_status_log_id"]
+    assert stack.config.pubsub_project
+    target = PubSubTarget(stack.config.pubsub_project, stack.config.pubsub_emulator_host)
+    subscriber = target.subscriber()
+    topic, subscription = await new_subscription(target, stack.publisher, subscriber, "shipments")
+    # A worker on the second subscription (what WA_PUBSUB_OUTCOME_SUBSCRIPTION starts).
+    stack.start_worker(lambda _: PubSubEventSource(subscriber, subscription, pull_timeout=1))
+    data = json.dumps(shipment_event("delivered", thread, log + 2)).encode()
+    await stack.publisher.publish(topic, [PubsubMessage(data)])
+
+    async def delivered() -> bool:
+        return [o["outcome"] for o in await outcomes(stack, thread)] == ["delivered"]
+
+    await stack.wait_for(delivered, seconds=60, what="the outcome from the second subscription")
