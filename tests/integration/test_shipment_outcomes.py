@@ -152,6 +152,7 @@ async def test_each_answer_and_next_event_set_the_outcome_once(
         details = [e["detail"] for e in told]
         assert len(details) == len(set(details)) >= 1
         assert told[-1]["outcome"] == f"shipment_{OUTCOME[kind]}"
+        assert told[-1]["reason"] == ANSWERS[chosen]
         assert f"answer={chosen}; courier_next={kind};" in told[-1]["detail"]
         if LATE_FIRST[kind] == kind:
             assert len(told) == 1  # the late event only moved the outcome to an earlier one

@@ -212,6 +212,7 @@ class Attempt:
     conversation_id: int
     account_id: int
     status_log_id: int
+    reason: str = ""
 
 
 class ShipmentOutcomeRepository(Protocol):

@@ -106,7 +106,7 @@ class RecordShipmentOutcome:
                 ActivityEvent(
                     account_id=change.attempt.account_id,
                     shipment_id=shipment_id,
-                    reason=None,
+                    reason=change.attempt.reason or None,
                     outcome=_ACTIVITY[verdict.outcome],
                     kind=ActivityKind.OUTCOME,
                     conversation_id=change.attempt.conversation_id,

@@ -468,7 +468,7 @@ class InMemoryShipmentOutcomeRepository(_Repo):
         # The store's lock already serialises units of work.
         return sorted(
             (
-                Attempt(c.id or 0, c.account_id, c.status_log_id)
+                Attempt(c.id or 0, c.account_id, c.status_log_id, c.reason.value)
                 for c in self._t.conversations.values()
                 if c.shipment_id == shipment_id
             ),

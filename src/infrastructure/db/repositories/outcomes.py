@@ -34,14 +34,14 @@ def _verdict_values(verdict: Verdict) -> dict[str, Any]:
 class SqlShipmentOutcomeRepository(SqlRepository):
     async def attempts(self, shipment_id: int, *, lock: bool = False) -> list[Attempt]:
         stmt = (
-            select(c.c.id, c.c.account_id, c.c.shipment_status_log_id)
+            select(c.c.id, c.c.account_id, c.c.shipment_status_log_id, c.c.reason)
             .where(c.c.shipment_id == shipment_id)
             .order_by(c.c.shipment_status_log_id)
         )
         if lock:
             stmt = stmt.with_for_update()
         rows = await self._conn.execute(stmt)
-        return [Attempt(r.id, r.account_id, r.shipment_status_log_id) for r in rows]
+        return [Attempt(r.id, r.account_id, r.shipment_status_log_id, r.reason) for r in rows]
 
     async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
         if not shipment_ids:
