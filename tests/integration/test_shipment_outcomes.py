@@ -122,7 +122,8 @@ async def test_each_answer_and_next_event_set_the_outcome_once(
     async def settled() -> bool:
         found = await outcomes(stack, thread)
         mine = [o for o in found if o["conversation_id"] == attempt["id"]]
-        return bool(mine) and mine[0]["outcome_status_log_id"] == log + 5
+        stored = await stack.rows("wa_shipment_events", shipment_id=thread.shipment_id)
+        return len(stored) == 2 and bool(mine) and mine[0]["outcome_status_log_id"] == log + 5
 
     await stack.wait_for(settled, seconds=60, what=f"the {kind} outcome")
     stored = await stack.rows("wa_shipment_events", shipment_id=thread.shipment_id)

@@ -90,9 +90,13 @@ class RecordShipmentOutcome:
                 # that only moved the outcome to an earlier event of the same kind.
                 if before is None or before.summary != verdict.summary:
                     changes.append(_Change(attempt, verdict))
+            # Told while the shipment is still locked: two events of one shipment handled at
+            # once reach the timeline in the order their outcomes were derived. Should the
+            # commit then fail, the event comes back and tells the same again (a duplicate on
+            # the timeline, never a wrong order).
+            for change in changes:
+                await self._publish(event.shipment_id, change)
             await uow.commit()
-        for change in changes:
-            await self._publish(event.shipment_id, change)
         return Recorded.RECORDED
 
     async def _publish(self, shipment_id: int, change: _Change) -> None:
