@@ -2,7 +2,7 @@
 outcome per conversation; conversations keep the courier and the brand's tracking host.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -32,6 +32,7 @@ class Tables:
     link_clicks: dict[int, LinkClick] = field(default_factory=dict)
     shipment_events: dict[tuple[int, int], ShipmentEvent] = field(default_factory=dict)
     outcomes: dict[int, tuple[int, int, Verdict]] = field(default_factory=dict)  # id: acct, ship
+    shopper_languages: dict[str, str] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

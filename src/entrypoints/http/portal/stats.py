@@ -16,6 +16,7 @@ from litestar.response import Stream
 
 from application.ports.clock import Clock
 from application.use_cases.portal.export_outcomes import COLUMNS, ExportOutcomes
+from application.use_cases.portal.get_cost_stats import GetCostStats
 from application.use_cases.portal.get_funnel_stats import (
     GetFunnelStats,
     OutcomeStats,
@@ -76,12 +77,21 @@ class OutcomesView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     by_answer: list[OutcomeTallyView]
 
 
+class CostStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    month: str  # 2026-11 (UTC)
+    pricing_model: str  # PMP (per message) or CBP (per conversation, before July 2025)
+    category: str  # Meta's: utility, marketing, authentication, service, ...
+    billable_messages: int
+    billable_conversations: int  # CBP only
+
+
 class FunnelStatsView(msgspec.Struct, frozen=True, kw_only=True):
     start: datetime = msgspec.field(name="from")
     end: datetime = msgspec.field(name="to")
     reasons: list[ReasonStats]
     total: ReasonStats
     outcomes: OutcomesView
+    cost: list[CostStats] = msgspec.field(default_factory=list)
 
 
 def _tally(t: OutcomeTally) -> OutcomeTallyView:
@@ -169,6 +179,15 @@ _EXAMPLE: dict[str, object] = {
         "byCourier": [{**_TALLY_EXAMPLE, "key": "Delhivery"}],
         "byAnswer": [{**_TALLY_EXAMPLE, "key": "no_answer"}],
     },
+    "cost": [
+        {
+            "month": "2026-11",
+            "pricingModel": "PMP",
+            "category": "utility",
+            "billableMessages": 96,
+            "billableConversations": 0,
+        }
+    ],
 }
 
 From = Annotated[
@@ -211,7 +230,9 @@ class StatsController(Controller):
             "Per reason: FDR events received, skipped (by why), templates sent (accepted by "
             "Meta), delivered, read, answered, NDR action taken, resolved and failed (by Meta "
             "error code), plus the total. Events count by when they were received, the rest by "
-            "when the conversation started. Default period: the last 30 days."
+            "when the conversation started. `cost`: the workspace's messages Meta charges for "
+            "(its `pricing` on the status webhooks), per month, pricing model and category. "
+            "Default period: the last 30 days."
         ),
         responses={
             **success(
@@ -226,6 +247,7 @@ class StatsController(Controller):
         self,
         account_id: AccountId,
         stats: FromDishka[GetFunnelStats],
+        cost: FromDishka[GetCostStats],
         clock: FromDishka[Clock],
         start: From = None,
         end: To = None,
@@ -238,6 +260,16 @@ class StatsController(Controller):
             reasons=[_stats(r) for r in result.reasons],
             total=_stats(result.total),
             outcomes=_outcomes(result.outcomes),
+            cost=[
+                CostStats(
+                    month=c.month,
+                    pricing_model=c.pricing_model,
+                    category=c.category,
+                    billable_messages=c.billable_messages,
+                    billable_conversations=c.billable_conversations,
+                )
+                for c in await cost(account_id, since, until)
+            ],
         )
 
 
