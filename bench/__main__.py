@@ -1,4 +1,5 @@
-"""``python -m bench [ingest|fanout|limiter|peer|memory|profile|all] [--quick] [--out FILE]``.
+"""``python -m bench [SECTION ...|all] [--quick] [--out FILE]``; sections: ingest, fanout,
+limiter, peer, outcomes, memory, profile.
 
 ``all`` (the default, what ``make bench`` runs) is everything but profile, which
 runs the service under cProfile and is asked for by name. Results are merged into
@@ -25,12 +26,13 @@ from bench import env
 from bench.fanout import FULL_PLANS, QUICK_PLANS, run_fanout
 from bench.ingest import FULL_LEVELS, QUICK_LEVELS, run_ingest
 from bench.limiter import run_limiter
+from bench.outcomes import run_outcomes
 from bench.peer import run_peer
 from bench.profile import run_profile
 from bench.stack import BenchStack, bench_stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingest", "fanout", "limiter", "peer", "memory", "profile")
+SECTIONS = ("ingest", "fanout", "limiter", "peer", "outcomes", "memory", "profile")
 
 
 def _machine() -> dict[str, Any]:
@@ -152,6 +154,13 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
             "redis_scripts_per_send": [row["redis_scripts_per_send"] for row in limiter["steady"]],
             "fell_back_to_process_under_a_burst": limiter["burst"]["fell_back_to_process"],
         }
+    outcomes = results.get("outcomes")
+    if outcomes:
+        targets["unmessaged_shipment_events_5000_per_s_per_worker_no_write"] = {
+            "met": outcomes["events_per_s"] >= 5000 and not any(outcomes["rows_written"].values()),
+            "events_per_s": outcomes["events_per_s"],
+            "rows_written": outcomes["rows_written"],
+        }
     memory = results.get("memory")
     if memory:
         serve_max = memory["serve"].get("rss_under_load_max_mib")
@@ -176,6 +185,9 @@ async def _run(sections: list[str], quick: bool) -> dict[str, Any]:
     if "limiter" in sections:
         print("limiter: waiting for slots, in process against Redis", file=sys.stderr)
         results["limiter"] = await run_limiter(quick)
+    if "outcomes" in sections:
+        print("outcomes: events of shipments never messaged, in process", file=sys.stderr)
+        results["outcomes"] = await run_outcomes(quick)
     if not needs_stack:
         return results
     async with bench_stack() as stack:

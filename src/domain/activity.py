@@ -19,6 +19,11 @@ class Outcome(StrEnum):
     ACTION_FAILED = "action_failed"
     NEEDS_PERSON = "needs_person"  # the ESB refused the shopper's request: someone must call
     LINK_CLICKED = "link_clicked"
+    # What became of the shipment after the conversation (docs/outcomes.md).
+    SHIPMENT_DELIVERED = "shipment_delivered"
+    SHIPMENT_FAILED_AGAIN = "shipment_failed_again"
+    SHIPMENT_RTO = "shipment_rto"
+    SHIPMENT_CANCELLED = "shipment_cancelled"
 
 
 class ActivityKind(StrEnum):
@@ -27,6 +32,7 @@ class ActivityKind(StrEnum):
     ANSWER = "answer"  # the shopper answered
     ACTION = "action"  # an NDR action on the logistics side (taken or failed)
     CLICK = "click"  # the shopper opened the tracking link
+    OUTCOME = "outcome"  # what the courier did next, and whether it honoured the answer
 
 
 class SkipReason(StrEnum):

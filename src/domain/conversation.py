@@ -47,6 +47,8 @@ class Conversation:
     status_log_id: int
     order_number: str = ""
     tracking_id: str = ""
+    courier: str = ""  # as the failed-delivery event named it (for the outcome stats)
+    tracking_domain: str | None = None  # the brand's tracking page host (docs/outcomes.md)
     reason: FdrReason
     customer_phone: str  # E.164 digits
     customer_name: str = ""

@@ -61,6 +61,7 @@ class FailedDelivery:
     is_cod: bool = False
     amount_due: Decimal | None = None
     tracking_id: str = ""
+    tracking_domain: str | None = None  # the brand's tracking page host, when the event names one
     courier: str = ""
     ndr_code: int | None = None
     ndr_description: str = ""

@@ -1,4 +1,5 @@
-"""The one way into the FDR use case, shared by the pull worker and the push endpoint."""
+"""The one way into the FDR use case, shared by the pull worker and the push endpoint; and the
+worker's triage of a pulled batch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import structlog
 
 from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
 from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
+from domain.failed_delivery import FailedDelivery
+from domain.outcomes import ShipmentEvent, ShipmentEventKind
 from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
 from infrastructure.metrics import FDR_EVENT_SECONDS, FDR_EVENTS
 
@@ -23,15 +27,25 @@ class IntakeResult:
 
 
 class ShipmentEventIntake:
-    def __init__(self, notify: NotifyFailedDelivery, poison: RecordPoisonEvent) -> None:
+    def __init__(
+        self,
+        notify: NotifyFailedDelivery,
+        poison: RecordPoisonEvent,
+        outcomes: RecordShipmentOutcome,
+    ) -> None:
         self._notify = notify
         self._poison = poison
+        self._outcomes = outcomes
 
     async def __call__(self, data: bytes, message_id: str) -> IntakeResult:
         started = time.perf_counter()
         decoded = decode_shipment_event(data)
         if isinstance(decoded, NotFailedDelivery):
             result = IntakeResult(Disposition.ACK, "not_fdr")
+        elif isinstance(decoded, ShipmentEvent):
+            # What followed a failed attempt (docs/outcomes.md); mostly shipments never messaged.
+            recorded = await self._outcomes(decoded)
+            result = IntakeResult(Disposition.ACK, f"outcome_{recorded.value}")
         elif isinstance(decoded, Malformed):
             await self._poison(
                 message_id,
@@ -48,6 +62,8 @@ class ShipmentEventIntake:
             if notified.disposition is Disposition.RETRY:
                 outcome = "retry"
             result = IntakeResult(notified.disposition, outcome, notified.retry_after)
+            # Another failed attempt is also the outcome of the attempt notified before it.
+            await self._outcomes(_as_shipment_event(decoded))
             _log.info(
                 "fdr event",
                 outcome=outcome,
@@ -58,3 +74,39 @@ class ShipmentEventIntake:
         FDR_EVENTS.labels(result.outcome).inc()
         FDR_EVENT_SECONDS.observe(time.perf_counter() - started)
         return result
+
+
+def _as_shipment_event(fdr: FailedDelivery) -> ShipmentEvent:
+    return ShipmentEvent(
+        account_id=fdr.account_id,
+        shipment_id=fdr.shipment_id,
+        status_log_id=fdr.status_log_id,
+        kind=ShipmentEventKind.FAILED_ATTEMPT,
+        happened_at=fdr.failed_at,
+    )
+
+
+class ShipmentEventTriage:
+    """Picks out of a pulled batch the events nothing is to be done about: other kinds of
+    shipment event, and outcome events of shipments never messaged (most of the traffic),
+    with one database read for the whole batch and no write (docs/outcomes.md)."""
+
+    def __init__(self, outcomes: RecordShipmentOutcome) -> None:
+        self._outcomes = outcomes
+
+    async def __call__(self, batch: list[bytes]) -> list[bool]:
+        """Per event: True when it may be acknowledged without being handled."""
+        decoded = [decode_shipment_event(data) for data in batch]
+        shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
+        messaged = await self._outcomes.messaged(shipments) if shipments else set()
+        verdicts: list[bool] = []
+        for event in decoded:
+            if isinstance(event, NotFailedDelivery):
+                FDR_EVENTS.labels("not_fdr").inc()
+                verdicts.append(True)
+            elif isinstance(event, ShipmentEvent) and event.shipment_id not in messaged:
+                FDR_EVENTS.labels("outcome_not_messaged").inc()
+                verdicts.append(True)
+            else:
+                verdicts.append(False)
+        return verdicts

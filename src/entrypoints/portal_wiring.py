@@ -9,6 +9,7 @@ from application.ports.auth import TokenVerifier
 from application.ports.portal import PortalQueries
 from application.use_cases.portal.create_template import CreateTemplate
 from application.use_cases.portal.delete_template import DeleteTemplate
+from application.use_cases.portal.export_outcomes import ExportOutcomes
 from application.use_cases.portal.get_channel_settings import GetChannelSettings
 from application.use_cases.portal.get_conversation_thread import GetConversationThread
 from application.use_cases.portal.get_cost_stats import GetCostStats
@@ -54,4 +55,5 @@ class PortalProvider(Provider):
     thread = provide(GetConversationThread, scope=Scope.REQUEST)
     shown = provide(ShowConversation, scope=Scope.REQUEST)
     stats = provide(GetFunnelStats, scope=Scope.REQUEST)
+    export_outcomes = provide(ExportOutcomes, scope=Scope.REQUEST)
     cost = provide(GetCostStats, scope=Scope.REQUEST)

@@ -57,12 +57,13 @@ from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
-from entrypoints.intake import ShipmentEventIntake
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
@@ -341,7 +342,9 @@ class UseCaseProvider(Provider):
     scope = Scope.REQUEST
     notify = provide(NotifyFailedDelivery)
     poison = provide(RecordPoisonEvent)
+    outcomes = provide(RecordShipmentOutcome)
     intake = provide(ShipmentEventIntake)
+    triage = provide(ShipmentEventTriage)
     follow_ups = provide(FollowUpSender)
     reports = provide(RecordDeliveryReports)
     template_status = provide(RecordTemplateStatus)

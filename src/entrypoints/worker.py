@@ -19,7 +19,7 @@ from application.ports.collaborators import EventSource, ReceivedEvent
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
-from entrypoints.intake import ShipmentEventIntake
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
 from infrastructure.metrics import UNKNOWN_SENDS, WORKER_IN_FLIGHT
@@ -69,7 +69,7 @@ class Worker:
                     self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
-                for event in batch:
+                for event in await self._triage(batch):
                     task = asyncio.create_task(self._handle(event))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
@@ -81,6 +81,26 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._flush_acks()
+
+    async def _triage(self, batch: list[ReceivedEvent]) -> list[ReceivedEvent]:
+        """Acknowledges at once what needs no handling; the rest, to be handled one by one."""
+        if not batch:
+            return batch
+        try:
+            async with self._container() as request:
+                triage = await request.get(ShipmentEventTriage)
+                skip = await triage([event.data for event in batch])
+        except Exception as exc:  # the database: each event finds out on its own
+            self._failures.failed("batch not triaged", exc)
+            return batch
+        rest = []
+        for event, ignorable in zip(batch, skip, strict=True):
+            if ignorable:
+                self._acks.append(event.ack_id)
+                self.handled += 1
+            else:
+                rest.append(event)
+        return rest
 
     async def _receive(self, count: int, stop: asyncio.Event) -> list[ReceivedEvent]:
         receive = asyncio.create_task(self._source.receive(count))
@@ -212,21 +232,39 @@ async def _main(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    async with contextlib.AsyncExitStack() as resources:
+        resources.push_async_callback(container.close)
+        every = recheck_interval(config)
         source = await container.get(EventSource)
-        worker = Worker(
-            container,
-            source,
-            concurrency=config.worker_concurrency,
-            recheck_every=recheck_interval(config),
-        )
+        workers = [
+            Worker(container, source, concurrency=config.worker_concurrency, recheck_every=every)
+        ]
+        if config.pubsub_outcome_subscription:
+            # The shipment events for the outcomes come on a subscription of their own: the
+            # same intake handles them, with its own pulls and concurrency.
+            from infrastructure.pubsub.client import PubSubTarget
+            from infrastructure.pubsub.source import PubSubEventSource
+
+            assert config.pubsub_project
+            target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
+            subscriber = target.subscriber()
+            resources.push_async_callback(subscriber.close)
+            path = target.subscription_path(config.pubsub_outcome_subscription)
+            outcome_source = PubSubEventSource(subscriber, path)
+            workers.append(
+                Worker(
+                    container,
+                    outcome_source,
+                    concurrency=config.worker_concurrency,
+                    recheck_every=every,
+                )
+            )
         _log.info(
             "worker started",
             subscription=config.pubsub_fdr_subscription,
+            outcome_subscription=config.pubsub_outcome_subscription,
             metrics_port=config.worker_metrics_port,
         )
-        await worker.run(stop)
-        _log.info("worker stopped", handled=worker.handled)
-    finally:
-        await container.close()
+        await asyncio.gather(*(worker.run(stop) for worker in workers))
+        _log.info("worker stopped", handled=sum(worker.handled for worker in workers))
     return 0

@@ -54,6 +54,8 @@ class Config:
     redis_key_prefix: str = "fdr-whatsapp:"
     pubsub_project: str | None = None
     pubsub_fdr_subscription: str | None = None
+    # Optional: shipment events for the outcomes from another subscription (docs/outcomes.md).
+    pubsub_outcome_subscription: str | None = None
     pubsub_activity_topic: str | None = None
     pubsub_emulator_host: str | None = None
     pubsub_push_token: str | None = field(default=None, repr=False)  # ?token= on push URLs
@@ -163,7 +165,11 @@ class _Reader:
             )
         sandbox = bool(missing) if chosen is None else chosen
         project = self.raw("WA_PUBSUB_PROJECT")
-        for name in ("WA_PUBSUB_FDR_SUBSCRIPTION", "WA_PUBSUB_ACTIVITY_TOPIC"):
+        for name in (
+            "WA_PUBSUB_FDR_SUBSCRIPTION",
+            "WA_PUBSUB_OUTCOME_SUBSCRIPTION",
+            "WA_PUBSUB_ACTIVITY_TOPIC",
+        ):
             if self.raw(name) and not project:
                 raise ConfigError("WA_PUBSUB_PROJECT", f"is required when {name} is set")
         if self.raw("WA_PUBSUB_PUSH_SERVICE_ACCOUNT") and not self.raw("WA_PUBSUB_PUSH_AUDIENCE"):
@@ -177,6 +183,9 @@ class _Reader:
             redis_key_prefix=self.raw("WA_REDIS_KEY_PREFIX") or "fdr-whatsapp:",
             pubsub_project=project,
             pubsub_fdr_subscription=self.get("WA_PUBSUB_FDR_SUBSCRIPTION", _resource_name, None),
+            pubsub_outcome_subscription=self.get(
+                "WA_PUBSUB_OUTCOME_SUBSCRIPTION", _resource_name, None
+            ),
             pubsub_activity_topic=self.get("WA_PUBSUB_ACTIVITY_TOPIC", _resource_name, None),
             pubsub_emulator_host=self.get("PUBSUB_EMULATOR_HOST", _host_port, None),
             meta_graph_url=self.get("WA_META_GRAPH_URL", _http_url, DEFAULT_META_GRAPH_URL),

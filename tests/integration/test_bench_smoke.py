@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench.ingest import Level, run_ingest
+from bench.outcomes import run_outcomes
 from bench.peer import run_peer
 from bench.stack import bench_stack
 
@@ -35,3 +36,11 @@ def test_the_peer_parses_the_same_bodies() -> None:
     assert by_parser[("fdr-whatsapp parse", 50)]["updates_surfaced"] == 300
     assert by_parser[("pywa, every status", 50)]["updates_surfaced"] == 300
     assert by_parser[("pywa (as shipped)", 50)]["updates_surfaced"] == 6  # one per body
+
+
+async def test_the_outcomes_round_acknowledges_unmessaged_shipments_without_a_write() -> None:
+    result = await run_outcomes(quick=True)
+
+    assert result["worker"]["acknowledged_unhandled"] == result["events"]
+    assert result["rows_written"] == dict.fromkeys(result["rows_written"], 0)
+    assert set(result["per_event"]["outcomes"]) == {"not_fdr", "outcome_not_messaged"}

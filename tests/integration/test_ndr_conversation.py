@@ -89,10 +89,16 @@ class Thread:
 
 
 async def start(
-    stack: Stack, client: AppClient, reason: str, shipment_id: int | None = None
+    stack: Stack,
+    client: AppClient,
+    reason: str,
+    shipment_id: int | None = None,
+    account: int | None = None,
 ) -> Thread:
-    account = new_id()
-    await stack.enable(account)
+    """A conversation of a new workspace (or of ``account``, enabled already)."""
+    if account is None:
+        account = new_id()
+        await stack.enable(account)
     event = fdr_event(reason, account_id=account, shipment_id=shipment_id)
     shipment = event["response_data"]["id"]
     link = f"{PUBLIC_BASE_URL}/track/whatsapp/{shipment}"
@@ -310,7 +316,8 @@ async def test_the_tracking_link_is_counted_and_redirects(stack: Stack, client: 
         f"/track/whatsapp/{thread.shipment_id}", headers={"User-Agent": "WhatsApp/2.24"}
     )
     assert response.status_code == 302
-    assert response.headers["location"] == "https://track.example.com/1704612602165"
+    # The event named the brand's tracking page host ("trackingDomain").
+    assert response.headers["location"] == "https://track.scitron.com/1704612602165"
     [click] = await stack.rows("wa_link_clicks", shipment_id=thread.shipment_id)
     assert click["user_agent"] == "WhatsApp/2.24"
     unknown = await client.get(f"/track/whatsapp/{new_id()}")
@@ -343,3 +350,23 @@ async def test_the_workspace_timeline_hears_every_step(stack: Stack, client: App
     ]
     assert {e["account_id"] for e in events} == {thread.account_id}
     assert all(e["reason"] == "otp_cancellation" for e in events)
+
+
+@pytest.mark.parametrize("domain", [None, "", "evil.example/x?y=", "user@evil.example"])
+async def test_without_a_brand_host_the_link_goes_to_the_portal(
+    stack: Stack, client: AppClient, domain: str | None
+) -> None:
+    account = new_id()
+    await stack.enable(account)
+    event = fdr_event("address_issue", account_id=account)
+    event["response_data"]["trackingDomain"] = domain
+    shipment = event["response_data"]["id"]
+    await stack.publish(event)
+
+    async def conversation() -> bool:
+        return bool(await stack.rows("wa_conversations", shipment_id=shipment))
+
+    await stack.wait_for(conversation, what="the conversation")
+    response = await client.get(f"/track/whatsapp/{shipment}")
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://track.example.com/1704612602165"

@@ -51,6 +51,7 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_META_SANDBOX": "perhaps"}, "WA_META_SANDBOX"),
         ({"WA_META_SANDBOX": "false"}, "WA_META_APP_SECRET"),
         ({"WA_PUBSUB_FDR_SUBSCRIPTION": "fdr"}, "WA_PUBSUB_PROJECT"),
+        ({"WA_PUBSUB_OUTCOME_SUBSCRIPTION": "shipments"}, "WA_PUBSUB_PROJECT"),
         ({"WA_PORTAL_TRACKING_URL": "https://t.example/{awb}"}, "WA_PORTAL_TRACKING_URL"),
         ({"WA_AUTH_JWT_SECRET": "short"}, "WA_AUTH_JWT_SECRET"),
         ({"WA_ESB_URL": "esb.internal"}, "WA_ESB_URL"),

@@ -49,3 +49,34 @@ async def test_a_pull_landing_after_stop_is_handed_back_not_stranded() -> None:
         await container.close()
     assert source.nacked == [(["a1"], 0)]
     assert source.acked == []
+
+
+class OneBatch(SlowPull):
+    """One pull of shipment events that need no handling, then nothing."""
+
+    async def receive(self, max_messages: int) -> list[ReceivedEvent]:
+        self.pulls += 1
+        if self.pulls > 1:
+            await asyncio.sleep(0.1)
+            return []
+        data = b'{"resource":"shipment","eventSubType":"intransit","response_data":{"id":1}}'
+        return [ReceivedEvent(ack_id=f"a{n}", message_id=f"m{n}", data=data) for n in range(3)]
+
+
+async def test_events_needing_no_handling_are_acknowledged_from_the_batch() -> None:
+    container = build_container(Config(database_url="sqlite+aiosqlite:///:memory:"))
+    stop = asyncio.Event()
+    source = OneBatch(stop)
+    worker = Worker(container, source)
+    try:
+        run = asyncio.create_task(worker.run(stop))
+        for _ in range(1200):  # up to 60 s
+            await asyncio.sleep(0.05)
+            if len(source.acked) == 3:
+                break
+        stop.set()
+        await asyncio.wait_for(run, 60)
+    finally:
+        await container.close()
+    assert sorted(source.acked) == ["a0", "a1", "a2"]
+    assert worker.handled == 3

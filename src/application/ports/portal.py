@@ -16,6 +16,7 @@ from domain.conversation import Conversation, ConversationState
 from domain.cost import BilledMessage
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
+from domain.outcomes import ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
 from domain.records import LinkClick
 from domain.status import MessageStatus
@@ -73,6 +74,27 @@ class FunnelCounts:
     conversations: tuple[ConversationCount, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeCount:
+    """How many notified conversations (Meta took the template) share these outcome facts."""
+
+    reason: FdrReason
+    courier: str
+    answer: str  # an NDR action kind, or "no_answer"
+    outcome: ShipmentOutcome | None  # None: nothing after the attempt yet
+    honoured: bool | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeRow:
+    """One conversation and what became of its shipment, for the export."""
+
+    conversation: Conversation
+    answer: str
+    verdict: Verdict | None  # None: no shipment event after the attempt yet
+
+
 class PortalQueries(Protocol):
     async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
         """Newest first, as ``ConversationRepository.search``."""
@@ -86,3 +108,14 @@ class PortalQueries(Protocol):
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         """Events received and conversations created in ``[start, end)``, grouped, in no order."""
+
+    async def outcomes(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> tuple[OutcomeCount, ...]:
+        """Notified conversations created in ``[start, end)``, grouped, in no order."""
+
+    async def outcome_rows(
+        self, account_id: int, start: datetime, end: datetime, after_id: int, limit: int
+    ) -> list[OutcomeRow]:
+        """Conversations created in ``[start, end)`` with an id above ``after_id``, oldest
+        first, at most ``limit``."""

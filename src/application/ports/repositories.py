@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from domain.conversation import Conversation, ConversationState
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
+from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
 from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
@@ -253,6 +254,40 @@ class NdrActionRepository(Protocol):
     async def for_conversation(self, conversation_id: int) -> list[NdrAction]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A notified failed attempt of a shipment: the conversation an outcome belongs to."""
+
+    conversation_id: int
+    account_id: int
+    status_log_id: int
+    reason: str = ""
+
+
+class ShipmentOutcomeRepository(Protocol):
+    """The shipment events after notified attempts and each conversation's outcome
+    (docs/outcomes.md)."""
+
+    async def attempts(self, shipment_id: int, *, lock: bool = False) -> list[Attempt]:
+        """The shipment's conversations, oldest attempt first; with ``lock`` their rows stay
+        locked to this transaction (the outcomes of one shipment are written one at a time)."""
+
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        """Those of ``shipment_ids`` that have a conversation (one indexed read for all)."""
+
+    async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
+        """False when the shipment's event with that ``status_log_id`` is stored already."""
+
+    async def events(self, shipment_id: int) -> list[ShipmentEvent]: ...
+
+    async def verdicts(self, conversation_ids: Collection[int]) -> dict[int, Verdict]: ...
+
+    async def save(
+        self, attempt: Attempt, shipment_id: int, verdict: Verdict, now: datetime
+    ) -> None:
+        """Stores the conversation's outcome, replacing the one it had."""
+
+
 class LinkClickRepository(Protocol):
     async def add(self, click: LinkClick) -> LinkClick: ...
 
@@ -277,6 +312,7 @@ class UnitOfWork(Protocol):
     inbox: WebhookInboxRepository
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
+    outcomes: ShipmentOutcomeRepository
 
     async def __aenter__(self) -> Self: ...
 

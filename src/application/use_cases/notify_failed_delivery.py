@@ -227,6 +227,8 @@ class NotifyFailedDelivery:
                     status_log_id=fdr.status_log_id,
                     order_number=fdr.order_number,
                     tracking_id=fdr.tracking_id,
+                    courier=fdr.courier[:128],
+                    tracking_domain=fdr.tracking_domain,
                     reason=plan.reason,
                     customer_phone=plan.phone.digits,
                     customer_name=fdr.customer_name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import structlog
 
 from application.ports.clock import Clock
@@ -29,13 +31,12 @@ class TrackLinkClick:
 
     async def __call__(self, shipment_id: int, user_agent: str = "") -> str:
         """The portal URL to redirect to; ``NotFound`` for a shipment we never wrote about."""
-        if not self._portal:
-            raise NotConfigured("WA_PORTAL_TRACKING_URL is not set")
         now = self._clock.now()
         async with self._uow as uow:
             conversation = await uow.conversations.latest_for_shipment(shipment_id)
             if conversation is None:
                 raise NotFound("shipment", shipment_id)
+            page = tracking_page(self._portal, conversation.tracking_domain)
             await uow.link_clicks.add(
                 LinkClick(
                     shipment_id=shipment_id,
@@ -59,8 +60,20 @@ class TrackLinkClick:
             )
         except Exception as exc:  # the shopper must get their page regardless
             _log.error("activity not published", error=str(exc))
-        return self._portal.format(
+        return page.format(
             tracking_id=conversation.tracking_id or shipment_id,
             shipment_id=shipment_id,
             order_number=conversation.order_number,
         )
+
+
+def tracking_page(portal: str | None, brand_host: str | None) -> str:
+    """The tracking page template: the portal's, on the brand's host when the event named one
+    (docs/outcomes.md); only the brand's host when no portal URL is configured."""
+    if brand_host:
+        if not portal:
+            return f"https://{brand_host}/{{tracking_id}}"
+        return urlunsplit(urlsplit(portal)._replace(netloc=brand_host))
+    if not portal:
+        raise NotConfigured("WA_PORTAL_TRACKING_URL is not set")
+    return portal

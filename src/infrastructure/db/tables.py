@@ -49,6 +49,9 @@ conversations = Table(
     Column("shipment_status_log_id", BigInteger, nullable=False),
     Column("order_number", String(128), nullable=False, default=""),
     Column("tracking_id", String(128), nullable=False, default=""),
+    Column("courier", String(128), nullable=False, default="", server_default=""),
+    # The brand's tracking page host, from the event's ``trackingDomain`` (docs/outcomes.md).
+    Column("tracking_domain", String(255), nullable=True),
     Column("reason", String(32), nullable=False),
     Column("customer_phone", String(20), nullable=False),
     Column("customer_name", String(255), nullable=False, default=""),
@@ -295,4 +298,37 @@ link_clicks = Table(
     Column("user_agent", String(512), nullable=False, default=""),
     Column("clicked_at", UtcDateTime, nullable=False),
     Index("ix_link_click_shipment", "shipment_id"),
+)
+
+#: The shipment events that followed a notified failed attempt (docs/outcomes.md): only for
+#: shipments with a conversation; the unique key makes a redelivered event a no-op.
+shipment_events = Table(
+    "wa_shipment_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=True),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("shipment_status_log_id", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("happened_at", UtcDateTime, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("shipment_id", "shipment_status_log_id", name="uq_shipment_event"),
+)
+
+#: One outcome per conversation, derived again from its events whenever one arrives.
+conversation_outcomes = Table(
+    "wa_conversation_outcomes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("outcome", String(20), nullable=True),
+    Column("outcome_status_log_id", BigInteger, nullable=True),
+    Column("outcome_at", UtcDateTime, nullable=True),
+    Column("next_event", String(20), nullable=True),
+    Column("answer", String(20), nullable=False),
+    Column("honoured", Boolean, nullable=True),
+    *_timestamps(),
+    UniqueConstraint("conversation_id", name="uq_conversation_outcome"),
 )

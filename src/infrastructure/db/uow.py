@@ -21,6 +21,7 @@ from application.ports.repositories import (
     NdrActionRepository,
     OutgoingMessageRepository,
     ReasonRuleRepository,
+    ShipmentOutcomeRepository,
     TemplateRepository,
     WebhookInboxRepository,
 )
@@ -32,6 +33,7 @@ from infrastructure.db.repositories.messages import (
     SqlOutgoingMessageRepository,
 )
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.repositories.outcomes import SqlShipmentOutcomeRepository
 from infrastructure.db.repositories.records import (
     SqlFdrEventRepository,
     SqlLinkClickRepository,
@@ -56,6 +58,7 @@ class SqlUnitOfWork:
     inbox: WebhookInboxRepository
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
+    outcomes: ShipmentOutcomeRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -83,6 +86,7 @@ class SqlUnitOfWork:
         self.inbox = SqlWebhookInboxRepository(conn)
         self.ndr_actions = SqlNdrActionRepository(conn)
         self.link_clicks = SqlLinkClickRepository(conn)
+        self.outcomes = SqlShipmentOutcomeRepository(conn)
         return self
 
     async def __aexit__(

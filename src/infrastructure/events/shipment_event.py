@@ -7,6 +7,7 @@ kept (docs/fdr-event.md) makes the event ``Malformed``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -14,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, Address, FailedDelivery, Item
+from domain.outcomes import ShipmentEvent, ShipmentEventKind
 
 Fuzzy = str | int | float | None
 
@@ -69,8 +71,10 @@ class _ResponseData(msgspec.Struct, kw_only=True):
     paymentType: str | None = None
     isCOD: Fuzzy = None
     trackingID: Fuzzy = None
+    trackingDomain: str | None = None
     courierName: str | None = None
     remarks: str | None = None
+    status: str | None = None
     status_updated_at: str | None = None
     track_payload: _TrackPayload | list[object] | None = None
 
@@ -105,7 +109,7 @@ class Malformed:
     status_log_id: int | None = None
 
 
-DecodedEvent = FailedDelivery | NotFailedDelivery | Malformed
+DecodedEvent = FailedDelivery | ShipmentEvent | NotFailedDelivery | Malformed
 
 
 def decode_shipment_event(data: bytes) -> DecodedEvent:
@@ -116,7 +120,7 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
     except RecursionError:
         return Malformed("not a shipment event: JSON nested too deeply")
     if envelope.resource != "shipment" or envelope.eventSubType != "failed_delivery":
-        return NotFailedDelivery(envelope.resource or "", envelope.eventSubType or "")
+        return _other(envelope)
     data_ = envelope.response_data
     if not isinstance(data_, _ResponseData):
         return Malformed("failed_delivery event without response_data")
@@ -164,6 +168,7 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
         is_cod=is_cod,
         amount_due=_sum([i.invoiceTotal for i in data_.items or []]) if is_cod else None,
         tracking_id=_str(data_.trackingID),
+        tracking_domain=tracking_domain(data_.trackingDomain),
         courier=data_.courierName or "",
         ndr_code=_int(additional.ndr_status_code) if additional else None,
         ndr_description=(additional.ndr_status_description or "") if additional else "",
@@ -180,6 +185,38 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
             status_log_id=_id_or_none(status_log_id),
         )
     return fdr
+
+
+def _other(envelope: _Envelope) -> ShipmentEvent | NotFailedDelivery:
+    """A shipment event that may be the outcome of a notified attempt (docs/outcomes.md);
+    anything else, or one without its ids, is only counted."""
+    data_ = envelope.response_data
+    named = envelope.eventSubType or ""
+    if envelope.resource != "shipment" or not isinstance(data_, _ResponseData):
+        return NotFailedDelivery(envelope.resource or "", named)
+    # The status names the event only when the envelope does not.
+    kind = ShipmentEventKind.named(named or data_.status or "")
+    shipment_id = _id_or_none(_int(data_.id) or 0)
+    status_log_id = _id_or_none(_int(data_.status_log_id) or 0)
+    if kind is None or shipment_id is None or status_log_id is None:
+        return NotFailedDelivery(envelope.resource, named)
+    return ShipmentEvent(
+        account_id=_id_or_none(_int(data_.account_id) or 0),
+        shipment_id=shipment_id,
+        status_log_id=status_log_id,
+        kind=kind,
+        happened_at=_timestamp(data_.status_updated_at),
+    )
+
+
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)+$")
+
+
+def tracking_domain(value: str | None) -> str | None:
+    """The brand's tracking host, when it is one: it becomes the host of a redirect, so
+    anything but a plain host name (a path, a scheme, a user part) is dropped."""
+    host = (value or "").strip().lower().removeprefix("https://").rstrip("/")
+    return host if len(host) <= 253 and _HOST.match(host) else None
 
 
 def _additional(track: _TrackPayload | list[object] | None) -> _Additional | None:

@@ -12,6 +12,8 @@ from application.ports.portal import (
     ConversationThread,
     EventCount,
     FunnelCounts,
+    OutcomeCount,
+    OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
@@ -19,6 +21,7 @@ from domain.conversation import Conversation
 from domain.cost import BilledMessage
 from domain.messages import MessageKind, OutgoingMessage
 from domain.ndr import NdrActionState
+from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
 from infrastructure.memory.repositories import InMemoryConversationRepository
 from infrastructure.memory.store import InMemoryStore, Tables
@@ -134,6 +137,54 @@ class InMemoryPortalQueries:
             ),
             conversations=tuple(dataclasses.replace(g, count=n) for g, n in groups.items()),
         )
+
+    async def outcomes(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> tuple[OutcomeCount, ...]:
+        groups: Counter[OutcomeCount] = Counter()
+        for row in await self.outcome_rows(account_id, start, end, 0, len(self._t.conversations)):
+            if row.conversation.root_message_id is None:
+                continue
+            verdict = row.verdict
+            key = OutcomeCount(
+                reason=row.conversation.reason,
+                courier=row.conversation.courier,
+                answer=row.answer,
+                outcome=verdict.outcome if verdict else None,
+                honoured=verdict.honoured if verdict else None,
+                count=0,
+            )
+            groups[key] += 1
+        return tuple(dataclasses.replace(g, count=n) for g, n in groups.items())
+
+    async def outcome_rows(
+        self, account_id: int, start: datetime, end: datetime, after_id: int, limit: int
+    ) -> list[OutcomeRow]:
+        found = sorted(
+            (
+                c
+                for c in self._t.conversations.values()
+                if c.account_id == account_id
+                and start <= c.created_at < end
+                and (c.id or 0) > after_id
+            ),
+            key=lambda c: c.id or 0,
+        )[:limit]
+        rows = []
+        for conversation in found:
+            stored = self._t.outcomes.get(conversation.id or 0)
+            verdict = stored[2] if stored else None
+            actions = [
+                a for a in self._t.ndr_actions.values() if a.conversation_id == conversation.id
+            ]
+            latest = max(actions, key=lambda a: (a.created_at, a.id or 0), default=None)
+            answer = verdict.answer if verdict else (latest.kind.value if latest else NO_ANSWER)
+            rows.append(
+                OutcomeRow(
+                    conversation=dataclasses.replace(conversation), answer=answer, verdict=verdict
+                )
+            )
+        return rows
 
     def _facts(self, conversation: Conversation) -> ConversationCount:
         """The conversation's group, with ``count`` 0 (the key of the counter)."""

@@ -6,11 +6,12 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from application.ports.repositories import ConversationQuery, InboxBacklog
+from application.ports.repositories import Attempt, ConversationQuery, InboxBacklog
 from domain.conversation import Conversation, ConversationState
 from domain.errors import Conflict
 from domain.messages import CustomerReply, DeliveryReport, MessageKind, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
+from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
 from domain.records import (
@@ -564,3 +565,41 @@ class InMemoryLinkClickRepository(_Repo):
             (c for c in self._t.link_clicks.values() if c.shipment_id == shipment_id),
             key=lambda c: c.id or 0,
         )
+
+
+class InMemoryShipmentOutcomeRepository(_Repo):
+    async def attempts(self, shipment_id: int, *, lock: bool = False) -> list[Attempt]:
+        # The store's lock already serialises units of work.
+        return sorted(
+            (
+                Attempt(c.id or 0, c.account_id, c.status_log_id, c.reason.value)
+                for c in self._t.conversations.values()
+                if c.shipment_id == shipment_id
+            ),
+            key=lambda a: a.status_log_id,
+        )
+
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        wanted = set(shipment_ids)
+        return {c.shipment_id for c in self._t.conversations.values() if c.shipment_id in wanted}
+
+    async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
+        key = (event.shipment_id, event.status_log_id)
+        if key in self._t.shipment_events:
+            return False
+        self._t.shipment_events[key] = event
+        return True
+
+    async def events(self, shipment_id: int) -> list[ShipmentEvent]:
+        return sorted(
+            (e for e in self._t.shipment_events.values() if e.shipment_id == shipment_id),
+            key=lambda e: e.status_log_id,
+        )
+
+    async def verdicts(self, conversation_ids: Collection[int]) -> dict[int, Verdict]:
+        return {i: self._t.outcomes[i][2] for i in conversation_ids if i in self._t.outcomes}
+
+    async def save(
+        self, attempt: Attempt, shipment_id: int, verdict: Verdict, now: datetime
+    ) -> None:
+        self._t.outcomes[attempt.conversation_id] = (attempt.account_id, shipment_id, verdict)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from domain.conversation import Conversation
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
+from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
 from domain.settings import ChannelSetting
@@ -29,6 +30,8 @@ class Tables:
     webhook_problems: dict[tuple[int, str, str], WebhookProblem] = field(default_factory=dict)
     ndr_actions: dict[tuple[int, str], NdrAction] = field(default_factory=dict)
     link_clicks: dict[int, LinkClick] = field(default_factory=dict)
+    shipment_events: dict[tuple[int, int], ShipmentEvent] = field(default_factory=dict)
+    outcomes: dict[int, tuple[int, int, Verdict]] = field(default_factory=dict)  # id: acct, ship
     shopper_languages: dict[str, str] = field(default_factory=dict)
     next_id: int = 1
 

@@ -15,6 +15,7 @@ from application.ports.repositories import (
     NdrActionRepository,
     OutgoingMessageRepository,
     ReasonRuleRepository,
+    ShipmentOutcomeRepository,
     TemplateRepository,
     WebhookInboxRepository,
 )
@@ -28,6 +29,7 @@ from infrastructure.memory.repositories import (
     InMemoryNdrActionRepository,
     InMemoryOutgoingMessageRepository,
     InMemoryReasonRuleRepository,
+    InMemoryShipmentOutcomeRepository,
     InMemoryTemplateRepository,
     InMemoryWebhookInboxRepository,
 )
@@ -46,6 +48,7 @@ class InMemoryUnitOfWork:
     inbox: WebhookInboxRepository
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
+    outcomes: ShipmentOutcomeRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -61,6 +64,7 @@ class InMemoryUnitOfWork:
         self.inbox = InMemoryWebhookInboxRepository(store)
         self.ndr_actions = InMemoryNdrActionRepository(store)
         self.link_clicks = InMemoryLinkClickRepository(store)
+        self.outcomes = InMemoryShipmentOutcomeRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

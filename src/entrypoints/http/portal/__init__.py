@@ -10,7 +10,7 @@ from entrypoints.http.portal.conversations import ConversationsController
 from entrypoints.http.portal.docs import SECURITY_SCHEME
 from entrypoints.http.portal.hooks import before_portal_request
 from entrypoints.http.portal.settings import SettingsController
-from entrypoints.http.portal.stats import StatsController
+from entrypoints.http.portal.stats import OutcomesExportController, StatsController
 from entrypoints.http.portal.templates import TemplatesController
 
 PORTAL_PATH = "/api/v1/workspaces/{account_id:int}/whatsapp"
@@ -25,6 +25,7 @@ def portal_router() -> DishkaRouter:
             TemplatesController,
             ConversationsController,
             StatsController,
+            OutcomesExportController,
         ],
         guards=[workspace_guard],
         before_request=before_portal_request,

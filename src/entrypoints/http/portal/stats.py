@@ -1,4 +1,5 @@
-"""``/stats``: the funnel per reason over a period."""
+"""``/stats``: the funnel per reason over a period, with what became of the shipments;
+``/outcomes.csv``: the conversations with their outcomes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,20 @@ from typing import Annotated
 import msgspec
 from dishka.integrations.litestar import FromDishka
 from litestar import Controller, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
+from litestar.response import Stream
 
 from application.ports.clock import Clock
+from application.use_cases.portal.export_outcomes import COLUMNS, ExportOutcomes
 from application.use_cases.portal.get_cost_stats import GetCostStats
-from application.use_cases.portal.get_funnel_stats import GetFunnelStats, ReasonFunnel
+from application.use_cases.portal.get_funnel_stats import (
+    GetFunnelStats,
+    OutcomeStats,
+    OutcomeTally,
+    ReasonFunnel,
+)
 from entrypoints.http.portal.docs import AccountId, problems, success
 from entrypoints.http.portal.hooks import QUERY
 from entrypoints.http.portal.period import EARLIEST, check_order, moment
@@ -46,6 +55,28 @@ class ReasonStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     failed_by: list[FailureCount]
 
 
+class OutcomeTallyView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    key: str  # the reason, courier or answer ("no_answer"); "all" for the total
+    notified: int  # conversations whose template Meta accepted
+    delivered: int  # delivered after the notification
+    delivered_rate: float | None  # of notified; null when none
+    rto: int  # returned to origin after the notification
+    rto_rate: float | None
+    cancelled: int
+    failed_again: int  # another failed attempt, nothing final yet
+    pending: int  # nothing happened to the shipment yet
+    judged: int  # answers acted on and followed by the courier's next event
+    not_honoured: int  # of those, the courier did not do what the shopper chose
+    not_honoured_rate: float | None  # of judged
+
+
+class OutcomesView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    total: OutcomeTallyView
+    by_reason: list[OutcomeTallyView]
+    by_courier: list[OutcomeTallyView]
+    by_answer: list[OutcomeTallyView]
+
+
 class CostStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     month: str  # 2026-11 (UTC)
     pricing_model: str  # PMP (per message) or CBP (per conversation, before July 2025)
@@ -59,7 +90,34 @@ class FunnelStatsView(msgspec.Struct, frozen=True, kw_only=True):
     end: datetime = msgspec.field(name="to")
     reasons: list[ReasonStats]
     total: ReasonStats
+    outcomes: OutcomesView
     cost: list[CostStats] = msgspec.field(default_factory=list)
+
+
+def _tally(t: OutcomeTally) -> OutcomeTallyView:
+    return OutcomeTallyView(
+        key=t.key,
+        notified=t.notified,
+        delivered=t.delivered,
+        delivered_rate=t.delivered_rate,
+        rto=t.rto,
+        rto_rate=t.rto_rate,
+        cancelled=t.cancelled,
+        failed_again=t.failed_again,
+        pending=t.pending,
+        judged=t.judged,
+        not_honoured=t.not_honoured,
+        not_honoured_rate=t.not_honoured_rate,
+    )
+
+
+def _outcomes(o: OutcomeStats) -> OutcomesView:
+    return OutcomesView(
+        total=_tally(o.total),
+        by_reason=[_tally(t) for t in o.by_reason],
+        by_courier=[_tally(t) for t in o.by_courier],
+        by_answer=[_tally(t) for t in o.by_answer],
+    )
 
 
 def _stats(funnel: ReasonFunnel) -> ReasonStats:
@@ -96,11 +154,31 @@ _REASON_EXAMPLE: dict[str, object] = {
     "failed": 2,
     "failedBy": [{"errorCode": 131026, "count": 2}],
 }
+_TALLY_EXAMPLE: dict[str, object] = {
+    "key": "all",
+    "notified": 106,
+    "delivered": 71,
+    "deliveredRate": 0.6698,
+    "rto": 20,
+    "rtoRate": 0.1887,
+    "cancelled": 3,
+    "failedAgain": 8,
+    "pending": 4,
+    "judged": 50,
+    "notHonoured": 6,
+    "notHonouredRate": 0.12,
+}
 _EXAMPLE: dict[str, object] = {
     "from": "2026-10-21T00:00:00Z",
     "to": "2026-11-20T00:00:00Z",
     "reasons": [_REASON_EXAMPLE],
     "total": {**_REASON_EXAMPLE, "reason": "all"},
+    "outcomes": {
+        "total": _TALLY_EXAMPLE,
+        "byReason": [{**_TALLY_EXAMPLE, "key": "otp_cancellation"}],
+        "byCourier": [{**_TALLY_EXAMPLE, "key": "Delhivery"}],
+        "byAnswer": [{**_TALLY_EXAMPLE, "key": "no_answer"}],
+    },
     "cost": [
         {
             "month": "2026-11",
@@ -111,6 +189,34 @@ _EXAMPLE: dict[str, object] = {
         }
     ],
 }
+
+From = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        format="date-time",
+        max_length=64,
+        description="Start, inclusive (ISO 8601; no offset means UTC). Default: `to` "
+        "minus 30 days.",
+        examples=[Example(value="2026-11-01T00:00:00Z")],
+    ),
+]
+To = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        format="date-time",
+        max_length=64,
+        description="End, exclusive. Default: now.",
+    ),
+]
+
+
+def _period(start: str | None, end: str | None, clock: Clock) -> tuple[datetime, datetime]:
+    until = moment(end, "to") or clock.now()
+    since = moment(start, "from") or max(_minus(until, DEFAULT_PERIOD), EARLIEST)
+    check_order(since, until)
+    return since, until
 
 
 class StatsController(Controller):
@@ -143,36 +249,17 @@ class StatsController(Controller):
         stats: FromDishka[GetFunnelStats],
         cost: FromDishka[GetCostStats],
         clock: FromDishka[Clock],
-        start: Annotated[
-            str | None,
-            QueryParameter(
-                name="from",
-                format="date-time",
-                max_length=64,
-                description="Start, inclusive (ISO 8601; no offset means UTC). Default: `to` "
-                "minus 30 days.",
-                examples=[Example(value="2026-11-01T00:00:00Z")],
-            ),
-        ] = None,
-        end: Annotated[
-            str | None,
-            QueryParameter(
-                name="to",
-                format="date-time",
-                max_length=64,
-                description="End, exclusive. Default: now.",
-            ),
-        ] = None,
+        start: From = None,
+        end: To = None,
     ) -> FunnelStatsView:
-        until = moment(end, "to") or clock.now()
-        since = moment(start, "from") or max(_minus(until, DEFAULT_PERIOD), EARLIEST)
-        check_order(since, until)
+        since, until = _period(start, end, clock)
         result = await stats(account_id, since, until)
         return FunnelStatsView(
             start=result.start,
             end=result.end,
             reasons=[_stats(r) for r in result.reasons],
             total=_stats(result.total),
+            outcomes=_outcomes(result.outcomes),
             cost=[
                 CostStats(
                     month=c.month,
@@ -183,6 +270,57 @@ class StatsController(Controller):
                 )
                 for c in await cost(account_id, since, until)
             ],
+        )
+
+
+_CSV_EXAMPLE = ",".join(COLUMNS) + (
+    "\r\n4711,2026-11-20T10:31:02+00:00,17148471,4980116095129,1704612602165,"
+    "otp_cancellation,Delhivery,resolved,cancel,rto,rto_initiated,true,"
+    "2026-11-21T06:10:00+00:00\r\n"
+)
+
+
+class OutcomesExportController(Controller):
+    path = "/outcomes.csv"
+    tags = ["portal: conversations"]  # noqa: RUF012
+
+    @get(
+        opt={QUERY: ("from", "to")},
+        media_type="text/csv; charset=utf-8",
+        summary="The conversations of a period with their outcomes, as CSV",
+        description=(
+            "One line per conversation started in the period (oldest first): the shipment, "
+            "reason, courier, state, the shopper's answer (`no_answer` when none), what became "
+            "of the shipment (`delivered`, `rto`, `cancelled`, `failed_again`, empty while "
+            "nothing happened), the courier's next event and whether it honoured the answer "
+            "(`true`, `false`, empty when there is nothing to judge). Default period: the "
+            "last 30 days."
+        ),
+        responses={
+            200: ResponseSpec(
+                data_container=str,
+                description="The CSV (RFC 4180, with a header line)",
+                media_type="text/csv",
+                examples=[Example(summary="Two lines", value=_CSV_EXAMPLE)],
+                generate_examples=False,
+            ),
+            **problems(),
+        },
+    )
+    async def export(
+        self,
+        account_id: AccountId,
+        export: FromDishka[ExportOutcomes],
+        clock: FromDishka[Clock],
+        start: From = None,
+        end: To = None,
+    ) -> Stream:
+        since, until = _period(start, end, clock)
+        name = f"whatsapp-outcomes-{account_id}-{since:%Y%m%d}-{until:%Y%m%d}.csv"
+        return Stream(
+            export(account_id, since, until),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
 

@@ -30,6 +30,8 @@ def _values(c: Conversation) -> dict[str, Any]:
         "shipment_status_log_id": c.status_log_id,
         "order_number": c.order_number,
         "tracking_id": c.tracking_id,
+        "courier": c.courier,
+        "tracking_domain": c.tracking_domain,
         "reason": c.reason.value,
         "customer_phone": c.customer_phone,
         "customer_name": c.customer_name,
@@ -47,7 +49,7 @@ def _values(c: Conversation) -> dict[str, Any]:
     }
 
 
-def _entity(row: RowMapping) -> Conversation:
+def conversation_from_row(row: RowMapping) -> Conversation:
     return Conversation(
         id=row["id"],
         account_id=row["account_id"],
@@ -56,6 +58,8 @@ def _entity(row: RowMapping) -> Conversation:
         status_log_id=row["shipment_status_log_id"],
         order_number=row["order_number"],
         tracking_id=row["tracking_id"],
+        courier=row["courier"],
+        tracking_domain=row["tracking_domain"],
         reason=FdrReason(row["reason"]),
         customer_phone=row["customer_phone"],
         customer_name=row["customer_name"],
@@ -149,7 +153,7 @@ class SqlConversationRepository(SqlRepository):
         if not conversation_ids:
             return {}
         rows = await self._conn.execute(select(t).where(t.c.id.in_(list(conversation_ids))))
-        return {r["id"]: _entity(r) for r in rows.mappings()}
+        return {r["id"]: conversation_from_row(r) for r in rows.mappings()}
 
     async def update(self, conversation: Conversation) -> None:
         assert conversation.id is not None
@@ -218,8 +222,8 @@ class SqlConversationRepository(SqlRepository):
             stmt = stmt.where(t.c.id < query.before_id)
         stmt = stmt.order_by(t.c.id.desc()).limit(query.limit)
         rows = (await self._conn.execute(stmt)).mappings().all()
-        return [_entity(r) for r in rows]
+        return [conversation_from_row(r) for r in rows]
 
     async def _one(self, stmt: Any) -> Conversation | None:
         row = (await self._conn.execute(stmt)).mappings().first()
-        return None if row is None else _entity(row)
+        return None if row is None else conversation_from_row(row)

@@ -14,6 +14,8 @@ from application.ports.portal import (
     ConversationThread,
     EventCount,
     FunnelCounts,
+    OutcomeCount,
+    OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
@@ -21,9 +23,13 @@ from domain.conversation import ConversationState
 from domain.cost import BilledMessage
 from domain.messages import MessageKind
 from domain.ndr import NdrActionState
+from domain.outcomes import NO_ANSWER, ShipmentEventKind, ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
 from domain.status import MessageStatus
-from infrastructure.db.repositories.conversations import SqlConversationRepository
+from infrastructure.db.repositories.conversations import (
+    SqlConversationRepository,
+    conversation_from_row,
+)
 from infrastructure.db.repositories.messages import (
     SqlOutgoingMessageRepository,
     reply_from_row,
@@ -32,6 +38,7 @@ from infrastructure.db.repositories.messages import (
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
 from infrastructure.db.repositories.records import SqlLinkClickRepository
 from infrastructure.db.tables import (
+    conversation_outcomes,
     conversations,
     customer_replies,
     dlr_messages,
@@ -43,7 +50,7 @@ from infrastructure.db.tables import (
 from infrastructure.db.uow import reading
 
 _c, _m, _d, _r = conversations, outgoing_messages, dlr_messages, customer_replies
-_a, _e, _k = ndr_actions, fdr_events, link_clicks
+_a, _e, _k, _o = ndr_actions, fdr_events, link_clicks, conversation_outcomes
 _TEMPLATE = MessageKind.TEMPLATE.value
 
 
@@ -168,6 +175,98 @@ class SqlPortalQueries:
                     for r in groups
                 ),
             )
+
+    async def outcomes(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> tuple[OutcomeCount, ...]:
+        inner = (
+            select(
+                _c.c.reason,
+                _c.c.courier,
+                _answer().label("answer"),
+                _o.c.outcome,
+                _o.c.honoured,
+            )
+            .select_from(_c.outerjoin(_o, _o.c.conversation_id == _c.c.id))
+            .where(
+                _c.c.account_id == account_id,
+                _c.c.created_at >= start,
+                _c.c.created_at < end,
+                _c.c.root_message_id.is_not(None),
+            )
+            .subquery()
+        )
+        columns = [inner.c.reason, inner.c.courier, inner.c.answer, inner.c.outcome]
+        columns.append(inner.c.honoured)
+        async with reading(self._engine) as conn:
+            rows = await conn.execute(select(*columns, func.count().label("n")).group_by(*columns))
+            return tuple(
+                OutcomeCount(
+                    reason=FdrReason(r.reason),
+                    courier=r.courier,
+                    answer=r.answer,
+                    outcome=ShipmentOutcome(r.outcome) if r.outcome else None,
+                    honoured=None if r.honoured is None else bool(r.honoured),
+                    count=int(r.n),
+                )
+                for r in rows
+            )
+
+    async def outcome_rows(
+        self, account_id: int, start: datetime, end: datetime, after_id: int, limit: int
+    ) -> list[OutcomeRow]:
+        stmt = (
+            select(
+                _c,
+                _answer().label("answer_"),
+                _o.c.outcome.label("outcome_"),
+                _o.c.outcome_status_log_id.label("outcome_log_"),
+                _o.c.outcome_at.label("outcome_at_"),
+                _o.c.next_event.label("next_event_"),
+                _o.c.honoured.label("honoured_"),
+                _o.c.id.label("outcome_id_"),
+            )
+            .select_from(_c.outerjoin(_o, _o.c.conversation_id == _c.c.id))
+            .where(
+                _c.c.account_id == account_id,
+                _c.c.created_at >= start,
+                _c.c.created_at < end,
+                _c.c.id > after_id,
+            )
+            .order_by(_c.c.id)
+            .limit(limit)
+        )
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [
+            OutcomeRow(
+                conversation=conversation_from_row(r),
+                answer=r["answer_"],
+                verdict=None
+                if r["outcome_id_"] is None
+                else Verdict(
+                    outcome=ShipmentOutcome(r["outcome_"]) if r["outcome_"] else None,
+                    outcome_status_log_id=r["outcome_log_"],
+                    outcome_at=r["outcome_at_"],
+                    next_event=ShipmentEventKind(r["next_event_"]) if r["next_event_"] else None,
+                    answer=r["answer_"],
+                    honoured=None if r["honoured_"] is None else bool(r["honoured_"]),
+                ),
+            )
+            for r in rows
+        ]
+
+
+def _answer() -> Any:
+    """The answer the outcome was judged with; before any outcome, the latest NDR action."""
+    latest = (
+        select(_a.c.kind)
+        .where(_a.c.conversation_id == _c.c.id)
+        .order_by(_a.c.created_at.desc(), _a.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(_o.c.answer, latest, literal(NO_ANSWER))
 
 
 def _event_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:

@@ -1,0 +1,124 @@
+"""A shipment event after a notified failed attempt becomes its conversation's outcome.
+
+Each event is stored once by its unique key (shipment, status log id); the outcomes of the
+shipment's conversations are then derived again from all its events, so that a late or
+out-of-order event lands where it belongs (docs/outcomes.md). Shipments we never wrote about,
+most of the traffic, cost one indexed read and no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import Attempt, UnitOfWork
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.outcomes import ShipmentEvent, ShipmentOutcome, Verdict, judge, window
+
+_log = structlog.get_logger("outcomes")
+
+_ACTIVITY = {
+    ShipmentOutcome.DELIVERED: Outcome.SHIPMENT_DELIVERED,
+    ShipmentOutcome.FAILED_AGAIN: Outcome.SHIPMENT_FAILED_AGAIN,
+    ShipmentOutcome.RTO: Outcome.SHIPMENT_RTO,
+    ShipmentOutcome.CANCELLED: Outcome.SHIPMENT_CANCELLED,
+}
+
+
+class Recorded(StrEnum):
+    IGNORED = "not_messaged"  # no conversation before this event: nothing stored
+    DUPLICATE = "duplicate"  # the event was stored already
+    RECORDED = "recorded"  # stored; outcomes derived again (changed or not)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    attempt: Attempt
+    verdict: Verdict
+
+
+class RecordShipmentOutcome:
+    def __init__(self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock) -> None:
+        self._uow = uow
+        self._activity = activity
+        self._clock = clock
+
+    async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
+        """Which of these shipments were ever written about: one read for a whole batch, so
+        that the worker acknowledges the others without handling them one by one."""
+        async with self._uow as uow:
+            return await uow.outcomes.messaged(shipment_ids)
+
+    async def __call__(self, event: ShipmentEvent) -> Recorded:
+        now = self._clock.now()
+        async with self._uow as uow:
+            # The common case (never messaged) must stay one cheap read, no lock, no write.
+            known = await uow.outcomes.attempts(event.shipment_id)
+        if not any(a.status_log_id < event.status_log_id for a in known):
+            return Recorded.IGNORED
+        async with self._uow as uow:
+            # One shipment's outcomes are derived by one transaction at a time. The lock is
+            # this transaction's first read: what it reads next includes whatever the one
+            # before it committed.
+            attempts = await uow.outcomes.attempts(event.shipment_id, lock=True)
+            if not await uow.outcomes.add_event(event, now):
+                return Recorded.DUPLICATE
+            events = await uow.outcomes.events(event.shipment_id)
+            stored = await uow.outcomes.verdicts([a.conversation_id for a in attempts])
+            changes: list[_Change] = []
+            for index, attempt in enumerate(attempts):
+                following = attempts[index + 1] if index + 1 < len(attempts) else None
+                mine = window(
+                    attempt.status_log_id,
+                    following.status_log_id if following else None,
+                    events,
+                )
+                if not mine:
+                    continue
+                actions = await uow.ndr_actions.for_conversation(attempt.conversation_id)
+                verdict = judge(mine, actions)
+                before = stored.get(attempt.conversation_id)
+                if before == verdict:
+                    continue
+                await uow.outcomes.save(attempt, event.shipment_id, verdict, now)
+                # The timeline hears of a new outcome or judgement, not of a late event
+                # that only moved the outcome to an earlier event of the same kind.
+                if before is None or before.summary != verdict.summary:
+                    changes.append(_Change(attempt, verdict))
+            # Told while the shipment is still locked: two events of one shipment handled at
+            # once reach the timeline in the order their outcomes were derived. Should the
+            # commit then fail, the event comes back and tells the same again (a duplicate on
+            # the timeline, never a wrong order).
+            for change in changes:
+                await self._publish(event.shipment_id, change)
+            await uow.commit()
+        return Recorded.RECORDED
+
+    async def _publish(self, shipment_id: int, change: _Change) -> None:
+        verdict = change.verdict
+        if verdict.outcome is None:
+            return
+        honoured = {True: "yes", False: "no", None: "n/a"}[verdict.honoured]
+        next_event = verdict.next_event.value if verdict.next_event else "none"
+        try:
+            await self._activity.publish(
+                ActivityEvent(
+                    account_id=change.attempt.account_id,
+                    shipment_id=shipment_id,
+                    reason=change.attempt.reason or None,
+                    outcome=_ACTIVITY[verdict.outcome],
+                    kind=ActivityKind.OUTCOME,
+                    conversation_id=change.attempt.conversation_id,
+                    detail=(
+                        f"answer={verdict.answer}; courier_next={next_event}; honoured={honoured}"
+                    ),
+                    occurred_at=self._clock.now(),
+                )
+            )
+        except Exception as exc:  # the outcome is stored; the timeline must not block the event
+            _log.error("activity not published", outcome=verdict.outcome.value, error=str(exc))

@@ -1,0 +1,356 @@
+"""What became of the shipment after the conversation: the shipment events that follow a
+notified failed attempt, through the emulator, the worker and MariaDB, with the fakes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from gcloud.aio.pubsub import PubsubMessage
+
+from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
+from infrastructure.pubsub.client import PubSubTarget
+from infrastructure.pubsub.source import PubSubEventSource
+from tests.conftest import new_id
+from tests.integration.test_ndr_conversation import Thread, start
+from tests.support.app import AppClient
+from tests.support.portal import SECRET, api, bearer
+from tests.support.stack import Stack, fdr_event, new_subscription, running_stack
+
+IST = timedelta(hours=5, minutes=30)
+#: Long after any answer the tests give: the courier's event comes after the shopper's choice.
+LATER = "2099-01-05 11:00:00"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
+    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
+        running.start_worker()
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(stack: Stack) -> AsyncIterator[AppClient]:
+    async with stack.http(run_pump=False) as http:
+        yield http
+
+
+def shipment_event(
+    kind: str, thread: Thread, status_log_id: int, at: str = LATER
+) -> dict[str, Any]:
+    """A shipment event of ``kind`` for the thread's shipment, in the FDR event's shape."""
+    event = fdr_event(
+        account_id=thread.account_id, shipment_id=thread.shipment_id, status_log_id=status_log_id
+    )
+    event["eventSubType"] = kind
+    event["response_data"]["status"] = kind
+    event["response_data"]["status_updated_at"] = at
+    return event
+
+
+async def attempt_of(stack: Stack, thread: Thread) -> dict[str, Any]:
+    [first, *_] = await stack.rows("wa_conversations", shipment_id=thread.shipment_id)
+    return first
+
+
+async def outcomes(stack: Stack, thread: Thread) -> list[dict[str, Any]]:
+    return await stack.rows("wa_conversation_outcomes", shipment_id=thread.shipment_id)
+
+
+async def answer(thread: Thread, reason: str) -> None:
+    """The shopper's answer for the reason's flow (none for ``no_answer``)."""
+    if reason == "address_issue":
+        await thread.tap("reattempt")
+    elif reason == "rescheduled":
+        dates = await thread.tap("choose_date")
+        assert dates is not None
+        await thread.choose(dates, 0)
+    elif reason == "customer_unreachable":
+        await thread.tap("alt_number")
+        await thread.write("You can call 98765 43210")
+    elif reason == "otp_cancellation":
+        await thread.tap("confirm_cancel")
+
+
+ANSWERS = {
+    "no_answer": "customer_unavailable",
+    "reattempt": "address_issue",
+    "reschedule": "rescheduled",
+    "update_phone": "customer_unreachable",
+    "cancel": "otp_cancellation",
+}
+#: Whether the courier's next event honours each answer (None: nothing to judge).
+HONOURED: dict[str, dict[str, bool | None]] = {
+    "no_answer": {"delivered": None, "rto_initiated": None, "failed_delivery": None},
+    "reattempt": {"delivered": True, "rto_initiated": False, "failed_delivery": True},
+    "reschedule": {"delivered": True, "rto_initiated": False, "failed_delivery": True},
+    "update_phone": {"delivered": True, "rto_initiated": False, "failed_delivery": True},
+    "cancel": {"delivered": False, "rto_initiated": True, "failed_delivery": False},
+}
+OUTCOME = {"delivered": "delivered", "rto_initiated": "rto", "failed_delivery": "failed_again"}
+#: An event that comes later in the shipment's order but reaches us first.
+LATE_FIRST = {
+    "delivered": "delivered",
+    "rto_initiated": "rto_delivered",
+    "failed_delivery": "delivered",
+}
+
+
+@pytest.mark.parametrize("kind", list(OUTCOME))
+@pytest.mark.parametrize("chosen", list(ANSWERS))
+async def test_each_answer_and_next_event_set_the_outcome_once(
+    stack: Stack, client: AppClient, chosen: str, kind: str
+) -> None:
+    thread = await start(stack, client, ANSWERS[chosen])
+    await answer(thread, ANSWERS[chosen])
+    attempt = await attempt_of(stack, thread)
+    log = attempt["shipment_status_log_id"]
+    # Out of order and twice: a later event first, then the next one, twice.
+    for event in (
+        shipment_event(LATE_FIRST[kind], thread, log + 9),
+        shipment_event(kind, thread, log + 5),
+        shipment_event(kind, thread, log + 5),
+    ):
+        await stack.publish(event)
+
+    async def settled() -> bool:
+        found = await outcomes(stack, thread)
+        mine = [o for o in found if o["conversation_id"] == attempt["id"]]
+        stored = await stack.rows("wa_shipment_events", shipment_id=thread.shipment_id)
+        return len(stored) == 2 and bool(mine) and mine[0]["outcome_status_log_id"] == log + 5
+
+    await stack.wait_for(settled, seconds=60, what=f"the {kind} outcome")
+    stored = await stack.rows("wa_shipment_events", shipment_id=thread.shipment_id)
+    assert sorted(e["shipment_status_log_id"] for e in stored) == [log + 5, log + 9]
+    [mine] = [o for o in await outcomes(stack, thread) if o["conversation_id"] == attempt["id"]]
+    assert mine["outcome"] == OUTCOME[kind]
+    assert mine["next_event"] == kind
+    assert mine["answer"] == chosen
+    expected = HONOURED[chosen][kind]
+    assert (None if mine["honoured"] is None else bool(mine["honoured"])) is expected
+    if kind != "failed_delivery":
+        # The timeline hears each new judgement once (the duplicate adds nothing); the last
+        # one is what the courier did next.
+        async def told_outcomes() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in await stack.activity(thread.shipment_id)
+                if e["kind"] == "outcome" and e["conversation_id"] == attempt["id"]
+            ]
+
+        async def told_last() -> bool:
+            told = await told_outcomes()
+            return bool(told) and f"courier_next={kind};" in told[-1]["detail"]
+
+        await stack.wait_for(told_last, seconds=60, what="the outcome on the timeline")
+        told = await told_outcomes()
+        details = [e["detail"] for e in told]
+        assert len(details) == len(set(details)) >= 1
+        assert told[-1]["outcome"] == f"shipment_{OUTCOME[kind]}"
+        assert told[-1]["reason"] == ANSWERS[chosen]
+        assert f"answer={chosen}; courier_next={kind};" in told[-1]["detail"]
+        if LATE_FIRST[kind] == kind:
+            assert len(told) == 1  # the late event only moved the outcome to an earlier one
+    else:
+        # The new failed attempt was written about: the delivery is that conversation's.
+        later = [o for o in await outcomes(stack, thread) if o["conversation_id"] != attempt["id"]]
+        assert [o["outcome"] for o in later] == ["delivered"]
+
+
+async def test_a_reschedule_followed_by_an_earlier_attempt_is_not_honoured(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "rescheduled")
+    await answer(thread, "rescheduled")
+    [action] = await stack.rows("wa_ndr_actions", shipment_id=thread.shipment_id)
+    assert action["kind"] == "reschedule"
+    attempt = await attempt_of(stack, thread)
+    log = attempt["shipment_status_log_id"]
+    today = (datetime.now(UTC) + IST + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    assert today[:10] < action["delivery_date"].isoformat()
+    # The delivery reaches us first, the attempt made before the chosen date late.
+    await stack.publish(shipment_event("delivered", thread, log + 9))
+
+    async def honoured(value: bool) -> bool:
+        found = [o for o in await outcomes(stack, thread) if o["conversation_id"] == attempt["id"]]
+        judged = found[0]["honoured"] if found else None
+        return judged is not None and bool(judged) is value
+
+    await stack.wait_for(lambda: honoured(True), seconds=60, what="delivered, honoured")
+    failed = fdr_event(
+        "rescheduled",
+        account_id=thread.account_id,
+        shipment_id=thread.shipment_id,
+        status_log_id=log + 5,
+    )
+    failed["response_data"]["status_updated_at"] = today
+    await stack.publish(failed)
+    await stack.wait_for(lambda: honoured(False), seconds=60, what="not honoured")
+    [mine] = [o for o in await outcomes(stack, thread) if o["conversation_id"] == attempt["id"]]
+    assert (mine["outcome"], mine["next_event"], mine["answer"]) == (
+        "failed_again",
+        "failed_delivery",
+        "reschedule",
+    )
+
+    async def told_not_honoured() -> bool:
+        return any(
+            e["kind"] == "outcome"
+            and e["conversation_id"] == attempt["id"]
+            and "honoured=no" in e["detail"]
+            for e in await stack.activity(thread.shipment_id)
+        )
+
+    await stack.wait_for(told_not_honoured, seconds=60, what="not honoured on the timeline")
+
+
+async def test_events_of_shipments_never_messaged_are_acknowledged_without_a_write(
+    stack: Stack,
+) -> None:
+    shipment = new_id()
+    for kind in ("delivered", "rto_initiated", "cancelled", "intransit"):
+        event = fdr_event(account_id=new_id(), shipment_id=shipment, status_log_id=new_id())
+        event["eventSubType"] = kind
+        event["response_data"]["status"] = kind
+        async with stack.container() as request:
+            intake = await request.get(ShipmentEventIntake)
+            result = await intake(json.dumps(event).encode(), f"m-{kind}-{shipment}")
+        assert result.disposition.value == "ack"
+        expected = "not_fdr" if kind == "intransit" else "outcome_not_messaged"
+        assert result.outcome == expected
+    for table in ("wa_shipment_events", "wa_conversation_outcomes", "wa_fdr_events"):
+        assert await stack.rows(table, shipment_id=shipment) == []
+
+
+async def _outcome_of(stack: Stack, thread: Thread, expected: str) -> None:
+    async def recorded() -> bool:
+        found = await outcomes(stack, thread)
+        return any(o["outcome"] == expected for o in found)
+
+    await stack.wait_for(recorded, seconds=60, what=f"outcome {expected}")
+
+
+async def test_the_stats_and_the_export_show_the_outcomes(stack: Stack, client: AppClient) -> None:
+    account = new_id()
+    await stack.enable(account)
+    reattempted = await start(stack, client, "address_issue", account=account)
+    await answer(reattempted, "address_issue")
+    rescheduled = await start(stack, client, "rescheduled", account=account)
+    await answer(rescheduled, "rescheduled")
+    returned = await start(stack, client, "customer_unavailable", account=account)
+    waiting = await start(stack, client, "otp_cancellation", account=account)
+
+    log = (await attempt_of(stack, reattempted))["shipment_status_log_id"]
+    await stack.publish(shipment_event("delivered", reattempted, log + 1))
+    log = (await attempt_of(stack, returned))["shipment_status_log_id"]
+    await stack.publish(shipment_event("rto_initiated", returned, log + 1))
+    # An attempt before the chosen date: not honoured; it starts a conversation of its own.
+    log = (await attempt_of(stack, rescheduled))["shipment_status_log_id"]
+    shipment = rescheduled.shipment_id
+    failed = fdr_event(
+        "rescheduled", account_id=account, shipment_id=shipment, status_log_id=log + 1
+    )
+    failed["response_data"]["status_updated_at"] = (datetime.now(UTC) + IST).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    await stack.publish(failed)
+    await _outcome_of(stack, reattempted, "delivered")
+    await _outcome_of(stack, returned, "rto")
+    await _outcome_of(stack, rescheduled, "failed_again")
+
+    async def five_notified() -> bool:
+        rows = await stack.rows("wa_conversations", account_id=account)
+        return len([r for r in rows if r["root_message_id"]]) == 5
+
+    await stack.wait_for(five_notified, seconds=60, what="the second reschedule conversation")
+    response = await client.get(api(account, "/stats"), headers=bearer(account))
+    assert response.status_code == 200, response.text
+    outcomes_ = response.json()["outcomes"]
+    assert outcomes_["total"] == {
+        "key": "all",
+        "notified": 5,
+        "delivered": 1,
+        "deliveredRate": 0.2,
+        "rto": 1,
+        "rtoRate": 0.2,
+        "cancelled": 0,
+        "failedAgain": 1,
+        "pending": 2,
+        "judged": 2,
+        "notHonoured": 1,
+        "notHonouredRate": 0.5,
+    }
+    by_answer = {t["key"]: t for t in outcomes_["byAnswer"]}
+    assert sorted(by_answer) == ["no_answer", "reattempt", "reschedule"]
+    reattempt = by_answer["reattempt"]
+    assert (reattempt["delivered"], reattempt["deliveredRate"]) == (1, 1.0)
+    assert by_answer["reschedule"]["notHonouredRate"] == 1.0
+    assert (by_answer["no_answer"]["notified"], by_answer["no_answer"]["rto"]) == (3, 1)
+    assert [t["key"] for t in outcomes_["byCourier"]] == ["Delhivery"]
+    by_reason = {t["key"]: t for t in outcomes_["byReason"]}
+    assert by_reason["customer_unavailable"]["rtoRate"] == 1.0
+
+    export = await client.get(api(account, "/outcomes.csv"), headers=bearer(account))
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(lines) == 5
+    by_shipment = {(int(r["shipment_id"]), r["outcome"]): r for r in lines}
+    delivered = by_shipment[(reattempted.shipment_id, "delivered")]
+    assert (delivered["answer"], delivered["honoured"], delivered["courier"]) == (
+        "reattempt",
+        "true",
+        "Delhivery",
+    )
+    assert by_shipment[(rescheduled.shipment_id, "failed_again")]["honoured"] == "false"
+    assert by_shipment[(returned.shipment_id, "rto")]["answer"] == "no_answer"
+    assert by_shipment[(waiting.shipment_id, "")]["next_event"] == ""
+    other = await client.get(api(account, "/outcomes.csv"), headers=bearer(new_id()))
+    assert other.status_code == 403
+
+
+async def test_the_worker_acknowledges_a_batch_of_unmessaged_shipments_with_one_read(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "address_issue")
+    log = (await attempt_of(stack, thread))["shipment_status_log_id"]
+    unknown = new_id()
+    batch = [
+        shipment_event("delivered", thread, log + 3),  # messaged: handled
+        fdr_event(account_id=thread.account_id, shipment_id=unknown),  # a failed attempt: handled
+    ]
+    for kind in ("delivered", "rto_delivered", "intransit"):
+        other = fdr_event(account_id=thread.account_id, shipment_id=unknown, status_log_id=new_id())
+        other["eventSubType"] = kind
+        other["response_data"]["status"] = kind
+        batch.append(other)
+    async with stack.container() as request:
+        triage = await request.get(ShipmentEventTriage)
+        skip = await triage([json.dumps(e).encode() for e in batch])
+    assert skip == [False, False, True, True, True]
+
+
+async def test_outcome_events_may_come_on_a_subscription_of_their_own(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "address_issue")
+    log = (await attempt_of(stack, thread))["shipment_status_log_id"]
+    assert stack.config.pubsub_project
+    target = PubSubTarget(stack.config.pubsub_project, stack.config.pubsub_emulator_host)
+    subscriber = target.subscriber()
+    topic, subscription = await new_subscription(target, stack.publisher, subscriber, "shipments")
+    # A worker on the second subscription (what WA_PUBSUB_OUTCOME_SUBSCRIPTION starts).
+    stack.start_worker(lambda _: PubSubEventSource(subscriber, subscription, pull_timeout=1))
+    data = json.dumps(shipment_event("delivered", thread, log + 2)).encode()
+    await stack.publisher.publish(topic, [PubsubMessage(data)])
+
+    async def delivered() -> bool:
+        return [o["outcome"] for o in await outcomes(stack, thread)] == ["delivered"]
+
+    await stack.wait_for(delivered, seconds=60, what="the outcome from the second subscription")
