@@ -146,8 +146,8 @@ class FollowUpSender:
             await uow.messages.update(message)
             await uow.commit()
         if status is MessageStatus.FAILED:
-            await _publish(
-                self._activity,
+            # The composition root makes the publisher best effort (NeverFailingActivityPublisher).
+            await self._activity.publish(
                 ActivityEvent(
                     account_id=conversation.account_id,
                     shipment_id=conversation.shipment_id,
@@ -161,13 +161,6 @@ class FollowUpSender:
                 ),
             )
         return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
-
-
-async def _publish(activity: ActivityPublisher, event: ActivityEvent) -> None:
-    try:
-        await activity.publish(event)
-    except Exception as exc:  # the timeline must never block the conversation
-        _log.error("activity not published", error=str(exc))
 
 
 def _describe(content: FollowUp) -> str:

@@ -15,6 +15,7 @@ from dishka import (
     AsyncContainer,
     Provider,
     Scope,
+    decorate,
     from_context,
     make_async_container,
     provide,
@@ -59,6 +60,7 @@ from entrypoints.intake import ShipmentEventIntake
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
+from infrastructure.best_effort import NeverFailingActivityPublisher
 from infrastructure.cache.client import redis_client
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
@@ -353,6 +355,14 @@ class UseCaseProvider(Provider):
         return TrackLinkClick(uow, activity, clock, config.portal_tracking_url)
 
 
+class BestEffortProvider(Provider):
+    """Wraps, after every override, the ports whose failures must never stop a flow."""
+
+    @decorate
+    def activity(self, inner: ActivityPublisher) -> ActivityPublisher:
+        return NeverFailingActivityPublisher(inner)
+
+
 def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
     """Every provider of the service; ``overrides`` (tests, demo) replace what they provide."""
     return make_async_container(
@@ -366,5 +376,6 @@ def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
         AnswerProvider(),
         PortalProvider(),
         *overrides,
+        BestEffortProvider(),  # last: it wraps whatever publisher an override chose
         context={Config: config},
     )
