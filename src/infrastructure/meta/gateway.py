@@ -60,7 +60,7 @@ class MetaCloudWhatsApp:
 
     Retries only what cannot duplicate a message: Meta's "not now" codes and connections that
     never opened. A timeout or a connection lost after the request left is ``SendOutcomeUnknown``
-    at once, since Meta has no idempotency key (META.md §2.6).
+    at once, since Meta has no idempotency key (docs/meta.md#no-idempotency-key).
     """
 
     def __init__(
