@@ -109,6 +109,7 @@ class WebhookPump:
             ("status", batch.statuses),
             ("reply", batch.replies),
             ("refused_answer", batch.refused),
+            ("unmatched_message", batch.unmatched),
             ("template_change", batch.template_changes),
             ("malformed_body", batch.malformed),
             ("waiting_body", len(batch.waiting)),

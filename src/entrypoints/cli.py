@@ -59,6 +59,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge.set_defaults(run=_purge)
 
+    templates = commands.add_parser("templates", help="the shipped templates at Meta")
+    template_commands = templates.add_subparsers(dest="templates_command", required=True)
+    for name, text in (
+        ("push", "create the account's templates at Meta (those Meta has are left alone)"),
+        ("status", "each template's review status at Meta (APPROVED, PENDING, REJECTED...)"),
+    ):
+        command = template_commands.add_parser(name, help=text)
+        command.add_argument(
+            "--account",
+            type=int,
+            default=None,
+            help="the workspace (default: WA_DEFAULT_ACCOUNT_ID, whose templates are the "
+            "shipped ones)",
+        )
+    templates.set_defaults(run=_templates)
+
     webhooks = commands.add_parser("webhooks", help="stored Meta webhook bodies")
     _webhook_commands(webhooks)
     webhooks.set_defaults(run=_webhooks)
@@ -107,6 +123,13 @@ def _webhook_commands(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--errors", action="store_true", help="every processed body that carries an error"
     )
+
+
+def _templates(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.maintenance import templates_at_meta
+
+    account = config.default_account_id if args.account is None else args.account
+    return templates_at_meta(config, account, push=args.templates_command == "push")
 
 
 def _webhooks(config: Config, args: argparse.Namespace) -> int:

@@ -13,12 +13,17 @@ from dishka import AsyncContainer
 
 from application.use_cases.process_webhooks import ProcessWebhooks
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
+from application.use_cases.templates_at_meta import (
+    PushTemplatesToMeta,
+    ShowTemplatesAtMeta,
+    TemplateAtMeta,
+)
 from application.use_cases.webhook_bodies import (
     RequeueWebhookBodies,
     ShowWebhookBody,
     WebhookFate,
 )
-from domain.errors import NotFound
+from domain.errors import DomainError, NotFound
 from infrastructure.config import Config
 from infrastructure.logging import mask_phones
 
@@ -87,6 +92,27 @@ def retry_webhook_bodies(config: Config, ids: Sequence[int], *, with_errors: boo
     for delivery_id in ids:
         show_webhook_body(config, delivery_id, with_body=False)
     return 0 if not missing else 1
+
+
+def templates_at_meta(config: Config, account_id: int, *, push: bool) -> int:
+    async def work(container: AsyncContainer) -> list[TemplateAtMeta]:
+        async with container() as request:
+            if push:
+                return await (await request.get(PushTemplatesToMeta))(account_id)
+            return await (await request.get(ShowTemplatesAtMeta))(account_id)
+
+    try:
+        results = _run(config, work)
+    except DomainError as exc:
+        print(f"templates of account {account_id}: {exc}")
+        return 1
+    if not results:
+        print(f"account {account_id} has no templates")
+    for r in results:
+        status = f" [{r.status}]" if r.status else ""
+        detail = f": {r.detail}" if r.detail else ""
+        print(f"{r.outcome:8} {r.name} ({r.language}){status}{detail}")
+    return 1 if any(r.outcome in ("refused", "missing") for r in results) else 0
 
 
 def _run(config: Config, work: Callable[[AsyncContainer], Awaitable[T]]) -> T:

@@ -36,7 +36,12 @@ from application.ports.collaborators import (
 from application.ports.health import DependencyProbe
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder, WebhookVerifier
-from application.ports.whatsapp import TemplateCatalog, ThroughputLimiter, WhatsAppGateway
+from application.ports.whatsapp import (
+    TemplateCatalog,
+    TemplateRegistry,
+    ThroughputLimiter,
+    WhatsAppGateway,
+)
 from application.services import (
     NotificationOptions,
     ReasonBook,
@@ -53,6 +58,7 @@ from application.use_cases.receive_webhook import ReceiveWebhook
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
@@ -82,6 +88,7 @@ from infrastructure.meta.gateway import (
     MetaCloudWhatsApp,
     MetaTemplateCatalog,
 )
+from infrastructure.meta.registry import MetaTemplateRegistry, SandboxTemplateRegistry
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
 from infrastructure.meta.webhook import MetaWebhookFormat
 from infrastructure.probes import DatabaseProbe, RedisProbe, SchemaProbe
@@ -230,6 +237,14 @@ class MetaProvider(Provider):
             )
         )
 
+    @provide
+    def registry(self, config: Config, client: httpx.AsyncClient) -> TemplateRegistry:
+        if config.meta_sandbox:
+            return SandboxTemplateRegistry()
+        return MetaTemplateRegistry(
+            client, graph_url=config.meta_graph_url, api_version=config.meta_api_version
+        )
+
     webhook_format = provide(MetaWebhookFormat, provides=AnyOf[WebhookVerifier, WebhookDecoder])
 
 
@@ -329,6 +344,8 @@ class UseCaseProvider(Provider):
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
     show_webhook_body = provide(ShowWebhookBody)
+    push_templates = provide(PushTemplatesToMeta)
+    show_templates = provide(ShowTemplatesAtMeta)
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
 

@@ -18,7 +18,9 @@ WEBHOOK_UPDATES = Counter(
     "webhook_updates_total",
     "What the webhook pump did with stored Meta webhooks, by kind: status (new delivery "
     "reports), reply (answers handled), refused_answer (an answer that named a conversation "
-    "of another number, connection or shopper: nothing done), template_change, "
+    "of another number, connection or shopper: nothing done), unmatched_message (a message "
+    "that answers no conversation, e.g. to a number the service does not know), "
+    "template_change, "
     "malformed_body, waiting_body",
     ["kind"],
 )

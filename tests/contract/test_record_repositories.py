@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from domain.activity import Outcome
 from domain.ndr import NdrActionKind, NdrActionState
-from domain.records import FdrEventRecord, LinkClick, WebhookDelivery
+from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
 from tests.conftest import UowFactory, new_id
 from tests.support.factories import T0, NdrActionFactory
 
@@ -226,3 +226,63 @@ async def test_a_body_that_waited_then_succeeded_is_done_without_error(
         purged = await uow.inbox.purge_processed(then + timedelta(seconds=1), limit=100)
         await uow.commit()
     assert purged == 1
+
+
+async def test_a_waiting_body_is_not_taken_again_before_its_retry_time(
+    uow_factory: UowFactory,
+) -> None:
+    # Received in 1975: no other test's bodies are that old, so ``received_before`` isolates.
+    then = datetime(1975, 1, 1, tzinfo=UTC)
+    retry_at = then + timedelta(minutes=5)
+    async with uow_factory() as uow:
+        stored = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"waits", received_at=then)
+        )
+        assert stored.id is not None
+        await uow.inbox.mark_waiting(stored.id, "waiting: ESB unavailable", retry_at)
+        await uow.inbox.mark_waiting(stored.id, "waiting: ESB unavailable", retry_at)
+        await uow.commit()
+    before = then + timedelta(minutes=1)
+    async with uow_factory() as uow:
+        early = await uow.inbox.pending(10, received_before=before, now=retry_at - timedelta(1))
+        due = await uow.inbox.pending(10, received_before=before, now=retry_at)
+        anyway = await uow.inbox.pending(10, received_before=before)  # a drain takes it
+        await uow.inbox.mark_processed(stored.id, retry_at)
+        await uow.commit()
+    assert early == []
+    assert [(d.body, d.attempts) for d in due] == [(b"waits", 2)]
+    assert [d.body for d in anyway] == [b"waits"]
+
+
+async def test_element_problems_are_kept_once_and_forgotten_when_requeued(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        stored = await uow.inbox.add(WebhookDelivery(connection_id=None, body=b"b", received_at=T0))
+        assert stored.id is not None
+        problem = WebhookProblem(
+            inbox_id=stored.id,
+            element="entry[0].changes[0].value.statuses[3]",
+            kind="unreadable",
+            detail="timestamp 'x' is not unix seconds",
+            created_at=T0,
+        )
+        assert await uow.inbox.add_problems([problem]) == 1
+        assert await uow.inbox.add_problems([problem]) == 0  # processed again: no second alert
+        await uow.inbox.mark_processed(stored.id, T0, "1 element(s) not applied")
+        await uow.commit()
+    async with uow_factory() as uow:
+        kept = await uow.inbox.problems(stored.id)
+        with_errors = await uow.inbox.with_errors(1_000_000)
+        assert await uow.inbox.requeue([stored.id, 10**15]) == 1
+        await uow.commit()
+    async with uow_factory() as uow:
+        again = await uow.inbox.get(stored.id)
+        forgotten = await uow.inbox.problems(stored.id)
+        await uow.inbox.mark_processed(stored.id, T0)
+        await uow.commit()
+    assert kept == [problem]
+    assert stored.id in with_errors
+    assert again is not None
+    assert (again.processed_at, again.error, again.attempts) == (None, None, 0)
+    assert forgotten == []

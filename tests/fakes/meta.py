@@ -254,6 +254,7 @@ class FakeGraphApi:
         self._numbers: dict[str, _Account] = {}
         self._wabas: dict[str, _Account] = {}
         self._templates: dict[str, list[dict[str, Any]]] = {}
+        self.created_templates: list[dict[str, Any]] = []  # creation requests, as received
         self._faults: deque[_Queued] = deque()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -269,6 +270,7 @@ class FakeGraphApi:
         app = web.Application()
         app.router.add_post("/{version}/{phone_number_id}/messages", self._send)
         app.router.add_get("/{version}/{waba_id}/message_templates", self._list_templates)
+        app.router.add_post("/{version}/{waba_id}/message_templates", self._create_template)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket()
@@ -333,6 +335,15 @@ class FakeGraphApi:
             }
         )
         return template_id
+
+    def review_created(self, waba_id: str, status: str = "APPROVED") -> int:
+        """Meta's review of every template created through the API and still PENDING."""
+        reviewed = 0
+        for template in self._templates.get(waba_id, []):
+            if template.get("created_by_api") and template["status"] == "PENDING":
+                template["status"] = status
+                reviewed += 1
+        return reviewed
 
     def set_template_status(self, waba_id: str, template_id: str, status: str) -> None:
         """Meta changed a template's status (paused, disabled, approved again...)."""
@@ -457,6 +468,46 @@ class FakeGraphApi:
             answer["paging"] = paging
         return web.json_response(answer)
 
+    async def _create_template(self, request: web.Request) -> web.StreamResponse:
+        """Meta's template creation: the request checked as Meta documents it, a name taken
+        once per language, the new template PENDING review."""
+        waba_id = request.match_info["waba_id"]
+        refused = _check_version(request) or self._check_token(request, self._wabas.get(waba_id))
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, 100, details="The request body is not JSON")
+        problem = template_creation_error(body)
+        if problem is not None:
+            return _error(400, 100, details=problem)
+        self.created_templates.append(body)
+        for existing in self._templates.get(waba_id, []):
+            if (existing["name"], existing["language"]) == (body["name"], body["language"]):
+                answer = graph_error(
+                    100, "Invalid parameter", "Content in this language already exists"
+                )
+                answer["error"]["error_subcode"] = DUPLICATE_SUBCODE
+                return web.json_response(answer, status=400)
+        template_id = str(1_000_000_000_000 + next(self._ids))
+        components = [{**c, "type": str(c["type"]).upper()} for c in body["components"]]
+        self._templates.setdefault(waba_id, []).append(
+            {
+                "name": body["name"],
+                "parameter_format": "POSITIONAL",
+                "components": components,
+                "language": body["language"],
+                "status": "PENDING",
+                "category": body["category"],
+                "id": template_id,
+                "created_by_api": True,
+            }
+        )
+        return web.json_response(
+            {"id": template_id, "status": "PENDING", "category": body["category"]}
+        )
+
     # helpers
 
     def _check_token(self, request: web.Request, account: _Account | None) -> web.Response | None:
@@ -507,3 +558,49 @@ def _cursor_position(cursor: str) -> int:
     if prefix != "position":
         raise ValueError("bad cursor")
     return int(number)
+
+
+#: Meta's answer when a template name already exists in that language.
+DUPLICATE_SUBCODE = 2388024
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+
+
+def template_creation_error(body: object) -> str | None:
+    """Why Meta would refuse ``body`` as a template creation (its documented rules), or None:
+    a lower-case name, a language, a category, exactly one BODY of at most 1,024 characters
+    whose ``{{1}}``..``{{n}}`` each have an example value, at most 10 quick replies of at most
+    25 characters."""
+    if not isinstance(body, dict):
+        return "the body is not an object"
+    if not isinstance(body.get("name"), str) or not _TEMPLATE_NAME.fullmatch(body["name"]):
+        return "name must be lower case letters, digits and underscores"
+    if not isinstance(body.get("language"), str) or not body["language"]:
+        return "language is required"
+    if body.get("category") not in ("UTILITY", "MARKETING", "AUTHENTICATION"):
+        return "category must be UTILITY, MARKETING or AUTHENTICATION"
+    components = body.get("components")
+    if not isinstance(components, list):
+        return "components is required"
+    bodies = [c for c in components if isinstance(c, dict) and str(c.get("type")).upper() == "BODY"]
+    if len(bodies) != 1 or not isinstance(bodies[0].get("text"), str):
+        return "exactly one BODY component with text is required"
+    text = bodies[0]["text"]
+    if len(text) > 1024:
+        return "the body is longer than 1024 characters"
+    count = placeholder_count(text)
+    if count:
+        examples = (bodies[0].get("example") or {}).get("body_text")
+        if not (isinstance(examples, list) and examples and len(examples[0]) == count):
+            return f"the body has {count} variables: example.body_text needs {count} values"
+    for component in components:
+        if isinstance(component, dict) and str(component.get("type")).upper() == "BUTTONS":
+            buttons = component.get("buttons") or []
+            if len(buttons) > 10:
+                return "at most 10 buttons"
+            for button in buttons:
+                if (
+                    button.get("type") == "QUICK_REPLY"
+                    and not 0 < len(button.get("text", "")) <= 25
+                ):
+                    return "a quick reply's text is 1 to 25 characters"
+    return None

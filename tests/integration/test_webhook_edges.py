@@ -279,6 +279,8 @@ async def test_free_text_goes_only_to_conversations_of_the_number_s_connection(
     assert _sends_since(stack, before) == []
     assert thread.actions() == []
     assert json.loads((await _reply(stack, text))["decision"])["why"] == "no conversation"
+    metrics = (await client.get("/metrics")).text
+    assert 'webhook_updates_total{kind="unmatched_message"}' in metrics
 
 
 # --- Messages that are not answers ----------------------------------------------------------

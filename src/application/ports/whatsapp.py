@@ -6,7 +6,7 @@ from typing import Protocol
 
 from domain.messages import Content, SendReceipt
 from domain.settings import SenderConnection
-from domain.templates import MetaTemplate
+from domain.templates import MetaTemplate, WaTemplate
 
 
 class WhatsAppGateway(Protocol):
@@ -37,3 +37,11 @@ class TemplateCatalog(Protocol):
 class ThroughputLimiter(Protocol):
     async def acquire(self, phone_number_id: str) -> None:
         """Waits until one more message may leave this sender number."""
+
+
+class TemplateRegistry(Protocol):
+    async def create(self, sender: SenderConnection, template: WaTemplate) -> MetaTemplate:
+        """Submits the template to the sender's business account for Meta's review; Meta's
+        answer (id, status, usually PENDING). Raises ``Conflict`` when Meta already has that
+        name in that language, ``UpstreamRejected`` with Meta's reason, or
+        ``UpstreamUnavailable``."""

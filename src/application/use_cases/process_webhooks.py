@@ -70,6 +70,7 @@ class ProcessedBatch:
     statuses: int = 0
     replies: int = 0
     refused: int = 0  # answers that named a conversation they are not bound to
+    unmatched: int = 0  # messages that answer no conversation (e.g. to a number we don't know)
     template_changes: int = 0
     malformed: int = 0
     problems: dict[str, int] = field(default_factory=dict)  # new element problems, by kind
@@ -247,6 +248,7 @@ class ProcessWebhooks:
                         continue
                     batch.replies += 1
                     batch.refused += handled.refused
+                    batch.unmatched += handled.conversation_id is None and not handled.refused
 
         await asyncio.gather(*(one_shopper(a) for a in by_shopper.values()))
 
