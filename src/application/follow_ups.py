@@ -123,7 +123,7 @@ class FollowUpSender:
                 message.status = MessageStatus.RETRYING
                 message.error_code = exc.code
                 message.updated_at = self._clock.now()
-                await uow.messages.update(message)
+                await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
                 await uow.commit()
             raise UpstreamUnavailable(f"Meta refused the follow-up for now: {exc}") from exc
         message.message_id = receipt.message_id
@@ -143,7 +143,12 @@ class FollowUpSender:
         message.updated_at = self._clock.now()
         async with self._uow as uow:
             await attach_early_reports(uow, message, message.updated_at)
-            await uow.messages.update(message)
+            # A compare-and-set: a status the webhook recorded meanwhile stands.
+            if not await uow.messages.advance(message):
+                assert message.id is not None
+                stored = await uow.messages.get(message.id)
+                assert stored is not None
+                message = stored
             await uow.commit()
         if status is MessageStatus.FAILED:
             # The composition root makes the publisher best effort (NeverFailingActivityPublisher).

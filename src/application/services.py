@@ -10,9 +10,10 @@ from datetime import datetime
 import structlog
 
 from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, SettingsCache
-from application.ports.collaborators import ConnectionDirectory
+from application.ports.collaborators import ActivityPublisher, ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
+from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 from domain.messages import OutgoingMessage
 from domain.phone import DEFAULT_REGION
@@ -20,6 +21,7 @@ from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 
 _log = structlog.get_logger("settings")
+_activity_log = structlog.get_logger("activity")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +35,8 @@ class NotificationOptions:
     phone_region: str = DEFAULT_REGION  # alternate numbers must be this region's mobiles
     in_flight_grace_seconds: float = 120.0
     retry_delay_seconds: int = 30
+    stale_after_seconds: float = 48 * 3600.0  # older failed attempts are not notified
+    unknown_recheck_seconds: float = 600.0  # an unknown send with no status is looked at again
 
 
 async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
@@ -44,6 +48,15 @@ async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: d
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
             message.apply(report, now)
+
+
+async def publish_quietly(activity: ActivityPublisher, event: ActivityEvent) -> None:
+    """Publishes ``event``; a failure is logged, never raised: the outcome is stored already
+    and the timeline must not hold up the event."""
+    try:
+        await activity.publish(event)
+    except Exception as exc:
+        _activity_log.error("activity not published", outcome=event.outcome.value, error=str(exc))
 
 
 class SettingsReader:

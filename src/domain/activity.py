@@ -38,7 +38,8 @@ class SkipReason(StrEnum):
     TEMPLATE_MISMATCH = "template_mismatch"
     NO_SENDER = "no_sender"
     MALFORMED = "malformed"
-    SUPERSEDED = "superseded"
+    SUPERSEDED = "superseded"  # a newer failed attempt of the shipment was notified first
+    STALE = "stale"  # the attempt failed too long ago for an answer to still help
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

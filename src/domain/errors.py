@@ -68,7 +68,8 @@ class PermanentSendError(SendError):
 class SendOutcomeUnknown(SendError):
     """The request may or may not have reached Meta (timeout, dropped connection).
 
-    Never re-send blindly: the status webhook, matched by our callback id, tells the truth.
+    Never re-send at once: the status webhook, matched by our callback id, tells the truth;
+    only a send that stays silent is sent once more, later (docs/sending.md).
     """
 
 

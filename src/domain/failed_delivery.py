@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+#: What a failed delivery may hold, so that every part of it can be kept (docs/fdr-event.md).
+#: Ids are kept in signed 64-bit columns; 0 and negative ids name no shipment.
+MAX_ID = 2**63 - 1
+#: The external shipment id, order number and tracking id are kept whole or not at all.
+MAX_REFERENCE_LENGTH = 128
+#: Names (the shopper's, the brand's) are only shown: a longer one is cut, not refused.
+MAX_NAME_LENGTH = 255
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -59,6 +67,30 @@ class FailedDelivery:
     remarks: str = ""
     latest_remark: str = ""
     failed_at: datetime | None = None
+
+    def unstorable(self) -> list[str]:
+        """What cannot be kept of this failed delivery, one phrase per field; empty if all fits.
+
+        Names are not here: they are cut to ``MAX_NAME_LENGTH`` where the event is read."""
+        problems = [
+            f"{name} {value} is not an id from 1 to {MAX_ID}"
+            for name, value in (
+                ("account_id", self.account_id),
+                ("id", self.shipment_id),
+                ("status_log_id", self.status_log_id),
+            )
+            if not 0 < value <= MAX_ID
+        ]
+        problems += [
+            f"{name} has {len(value)} characters, more than {MAX_REFERENCE_LENGTH}"
+            for name, value in (
+                ("externalShipmentID", self.external_shipment_id),
+                ("customerOrderNumber", self.order_number),
+                ("trackingID", self.tracking_id),
+            )
+            if len(value) > MAX_REFERENCE_LENGTH
+        ]
+        return problems
 
     @property
     def first_name(self) -> str:

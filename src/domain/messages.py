@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -31,6 +32,30 @@ class TemplateMessage:
     language: str
     body_parameters: tuple[str, ...] = ()
     button_payloads: tuple[str, ...] = ()  # one per quick-reply button, in button order
+
+    def describe(self) -> str:
+        """What is kept in the message's ``payload``: enough to send it again unchanged."""
+        return json.dumps(
+            {
+                "type": "template",
+                "name": self.name,
+                "language": self.language,
+                "body_parameters": list(self.body_parameters),
+                "button_payloads": list(self.button_payloads),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def described(cls, payload: str) -> TemplateMessage:
+        """The template as ``describe`` kept it."""
+        kept = json.loads(payload)
+        return cls(
+            name=kept["name"],
+            language=kept["language"],
+            body_parameters=tuple(kept["body_parameters"]),
+            button_payloads=tuple(kept["button_payloads"]),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +93,14 @@ class OutgoingMessage:
     error_code: int | None = None
     error_title: str | None = None
     external_updated_at: datetime | None = None
+    resent_at: datetime | None = None  # an unknown send was sent again then (only once)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def in_flight(self) -> bool:
+        """The request has left for Meta and its answer is not recorded yet."""
+        return self.status is MessageStatus.PENDING
 
     def apply(self, report: DeliveryReport, now: datetime) -> bool:
         """Moves the status forward by ``report`` (a failure keeps Meta's code and title);

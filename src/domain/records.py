@@ -12,6 +12,10 @@ from domain.activity import Outcome
 T = TypeVar("T")
 
 
+#: ``event_key`` is ASCII and at most this long (``fdr:<id>:<id>`` or ``pubsub:<message id>``).
+MAX_EVENT_KEY_LENGTH = 128
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FdrEventRecord:
     """The outcome of one shipment event; ``event_key`` makes a second delivery a no-op."""

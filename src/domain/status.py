@@ -6,7 +6,8 @@ from enum import StrEnum
 
 
 class MessageStatus(StrEnum):
-    PENDING = "pending"  # recorded, the send is in flight
+    QUEUED = "queued"  # recorded, waiting for a slot in the sender's limiter: not sent yet
+    PENDING = "pending"  # the request has left for Meta: in flight
     RETRYING = "retrying"  # Meta refused for now: certainly not sent, safe to send again
     UNKNOWN = "unknown"  # the send timed out: Meta may or may not have it
     ACCEPTED = "accepted"  # Meta answered 200 with a wamid
@@ -35,8 +36,14 @@ class MessageStatus(StrEnum):
             return new
         return new if new.rank > self.rank else self
 
+    def predecessors(self) -> frozenset[MessageStatus]:
+        """The statuses a stored message may be in for this one to be written over it:
+        the condition of every compare-and-set on the status (see docs/sending.md)."""
+        return _PREDECESSORS[self]
+
 
 _RANK = {
+    MessageStatus.QUEUED: 0,
     MessageStatus.PENDING: 0,
     MessageStatus.RETRYING: 0,
     MessageStatus.UNKNOWN: 0,
@@ -54,4 +61,17 @@ WEBHOOK_STATUSES = {
     "read": MessageStatus.READ,
     "played": MessageStatus.READ,
     "failed": MessageStatus.FAILED,
+}
+
+#: The send's own moves between the statuses of rank 0, which ``advance`` never makes.
+_SEND_MOVES = {
+    MessageStatus.PENDING: {MessageStatus.QUEUED, MessageStatus.RETRYING},  # the request leaves
+    MessageStatus.RETRYING: {MessageStatus.PENDING},  # Meta refused for now
+    MessageStatus.UNKNOWN: {MessageStatus.PENDING},  # no answer in time
+    MessageStatus.QUEUED: {MessageStatus.UNKNOWN},  # an unknown send is taken to be sent again
+}
+_PREDECESSORS = {
+    new: frozenset(old for old in MessageStatus if old is not new and old.advance(new) is new)
+    | _SEND_MOVES.get(new, set())
+    for new in MessageStatus
 }

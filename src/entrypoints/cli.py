@@ -154,6 +154,7 @@ def _schema_is_current(config: Config) -> bool:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    import structlog
     import uvicorn
 
     if not _schema_is_current(config):
@@ -162,6 +163,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.http.app import create_app
     from entrypoints.wiring import build_container
 
+    structlog.get_logger("startup").info(config.meta_label())
     app = create_app(build_container(config))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
@@ -172,7 +174,7 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
 
     if not _schema_is_current(config):
         return 2
-    return run_worker(config)
+    return run_worker(config)  # says where messages go once its own checks pass
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:

@@ -1,16 +1,50 @@
-"""``fdr-whatsapp demo``: the whole service in one process on SQLite, with Meta's sandbox.
+"""``fdr-whatsapp demo``: the whole service in one process, always with Meta's sandbox.
 
-SQLite, the in-process cache and limiter, an in-process event source with its worker, and the
-sandbox in place of Meta. Events come in through ``POST /pubsub/push/fdr`` (or
-``fdr-whatsapp sandbox event FILE``); the shopper is played with ``fdr-whatsapp sandbox reply``.
+The configured database (SQLite by default), cache and event source, a worker in the same
+process, and the sandbox in place of Meta whatever ``WA_META_*`` says: a demo never messages a
+real phone. Events come in through ``POST /pubsub/push/fdr`` (or ``fdr-whatsapp sandbox event
+FILE``); the shopper is played with ``fdr-whatsapp sandbox reply``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 
 from infrastructure.config import Config
+
+
+def sandboxed(config: Config) -> Config:
+    """``config`` with Meta's sandbox and none of the real credentials; webhooks are checked
+    with a secret made for this run (``fdr-whatsapp sandbox`` reads it from a file)."""
+    return dataclasses.replace(
+        config,
+        meta_sandbox=True,
+        meta_app_secret=secrets.token_urlsafe(32),
+        meta_phone_number_id=None,
+        meta_waba_id=None,
+        meta_access_token=None,
+    )
+
+
+def banner(config: Config, base: str) -> list[str]:
+    """What the demo really runs on, one line each (the portal token is printed after)."""
+    events = (
+        f"Pub/Sub subscription {config.pubsub_fdr_subscription}"
+        if config.pubsub_project and config.pubsub_fdr_subscription
+        else "in-process (POST /pubsub/push/fdr)"
+    )
+    return [
+        f"fdr-whatsapp demo on {base}",
+        "  WhatsApp:    Meta sandbox: nothing is sent to WhatsApp, whatever WA_META_* says",
+        f"  database:    {config.database_label()}",
+        f"  cache:       {'Redis' if config.redis_url else 'in-process'}",
+        f"  events:      {events}",
+        f"  ESB:         {config.esb_url or 'none: actions are recorded only'}",
+        f"  API docs:    {base}/schema",
+        f"  readiness:   {base}/health/ready",
+    ]
 
 
 def run_demo(config: Config, host: str, port: int) -> int:
@@ -19,12 +53,14 @@ def run_demo(config: Config, host: str, port: int) -> int:
     from application.ports.collaborators import EventSource
     from entrypoints.http.app import create_app
     from entrypoints.http.portal.auth import dev_token, with_dev_secret
+    from entrypoints.sandbox import write_secret
     from entrypoints.wiring import build_container
-    from entrypoints.worker import Worker
+    from entrypoints.worker import Worker, recheck_interval
     from infrastructure.db import migrations
 
     own_auth = bool(config.auth_jwt_secret or config.auth_jwks_url)
-    config = with_dev_secret(dataclasses.replace(config, public_base_url=f"http://{host}:{port}"))
+    base = f"http://{host}:{port}"
+    config = with_dev_secret(sandboxed(dataclasses.replace(config, public_base_url=base)))
     migrations.upgrade(config.database_url, default_account_id=config.default_account_id)
     container = build_container(config)
     app = create_app(container)
@@ -33,7 +69,12 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     async def start_worker() -> None:
         source = await container.get(EventSource)
-        worker = Worker(container, source, concurrency=config.worker_concurrency)
+        worker = Worker(
+            container,
+            source,
+            concurrency=config.worker_concurrency,
+            recheck_every=recheck_interval(config),
+        )
         tasks.append(asyncio.create_task(worker.run(stop)))
 
     async def stop_worker() -> None:
@@ -43,10 +84,8 @@ def run_demo(config: Config, host: str, port: int) -> int:
 
     app.on_startup.append(start_worker)
     app.on_shutdown.insert(0, stop_worker)
-    base = f"http://{host}:{port}"
-    print(f"fdr-whatsapp demo on {base} (SQLite, in-process cache and events, Meta sandbox)")
-    print(f"  API docs:    {base}/schema")
-    print(f"  readiness:   {base}/health/ready")
+    for line in banner(config, base):
+        print(line)
     if own_auth:
         print("  portal:      tokens from your WA_AUTH_JWT_SECRET / WA_AUTH_JWKS_URL")
     else:
@@ -55,5 +94,10 @@ def run_demo(config: Config, host: str, port: int) -> int:
     print(
         f"  answer it:   fdr-whatsapp sandbox --url {base} reply <shipment id> --button reattempt"
     )
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    assert config.meta_app_secret
+    secret = write_secret(port, config.meta_app_secret)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        secret.unlink(missing_ok=True)
     return 0

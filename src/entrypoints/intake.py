@@ -33,7 +33,14 @@ class ShipmentEventIntake:
         if isinstance(decoded, NotFailedDelivery):
             result = IntakeResult(Disposition.ACK, "not_fdr")
         elif isinstance(decoded, Malformed):
-            await self._poison(message_id, decoded.problem, data)
+            await self._poison(
+                message_id,
+                decoded.problem,
+                data,
+                account_id=decoded.account_id,
+                shipment_id=decoded.shipment_id,
+                status_log_id=decoded.status_log_id,
+            )
             result = IntakeResult(Disposition.ACK, "malformed")
         else:
             notified = await self._notify(decoded)

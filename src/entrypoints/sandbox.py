@@ -1,8 +1,9 @@
 """``fdr-whatsapp sandbox ...``: play the shopper against a running demo.
 
-An answer travels the real way: a webhook body shaped like Meta's, signed with the sandbox app
-secret, POSTed to ``/webhooks/whatsapp``. What the service sends back is read from the
-database and printed.
+An answer travels the real way: a webhook body shaped like Meta's, signed with the secret the
+demo made for its run (it leaves it in ``var/sandbox-<port>.secret``, readable by its owner
+only, and removes it when it stops), POSTed to ``/webhooks/whatsapp``. What the service sends
+back is read from the database and printed.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -22,18 +27,45 @@ from domain.conversation import Conversation
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TemplateMessage
 from domain.notification import parse_button_payload
 from domain.phone import mask
-from entrypoints.wiring import default_sender
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
 
+#: How long ``reply`` and ``status`` wait for what the service sends back.
+ANSWER_WAIT_SECONDS = 30.0
+
+
+def secret_file(port: int) -> Path:
+    """Where the demo on ``port`` leaves its webhook secret for the sandbox (this folder)."""
+    return Path("var") / f"sandbox-{port}.secret"
+
+
+def write_secret(port: int, secret: str) -> Path:
+    path = secret_file(port)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # left by a demo that was killed; ours is created 0600
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret)
+    return path
+
+
+def _read_secret(url: str) -> str:
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    path = secret_file(port)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise SandboxError(
+            f"no demo found for {url}: start `fdr-whatsapp demo --port {port}` in this folder "
+            f"(it leaves {path} for the sandbox)"
+        ) from None
+
 
 def run_sandbox(config: Config, args: argparse.Namespace) -> int:
-    if not config.meta_sandbox:
-        print("the sandbox plays Meta for a demo; WA_META_SANDBOX is off here", file=sys.stderr)
-        return 2
     try:
         return asyncio.run(_run(config, args))
     except SandboxError as exc:
@@ -48,7 +80,8 @@ class SandboxError(Exception):
 async def _run(config: Config, args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     if args.sandbox_command == "event":
-        return await _push_event(url, args.file.read_bytes())
+        return await _push_event(url, as_of_now(args.file.read_bytes()))
+    secret = "" if args.sandbox_command == "show" else _read_secret(url)
     engine = create_engine(config.database_url, pool_size=1)
     try:
         thread = _Thread(engine, args.shipment_id)
@@ -57,7 +90,6 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             return 0
         conversation, messages = await thread.load()
         seen = len(messages)
-        secret = default_sender(config).app_secret
         if args.sandbox_command == "status":
             latest = _latest_sent(messages)
             body = build.statuses_body(
@@ -73,7 +105,7 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         if args.sandbox_command == "status":
             print(f"reported {args.state} for the latest message")
         else:
-            await thread.print_new(seen)
+            await thread.print_new(seen, _message_id(body))
     finally:
         await engine.dispose()
     return 0
@@ -108,11 +140,30 @@ def _answer(
     return build.button_tap(shopper, template.message_id or "", payload, args.button)
 
 
+def _message_id(body: bytes) -> str:
+    """The id of the shopper's message in a webhook body built by ``webhook_builder``."""
+    value = json.loads(body)["entry"][0]["changes"][0]["value"]
+    return str(value["messages"][0]["id"])
+
+
 def _latest_sent(messages: list[OutgoingMessage]) -> OutgoingMessage:
     for message in reversed(messages):
         if message.message_id:
             return message
     raise SandboxError("nothing was sent for this shipment yet")
+
+
+def as_of_now(data: bytes) -> bytes:
+    """The event as if the attempt failed just now (in the WMS's India time): a saved
+    event is days old, and the service does not notify attempts older than
+    ``WA_FDR_STALE_AFTER_HOURS``."""
+    try:
+        event = json.loads(data)
+        ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+        event["response_data"]["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
+    except (KeyError, TypeError, ValueError):
+        return data  # not an event we can read: sent as it is, the service says why
+    return json.dumps(event).encode()
 
 
 async def _push_event(url: str, data: bytes) -> int:
@@ -167,16 +218,22 @@ class _Thread:
         for message in messages:
             _print(message)
 
-    async def print_new(self, seen: int, wait: float = 5.0) -> None:
+    async def print_new(self, seen: int, answer_id: str, wait: float = ANSWER_WAIT_SECONDS) -> None:
+        """What the service sent back once it has handled the answer (or nothing, said so)."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            async with SqlUnitOfWork(self._engine) as uow:
+                answer = await uow.replies.get(answer_id)
             _, messages = await self.load()
-            if len(messages) > seen and all(m.message_id for m in messages[seen:]):
+            handled = answer is not None and answer.handled_at is not None
+            if handled and all(m.message_id for m in messages[seen:]):
                 for message in messages[seen:]:
                     _print(message)
+                if len(messages) == seen:
+                    print("(no new message)")
                 return
             await asyncio.sleep(0.2)
-        print("(no new message)")
+        print(f"(no answer from the demo within {wait:.0f} s)")
 
 
 def _button_id(payload: str) -> str:

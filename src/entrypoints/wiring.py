@@ -55,6 +55,7 @@ from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandler
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
+from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_template_status import RecordTemplateStatus
@@ -96,12 +97,13 @@ from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
 
-#: The sandbox's app secret: demo webhooks are signed with it (never used with real Meta).
-SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105
-
 
 def default_sender(config: Config) -> SenderConnection:
-    """The Eshopbox default connection: from the environment, or the sandbox's."""
+    """The Eshopbox default connection: from the environment, or the sandbox's.
+
+    The sandbox checks webhooks with ``WA_META_APP_SECRET`` (the demo sets a secret of its own
+    for each run); without one, webhooks are refused (503), never checked against a known value.
+    """
     if config.meta_sandbox:
         return SenderConnection(
             connection_id=DEFAULT_CONNECTION_ID,
@@ -109,7 +111,7 @@ def default_sender(config: Config) -> SenderConnection:
             phone_number_id=config.meta_phone_number_id or "sandbox",
             waba_id=config.meta_waba_id or "sandbox",
             access_token=config.meta_access_token or "sandbox",
-            app_secret=config.meta_app_secret or SANDBOX_APP_SECRET,
+            app_secret=config.meta_app_secret or "",
             display_phone_number="sandbox",
             name="Eshopbox (sandbox)",
         )
@@ -142,6 +144,8 @@ class CoreProvider(Provider):
             support_phone=config.support_phone,
             support_email=config.support_email,
             phone_region=config.default_phone_region,
+            stale_after_seconds=config.fdr_stale_after_hours * 3600,
+            unknown_recheck_seconds=config.unknown_send_recheck_seconds,
         )
 
     @provide
@@ -267,7 +271,8 @@ class CollaboratorsProvider(Provider):
         if config.esb_url is None:
             yield InMemoryNdrActions()  # demo: actions are recorded in wa_ndr_actions only
             return
-        client = httpx.AsyncClient()
+        headers = {"Authorization": f"Bearer {config.esb_token}"} if config.esb_token else None
+        client = httpx.AsyncClient(headers=headers)
         yield HttpNdrActions(client, config.esb_url)
         await client.aclose()
 
@@ -348,6 +353,7 @@ class UseCaseProvider(Provider):
     show_templates = provide(ShowTemplatesAtMeta)
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
+    recheck_unknown_sends = provide(RecheckUnknownSends)
 
     @provide
     def process_webhooks(

@@ -17,11 +17,12 @@ from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, ReceivedEvent
 from application.use_cases.notify_failed_delivery import Disposition
+from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
 from entrypoints.intake import ShipmentEventIntake
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
-from infrastructure.metrics import WORKER_IN_FLIGHT
+from infrastructure.metrics import UNKNOWN_SENDS, WORKER_IN_FLIGHT
 
 _log = structlog.get_logger("worker")
 
@@ -38,11 +39,13 @@ class Worker:
         *,
         concurrency: int = 32,
         batch_size: int = 100,
+        recheck_every: float = 30.0,
     ) -> None:
         self._container = container
         self._source = source
         self._concurrency = concurrency
         self._batch_size = batch_size
+        self._recheck_every = recheck_every
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._acks: list[str] = []
         # An outage fails every event the same way: one line per kind every 30 s, with a count.
@@ -53,6 +56,7 @@ class Worker:
         """Until ``stop`` is set; then finishes (and acks) what is in flight."""
         in_flight: set[asyncio.Task[None]] = set()
         flusher = asyncio.create_task(self._flush_acks_forever())
+        rechecker = asyncio.create_task(self._recheck_forever(stop))
         try:
             while not stop.is_set():
                 free = self._concurrency - len(in_flight)
@@ -72,9 +76,10 @@ class Worker:
             if in_flight:
                 await asyncio.wait(in_flight)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in (rechecker, flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._flush_acks()
 
     async def _receive(self, count: int, stop: asyncio.Event) -> list[ReceivedEvent]:
@@ -123,6 +128,23 @@ class Worker:
         except UpstreamUnavailable as exc:
             self._failures.failed("nack failed; the ack deadline will redeliver", exc)
 
+    async def _recheck_forever(self, stop: asyncio.Event) -> None:
+        """Looks at unknown sends that are due (the due work is in the database, claimed
+        row by row: nothing is lost when this process stops) and measures them."""
+        while not stop.is_set():
+            await self.recheck_unknown_sends()
+            await _sleep_or_stop(stop, self._recheck_every)
+
+    async def recheck_unknown_sends(self) -> None:
+        try:
+            async with self._container() as request:
+                recheck = await request.get(RecheckUnknownSends)
+                await recheck()
+                for age, count in (await recheck.count_by_age()).items():
+                    UNKNOWN_SENDS.labels(age=age).set(count)
+        except Exception as exc:  # the database is down: the next pass tries again
+            self._failures.failed("unknown sends not looked at", exc)
+
     async def _flush_acks_forever(self) -> None:
         while True:
             await asyncio.sleep(0.05)
@@ -137,6 +159,12 @@ class Worker:
         except UpstreamUnavailable as exc:
             # Unacked events come back; the recorded outcome makes them no-ops.
             self._failures.failed("ack failed", exc, count=len(batch))
+
+
+def recheck_interval(config: Config) -> float:
+    """How often a worker looks for due unknown sends: often enough that one is looked at
+    soon after ``WA_UNKNOWN_SEND_RECHECK_SECONDS``, never more than every 30 s."""
+    return min(30.0, config.unknown_send_recheck_seconds / 2)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -168,6 +196,7 @@ def run_worker(config: Config) -> int:
                 "this host?); set WA_WORKER_METRICS_PORT per worker",
                 problem=problem,
             )
+    _log.info(config.meta_label())
     try:
         return asyncio.run(_main(config))
     finally:
@@ -185,7 +214,12 @@ async def _main(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         source = await container.get(EventSource)
-        worker = Worker(container, source, concurrency=config.worker_concurrency)
+        worker = Worker(
+            container,
+            source,
+            concurrency=config.worker_concurrency,
+            recheck_every=recheck_interval(config),
+        )
         _log.info(
             "worker started",
             subscription=config.pubsub_fdr_subscription,

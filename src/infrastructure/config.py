@@ -6,7 +6,7 @@ A wrong or missing value stops start-up with one line naming the variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -27,11 +27,21 @@ META_THROUGHPUT_MAX = 1000
 DEFAULT_WORKER_METRICS_PORT: int | None = 9464
 
 
-class ConfigError(Exception):
-    """One bad setting; ``str()`` is the single line printed at start-up."""
+#: Sending to Meta needs all four; the sandbox none of them.
+META_CREDENTIALS = (
+    "WA_META_APP_SECRET",
+    "WA_META_PHONE_NUMBER_ID",
+    "WA_META_WABA_ID",
+    "WA_META_ACCESS_TOKEN",
+)
 
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"configuration error: {variable} {problem}")
+
+class ConfigError(Exception):
+    """One bad setting (or several missing together); ``str()`` is the single line printed at
+    start-up, naming them."""
+
+    def __init__(self, variable: str, problem: str, *, also: Sequence[str] = ()) -> None:
+        super().__init__(f"configuration error: {' and '.join([variable, *also])} {problem}")
         self.variable = variable
 
 
@@ -62,6 +72,7 @@ class Config:
     meta_timeout_seconds: float = 10.0
     integration_engine_url: str | None = None
     esb_url: str | None = None
+    esb_token: str | None = field(default=None, repr=False)  # sent as a bearer Authorization
     portal_tracking_url: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     default_account_id: int = 5
@@ -72,6 +83,8 @@ class Config:
     support_email: str = "eshopbox@support.com"
     default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
     worker_concurrency: int = 32
+    unknown_send_recheck_seconds: float = 600.0
+    fdr_stale_after_hours: float = 48.0
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
     # taken (a second worker on the same host), only costs that worker its metrics.
@@ -82,6 +95,23 @@ class Config:
     @property
     def database_backend(self) -> str:
         return make_url(self.database_url).get_backend_name()
+
+    def database_label(self) -> str:
+        """Which database, where, without the password: ``MySQL/MariaDB root@db:3306/fdr``."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite {url.database or ':memory:'}"
+        where = f"{url.host or 'localhost'}:{url.port or 3306}/{url.database or ''}"
+        return f"MySQL/MariaDB {url.username}@{where}" if url.username else f"MySQL/MariaDB {where}"
+
+    def meta_label(self) -> str:
+        """Where WhatsApp messages go, in one line (printed at start)."""
+        if self.meta_sandbox:
+            return (
+                "Meta sandbox: nothing is sent to WhatsApp (all four of "
+                f"{', '.join(META_CREDENTIALS)} send to Meta)"
+            )
+        return f"sending to Meta's Cloud API at {self.meta_graph_url} ({self.meta_api_version})"
 
 
 T = TypeVar("T")
@@ -119,21 +149,19 @@ class _Reader:
             raise ConfigError(name, str(exc)) from None
 
     def config(self) -> Config:
-        meta_credentials = {
-            name: self.raw(name)
-            for name in (
-                "WA_META_PHONE_NUMBER_ID",
-                "WA_META_WABA_ID",
-                "WA_META_ACCESS_TOKEN",
-                "WA_META_APP_SECRET",
+        meta_credentials = {name: self.raw(name) for name in META_CREDENTIALS}
+        missing = [name for name, value in meta_credentials.items() if value is None]
+        chosen = self.get("WA_META_SANDBOX", _boolean, None)
+        # A partial set is a mistake, not a wish for the sandbox: say what is missing. Only an
+        # explicit WA_META_SANDBOX=true runs the sandbox with some credentials set.
+        if missing and (chosen is False or (chosen is None and len(missing) < 4)):
+            raise ConfigError(
+                missing[0],
+                f"{'is' if len(missing) == 1 else 'are'} missing: sending to Meta needs all four "
+                f"of {', '.join(META_CREDENTIALS)} (set none of them for the sandbox)",
+                also=missing[1:],
             )
-        }
-        has_all_credentials = all(meta_credentials.values())
-        sandbox = self.get("WA_META_SANDBOX", _boolean, not has_all_credentials)
-        if not sandbox:
-            for name, value in meta_credentials.items():
-                if value is None:
-                    raise ConfigError(name, "is required when WA_META_SANDBOX is false")
+        sandbox = bool(missing) if chosen is None else chosen
         project = self.raw("WA_PUBSUB_PROJECT")
         for name in ("WA_PUBSUB_FDR_SUBSCRIPTION", "WA_PUBSUB_ACTIVITY_TOPIC"):
             if self.raw(name) and not project:
@@ -165,6 +193,7 @@ class _Reader:
             meta_timeout_seconds=self.get("WA_META_TIMEOUT_SECONDS", _positive_float, 10.0),
             integration_engine_url=self.get("WA_INTEGRATION_ENGINE_URL", _http_url, None),
             esb_url=self.get("WA_ESB_URL", _http_url, None),
+            esb_token=self.get("WA_ESB_TOKEN", _header_token, None),
             portal_tracking_url=self.get("WA_PORTAL_TRACKING_URL", _tracking_url, None),
             public_base_url=self.get("WA_PUBLIC_BASE_URL", _http_url, "http://127.0.0.1:8000"),
             default_account_id=self.get("WA_DEFAULT_ACCOUNT_ID", _positive_int, 5),
@@ -181,6 +210,10 @@ class _Reader:
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
             default_phone_region=self.get("WA_DEFAULT_PHONE_REGION", _region, DEFAULT_REGION),
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
+            unknown_send_recheck_seconds=self.get(
+                "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
+            ),
+            fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),
@@ -302,6 +335,13 @@ def _jwt_secret(value: str) -> str:
 def _push_token(value: str) -> str:
     if len(value) < 16 or not value.isascii() or not value.isprintable():
         raise ValueError("must be at least 16 printable ASCII characters")
+    return value
+
+
+def _header_token(value: str) -> str:
+    # Sent in a header: a space or a control character would break the request or be cut.
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("must be printable ASCII without spaces")
     return value
 
 

@@ -43,6 +43,12 @@ WORKER_IN_FLIGHT = Gauge(
     "worker_events_in_flight",
     "Shipment events the worker is handling right now",
 )
+UNKNOWN_SENDS = Gauge(
+    "fdr_unknown_sends",
+    "Template sends whose outcome is unknown (timed out, no status from Meta yet), by age "
+    "band; measured by the worker at each look at due unknown sends",
+    ["age"],
+)
 DEPENDENCY_UP = Gauge(
     "dependency_up",
     "1 when the dependency answered the last readiness check, 0 when not (the database and "

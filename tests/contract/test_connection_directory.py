@@ -75,9 +75,16 @@ def sleeps() -> Sleeps:
 
 
 def http_directory(
-    engine: FakeIntegrationEngine, client: httpx.AsyncClient, sleeps: Sleeps
+    engine: FakeIntegrationEngine,
+    client: httpx.AsyncClient,
+    sleeps: Sleeps,
+    *,
+    timeout: float = 30.0,  # generous: a busy machine must not make an answer a timeout
+    attempts: int = 3,
 ) -> HttpConnectionDirectory:
-    return HttpConnectionDirectory(client, engine.url, timeout=0.3, attempts=3, sleep=sleeps)
+    return HttpConnectionDirectory(
+        client, engine.url, timeout=timeout, attempts=attempts, sleep=sleeps
+    )
 
 
 @pytest.fixture(params=["memory", "http"])
@@ -244,14 +251,16 @@ async def test_a_server_error_is_retried(
 async def test_a_timeout_and_a_dropped_connection_are_retried(
     engine: FakeIntegrationEngine, http_client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
-    directory = http_directory(engine, http_client, sleeps)
+    # The client gives up after 0.3 s; a spare attempt covers an ordinary answer that a busy
+    # machine makes late.
+    directory = http_directory(engine, http_client, sleeps, timeout=0.3, attempts=5)
     installed = sender(new_id())
     engine.install(installed)
-    engine.delay_next(0.6)  # the client gives up after 0.3 s
+    engine.delay_next(5.0)
     engine.drop_next()
 
     assert await directory.sender(installed.connection_id) == installed
-    assert len(engine.requests) == 3
+    assert len(engine.requests) >= 3
 
 
 async def test_always_failing_gives_unavailable_after_the_bound(

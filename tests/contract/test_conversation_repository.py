@@ -146,3 +146,61 @@ async def test_conversations_are_found_by_phone_and_in_bulk(uow_factory: UowFact
         many = await uow.conversations.get_many([a.id, b.id, 10**15])
     assert latest == b
     assert many == {a.id: a, b.id: b}
+
+
+async def test_state_and_root_are_set_only_by_compare_and_set(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(ConversationFactory.build())
+        await uow.commit()
+    assert stored is not None
+    cid = stored.id or 0
+    pending = (ConversationState.PENDING,)
+    async with uow_factory() as uow:
+        assert await uow.conversations.set_root(cid, "wamid.root")
+        assert not await uow.conversations.set_root(cid, "wamid.later")
+        assert await uow.conversations.move(cid, ConversationState.RESOLVED, (stored.state,), T0)
+        assert not await uow.conversations.move(cid, ConversationState.OPEN, pending, T0)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.get(cid)
+    assert found is not None
+    assert (found.state, found.root_message_id) == (ConversationState.RESOLVED, "wamid.root")
+
+
+async def test_the_latest_conversation_is_the_newest_attempt(uow_factory: UowFactory) -> None:
+    shipment = new_id()
+    newer = ConversationFactory.build(shipment_id=shipment, status_log_id=200)
+    older = ConversationFactory.build(shipment_id=shipment, status_log_id=100)
+    async with uow_factory() as uow:
+        await uow.conversations.add(newer)
+        await uow.conversations.add(older)  # arrived late: stored after the newer one
+        latest = await uow.conversations.latest_for_shipment(shipment)
+    assert latest is not None
+    assert latest.status_log_id == 200
+
+
+async def test_answers_change_only_what_they_own(uow_factory: UowFactory) -> None:
+    """The last message time moves only forward, the nudge is spent once, and a new number
+    replaces the old one, each without writing the rest of the row."""
+    stored_conversation = ConversationFactory.build(last_customer_message_at=None, nudged_at=None)
+    async with uow_factory() as uow:
+        stored = await uow.conversations.add(stored_conversation)
+        await uow.commit()
+    assert stored is not None
+    assert stored.id is not None
+    later, earlier = T0 + timedelta(minutes=5), T0 + timedelta(minutes=1)
+    async with uow_factory() as uow:
+        await uow.conversations.note_customer_message(stored.id, later)
+        await uow.conversations.note_customer_message(stored.id, earlier)
+        first = await uow.conversations.mark_nudged(stored.id, later)
+        second = await uow.conversations.mark_nudged(stored.id, later + timedelta(1))
+        await uow.conversations.change_phone(stored.id, "919812345678", later)
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.get(stored.id)
+    assert found is not None
+    assert (first, second) == (True, False)
+    assert found.last_customer_message_at == later
+    assert found.nudged_at == later
+    assert found.customer_phone == "919812345678"
+    assert found.state is stored.state

@@ -76,7 +76,7 @@ async def source_under_test(request: pytest.FixtureRequest) -> AsyncIterator[Sou
 
 
 async def _receive_until(
-    source: EventSource, count: int, seconds: float = 10
+    source: EventSource, count: int, seconds: float = 60
 ) -> list[ReceivedEvent]:
     received: list[ReceivedEvent] = []
     deadline = time.monotonic() + seconds

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from datetime import timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import Conflict
 from domain.messages import MessageKind
 from domain.status import MessageStatus
+from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import UowFactory, new_id
 from tests.support.factories import (
     T0,
@@ -162,3 +166,73 @@ async def test_a_reply_keeps_its_decision_and_handled_time(uow_factory: UowFacto
         updated = await uow.replies.get(reply.reply_message_id)
     assert updated is not None
     assert (updated.decision, updated.handled_at) == ('{"why": "reattempt"}', T0)
+
+
+async def test_a_status_is_written_only_over_an_earlier_one(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        stored = await uow.messages.add(OutgoingMessageFactory.build())
+        await uow.commit()
+    wamid = f"wamid.cas-{new_id()}"
+    sent = dataclasses.replace(stored, status=MessageStatus.SENT, message_id=wamid)
+    accepted = dataclasses.replace(stored, status=MessageStatus.ACCEPTED, message_id=wamid)
+    other = dataclasses.replace(stored, status=MessageStatus.READ, message_id="wamid.other")
+    async with uow_factory() as uow:
+        assert await uow.messages.advance(sent)
+        assert not await uow.messages.advance(accepted)  # would put the status back
+        assert not await uow.messages.advance(other)  # another wamid is stored
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.messages.get(stored.id or 0)
+    assert found is not None
+    assert (found.status, found.message_id) == (MessageStatus.SENT, wamid)
+
+
+async def test_due_unknown_sends_are_claimed_oldest_first(uow_factory: UowFactory) -> None:
+    conversation_id = new_id()
+    due = OutgoingMessageFactory.build(
+        conversation_id=conversation_id,
+        kind=MessageKind.TEMPLATE,
+        status=MessageStatus.UNKNOWN,
+        updated_at=T0 - timedelta(hours=1),
+    )
+    fresh = OutgoingMessageFactory.build(
+        conversation_id=conversation_id,
+        kind=MessageKind.TEMPLATE,
+        status=MessageStatus.UNKNOWN,
+        updated_at=T0,
+    )
+    async with uow_factory() as uow:
+        await uow.messages.add(due)
+        await uow.messages.add(fresh)
+        claimed = await uow.messages.claim_unknown(T0 - timedelta(minutes=10), 1000)
+        counts = await uow.messages.count_unknown(T0, [600.0, 7200.0])
+    refs = [m.client_ref for m in claimed]
+    assert due.client_ref in refs
+    assert fresh.client_ref not in refs
+    assert counts[0] >= 1  # the fresh one
+    assert counts[1] >= 1  # the hour-old one
+
+
+async def test_two_workers_claim_disjoint_unknown_sends_on_mariadb(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """``FOR UPDATE SKIP LOCKED``: a second worker skips what the first has claimed."""
+    old = T0 - timedelta(days=400)  # older than anything other tests leave behind
+    async with SqlUnitOfWork(mysql_engine) as uow:
+        mine = [
+            await uow.messages.add(
+                OutgoingMessageFactory.build(
+                    kind=MessageKind.TEMPLATE, status=MessageStatus.UNKNOWN, updated_at=old
+                )
+            )
+            for _ in range(2)
+        ]
+        await uow.commit()
+    cutoff = old + timedelta(seconds=1)
+    async with SqlUnitOfWork(mysql_engine) as first, SqlUnitOfWork(mysql_engine) as second:
+        taken = await first.messages.claim_unknown(cutoff, 1)
+        others = await asyncio.wait_for(second.messages.claim_unknown(cutoff, 10), 30)
+    ids = {m.id for m in mine}
+    assert [m.id for m in taken if m.id in ids] != []
+    assert {m.id for m in taken} & {m.id for m in others} == set()
+    assert ids <= {m.id for m in taken} | {m.id for m in others}

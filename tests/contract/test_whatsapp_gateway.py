@@ -91,6 +91,14 @@ async def fake() -> AsyncIterator[FakeGraphApi]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
+    # Generous: a busy machine must not turn an ordinary answer into a timeout.
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def impatient_http() -> AsyncIterator[httpx.AsyncClient]:
+    """For the timeout cases only: gives up on an answer after 0.3 s."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0, read=0.3)) as client:
         yield client
 
@@ -291,9 +299,10 @@ async def test_pair_rate_limit_waits_4_to_the_x_within_the_time_budget(
 
 
 async def test_a_timeout_after_sending_is_an_unknown_outcome_and_not_resent(
-    meta: MetaCloudWhatsApp, fake: FakeGraphApi, sleeps: Sleeps
+    impatient_http: httpx.AsyncClient, fake: FakeGraphApi, sleeps: Sleeps
 ) -> None:
-    fake.delay_next(1.0)  # the client's read timeout is 0.3 s
+    meta = meta_gateway(impatient_http, fake.base_url, sleeps)
+    fake.delay_next(5.0)  # the client's read timeout is 0.3 s
     with pytest.raises(SendOutcomeUnknown):
         await meta.send(SENDER, CUSTOMER, TEMPLATE, client_ref="ref-1")
     assert fake.send_attempts == 1
@@ -479,14 +488,14 @@ async def test_a_refused_token_is_rejected_and_downtime_is_unavailable(
 
 
 async def test_an_unreachable_or_silent_graph_api_is_unavailable(
-    fake: FakeGraphApi, http: httpx.AsyncClient
+    fake: FakeGraphApi, impatient_http: httpx.AsyncClient
 ) -> None:
-    refused = MetaTemplateCatalog(http, graph_url=closed_port_url(), api_version=VERSION)
+    refused = MetaTemplateCatalog(impatient_http, graph_url=closed_port_url(), api_version=VERSION)
     with pytest.raises(UpstreamUnavailable):
         await refused.templates(SENDER)
-    fake.delay_next(1.0)
+    fake.delay_next(5.0)  # the client's read timeout is 0.3 s
     with pytest.raises(UpstreamUnavailable):
-        await catalog(fake, http).templates(SENDER)
+        await catalog(fake, impatient_http).templates(SENDER)
 
 
 class Ticks:

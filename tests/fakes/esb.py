@@ -1,4 +1,4 @@
-"""A local ESB speaking the NDR notification format of ``infrastructure.esb.ndr``."""
+"""A local ESB speaking the NDR notification format of ``docs/esb.md``."""
 
 from __future__ import annotations
 
@@ -73,14 +73,32 @@ def _problem(n: Notification, key: str) -> str | None:
 
 
 class FakeEsb(FakeServer):
-    """Records each distinct action once; a repeated Idempotency-Key replays the first answer."""
+    """Records each distinct action once; a repeated Idempotency-Key replays the first answer.
 
-    def __init__(self) -> None:
+    With ``token`` set, a request without ``Authorization: Bearer <token>`` gets 401.
+    """
+
+    def __init__(self, token: str | None = None) -> None:
         super().__init__()
         self.actions: list[RecordedAction] = []
         self._by_key: dict[str, RecordedAction] = {}
         self._refusals: dict[tuple[int, str | None], tuple[int, str]] = {}
         self._numbers = itertools.count(1001)
+        self._token = token
+        self._acknowledgement: tuple[int, bytes | None, str] | None = None
+        self._odd_refusals: dict[int, tuple[int, bytes | None, str]] = {}
+
+    def acknowledge_with(
+        self, status: int, body: bytes | None, content_type: str = "application/json"
+    ) -> None:
+        """Actions taken from now on are answered ``status`` with ``body`` (no reference)."""
+        self._acknowledgement = (status, body, content_type)
+
+    def refuse_with(
+        self, shipment_id: int, status: int, body: bytes | None, content_type: str = "text/plain"
+    ) -> None:
+        """A refusal of one shipment in a shape of the ESB's own (any status and body)."""
+        self._odd_refusals[shipment_id] = (status, body, content_type)
 
     def refuse(
         self, shipment_id: int, message: str, status: int = 409, action: str | None = None
@@ -93,6 +111,10 @@ class FakeEsb(FakeServer):
         app.router.add_post(NDR_PATH, self._notify)
 
     async def _notify(self, request: web.Request) -> web.Response:
+        if self._token is not None and request.headers.get("Authorization") != (
+            f"Bearer {self._token}"
+        ):
+            return json_error(401, "unauthorized", "a valid bearer token is required")
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
             return json_error(400, "invalid_request", "the Idempotency-Key header is required")
@@ -118,7 +140,21 @@ class FakeEsb(FakeServer):
         ) or self._refusals.get((notification.shipment_id, None))
         if refusal is not None:
             return json_error(refusal[0], "refused", refusal[1])
+        odd = self._odd_refusals.get(notification.shipment_id)
+        if odd is not None:
+            return _raw(*odd)
+        if self._acknowledgement is not None:
+            recorded = RecordedAction(notification, key, "")
+            self._by_key[key] = recorded
+            self.actions.append(recorded)
+            return _raw(*self._acknowledgement)
         recorded = RecordedAction(notification, key, f"ESB-NDR-{next(self._numbers)}")
         self._by_key[key] = recorded
         self.actions.append(recorded)
         return web.json_response({"status": "ok", "referenceId": recorded.reference})
+
+
+def _raw(status: int, body: bytes | None, content_type: str) -> web.Response:
+    if body is None:
+        return web.Response(status=status)
+    return web.Response(status=status, body=body, content_type=content_type)

@@ -1,34 +1,38 @@
-"""The demo as a newcomer uses it: start it, push the seed's event, answer as the shopper."""
+"""The demo as a newcomer uses it: start it, push the seed's event, answer as the shopper; and
+whatever Meta credentials are configured, the demo never calls Meta."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, new_id
 from tests.support.services import free_port
+from tests.support.stack import REAL_META_CREDENTIALS
 
 PROJECT = Path(__file__).resolve().parents[2]
+META_CREDENTIALS = REAL_META_CREDENTIALS
 
 
 class Demo:
-    def __init__(self, folder: Path, port: int) -> None:
+    def __init__(self, folder: Path, port: int, env: dict[str, str]) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.database_url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
-        self.env = {
-            **os.environ,
-            "WA_DATABASE_URL": self.database_url,
-            "PYTHONPATH": str(PROJECT / "src"),
-        }
+        self.env = {"PYTHONPATH": str(PROJECT / "src"), **env}
         self.folder = folder
         self.token = ""
+        self.banner: list[str] = []
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
@@ -37,7 +41,7 @@ class Demo:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             check=False,
         )
 
@@ -46,15 +50,31 @@ class Demo:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def enable(self, account_id: int) -> None:
+        enabled = httpx.put(
+            f"{self.url}/api/v1/workspaces/{account_id}/whatsapp/settings",
+            headers={"Authorization": f"Bearer {self.token}"},
+            json={"isWhatsappEnabled": True, "whatsappSenderConnectionId": None, "templates": {}},
+            timeout=60,
+        )
+        assert enabled.status_code == 200, enabled.text
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+
+def _environment(**changes: str) -> dict[str, str]:
+    """The test's environment without any WA_* setting of the machine running it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WA_")}
+    env.update(changes)
+    return env
+
+
+@contextmanager
+def running_demo(folder: Path, env: dict[str, str]) -> Iterator[Demo]:
     port = free_port()
-    running = Demo(tmp_path, port)
+    demo = Demo(folder, port, env)
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(port)],
-        cwd=tmp_path,
-        env=running.env,
+        cwd=folder,
+        env=demo.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -62,31 +82,72 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     try:
         assert process.stdout is not None
         for line in process.stdout:  # the banner comes before the server starts
+            demo.banner.append(line.rstrip())
             if "portal token" in line:
-                running.token = line.rsplit(" ", 1)[1].strip()
+                demo.token = line.rsplit(" ", 1)[1].strip()
                 break
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{running.url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{demo.url}/health/ready", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         else:
             pytest.fail("the demo did not get ready")
-        yield running
+        yield demo
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        process.communicate(timeout=60)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    with running_demo(tmp_path, _environment(WA_DATABASE_URL=database)) as running:
+        yield running
+
+
+class GraphApiSpy:
+    """Anything at all that reaches "Meta": the demo must send it nothing."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        spy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                spy.paths.append(self.path)
+                self.send_response(500)
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def graph_api() -> Iterator[GraphApiSpy]:
+    spy = GraphApiSpy()
+    try:
+        yield spy
+    finally:
+        spy.close()
 
 
 def test_a_shopper_answers_the_seed_event_in_the_sandbox(demo: Demo) -> None:
-    enabled = httpx.put(
-        f"{demo.url}/api/v1/workspaces/379/whatsapp/settings",
-        headers={"Authorization": f"Bearer {demo.token}"},
-        json={"isWhatsappEnabled": True, "whatsappSenderConnectionId": None, "templates": {}},
-    )
-    assert enabled.status_code == 200, enabled.text
+    demo.enable(379)
     pushed = demo.sandbox("event", str(FIXTURES / "fdr-event-otp-cancellation.json"))
     assert "event accepted" in pushed
     shown = demo.sandbox("show", "17148471")
@@ -102,3 +163,89 @@ def test_a_shopper_answers_the_seed_event_in_the_sandbox(demo: Demo) -> None:
     missing = demo.cli("sandbox", "--url", demo.url, "reply", "17148471", "--button", "nope")
     assert missing.returncode == 1
     assert "has no button 'nope'" in missing.stderr
+
+
+def test_the_demo_says_what_it_runs_on(demo: Demo, tmp_path: Path) -> None:
+    assert f"  database:    SQLite {tmp_path / 'demo.db'}" in demo.banner
+    assert any("Meta sandbox: nothing is sent to WhatsApp" in line for line in demo.banner)
+    secret = tmp_path / "var" / f"sandbox-{demo.url.rsplit(':', 1)[1]}.secret"
+    assert secret.stat().st_mode & 0o077 == 0  # the webhook secret of this run, for its owner
+
+
+def _event_file(folder: Path, account_id: int) -> tuple[Path, int]:
+    event = json.loads((FIXTURES / "fdr-event-otp-cancellation.json").read_bytes())
+    shipment = new_id()
+    event["response_data"].update(id=shipment, account_id=account_id, status_log_id=new_id())
+    path = folder / "event.json"
+    path.write_text(json.dumps(event))
+    return path, shipment
+
+
+def _the_shopper_is_answered_in_the_sandbox_only(demo: Demo, graph_api: GraphApiSpy) -> None:
+    account = new_id()
+    demo.enable(account)
+    event, shipment = _event_file(demo.folder, account)
+    demo.sandbox("event", str(event))
+    shown = demo.sandbox("show", str(shipment))
+    assert "template fdr_otp_cancellation [accepted]" in shown
+    answered = demo.sandbox("reply", str(shipment), "--button", "confirm_cancel")
+    assert "we will cancel your order" in answered  # signed with the demo's own secret
+    assert graph_api.paths == []
+    output = "\n".join(demo.banner) + shown + answered
+    assert all(value not in output for value in META_CREDENTIALS.values())
+
+
+def test_with_meta_credentials_in_the_environment_the_demo_stays_in_the_sandbox(
+    tmp_path: Path, graph_api: GraphApiSpy
+) -> None:
+    env = _environment(
+        WA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        WA_META_GRAPH_URL=graph_api.url,
+        **META_CREDENTIALS,
+    )
+    with running_demo(tmp_path, env) as demo:
+        _the_shopper_is_answered_in_the_sandbox_only(demo, graph_api)
+
+
+def test_with_meta_credentials_in_dotenv_on_mariadb_the_demo_stays_in_the_sandbox(
+    tmp_path: Path, graph_api: GraphApiSpy, mysql_url: str
+) -> None:
+    dotenv = {"WA_META_GRAPH_URL": graph_api.url, "WA_DATABASE_URL": mysql_url, **META_CREDENTIALS}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+    with running_demo(tmp_path, _environment()) as demo:
+        url = make_url(mysql_url)
+        where = f"{url.username}@{url.host}:{url.port or 3306}/{url.database}"
+        assert f"  database:    MySQL/MariaDB {where}" in demo.banner
+        assert not any("SQLite" in line for line in demo.banner)
+        _the_shopper_is_answered_in_the_sandbox_only(demo, graph_api)
+
+
+def test_the_sandbox_without_a_running_demo_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    result = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "sandbox",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "status",
+            "17148471",
+            "read",
+        ],
+        cwd=tmp_path,
+        env=_environment(
+            PYTHONPATH=str(PROJECT / "src"),
+            WA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'none.db'}",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"no demo found for http://127.0.0.1:{port}: start `fdr-whatsapp demo --port {port}` "
+        f"in this folder (it leaves var/sandbox-{port}.secret for the sandbox)"
+    )

@@ -233,6 +233,34 @@ async def test_a_tap_on_an_older_conversation_has_expired(stack: Stack, client: 
     assert older.actions() == []
 
 
+async def test_an_older_attempt_arriving_late_leaves_the_newest_taps_working(
+    stack: Stack, client: AppClient
+) -> None:
+    newer = await start(stack, client, "refused")
+    [conversation] = await stack.rows("wa_conversations", shipment_id=newer.shipment_id)
+    older_log = conversation["shipment_status_log_id"] - 1
+    late = fdr_event(
+        "refused",
+        account_id=newer.account_id,
+        shipment_id=newer.shipment_id,
+        status_log_id=older_log,
+    )
+    await stack.publish(late)
+
+    async def recorded() -> bool:
+        return await stack.fdr_outcome(newer.shipment_id, older_log) is not None
+
+    await stack.wait_for(recorded, what="the late attempt's outcome")
+    outcome = await stack.fdr_outcome(newer.shipment_id, older_log)
+    assert outcome is not None
+    assert (outcome["outcome"], outcome["detail"][:10]) == ("skipped", "superseded")
+    assert len(await stack.rows("wa_conversations", shipment_id=newer.shipment_id)) == 1
+
+    answer = await newer.tap("not_refused")
+    assert "expired" not in text_of(answer)
+    assert len(newer.actions()) == 1
+
+
 async def test_free_text_gets_one_nudge(stack: Stack, client: AppClient) -> None:
     thread = await start(stack, client, "customer_unavailable")
     first = await thread.write("when will it come?")
@@ -256,6 +284,24 @@ async def test_an_unavailable_esb_is_retried_and_acted_on_once(
     await client.app.state.webhook_pump.drain()  # the next sweep: the ESB is back
     assert len(thread.actions()) == 1
     assert text_of(stack.meta.requests[-1]) == CANCEL_TEXT
+
+
+async def test_an_esb_answering_ok_without_a_reference_has_done_it(
+    stack: Stack, client: AppClient
+) -> None:
+    stack.esb.acknowledge_with(200, b'{"status": "ok"}')
+    thread = await start(stack, client, "oda")
+
+    answer = await thread.tap("cancel")
+    await client.app.state.webhook_pump.drain()  # a later sweep asks nothing again
+
+    assert text_of(answer) == CANCEL_TEXT
+    posted = [r for r in stack.esb.requests if str(thread.shipment_id) in r.body.decode()]
+    assert len(posted) == 1
+    [conversation] = await stack.rows("wa_conversations", shipment_id=thread.shipment_id)
+    [done] = await stack.rows("wa_ndr_actions", conversation_id=conversation["id"])
+    assert (done["state"], done["result"]) == ("done", "")
+    assert not [r for r in await stack.rows("wa_webhook_inbox") if r["processed_at"] is None]
 
 
 async def test_the_tracking_link_is_counted_and_redirects(stack: Stack, client: AppClient) -> None:

@@ -101,7 +101,8 @@ async def test_the_webhook_pump_counts_what_it_processed(sqlite_url: str) -> Non
         stored = await client.post("/webhooks/whatsapp", content=body, headers=signed(body, secret))
         assert stored.status_code == 200
         metrics = ""
-        for _ in range(100):  # the pump processes the body moments after the 200
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the pump processes the body moments after the 200
             metrics = (await client.get("/metrics")).text
             if (metric(metrics, status_sample) or 0.0) > before:
                 break
@@ -125,14 +126,14 @@ def test_the_demo_command_answers_ready(tmp_path: Path) -> None:
     )
     try:
         status = None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and status != 200:
             try:
-                status = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code
+                status = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).status_code
             except httpx.HTTPError:
                 time.sleep(0.2)
         assert status == 200
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}/schema" in output

@@ -18,7 +18,11 @@ from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from tests.support.portal import SECRET, token
 
-OPERATOR = {"Authorization": f"Bearer {token('*', subject='schemathesis', secret=SECRET)}"}
+
+def operator() -> dict[str, str]:
+    """A valid operator token, made when a case runs (one made at import may have expired)."""
+    return {"Authorization": f"Bearer {token('*', subject='schemathesis', secret=SECRET)}"}
+
 
 # The document is the app's own; reading it touches no database, so it is loaded at import (the
 # lazy ``schemathesis.pytest.from_fixture`` does not work with this pytest). The calls go to
@@ -47,7 +51,7 @@ def test_the_portal_api_keeps_its_promises(
     # cannot be said in JSON Schema, and breaking them is a 4xx by design.
     # A case without the Authorization header is one schemathesis made invalid on purpose: it
     # goes out as it is (and must be refused); any other gets a valid operator token.
-    headers = OPERATOR if "Authorization" in (case.headers or {}) else None
+    headers = operator() if "Authorization" in (case.headers or {}) else None
     case.call_and_validate(
         headers=headers, app=portal_app, excluded_checks=[checks.positive_data_acceptance]
     )

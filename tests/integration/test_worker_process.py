@@ -64,7 +64,7 @@ async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
     try:
         skipped = None
         text = ""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 try:
@@ -78,7 +78,7 @@ async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
         assert skipped == 1.0
         assert metric(text, "worker_events_in_flight") == 0.0
         worker.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(worker.communicate(), 30)
+        out, _ = await asyncio.wait_for(worker.communicate(), 60)
         output = out.decode()
     finally:
         if worker.returncode is None:
@@ -105,7 +105,7 @@ def test_a_metrics_port_in_use_stops_the_worker_with_one_line(mysql_url: str) ->
             },
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             check=False,
         )
     assert result.returncode == 2
@@ -152,11 +152,11 @@ async def test_a_second_worker_on_the_host_runs_without_metrics_on_the_default_p
             assert second.stdout is not None
             seen: list[str] = []
             while not any("worker started" in line for line in seen):
-                line = await asyncio.wait_for(second.stdout.readline(), 30)
+                line = await asyncio.wait_for(second.stdout.readline(), 120)
                 assert line, "".join(seen)
                 seen.append(line.decode())
             second.send_signal(signal.SIGTERM)
-            rest, _ = await asyncio.wait_for(second.communicate(), 30)
+            rest, _ = await asyncio.wait_for(second.communicate(), 60)
         finally:
             if second.returncode is None:
                 second.kill()

@@ -54,6 +54,7 @@ class OutgoingMessageFactory(DataclassFactory[OutgoingMessage]):
     error_code = None
     error_title = None
     external_updated_at = None
+    resent_at = None
     created_at = T0
     updated_at = T0
 

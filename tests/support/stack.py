@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dishka import AsyncContainer
@@ -26,7 +26,7 @@ from application.ports.collaborators import EventSource
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
 from entrypoints.wiring import build_container
-from entrypoints.worker import Worker
+from entrypoints.worker import Worker, recheck_interval
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import metadata
@@ -45,6 +45,14 @@ WABA_ID = "102290129340398"
 ACCESS_TOKEN = "EAAG-default-token"
 APP_SECRET = "test_app_secret"
 PUBLIC_BASE_URL = "https://wa.example.com"
+#: Meta credentials as a production environment or .env holds them (for the tests that check
+#: they are used, ignored or refused as they should be, and never printed).
+REAL_META_CREDENTIALS = {
+    "WA_META_APP_SECRET": "real-app-secret-0123",
+    "WA_META_PHONE_NUMBER_ID": "106540352242922",
+    "WA_META_WABA_ID": "102290129340398",
+    "WA_META_ACCESS_TOKEN": "EAAG-real-token-0123",
+}
 SEED_EVENT: dict[str, Any] = json.loads((FIXTURES / "fdr-event-otp-cancellation.json").read_bytes())
 
 #: How each reason is written by couriers (code, description) in the events the tests publish.
@@ -78,6 +86,9 @@ def fdr_event(
     data["id"] = shipment_id or new_id()
     data["status_log_id"] = str(status_log_id or new_id())
     data["customerContactNumber"] = phone
+    # Failed just now (India time, as the WMS writes it): older attempts are not notified.
+    ist = datetime.now(UTC) + timedelta(hours=5, minutes=30)
+    data["status_updated_at"] = ist.strftime("%Y-%m-%d %H:%M:%S")
     additional = data["track_payload"]["clickPostTrackData"]["additional"]
     additional["ndr_status_code"] = code
     additional["ndr_status_description"] = description
@@ -85,6 +96,29 @@ def fdr_event(
         data["remarks"] = remarks if remarks is not None else description
         additional["latest_status"]["remark"] = description
         data["track_payload"]["clickPostTrackData"]["remark"] = description
+    return event
+
+
+#: Events with a field the tables cannot hold: (what is wrong, the field named in the record).
+UNSTORABLE: dict[str, tuple[dict[str, Any], str]] = {
+    "shipment id 2^63": ({"id": 2**63}, "id 9223372036854775808"),
+    "status log id 2^64": ({"status_log_id": str(2**64)}, "status_log_id 18446744073709551616"),
+    "negative account id": ({"account_id": -379}, "account_id -379"),
+    "200-char external shipment id": ({"externalShipmentID": "e" * 200}, "externalShipmentID"),
+    "200-char order number": ({"customerOrderNumber": "o" * 200}, "customerOrderNumber"),
+    "200-char tracking id": ({"trackingID": "t" * 200}, "trackingID"),
+}
+
+#: Names longer than their columns: cut to fit (they are only shown), the event is sent.
+LONG_NAMES: dict[str, tuple[dict[str, Any], str]] = {
+    "300-char customer name": ({"customerName": "Aman " + "n" * 295}, "customer_name"),
+    "300-char channel label": ({"channelLabel": "Scitron " + "l" * 292}, "brand"),
+}
+
+
+def changed_event(account_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    event = fdr_event(account_id=account_id)
+    event["response_data"].update(changes)
     return event
 
 
@@ -151,7 +185,12 @@ class Stack:
             try:
                 if source_wrapper is not None:
                     source = source_wrapper(source)
-                worker = Worker(container, source, concurrency=self.config.worker_concurrency)
+                worker = Worker(
+                    container,
+                    source,
+                    concurrency=self.config.worker_concurrency,
+                    recheck_every=recheck_interval(self.config),
+                )
                 await worker.run(stop)
             finally:
                 await subscriber.close()
@@ -175,8 +214,10 @@ class Stack:
         return found[0] if found else None
 
     async def wait_for(
-        self, check: Callable[[], Awaitable[bool]], seconds: float = 20.0, what: str = "condition"
+        self, check: Callable[[], Awaitable[bool]], seconds: float = 90.0, what: str = "condition"
     ) -> None:
+        """Polls ``check`` until it holds; the bound is generous so that a busy machine is
+        never a failure (a test waits only as long as the condition takes)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if await check():
@@ -207,6 +248,18 @@ async def new_subscription(
     settings = {"ackDeadlineSeconds": ack_deadline_seconds} if ack_deadline_seconds else None
     await subscriber.create_subscription(subscription, topic, settings)
     return topic, subscription
+
+
+async def leave_no_unknown_send(db: AsyncEngine) -> None:
+    """Fails every send a test left unknown (or unsent): the next test's worker would
+    otherwise send it again to its own fake Meta once it is due."""
+    outgoing = metadata.tables["wa_outgoing_messages"]
+    async with db.begin() as conn:
+        await conn.execute(
+            outgoing.update()
+            .where(outgoing.c.status.in_(["unknown", "queued", "pending", "retrying"]))
+            .values(status="failed", error_title="left by a test")
+        )
 
 
 @asynccontextmanager
@@ -279,6 +332,7 @@ async def running_stack(
             stop.set()
         if stack.workers:
             await asyncio.wait(stack.workers, timeout=15)
+        await leave_no_unknown_send(db)
         await stack.container.close()
         await publisher.close()
         await subscriber.close()

@@ -49,17 +49,20 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_META_THROUGHPUT": "fast"}, "WA_META_THROUGHPUT"),
         ({"WA_DEFAULT_ACCOUNT_ID": "-5"}, "WA_DEFAULT_ACCOUNT_ID"),
         ({"WA_META_SANDBOX": "perhaps"}, "WA_META_SANDBOX"),
-        ({"WA_META_SANDBOX": "false"}, "WA_META_PHONE_NUMBER_ID"),
+        ({"WA_META_SANDBOX": "false"}, "WA_META_APP_SECRET"),
         ({"WA_PUBSUB_FDR_SUBSCRIPTION": "fdr"}, "WA_PUBSUB_PROJECT"),
         ({"WA_PORTAL_TRACKING_URL": "https://t.example/{awb}"}, "WA_PORTAL_TRACKING_URL"),
         ({"WA_AUTH_JWT_SECRET": "short"}, "WA_AUTH_JWT_SECRET"),
         ({"WA_ESB_URL": "esb.internal"}, "WA_ESB_URL"),
+        ({"WA_ESB_TOKEN": "two words"}, "WA_ESB_TOKEN"),
         ({"PUBSUB_EMULATOR_HOST": "localhost"}, "PUBSUB_EMULATOR_HOST"),
         ({"WA_WORKER_METRICS_PORT": "70000"}, "WA_WORKER_METRICS_PORT"),
         ({"WA_PUBSUB_PUSH_TOKEN": "short"}, "WA_PUBSUB_PUSH_TOKEN"),
         ({"WA_PUBSUB_PUSH_SERVICE_ACCOUNT": "sa@x.iam"}, "WA_PUBSUB_PUSH_AUDIENCE"),
         ({"WA_PUBSUB_PUSH_JWKS_URL": "certs.json"}, "WA_PUBSUB_PUSH_JWKS_URL"),
         ({"WA_WORKER_METRICS_PORT": "metrics"}, "WA_WORKER_METRICS_PORT"),
+        ({"WA_UNKNOWN_SEND_RECHECK_SECONDS": "0"}, "WA_UNKNOWN_SEND_RECHECK_SECONDS"),
+        ({"WA_FDR_STALE_AFTER_HOURS": "soon"}, "WA_FDR_STALE_AFTER_HOURS"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -68,6 +71,22 @@ def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) 
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"configuration error: {variable} ")
     assert "\n" not in str(caught.value)
+
+
+def test_the_esb_token_stays_out_of_repr() -> None:
+    config = load_config({"WA_ESB_TOKEN": "esb-secret-token"}, env_file=None)
+    assert config.esb_token == "esb-secret-token"
+    assert "esb-secret-token" not in repr(config)
+
+
+def test_unknown_sends_and_stale_attempts_have_their_defaults() -> None:
+    default = load_config({}, env_file=None)
+    assert (default.unknown_send_recheck_seconds, default.fdr_stale_after_hours) == (600, 48)
+    changed = load_config(
+        {"WA_UNKNOWN_SEND_RECHECK_SECONDS": "120", "WA_FDR_STALE_AFTER_HOURS": "72"},
+        env_file=None,
+    )
+    assert (changed.unknown_send_recheck_seconds, changed.fdr_stale_after_hours) == (120, 72)
 
 
 def test_the_worker_metrics_port_can_be_turned_off() -> None:
@@ -83,7 +102,14 @@ def test_dotenv_fills_in_and_the_environment_wins(tmp_path: Path) -> None:
 
 
 def test_the_cli_stops_at_start_with_one_line() -> None:
-    env = {**os.environ, "WA_REDIS_URL": "localhost:6379", "WA_META_ACCESS_TOKEN": "tok-secret"}
+    env = {
+        **os.environ,
+        "WA_REDIS_URL": "localhost:6379",
+        "WA_META_APP_SECRET": "app-secret",
+        "WA_META_PHONE_NUMBER_ID": "106540352242922",
+        "WA_META_WABA_ID": "102290129340398",
+        "WA_META_ACCESS_TOKEN": "tok-secret",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", "serve"],
         cwd=PROJECT,
@@ -98,3 +124,73 @@ def test_the_cli_stops_at_start_with_one_line() -> None:
         "configuration error: WA_REDIS_URL must start with redis://, rediss:// or unix://"
     ]
     assert "tok-secret" not in result.stderr + result.stdout
+    assert "app-secret" not in result.stderr + result.stdout
+
+
+FOUR = {
+    "WA_META_APP_SECRET": "app-secret-value",
+    "WA_META_PHONE_NUMBER_ID": "106540352242922",
+    "WA_META_WABA_ID": "102290129340398",
+    "WA_META_ACCESS_TOKEN": "EAAG-very-secret",
+}
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        ["WA_META_APP_SECRET"],
+        ["WA_META_ACCESS_TOKEN"],
+        ["WA_META_WABA_ID", "WA_META_ACCESS_TOKEN"],
+        ["WA_META_APP_SECRET", "WA_META_PHONE_NUMBER_ID", "WA_META_WABA_ID"],
+    ],
+)
+def test_a_partial_set_of_meta_credentials_stops_start_up_naming_what_is_missing(
+    missing: list[str],
+) -> None:
+    given = {k: v for k, v in FOUR.items() if k not in missing}
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(given, env_file=None)
+
+    line = str(caught.value)
+    assert line.startswith(f"configuration error: {' and '.join(missing)} ")
+    assert "\n" not in line
+    assert all(value not in line for value in FOUR.values())
+
+
+def test_a_partial_set_in_dotenv_stops_start_up_too(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("WA_META_PHONE_NUMBER_ID=1065\nWA_META_WABA_ID=1022\n")
+    with pytest.raises(ConfigError, match="WA_META_APP_SECRET and WA_META_ACCESS_TOKEN are"):
+        load_config({}, env_file=env_file)
+
+
+def test_the_sandbox_is_only_chosen_explicitly_with_credentials_set() -> None:
+    partial = {"WA_META_APP_SECRET": "app-secret-value", "WA_META_SANDBOX": "true"}
+    assert load_config(partial, env_file=None).meta_sandbox is True
+    assert load_config({**FOUR, "WA_META_SANDBOX": "true"}, env_file=None).meta_sandbox is True
+    assert load_config({}, env_file=None).meta_sandbox is True
+    assert load_config(FOUR, env_file=None).meta_sandbox is False
+
+
+def test_where_messages_go_is_one_line_without_secrets() -> None:
+    real = load_config(FOUR, env_file=None).meta_label()
+    sandbox = load_config({}, env_file=None).meta_label()
+    assert real == "sending to Meta's Cloud API at https://graph.facebook.com (v23.0)"
+    assert sandbox.startswith("Meta sandbox: nothing is sent to WhatsApp")
+    assert all(value not in real + sandbox for value in FOUR.values() if "secret" in value)
+
+
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        ("sqlite+aiosqlite:///./var/fdr-whatsapp.db", "SQLite ./var/fdr-whatsapp.db"),
+        (
+            "mysql+asyncmy://fdr:pw-secret@db.internal:3307/fdr",
+            "MySQL/MariaDB fdr@db.internal:3307/fdr",
+        ),
+        ("mysql+asyncmy://root@127.0.0.1/test_x", "MySQL/MariaDB root@127.0.0.1:3306/test_x"),
+    ],
+)
+def test_the_database_is_named_as_it_is_without_its_password(url: str, label: str) -> None:
+    assert load_config({"WA_DATABASE_URL": url}, env_file=None).database_label() == label

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -40,8 +41,10 @@ SEED_EVENT = (FIXTURES / "fdr-event-otp-cancellation.json").read_bytes()
 
 
 def seed_fdr(**changes: object) -> FailedDelivery:
+    """The seed's event, failed an hour before the test clock's now (not stale)."""
     decoded = decode_shipment_event(SEED_EVENT)
     assert isinstance(decoded, FailedDelivery)
+    changes.setdefault("failed_at", T0 - timedelta(hours=1))
     return dataclasses.replace(decoded, **changes)  # type: ignore[arg-type]
 
 

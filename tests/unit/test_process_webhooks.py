@@ -212,7 +212,10 @@ async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() ->
 
     assert batch.replies == 16
     assert answers.most_at_once == 8
-    assert took < 1.0  # 16 answers of 0.2 s each, two per shopper, eight shoppers at once
+    # 16 answers of 0.2 s each, one at a time, could not take less than 3.2 s; eight shoppers at
+    # once take about 0.4 s however busy the machine (the bound holds only what one at a time
+    # cannot do).
+    assert took < 16 * 0.2
     for shopper in range(8):
         mine = [a for a in answers.handled if a.startswith(f"91980000000{shopper}:")]
         assert mine == [f"91980000000{shopper}:answer 1", f"91980000000{shopper}:answer 2"]

@@ -13,16 +13,20 @@ from infrastructure.config import Config
 class SlowPull:
     """A pull that is on its way when the worker is told to stop, and then brings an event."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: asyncio.Event) -> None:
         self.nacked: list[tuple[list[str], int]] = []
         self.acked: list[str] = []
         self.pulls = 0
+        self.pulling = asyncio.Event()
+        self._stop = stop
 
     async def receive(self, max_messages: int) -> list[ReceivedEvent]:
         self.pulls += 1
         if self.pulls > 1:
             await asyncio.sleep(3600)
-        await asyncio.sleep(0.2)
+        self.pulling.set()
+        await self._stop.wait()
+        await asyncio.sleep(0.2)  # lands after the worker saw the stop (the loop is idle)
         return [ReceivedEvent(ack_id="a1", message_id="m1", data=b"{}")]
 
     async def ack(self, ack_ids: list[str]) -> None:
@@ -34,13 +38,13 @@ class SlowPull:
 
 async def test_a_pull_landing_after_stop_is_handed_back_not_stranded() -> None:
     container = build_container(Config(database_url="sqlite+aiosqlite:///:memory:"))
-    source = SlowPull()
     stop = asyncio.Event()
+    source = SlowPull(stop)
     try:
         run = asyncio.create_task(Worker(container, source).run(stop))
-        await asyncio.sleep(0.05)  # the first pull is on its way
+        await asyncio.wait_for(source.pulling.wait(), 60)  # the first pull is on its way
         stop.set()
-        await asyncio.wait_for(run, 5)
+        await asyncio.wait_for(run, 60)
     finally:
         await container.close()
     assert source.nacked == [(["a1"], 0)]

@@ -24,7 +24,8 @@ class NdrActions(Protocol):
     """The ESB's NDR API (``_ah/ESB/v1/ndrNotification``)."""
 
     async def perform(self, action: NdrAction) -> str:
-        """Returns the ESB's reference; raises ``UpstreamUnavailable`` or ``UpstreamRejected``."""
+        """The ESB's reference (``""`` when it gave none); raises ``UpstreamRejected`` (refused)
+        or ``UpstreamUnavailable`` (ask again later)."""
 
 
 class ActivityPublisher(Protocol):

@@ -38,7 +38,8 @@ class ConversationRepository(Protocol):
 
     async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None: ...
 
-    async def latest_for_shipment(self, shipment_id: int) -> Conversation | None: ...
+    async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
+        """The newest failed attempt of the shipment (highest status log id)."""
 
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
@@ -52,6 +53,28 @@ class ConversationRepository(Protocol):
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]: ...
 
     async def update(self, conversation: Conversation) -> None: ...
+
+    async def move(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> bool:
+        """Sets ``state`` only while the stored state is one of ``allowed_from`` (a
+        compare-and-set at the database); False when another writer moved it first."""
+
+    async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
+        """Sets the root (the template's wamid) only while it is unset."""
+
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        """``last_customer_message_at`` moves only forward."""
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        """Spends the conversation's one nudge; False when it was spent already."""
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        """The shopper moved to a new number (Meta's ``user_changed_number``)."""
 
     async def search(self, query: ConversationQuery) -> list[Conversation]: ...
 
@@ -71,6 +94,23 @@ class OutgoingMessageRepository(Protocol):
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None: ...
 
     async def update(self, message: OutgoingMessage) -> None: ...
+
+    async def advance(self, message: OutgoingMessage) -> bool:
+        """Writes ``message``'s status (with its error, Meta's time, ``resent_at`` and its
+        wamid where none is stored) only while the stored status is one of
+        ``message.status.predecessors()`` and the stored wamid is unset or the same: a
+        compare-and-set, never a whole-row overwrite. False when another writer got there
+        first (read the row again to see what it holds)."""
+
+    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+        """Template messages due for a second look, locked for this transaction and skipped
+        by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since
+        ``older_than``, and ``queued`` ones taken to be sent again that were left waiting
+        as long (their worker stopped)."""
+
+    async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
+        """How many template sends are ``unknown``, per age band: ``ages`` are ascending
+        bounds in seconds; the result has one count more than ``ages`` (the oldest band)."""
 
     async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]: ...
 

@@ -171,11 +171,9 @@ class HandleCustomerReply:
         if conversation.state in (ConversationState.EXPIRED, ConversationState.FAILED):
             return Decision(why="number changed (conversation closed)")
         async with self._uow as uow:
-            current = await uow.conversations.get(conversation.id)
-            assert current is not None
-            current.customer_phone = message.new_phone
-            current.updated_at = self._clock.now()
-            await uow.conversations.update(current)
+            await uow.conversations.change_phone(
+                conversation.id, message.new_phone, self._clock.now()
+            )
             await uow.commit()
         return Decision(why="number changed")
 
@@ -208,12 +206,11 @@ class HandleCustomerReply:
                 assert stored is not None
             if conversation is not None and conversation.id is not None and message.from_user_id:
                 await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
-            if is_new and conversation is not None:
+            if is_new and conversation is not None and conversation.id is not None:
+                await uow.conversations.note_customer_message(conversation.id, message.timestamp)
                 last = conversation.last_customer_message_at
                 if last is None or message.timestamp > last:
                     conversation.last_customer_message_at = message.timestamp
-                    conversation.updated_at = now
-                    await uow.conversations.update(conversation)
             await uow.commit()
         return stored, conversation, is_new
 
@@ -336,20 +333,29 @@ class HandleCustomerReply:
     async def _update_conversation(
         self, conversation_id: int, decision: Decision, action_state: NdrActionState | None
     ) -> Conversation:
-        async with self._uow as uow:
-            conversation = await uow.conversations.get(conversation_id)
-            assert conversation is not None
-            changed = conversation.answered(
-                decision.state, refused=action_state is NdrActionState.FAILED
-            )
-            if decision.nudge and conversation.nudged_at is None:
-                conversation.nudged_at = self._clock.now()
-                changed = True
-            if changed:
-                conversation.updated_at = self._clock.now()
-                await uow.conversations.update(conversation)
+        # Compare-and-set at the database, never a whole-row write: the worker and the status
+        # webhook change the same conversation at the same time (docs/sending.md).
+        for _ in range(3):
+            async with self._uow as uow:
+                conversation = await uow.conversations.get(conversation_id)
+                assert conversation is not None
+                before = conversation.state
+                now = self._clock.now()
+                moved = conversation.answered(
+                    decision.state, refused=action_state is NdrActionState.FAILED
+                )
+                if moved and not await uow.conversations.move(
+                    conversation_id, conversation.state, {before}, now
+                ):
+                    continue  # another writer moved it first: decide again on what it is now
+                if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
+                    conversation.nudged_at = now
                 await uow.commit()
-        return conversation
+                return conversation
+        async with self._uow as uow:  # three writers in a row moved it: keep what they did
+            current = await uow.conversations.get(conversation_id)
+        assert current is not None
+        return current
 
     async def _mark_handled(self, reply: CustomerReply, decision: str | None) -> None:
         async with self._uow as uow:

@@ -2,14 +2,12 @@
 
 At-least-once delivery of events is made exactly-once sending by the conversation's unique key
 (shipment, attempt) and by recording the message *before* it is sent: a redelivered event
-finds the record and either stops (sent, failed, unknown) or resends what Meta certainly
-refused (``retrying``).
+finds the record and either stops (sent, failed, unknown) or sends what certainly never
+left (``queued``, ``retrying``). The rules are written down in docs/sending.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,12 +17,13 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.sending import ask_meta, settle, settle_conversation, take_slot
 from application.services import (
     NotificationOptions,
     ReasonBook,
     SenderResolver,
     SettingsReader,
-    attach_early_reports,
+    publish_quietly,
 )
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
@@ -33,6 +32,7 @@ from domain.errors import (
     NotFound,
     PermanentSendError,
     RetryableSendError,
+    SendError,
     SendOutcomeUnknown,
     TemplateMismatch,
     UpstreamRejected,
@@ -68,7 +68,11 @@ class Notified:
 
 
 def event_key(fdr: FailedDelivery) -> str:
-    return f"fdr:{fdr.shipment_id}:{fdr.status_log_id}"
+    return attempt_event_key(fdr.shipment_id, fdr.status_log_id)
+
+
+def attempt_event_key(shipment_id: int, status_log_id: int) -> str:
+    return f"fdr:{shipment_id}:{status_log_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,18 @@ class NotifyFailedDelivery:
         if reason is FdrReason.UNKNOWN:
             text = classification.matched or "(no reason text)"
             return _Skip(None, SkipReason.UNKNOWN_REASON, text)
+        if fdr.failed_at is not None:
+            age = (self._clock.now() - fdr.failed_at).total_seconds()
+            if age > self._options.stale_after_seconds:
+                hours = self._options.stale_after_seconds / 3600
+                why = f"the attempt failed {age / 3600:.0f} h ago, more than {hours:g} h"
+                return _Skip(reason, SkipReason.STALE, why)
+        newest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        if newest is not None and newest.status_log_id > fdr.status_log_id:
+            # The shopper already has the newer attempt's message: an older one now would
+            # only expire the buttons they are about to tap.
+            why = f"a newer failed attempt (status log {newest.status_log_id}) was notified"
+            return _Skip(reason, SkipReason.SUPERSEDED, why)
         try:
             phone = PhoneNumber.parse(fdr.customer_phone)
         except InvalidPhoneNumber as exc:
@@ -230,8 +246,8 @@ class NotifyFailedDelivery:
                             customer_phone=plan.phone.digits,
                             business_phone=sender.display_phone_number or sender.phone_number_id,
                             wa_template_id=plan.template.id,
-                            payload=_describe(content),
-                            status=MessageStatus.PENDING,
+                            payload=content.describe(),
+                            status=MessageStatus.QUEUED,
                             created_at=now,
                             updated_at=now,
                         )
@@ -267,45 +283,35 @@ class NotifyFailedDelivery:
         sender: SenderConnection,
         content: TemplateMessage,
     ) -> Notified:
-        await self._limiter.acquire(sender.phone_number_id)
-        try:
-            receipt = await self._gateway.send(
-                sender, conversation.customer_phone, content, client_ref=message.client_ref
-            )
-        except PermanentSendError as exc:
-            return await self._finish(
-                fdr,
-                conversation,
-                message,
-                Outcome.FAILED,
-                error=exc,
-                state=ConversationState.FAILED,
-            )
-        except SendOutcomeUnknown as exc:
-            # Meta may have it: answers and status webhooks may still come, so stay open.
-            return await self._finish(
-                fdr, conversation, message, Outcome.UNKNOWN, error=exc, state=ConversationState.OPEN
-            )
-        except RetryableSendError as exc:
+        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+            # Another worker has taken this send since we read it: look again later.
+            return self._in_flight(conversation, message, self._options.in_flight_grace_seconds)
+        error = await ask_meta(self._gateway, message, sender, content, self._clock.now())
+        if isinstance(error, RetryableSendError):
             async with self._uow as uow:
-                message.status = MessageStatus.RETRYING
-                message.error_code = exc.code
-                message.error_title = exc.title[:255]
-                message.updated_at = self._clock.now()
-                await uow.messages.update(message)
+                await uow.messages.advance(message)
                 await uow.commit()
-            delay = int(exc.retry_after or self._options.retry_delay_seconds)
-            _log.warning("send refused for now", code=exc.code, shipment_id=fdr.shipment_id)
+            delay = int(error.retry_after or self._options.retry_delay_seconds)
+            _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
             return Notified(
                 disposition=Disposition.RETRY,
                 outcome=Outcome.UNKNOWN,
-                detail=str(exc),
+                detail=str(error),
                 retry_after=delay,
                 conversation_id=conversation.id,
             )
-        message.message_id = receipt.message_id
-        return await self._finish(
-            fdr, conversation, message, Outcome.SENT, state=ConversationState.OPEN
+        return await self._finish(fdr, conversation, message, error)
+
+    def _in_flight(
+        self, conversation: Conversation, message: OutgoingMessage, wait: float
+    ) -> Notified:
+        return Notified(
+            disposition=Disposition.RETRY,
+            outcome=Outcome.UNKNOWN,
+            retry_after=int(wait) + 1,
+            conversation_id=conversation.id,
+            message_id=message.message_id,
+            duplicate=True,
         )
 
     async def _finish(
@@ -313,39 +319,31 @@ class NotifyFailedDelivery:
         fdr: FailedDelivery,
         conversation: Conversation,
         message: OutgoingMessage,
-        outcome: Outcome,
+        error: SendError | None,
         *,
-        state: ConversationState,
-        error: Exception | None = None,
+        answered: bool = True,
     ) -> Notified:
+        """Records the send's outcome, the message's status and the conversation's state in
+        one transaction; ``answered=False`` completes the record of a send whose status is
+        stored already (a worker stopped before recording its outcome)."""
         now = self._clock.now()
-        code = getattr(error, "code", None)
-        title = getattr(error, "title", None)
-        message.status = {
-            Outcome.SENT: MessageStatus.ACCEPTED,
-            Outcome.FAILED: MessageStatus.FAILED,
-        }.get(outcome, MessageStatus.UNKNOWN)
-        message.error_code = code
-        message.error_title = title[:255] if title else None
-        message.updated_at = now
-        conversation.state = state
-        conversation.root_message_id = message.message_id
-        conversation.updated_at = now
         async with self._uow as uow:
-            await attach_early_reports(uow, message, now)
-            if message.status is MessageStatus.FAILED:
-                # Meta's failure raced ahead of its answer to the send: the template is dead.
-                conversation.state = ConversationState.FAILED
-            await uow.messages.update(message)
-            await uow.conversations.update(conversation)
+            if answered:
+                message = await settle(uow, message, now)
+            else:
+                await settle_conversation(uow, message, now)
+            outcome = _outcome_of(message.status)
+            detail = str(error) if error else ""
+            if not detail and message.status is MessageStatus.FAILED:
+                detail = message.error_title or ""
             await self._record(
                 uow,
                 fdr,
                 conversation.reason,
                 outcome,
-                detail=str(error) if error else "",
+                detail=detail,
                 conversation_id=conversation.id,
-                error_code=code,
+                error_code=message.error_code if outcome is Outcome.FAILED else None,
             )
             await uow.commit()
         await self._publish(
@@ -356,15 +354,15 @@ class NotifyFailedDelivery:
                 outcome=outcome,
                 message_id=message.message_id,
                 conversation_id=conversation.id,
-                error_code=code,
-                error_title=title,
+                error_code=message.error_code,
+                error_title=message.error_title,
                 occurred_at=now,
             )
         )
         return Notified(
             disposition=Disposition.ACK,
             outcome=outcome,
-            detail=str(error) if error else "",
+            detail=detail,
             conversation_id=conversation.id,
             message_id=message.message_id,
         )
@@ -375,53 +373,68 @@ class NotifyFailedDelivery:
         async with self._uow as uow:
             thread = await uow.messages.for_conversation(conversation.id)
             template = next((m for m in thread if m.kind is MessageKind.TEMPLATE), None)
+            recorded = await uow.fdr_events.get(event_key(fdr))
             stored_template = (
                 await uow.templates.get(conversation.template_id)
                 if conversation.template_id is not None
                 else None
             )
-        duplicate = Notified(
-            disposition=Disposition.ACK,
-            outcome=_outcome_of(template.status if template else MessageStatus.FAILED),
-            conversation_id=conversation.id,
-            message_id=template.message_id if template else None,
-            duplicate=True,
-        )
-        if template is None or template.status not in (
-            MessageStatus.PENDING,
-            MessageStatus.RETRYING,
-        ):
-            return duplicate
-        if template.status is MessageStatus.PENDING:
+        if template is None:
+            if recorded is not None:
+                return Notified(
+                    disposition=Disposition.ACK,
+                    outcome=recorded.outcome,
+                    detail=recorded.detail,
+                    conversation_id=conversation.id,
+                    duplicate=True,
+                )
+            # Stopped between storing a conversation whose template did not fit and its record.
+            why = "the template did not fit the event"
+            return await self._skip(
+                fdr, conversation.reason, SkipReason.TEMPLATE_MISMATCH, why, conversation.id
+            )
+        if template.status in (MessageStatus.QUEUED, MessageStatus.RETRYING):
+            # Certainly never reached Meta: send it now (stored_template is checked below).
+            pass
+        elif template.in_flight:
             age = (self._clock.now() - template.updated_at).total_seconds()
             if age < self._options.in_flight_grace_seconds:
                 # Another worker is sending right now; look again once it must have finished.
-                wait = int(self._options.in_flight_grace_seconds - age) + 1
-                return dataclasses.replace(
-                    duplicate, disposition=Disposition.RETRY, retry_after=wait
+                return self._in_flight(
+                    conversation, template, self._options.in_flight_grace_seconds - age
                 )
-            # A worker died mid-send: Meta may have the message. Do not send it again.
-            return await self._finish(
-                fdr,
-                conversation,
-                template,
-                Outcome.UNKNOWN,
-                state=ConversationState.OPEN,
-                error=SendOutcomeUnknown(None, "worker stopped during the send"),
+            # A worker died mid-send: Meta may have the message. Do not send it again; the
+            # status webhook or the second look at unknown sends settles it.
+            template.status = MessageStatus.UNKNOWN
+            template.updated_at = self._clock.now()
+            stopped = SendOutcomeUnknown(None, "worker stopped during the send")
+            return await self._finish(fdr, conversation, template, stopped)
+        elif recorded is None:
+            # Meta's answer is stored but not the outcome (the worker stopped in between, or
+            # its write failed): complete the record instead of acknowledging without one.
+            return await self._finish(fdr, conversation, template, None, answered=False)
+        else:
+            return Notified(
+                disposition=Disposition.ACK,
+                outcome=_outcome_of(template.status),
+                conversation_id=conversation.id,
+                message_id=template.message_id,
+                duplicate=True,
             )
         if stored_template is None:
-            return duplicate
+            gone = PermanentSendError(None, "template deleted before it could be sent")
+            template.status = MessageStatus.FAILED
+            template.error_title = gone.title
+            template.updated_at = self._clock.now()
+            return await self._finish(fdr, conversation, template, gone)
         try:
             sender = await self._senders.by_connection_id(conversation.sender_connection_id)
         except (NotFound, UpstreamRejected) as exc:
-            return await self._finish(
-                fdr,
-                conversation,
-                template,
-                Outcome.FAILED,
-                state=ConversationState.FAILED,
-                error=PermanentSendError(None, f"sender unavailable: {exc}"),
-            )
+            unavailable = PermanentSendError(None, f"sender unavailable: {exc}")
+            template.status = MessageStatus.FAILED
+            template.error_title = unavailable.title[:255]
+            template.updated_at = self._clock.now()
+            return await self._finish(fdr, conversation, template, unavailable)
         content = self._render(fdr, stored_template, conversation)
         return await self._send(fdr, conversation, template, sender, content)
 
@@ -484,28 +497,12 @@ class NotifyFailedDelivery:
             await uow.fdr_events.update(record)
 
     async def _publish(self, event: ActivityEvent) -> None:
-        try:
-            await self._activity.publish(event)
-        except Exception as exc:  # the outcome is stored; the timeline must not block the event
-            _log.error("activity not published", outcome=event.outcome.value, error=str(exc))
+        await publish_quietly(self._activity, event)
 
 
 def _outcome_of(status: MessageStatus) -> Outcome:
     if status is MessageStatus.FAILED:
         return Outcome.FAILED
-    if status in (MessageStatus.PENDING, MessageStatus.RETRYING, MessageStatus.UNKNOWN):
+    if status.rank == 0:  # queued, in flight, retrying, unknown
         return Outcome.UNKNOWN
     return Outcome.SENT
-
-
-def _describe(content: TemplateMessage) -> str:
-    return json.dumps(
-        {
-            "type": "template",
-            "name": content.name,
-            "language": content.language,
-            "body_parameters": list(content.body_parameters),
-            "button_payloads": list(content.button_payloads),
-        },
-        ensure_ascii=False,
-    )

@@ -10,8 +10,8 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.conversation import ConversationState
 from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
@@ -45,9 +45,13 @@ class RecordDeliveryReports:
                 if update.message_id not in known and update.client_ref:
                     # A send that timed out: Meta had it after all; its callback data tells us.
                     found = await uow.messages.get_by_client_ref(update.client_ref)
-                    if found is not None and found.message_id is None:
+                    if found is None or found.message_id not in (None, update.message_id):
+                        continue
+                    # Also when the worker stored the wamid between our two reads: found by
+                    # neither, the status would stay unlinked and never move the message.
+                    known[update.message_id] = found
+                    if found.message_id is None:
                         found.message_id = update.message_id
-                        known[update.message_id] = found
                         changed[update.message_id] = found
             fresh = await uow.delivery_reports.add_many(
                 [_report(u, known.get(u.message_id), now) for u in updates]
@@ -65,18 +69,15 @@ class RecordDeliveryReports:
             conversations = await uow.conversations.get_many(
                 {m.conversation_id for m in changed.values()}
             )
-            for message in changed.values():
-                await uow.messages.update(message)
-                conversation = conversations.get(message.conversation_id)
-                if (
-                    conversation is not None
-                    and message.kind is MessageKind.TEMPLATE
-                    and message.status is MessageStatus.FAILED
-                    and conversation.state in (ConversationState.OPEN, ConversationState.PENDING)
-                ):
-                    conversation.state = ConversationState.FAILED
-                    conversation.updated_at = now
-                    await uow.conversations.update(conversation)
+            for message_id, message in changed.items():
+                # A compare-and-set: a writer that stored a later status first (the worker
+                # recording Meta's answer, another pass) keeps it (docs/sending.md).
+                if not await uow.messages.advance(message):
+                    moved = [r for r in moved if r.message_id != message_id]
+                    continue
+                if message.kind is MessageKind.TEMPLATE:
+                    # Roots the conversation too when this reconciles a send that timed out.
+                    await settle_conversation(uow, message, now)
             await uow.commit()
         for report in moved:
             message = changed[report.message_id]

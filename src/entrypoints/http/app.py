@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from application.ports.auth import PushAuthenticator
 from entrypoints.background import WebhookPump
+from entrypoints.http.body import JsonBodyRequest
 from entrypoints.http.health import HealthController
 from entrypoints.http.portal import portal_router
 from entrypoints.http.portal.docs import security_schemes
@@ -66,6 +67,7 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
             PrometheusController,
         ],
         exception_handlers=exception_handlers(),
+        request_class=JsonBodyRequest,
         middleware=[prometheus.middleware],
         on_startup=[warn_if_pushes_are_open, start_pump],
         on_shutdown=[close],

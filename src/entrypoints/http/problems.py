@@ -68,7 +68,14 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
             type_="validation",
             errors=errors,
         )
-    title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request body too large",
+    }
     return problem(
         exc.status_code,
         title.get(exc.status_code, "Request failed"),

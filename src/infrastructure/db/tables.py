@@ -93,11 +93,13 @@ outgoing_messages = Table(
     Column("error_code", Integer, nullable=True),
     Column("error_title", String(255), nullable=True),
     Column("external_updated_at", UtcDateTime, nullable=True),
+    Column("resent_at", UtcDateTime, nullable=True),  # an unknown send was sent again then
     *_timestamps(),
     UniqueConstraint("message_id", name="uq_outgoing_message_id"),
     UniqueConstraint("client_ref", name="uq_outgoing_client_ref"),
     Index("ix_outgoing_conversation", "conversation_id", "id"),
     Index("ix_outgoing_root", "root_message_id"),
+    Index("ix_outgoing_status_updated", "status", "updated_at"),
 )
 
 dlr_messages = Table(

@@ -1,22 +1,7 @@
 """The ESB's NDR API over HTTP: the shopper's answer becomes a change to the shipment.
 
-Wire format (JSON, camelCase like the seed; the ESB documents none, so this is ours):
-
-    POST {base}/_ah/ESB/v1/ndrNotification
-    Idempotency-Key: fdr-whatsapp:ndr:<conversationId>:<action>
-    {"accountId": 379, "shipmentId": 17148471, "externalShipmentId": "4980116095129-90758",
-     "action": "reschedule" | "reattempt" | "cancel" | "update_phone",
-     "deliveryDate": "2023-06-12" | null,      # required for reschedule, null otherwise
-     "phone": "917891971009" | null,           # E.164 digits; required for update_phone
-     "disputedFakeAttempt": false,             # true only on reattempt ("I didn't refuse")
-     "source": "whatsapp", "requestId": "<the Idempotency-Key>"}
-
-    2xx {"status": "ok", "referenceId": "NDR-1234"}   -> the reference is returned
-    4xx {"status": "error", "message": "<why>"}       -> UpstreamRejected (not retried)
-    5xx, 408, 429, timeout, dropped connection        -> retried, then UpstreamUnavailable
-
-The key is one per conversation and action kind (the same unit ``wa_ndr_actions`` keeps unique),
-so a retry after a timeout, or a second tap on the same button, is deduplicated by the ESB.
+The wire format (ours: the ESB documents none), its answers and how each is read are in
+``docs/esb.md``; ``NdrNotification`` is the body, ``idempotency_key`` its key.
 """
 
 from __future__ import annotations
@@ -79,33 +64,45 @@ class NdrNotification(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
 
 
 class _AnswerWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    status: str = ""
-    reference_id: str = ""
-    message: str = ""
+    """What is read of an answer: any other field, or no JSON at all, is fine."""
+
+    reference_id: str | int | None = None
+    message: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
 _answer_decoder = msgspec.json.Decoder(_AnswerWire)
+#: Enough for any reference or reason the ESB gives; more is noise in ``wa_ndr_actions``.
+_TEXT_LIMIT = 200
 
 
-def _answer(response: httpx.Response) -> _AnswerWire | None:
+def _answer(response: httpx.Response) -> _AnswerWire:
     try:
         return _answer_decoder.decode(response.content)
     except msgspec.DecodeError:
-        return None
+        return _AnswerWire()
 
 
-def _why(answer: _AnswerWire | None, response: httpx.Response) -> str:
-    text = (answer.message if answer else "") or response.reason_phrase
+def _reference(response: httpx.Response) -> str:
+    """The ESB's reference for the action, ``""`` when it gave none (it need not)."""
+    reference = _answer(response).reference_id
+    return "" if reference is None else str(reference).strip()[:_TEXT_LIMIT]
+
+
+def _reason(response: httpx.Response) -> str:
+    """Why the ESB refused, in its words (JSON ``message`` or a plain-text body); ``""`` if none."""
+    text = _answer(response).message or ""
+    if not text and response.headers.get("content-type", "").startswith("text/plain"):
+        text = response.text
     # The ESB may echo the phone number it was sent.
-    return mask_phones(text)[:200]
+    return mask_phones(" ".join(text.split()))[:_TEXT_LIMIT]
 
 
 class HttpNdrActions:
     """Posts one notification per action; retries with the same key are safe by design.
 
-    ``client`` is owned by the caller (one client per outbound service); authentication headers,
-    if the ESB wants any, belong on it.
+    ``client`` is owned by the caller (one client per outbound service); the authentication
+    header, if the ESB wants one (``WA_ESB_TOKEN``), is set on it.
     """
 
     def __init__(
@@ -131,26 +128,27 @@ class HttpNdrActions:
         headers = {"Idempotency-Key": notification.request_id, "Content-Type": "application/json"}
         what = f"{action.kind.value} of shipment {action.shipment_id}"
         response = await self._post(body, headers, what)
-        answer = _answer(response)
-        if response.is_client_error:
-            raise UpstreamRejected(
-                f"ESB refused {what}: HTTP {response.status_code} {_why(answer, response)}"
+        status = response.status_code
+        if response.is_success:
+            reference = _reference(response)
+            self._log.info(
+                "ndr action sent",
+                action=action.kind.value,
+                shipment_id=action.shipment_id,
+                reference=reference or None,
             )
-        if answer is None:
-            # The ESB may well have acted; asking again with the same key is safe, so say
-            # "unavailable" and let the caller retry rather than record a failure.
-            raise UpstreamUnavailable(f"ESB sent an unreadable answer to {what}")
-        if answer.status.lower() != "ok":
-            raise UpstreamRejected(f"ESB refused {what}: {_why(answer, response)}")
-        if not answer.reference_id:
-            raise UpstreamUnavailable(f"ESB answered {what} without a reference")
-        self._log.info(
-            "ndr action sent",
-            action=action.kind.value,
-            shipment_id=action.shipment_id,
-            reference=answer.reference_id,
-        )
-        return answer.reference_id
+            return reference
+        if status in (401, 403):
+            # Our credentials, not the shopper's request: asking again once they are fixed works.
+            raise UpstreamUnavailable(
+                f"ESB refused our credentials for {what}: HTTP {status} (check WA_ESB_TOKEN)"
+            )
+        reason = _reason(response) if response.is_client_error else ""
+        if reason:
+            raise UpstreamRejected(f"ESB refused {what}: HTTP {status} {reason}")
+        # A redirect or a bare 4xx is a proxy or a wrong URL rather than the ESB's word on
+        # this shipment; the same key makes asking again safe.
+        raise UpstreamUnavailable(f"ESB answered {what} with HTTP {status} and no reason")
 
     async def _post(self, body: bytes, headers: dict[str, str], what: str) -> httpx.Response:
         return await with_retries(

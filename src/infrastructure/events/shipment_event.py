@@ -1,7 +1,8 @@
 """The shipment event of the WMS (``resource == "shipment"``), decoded into a failed delivery.
 
 Only the fields the product uses are declared; everything else is ignored. The WMS writes
-numbers as strings and strings as numbers, so fuzzy fields are read leniently.
+numbers as strings and strings as numbers, so fuzzy fields are read leniently; what cannot be
+kept (docs/fdr-event.md) makes the event ``Malformed``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 import msgspec
 
-from domain.failed_delivery import Address, FailedDelivery, Item
+from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, Address, FailedDelivery, Item
 
 Fuzzy = str | int | float | None
 
@@ -94,9 +95,14 @@ class NotFailedDelivery:
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """Bytes that are not a usable event: recorded, acknowledged, never retried."""
+    """Bytes that are not a usable event: recorded, acknowledged, never retried.
+
+    The ids are those the event carried, when they could be read (the workspace then sees it)."""
 
     problem: str
+    account_id: int | None = None
+    shipment_id: int | None = None
+    status_log_id: int | None = None
 
 
 DecodedEvent = FailedDelivery | NotFailedDelivery | Malformed
@@ -105,8 +111,10 @@ DecodedEvent = FailedDelivery | NotFailedDelivery | Malformed
 def decode_shipment_event(data: bytes) -> DecodedEvent:
     try:
         envelope = _decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Malformed(f"not a shipment event: {exc}"[:500])
+    except RecursionError:
+        return Malformed("not a shipment event: JSON nested too deeply")
     if envelope.resource != "shipment" or envelope.eventSubType != "failed_delivery":
         return NotFailedDelivery(envelope.resource or "", envelope.eventSubType or "")
     data_ = envelope.response_data
@@ -133,16 +141,16 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
         for i in data_.items or []
     )
     is_cod = _str(data_.isCOD) == "1" or "cod" in (data_.paymentType or "").lower()
-    return FailedDelivery(
+    fdr = FailedDelivery(
         account_id=account_id,
-        account_slug=data_.account_slug or envelope.accountSlug or "",
+        account_slug=_name(data_.account_slug or envelope.accountSlug),
         channel_id=_int(data_.channel_id),
-        brand=(data_.channelLabel or "").strip(),
+        brand=_name(data_.channelLabel),
         shipment_id=shipment_id,
         external_shipment_id=data_.externalShipmentID or "",
         status_log_id=status_log_id,
         order_number=_str(data_.customerOrderNumber),
-        customer_name=(data_.customerName or address.customerName or "").strip(),
+        customer_name=_name(data_.customerName or address.customerName),
         customer_phone=_str(data_.customerContactNumber) or _str(address.contactPhone),
         shipping_address=Address(
             line1=address.addressLine1 or "",
@@ -163,6 +171,15 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
         latest_remark=_latest_remark(data_.track_payload),
         failed_at=_timestamp(data_.status_updated_at),
     )
+    problems = fdr.unstorable()
+    if problems:
+        return Malformed(
+            f"cannot be kept: {'; '.join(problems)}"[:500],
+            account_id=_id_or_none(account_id),
+            shipment_id=_id_or_none(shipment_id),
+            status_log_id=_id_or_none(status_log_id),
+        )
+    return fdr
 
 
 def _additional(track: _TrackPayload | list[object] | None) -> _Additional | None:
@@ -195,16 +212,29 @@ def _int(value: Fuzzy) -> int | None:
         return None
 
 
+def _name(text: str | None) -> str:
+    return (text or "").strip()[:MAX_NAME_LENGTH].rstrip()
+
+
+def _id_or_none(value: int) -> int | None:
+    return value if 0 < value <= MAX_ID else None
+
+
 def _sum(values: list[Fuzzy]) -> Decimal | None:
     total = Decimal(0)
     seen = False
     for value in values:
         try:
-            total += Decimal(_str(value))
-            seen = True
+            amount = Decimal(_str(value))
         except InvalidOperation:
             continue
-    return total.quantize(Decimal("0.01")) if seen else None
+        if amount.is_finite():
+            total += amount
+            seen = True
+    try:
+        return total.quantize(Decimal("0.01")) if seen else None
+    except InvalidOperation:  # more digits than an amount due can have
+        return None
 
 
 def _timestamp(text: str | None) -> datetime | None:

@@ -89,9 +89,13 @@ class InMemoryConnectionDirectory:
 
 
 class InMemoryNdrActions:
-    """Records what the ESB was asked; an action already seen (same key) returns its reference."""
+    """Records what the ESB was asked; an action already seen (same key) returns its reference.
 
-    def __init__(self) -> None:
+    With ``references=False`` it acts like an ESB that acknowledges without one (``""``).
+    """
+
+    def __init__(self, *, references: bool = True) -> None:
+        self._references = references
         self.performed: list[NdrAction] = []  # copies, in order; never a duplicate
         self.calls = 0
         self._seen: dict[str, tuple[NdrNotification, str]] = {}
@@ -119,14 +123,14 @@ class InMemoryNdrActions:
                     "the idempotency key was already used for a different request"
                 )
             return seen[1]
-        reference = f"MEM-NDR-{next(self._numbers)}"
+        reference = f"MEM-NDR-{next(self._numbers)}" if self._references else ""
         self._seen[notification.request_id] = (notification, reference)
         self.performed.append(dataclasses.replace(action))
         return reference
 
 
 def _check(action: NdrAction) -> None:
-    """What the ESB refuses with 400 (see ``infrastructure.esb.ndr``)."""
+    """What the ESB refuses with 400 (docs/esb.md)."""
     what = f"{action.kind.value} of shipment {action.shipment_id}"
     if action.kind is NdrActionKind.RESCHEDULE and action.delivery_date is None:
         raise UpstreamRejected(f"ESB refused {what}: deliveryDate is required")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from application.ports.repositories import ConversationQuery, InboxBacklog
-from domain.conversation import Conversation
+from domain.conversation import Conversation, ConversationState
 from domain.errors import Conflict
-from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
+from domain.messages import CustomerReply, DeliveryReport, MessageKind, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
@@ -21,6 +21,7 @@ from domain.records import (
     within_bytes,
 )
 from domain.settings import ChannelSetting
+from domain.status import MessageStatus
 from domain.templates import WaTemplate
 from infrastructure.memory.store import InMemoryStore, Tables
 
@@ -56,7 +57,7 @@ class InMemoryConversationRepository(_Repo):
         matching = [c for c in self._t.conversations.values() if c.shipment_id == shipment_id]
         if not matching:
             return None
-        return dataclasses.replace(max(matching, key=lambda c: c.id or 0))
+        return dataclasses.replace(max(matching, key=lambda c: (c.status_log_id, c.id or 0)))
 
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
@@ -89,6 +90,48 @@ class InMemoryConversationRepository(_Repo):
     async def update(self, conversation: Conversation) -> None:
         assert conversation.id is not None
         self._t.conversations[conversation.id] = dataclasses.replace(conversation)
+
+    async def move(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> bool:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is None or stored.state not in allowed_from:
+            return False
+        self._t.conversations[conversation_id] = dataclasses.replace(
+            stored, state=state, updated_at=updated_at
+        )
+        return True
+
+    async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is None or stored.root_message_id is not None:
+            return False
+        self._t.conversations[conversation_id] = dataclasses.replace(
+            stored, root_message_id=root_message_id
+        )
+        return True
+
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        stored = self._t.conversations.get(conversation_id)
+        last = stored.last_customer_message_at if stored else None
+        if stored is not None and (last is None or last < at):
+            stored.last_customer_message_at = at
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is None or stored.nudged_at is not None:
+            return False
+        stored.nudged_at = stored.updated_at = at
+        return True
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        stored = self._t.conversations.get(conversation_id)
+        if stored is not None:
+            stored.customer_phone, stored.updated_at = phone, updated_at
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:
         def keep(c: Conversation) -> bool:
@@ -148,6 +191,54 @@ class InMemoryOutgoingMessageRepository(_Repo):
                 if other.id != message.id and other.message_id == message.message_id:
                     raise Conflict("duplicate message_id")
         self._t.messages[message.id] = dataclasses.replace(message)
+
+    async def advance(self, message: OutgoingMessage) -> bool:
+        assert message.id is not None
+        stored = self._t.messages.get(message.id)
+        if stored is None or stored.status not in message.status.predecessors():
+            return False
+        wamid = message.message_id or stored.message_id
+        if stored.message_id not in (None, wamid):
+            return False
+        if wamid is not None and any(
+            m.message_id == wamid and m.id != message.id for m in self._t.messages.values()
+        ):
+            return False  # the unique key refuses it, as the database's would
+        self._t.messages[message.id] = dataclasses.replace(
+            stored,
+            message_id=wamid,
+            status=message.status,
+            error_code=message.error_code,
+            error_title=message.error_title,
+            external_updated_at=message.external_updated_at,
+            resent_at=message.resent_at,
+            updated_at=message.updated_at,
+        )
+        return True
+
+    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+        due = [
+            m
+            for m in self._t.messages.values()
+            if m.kind is MessageKind.TEMPLATE
+            and m.updated_at < older_than
+            and (
+                m.status is MessageStatus.UNKNOWN
+                or (m.status is MessageStatus.QUEUED and m.resent_at is not None)
+            )
+        ]
+        return [dataclasses.replace(m) for m in sorted(due, key=lambda m: m.updated_at)[:limit]]
+
+    async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
+        counts = [0] * (len(ages) + 1)
+        for m in self._t.messages.values():
+            if m.kind is MessageKind.TEMPLATE and m.status is MessageStatus.UNKNOWN:
+                age = now - m.updated_at
+                band = next(
+                    (i for i, a in enumerate(ages) if age < timedelta(seconds=a)), len(ages)
+                )
+                counts[band] += 1
+        return counts
 
     async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:
         return [

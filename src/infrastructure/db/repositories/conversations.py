@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
@@ -88,7 +89,11 @@ class SqlConversationRepository(SqlRepository):
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         return await self._one(
-            select(t).where(t.c.shipment_id == shipment_id).order_by(t.c.id.desc()).limit(1)
+            select(t)
+            .where(t.c.shipment_id == shipment_id)
+            # The newest attempt, not the newest row: an older attempt may arrive late.
+            .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
+            .limit(1)
         )
 
     async def latest_for_shopper(
@@ -127,6 +132,51 @@ class SqlConversationRepository(SqlRepository):
         assert conversation.id is not None
         await self._conn.execute(
             _UPDATE, {"conversation_id": conversation.id, **_values(conversation)}
+        )
+
+    async def move(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.state.in_(sorted(s.value for s in allowed_from)))
+            .values(state=state.value, updated_at=updated_at)
+        )
+        return int(result.rowcount) == 1
+
+    async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.root_message_id.is_(None))
+            .values(root_message_id=root_message_id)
+        )
+        return int(result.rowcount) == 1
+
+    async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
+        last = t.c.last_customer_message_at
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, or_(last.is_(None), last < at))
+            .values(last_customer_message_at=at)
+        )
+
+    async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id, t.c.nudged_at.is_(None))
+            .values(nudged_at=at, updated_at=at)
+        )
+        return int(result.rowcount) == 1
+
+    async def change_phone(self, conversation_id: int, phone: str, updated_at: datetime) -> None:
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id == conversation_id)
+            .values(customer_phone=phone, updated_at=updated_at)
         )
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:

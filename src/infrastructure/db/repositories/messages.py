@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.elements import BindParameter
 
 from domain.errors import Conflict
 from domain.messages import (
@@ -44,6 +46,7 @@ def _outgoing_values(m: OutgoingMessage) -> dict[str, Any]:
         "error_code": m.error_code,
         "error_title": m.error_title,
         "external_updated_at": m.external_updated_at,
+        "resent_at": m.resent_at,
         "created_at": m.created_at,
         "updated_at": m.updated_at,
     }
@@ -67,9 +70,33 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
         error_code=row["error_code"],
         error_title=row["error_title"],
         external_updated_at=row["external_updated_at"],
+        resent_at=row["resent_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+_UNKNOWN = MessageStatus.UNKNOWN.value
+# The compare-and-set of a status (docs/sending.md), built once like the statements above.
+_ADVANCE = (
+    update(_out)
+    .where(
+        _out.c.id == bindparam("outgoing_id"),
+        _out.c.status.in_(bindparam("allowed", expanding=True)),
+    )
+    .values(
+        status=bindparam("new_status"),
+        error_code=bindparam("new_error_code"),
+        error_title=bindparam("new_error_title"),
+        external_updated_at=bindparam("new_external_updated_at"),
+        resent_at=bindparam("new_resent_at"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+_WAMID: BindParameter[str] = bindparam("wamid")
+_ADVANCE_WITH_WAMID = _ADVANCE.where(
+    or_(_out.c.message_id.is_(None), _out.c.message_id == _WAMID)
+).values(message_id=_WAMID)
 
 
 class SqlOutgoingMessageRepository(SqlRepository):
@@ -103,6 +130,69 @@ class SqlOutgoingMessageRepository(SqlRepository):
         await self._conn.execute(
             _UPDATE_OUTGOING, {"outgoing_id": message.id, **_outgoing_values(message)}
         )
+
+    async def advance(self, message: OutgoingMessage) -> bool:
+        assert message.id is not None
+        params = {
+            "outgoing_id": message.id,
+            "allowed": sorted(s.value for s in message.status.predecessors()),
+            "new_status": message.status.value,
+            "new_error_code": message.error_code,
+            "new_error_title": message.error_title,
+            "new_external_updated_at": message.external_updated_at,
+            "new_resent_at": message.resent_at,
+            "new_updated_at": message.updated_at,
+        }
+        if message.message_id is None:
+            result = await self._execute_unique(_ADVANCE, params)
+        else:
+            result = await self._execute_unique(
+                _ADVANCE_WITH_WAMID, {**params, "wamid": message.message_id}
+            )
+        return result is not None and int(result.rowcount) == 1
+
+    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+        claimed: list[OutgoingMessage] = []
+        for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
+            # One status per query, walked in (status, updated_at) index order: InnoDB locks
+            # what it reads, so a query that sorted would lock every due row, not ``limit``.
+            stmt = (
+                select(_out)
+                .where(
+                    _out.c.status == status.value,
+                    _out.c.updated_at < older_than,
+                    _out.c.kind == MessageKind.TEMPLATE.value,
+                )
+                .order_by(_out.c.status, _out.c.updated_at)
+                .limit(limit - len(claimed))
+                # MariaDB: concurrent workers take disjoint rows; SQLite (one worker) has no
+                # row locks and ignores it.
+                .with_for_update(skip_locked=True)
+            )
+            if status is MessageStatus.QUEUED:  # only sends taken to be repeated
+                stmt = stmt.where(_out.c.resent_at.is_not(None))
+            rows = await self._conn.execute(stmt)
+            claimed += [_outgoing(r) for r in rows.mappings()]
+            if len(claimed) >= limit:
+                break
+        return claimed
+
+    async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
+        cutoffs = [now - timedelta(seconds=a) for a in ages]
+        bands = [func.sum(case((_out.c.updated_at > c, 1), else_=0)) for c in cutoffs]
+        row = (
+            await self._conn.execute(
+                select(func.count(), *bands).where(
+                    _out.c.status == _UNKNOWN, _out.c.kind == MessageKind.TEMPLATE.value
+                )
+            )
+        ).one()
+        total, *younger = (int(v or 0) for v in row)
+        # ``younger[i]`` counts those newer than bound i; the bands are their differences.
+        counts = [younger[0]] if younger else []
+        counts += [younger[i] - younger[i - 1] for i in range(1, len(younger))]
+        counts.append(total - (younger[-1] if younger else 0))
+        return counts
 
     async def for_conversation(self, conversation_id: int) -> list[OutgoingMessage]:
         rows = await self._conn.execute(

@@ -1,0 +1,578 @@
+"""The send path under races, crashes and silence from Meta, on every storage (MariaDB too).
+
+The worker and the status webhook are the real use cases over the same database; a race is
+made deterministic by a gate in the fake Graph API (Meta's webhook lands while the worker
+still holds Meta's answer), a crash by a fake that raises where the process would die.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Self
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.use_cases.notify_failed_delivery import (
+    Disposition,
+    NotifyFailedDelivery,
+    event_key,
+)
+from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
+from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from domain.activity import Outcome
+from domain.conversation import Conversation, ConversationState
+from domain.errors import SendOutcomeUnknown
+from domain.failed_delivery import FailedDelivery
+from domain.messages import Content, OutgoingMessage, SendReceipt, TemplateMessage
+from domain.records import FdrEventRecord
+from domain.settings import ChannelSetting, SenderConnection
+from domain.status import MessageStatus
+from domain.webhook import StatusUpdate
+from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.db.uow import SqlUnitOfWork
+from infrastructure.memory.activity import RecordingActivityPublisher
+from tests.conftest import UowFactory, new_id
+from tests.support.doubles import DEFAULT_SENDER, FixedClock, StaticDirectory
+from tests.support.stack import leave_no_unknown_send
+from tests.unit.test_notify_failed_delivery import seed_fdr
+
+
+class Killed(Exception):
+    """Where a ``kill -9`` would stop the worker: nothing after this line runs."""
+
+
+Hook = Callable[[str, str], Awaitable[None]]
+
+
+@dataclass
+class FakeMeta:
+    """Accepts every send with a fresh wamid; ``when_accepted`` runs after Meta has the
+    message and before the worker sees the answer; ``script`` raises instead of answering."""
+
+    sent: list[tuple[str, Content]] = field(default_factory=list)
+    script: list[Exception] = field(default_factory=list)
+    when_accepted: Hook | None = None
+    die_after_accepting: bool = False
+
+    async def send(
+        self,
+        sender: SenderConnection,
+        to: str,
+        content: Content,
+        *,
+        client_ref: str,
+        context_message_id: str | None = None,
+    ) -> SendReceipt:
+        if self.script:
+            raise self.script.pop(0)
+        wamid = f"wamid.{uuid.uuid4().hex}"
+        self.sent.append((client_ref, content))
+        if self.when_accepted is not None:
+            await self.when_accepted(wamid, client_ref)
+        if self.die_after_accepting:
+            raise Killed
+        return SendReceipt(message_id=wamid, wa_id=to)
+
+    def sends(self, message: OutgoingMessage) -> list[Content]:
+        """What reached Meta for ``message`` (other tests' data share the database)."""
+        return [content for ref, content in self.sent if ref == message.client_ref]
+
+
+@dataclass
+class Limiter:
+    kill_while_waiting: bool = False
+
+    async def acquire(self, phone_number_id: str) -> None:
+        if self.kill_while_waiting:
+            self.kill_while_waiting = False
+            raise Killed
+
+
+class Refs:
+    def new_ref(self) -> str:
+        return uuid.uuid4().hex
+
+
+@dataclass
+class World:
+    uow: UowFactory
+    meta: FakeMeta
+    limiter: Limiter
+    clock: FixedClock
+    activity: RecordingActivityPublisher
+    options: NotificationOptions
+
+    def notify(self) -> NotifyFailedDelivery:
+        return NotifyFailedDelivery(
+            uow=self.uow(),
+            settings=SettingsReader(InProcessSettingsCache(ttl=0.0)),
+            rules=ReasonBook(),
+            senders=SenderResolver(StaticDirectory(), DEFAULT_SENDER),
+            gateway=self.meta,
+            limiter=self.limiter,
+            activity=self.activity,
+            clock=self.clock,
+            refs=Refs(),
+            options=self.options,
+        )
+
+    def recheck(self) -> RecheckUnknownSends:
+        return RecheckUnknownSends(
+            uow=self.uow(),
+            settings=SettingsReader(InProcessSettingsCache(ttl=0.0)),
+            senders=SenderResolver(StaticDirectory(), DEFAULT_SENDER),
+            gateway=self.meta,
+            limiter=self.limiter,
+            activity=self.activity,
+            clock=self.clock,
+            options=self.options,
+        )
+
+    async def status(self, wamid: str, status: str, client_ref: str | None = None) -> None:
+        """Meta's status webhook, as the pump records it."""
+        reports = RecordDeliveryReports(self.uow(), self.activity, self.clock)
+        update = StatusUpdate(
+            message_id=wamid,
+            status=MessageStatus(status),
+            timestamp=self.clock.now(),
+            client_ref=client_ref,
+        )
+        await reports([update])
+
+    async def enable(self, account_id: int, **changes: object) -> None:
+        setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True)
+        async with self.uow() as uow:
+            await uow.settings.save(dataclasses.replace(setting, **changes))  # type: ignore[arg-type]
+            await uow.commit()
+
+    async def fdr(self, **changes: object) -> FailedDelivery:
+        account = new_id()
+        await self.enable(account)
+        fields: dict[str, object] = {
+            "account_id": account,
+            "shipment_id": new_id(),
+            "status_log_id": new_id(),
+        }
+        fields.update(changes)
+        return seed_fdr(**fields)
+
+    async def state(self, fdr: FailedDelivery) -> tuple[Conversation, OutgoingMessage]:
+        async with self.uow() as uow:
+            conversation = await uow.conversations.get_by_attempt(
+                fdr.shipment_id, fdr.status_log_id
+            )
+            assert conversation is not None
+            [template] = await uow.messages.for_conversation(conversation.id or 0)
+        return conversation, template
+
+    async def killed_after_meta_accepted(self, fdr: FailedDelivery) -> None:
+        """The worker dies once Meta has the template, before it records anything."""
+        self.meta.die_after_accepting = True
+        with pytest.raises(Killed):
+            await self.notify()(fdr)
+        self.meta.die_after_accepting = False
+
+    async def outcome(self, fdr: FailedDelivery) -> Outcome | None:
+        record = await self.record(fdr)
+        return None if record is None else record.outcome
+
+    async def record(self, fdr: FailedDelivery) -> FdrEventRecord | None:
+        async with self.uow() as uow:
+            return await uow.fdr_events.get(event_key(fdr))
+
+
+def _world(uow_factory: UowFactory) -> World:
+    return World(
+        uow=uow_factory,
+        meta=FakeMeta(),
+        limiter=Limiter(),
+        clock=FixedClock(),
+        activity=RecordingActivityPublisher(),
+        options=NotificationOptions(
+            default_account_id=5,
+            tracking_base_url="https://wa.example.com",
+            support_phone="+91-9876543210",
+            support_email="eshopbox@support.com",
+        ),
+    )
+
+
+@pytest.fixture
+async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    yield _world(uow_factory)
+    # The SQL databases are shared with later tests, whose workers would send what this
+    # one left unknown again.
+    for backend in ("sqlite", "mysql"):
+        if backend in request.node.callspec.id:
+            await leave_no_unknown_send(request.getfixturevalue(f"{backend}_engine"))
+
+
+# --- 9: the worker never puts back a status the webhook recorded --------------------------
+
+
+async def test_a_status_recorded_while_the_worker_holds_metas_answer_stands(
+    world: World,
+) -> None:
+    fdr = await world.fdr()
+
+    async def webhook_lands_first(wamid: str, client_ref: str) -> None:
+        await world.status(wamid, "sent", client_ref)
+        await world.status(wamid, "delivered", client_ref)
+
+    world.meta.when_accepted = webhook_lands_first
+    result = await world.notify()(fdr)
+
+    assert (result.disposition, result.outcome) == (Disposition.ACK, Outcome.SENT)
+    conversation, template = await world.state(fdr)
+    assert template.status is MessageStatus.DELIVERED  # not put back to accepted
+    assert template.message_id == result.message_id
+    assert conversation.state is ConversationState.OPEN
+    assert conversation.root_message_id == template.message_id
+
+
+async def test_a_failure_recorded_while_the_worker_holds_metas_answer_stands(
+    world: World,
+) -> None:
+    fdr = await world.fdr()
+
+    async def fails_at_meta(wamid: str, client_ref: str) -> None:
+        await world.status(wamid, "failed", client_ref)
+
+    world.meta.when_accepted = fails_at_meta
+    result = await world.notify()(fdr)
+
+    assert result.outcome is Outcome.FAILED
+    conversation, template = await world.state(fdr)
+    assert template.status is MessageStatus.FAILED
+    assert conversation.state is ConversationState.FAILED
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.outcome is Outcome.FAILED
+
+
+async def test_concurrent_status_and_answer_writes_keep_the_furthest_status(
+    world: World,
+) -> None:
+    """Both writers in flight at once: on MariaDB the second waits for the first's row lock
+    and its compare-and-set then sees what the first committed."""
+    fdr = await world.fdr()
+    gate = asyncio.Event()
+
+    async def race(wamid: str, client_ref: str) -> None:
+        gate.set()
+        webhook = asyncio.create_task(world.status(wamid, "read", client_ref))
+        await asyncio.sleep(0)
+        world.pending_webhook = webhook  # type: ignore[attr-defined]
+
+    world.meta.when_accepted = race
+    await world.notify()(fdr)
+    await world.pending_webhook  # type: ignore[attr-defined]
+
+    _, template = await world.state(fdr)
+    assert gate.is_set()
+    assert template.status is MessageStatus.READ
+
+
+async def test_a_status_read_across_the_workers_commit_still_moves_the_message_on_mariadb(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """The webhook looks for the wamid before the worker has stored it and for the
+    callback data after: the status must still be applied, not stored unlinked."""
+    world = _world(lambda: GatedUnitOfWork(mysql_engine, gate))
+    gate = Gate()
+    fdr = await world.fdr()
+    webhook: list[asyncio.Task[None]] = []
+
+    async def webhook_reads_first(wamid: str, client_ref: str) -> None:
+        gate.armed = True
+        webhook.append(asyncio.create_task(world.status(wamid, "sent", client_ref)))
+        await asyncio.wait_for(gate.reached.wait(), 30)  # its read by wamid found nothing
+
+    world.meta.when_accepted = webhook_reads_first
+    await world.notify()(fdr)  # the worker stores the wamid and commits
+    gate.release.set()
+    await asyncio.wait_for(webhook[0], 30)
+
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.SENT
+    await leave_no_unknown_send(mysql_engine)
+
+
+@dataclass
+class Gate:
+    armed: bool = False
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatedUnitOfWork(SqlUnitOfWork):
+    """Holds the status webhook just before it looks a message up by its callback data."""
+
+    def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
+        super().__init__(engine)
+        self._gate = gate
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        by_ref = self.messages.get_by_client_ref
+        gate = self._gate
+
+        async def gated(client_ref: str) -> OutgoingMessage | None:
+            if gate.armed:
+                gate.armed = False
+                gate.reached.set()
+                await gate.release.wait()
+            return await by_ref(client_ref)
+
+        self.messages.get_by_client_ref = gated  # type: ignore[method-assign]
+        return self
+
+
+# --- 10: every acknowledged event has its outcome row --------------------------------------
+
+
+async def test_a_redelivered_event_completes_the_record_meta_had_answered(
+    world: World,
+) -> None:
+    fdr = await world.fdr()
+    await world.killed_after_meta_accepted(fdr)
+    [(client_ref, _)] = world.meta.sent
+    await world.status("wamid.seen-by-webhook-" + client_ref[:8], "sent", client_ref)
+
+    world.clock.advance(1)
+    again = await world.notify()(fdr)
+
+    assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.SENT)
+    assert len(world.meta.sent) == 1
+    assert await world.outcome(fdr) is Outcome.SENT
+    conversation, template = await world.state(fdr)
+    assert conversation.state is ConversationState.OPEN  # not pending for ever
+    assert conversation.root_message_id == template.message_id
+    assert [e.outcome for e in world.activity.events if e.kind.value == "fdr"] == [Outcome.SENT]
+
+
+async def test_a_worker_killed_mid_send_leaves_a_recorded_unknown_on_redelivery(
+    world: World,
+) -> None:
+    fdr = await world.fdr()
+    await world.killed_after_meta_accepted(fdr)
+
+    world.clock.advance(world.options.in_flight_grace_seconds + 1)
+    again = await world.notify()(fdr)
+
+    assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.UNKNOWN)
+    assert len(world.meta.sent) == 1
+    assert await world.outcome(fdr) is Outcome.UNKNOWN
+    conversation, _ = await world.state(fdr)
+    assert conversation.state is ConversationState.OPEN
+
+
+# --- 11: in flight only once the request leaves ----------------------------------------------
+
+
+async def test_killed_while_waiting_for_the_limiter_the_event_is_sent_on_redelivery(
+    world: World,
+) -> None:
+    fdr = await world.fdr()
+    world.limiter.kill_while_waiting = True
+    with pytest.raises(Killed):
+        await world.notify()(fdr)
+    _, waiting = await world.state(fdr)
+    assert waiting.status is MessageStatus.QUEUED
+
+    world.clock.advance(world.options.in_flight_grace_seconds + 1)
+    again = await world.notify()(fdr)
+
+    assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.SENT)
+    [(client_ref, _)] = world.meta.sent
+    assert client_ref == waiting.client_ref
+
+
+# --- 5: the root after a reconciled timeout ----------------------------------------------------
+
+
+async def test_a_reconciled_timeout_roots_the_conversation(world: World) -> None:
+    fdr = await world.fdr()
+
+    async def then_times_out(wamid: str, client_ref: str) -> None:
+        world.meta.accepted = (wamid, client_ref)  # type: ignore[attr-defined]
+        raise SendOutcomeUnknown(None, "read timeout")
+
+    world.meta.when_accepted = then_times_out
+    result = await world.notify()(fdr)
+    assert result.outcome is Outcome.UNKNOWN
+    conversation, _ = await world.state(fdr)
+    assert conversation.root_message_id is None
+
+    wamid, client_ref = world.meta.accepted  # type: ignore[attr-defined]
+    await world.status(wamid, "delivered", client_ref)
+
+    conversation, template = await world.state(fdr)
+    assert template.message_id == wamid
+    assert template.status is MessageStatus.DELIVERED
+    assert conversation.root_message_id == wamid
+    assert conversation.state is ConversationState.OPEN
+
+
+# --- 2: unknown sends are resolved -------------------------------------------------------------
+
+
+async def _timed_out(world: World, **changes: object) -> FailedDelivery:
+    fdr = await world.fdr(**changes)
+    world.meta.script.append(SendOutcomeUnknown(None, "read timeout"))
+    result = await world.notify()(fdr)
+    assert result.outcome is Outcome.UNKNOWN
+    return fdr
+
+
+async def test_an_unknown_send_is_sent_again_once_with_the_same_callback_data(
+    world: World,
+) -> None:
+    fdr = await _timed_out(world)
+    _, unknown = await world.state(fdr)
+
+    world.clock.advance(world.options.unknown_recheck_seconds - 5)
+    await world.recheck()()
+    assert world.meta.sends(unknown) == []  # not due yet: a status may still come
+    world.clock.advance(10)
+    await world.recheck()()
+
+    [content] = world.meta.sends(unknown)  # the same biz_opaque_callback_data
+    assert content == TemplateMessage.described(unknown.payload)
+    conversation, template = await world.state(fdr)
+    assert template.status is MessageStatus.ACCEPTED
+    assert conversation.root_message_id == template.message_id
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.outcome is Outcome.SENT
+    world.clock.advance(world.options.unknown_recheck_seconds * 3)
+    await world.recheck()()
+    assert len(world.meta.sends(unknown)) == 1  # once
+
+
+async def test_an_unknown_send_repeated_without_answer_is_failed_with_why(
+    world: World,
+) -> None:
+    fdr = await _timed_out(world)
+    world.meta.script.append(SendOutcomeUnknown(None, "read timeout"))
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+    _, again = await world.state(fdr)
+    assert world.meta.script == []  # sent again, and timed out again
+    assert (again.status, again.resent_at) == (MessageStatus.UNKNOWN, world.clock.now())
+
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+
+    assert world.meta.sends(again) == []  # not a third time
+    conversation, template = await world.state(fdr)
+    assert template.status is MessageStatus.FAILED
+    assert "no status from Meta" in (template.error_title or "")
+    assert conversation.state is ConversationState.FAILED
+    failed = [e for e in world.activity.events if e.conversation_id == conversation.id]
+    assert failed[-1].outcome is Outcome.FAILED
+
+
+async def test_an_unknown_send_the_rules_now_forbid_is_failed_not_sent(world: World) -> None:
+    fdr = await _timed_out(world)
+    await world.enable(fdr.account_id, whatsapp_enabled=False)
+
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+
+    conversation, template = await world.state(fdr)
+    assert world.meta.sends(template) == []
+    assert template.status is MessageStatus.FAILED
+    assert "WhatsApp is off" in (template.error_title or "")
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.outcome is Outcome.FAILED
+    event = [e for e in world.activity.events if e.conversation_id == conversation.id][-1]
+    assert event.outcome is Outcome.FAILED
+    assert "WhatsApp is off" in (event.detail or "")
+
+
+async def test_a_status_arriving_after_all_reconciles_the_unknown_send(world: World) -> None:
+    fdr = await _timed_out(world)
+    _, unknown = await world.state(fdr)
+    await world.status(f"wamid.{uuid.uuid4().hex}", "sent", unknown.client_ref)
+
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+
+    _, template = await world.state(fdr)
+    assert world.meta.sends(template) == []
+    assert template.status is MessageStatus.SENT
+
+
+async def test_an_unknown_send_the_shopper_answered_is_not_sent_again(world: World) -> None:
+    fdr = await _timed_out(world)
+    conversation, unknown = await world.state(fdr)
+    async with world.uow() as uow:  # the shopper tapped a button of it: Meta had it
+        opened = (ConversationState.OPEN,)
+        assert await uow.conversations.move(
+            conversation.id or 0, ConversationState.RESOLVED, opened, world.clock.now()
+        )
+        await uow.commit()
+
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    await world.recheck()()
+
+    assert world.meta.sends(unknown) == []
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.ACCEPTED
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.outcome is Outcome.SENT
+
+
+async def test_unknown_sends_are_counted_by_age(world: World) -> None:
+    await _timed_out(world)
+    world.clock.advance(2 * 3600)
+    await _timed_out(world)
+    counts = await world.recheck().count_by_age()
+    assert counts["<10m"] >= 1
+    assert counts["<6h"] >= 1
+    assert sum(counts.values()) >= 2
+
+
+# --- 3: attempt order ------------------------------------------------------------------------
+
+
+async def test_an_older_attempt_arriving_late_is_superseded(world: World) -> None:
+    newer = await world.fdr()
+    older = dataclasses.replace(newer, status_log_id=newer.status_log_id - 1)
+    await world.notify()(newer)
+
+    late = await world.notify()(older)
+
+    assert (late.disposition, late.outcome) == (Disposition.ACK, Outcome.SKIPPED)
+    assert late.detail.startswith("superseded")
+    assert len(world.meta.sent) == 1
+    async with world.uow() as uow:
+        newest = await uow.conversations.latest_for_shipment(newer.shipment_id)
+        assert (
+            await uow.conversations.get_by_attempt(older.shipment_id, older.status_log_id) is None
+        )
+    assert newest is not None
+    assert newest.status_log_id == newer.status_log_id  # the shopper's taps go to this one
+
+
+async def test_an_attempt_older_than_the_stale_age_is_skipped(world: World) -> None:
+    fdr = await world.fdr(failed_at=world.clock.now() - timedelta(days=30))
+
+    result = await world.notify()(fdr)
+
+    assert (result.disposition, result.outcome) == (Disposition.ACK, Outcome.SKIPPED)
+    assert result.detail.startswith("stale")
+    assert world.meta.sent == []
+    record = await world.record(fdr)
+    assert record is not None
+    assert record.detail.startswith("stale")
