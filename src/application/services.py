@@ -15,10 +15,12 @@ from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
 from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
+from domain.language import Catalogs, normalise
 from domain.messages import OutgoingMessage
 from domain.phone import DEFAULT_REGION
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
+from domain.templates import WaTemplate
 
 _log = structlog.get_logger("settings")
 _activity_log = structlog.get_logger("activity")
@@ -37,6 +39,7 @@ class NotificationOptions:
     retry_delay_seconds: int = 30
     stale_after_seconds: float = 48 * 3600.0  # older failed attempts are not notified
     unknown_recheck_seconds: float = 600.0  # an unknown send with no status is looked at again
+    catalogs: Catalogs = field(default_factory=Catalogs)  # shoppers' texts; English by default
 
 
 async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
@@ -48,6 +51,24 @@ async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: d
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
             message.apply(report, now)
+
+
+async def in_language(
+    uow: UnitOfWork, template: WaTemplate, language: str, default_account_id: int
+) -> WaTemplate:
+    """The same template (name, owner) in ``language`` when one exists and may be sent (the
+    shipped ones, or the workspace's verified with Meta), else ``template`` itself
+    (docs/languages.md)."""
+    if normalise(template.language) == language:
+        return template
+    for other in await uow.templates.for_account(template.account_id):
+        if (
+            other.template_name == template.template_name
+            and normalise(other.language) == language
+            and (other.account_id == default_account_id or other.is_verified)
+        ):
+            return other
+    return template
 
 
 async def publish_quietly(activity: ActivityPublisher, event: ActivityEvent) -> None:

@@ -40,6 +40,7 @@ class SkipReason(StrEnum):
     MALFORMED = "malformed"
     SUPERSEDED = "superseded"  # a newer failed attempt of the shipment was notified first
     STALE = "stale"  # the attempt failed too long ago for an answer to still help
+    BUDGET = "budget"  # the workspace's monthly template cap is reached (docs/cost.md)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from domain.conversation import Conversation, ConversationState
 from domain.flows import Decision
+from domain.language import ENGLISH_TEXTS, Texts
 from domain.messages import TextMessage
 from domain.webhook import InboundMessage
 
@@ -57,16 +58,19 @@ def why_not_bound(
     return "from another shopper than the conversation's"
 
 
-def unusable_answer(conversation: Conversation, message: InboundMessage) -> Decision:
+def unusable_answer(
+    conversation: Conversation, message: InboundMessage, texts: Texts = ENGLISH_TEXTS
+) -> Decision:
     """Media, locations, contact cards and orders: said once what the conversation can use."""
     if not conversation.state.is_answerable or conversation.state is ConversationState.RESOLVED:
         return Decision(why=f"{message.type} (nothing is asked)")
     if conversation.nudged_at is not None:
         return Decision(why=f"{message.type} (already nudged)")
-    what = _WHAT.get(message.type, "this kind of message")
+    what = texts(_WHAT.get(message.type, "this kind of message"))
     text = (
         UNUSABLE_PHONE_TEXT
         if conversation.state is ConversationState.AWAITING_PHONE
         else UNUSABLE_TEXT
     )
-    return Decision(message=TextMessage(body=text.format(what=what)), nudge=True, why=message.type)
+    body = texts(text).format(what=what)
+    return Decision(message=TextMessage(body=body), nudge=True, why=message.type)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from domain.conversation import Conversation, ConversationState
+from domain.language import ENGLISH_TEXTS, Texts
 from domain.messages import InteractiveMessage, QuickReply, TextMessage
 from domain.ndr import NdrActionKind
 from domain.phone import (
@@ -107,6 +108,11 @@ PHONE_TEXT = "Thank you. The courier will call you on {phone} for the next attem
 EXPIRED_TEXT = "This request has expired. Please use the latest message about your order."
 ALREADY_TEXT = "We already have your answer for this order. Thank you!"
 NUDGE_TEXT = "Please use the buttons in our message to tell us what you would like us to do."
+#: Said after the nudge: how to switch language (the source text is the Hindi offer English
+#: readers see; Hindi readers see the way back to English). The rule: domain.language.
+LANGUAGE_HINT_TEXT = '\n\nहिंदी में संदेश पाने के लिए "हिंदी" लिखें।'
+SWITCHED_TEXT = "Okay, we will write to you in English from now on."
+CHOOSE_TEXT = "Please choose your desired action."
 
 #: What the shopper asked logistics for, as the refusal texts name it.
 REQUESTS: dict[NdrActionKind, str] = {
@@ -161,6 +167,7 @@ class Context:
     holidays: frozenset[date] = frozenset()
     options: tuple[QuickReply, ...] = ()  # the buttons of the conversation's template
     phone_region: str = DEFAULT_REGION  # alternate numbers must be mobiles of this region
+    texts: Texts = ENGLISH_TEXTS  # the shopper's language (docs/languages.md)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,9 +197,9 @@ def deliverable_dates(
     return found
 
 
-def date_title(day: date) -> str:
-    """``23 June 2023``: the seed's button title (at most 17 characters)."""
-    return f"{day.day} {day.strftime('%B')} {day.year}"
+def date_title(day: date, texts: Texts = ENGLISH_TEXTS) -> str:
+    """``23 June 2023``: the seed's button title, written for the shopper's language."""
+    return texts.date(day)
 
 
 def local_today(now: datetime) -> date:
@@ -216,7 +223,7 @@ def decide(
     """
     today = local_today(context.now)
     if not is_latest or conversation.state is ConversationState.EXPIRED:
-        return Decision(message=TextMessage(body=EXPIRED_TEXT), why="expired")
+        return _told(context, EXPIRED_TEXT, "expired")
     if button_id is not None:
         if button_id.startswith(DATE_BUTTON_PREFIX):
             return _date_answer(conversation, button_id, today, action_taken, refused, context)
@@ -225,11 +232,39 @@ def decide(
             return Decision(why=f"unknown button {button_id!r}")
         kind = answer.eventual_action
         if kind is not None and (action_taken or conversation.state is ConversationState.RESOLVED):
-            return Decision(message=TextMessage(body=ALREADY_TEXT), why="already answered")
+            return _told(context, ALREADY_TEXT, "already answered")
         if kind is not None and kind in refused:
             return _refused_before(kind, refused, context)
         return _apply(answer, today, context)
     return _free_text(conversation, text or "", action_taken, refused, context)
+
+
+def switched_language(
+    conversation: Conversation, context: Context, refused: frozenset[NdrActionKind] = frozenset()
+) -> Decision:
+    """The shopper asked for another language (``context.texts`` is already it): say so, and
+    ask again, in it, what the conversation is waiting for."""
+    texts = context.texts
+    said = texts(SWITCHED_TEXT)
+    why = f"language {texts.language}"
+    state = conversation.state
+    if state is ConversationState.AWAITING_DATE and NdrActionKind.RESCHEDULE not in refused:
+        return Decision(
+            message=_date_picker(local_today(context.now), context, said + "\n\n"), why=why
+        )
+    if state is ConversationState.AWAITING_PHONE and NdrActionKind.UPDATE_PHONE not in refused:
+        return Decision(message=TextMessage(body=f"{said} {texts(ASK_MOBILE_TEXT)}"), why=why)
+    options: tuple[QuickReply, ...] = ()
+    if state in (ConversationState.OPEN, ConversationState.NEEDS_PERSON):
+        options = remaining_options(context.options, refused)
+    if options:
+        body = f"{said}\n\n{texts(CHOOSE_TEXT)}"
+        return Decision(message=InteractiveMessage(body=body, buttons=options), why=why)
+    return Decision(message=TextMessage(body=said), why=why)
+
+
+def _told(context: Context, text: str, why: str) -> Decision:
+    return Decision(message=TextMessage(body=context.texts(text)), why=why)
 
 
 def refusal(
@@ -241,15 +276,16 @@ def refusal(
 ) -> InteractiveMessage | TextMessage:
     """What the shopper reads when the ESB refused ``kind``: the truth, who will get in touch,
     and the template's options that may still be acted on (``refused`` holds ``kind``)."""
-    body = (REFUSED_BEFORE_TEXT if before else REFUSED_TEXT).format(
-        request=REQUESTS[kind],
+    texts = context.texts
+    body = texts(REFUSED_BEFORE_TEXT if before else REFUSED_TEXT).format(
+        request=texts(REQUESTS[kind]),
         support_phone=context.support_phone,
         support_email=context.support_email,
     )
     options = remaining_options(context.options, refused | {kind})
     if not options:
         return TextMessage(body=body)
-    return InteractiveMessage(body=body + OTHER_OPTIONS_TEXT, buttons=options)
+    return InteractiveMessage(body=body + texts(OTHER_OPTIONS_TEXT), buttons=options)
 
 
 def remaining_options(
@@ -272,20 +308,15 @@ def _refused_before(
 
 
 def _apply(answer: Answer, today: date, context: Context) -> Decision:
+    texts = context.texts
     if answer.step is Step.DATE_PICKER:
-        days = deliverable_dates(today, DATE_CHOICES, context.holidays)
-        message: InteractiveMessage | TextMessage = InteractiveMessage(
-            body=answer.text,
-            buttons=tuple(
-                QuickReply(f"{DATE_BUTTON_PREFIX}{d.isoformat()}", date_title(d)) for d in days
-            ),
-        )
+        message: InteractiveMessage | TextMessage = _date_picker(today, context)
     else:
         next_day = deliverable_dates(today, 1, context.holidays)[0]
         message = TextMessage(
-            body=answer.text.format(
+            body=texts(answer.text).format(
                 link=context.link,
-                next_day=date_title(next_day),
+                next_day=date_title(next_day, texts),
                 support_phone=context.support_phone,
                 support_email=context.support_email,
             ),
@@ -297,6 +328,17 @@ def _apply(answer: Answer, today: date, context: Context) -> Decision:
         disputed_fake_attempt=answer.disputed_fake_attempt,
         state=answer.state if answer.state is not ConversationState.OPEN else None,
         why=answer.step.value,
+    )
+
+
+def _date_picker(today: date, context: Context, lead: str = "") -> InteractiveMessage:
+    days = deliverable_dates(today, DATE_CHOICES, context.holidays)
+    return InteractiveMessage(
+        body=lead + context.texts(ANSWERS["choose_date"].text),
+        buttons=tuple(
+            QuickReply(f"{DATE_BUTTON_PREFIX}{d.isoformat()}", date_title(d, context.texts))
+            for d in days
+        ),
     )
 
 
@@ -313,13 +355,14 @@ def _date_answer(
     except ValueError:
         return Decision(why=f"unreadable date button {button_id!r}")
     if action_taken or conversation.state is ConversationState.RESOLVED:
-        return Decision(message=TextMessage(body=ALREADY_TEXT), why="already answered")
+        return _told(context, ALREADY_TEXT, "already answered")
     if NdrActionKind.RESCHEDULE in refused:
         return _refused_before(NdrActionKind.RESCHEDULE, refused, context)
     if chosen <= today or chosen > today + timedelta(days=14):
-        return Decision(message=TextMessage(body=EXPIRED_TEXT), why="date no longer offered")
+        return _told(context, EXPIRED_TEXT, "date no longer offered")
+    rescheduled = context.texts(RESCHEDULED_TEXT).format(date=date_title(chosen, context.texts))
     return Decision(
-        message=TextMessage(body=RESCHEDULED_TEXT.format(date=date_title(chosen))),
+        message=TextMessage(body=rescheduled),
         action=NdrActionKind.RESCHEDULE,
         delivery_date=chosen,
         state=ConversationState.RESOLVED,
@@ -341,7 +384,9 @@ def _free_text(
                 return _refused_before(NdrActionKind.UPDATE_PHONE, refused, context)
         elif found.number is not None:
             return Decision(
-                message=TextMessage(body=PHONE_TEXT.format(phone=found.number.masked())),
+                message=TextMessage(
+                    body=context.texts(PHONE_TEXT).format(phone=found.number.masked())
+                ),
                 action=NdrActionKind.UPDATE_PHONE,
                 phone=found.number.digits,
                 state=ConversationState.RESOLVED,
@@ -354,7 +399,8 @@ def _free_text(
             return _unusable_number(conversation, found, context)
     if conversation.nudged_at is not None:
         return Decision(why="free text (already nudged)")
-    return Decision(message=TextMessage(body=NUDGE_TEXT), nudge=True, why="free text")
+    nudge = context.texts(NUDGE_TEXT) + context.texts(LANGUAGE_HINT_TEXT)
+    return Decision(message=TextMessage(body=nudge), nudge=True, why="free text")
 
 
 def _reads_numbers(conversation: Conversation, context: Context) -> bool:
@@ -378,15 +424,16 @@ def _unusable_number(conversation: Conversation, found: NumberInText, context: C
     """
     assert found.problem is not None
     example = mobile_example(context.phone_region)
-    why = UNUSABLE_NUMBER_TEXTS[found.problem].format(
+    texts = context.texts
+    why = texts(UNUSABLE_NUMBER_TEXTS[found.problem]).format(
         last_digits=found.last_digits,
         country_code=found.country_code,
         home_code=example.country_code,
     )
     if conversation.nudged_at is None:
-        ask, preview = ASK_MOBILE_TEXT, False
+        ask, preview = texts(ASK_MOBILE_TEXT), False
     else:
-        ask = MOBILE_HINT_TEXT.format(
+        ask = texts(MOBILE_HINT_TEXT).format(
             national=example.national, international=example.international, link=context.link
         )
         preview = True

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.cost import Pricing
 from domain.status import MessageStatus
 
 
@@ -131,6 +132,7 @@ class DeliveryReport:
     payload: str = ""
     external_timestamp: datetime
     created_at: datetime
+    pricing: Pricing | None = None  # docs/cost.md
 
 
 class ReplyType(StrEnum):

@@ -26,6 +26,8 @@ class ChannelSetting:
     whatsapp_enabled: bool = False
     sender_connection_id: int | None = None
     templates: Mapping[FdrReason, int] = field(default_factory=dict)
+    language: str = "en"  # what shoppers without a language of their own read (languages.md)
+    monthly_template_cap: int | None = None  # templates per calendar month; None: no cap (cost.md)
 
     @classmethod
     def default(cls, account_id: int) -> ChannelSetting:

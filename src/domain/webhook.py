@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from domain.cost import Pricing
 from domain.status import MessageStatus
 
 #: What our columns hold of Meta's data (docs/webhooks.md, "What fits"). Wamids are ASCII.
@@ -59,6 +60,7 @@ class StatusUpdate:
     error_title: str | None = None
     payload: str = ""  # this status, as Meta sent it
     element: str = ""
+    pricing: Pricing | None = None
 
 
 class InboundKind(StrEnum):

@@ -11,6 +11,7 @@ from application.use_cases.portal.create_template import CreateTemplate
 from application.use_cases.portal.delete_template import DeleteTemplate
 from application.use_cases.portal.get_channel_settings import GetChannelSettings
 from application.use_cases.portal.get_conversation_thread import GetConversationThread
+from application.use_cases.portal.get_cost_stats import GetCostStats
 from application.use_cases.portal.get_funnel_stats import GetFunnelStats
 from application.use_cases.portal.get_template import GetTemplate
 from application.use_cases.portal.list_conversations import ListConversations
@@ -51,3 +52,4 @@ class PortalProvider(Provider):
     conversations = provide(ListConversations, scope=Scope.REQUEST)
     thread = provide(GetConversationThread, scope=Scope.REQUEST)
     stats = provide(GetFunnelStats, scope=Scope.REQUEST)
+    cost = provide(GetCostStats, scope=Scope.REQUEST)

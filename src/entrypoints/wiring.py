@@ -76,6 +76,7 @@ from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.esb.ndr import HttpNdrActions
+from infrastructure.i18n import load_catalogs
 from infrastructure.integration_engine.directory import (
     CachedConnectionDirectory,
     HttpConnectionDirectory,
@@ -146,6 +147,7 @@ class CoreProvider(Provider):
             phone_region=config.default_phone_region,
             stale_after_seconds=config.fdr_stale_after_hours * 3600,
             unknown_recheck_seconds=config.unknown_send_recheck_seconds,
+            catalogs=load_catalogs(),
         )
 
     @provide

@@ -22,7 +22,7 @@ from domain.errors import (
 from domain.messages import InteractiveMessage, QuickReply, TemplateMessage, TextMessage
 from domain.settings import SenderConnection
 from domain.templates import MetaTemplate
-from infrastructure.db.seed_data import TEMPLATES_V1
+from infrastructure.db.seed_data import SHIPPED_TEMPLATES
 from infrastructure.meta.errors import classify
 from infrastructure.meta.gateway import (
     CachedTemplateCatalog,
@@ -410,7 +410,7 @@ def any_catalog(request: pytest.FixtureRequest) -> TemplateCatalog:
     if request.param == "sandbox":
         return SandboxTemplateCatalog()
     fake: FakeGraphApi = request.getfixturevalue("fake")
-    for row in TEMPLATES_V1:
+    for row in SHIPPED_TEMPLATES:
         fake.add_template(
             WABA_ID,
             row["template_name"],
@@ -434,7 +434,7 @@ async def test_every_catalogue_lists_the_shipped_defaults_as_approved(
             len(row["variables"]),
             tuple(b["title"] for b in row["buttons"]),
         )
-        for row in TEMPLATES_V1
+        for row in SHIPPED_TEMPLATES
     }
     assert all(t.body and t.id for t in listed)
 

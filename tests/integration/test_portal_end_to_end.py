@@ -27,18 +27,7 @@ async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stac
 
 async def _next_event(stack: Stack, account: int) -> tuple[dict[str, Any], RecordedSend | None]:
     """Publishes one OTP-cancellation event; its recorded outcome and the send it caused."""
-    before = len(stack.meta.requests)
-    event = fdr_event("otp_cancellation", account_id=account)
-    data = event["response_data"]
-    await stack.publish(event)
-
-    async def handled() -> bool:
-        return await stack.fdr_outcome(data["id"], int(data["status_log_id"])) is not None
-
-    await stack.wait_for(handled, what="the event's outcome")
-    outcome = await stack.fdr_outcome(data["id"], int(data["status_log_id"]))
-    assert outcome is not None
-    sent = stack.meta.requests[before:]
+    outcome, sent = await stack.handled(fdr_event("otp_cancellation", account_id=account))
     assert len(sent) <= 1
     return outcome, sent[0] if sent else None
 

@@ -89,7 +89,7 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
     assert saved.status_code == 200, saved.text
     # From its own WhatsApp account only the workspace's templates exist: the other reasons
     # are not sent, and the settings say so by leaving them out.
-    assert saved.json() == change
+    assert saved.json() == {**change, "language": "en", "monthlyTemplateCap": None}
     assert (await env.get(account, "/settings")).json() == saved.json()
 
     async with env.db.connect() as conn:
@@ -378,3 +378,26 @@ async def test_the_integration_engine_down_is_503(env: PortalEnv) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["title"] == "Service unavailable"
+
+
+async def test_a_workspace_keeps_its_default_language_and_monthly_cap(env: PortalEnv) -> None:
+    account = new_id()
+    assert (await env.get(account, "/settings")).json()["language"] == "en"
+    saved = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "language": "hi", "monthlyTemplateCap": 500},
+    )
+    assert saved.status_code == 200, saved.text
+    shown = (await env.get(account, "/settings")).json()
+    assert (shown["language"], shown["monthlyTemplateCap"]) == ("hi", 500)
+
+    refused = await env.put(account, "/settings", {"isWhatsappEnabled": True, "language": "fr"})
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "language"
+    assert (await env.get(account, "/settings")).json() == shown  # nothing was stored
+    # Left out: back to English and no cap.
+    await env.put(account, "/settings", {"isWhatsappEnabled": True})
+    shown = (await env.get(account, "/settings")).json()
+    assert (shown["language"], shown["monthlyTemplateCap"]) == ("en", None)

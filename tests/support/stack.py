@@ -36,7 +36,7 @@ from infrastructure.pubsub.source import PubSubEventSource
 from tests.conftest import FIXTURES, new_id
 from tests.fakes.esb import FakeEsb
 from tests.fakes.integration_engine import FakeIntegrationEngine
-from tests.fakes.meta import FakeGraphApi
+from tests.fakes.meta import FakeGraphApi, RecordedSend
 from tests.support.app import AppClient, serve
 from tests.support.services import REDIS_URL, unique_name
 
@@ -212,6 +212,21 @@ class Stack:
     async def fdr_outcome(self, shipment_id: int, status_log_id: int) -> dict[str, Any] | None:
         found = await self.rows("wa_fdr_events", event_key=f"fdr:{shipment_id}:{status_log_id}")
         return found[0] if found else None
+
+    async def handled(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[RecordedSend]]:
+        """Publishes ``event`` and waits for its recorded outcome: the outcome and every send
+        to Meta since it was published."""
+        before = len(self.meta.requests)
+        data = event["response_data"]
+        await self.publish(event)
+
+        async def recorded() -> bool:
+            return await self.fdr_outcome(data["id"], int(data["status_log_id"])) is not None
+
+        await self.wait_for(recorded, what="the event's outcome")
+        outcome = await self.fdr_outcome(data["id"], int(data["status_log_id"]))
+        assert outcome is not None
+        return outcome, self.meta.requests[before:]
 
     async def wait_for(
         self, check: Callable[[], Awaitable[bool]], seconds: float = 90.0, what: str = "condition"

@@ -13,6 +13,7 @@ from typing import Protocol
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
 from domain.conversation import Conversation, ConversationState
+from domain.cost import BilledMessage
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
 from domain.reasons import FdrReason
@@ -78,6 +79,10 @@ class PortalQueries(Protocol):
 
     async def thread(self, account_id: int, conversation_id: int) -> ConversationThread | None:
         """None when the conversation does not exist or belongs to another workspace."""
+
+    async def billed(self, account_id: int, start: datetime, end: datetime) -> list[BilledMessage]:
+        """The workspace's messages Meta priced as billable with a tick in the period, each once
+        per pricing (docs/cost.md)."""
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         """Events received and conversations created in ``[start, end)``, grouped, in no order."""

@@ -50,6 +50,15 @@ class ConversationRepository(Protocol):
     async def remember_user_id(self, conversation_id: int, user_id: str) -> None:
         """Keeps the shopper's user id when the conversation has none yet."""
 
+    async def count_started(self, account_id: int, since: datetime) -> int:
+        """How many conversations (templates) the workspace started from ``since`` on."""
+
+    async def shopper_language(self, customer_phone: str) -> str | None:
+        """The language the shopper with this number chose (any workspace), if any."""
+
+    async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
+        """Keeps the shopper's language choice for every later message to the number."""
+
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]: ...
 
     async def update(self, conversation: Conversation) -> None: ...

@@ -24,7 +24,8 @@ from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.answers import unusable_answer, why_not_bound
 from domain.conversation import Conversation, ConversationState
 from domain.errors import UpstreamRejected, UpstreamUnavailable
-from domain.flows import Context, Decision, decide, refusal
+from domain.flows import Context, Decision, decide, refusal, switched_language
+from domain.language import language_in, normalise
 from domain.messages import (
     CustomerReply,
     InteractiveMessage,
@@ -99,7 +100,7 @@ class HandleCustomerReply:
             if message.kind is InboundKind.ANSWER:
                 decision = await self._decide(conversation, message, button_id)
             elif message.kind is InboundKind.UNUSABLE:
-                decision = unusable_answer(conversation, message)
+                decision = await self._unusable(conversation, message)
             elif message.kind is InboundKind.NUMBER_CHANGED:
                 decision = await self._move_to_new_number(conversation, message)
             else:
@@ -218,10 +219,22 @@ class HandleCustomerReply:
         self, conversation: Conversation, message: InboundMessage, button_id: str | None
     ) -> Decision:
         assert conversation.id is not None
+        # Typed text may choose the shopper's language (docs/languages.md): it is kept before
+        # the texts are chosen, so this answer is already in it.
+        choice = language_in(message.text) if button_id is None else None
         async with self._uow as uow:
+            if choice is not None:
+                phone = conversation.customer_phone
+                if await uow.conversations.shopper_language(phone) != choice.language:
+                    await uow.conversations.remember_language(
+                        phone, choice.language, self._clock.now()
+                    )
+                    await uow.commit()
             latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
             actions = await uow.ndr_actions.for_conversation(conversation.id)
             context = await self._context(uow, conversation)
+        if choice is not None and choice.explicit:
+            return switched_language(conversation, context, _refused(actions))
         # A refused action is no answer: the shopper may still choose another option.
         taken = any(
             a.reply_message_id != message.message_id and a.state is not NdrActionState.FAILED
@@ -246,13 +259,22 @@ class HandleCustomerReply:
             context = await self._context(uow, conversation)
         return refusal(kind, refused=_refused(actions), context=context)
 
+    async def _unusable(self, conversation: Conversation, message: InboundMessage) -> Decision:
+        async with self._uow as uow:
+            context = await self._context(uow, conversation)
+        return unusable_answer(conversation, message, context.texts)
+
     async def _context(self, uow: UnitOfWork, conversation: Conversation) -> Context:
-        """What the texts need; the options are the buttons of the template the shopper got."""
+        """What the texts need; the options are the buttons of the template the shopper got,
+        the language the shopper's own choice, else the template's (docs/languages.md)."""
         template = (
             await uow.templates.get(conversation.template_id)
             if conversation.template_id is not None
             else None
         )
+        language = await uow.conversations.shopper_language(conversation.customer_phone)
+        if language is None and template is not None:
+            language = normalise(template.language)
         base = self._options.tracking_base_url
         return Context(
             link=f"{base}/track/whatsapp/{conversation.shipment_id}",
@@ -261,6 +283,7 @@ class HandleCustomerReply:
             now=self._clock.now(),
             options=template.buttons if template is not None else (),
             phone_region=self._options.phone_region,
+            texts=self._options.catalogs.texts(language),
         )
 
     async def _save_decision(self, reply: CustomerReply, decision: Decision) -> CustomerReply:

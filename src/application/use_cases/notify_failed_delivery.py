@@ -23,10 +23,12 @@ from application.services import (
     ReasonBook,
     SenderResolver,
     SettingsReader,
+    in_language,
     publish_quietly,
 )
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
+from domain.cost import cap_reached, month_start
 from domain.errors import (
     InvalidPhoneNumber,
     NotFound,
@@ -164,6 +166,10 @@ class NotifyFailedDelivery:
         except InvalidPhoneNumber as exc:
             return _Skip(reason, SkipReason.BAD_PHONE, str(exc))
         template = await self._template(uow, setting, reason)
+        if template is not None:  # in the shopper's language, else the workspace's
+            language = await uow.conversations.shopper_language(phone.digits) or setting.language
+            default_account = self._options.default_account_id
+            template = await in_language(uow, template, language, default_account)
         if template is None:
             if setting.sends_from_own_account:
                 why = (
@@ -173,7 +179,19 @@ class NotifyFailedDelivery:
             else:
                 why = f"no template for {reason}"
             return _Skip(reason, SkipReason.NO_TEMPLATE, why)
+        if over := await self._over_budget(uow, setting):
+            return _Skip(reason, SkipReason.BUDGET, over)
         return _Plan(setting=setting, reason=reason, phone=phone, template=template)
+
+    async def _over_budget(self, uow: UnitOfWork, setting: ChannelSetting) -> str:
+        """Why the workspace's monthly cap stops this template, or "" (docs/cost.md)."""
+        cap = setting.monthly_template_cap
+        if cap is None:
+            return ""
+        started = await uow.conversations.count_started(
+            setting.account_id, month_start(self._clock.now())
+        )
+        return f"monthly cap of {cap} templates reached" if cap_reached(started, cap) else ""
 
     async def _template(
         self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason

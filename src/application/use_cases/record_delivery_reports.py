@@ -118,4 +118,5 @@ def _report(update: StatusUpdate, message: OutgoingMessage | None, now: datetime
         payload=update.payload,
         external_timestamp=update.timestamp,
         created_at=now,
+        pricing=update.pricing,
     )

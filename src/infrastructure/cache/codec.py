@@ -13,6 +13,8 @@ class _Cached(msgspec.Struct, frozen=True):
     enabled: bool
     sender: int | None
     templates: dict[str, int]
+    language: str = "en"
+    cap: int | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -26,6 +28,8 @@ def encode_setting(setting: ChannelSetting) -> bytes:
             enabled=setting.whatsapp_enabled,
             sender=setting.sender_connection_id,
             templates={r.value: t for r, t in setting.templates.items()},
+            language=setting.language,
+            cap=setting.monthly_template_cap,
         )
     )
 
@@ -37,4 +41,6 @@ def decode_setting(raw: bytes) -> ChannelSetting:
         whatsapp_enabled=cached.enabled,
         sender_connection_id=cached.sender,
         templates={FdrReason(r): t for r, t in cached.templates.items()},
+        language=cached.language,
+        monthly_template_cap=cached.cap,
     )

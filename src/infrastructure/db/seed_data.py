@@ -202,3 +202,100 @@ TEMPLATES_V1: Final[list[TemplateRow]] = [
         [REATTEMPT, SUPPORT, CANCEL],
     ),
 ]
+
+
+# Version 2 (migration 0006): the same templates in Hindi (language "hi"), same names,
+# variables and button ids, so an answer reads the same whatever the language
+# (docs/languages.md).
+def _hindi(
+    reason: str, why: str, extra: list[str], buttons: list[dict[str, str]], after_why: str = ""
+) -> TemplateRow:
+    english = next(t for t in TEMPLATES_V1 if t["reason"] == reason)
+    n = len(_COMMON_HEAD) + len(extra)
+    body = (
+        "नमस्ते {{1}}!\n\nआपका {{2}} ऑर्डर (ID {{3}}, {{4}} आइटम) डिलीवर नहीं हो सका, "
+        + why
+        + "\n\n"
+        + after_why
+        + f"ऑर्डर में शामिल आइटम: {{{{{n + 1}}}}}\n\nअपना ऑर्डर ट्रैक करें: {{{{{n + 2}}}}}\n\n"
+        + "कृपया बताएं कि आप क्या करना चाहते हैं"
+    )
+    assert english["variables"] == _COMMON_HEAD + extra + _COMMON_TAIL
+    assert [b["id"] for b in english["buttons"]] == [b["id"] for b in buttons]
+    return {**english, "language": "hi", "template_body": body, "buttons": buttons}
+
+
+REATTEMPT_HI = _button("reattempt", "दोबारा डिलीवरी करें")
+ALT_NUMBER_HI = _button("alt_number", "दूसरा नंबर दें")
+CANCEL_HI = _button("cancel", "ऑर्डर रद्द करें")
+UPDATE_ADDRESS_HI = _button("update_address", "पता अपडेट करें")
+NOT_REFUSED_HI = _button("not_refused", "मैंने मना नहीं किया")
+CHOOSE_DATE_HI = _button("choose_date", "नई तारीख चुनें")
+PAY_ONLINE_HI = _button("pay_online", "ऑनलाइन भुगतान करें")
+NOT_CANCELLED_HI = _button("not_cancelled", "मैंने रद्द नहीं किया")
+CONFIRM_CANCEL_HI = _button("confirm_cancel", "हां, रद्द करें")
+SUPPORT_HI = _button("support", "सपोर्ट से बात करें")
+
+TEMPLATES_HI_V2: Final[list[TemplateRow]] = [
+    _hindi(
+        "customer_unreachable",
+        "क्योंकि आपका नंबर ({{5}}) पहुंच से बाहर था। बेहतर संपर्क के लिए कृपया कोई दूसरा नंबर दें।",
+        ["customer_phone"],
+        [REATTEMPT_HI, ALT_NUMBER_HI, CANCEL_HI],
+    ),
+    _hindi(
+        "address_issue",
+        "क्योंकि आपका दिया हुआ पता अधूरा या गलत है। कृपया अपना डिलीवरी पता अपडेट करें।",
+        ["delivery_address"],
+        [UPDATE_ADDRESS_HI, REATTEMPT_HI, CANCEL_HI],
+        after_why="डिलीवरी पता: {{5}}\n\n",
+    ),
+    _hindi(
+        "refused",
+        "क्योंकि आपने इसे लेने से मना कर दिया।",
+        [],
+        [REATTEMPT_HI, NOT_REFUSED_HI, CANCEL_HI],
+    ),
+    _hindi(
+        "customer_unavailable",
+        "क्योंकि डिलीवरी के समय आप उपलब्ध नहीं थे।",
+        [],
+        [CHOOSE_DATE_HI, REATTEMPT_HI, CANCEL_HI],
+    ),
+    _hindi(
+        "rescheduled",
+        "क्योंकि आपने बाद की तारीख पर डिलीवरी मांगी थी।",
+        [],
+        [CHOOSE_DATE_HI, CANCEL_HI],
+    ),
+    _hindi(
+        "oda",
+        "क्योंकि आपका डिलीवरी पता हमारे सेवा क्षेत्र में नहीं आता।",
+        [],
+        [UPDATE_ADDRESS_HI, CANCEL_HI],
+    ),
+    _hindi(
+        "payment_issue",
+        "क्योंकि भुगतान में समस्या थी।",
+        ["amount_due"],
+        [REATTEMPT_HI, PAY_ONLINE_HI, CANCEL_HI],
+        after_why="भुगतान की राशि - Rs {{5}}\n\n",
+    ),
+    _hindi(
+        "otp_cancellation",
+        "क्योंकि आपने यह ऑर्डर रद्द करने का अनुरोध किया था।",
+        [],
+        [NOT_CANCELLED_HI, CONFIRM_CANCEL_HI],
+    ),
+    _hindi(
+        "open_delivery",
+        "क्योंकि पैकेट खोलकर डिलीवरी (ओपन डिलीवरी) की सुविधा हम नहीं देते। हम भरोसा दिलाते हैं कि "
+        "सामान अच्छी हालत में होगा। ऑर्डर में कोई भी समस्या हो तो हमारी कस्टमर सपोर्ट टीम से "
+        "{{5}} पर या ईमेल {{6}} पर संपर्क करें।",
+        ["support_phone", "support_email"],
+        [REATTEMPT_HI, SUPPORT_HI, CANCEL_HI],
+    ),
+]
+
+#: Every shipped template version, oldest first (the sandbox and in-memory store load them all).
+SHIPPED_TEMPLATES: Final[list[TemplateRow]] = TEMPLATES_V1 + TEMPLATES_HI_V2

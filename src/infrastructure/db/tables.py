@@ -115,6 +115,12 @@ dlr_messages = Table(
     Column("payload", LongText, nullable=False, default=""),
     Column("external_timestamp", UtcDateTime, nullable=False),
     *_timestamps(),
+    # Meta's ``pricing`` of the status (docs/cost.md).
+    Column("pricing_billable", Boolean, nullable=True),
+    Column("pricing_model", String(16), nullable=True),
+    Column("pricing_category", String(32), nullable=True),
+    Column("pricing_type", String(32), nullable=True),
+    Column("pricing_conversation_id", String(128), nullable=True),
     UniqueConstraint("message_id", "status", name="uq_dlr_message_status"),
     Index("ix_dlr_outgoing", "wa_outgoing_message_id"),
 )
@@ -181,7 +187,18 @@ channel_settings = Table(
     Column("account_id", BigInteger, nullable=False),
     Column("whatsappSenderConnectionId", BigInteger, nullable=True),
     *_timestamps(),
+    Column("language", String(8), nullable=False, server_default="en"),
+    Column("monthlyTemplateCap", Integer, nullable=True),  # docs/cost.md
     UniqueConstraint("account_id", name="uq_channel_settings_account"),
+)
+
+#: Each shopper's language, per number: every later message uses it (docs/languages.md).
+shopper_languages = Table(
+    "wa_shopper_languages",
+    metadata,
+    Column("customer_phone", String(20), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 reason_rules = Table(

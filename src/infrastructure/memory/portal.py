@@ -16,6 +16,7 @@ from application.ports.portal import (
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
 from domain.conversation import Conversation
+from domain.cost import BilledMessage
 from domain.messages import MessageKind, OutgoingMessage
 from domain.ndr import NdrActionState
 from domain.reasons import FdrReason
@@ -84,6 +85,34 @@ class InMemoryPortalQueries:
             actions=tuple(dataclasses.replace(a) for a in actions),
             clicks=tuple(clicks),
         )
+
+    async def billed(self, account_id: int, start: datetime, end: datetime) -> list[BilledMessage]:
+        ours = {
+            m.id
+            for m in self._t.messages.values()
+            if (c := self._t.conversations.get(m.conversation_id)) and c.account_id == account_id
+        }
+        found: dict[tuple[str, str, str], BilledMessage] = {}
+        for report in sorted(self._t.delivery_reports.values(), key=lambda r: r.external_timestamp):
+            pricing = report.pricing
+            if (
+                pricing is None
+                or not pricing.billable
+                or report.wa_outgoing_message_id not in ours
+                or not start <= report.external_timestamp < end
+            ):
+                continue
+            found.setdefault(
+                (report.message_id, pricing.model, pricing.category),
+                BilledMessage(
+                    message_id=report.message_id,
+                    pricing_model=pricing.model,
+                    category=pricing.category,
+                    conversation_id=pricing.conversation_id,
+                    first_at=report.external_timestamp,
+                ),
+            )
+        return list(found.values())
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         events: Counter[tuple[str, Outcome, str | None]] = Counter()

@@ -80,6 +80,19 @@ class InMemoryConversationRepository(_Repo):
         if found is not None and found.customer_user_id is None:
             found.customer_user_id = user_id
 
+    async def count_started(self, account_id: int, since: datetime) -> int:
+        return sum(
+            1
+            for c in self._t.conversations.values()
+            if c.account_id == account_id and c.created_at >= since
+        )
+
+    async def shopper_language(self, customer_phone: str) -> str | None:
+        return self._t.shopper_languages.get(customer_phone)
+
+    async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
+        self._t.shopper_languages[customer_phone] = language
+
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
         return {
             i: dataclasses.replace(self._t.conversations[i])

@@ -8,7 +8,7 @@ from domain.messages import QuickReply
 from domain.reason_rules import ReasonRule, RuleSource
 from domain.reasons import FdrReason
 from domain.templates import TemplateVariable, WaTemplate
-from infrastructure.db.seed_data import RULES_V1, TEMPLATES_V1
+from infrastructure.db.seed_data import RULES_V1, SHIPPED_TEMPLATES
 from infrastructure.memory.store import InMemoryStore
 
 
@@ -23,7 +23,7 @@ def seed_defaults(store: InMemoryStore, default_account_id: int, now: datetime) 
         )
         for r in RULES_V1
     ]
-    for row in TEMPLATES_V1:
+    for row in SHIPPED_TEMPLATES:
         template_id = tables.new_id()
         tables.templates[template_id] = WaTemplate(
             id=template_id,

@@ -29,6 +29,7 @@ class Tables:
     webhook_problems: dict[tuple[int, str, str], WebhookProblem] = field(default_factory=dict)
     ndr_actions: dict[tuple[int, str], NdrAction] = field(default_factory=dict)
     link_clicks: dict[int, LinkClick] = field(default_factory=dict)
+    shopper_languages: dict[str, str] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

@@ -10,7 +10,7 @@ from domain.errors import PermanentSendError
 from domain.messages import Content, InteractiveMessage, SendReceipt, TemplateMessage, TextMessage
 from domain.settings import SenderConnection
 from domain.templates import BUTTON_PAYLOAD_MAX, BUTTON_TITLE_MAX, MetaTemplate, placeholder_count
-from infrastructure.db.seed_data import TEMPLATES_V1
+from infrastructure.db.seed_data import SHIPPED_TEMPLATES
 from infrastructure.meta.payloads import SendBody, send_body
 
 #: Meta's limits on what a send may hold (docs/meta.md#sends).
@@ -102,7 +102,7 @@ class SandboxTemplateCatalog:
                 body_parameter_count=placeholder_count(row["template_body"]),
                 quick_replies=tuple(b["title"] for b in row["buttons"]),
             )
-            for row in TEMPLATES_V1
+            for row in SHIPPED_TEMPLATES
         ]
 
     async def templates(self, sender: SenderConnection) -> list[MetaTemplate]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from domain.cost import Pricing, is_billable
 from domain.errors import MalformedPayload
 from domain.status import WEBHOOK_STATUSES
 from domain.webhook import (
@@ -72,6 +73,19 @@ class _Status(msgspec.Struct, kw_only=True):
     recipient_user_id: str | None = None
     biz_opaque_callback_data: str | None = None
     errors: list[_Error] | None = None
+    pricing: _Pricing | None = None
+    conversation: _Conversation | None = None
+
+
+class _Pricing(msgspec.Struct, kw_only=True):
+    billable: bool | None = None
+    pricing_model: str | None = None
+    category: str | None = None
+    type: str | None = None
+
+
+class _Conversation(msgspec.Struct, kw_only=True):
+    id: str | None = None
 
 
 class _Context(msgspec.Struct, kw_only=True):
@@ -349,6 +363,22 @@ def _status_update(raw: msgspec.Raw, element: str) -> StatusUpdate | None:
         error_title=(error.title or error.message) if error else None,
         payload=bytes(raw).decode("utf-8", errors="replace"),
         element=element,
+        pricing=_pricing(status),
+    )
+
+
+def _pricing(status: _Status) -> Pricing | None:
+    """Meta's pricing of the message, cut to our columns (docs/cost.md)."""
+    pricing = status.pricing
+    if pricing is None:
+        return None
+    conversation = status.conversation.id if status.conversation else None
+    return Pricing(
+        billable=is_billable(pricing.billable, pricing.type),
+        model=(pricing.pricing_model or "")[:16],
+        category=(pricing.category or "")[:32],
+        type=(pricing.type or "")[:32],
+        conversation_id=conversation[:128] if conversation else None,
     )
 
 

@@ -20,6 +20,8 @@ class ChannelSettingsView:
     # Every reason that will be sent, with its template: the workspace's choice, else (from
     # the Eshopbox connection only) Eshopbox's default. A reason missing is not sent.
     templates: Mapping[FdrReason, int]
+    language: str = "en"
+    monthly_template_cap: int | None = None
 
 
 async def settings_view(
@@ -43,6 +45,8 @@ async def settings_view(
         whatsapp_enabled=setting.whatsapp_enabled,
         sender_connection_id=setting.sender_connection_id,
         templates={r: t for r in FdrReason.known() if (t := templates.get(r)) is not None},
+        language=setting.language,
+        monthly_template_cap=setting.monthly_template_cap,
     )
 
 

@@ -14,6 +14,7 @@ from application.services import NotificationOptions, SenderResolver, SettingsRe
 from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
 from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
+from domain.language import ENGLISH, LANGUAGES
 from domain.reasons import FdrReason
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting
 from domain.templates import WaTemplate
@@ -26,6 +27,8 @@ class SettingsChange:
     whatsapp_enabled: bool
     sender_connection_id: int | None  # None or 0: the Eshopbox default connection
     templates: Mapping[str, int]  # reason key -> wa_templates id; a reason left out: the default
+    language: str = ENGLISH  # shoppers without a language of their own read this one
+    monthly_template_cap: int | None = None  # None: no cap (docs/cost.md)
 
 
 class UpdateChannelSettings:
@@ -55,6 +58,10 @@ class UpdateChannelSettings:
                     f"connection {connection_id} is not an active WhatsApp connection of this "
                     "workspace"
                 )
+        if change.language not in LANGUAGES:
+            errors["language"] = f"unknown language {change.language[:16]!r}; one of " + ", ".join(
+                LANGUAGES
+            )
         waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
         owners = ChannelSetting(
@@ -93,6 +100,8 @@ class UpdateChannelSettings:
                     whatsapp_enabled=change.whatsapp_enabled,
                     sender_connection_id=connection_id,
                     templates=chosen,
+                    language=change.language,
+                    monthly_template_cap=change.monthly_template_cap,
                 )
             )
             await uow.commit()

@@ -25,6 +25,8 @@ _EXAMPLE = {
     "isWhatsappEnabled": True,
     "whatsappSenderConnectionId": None,
     "templates": {"otp_cancellation": 8, "refused": 42},
+    "language": "en",
+    "monthlyTemplateCap": None,
 }
 
 
@@ -49,6 +51,21 @@ class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="cam
             max_length=64,
         ),
     ] = msgspec.field(default_factory=dict)
+    language: Annotated[
+        str,
+        msgspec.Meta(
+            description="The language of shoppers who have not chosen one: `en` or `hi` "
+            "(docs/languages.md). Templates and follow-ups are sent in it where they exist.",
+            max_length=16,
+        ),
+    ] = "en"
+    monthly_template_cap: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None,
+        msgspec.Meta(
+            description="At most this many templates per calendar month (UTC); after it, "
+            "failed deliveries are skipped (`budget`). null: no cap (docs/cost.md)."
+        ),
+    ] = None
 
 
 _DECODER = msgspec.json.Decoder(ChannelSettingsBody)
@@ -59,6 +76,8 @@ def _body(view: ChannelSettingsView) -> ChannelSettingsBody:
         is_whatsapp_enabled=view.whatsapp_enabled,
         whatsapp_sender_connection_id=view.sender_connection_id,
         templates={r.value: t for r, t in view.templates.items()},
+        language=view.language,
+        monthly_template_cap=view.monthly_template_cap,
     )
 
 
@@ -107,6 +126,8 @@ class SettingsController(Controller):
                 whatsapp_enabled=data.is_whatsapp_enabled,
                 sender_connection_id=data.whatsapp_sender_connection_id,
                 templates=data.templates,
+                language=data.language,
+                monthly_template_cap=data.monthly_template_cap,
             ),
         )
         return _body(view)

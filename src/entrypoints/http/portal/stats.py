@@ -12,6 +12,7 @@ from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 
 from application.ports.clock import Clock
+from application.use_cases.portal.get_cost_stats import GetCostStats
 from application.use_cases.portal.get_funnel_stats import GetFunnelStats, ReasonFunnel
 from entrypoints.http.portal.docs import AccountId, problems, success
 from entrypoints.http.portal.hooks import QUERY
@@ -45,11 +46,20 @@ class ReasonStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     failed_by: list[FailureCount]
 
 
+class CostStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    month: str  # 2026-11 (UTC)
+    pricing_model: str  # PMP (per message) or CBP (per conversation, before July 2025)
+    category: str  # Meta's: utility, marketing, authentication, service, ...
+    billable_messages: int
+    billable_conversations: int  # CBP only
+
+
 class FunnelStatsView(msgspec.Struct, frozen=True, kw_only=True):
     start: datetime = msgspec.field(name="from")
     end: datetime = msgspec.field(name="to")
     reasons: list[ReasonStats]
     total: ReasonStats
+    cost: list[CostStats] = msgspec.field(default_factory=list)
 
 
 def _stats(funnel: ReasonFunnel) -> ReasonStats:
@@ -91,6 +101,15 @@ _EXAMPLE: dict[str, object] = {
     "to": "2026-11-20T00:00:00Z",
     "reasons": [_REASON_EXAMPLE],
     "total": {**_REASON_EXAMPLE, "reason": "all"},
+    "cost": [
+        {
+            "month": "2026-11",
+            "pricingModel": "PMP",
+            "category": "utility",
+            "billableMessages": 96,
+            "billableConversations": 0,
+        }
+    ],
 }
 
 
@@ -105,7 +124,9 @@ class StatsController(Controller):
             "Per reason: FDR events received, skipped (by why), templates sent (accepted by "
             "Meta), delivered, read, answered, NDR action taken, resolved and failed (by Meta "
             "error code), plus the total. Events count by when they were received, the rest by "
-            "when the conversation started. Default period: the last 30 days."
+            "when the conversation started. `cost`: the workspace's messages Meta charges for "
+            "(its `pricing` on the status webhooks), per month, pricing model and category. "
+            "Default period: the last 30 days."
         ),
         responses={
             **success(
@@ -120,6 +141,7 @@ class StatsController(Controller):
         self,
         account_id: AccountId,
         stats: FromDishka[GetFunnelStats],
+        cost: FromDishka[GetCostStats],
         clock: FromDishka[Clock],
         start: Annotated[
             str | None,
@@ -151,6 +173,16 @@ class StatsController(Controller):
             end=result.end,
             reasons=[_stats(r) for r in result.reasons],
             total=_stats(result.total),
+            cost=[
+                CostStats(
+                    month=c.month,
+                    pricing_model=c.pricing_model,
+                    category=c.category,
+                    billable_messages=c.billable_messages,
+                    billable_conversations=c.billable_conversations,
+                )
+                for c in await cost(account_id, since, until)
+            ],
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
@@ -15,6 +15,7 @@ from domain.conversation import Conversation, ConversationState
 from domain.reasons import FdrReason
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import conversations as t
+from infrastructure.db.tables import shopper_languages as _lang
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -121,6 +122,28 @@ class SqlConversationRepository(SqlRepository):
             .where(t.c.id == conversation_id, t.c.customer_user_id.is_(None))
             .values(customer_user_id=user_id)
         )
+
+    async def count_started(self, account_id: int, since: datetime) -> int:
+        found = await self._conn.execute(
+            select(func.count()).where(t.c.account_id == account_id, t.c.created_at >= since)
+        )
+        return int(found.scalar_one())
+
+    async def shopper_language(self, customer_phone: str) -> str | None:
+        row = (
+            await self._conn.execute(
+                select(_lang.c.language).where(_lang.c.customer_phone == customer_phone)
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
+        row = {"language": language, "updated_at": now}
+        stmt = _lang.insert().values(customer_phone=customer_phone, **row)
+        if await self._execute_unique(stmt) is None:
+            await self._conn.execute(
+                update(_lang).where(_lang.c.customer_phone == customer_phone).values(**row)
+            )
 
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
         if not conversation_ids:

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, case, func, insert, or_, select, tuple_, updat
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.elements import BindParameter
 
+from domain.cost import Pricing
 from domain.errors import Conflict
 from domain.messages import (
     CustomerReply,
@@ -217,6 +218,11 @@ def _report_values(r: DeliveryReport) -> dict[str, Any]:
         "external_timestamp": r.external_timestamp,
         "created_at": r.created_at,
         "updated_at": r.created_at,
+        "pricing_billable": r.pricing.billable if r.pricing else None,
+        "pricing_model": r.pricing.model if r.pricing else None,
+        "pricing_category": r.pricing.category if r.pricing else None,
+        "pricing_type": r.pricing.type if r.pricing else None,
+        "pricing_conversation_id": r.pricing.conversation_id if r.pricing else None,
     }
 
 
@@ -232,6 +238,15 @@ def report_from_row(row: RowMapping) -> DeliveryReport:
         payload=row["payload"],
         external_timestamp=row["external_timestamp"],
         created_at=row["created_at"],
+        pricing=None
+        if row["pricing_model"] is None
+        else Pricing(
+            billable=bool(row["pricing_billable"]),
+            model=row["pricing_model"],
+            category=row["pricing_category"] or "",
+            type=row["pricing_type"] or "",
+            conversation_id=row["pricing_conversation_id"],
+        ),
     )
 
 

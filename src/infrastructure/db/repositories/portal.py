@@ -18,6 +18,7 @@ from application.ports.portal import (
 from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
 from domain.conversation import ConversationState
+from domain.cost import BilledMessage
 from domain.messages import MessageKind
 from domain.ndr import NdrActionState
 from domain.reasons import FdrReason
@@ -104,6 +105,40 @@ class SqlPortalQueries:
                 actions=tuple(actions),
                 clicks=tuple(c for c in clicks if c.conversation_id == conversation_id),
             )
+
+    async def billed(self, account_id: int, start: datetime, end: datetime) -> list[BilledMessage]:
+        group = (_d.c.message_id, _d.c.pricing_model, _d.c.pricing_category)
+        stmt = (
+            select(
+                *group,
+                func.max(_d.c.pricing_conversation_id).label("conversation_id"),
+                func.min(_d.c.external_timestamp).label("first_at"),
+            )
+            .select_from(
+                _c.join(_m, _m.c.conversation_id == _c.c.id).join(
+                    _d, _d.c.wa_outgoing_message_id == _m.c.id
+                )
+            )
+            .where(
+                _c.c.account_id == account_id,
+                _d.c.pricing_billable.is_(True),
+                _d.c.external_timestamp >= start,
+                _d.c.external_timestamp < end,
+            )
+            .group_by(*group)
+        )
+        async with reading(self._engine) as conn:
+            rows = await conn.execute(stmt)
+            return [
+                BilledMessage(
+                    message_id=r.message_id,
+                    pricing_model=r.pricing_model,
+                    category=r.pricing_category or "",
+                    conversation_id=r.conversation_id,
+                    first_at=r.first_at,
+                )
+                for r in rows
+            ]
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         async with reading(self._engine) as conn:

@@ -127,7 +127,9 @@ class SqlChannelSettingRepository(SqlRepository):
     async def get(self, account_id: int) -> ChannelSetting | None:
         sender_row = (
             await self._conn.execute(
-                select(_s.c.whatsappSenderConnectionId).where(_s.c.account_id == account_id)
+                select(
+                    _s.c.whatsappSenderConnectionId, _s.c.language, _s.c.monthlyTemplateCap
+                ).where(_s.c.account_id == account_id)
             )
         ).first()
         rows = (
@@ -152,11 +154,17 @@ class SqlChannelSettingRepository(SqlRepository):
             whatsapp_enabled=enabled,
             sender_connection_id=None if sender_row is None else sender_row[0],
             templates=chosen,
+            language="en" if sender_row is None else sender_row[1],
+            monthly_template_cap=None if sender_row is None else sender_row[2],
         )
 
     async def save(self, setting: ChannelSetting) -> None:
         account = setting.account_id
-        sender = {"whatsappSenderConnectionId": setting.sender_connection_id}
+        sender = {
+            "whatsappSenderConnectionId": setting.sender_connection_id,
+            "language": setting.language,
+            "monthlyTemplateCap": setting.monthly_template_cap,
+        }
         inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
         if inserted is None:
             await self._conn.execute(update(_s).where(_s.c.account_id == account).values(**sender))
