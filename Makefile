@@ -28,9 +28,11 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+# ruff (with the complexity gate) and the import contracts of pyproject.toml [tool.importlinter].
 lint: install lint-deploy scan
 	$(BIN)/ruff check src tests alembic bench
 	$(BIN)/ruff format --check src tests alembic bench
+	$(BIN)/lint-imports
 
 # The Dockerfile and the manifests, offline: hadolint, the Kubernetes schemas (strict), and the
 # kustomizations rendered when kubectl is there.

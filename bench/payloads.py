@@ -27,7 +27,7 @@ DISPLAY_PHONE = "15550783881"
 ACCESS_TOKEN = "EAAG-bench-token"  # noqa: S105 - the fake's, not a credential
 APP_SECRET = "bench_app_secret"  # noqa: S105 - signs the bench's own bodies
 BENCH_ACCOUNT_ID = 4242
-#: Three ticks per message, as Meta sends them (META.md §4.5).
+#: Three ticks per message, as Meta sends them (docs/meta.md#statuses).
 TICKS = ("sent", "delivered", "read")
 #: One clock for the whole run, so a body built twice is the same bytes (a Meta retry).
 BASE_TIME = int(datetime.now(UTC).timestamp()) - 600

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import structlog
 
+from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -91,7 +91,7 @@ class FollowUpSender:
                         business_phone="",
                         wa_template_id=None,
                         root_message_id=conversation.root_message_id,
-                        payload=_describe(content),
+                        payload=content_json(content),
                         status=MessageStatus.PENDING,
                         created_at=now,
                         updated_at=now,
@@ -151,8 +151,8 @@ class FollowUpSender:
                 message = stored
             await uow.commit()
         if status is MessageStatus.FAILED:
-            await _publish(
-                self._activity,
+            # The composition root makes the publisher best effort (NeverFailingActivityPublisher).
+            await self._activity.publish(
                 ActivityEvent(
                     account_id=conversation.account_id,
                     shipment_id=conversation.shipment_id,
@@ -166,23 +166,3 @@ class FollowUpSender:
                 ),
             )
         return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
-
-
-async def _publish(activity: ActivityPublisher, event: ActivityEvent) -> None:
-    try:
-        await activity.publish(event)
-    except Exception as exc:  # the timeline must never block the conversation
-        _log.error("activity not published", error=str(exc))
-
-
-def _describe(content: FollowUp) -> str:
-    if isinstance(content, InteractiveMessage):
-        return json.dumps(
-            {
-                "type": "interactive",
-                "body": content.body,
-                "buttons": [{"id": b.id, "title": b.title} for b in content.buttons],
-            },
-            ensure_ascii=False,
-        )
-    return json.dumps({"type": "text", "body": content.body}, ensure_ascii=False)

@@ -12,6 +12,7 @@ import structlog
 from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, SettingsCache
 from application.ports.collaborators import ActivityPublisher, ConnectionDirectory
 from application.ports.repositories import UnitOfWork
+from application.ttl_cache import TtlCache
 from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
@@ -160,21 +161,18 @@ class SettingsReader:
         self._cache_down_until = self._now() + self._retry_after
 
 
-@dataclass
 class ReasonBook:
     """The reason rules, re-read from the database at most every ``ttl`` seconds."""
 
-    ttl: float = 30.0
-    monotonic: Callable[[], float] = time.monotonic
-    _rules: list[ReasonRule] = field(default_factory=list)
-    _loaded_at: float | None = None
+    def __init__(self, ttl: float = 30.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._cache: TtlCache[str, list[ReasonRule]] = TtlCache(ttl, monotonic=monotonic)
 
     async def rules(self, uow: UnitOfWork) -> list[ReasonRule]:
-        now = self.monotonic()
-        if self._loaded_at is None or now - self._loaded_at >= self.ttl:
-            self._rules = await uow.reason_rules.all()
-            self._loaded_at = now
-        return self._rules
+        rules = self._cache.get("rules")
+        if rules is None:
+            rules = await uow.reason_rules.all()
+            self._cache.put("rules", rules)
+        return rules
 
 
 class SenderResolver:

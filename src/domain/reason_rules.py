@@ -38,7 +38,7 @@ def normalise(text: str) -> str:
 
 
 def classify(fdr: FailedDelivery, rules: Iterable[ReasonRule]) -> Classification:
-    """The code first, then the NDR description, then the courier's remarks (FLOWS.md §1)."""
+    """The code first, then the NDR description, then the courier's remarks (docs/reasons.md)."""
     ordered = sorted(rules, key=lambda r: (r.priority, r.pattern))
     if fdr.ndr_code is not None:
         code = str(fdr.ndr_code)

@@ -14,7 +14,7 @@ from domain.reasons import FdrReason
 _POSITIONAL = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 _NAMED = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
-#: Meta's limits (META.md §2.1-2.2).
+#: Meta's limits (docs/meta.md#sends).
 BODY_MAX = 1024
 PARAMETER_MAX = 32768
 BUTTON_TITLE_MAX = 20

@@ -22,8 +22,9 @@ from urllib.parse import urlparse
 
 import httpx
 
+from application.content_codec import content_from_json
 from domain.conversation import Conversation
-from domain.messages import MessageKind, OutgoingMessage
+from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TemplateMessage
 from domain.notification import parse_button_payload
 from domain.phone import mask
 from infrastructure.config import Config
@@ -120,14 +121,18 @@ def _answer(
         offer = next((m for m in reversed(messages) if m.kind is MessageKind.INTERACTIVE), None)
         if offer is None:
             raise SandboxError("no dates were offered yet: reply --button choose_date first")
-        buttons = json.loads(offer.payload)["buttons"]
-        if not 1 <= args.date <= len(buttons):
-            raise SandboxError(f"choose a date between 1 and {len(buttons)}")
-        chosen = buttons[args.date - 1]
-        return build.interactive_tap(shopper, offer.message_id or "", chosen["id"], chosen["title"])
+        offered = content_from_json(offer.payload)
+        if not isinstance(offered, InteractiveMessage):
+            raise SandboxError("the last offer is not a choice of dates")
+        if not 1 <= args.date <= len(offered.buttons):
+            raise SandboxError(f"choose a date between 1 and {len(offered.buttons)}")
+        chosen = offered.buttons[args.date - 1]
+        return build.interactive_tap(shopper, offer.message_id or "", chosen.id, chosen.title)
     template = next(m for m in messages if m.kind is MessageKind.TEMPLATE)
-    payloads: list[str] = json.loads(template.payload)["button_payloads"]
-    buttons = {_button_id(p): p for p in payloads}
+    sent = content_from_json(template.payload)
+    if not isinstance(sent, TemplateMessage):
+        raise SandboxError("the conversation's first message is not a template")
+    buttons = {_button_id(p): p for p in sent.button_payloads}
     payload = buttons.get(args.button)
     if payload is None:
         ids = ", ".join(buttons)
@@ -237,15 +242,18 @@ def _button_id(payload: str) -> str:
 
 
 def _print(message: OutgoingMessage) -> None:
-    content = json.loads(message.payload or "{}")
-    if message.kind is MessageKind.TEMPLATE:
-        buttons = [_button_id(p) for p in content.get("button_payloads", [])]
-        print(f"-> template {content.get('name')} [{message.status}]")
-        print(f"   values:  {' | '.join(content.get('body_parameters', []))}")
+    if not message.payload:
+        print(f"-> (not recorded) [{message.status}]")
+        return
+    content = content_from_json(message.payload)
+    if isinstance(content, TemplateMessage):
+        buttons = [_button_id(p) for p in content.button_payloads]
+        print(f"-> template {content.name} [{message.status}]")
+        print(f"   values:  {' | '.join(content.body_parameters)}")
         print(f"   buttons: {', '.join(buttons)}")
-    elif message.kind is MessageKind.INTERACTIVE:
-        print(f"-> {content.get('body')} [{message.status}]")
-        for i, button in enumerate(content.get("buttons", []), start=1):
-            print(f"   {i}. {button['title']}  (reply --date {i})")
+    elif isinstance(content, InteractiveMessage):
+        print(f"-> {content.body} [{message.status}]")
+        for i, button in enumerate(content.buttons, start=1):
+            print(f"   {i}. {button.title}  (reply --date {i})")
     else:
-        print(f"-> {content.get('body')} [{message.status}]")
+        print(f"-> {content.body} [{message.status}]")

@@ -6,7 +6,7 @@ the integration engine and ESB over HTTP or in memory, Pub/Sub or an in-process 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,6 +15,7 @@ from dishka import (
     AsyncContainer,
     Provider,
     Scope,
+    decorate,
     from_context,
     make_async_container,
     provide,
@@ -67,6 +68,7 @@ from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.portal_wiring import PortalProvider
 from infrastructure.auth.jwt import jwks_client
 from infrastructure.auth.push import PubSubPushAuthenticator
+from infrastructure.best_effort import NeverFailingActivityPublisher
 from infrastructure.cache.client import redis_client
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
@@ -381,6 +383,14 @@ class UseCaseProvider(Provider):
         return TrackLinkClick(uow, activity, clock, config.portal_tracking_url)
 
 
+class BestEffortProvider(Provider):
+    """Wraps, after every override, the ports whose failures must never stop a flow."""
+
+    @decorate
+    def activity(self, inner: ActivityPublisher) -> ActivityPublisher:
+        return NeverFailingActivityPublisher(inner)
+
+
 def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
     """Every provider of the service; ``overrides`` (tests, demo) replace what they provide."""
     return make_async_container(
@@ -394,5 +404,18 @@ def build_container(config: Config, *overrides: Provider) -> AsyncContainer:
         AnswerProvider(),
         PortalProvider(),
         *overrides,
+        BestEffortProvider(),  # last: it wraps whatever publisher an override chose
         context={Config: config},
     )
+
+
+def outcome_event_source(
+    config: Config,
+) -> tuple[EventSource, Callable[[], Awaitable[None]]]:
+    """The pull source of ``WA_PUBSUB_OUTCOME_SUBSCRIPTION`` and how to close it."""
+    assert config.pubsub_project
+    assert config.pubsub_outcome_subscription
+    target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
+    subscriber = target.subscriber()
+    path = target.subscription_path(config.pubsub_outcome_subscription)
+    return PubSubEventSource(subscriber, path), subscriber.close

@@ -242,15 +242,10 @@ async def _main(config: Config) -> int:
         if config.pubsub_outcome_subscription:
             # The shipment events for the outcomes come on a subscription of their own: the
             # same intake handles them, with its own pulls and concurrency.
-            from infrastructure.pubsub.client import PubSubTarget
-            from infrastructure.pubsub.source import PubSubEventSource
+            from entrypoints.wiring import outcome_event_source
 
-            assert config.pubsub_project
-            target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
-            subscriber = target.subscriber()
-            resources.push_async_callback(subscriber.close)
-            path = target.subscription_path(config.pubsub_outcome_subscription)
-            outcome_source = PubSubEventSource(subscriber, path)
+            outcome_source, close = outcome_event_source(config)
+            resources.push_async_callback(close)
             workers.append(
                 Worker(
                     container,

@@ -1,5 +1,6 @@
 """A local Graph API for tests: a real HTTP server that checks every send against Meta's own
-OpenAPI schema (adjusted as META.md §8 says) and pages template lists as the Graph API does."""
+OpenAPI schema (adjusted as docs/meta.md#metas-openapi-schema says) and pages template lists
+as the Graph API does."""
 
 from __future__ import annotations
 
@@ -38,11 +39,12 @@ SPEC_PATH = (
 )
 _SPEC_URI = "urn:meta:business-messaging-api:v23.0"
 _SCHEMAS = f"{_SPEC_URI}#/components/schemas/"
-# The spec's button-index pattern is a broken character class that refuses "0" (META.md §2.1).
+# The spec's button-index pattern is a broken character class that refuses "0" (docs/meta.md#sends).
 _BROKEN_INDEX_PATTERN = "^[2-6, 11-14]$"
 _VERSION = re.compile(r"^v\d+\.\d+$")
 
-#: Meta's wording for the codes tests usually inject (META.md §6.2); others get a generic one.
+#: Meta's wording for the codes tests usually inject (docs/meta.md#errors); others get a
+#: generic one.
 ERROR_MESSAGES: Mapping[int, str] = {
     1: "An unknown error occurred",
     2: "Service temporarily unavailable",
@@ -67,7 +69,8 @@ ERROR_MESSAGES: Mapping[int, str] = {
 
 
 def adjust_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec made usable as a strict send validator (META.md §8), on a copy."""
+    """The spec made usable as a strict send validator, on a copy
+    (docs/meta.md#metas-openapi-schema)."""
     spec = copy.deepcopy(spec)
     # (1) A non-standard key that is no schema at all.
     spec["components"].pop("parameterGroups", None)
@@ -82,7 +85,7 @@ def adjust_spec(spec: dict[str, Any]) -> dict[str, Any]:
         "type": "string",
         "maxLength": 512,
     }
-    # Ours: META.md §2.1 says not to validate with the broken index pattern; with it, every
+    # Ours: docs/meta.md#sends says not to validate with the broken index pattern; with it, every
     # first quick-reply button ("0") would be refused.
     _drop_broken_index_pattern(spec)
     return spec
@@ -212,7 +215,7 @@ class _Account:
 def graph_error(
     code: int, message: str | None = None, details: str | None = None
 ) -> dict[str, Any]:
-    """A Graph API error body (META.md §6.1)."""
+    """A Graph API error body (docs/meta.md#errors)."""
     text = message or ERROR_MESSAGES.get(code) or f"(#{code}) Error"
     return {
         "error": {
@@ -309,7 +312,8 @@ class FakeGraphApi:
         quick_replies: tuple[str, ...] = (),
         category: str = "UTILITY",
     ) -> str:
-        """A template in Meta's read model (uppercase component types, META.md §3.1); its id."""
+        """A template in Meta's read model (uppercase component types,
+        docs/meta.md#template-list); its id."""
         template_id = str(1_000_000_000_000 + next(self._ids))
         body: dict[str, Any] = {"type": "BODY", "text": body_text}
         count = placeholder_count(body_text)
@@ -354,7 +358,8 @@ class FakeGraphApi:
     def fail_next(
         self, code: int, *, http_status: int = 400, times: int = 1, message: str | None = None
     ) -> None:
-        """The next ``times`` requests get a Graph error with ``code`` (any code of META.md §6)."""
+        """The next ``times`` requests get a Graph error with ``code`` (any code of
+        docs/meta.md#errors)."""
         text = message or ERROR_MESSAGES.get(code) or f"(#{code}) Error"
         self._faults.append(_Queued(_Fail(code, http_status, text), times))
 

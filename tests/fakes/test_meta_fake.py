@@ -129,7 +129,7 @@ def test_callback_data_is_allowed_up_to_512_characters() -> None:
 
 
 def test_the_first_quick_reply_button_index_is_valid() -> None:
-    # The spec's own index pattern would refuse "0" (META.md §2.1); the fake drops it.
+    # The spec's own index pattern would refuse "0" (docs/meta.md#sends); the fake drops it.
     body = seed("meta-send-template.json")
     body["template"]["components"].append(
         {

@@ -300,3 +300,28 @@ async def test_a_timed_out_send_is_reconciled_by_its_callback_data(
     await drain(client)
     [stored] = await stack.rows("wa_outgoing_messages", client_ref=message.client_ref)
     assert (stored["message_id"], stored["status"]) == (wamid, "sent")
+
+
+async def test_the_bare_path_is_the_default_connection_whatever_the_query_says(
+    client: AppClient, stack: Stack
+) -> None:
+    connection = new_id()
+    stack.engine_fake.install(
+        SenderConnection(
+            connection_id=connection,
+            account_id=new_id(),
+            phone_number_id="555",
+            waba_id="666",
+            access_token="their-token",
+            app_secret="their-secret",
+        )
+    )
+    body = (WEBHOOKS / "status-sent.json").read_bytes()
+    # One handler serves both paths: the connection comes from the path only.
+    theirs = await client.post(
+        "/webhooks/whatsapp",
+        params={"connection_id": connection},
+        content=body,
+        headers=signed(body, "their-secret"),
+    )
+    assert theirs.status_code == 401

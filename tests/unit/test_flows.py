@@ -1,4 +1,4 @@
-"""The conversation rules of FLOWS.md §3, decided without any I/O."""
+"""The conversation rules of docs/conversation.md, decided without any I/O."""
 
 from __future__ import annotations
 

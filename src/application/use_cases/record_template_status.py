@@ -1,5 +1,5 @@
 """Meta changed a template's status: what is remembered of it is forgotten, and workspaces
-whose template Meta no longer sends see it as unverified (META.md §3.1-3.2)."""
+whose template Meta no longer sends see it as unverified (docs/meta.md#template-status-webhook)."""
 
 from __future__ import annotations
 

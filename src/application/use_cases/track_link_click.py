@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import structlog
-
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.errors import NotConfigured, NotFound
 from domain.records import LinkClick
-
-_log = structlog.get_logger("tracking")
 
 
 class TrackLinkClick:
@@ -46,20 +42,18 @@ class TrackLinkClick:
                 )
             )
             await uow.commit()
-        try:
-            await self._activity.publish(
-                ActivityEvent(
-                    account_id=conversation.account_id,
-                    shipment_id=shipment_id,
-                    reason=conversation.reason.value,
-                    outcome=Outcome.LINK_CLICKED,
-                    kind=ActivityKind.CLICK,
-                    conversation_id=conversation.id,
-                    occurred_at=now,
-                )
+        # Best effort (NeverFailingActivityPublisher): the shopper gets their page regardless.
+        await self._activity.publish(
+            ActivityEvent(
+                account_id=conversation.account_id,
+                shipment_id=shipment_id,
+                reason=conversation.reason.value,
+                outcome=Outcome.LINK_CLICKED,
+                kind=ActivityKind.CLICK,
+                conversation_id=conversation.id,
+                occurred_at=now,
             )
-        except Exception as exc:  # the shopper must get their page regardless
-            _log.error("activity not published", error=str(exc))
+        )
         return page.format(
             tracking_id=conversation.tracking_id or shipment_id,
             shipment_id=shipment_id,

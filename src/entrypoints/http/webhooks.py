@@ -29,73 +29,41 @@ class WhatsAppWebhookController(Controller):
     path = "/webhooks/whatsapp"
     tags = ["meta webhook"]  # noqa: RUF012
 
+    # One handler per method for both paths: the bare path is the default Eshopbox connection.
     @get(
-        "/", media_type=MediaType.TEXT, summary="Meta's verification handshake", description=_VERIFY
-    )
-    async def verify_default(
-        self,
-        config: FromDishka[Config],
-        mode: Mode = "",
-        token: Token = "",
-        challenge: Challenge = "",
-    ) -> Response[Any]:
-        return _handshake(config, mode, token, challenge)
-
-    @get(
-        "/{connection_id:int}",
+        ["/", "/{connection_id:int}"],
         media_type=MediaType.TEXT,
-        summary="Meta's verification handshake, for a workspace's own app",
+        summary="Meta's verification handshake (a workspace's own app: with its connection id)",
         description=_VERIFY,
     )
-    async def verify_connection(
+    async def verify(
         self,
-        connection_id: FromPath[int],
         config: FromDishka[Config],
+        connection_id: FromPath[int | None] = None,
         mode: Mode = "",
         token: Token = "",
         challenge: Challenge = "",
     ) -> Response[Any]:
-        return _handshake(config, mode, token, challenge)
+        expected = config.meta_verify_token or ""
+        if mode == "subscribe" and expected and hmac.compare_digest(token, expected):
+            return Response(challenge, media_type=MediaType.TEXT, status_code=200)
+        return problem(403, "Forbidden", "verification token does not match")
 
     @post(
-        "/",
+        ["/", "/{connection_id:int}"],
         media_type=MediaType.TEXT,
-        summary="Statuses and answers from Meta",
+        summary="Statuses and answers from Meta (a workspace's own app: with its connection id)",
         description=_RECEIVE,
     )
-    async def receive_default(
-        self, request: Request[Any, Any, Any], receive: FromDishka[ReceiveWebhook]
-    ) -> Response[Any]:
-        return await _receive(request, receive, None)
-
-    @post(
-        "/{connection_id:int}",
-        media_type=MediaType.TEXT,
-        summary="Statuses and answers from Meta, for a workspace's own app",
-        description=_RECEIVE,
-    )
-    async def receive_connection(
+    async def receive(
         self,
-        connection_id: FromPath[int],
         request: Request[Any, Any, Any],
         receive: FromDishka[ReceiveWebhook],
+        connection_id: FromPath[int | None] = None,
     ) -> Response[Any]:
-        return await _receive(request, receive, connection_id)
-
-
-def _handshake(config: Config, mode: str, token: str, challenge: str) -> Response[Any]:
-    expected = config.meta_verify_token or ""
-    if mode == "subscribe" and expected and hmac.compare_digest(token, expected):
-        return Response(challenge, media_type=MediaType.TEXT, status_code=200)
-    return problem(403, "Forbidden", "verification token does not match")
-
-
-async def _receive(
-    request: Request[Any, Any, Any], receive: ReceiveWebhook, connection_id: int | None
-) -> Response[Any]:
-    body = await request.body()
-    await receive(connection_id, body, request.headers.get("x-hub-signature-256"))
-    pump = getattr(request.app.state, "webhook_pump", None)
-    if pump is not None:
-        pump.kick()
-    return Response("ok", media_type=MediaType.TEXT, status_code=200)
+        body = await request.body()
+        await receive(connection_id, body, request.headers.get("x-hub-signature-256"))
+        pump = getattr(request.app.state, "webhook_pump", None)
+        if pump is not None:
+            pump.kick()
+        return Response("ok", media_type=MediaType.TEXT, status_code=200)

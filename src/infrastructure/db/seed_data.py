@@ -1,4 +1,4 @@
-"""The reason mapping and the default template per reason, as shipped (FLOWS.md §1-2).
+"""The reason mapping and the default template per reason, as shipped (docs/reasons.md).
 
 Versioned: a migration inserts one version; a later change is a new version and a new
 migration, never an edit of a shipped one.

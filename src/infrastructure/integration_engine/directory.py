@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import httpx
 import msgspec
 
 from application.ports.collaborators import ConnectionDirectory
+from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.http_retry import RetryPolicy, with_retries
@@ -39,8 +40,6 @@ WHATSAPP_APP = "whatsapp"
 ACTIVE = "active"
 
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class _ConnectionWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -198,35 +197,12 @@ class HttpConnectionDirectory:
         )
 
 
-class _TtlCache(Generic[K, V]):
-    def __init__(self, ttl: float, monotonic: Callable[[], float]) -> None:
-        self._ttl = ttl
-        self._now = monotonic
-        self._entries: dict[K, tuple[float, V]] = {}
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, value = entry
-        if self._now() >= expires:
-            del self._entries[key]
-            return None
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = (self._now() + self._ttl, value)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 class CachedConnectionDirectory:
     """Answers from memory for ``ttl`` seconds: every send needs the sender's credentials.
 
     Failures (``NotFound``, ``Upstream*``) are not cached. A connection whose token was rotated
     in the engine is seen within ``ttl``; ``invalidate()`` forgets everything at once (e.g. after
-    Meta answers that the token is no longer valid).
+    Meta answers that the token is no longer valid), answers still on their way included.
     """
 
     def __init__(
@@ -236,21 +212,25 @@ class CachedConnectionDirectory:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._lists: _TtlCache[int, tuple[ConnectionSummary, ...]] = _TtlCache(ttl, monotonic)
-        self._senders: _TtlCache[int, SenderConnection] = _TtlCache(ttl, monotonic)
+        self._lists: TtlCache[int, tuple[ConnectionSummary, ...]] = TtlCache(
+            ttl, monotonic=monotonic
+        )
+        self._senders: TtlCache[int, SenderConnection] = TtlCache(ttl, monotonic=monotonic)
 
     async def connections(self, account_id: int) -> list[ConnectionSummary]:
         cached = self._lists.get(account_id)
         if cached is None:
+            generation = self._lists.generation(account_id)
             cached = tuple(await self._inner.connections(account_id))
-            self._lists.put(account_id, cached)
+            self._lists.put(account_id, cached, generation)
         return list(cached)
 
     async def sender(self, connection_id: int) -> SenderConnection:
         cached = self._senders.get(connection_id)
         if cached is None:
+            generation = self._senders.generation(connection_id)
             cached = await self._inner.sender(connection_id)
-            self._senders.put(connection_id, cached)
+            self._senders.put(connection_id, cached, generation)
         return cached
 
     def invalidate(self) -> None:

@@ -1,4 +1,5 @@
-"""At most ``rate`` messages per second leave each sender number (META.md §7.1), across processes.
+"""At most ``rate`` messages per second leave each sender number, across processes
+(docs/meta.md#limits).
 
 A moving window per ``phone_number_id`` kept by the ``limits`` library: in Redis when several
 workers send from the same number, in process memory otherwise. If Redis stops answering, each

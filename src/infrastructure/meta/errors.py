@@ -10,9 +10,10 @@ import msgspec
 from domain.errors import PermanentSendError, RetryableSendError, SendError
 from domain.phone import mask
 
-#: Codes Meta means as "not now" (META.md §6.2, §9.1); anything else is final for the message.
+#: Codes Meta means as "not now" (docs/meta.md#errors); anything else is final for the message.
 RETRYABLE_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131057, 133004})
-#: Too many messages to one recipient: Meta asks for 4**X seconds between tries (META.md §7.2).
+#: Too many messages to one recipient: Meta asks for 4**X seconds between tries
+#: (docs/meta.md#limits).
 PAIR_RATE_LIMIT = 131056
 #: ``error_title`` is a VARCHAR(255).
 TITLE_MAX = 255

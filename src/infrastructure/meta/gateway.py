@@ -17,6 +17,7 @@ from tenacity import (
 )
 
 from application.ports.whatsapp import TemplateCatalog
+from application.ttl_cache import TtlCache
 from domain.errors import (
     RetryableSendError,
     SendOutcomeUnknown,
@@ -59,7 +60,7 @@ class MetaCloudWhatsApp:
 
     Retries only what cannot duplicate a message: Meta's "not now" codes and connections that
     never opened. A timeout or a connection lost after the request left is ``SendOutcomeUnknown``
-    at once, since Meta has no idempotency key (META.md §2.6).
+    at once, since Meta has no idempotency key (docs/meta.md#no-idempotency-key).
     """
 
     def __init__(
@@ -304,7 +305,7 @@ def _meta_template(template: _Template) -> MetaTemplate:
 class CachedTemplateCatalog:
     """Any ``TemplateCatalog``, remembered per WABA for ``ttl_seconds``.
 
-    Meta allows about 200 template-list calls per hour per WABA (META.md §3.1); the
+    Meta allows about 200 template-list calls per hour per WABA; the
     ``message_template_status_update`` webhook calls ``invalidate`` so a change shows at once
     (in the process that receives it; other processes within the TTL).
     """
@@ -317,35 +318,24 @@ class CachedTemplateCatalog:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._entries: dict[str, tuple[float, list[MetaTemplate]]] = {}
+        self._cache: TtlCache[str, list[MetaTemplate]] = TtlCache(ttl_seconds, monotonic=monotonic)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._generations: dict[str, int] = {}
 
     async def templates(self, sender: SenderConnection) -> list[MetaTemplate]:
         waba_id = sender.waba_id
-        cached = self._fresh(waba_id)
+        cached = self._cache.get(waba_id)
         if cached is not None:
             return list(cached)
         # One list call per WABA at a time: concurrent readers wait for it instead of each
         # spending Meta's hourly allowance.
         async with self._locks.setdefault(waba_id, asyncio.Lock()):
-            cached = self._fresh(waba_id)
+            cached = self._cache.get(waba_id)
             if cached is None:
-                generation = self._generations.get(waba_id, 0)
+                generation = self._cache.generation(waba_id)
                 cached = await self._inner.templates(sender)
-                # An invalidate() during the call means the answer may predate the change.
-                if self._generations.get(waba_id, 0) == generation:
-                    self._entries[waba_id] = (self._monotonic() + self._ttl, cached)
+                # Not kept if invalidate() ran during the call: it may predate the change.
+                self._cache.put(waba_id, cached, generation)
         return list(cached)
 
     def invalidate(self, waba_id: str) -> None:
-        self._entries.pop(waba_id, None)
-        self._generations[waba_id] = self._generations.get(waba_id, 0) + 1
-
-    def _fresh(self, waba_id: str) -> list[MetaTemplate] | None:
-        entry = self._entries.get(waba_id)
-        if entry is None or entry[0] <= self._monotonic():
-            return None
-        return entry[1]
+        self._cache.invalidate(waba_id)

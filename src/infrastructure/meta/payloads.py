@@ -6,7 +6,7 @@ from typing import Literal, NotRequired, TypedDict
 
 from domain.messages import Content, InteractiveMessage, TemplateMessage, TextMessage
 
-#: The longest ``biz_opaque_callback_data`` Meta takes (META.md §2.6).
+#: The longest ``biz_opaque_callback_data`` Meta takes (docs/meta.md#no-idempotency-key).
 CALLBACK_DATA_MAX = 512
 
 
@@ -96,7 +96,7 @@ def send_body(
     if not client_ref or len(client_ref) > CALLBACK_DATA_MAX:
         # A programming error, not a send failure: our refs are short ids.
         raise ValueError(f"client_ref must be 1..{CALLBACK_DATA_MAX} characters")
-    # Without "+", Meta prefixes the business number's country code (META.md §1).
+    # Without "+", Meta prefixes the business number's country code (docs/meta.md#numbers).
     body: SendBody = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -154,5 +154,6 @@ def interactive_part(message: InteractiveMessage) -> InteractivePart:
 
 
 def text_part(message: TextMessage) -> TextPart:
-    # preview_url belongs inside "text"; at the top level Meta rejects the body (META.md §8).
+    # preview_url belongs inside "text"; at the top level Meta rejects the body
+    # (docs/meta.md#sends).
     return {"body": message.body, "preview_url": message.preview_url}

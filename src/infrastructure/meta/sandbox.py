@@ -13,7 +13,7 @@ from domain.templates import BUTTON_PAYLOAD_MAX, BUTTON_TITLE_MAX, MetaTemplate,
 from infrastructure.db.seed_data import SHIPPED_TEMPLATES
 from infrastructure.meta.payloads import SendBody, send_body
 
-#: Meta's limits on what a send may hold (META.md §2.2, §2.4).
+#: Meta's limits on what a send may hold (docs/meta.md#sends).
 MAX_REPLY_BUTTONS = 3
 INTERACTIVE_BODY_MAX = 1024
 TEXT_BODY_MAX = 4096

@@ -33,7 +33,7 @@ def template_status(
     reason: str = "NONE",
     pause_title: str | None = None,
 ) -> bytes:
-    """A ``message_template_status_update`` body (META.md §3.2)."""
+    """A ``message_template_status_update`` body (docs/meta.md#template-status-webhook)."""
     value: dict[str, Any] = {
         "event": event,
         "message_template_id": meta_template_id,

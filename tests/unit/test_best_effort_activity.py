@@ -1,0 +1,88 @@
+"""Publishing to the workspace's timeline is best effort: one wrapper, applied by the wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+import structlog
+from dishka import Provider, Scope
+
+from application.ports.collaborators import ActivityPublisher
+from domain.activity import ActivityEvent, Outcome
+from domain.errors import UpstreamUnavailable
+from entrypoints.wiring import build_container
+from infrastructure.best_effort import NeverFailingActivityPublisher
+from infrastructure.config import Config
+from infrastructure.memory.activity import RecordingActivityPublisher
+from tests.support.factories import T0
+
+EVENT = ActivityEvent(
+    account_id=379, shipment_id=17148471, reason="oda", outcome=Outcome.SENT, occurred_at=T0
+)
+
+
+class DownPublisher:
+    """Pub/Sub unreachable: every publish fails."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def publish(self, event: ActivityEvent) -> None:
+        self.calls += 1
+        raise UpstreamUnavailable("Pub/Sub publish failed: connection refused")
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.calls += 1
+        raise UpstreamUnavailable("Pub/Sub publish failed: connection refused")
+
+
+async def test_events_pass_through_to_the_publisher() -> None:
+    inner = RecordingActivityPublisher()
+    publisher = NeverFailingActivityPublisher(inner)
+    await publisher.publish(EVENT)
+    await publisher.publish_many([EVENT, EVENT])
+    assert inner.events == [EVENT, EVENT, EVENT]
+
+
+async def test_a_failed_publish_is_logged_once_per_kind_and_never_raised() -> None:
+    inner = DownPublisher()
+    publisher = NeverFailingActivityPublisher(inner)
+    with structlog.testing.capture_logs() as logs:
+        await publisher.publish(EVENT)
+        await publisher.publish(EVENT)
+        await publisher.publish_many([EVENT])
+    assert inner.calls == 3
+    lines = [line for line in logs if line["event"] == "activity not published"]
+    assert len(lines) == 1  # an outage does not write a line per event
+    assert lines[0]["kind"] == "UpstreamUnavailable"
+    assert "exc_info" not in lines[0]  # an outage, not a bug: no traceback
+
+
+async def test_a_bug_in_the_publisher_is_logged_with_its_traceback() -> None:
+    class Broken(RecordingActivityPublisher):
+        async def publish(self, event: ActivityEvent) -> None:
+            raise KeyError("topic")
+
+    with structlog.testing.capture_logs() as logs:
+        await NeverFailingActivityPublisher(Broken()).publish(EVENT)
+    [line] = [line for line in logs if line["event"] == "activity not published"]
+    assert isinstance(line["exc_info"], KeyError)
+
+
+@pytest.mark.parametrize("override", [False, True], ids=["configured", "overridden"])
+async def test_the_container_gives_every_use_case_a_publisher_that_never_fails(
+    override: bool,
+) -> None:
+    overrides = []
+    if override:  # a test or the demo replacing the publisher is wrapped too
+        provider = Provider(scope=Scope.APP)
+        provider.provide(DownPublisher, provides=ActivityPublisher)
+        overrides.append(provider)
+    container = build_container(Config(), *overrides)
+    try:
+        publisher = await container.get(ActivityPublisher)
+        assert isinstance(publisher, NeverFailingActivityPublisher)
+        await publisher.publish(EVENT)  # does not raise, whichever publisher is inside
+    finally:
+        await container.close()
