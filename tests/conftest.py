@@ -26,7 +26,7 @@ from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.support import services
 
 DEFAULT_ACCOUNT_ID = 5
-#: Byte-for-byte copies of ../shared/fixtures (and Meta's OpenAPI spec), so a clone is complete.
+#: The project's own fixtures (an FDR event, Meta's payloads and OpenAPI spec): a clone is complete.
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 _ids = itertools.count(secrets.randbelow(10**9) * 1000 + 10**6)

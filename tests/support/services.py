@@ -22,7 +22,7 @@ import pytest
 
 MYSQL_SERVER_URL = os.environ.get("WA_TEST_MYSQL_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 REDIS_URL = os.environ.get("WA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SERVICES_DOC = "see ../shared/services.md (or README 'Services the tests need')"
+SERVICES_DOC = "see the README, 'Services the tests need'"
 
 
 def unique_name(prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""The shopper's answer: stored once, decided once, acted on once (FLOWS.md §3).
+"""The shopper's answer: stored once, decided once, acted on once (docs/conversation.md).
 
 The decision is saved on the reply before anything is done about it, so a retry after a
 crash or an unavailable ESB carries out the same decision, and every side effect has its
