@@ -133,8 +133,10 @@ def judge(events: Sequence[ShipmentEvent], actions: Sequence[NdrAction]) -> Verd
 def _honoured(choice: NdrAction, events: Sequence[ShipmentEvent]) -> bool | None:
     if choice.state is not NdrActionState.DONE:
         return None  # the courier was never asked
-    # What the courier did after being asked; an event without a time counts as after.
-    after = [e for e in events if e.happened_at is None or e.happened_at >= choice.created_at]
+    # What the courier did after being asked; an event without a time counts as after. The
+    # WMS writes whole seconds, so an event in the same second as the answer counts as after.
+    asked = choice.created_at.replace(microsecond=0)
+    after = [e for e in events if e.happened_at is None or e.happened_at >= asked]
     if not after:
         return None
     first = after[0]

@@ -4,6 +4,7 @@ tracking host."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -125,3 +126,12 @@ def test_the_brand_tracking_host_is_a_plain_host_or_nothing() -> None:
     assert tracking_page(portal, "track.scitron.com") == "https://track.scitron.com/{tracking_id}"
     assert tracking_page(portal, None) == portal
     assert tracking_page(None, "track.scitron.com") == "https://track.scitron.com/{tracking_id}"
+
+
+def test_an_event_in_the_same_second_as_the_answer_comes_after_it() -> None:
+    # The WMS writes whole seconds; the answer was stored with microseconds.
+    answered = replace(action(NdrActionKind.REATTEMPT), created_at=ASKED.replace(microsecond=7))
+    same_second = [event(20, K.RTO_INITIATED, ASKED)]
+    assert judge(same_second, [answered]).honoured is False
+    earlier = [event(20, K.RTO_INITIATED, ASKED.replace(second=59, minute=59, hour=5))]
+    assert judge(earlier, [answered]).honoured is None
