@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.sending import settle, settle_conversation
 from application.services import publish_quietly
-from application.use_cases.notify.results import Disposition, Notified, event_key, outcome_of
+from application.use_cases.notify.results import (
+    Disposition,
+    Notified,
+    attempt_event_key,
+    event_key,
+    outcome_of,
+)
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation
 from domain.errors import SendError
@@ -134,6 +143,53 @@ class OutcomeRecorder:
         )
         if await uow.fdr_events.add(record) is None:
             await uow.fdr_events.update(record)
+
+    async def correct(
+        self,
+        uow: UnitOfWork,
+        message: OutgoingMessage,
+        conversation: Conversation | None,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        """The event's outcome, no longer unknown (the record exists: the send had one)."""
+        if conversation is None:
+            return
+        key = attempt_event_key(conversation.shipment_id, conversation.status_log_id)
+        record = await uow.fdr_events.get(key)
+        if record is not None:
+            await uow.fdr_events.update(
+                dataclasses.replace(
+                    record,
+                    outcome=outcome,
+                    detail=detail[:1000],
+                    error_code=message.error_code if outcome is Outcome.FAILED else None,
+                    received_at=now,
+                )
+            )
+
+    async def publish_send(
+        self,
+        message: OutgoingMessage,
+        conversation: Conversation | None,
+        outcome: Outcome,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        event = ActivityEvent(
+            account_id=conversation.account_id if conversation else None,
+            shipment_id=conversation.shipment_id if conversation else None,
+            reason=conversation.reason.value if conversation else None,
+            outcome=outcome,
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            detail=detail,
+            error_code=message.error_code,
+            error_title=message.error_title,
+            occurred_at=now,
+        )
+        await self._publish(event)
 
     async def _publish(self, event: ActivityEvent) -> None:
         await publish_quietly(self._activity, event)
