@@ -4,16 +4,22 @@ At-least-once delivery of events is made exactly-once sending by the conversatio
 (shipment, attempt) and by recording the message *before* it is sent: a redelivered event
 finds the record and either stops (sent, failed, unknown) or sends what certainly never
 left (``queued``, ``retrying``). The rules are written down in docs/sending.md.
+
+Rules: one conversation per attempt (its unique key); whether to notify is
+``domain.planning`` (off, unknown reason, stale, superseded, bad phone, no template, monthly
+cap, template of another account); a template that does not fit fails its conversation
+(``Conversation.template_failed``); the send is the one step of ``application.sending``.
 """
 
 from __future__ import annotations
 
+from application.content_codec import content_json
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
-from application.use_cases.notify.planning import NotificationPlanner, Plan, Skip, render
+from application.use_cases.notify.planning import NotificationPlanner, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
     Disposition,
@@ -28,6 +34,7 @@ from domain.conversation import Conversation, ConversationState
 from domain.errors import NotFound, TemplateMismatch, UpstreamRejected
 from domain.failed_delivery import FailedDelivery
 from domain.messages import MessageKind, OutgoingMessage
+from domain.planning import Plan, Skip, verified_elsewhere
 from domain.status import MessageStatus
 
 __all__ = ["Disposition", "Notified", "NotifyFailedDelivery", "attempt_event_key", "event_key"]
@@ -81,12 +88,8 @@ class NotifyFailedDelivery:
             sender = await self._senders.for_setting(plan.setting)
         except (NotFound, UpstreamRejected) as exc:
             return await self._recorder.skip(fdr, plan.reason, SkipReason.NO_SENDER, str(exc))
-        if plan.template.verified_elsewhere(sender.waba_id):
-            why = (
-                f"template {plan.template.template_name!r} was verified on another WhatsApp "
-                "Business Account than the sender's"
-            )
-            return await self._recorder.skip(fdr, plan.reason, SkipReason.NO_TEMPLATE, why)
+        if skip := verified_elsewhere(plan.reason, plan.template, sender.waba_id):
+            return await self._recorder.skip(fdr, skip.reason, skip.why, skip.detail)
         now = self._clock.now()
         async with self._uow as uow:
             conversation = await uow.conversations.add(
@@ -119,7 +122,7 @@ class NotifyFailedDelivery:
                     content = render(fdr, plan.template, conversation, self._options)
                 except TemplateMismatch as exc:
                     mismatch = str(exc)
-                    conversation.state = ConversationState.FAILED
+                    conversation.template_failed()
                     await uow.conversations.update(conversation)
                     content = None
                 assert conversation.id is not None
@@ -136,7 +139,7 @@ class NotifyFailedDelivery:
                             customer_phone=plan.phone.digits,
                             business_phone=sender.display_phone_number or sender.phone_number_id,
                             wa_template_id=plan.template.id,
-                            payload=content.describe(),
+                            payload=content_json(content),
                             status=MessageStatus.QUEUED,
                             created_at=now,
                             updated_at=now,

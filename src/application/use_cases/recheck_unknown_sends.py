@@ -4,6 +4,10 @@ Meta reports a status for every message it accepts, echoing our ``client_ref``: 
 timed out and got no status within ``unknown_recheck_seconds`` almost certainly never
 reached Meta. The due sends live in the database and are claimed with ``FOR UPDATE SKIP
 LOCKED``, so any number of workers share the work and a restart loses none of it.
+
+Rules: sent again at most once, and only while it may still help (``notify/second_look.py``);
+an answered template reached Meta (``OutgoingMessage.reached_meta``); a given-up one fails its
+conversation (``domain.conversation.template_move``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import timedelta
 
 import structlog
 
+from application.content_codec import content_from_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -28,7 +33,7 @@ from application.use_cases.notify.second_look import ANSWERED, why_not_again
 from domain.activity import Outcome
 from domain.conversation import Conversation
 from domain.errors import NotFound, SendError, UpstreamRejected
-from domain.messages import OutgoingMessage, TemplateMessage
+from domain.messages import OutgoingMessage
 from domain.status import MessageStatus
 
 _log = structlog.get_logger("unknown_sends")
@@ -86,8 +91,7 @@ class RecheckUnknownSends:
                 )
                 if why is ANSWERED:
                     # The shopper answered its buttons: Meta had it, only its statuses are lost.
-                    message.status = MessageStatus.ACCEPTED
-                    message.updated_at = now
+                    message.reached_meta(now)
                     if await uow.messages.advance(message):
                         answered += 1
                         why = "the shopper answered it: Meta had it"
@@ -95,10 +99,7 @@ class RecheckUnknownSends:
                             uow, message, conversation, Outcome.SENT, why, now
                         )
                 elif why is not None:
-                    message.status = MessageStatus.FAILED
-                    message.error_code = None
-                    message.error_title = why[:255]
-                    message.updated_at = now
+                    message.fail(why, now)
                     if await uow.messages.advance(message):
                         await settle_conversation(uow, message, now)
                         await self._recorder.correct(
@@ -106,9 +107,7 @@ class RecheckUnknownSends:
                         )
                         given_up.append((message, conversation))
                 else:
-                    message.status = MessageStatus.QUEUED
-                    message.resent_at = now
-                    message.updated_at = now
+                    message.resend(now)
                     if await uow.messages.advance(message) and conversation is not None:
                         to_send.append((message, conversation))
             await uow.commit()
@@ -145,11 +144,9 @@ class RecheckUnknownSends:
             return 0
         now = self._clock.now()
         error = await ask_meta(
-            self._gateway, message, sender, TemplateMessage.described(message.payload), now
+            self._gateway, message, sender, content_from_json(message.payload), now
         )
-        if message.status is MessageStatus.RETRYING:
-            # Meta refused for now: unknown again, and a second try is still due.
-            message.status, message.resent_at = MessageStatus.UNKNOWN, None
+        message.resend_refused_for_now()
         async with self._uow as uow:
             stored = await settle(uow, message, now)
             outcome = {MessageStatus.FAILED: Outcome.FAILED, MessageStatus.UNKNOWN: None}.get(

@@ -9,7 +9,6 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.sending import settle, settle_conversation
-from application.services import publish_quietly
 from application.use_cases.notify.results import (
     Disposition,
     Notified,
@@ -192,4 +191,5 @@ class OutcomeRecorder:
         await self._publish(event)
 
     async def _publish(self, event: ActivityEvent) -> None:
-        await publish_quietly(self._activity, event)
+        # Best effort: the composition root wraps the publisher (docs/adr/0007).
+        await self._activity.publish(event)

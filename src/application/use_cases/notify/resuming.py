@@ -78,8 +78,7 @@ class Resume:
                 )
             # A worker died mid-send: Meta may have the message. Do not send it again; the
             # status webhook or the second look at unknown sends settles it.
-            template.status = MessageStatus.UNKNOWN
-            template.updated_at = self._clock.now()
+            template.stopped_mid_send(self._clock.now())
             stopped = SendOutcomeUnknown(None, "worker stopped during the send")
             return await self._recorder.finish(fdr, conversation, template, stopped)
         elif recorded is None:
@@ -96,17 +95,13 @@ class Resume:
             )
         if stored_template is None:
             gone = PermanentSendError(None, "template deleted before it could be sent")
-            template.status = MessageStatus.FAILED
-            template.error_title = gone.title
-            template.updated_at = self._clock.now()
+            template.fail(gone.title, self._clock.now())
             return await self._recorder.finish(fdr, conversation, template, gone)
         try:
             sender = await self._senders.by_connection_id(conversation.sender_connection_id)
         except (NotFound, UpstreamRejected) as exc:
             unavailable = PermanentSendError(None, f"sender unavailable: {exc}")
-            template.status = MessageStatus.FAILED
-            template.error_title = unavailable.title[:255]
-            template.updated_at = self._clock.now()
+            template.fail(unavailable.title, self._clock.now())
             return await self._recorder.finish(fdr, conversation, template, unavailable)
         content = render(fdr, stored_template, conversation, self._options)
         return await self._send(fdr, conversation, template, sender, content)

@@ -50,14 +50,13 @@ class ReplyActions:
                 action = await uow.ndr_actions.get_for(conversation.id, decision.action)
                 assert action is not None
             await uow.commit()
-        if action.reply_message_id != reply_id or action.state is not NdrActionState.PENDING:
+        if not action.to_do_for(reply_id):
             return action.state  # asked for by another answer, or finished before
         action.attempts += 1
         try:
             reference = await self._ndr.perform(action)
         except UpstreamRejected as exc:
-            action.state = NdrActionState.FAILED
-            action.result = str(exc)[:2000]
+            action.refused(str(exc), self._clock.now())
         except UpstreamUnavailable:
             action.updated_at = self._clock.now()
             async with self._uow as uow:
@@ -65,16 +64,11 @@ class ReplyActions:
                 await uow.commit()
             raise
         else:
-            action.state = NdrActionState.DONE
-            action.result = reference
-        action.updated_at = self._clock.now()
+            action.done(reference, self._clock.now())
         async with self._uow as uow:
             await uow.ndr_actions.update(action)
             await uow.commit()
-        outcome = (
-            Outcome.ACTION_TAKEN if action.state is NdrActionState.DONE else Outcome.ACTION_FAILED
-        )
-        await self.publish(conversation, outcome, ActivityKind.ACTION, action.kind.value)
+        await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
             await self.publish(
                 conversation,
