@@ -50,24 +50,33 @@ class JsonHttpService:
     headers, if the service wants any, belong on it.
     """
 
-    #: The name used in log lines and errors.
+    #: The name used in log lines and errors, and the defaults of each service.
     service = "service"
+    timeout = 10.0
+    attempts = 3
+    backoff = 0.5
+    max_backoff = 4.0
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         base_url: str,
         *,
-        timeout: float,
-        attempts: int,
-        backoff: float,
-        max_backoff: float,
+        timeout: float | None = None,
+        attempts: int | None = None,
+        backoff: float | None = None,
+        max_backoff: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._base = base_url.rstrip("/")
-        self._timeout = timeout
-        self._retry = RetryPolicy(attempts, backoff, max_backoff, sleep)
+        self._timeout = self.timeout if timeout is None else timeout
+        self._retry = RetryPolicy(
+            self.attempts if attempts is None else attempts,
+            self.backoff if backoff is None else backoff,
+            self.max_backoff if max_backoff is None else max_backoff,
+            sleep,
+        )
 
     async def _call(
         self,

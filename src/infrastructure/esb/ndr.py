@@ -6,8 +6,6 @@ The wire format (ours: the ESB documents none), its answers and how each is read
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import date
 
 import httpx
@@ -88,28 +86,7 @@ class HttpNdrActions(JsonHttpService):
     """
 
     service = "ESB"
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 4.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            client,
-            base_url,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            sleep=sleep,
-        )
-        self._log = structlog.get_logger("esb")
+    _log = structlog.get_logger("esb")
 
     async def perform(self, action: NdrAction) -> str:
         notification = NdrNotification.of(action)

@@ -21,9 +21,8 @@ connection that is another app, disabled, or missing credentials cannot send any
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
@@ -87,27 +86,9 @@ class HttpConnectionDirectory(JsonHttpService):
     """Asks the integration engine; what may pass (5xx, timeouts) is asked again, boundedly."""
 
     service = "integration engine"
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        base_url: str,
-        *,
-        timeout: float = 5.0,
-        attempts: int = 3,
-        backoff: float = 0.2,
-        max_backoff: float = 2.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            client,
-            base_url,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            sleep=sleep,
-        )
+    timeout = 5.0
+    backoff = 0.2
+    max_backoff = 2.0
 
     async def connections(self, account_id: int) -> list[ConnectionSummary]:
         response = await self._get(
