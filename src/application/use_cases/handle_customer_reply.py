@@ -19,7 +19,8 @@ from application.follow_ups import FollowUpSender
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
-from application.services import NotificationOptions, SenderResolver
+from application.services import NotificationOptions, SenderResolver, buttons_in
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.answers import unusable_answer, why_not_bound
 from domain.conversation import Conversation, ConversationState
@@ -69,7 +70,9 @@ class HandleCustomerReply:
         clock: Clock,
         options: NotificationOptions,
         senders: SenderResolver,
+        outcomes: RecordShipmentOutcome,
     ) -> None:
+        self._outcomes = outcomes  # judged again once an action is settled
         self._senders = senders
         self._uow = uow
         self._follow_ups = follow_ups
@@ -281,7 +284,7 @@ class HandleCustomerReply:
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
             now=self._clock.now(),
-            options=template.buttons if template is not None else (),
+            options=await buttons_in(uow, template, language, self._options.default_account_id),
             phone_region=self._options.phone_region,
             texts=self._options.catalogs.texts(language),
         )
@@ -340,6 +343,7 @@ class HandleCustomerReply:
         async with self._uow as uow:
             await uow.ndr_actions.update(action)
             await uow.commit()
+        await self._outcomes.after_action(conversation)
         outcome = (
             Outcome.ACTION_TAKEN if action.state is NdrActionState.DONE else Outcome.ACTION_FAILED
         )

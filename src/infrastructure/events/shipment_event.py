@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, Address, FailedDelivery, Item
-from domain.outcomes import ShipmentEvent, ShipmentEventKind
+from domain.outcomes import SHIPPED_NAMES, EventNames, ShipmentEvent, event_name
 
 Fuzzy = str | int | float | None
 
@@ -95,6 +95,9 @@ class NotFailedDelivery:
 
     resource: str
     sub_type: str
+    # A shipment event whose name means no kind we know (``intransit``, or an RTO or
+    # cancellation name the WMS uses that is not configured): counted by name for operators.
+    unmapped: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ class Malformed:
 DecodedEvent = FailedDelivery | ShipmentEvent | NotFailedDelivery | Malformed
 
 
-def decode_shipment_event(data: bytes) -> DecodedEvent:
+def decode_shipment_event(data: bytes, names: EventNames = SHIPPED_NAMES) -> DecodedEvent:
     try:
         envelope = _decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -120,7 +123,7 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
     except RecursionError:
         return Malformed("not a shipment event: JSON nested too deeply")
     if envelope.resource != "shipment" or envelope.eventSubType != "failed_delivery":
-        return _other(envelope)
+        return _other(envelope, names)
     data_ = envelope.response_data
     if not isinstance(data_, _ResponseData):
         return Malformed("failed_delivery event without response_data")
@@ -187,7 +190,7 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
     return fdr
 
 
-def _other(envelope: _Envelope) -> ShipmentEvent | NotFailedDelivery:
+def _other(envelope: _Envelope, names: EventNames) -> ShipmentEvent | NotFailedDelivery:
     """A shipment event that may be the outcome of a notified attempt (docs/outcomes.md);
     anything else, or one without its ids, is only counted."""
     data_ = envelope.response_data
@@ -195,10 +198,13 @@ def _other(envelope: _Envelope) -> ShipmentEvent | NotFailedDelivery:
     if envelope.resource != "shipment" or not isinstance(data_, _ResponseData):
         return NotFailedDelivery(envelope.resource or "", named)
     # The status names the event only when the envelope does not.
-    kind = ShipmentEventKind.named(named or data_.status or "")
+    name = named or data_.status or ""
+    kind = names.kind_of(name)
+    if kind is None:
+        return NotFailedDelivery(envelope.resource, named, event_name(name))
     shipment_id = _id_or_none(_int(data_.id) or 0)
     status_log_id = _id_or_none(_int(data_.status_log_id) or 0)
-    if kind is None or shipment_id is None or status_log_id is None:
+    if shipment_id is None or status_log_id is None:
         return NotFailedDelivery(envelope.resource, named)
     return ShipmentEvent(
         account_id=_id_or_none(_int(data_.account_id) or 0),
