@@ -15,7 +15,7 @@ from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
 from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
-from domain.messages import OutgoingMessage
+from domain.messages import OutgoingMessage, QuickReply
 from domain.phone import DEFAULT_REGION
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
@@ -67,6 +67,21 @@ async def in_language(
         ):
             return other
     return template
+
+
+async def buttons_in(
+    uow: UnitOfWork, template: WaTemplate | None, language: str | None, default_account_id: int
+) -> tuple[QuickReply, ...]:
+    """The template's buttons as they are offered again later in the conversation: the same
+    buttons (ids), titled as in the template's sibling in the shopper's current language when
+    there is one (``in_language``); a button the sibling lacks keeps its own title."""
+    if template is None:
+        return ()
+    if language is None:
+        return template.buttons
+    sibling = await in_language(uow, template, language, default_account_id)
+    titles = {b.id: b.title for b in sibling.buttons}
+    return tuple(QuickReply(b.id, titles.get(b.id, b.title)) for b in template.buttons)
 
 
 class SettingsReader:

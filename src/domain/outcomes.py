@@ -3,7 +3,7 @@ the shopper chose (rules: docs/outcomes.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -25,8 +25,30 @@ class ShipmentEventKind(StrEnum):
 
     @classmethod
     def named(cls, name: str) -> ShipmentEventKind | None:
-        """The kind the WMS's ``eventSubType`` (or ``status``) names; None for every other one."""
-        return _NAMES.get(name.strip().lower().replace("-", "_").replace(" ", "_"))
+        """The kind the WMS's ``eventSubType`` (or ``status``) names, by the shipped names;
+        None for every other one."""
+        return SHIPPED_NAMES.kind_of(name)
+
+
+def event_name(name: str) -> str:
+    """A WMS event name as the names are compared: lower case, ``-`` and spaces read as ``_``."""
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class EventNames:
+    """Which WMS event names mean which kind. Only ``delivered`` and ``failed_delivery`` are
+    known from the WMS; the RTO and cancellation names shipped are guesses, so a deployment
+    adds the real ones (``WA_OUTCOME_EVENT_NAMES``, docs/outcomes.md)."""
+
+    names: Mapping[str, ShipmentEventKind]
+
+    def kind_of(self, name: str) -> ShipmentEventKind | None:
+        return self.names.get(event_name(name))
+
+    def with_extra(self, extra: Mapping[str, ShipmentEventKind]) -> EventNames:
+        """These names added (or meaning another kind than the shipped ones say)."""
+        return EventNames({**self.names, **{event_name(k): v for k, v in extra.items()}})
 
 
 _NAMES: dict[str, ShipmentEventKind] = {
@@ -43,6 +65,7 @@ _NAMES: dict[str, ShipmentEventKind] = {
     "cancelled": ShipmentEventKind.CANCELLED,
     "canceled": ShipmentEventKind.CANCELLED,
 }
+SHIPPED_NAMES = EventNames(_NAMES)
 
 
 class ShipmentOutcome(StrEnum):

@@ -63,6 +63,7 @@ from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
+from domain.outcomes import SHIPPED_NAMES, EventNames
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.portal_wiring import PortalProvider
@@ -150,6 +151,10 @@ class CoreProvider(Provider):
             unknown_recheck_seconds=config.unknown_send_recheck_seconds,
             catalogs=load_catalogs(),
         )
+
+    @provide
+    def event_names(self, config: Config) -> EventNames:
+        return SHIPPED_NAMES.with_extra(config.outcome_event_names)
 
     @provide
     def default_sender(self, config: Config) -> SenderConnection:

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
@@ -57,6 +58,8 @@ class Config:
     # Optional: shipment events for the outcomes from another subscription (docs/outcomes.md).
     pubsub_outcome_subscription: str | None = None
     pubsub_activity_topic: str | None = None
+    # WMS event names added to the shipped ones (the RTO and cancellation names are guesses).
+    outcome_event_names: Mapping[str, ShipmentEventKind] = field(default_factory=dict)
     pubsub_emulator_host: str | None = None
     pubsub_push_token: str | None = field(default=None, repr=False)  # ?token= on push URLs
     pubsub_push_audience: str | None = None  # OIDC: the audience set on the push subscription
@@ -187,6 +190,7 @@ class _Reader:
                 "WA_PUBSUB_OUTCOME_SUBSCRIPTION", _resource_name, None
             ),
             pubsub_activity_topic=self.get("WA_PUBSUB_ACTIVITY_TOPIC", _resource_name, None),
+            outcome_event_names=self.get("WA_OUTCOME_EVENT_NAMES", _event_names, {}),
             pubsub_emulator_host=self.get("PUBSUB_EMULATOR_HOST", _host_port, None),
             meta_graph_url=self.get("WA_META_GRAPH_URL", _http_url, DEFAULT_META_GRAPH_URL),
             meta_api_version=self.get(
@@ -230,6 +234,20 @@ class _Reader:
             log_level=self.get("WA_LOG_LEVEL", _log_level, "INFO"),
             log_json=self.get("WA_LOG_JSON", _boolean, False),
         )
+
+
+def _event_names(value: str) -> dict[str, ShipmentEventKind]:
+    """``rto_ofd=rto_initiated, return_received=rto_delivered``: WMS names and their kinds."""
+    kinds = ", ".join(k.value for k in ShipmentEventKind)
+    names: dict[str, ShipmentEventKind] = {}
+    for pair in value.split(","):
+        name, equals, kind = (part.strip() for part in pair.partition("="))
+        if not pair.strip():
+            continue
+        if not equals or not name or kind not in {k.value for k in ShipmentEventKind}:
+            raise ValueError(f"must be name=kind pairs separated by commas, kind one of {kinds}")
+        names[event_name(name)] = ShipmentEventKind(kind)
+    return names
 
 
 def _boolean(value: str) -> bool:

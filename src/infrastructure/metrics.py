@@ -9,6 +9,14 @@ FDR_EVENTS = Counter(
     "Shipment events handled, by outcome",
     ["outcome"],
 )
+UNMAPPED_EVENT_NAMES = Counter(
+    "shipment_events_unmapped_total",
+    "Shipment events acknowledged without a look because their name (eventSubType, else "
+    "status) means no kind the outcomes know, by name (the first 50 names a process sees; "
+    "later ones as `other`). An RTO or cancellation name here is missing from "
+    "WA_OUTCOME_EVENT_NAMES (docs/outcomes.md)",
+    ["name"],
+)
 FDR_EVENT_SECONDS = Histogram(
     "fdr_event_seconds",
     "Time from taking a shipment event to its recorded outcome",

@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page
 from entrypoints.http.app import create_app
 from entrypoints.wiring import build_container
 from tests.integration.test_ndr_conversation import Thread, start
+from tests.integration.test_shipment_outcomes import shipment_event
 from tests.support.app import AppClient
 from tests.support.browser import PHONE, chromium, served, watched_page
 from tests.support.meta_webhooks import status, statuses_body
@@ -90,6 +91,16 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
     elsewhere = await _conversation_id(stack, other.shipment_id)  # another workspace's
     refused = await _second_conversation(stack, account, "refused")
     cancelled_id = await _conversation_id(stack, cancelled.shipment_id)
+    # The courier returns the parcel, as the shopper asked: the outcome, honoured.
+    [attempt] = await stack.rows("wa_conversations", shipment_id=cancelled.shipment_id)
+    log = int(attempt["shipment_status_log_id"])
+    await stack.publish(shipment_event("rto_initiated", cancelled, log + 1))
+
+    async def returned() -> bool:
+        found = await stack.rows("wa_conversation_outcomes", shipment_id=cancelled.shipment_id)
+        return [o["outcome"] for o in found] == ["rto"]
+
+    await stack.wait_for(returned, seconds=60, what="the RTO outcome")
 
     async with watched_page(browser) as watched:
         page = watched.page
@@ -99,6 +110,12 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
         cards = page.locator(".conversation")
         assert await cards.count() == 2
+        outcomes = await page.locator(".conversation .outcome").all_inner_texts()
+        assert sorted(" ".join(o.split()) for o in outcomes) == [
+            "Outcome: RTO on 2099-01-05 05:30 UTC · courier's next event: rto initiated "
+            "· honoured: yes",
+            "Outcome: pending · courier's next event: none yet · honoured: n/a",
+        ]
         await watched.screenshot("console-conversations")
 
         await page.select_option("#reason", "otp_cancellation")
@@ -141,6 +158,9 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         assert "done" in esb
         [sent] = [a for a in stack.esb.actions if a.notification is action]
         assert sent.reference in esb  # the ESB's answer
+        outcome = " ".join((await page.locator(".card .outcome").inner_text()).split())
+        assert outcome.startswith("Outcome: RTO on 2099-01-05")
+        assert outcome.endswith("courier's next event: rto initiated · honoured: yes")
         await watched.screenshot("console-conversation")
 
         await page.click("text=All conversations")

@@ -185,5 +185,11 @@ async def test_a_shopper_switches_to_hindi_mid_conversation_and_keeps_it(
     assert later.body["template"]["language"]["code"] == "hi"
     back = await shopper.write("English")
     assert text_of(back).startswith("Okay, we will write to you in English from now on.")
+    # The Hindi template's options, offered again, are titled as the English template's.
+    assert [b["title"] for b in date_buttons(back)] == [
+        "Reattempt delivery",
+        "I didn't refuse",
+        "Cancel order",
+    ]
     async with SqlUnitOfWork(stack.db) as uow:
         assert await uow.conversations.shopper_language(shopper.wa_id) == "en"

@@ -210,6 +210,39 @@ async def test_a_reschedule_followed_by_an_earlier_attempt_is_not_honoured(
     await stack.wait_for(told_not_honoured, seconds=60, what="not honoured on the timeline")
 
 
+async def test_an_action_done_after_the_courier_s_event_is_judged_when_it_is_done(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await start(stack, client, "address_issue")
+    stack.esb.fail_next(503, times=3)  # the ESB is down when the shopper answers
+    await thread.tap("reattempt")
+    assert thread.actions() == []
+    attempt = await attempt_of(stack, thread)
+    await stack.publish(shipment_event("delivered", thread, attempt["shipment_status_log_id"] + 1))
+
+    async def judged(expected: bool | None) -> bool:
+        found = [o for o in await outcomes(stack, thread) if o["conversation_id"] == attempt["id"]]
+        if not found or found[0]["outcome"] != "delivered":
+            return False
+        honoured = found[0]["honoured"]
+        return (None if honoured is None else bool(honoured)) is expected
+
+    await stack.wait_for(lambda: judged(None), seconds=60, what="delivered, not judged yet")
+    await client.app.state.webhook_pump.drain()  # the next sweep: the ESB is back
+    assert len(thread.actions()) == 1
+    await stack.wait_for(lambda: judged(True), seconds=60, what="the late action judged")
+
+    async def told_honoured() -> bool:
+        return any(
+            e["kind"] == "outcome"
+            and e["conversation_id"] == attempt["id"]
+            and e["detail"] == "answer=reattempt; courier_next=delivered; honoured=yes"
+            for e in await stack.activity(thread.shipment_id)
+        )
+
+    await stack.wait_for(told_honoured, seconds=60, what="the judgement on the timeline")
+
+
 async def test_events_of_shipments_never_messaged_are_acknowledged_without_a_write(
     stack: Stack,
 ) -> None:
@@ -236,7 +269,9 @@ async def _outcome_of(stack: Stack, thread: Thread, expected: str) -> None:
     await stack.wait_for(recorded, seconds=60, what=f"outcome {expected}")
 
 
-async def test_the_stats_and_the_export_show_the_outcomes(stack: Stack, client: AppClient) -> None:
+async def test_the_stats_the_export_and_the_conversations_show_the_outcomes(
+    stack: Stack, client: AppClient
+) -> None:
     account = new_id()
     await stack.enable(account)
     reattempted = await start(stack, client, "address_issue", account=account)
@@ -313,6 +348,33 @@ async def test_the_stats_and_the_export_show_the_outcomes(stack: Stack, client: 
     assert by_shipment[(waiting.shipment_id, "")]["next_event"] == ""
     other = await client.get(api(account, "/outcomes.csv"), headers=bearer(new_id()))
     assert other.status_code == 403
+
+    # The portal's list and thread say the same of each conversation.
+    page = await client.get(api(account, "/conversations"), headers=bearer(account))
+    assert page.status_code == 200, page.text
+    shown = {
+        (i["shipmentId"], i["outcome"]): (i["courierNextEvent"], i["honoured"])
+        for i in page.json()["items"]
+    }
+    assert shown == {
+        (reattempted.shipment_id, "delivered"): ("delivered", True),
+        (rescheduled.shipment_id, "failed_again"): ("failed_delivery", False),
+        (rescheduled.shipment_id, "pending"): (None, None),  # the attempt it failed again on
+        (returned.shipment_id, "rto"): ("rto_initiated", None),
+        (waiting.shipment_id, "pending"): (None, None),
+    }
+    delivered_id = int(delivered["conversation_id"])
+    thread = await client.get(
+        api(account, f"/conversations/{delivered_id}"), headers=bearer(account)
+    )
+    assert thread.status_code == 200, thread.text
+    summary = thread.json()["conversation"]
+    assert (summary["outcome"], summary["courierNextEvent"], summary["honoured"]) == (
+        "delivered",
+        "delivered",
+        True,
+    )
+    assert summary["outcomeAt"] == "2099-01-05T05:30:00Z"  # LATER, India time
 
 
 async def test_the_worker_acknowledges_a_batch_of_unmessaged_shipments_with_one_read(

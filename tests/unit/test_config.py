@@ -195,3 +195,20 @@ def test_where_messages_go_is_one_line_without_secrets() -> None:
 )
 def test_the_database_is_named_as_it_is_without_its_password(url: str, label: str) -> None:
     assert load_config({"WA_DATABASE_URL": url}, env_file=None).database_label() == label
+
+
+def test_outcome_event_names_are_added_as_name_kind_pairs() -> None:
+    config = load_config(
+        {"WA_OUTCOME_EVENT_NAMES": "RTO-OFD=rto_initiated, return received = rto_delivered,"},
+        env_file=None,
+    )
+    assert {k: v.value for k, v in config.outcome_event_names.items()} == {
+        "rto_ofd": "rto_initiated",
+        "return_received": "rto_delivered",
+    }
+    assert load_config({}, env_file=None).outcome_event_names == {}
+    with pytest.raises(ConfigError) as caught:
+        load_config({"WA_OUTCOME_EVENT_NAMES": "rto_ofd=returned"}, env_file=None)
+    assert str(caught.value).startswith(
+        "configuration error: WA_OUTCOME_EVENT_NAMES must be name=kind pairs"
+    )

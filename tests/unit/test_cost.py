@@ -80,6 +80,32 @@ def _status(state: str, **fields: Any) -> dict[str, Any]:
             {"pricing": {"billable": False, "pricing_model": "CBP", "category": "referral"}},
             (False, "CBP", "referral", "", None),
         ),
+        (  # the older categories, a number where Meta also sends a string
+            {
+                "conversation": {
+                    "id": "c0ffee0d2350611f3746e7f0985bddfc",
+                    "expiration_timestamp": 1673031000,
+                    "origin": {"type": "business_initiated"},
+                },
+                "pricing": {
+                    "billable": True,
+                    "pricing_model": "CBP",
+                    "category": "business_initiated",
+                },
+            },
+            (True, "CBP", "business_initiated", "", "c0ffee0d2350611f3746e7f0985bddfc"),
+        ),
+        (  # a free click-to-WhatsApp conversation
+            {
+                "conversation": {"id": "ctwa-1", "origin": {"type": "referral_conversion"}},
+                "pricing": {
+                    "billable": False,
+                    "pricing_model": "CBP",
+                    "category": "referral_conversion",
+                },
+            },
+            (False, "CBP", "referral_conversion", "", "ctwa-1"),
+        ),
     ],
 )
 def test_the_pricing_of_a_status_is_read(fields: dict[str, Any], expected: tuple[Any, ...]) -> None:
@@ -93,6 +119,18 @@ def test_the_pricing_of_a_status_is_read(fields: dict[str, Any], expected: tuple
         pricing.type,
         pricing.conversation_id,
     ) == expected
+
+
+def test_pricing_on_a_played_tick_counts_and_on_a_status_we_do_not_keep_is_dropped() -> None:
+    cbp = {"billable": True, "pricing_model": "CBP", "category": "service"}
+    body = _body(
+        _status("played", pricing=cbp, conversation={"id": "svc-1"}),
+        _status("deleted", pricing=cbp, conversation={"id": "svc-1"}),
+    )
+    [played] = MetaWebhookFormat().decode(body).statuses
+    assert played.status.value == "read"
+    assert played.pricing is not None
+    assert (played.pricing.billable, played.pricing.conversation_id) == (True, "svc-1")
 
 
 def test_a_status_without_pricing_has_none() -> None:

@@ -8,17 +8,20 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from application.use_cases.track_link_click import tracking_page
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
 from domain.outcomes import (
     NO_ANSWER,
+    SHIPPED_NAMES,
     ShipmentEvent,
     ShipmentEventKind,
     ShipmentOutcome,
     judge,
     window,
 )
+from entrypoints.intake import count_unmapped
 from infrastructure.events.shipment_event import (
     NotFailedDelivery,
     decode_shipment_event,
@@ -115,6 +118,25 @@ def test_the_kinds_of_shipment_event_that_are_outcomes() -> None:
     assert isinstance(decode_shipment_event(_event("RTO-Delivered")), ShipmentEvent)
     assert isinstance(decode_shipment_event(_event("intransit")), NotFailedDelivery)
     assert isinstance(decode_shipment_event(_event("", "cancelled")), ShipmentEvent)
+
+
+def test_a_name_the_wms_uses_for_rto_can_be_configured_and_is_counted_until_it_is() -> None:
+    def unmapped(name: str) -> float:
+        found = REGISTRY.get_sample_value("shipment_events_unmapped_total", {"name": name})
+        return found or 0.0
+
+    before = unmapped("rto_ofd")
+    shipped = decode_shipment_event(_event("RTO-OFD"))
+    assert isinstance(shipped, NotFailedDelivery)
+    assert shipped.unmapped == "rto_ofd"
+    count_unmapped(shipped)
+    assert unmapped("rto_ofd") == before + 1
+
+    names = SHIPPED_NAMES.with_extra({"RTO-OFD": K.RTO_INITIATED})
+    configured = decode_shipment_event(_event("RTO-OFD"), names)
+    assert isinstance(configured, ShipmentEvent)
+    assert configured.kind is K.RTO_INITIATED
+    assert isinstance(decode_shipment_event(_event("delivered"), names), ShipmentEvent)
 
 
 def test_the_brand_tracking_host_is_a_plain_host_or_nothing() -> None:

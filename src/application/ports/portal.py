@@ -24,12 +24,13 @@ from domain.status import MessageStatus
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationListing:
-    """A conversation and where its template message got to."""
+    """A conversation, where its template message got to and what became of the shipment."""
 
     conversation: Conversation
     template_status: MessageStatus | None = None  # None: no template message was recorded
     error_code: int | None = None
     error_title: str | None = None
+    verdict: Verdict | None = None  # what became of the shipment; None: no event after it yet
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,7 @@ class ConversationThread:
     replies: tuple[CustomerReply, ...] = ()
     actions: tuple[NdrAction, ...] = ()
     clicks: tuple[LinkClick, ...] = ()
+    verdict: Verdict | None = None  # what became of the shipment; None: no event after it yet
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

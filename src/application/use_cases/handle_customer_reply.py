@@ -23,6 +23,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import (
     Found,
@@ -62,13 +63,14 @@ class HandleCustomerReply:
         clock: Clock,
         options: NotificationOptions,
         senders: SenderResolver,
+        outcomes: RecordShipmentOutcome,
     ) -> None:
         self._senders = senders
         self._uow = uow
         self._follow_ups = follow_ups
         self._clock = clock
         self._decider = ReplyDecider(uow, clock, options)
-        self._actions = ReplyActions(uow, ndr, activity, clock)
+        self._actions = ReplyActions(uow, ndr, activity, clock, outcomes)
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, Address, FailedDelivery, Item
-from domain.outcomes import ShipmentEvent, ShipmentEventKind
+from domain.outcomes import SHIPPED_NAMES, EventNames, ShipmentEvent, event_name
 
 Fuzzy = str | int | float | None
 
@@ -89,12 +89,35 @@ class _Envelope(msgspec.Struct, kw_only=True):
 _decoder = msgspec.json.Decoder(_Envelope)
 
 
+class _HeadData(msgspec.Struct, kw_only=True):
+    id: Fuzzy = None
+    account_id: Fuzzy = None
+    status_log_id: Fuzzy = None
+    status: str | None = None
+    status_updated_at: str | None = None
+
+
+class _Head(msgspec.Struct, kw_only=True):
+    """What every other kind of event is read for: most of the traffic, so only these fields
+    are decoded (the rest of the body is skipped, not built)."""
+
+    resource: str | None = None
+    eventSubType: str | None = None
+    response_data: _HeadData | list[object] | None = None
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+
+
 @dataclass(frozen=True, slots=True)
 class NotFailedDelivery:
     """Another kind of shipment event: acknowledged and counted, nothing else."""
 
     resource: str
     sub_type: str
+    # A shipment event whose name means no kind we know (``intransit``, or an RTO or
+    # cancellation name the WMS uses that is not configured): counted by name for operators.
+    unmapped: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +135,16 @@ class Malformed:
 DecodedEvent = FailedDelivery | ShipmentEvent | NotFailedDelivery | Malformed
 
 
-def decode_shipment_event(data: bytes) -> DecodedEvent:
+def decode_shipment_event(data: bytes, names: EventNames = SHIPPED_NAMES) -> DecodedEvent:
     try:
+        head = _head_decoder.decode(data)
+        if head.resource != "shipment" or head.eventSubType != "failed_delivery":
+            return _other(head, names)
         envelope = _decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Malformed(f"not a shipment event: {exc}"[:500])
     except RecursionError:
         return Malformed("not a shipment event: JSON nested too deeply")
-    if envelope.resource != "shipment" or envelope.eventSubType != "failed_delivery":
-        return _other(envelope)
     data_ = envelope.response_data
     if not isinstance(data_, _ResponseData):
         return Malformed("failed_delivery event without response_data")
@@ -187,18 +211,21 @@ def decode_shipment_event(data: bytes) -> DecodedEvent:
     return fdr
 
 
-def _other(envelope: _Envelope) -> ShipmentEvent | NotFailedDelivery:
+def _other(envelope: _Head, names: EventNames) -> ShipmentEvent | NotFailedDelivery:
     """A shipment event that may be the outcome of a notified attempt (docs/outcomes.md);
     anything else, or one without its ids, is only counted."""
     data_ = envelope.response_data
     named = envelope.eventSubType or ""
-    if envelope.resource != "shipment" or not isinstance(data_, _ResponseData):
+    if envelope.resource != "shipment" or not isinstance(data_, _HeadData):
         return NotFailedDelivery(envelope.resource or "", named)
     # The status names the event only when the envelope does not.
-    kind = ShipmentEventKind.named(named or data_.status or "")
+    name = named or data_.status or ""
+    kind = names.kind_of(name)
+    if kind is None:
+        return NotFailedDelivery(envelope.resource, named, event_name(name))
     shipment_id = _id_or_none(_int(data_.id) or 0)
     status_log_id = _id_or_none(_int(data_.status_log_id) or 0)
-    if kind is None or shipment_id is None or status_log_id is None:
+    if shipment_id is None or status_log_id is None:
         return NotFailedDelivery(envelope.resource, named)
     return ShipmentEvent(
         account_id=_id_or_none(_int(data_.account_id) or 0),
@@ -278,8 +305,12 @@ def _timestamp(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        # The WMS writes India time without a zone ("2023-06-08 16:06:16").
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        # The WMS writes India time without a zone ("2023-06-08 16:06:16"). fromisoformat
+        # reads that shape about ten times faster than strptime, which matters on the path
+        # that acknowledges most of the traffic (docs/outcomes.md); strptime reads the rest.
+        local = datetime.fromisoformat(text) if len(text) == 19 and text[10] == " " else None
+        if local is None or local.tzinfo is not None:
+            local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
     return (local - _IST_OFFSET).replace(tzinfo=UTC)

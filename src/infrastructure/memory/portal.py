@@ -21,7 +21,7 @@ from domain.conversation import Conversation
 from domain.cost import BilledMessage
 from domain.messages import MessageKind, OutgoingMessage
 from domain.ndr import NdrActionState
-from domain.outcomes import NO_ANSWER
+from domain.outcomes import NO_ANSWER, Verdict
 from domain.reasons import FdrReason
 from infrastructure.memory.repositories import InMemoryConversationRepository
 from infrastructure.memory.store import InMemoryStore, Tables
@@ -46,6 +46,7 @@ class InMemoryPortalQueries:
                     template_status=None if template is None else template.status,
                     error_code=None if template is None else template.error_code,
                     error_title=None if template is None else template.error_title,
+                    verdict=self._verdict(conversation.id or 0),
                 )
             )
         return listings
@@ -87,6 +88,7 @@ class InMemoryPortalQueries:
             replies=tuple(replies),
             actions=tuple(dataclasses.replace(a) for a in actions),
             clicks=tuple(clicks),
+            verdict=self._verdict(conversation_id),
         )
 
     async def billed(self, account_id: int, start: datetime, end: datetime) -> list[BilledMessage]:
@@ -206,6 +208,10 @@ class InMemoryPortalQueries:
             action_taken=acted,
             count=0,
         )
+
+    def _verdict(self, conversation_id: int) -> Verdict | None:
+        stored = self._t.outcomes.get(conversation_id)
+        return stored[2] if stored else None
 
     def _template_of(self, conversation: Conversation) -> OutgoingMessage | None:
         templates = [

@@ -10,6 +10,7 @@ from domain.conversation import Conversation
 from domain.errors import NotFound
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
+from domain.outcomes import Verdict
 from domain.records import LinkClick
 
 ThreadEntry = OutgoingMessage | DeliveryReport | CustomerReply | NdrAction | LinkClick
@@ -28,6 +29,7 @@ _RANK: dict[type, int] = {
 class ThreadView:
     conversation: Conversation
     entries: list[ThreadEntry]
+    verdict: Verdict | None = None  # what became of the shipment; None: no event after it yet
 
 
 def happened_at(entry: ThreadEntry) -> datetime:
@@ -58,4 +60,4 @@ class GetConversationThread:
             *thread.clicks,
         ]
         entries.sort(key=lambda e: (happened_at(e), _RANK[type(e)], e.id or 0))
-        return ThreadView(conversation=thread.conversation, entries=entries)
+        return ThreadView(conversation=thread.conversation, entries=entries, verdict=thread.verdict)

@@ -7,6 +7,7 @@ import dataclasses
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import UpstreamRejected, UpstreamUnavailable
@@ -17,8 +18,14 @@ from domain.ndr import NdrAction, NdrActionState
 
 class ReplyActions:
     def __init__(
-        self, uow: UnitOfWork, ndr: NdrActions, activity: ActivityPublisher, clock: Clock
+        self,
+        uow: UnitOfWork,
+        ndr: NdrActions,
+        activity: ActivityPublisher,
+        clock: Clock,
+        outcomes: RecordShipmentOutcome,
     ) -> None:
+        self._outcomes = outcomes  # judged again once an action is settled
         self._uow = uow
         self._ndr = ndr
         self._activity = activity
@@ -68,6 +75,7 @@ class ReplyActions:
         async with self._uow as uow:
             await uow.ndr_actions.update(action)
             await uow.commit()
+        await self._outcomes.after_action(conversation)
         await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
             await self.publish(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
-from application.services import NotificationOptions
+from application.services import NotificationOptions, buttons_in
 from domain.answers import unusable_answer
 from domain.conversation import Conversation, ConversationState
 from domain.flows import Context, Decision, decide, refusal, switched_language
@@ -112,7 +112,7 @@ class ReplyDecider:
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
             now=self._clock.now(),
-            options=template.buttons if template is not None else (),
+            options=await buttons_in(uow, template, language, self._options.default_account_id),
             phone_region=self._options.phone_region,
             texts=self._options.catalogs.texts(language),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Final, Literal
 
 import msgspec
 
@@ -21,6 +22,7 @@ from domain.messages import (
     ReplyType,
 )
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
+from domain.outcomes import ShipmentEventKind, Verdict
 from domain.phone import mask, mask_numbers_in
 from domain.reasons import FdrReason
 from domain.status import MessageStatus
@@ -43,6 +45,10 @@ SUMMARY_EXAMPLE = {
     "errorTitle": None,
     "createdAt": "2026-11-20T10:30:15Z",
     "updatedAt": "2026-11-20T10:41:02Z",
+    "outcome": "delivered",
+    "outcomeAt": "2026-11-21T13:05:00Z",
+    "courierNextEvent": "delivered",
+    "honoured": True,
 }
 THREAD_EXAMPLE = [
     {
@@ -88,6 +94,10 @@ THREAD_EXAMPLE = [
 ]
 
 
+PENDING: Final = "pending"
+ShownOutcome = Literal["delivered", "failed_again", "rto", "cancelled", "pending"]
+
+
 class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     id: int
     shipment_id: int
@@ -106,6 +116,14 @@ class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     error_title: str | None
     created_at: datetime
     updated_at: datetime
+    # What became of the shipment after this attempt (docs/outcomes.md): `pending` until a
+    # shipment event follows it; `failed_again` when the next attempt failed too.
+    outcome: ShownOutcome = PENDING
+    outcome_at: datetime | None = None  # when the event that decided it happened
+    courier_next_event: ShipmentEventKind | None = None  # the courier's first event after it
+    # Whether the courier did what the shopper chose; null: nothing to judge (no answer, an
+    # action the ESB did not take, or nothing after the answer yet).
+    honoured: bool | None = None
 
 
 class ConversationPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -190,8 +208,10 @@ def summary(
     status: MessageStatus | None = None,
     error_code: int | None = None,
     error_title: str | None = None,
+    verdict: Verdict | None = None,
 ) -> ConversationSummary:
     assert c.id is not None
+    outcome = verdict.outcome if verdict else None
     return ConversationSummary(
         id=c.id,
         shipment_id=c.shipment_id,
@@ -210,11 +230,17 @@ def summary(
         error_title=None if error_title is None else mask_numbers_in(error_title),
         created_at=c.created_at,
         updated_at=c.updated_at,
+        outcome=outcome.value if outcome else PENDING,
+        outcome_at=verdict.outcome_at if verdict else None,
+        courier_next_event=verdict.next_event if verdict else None,
+        honoured=verdict.honoured if verdict else None,
     )
 
 
 def listed(item: ConversationListing) -> ConversationSummary:
-    return summary(item.conversation, item.template_status, item.error_code, item.error_title)
+    return summary(
+        item.conversation, item.template_status, item.error_code, item.error_title, item.verdict
+    )
 
 
 def thread_item(entry: ThreadEntry) -> ThreadItem:
@@ -281,6 +307,7 @@ def detail(view: ThreadView) -> ConversationDetail:
             None if template is None else template.status,
             None if template is None else template.error_code,
             None if template is None else template.error_title,
+            view.verdict,
         ),
         thread=[thread_item(e) for e in view.entries],
     )

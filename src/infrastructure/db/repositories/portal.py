@@ -36,6 +36,7 @@ from infrastructure.db.repositories.messages import (
     report_from_row,
 )
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.repositories.outcomes import SqlShipmentOutcomeRepository
 from infrastructure.db.repositories.records import SqlLinkClickRepository
 from infrastructure.db.tables import (
     conversation_outcomes,
@@ -63,6 +64,7 @@ class SqlPortalQueries:
             found = await SqlConversationRepository(conn).search(query)
             ids = [c.id for c in found if c.id is not None]
             templates: dict[int, Any] = {}
+            verdicts = await SqlShipmentOutcomeRepository(conn).verdicts(ids)
             if ids:
                 rows = await conn.execute(
                     select(_m.c.conversation_id, _m.c.status, _m.c.error_code, _m.c.error_title)
@@ -80,6 +82,7 @@ class SqlPortalQueries:
                     template_status=None if row is None else MessageStatus(row.status),
                     error_code=None if row is None else row.error_code,
                     error_title=None if row is None else row.error_title,
+                    verdict=verdicts.get(conversation.id or 0),
                 )
             )
         return listings
@@ -104,6 +107,7 @@ class SqlPortalQueries:
             actions = await SqlNdrActionRepository(conn).for_conversation(conversation_id)
             # Clicks are indexed by shipment; a shipment has few, its attempts' among them.
             clicks = await SqlLinkClickRepository(conn).for_shipment(conversation.shipment_id)
+            verdicts = await SqlShipmentOutcomeRepository(conn).verdicts([conversation_id])
             return ConversationThread(
                 conversation=conversation,
                 messages=tuple(messages),
@@ -111,6 +115,7 @@ class SqlPortalQueries:
                 replies=tuple(reply_from_row(r) for r in replies.mappings()),
                 actions=tuple(actions),
                 clicks=tuple(c for c in clicks if c.conversation_id == conversation_id),
+                verdict=verdicts.get(conversation_id),
             )
 
     async def billed(self, account_id: int, start: datetime, end: datetime) -> list[BilledMessage]:
