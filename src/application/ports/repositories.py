@@ -194,6 +194,10 @@ class InboxBacklog:
 class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
 
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
+        """All of them, in one statement where the database allows; returned in the order
+        given, each with its new id (ids ascend in that order)."""
+
     async def pending(
         self,
         limit: int,

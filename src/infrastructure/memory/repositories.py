@@ -424,6 +424,9 @@ class InMemoryWebhookInboxRepository(_Repo):
         self._t.inbox[stored.id or 0] = stored
         return stored
 
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
+        return [await self.add(d) for d in deliveries]
+
     async def pending(
         self,
         limit: int,
