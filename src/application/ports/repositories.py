@@ -112,6 +112,10 @@ class OutgoingMessageRepository(Protocol):
         compare-and-set, never a whole-row overwrite. False when another writer got there
         first (read the row again to see what it holds)."""
 
+    async def advance_many(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        """``advance`` for each of them (at most one per row), in as few statements as the
+        database allows; the ids of those written."""
+
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since

@@ -45,8 +45,9 @@ GIVE_UP_AFTER = timedelta(days=7)
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_RETRY = timedelta(minutes=15)
 #: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
-#: bodies could hold half a million rows, parameters and events in memory at once.
-STATUSES_PER_TRANSACTION = 2000
+#: bodies could hold half a million rows, parameters and events in memory at once; and the
+#: POSTs are answered on the same event loop, which a larger chunk holds for longer.
+STATUSES_PER_TRANSACTION = 500
 #: Bodies read per pass, in bytes (Meta's largest are about 3 MB): a backlog pass of 500 of
 #: them would hold gigabytes, raw and decoded.
 PASS_BYTES = 8 * 1024 * 1024
@@ -157,6 +158,7 @@ class ProcessWebhooks:
                 batch.malformed += 1
                 continue
             bodies.append(_Body(delivery, parsed, list(parsed.problems)))
+            await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
         await self._record_statuses(bodies, batch)
         await self._record_template_changes(bodies, batch)
         await self._handle_replies(bodies, batch)

@@ -230,6 +230,9 @@ class InMemoryOutgoingMessageRepository(_Repo):
         )
         return True
 
+    async def advance_many(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        return {m.id for m in messages if m.id is not None and await self.advance(m)}
+
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         due = [
             m
