@@ -22,6 +22,8 @@ import hmac
 import json
 from typing import Any
 
+from litestar import Litestar, MediaType, Request, Response, get, post
+
 REFERENCE_TABLE = "bench_ref_inbox"
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} ("
@@ -34,7 +36,6 @@ _INSERT = "INSERT INTO bench_ref_inbox (body, received_at) VALUES (%s, UTC_TIMES
 def _receiver(port: int, database_url: str, secret: str) -> None:
     import asyncmy
     import uvicorn
-    from litestar import Litestar, MediaType, Request, Response, get, post
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
@@ -98,7 +99,7 @@ async def _sender(emulator: str, subscription: str, meta: str, concurrency: int)
     subscriber = PollingSubscriberClient(api_root=f"http://{emulator}/v1", api_is_dev=True)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.AsyncClient(base_url=meta, limits=limits, timeout=30)
-    slots = asyncio.Semaphore(concurrency)
+    acks: list[str] = []
 
     async def send(message: SubscriberMessage) -> None:
         event = json.loads(message.data or b"{}")
@@ -120,22 +121,36 @@ async def _sender(emulator: str, subscription: str, meta: str, concurrency: int)
                 ],
             },
         }
-        async with slots:
-            answer = await client.post("/v21.0/bench/messages", json=payload)
-            answer.raise_for_status()
+        answer = await client.post("/v21.0/bench/messages", json=payload)
+        answer.raise_for_status()
+        acks.append(message.ack_id)
 
-    async def puller() -> None:
+    async def flush_acks() -> None:
         while True:
-            messages = await subscriber.pull_now(subscription, 100)
-            if not messages:
-                await asyncio.sleep(0.05)
-                continue
-            await asyncio.gather(*(send(m) for m in messages))
-            await subscriber.acknowledge(subscription, [m.ack_id for m in messages])
+            await asyncio.sleep(0.05)
+            if acks:
+                batch = acks[:]
+                del acks[: len(batch)]
+                await subscriber.acknowledge(subscription, batch)
 
     print("sender started", flush=True)
-    # As many pulls in flight as it takes to keep ``concurrency`` sends busy.
-    await asyncio.gather(*(puller() for _ in range(max(1, concurrency // 50 + 1))))
+    # The worker's loop, without its work: pull what fits in the free slots, send each
+    # message in a task of its own, acknowledge in batches every 50 ms.
+    flusher = asyncio.create_task(flush_acks())
+    in_flight: set[asyncio.Task[None]] = set()
+    while not flusher.done():
+        free = concurrency - len(in_flight)
+        if free <= 0:
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            continue
+        messages = await subscriber.pull_now(subscription, min(free, 100))
+        if not messages:
+            await asyncio.sleep(0.05)
+            continue
+        for message in messages:
+            task = asyncio.create_task(send(message))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
 
 
 def main() -> None:
