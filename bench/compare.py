@@ -156,7 +156,7 @@ async def _answers(stack: BenchStack, port: int, pool: _Messages, quick: bool) -
     return answered
 
 
-async def _sends_done(stack: BenchStack, ids: set[int], within: float) -> SendLog:
+async def sends_done(stack: BenchStack, ids: set[int], within: float) -> SendLog:
     deadline = time.monotonic() + within
     while True:
         log = await stack.meta_sends()
@@ -174,7 +174,7 @@ async def _drain_events(
     cpu0 = sum(p.cpu_seconds() for p in processes)
     started = time.time()
     await publish_all(stack, bodies)
-    sends = await _sends_done(stack, set(ids), 60 + events / 5)
+    sends = await sends_done(stack, set(ids), 60 + events / 5)
     cpu = sum(p.cpu_seconds() for p in processes) - cpu0
     last = max(sends.times, default=started + 1)
     sent = len(set(sends.shipments))
