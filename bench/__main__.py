@@ -1,5 +1,9 @@
-"""``python -m bench [SECTION ...|all] [--quick] [--out FILE]``; sections: ingest, fanout,
-limiter, peer, outcomes, memory, profile.
+"""``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
+ingest, fanout, limiter, peer, outcomes, memory, compare, profile.
+
+``compare`` runs the reference receiver and sender (``bench/reference.py``), the service of
+``--baseline`` (another copy of ``src``, the "before") when given, and this checkout's
+service, side by side in the same minutes (``bench/compare.py``).
 
 ``all`` (the default, what ``make bench`` runs) is everything but profile, which
 runs the service under cProfile and is asked for by name. Results are merged into
@@ -23,6 +27,7 @@ from typing import Any
 import psutil
 
 from bench import env
+from bench.compare import run_compare
 from bench.fanout import FULL_PLANS, QUICK_PLANS, run_fanout
 from bench.ingest import FULL_LEVELS, QUICK_LEVELS, run_ingest
 from bench.limiter import run_limiter
@@ -32,7 +37,7 @@ from bench.profile import run_profile
 from bench.stack import BenchStack, bench_stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingest", "fanout", "limiter", "peer", "outcomes", "memory", "profile")
+SECTIONS = ("ingest", "fanout", "limiter", "peer", "outcomes", "memory", "compare", "profile")
 
 
 def _machine() -> dict[str, Any]:
@@ -176,9 +181,9 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
     return targets
 
 
-async def _run(sections: list[str], quick: bool) -> dict[str, Any]:
+async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    needs_stack = any(s in sections for s in ("ingest", "fanout", "memory", "profile"))
+    needs_stack = any(s in sections for s in ("ingest", "fanout", "memory", "profile", "compare"))
     if "peer" in sections:
         print("peer: pywa and ours, in process", file=sys.stderr)
         results["peer"] = run_peer(5_000 if quick else 20_000, 1 if quick else 3)
@@ -205,6 +210,11 @@ async def _run(sections: list[str], quick: bool) -> dict[str, Any]:
             results["fanout"]["machine_cpu"] = cpu.report()
         if "memory" in sections:
             results["memory"] = _memory(results)
+        if "compare" in sections:
+            print("compare: the reference, before and after, side by side", file=sys.stderr)
+            cpu = env.CpuAccount()
+            results["compare"] = await run_compare(stack, baseline, quick)
+            results["compare"]["machine_cpu"] = cpu.report()
         if "profile" in sections:
             print("profile: serve and worker under cProfile", file=sys.stderr)
             results["profile"] = await run_profile(stack, quick)
@@ -233,6 +243,13 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another copy of src to run as the 'before' of the compare section "
+        "(e.g. `git archive <commit> src | tar -x -C /tmp/base`, then /tmp/base/src)",
+    )
     args = parser.parse_args()
     wanted = args.what or ["all"]
     unknown = sorted(set(wanted) - {*SECTIONS, "all"})
@@ -256,7 +273,7 @@ def main() -> int:
         "cores_busy_before_start": others,
     }
     try:
-        results = asyncio.run(_run(list(sections), args.quick))
+        results = asyncio.run(_run(list(sections), args.quick, args.baseline))
     except env.BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1

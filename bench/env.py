@@ -247,12 +247,18 @@ class ServiceProcess:
         return self.process.wait()
 
 
-def service_env(base: dict[str, str]) -> dict[str, str]:
-    """The process environment: this interpreter's, minus any WA_* of the caller, plus ours."""
+def service_env(base: dict[str, str], src: Path | None = None) -> dict[str, str]:
+    """The process environment: this interpreter's, minus any WA_* of the caller, plus ours.
+
+    ``src``: another copy of the service's ``src`` folder to run instead of this one (the
+    "before" of a before/after comparison, e.g. ``git archive <commit> src``); it goes first
+    on ``PYTHONPATH``, ahead of the installed package.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WA_")}
     env.pop("PUBSUB_EMULATOR_HOST", None)
     # The service runs in a scratch directory; ``bench.*`` wrappers are found from the repo.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    paths = (str(src) if src else None, str(ROOT), env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.update(base)
     return env
 
@@ -264,6 +270,7 @@ def spawn(
     run_dir: Path,
     *,
     python_args: list[str] | None = None,
+    src: Path | None = None,
 ) -> ServiceProcess:
     """``python [python_args] -m entrypoints.cli <args>`` in ``run_dir`` (no stray ``.env``)."""
     log_path = run_dir / f"{name}.log"
@@ -272,7 +279,7 @@ def spawn(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, *module, *args],
-            env=service_env(env),
+            env=service_env(env, src),
             cwd=run_dir,
             stdout=log,
             stderr=subprocess.STDOUT,

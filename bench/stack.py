@@ -65,19 +65,35 @@ class BenchStack:
         return values
 
     async def start_serve(
-        self, *, profile: Path | None = None, port: int | None = None, **extra: str
+        self,
+        *,
+        profile: Path | None = None,
+        port: int | None = None,
+        src: Path | None = None,
+        **extra: str,
     ) -> tuple[env.ServiceProcess, int]:
         port = port or env.free_port()
         args = ["serve", "--port", str(port)]
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
         service = env.spawn(
-            f"serve-{port}", args, self.service_env(**extra), self.run_dir, python_args=python_args
+            f"serve-{port}",
+            args,
+            self.service_env(**extra),
+            self.run_dir,
+            python_args=python_args,
+            src=src,
         )
         await env.wait_http_ready(service, f"http://127.0.0.1:{port}/health/ready")
         return service, port
 
     async def start_worker(
-        self, *, throughput: int, concurrency: int, profile: Path | None = None, **extra: str
+        self,
+        *,
+        throughput: int,
+        concurrency: int,
+        profile: Path | None = None,
+        src: Path | None = None,
+        **extra: str,
     ) -> env.ServiceProcess:
         values = {
             "WA_META_THROUGHPUT": str(throughput),
@@ -88,9 +104,50 @@ class BenchStack:
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
         name = f"worker-{throughput}-{secrets.token_hex(2)}"
         service = env.spawn(
-            name, ["worker"], self.service_env(**values), self.run_dir, python_args=python_args
+            name,
+            ["worker"],
+            self.service_env(**values),
+            self.run_dir,
+            python_args=python_args,
+            src=src,
         )
         await env.wait_log_line(service, "worker started")
+        return service
+
+    async def start_reference_receiver(self) -> tuple[env.ServiceProcess, int]:
+        """The floor for ingest (``bench/reference.py``): verify, insert, 200."""
+        port = env.free_port()
+        args = ["receiver", "--port", str(port), "--database-url", self.database_url]
+        service = env.spawn(
+            f"ref-receiver-{port}",
+            [*args, "--secret", APP_SECRET],
+            {},
+            self.run_dir,
+            python_args=["-m", "bench.reference"],
+        )
+        await env.wait_http_ready(service, f"http://127.0.0.1:{port}/health/ready")
+        return service, port
+
+    async def start_reference_sender(self, concurrency: int = 128) -> env.ServiceProcess:
+        """The floor for fan-out (``bench/reference.py``): pull, POST to the fake, ack."""
+        service = env.spawn(
+            f"ref-sender-{secrets.token_hex(2)}",
+            [
+                "sender",
+                "--emulator",
+                self.emulator_host,
+                "--subscription",
+                self.fdr_subscription,
+                "--meta",
+                f"http://127.0.0.1:{self.meta_port}",
+                "--concurrency",
+                str(concurrency),
+            ],
+            {},
+            self.run_dir,
+            python_args=["-m", "bench.reference"],
+        )
+        await env.wait_log_line(service, "sender started")
         return service
 
     async def new_fdr_subscription(self) -> None:

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
+from application.inbox_writer import InboxWriter
 from application.ports.auth import PushAuthenticator
 from application.ports.cache import SettingsCache
 from application.ports.clock import Clock, IdGenerator
@@ -343,6 +344,17 @@ class AnswerProvider(Provider):
                 yield await request.get(HandleCustomerReply)
 
         return open_handler
+
+    @provide
+    def inbox_writer(self, container: AsyncContainer) -> InboxWriter:
+        """One per process, so that concurrent POSTs share its writes (group commit)."""
+
+        @asynccontextmanager
+        async def open_uow() -> AsyncIterator[UnitOfWork]:
+            async with container() as request:
+                yield await request.get(UnitOfWork)
+
+        return InboxWriter(open_uow)
 
 
 class UseCaseProvider(Provider):

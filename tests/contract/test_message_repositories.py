@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import Conflict
-from domain.messages import MessageKind
+from domain.messages import MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import UowFactory, new_id
@@ -185,6 +185,55 @@ async def test_a_status_is_written_only_over_an_earlier_one(uow_factory: UowFact
         found = await uow.messages.get(stored.id or 0)
     assert found is not None
     assert (found.status, found.message_id) == (MessageStatus.SENT, wamid)
+
+
+async def test_statuses_written_together_follow_the_same_compare_and_set(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        rows = [await uow.messages.add(OutgoingMessageFactory.build()) for _ in range(4)]
+        taken = await uow.messages.add(
+            OutgoingMessageFactory.build(message_id=f"wamid.taken-{new_id()}")
+        )
+        await uow.commit()
+    wamids = [f"wamid.many-{new_id()}" for _ in rows]
+    later = T0 + timedelta(minutes=5)
+
+    def moved(i: int, status: MessageStatus, wamid: str | None = None) -> OutgoingMessage:
+        return dataclasses.replace(
+            rows[i],
+            status=status,
+            message_id=wamid if wamid is not None else wamids[i],
+            error_code=131_000 + i if status is MessageStatus.FAILED else None,
+            external_updated_at=later,
+            updated_at=later,
+        )
+
+    async with uow_factory() as uow:
+        first = await uow.messages.advance_many([moved(i, MessageStatus.SENT) for i in range(4)])
+        # Then: one forward, one backward (refused), one forward, one onto a wamid another
+        # message holds (refused by the unique key): the others are written all the same.
+        second = await uow.messages.advance_many(
+            [
+                moved(0, MessageStatus.DELIVERED),
+                moved(1, MessageStatus.ACCEPTED),
+                moved(2, MessageStatus.FAILED),
+                moved(3, MessageStatus.READ, taken.message_id),
+            ]
+        )
+        await uow.commit()
+    assert first == {r.id for r in rows}
+    assert second == {rows[0].id, rows[2].id}
+    async with uow_factory() as uow:
+        found = [await uow.messages.get(r.id or 0) for r in rows]
+    assert [(f.status, f.message_id) if f else None for f in found] == [
+        (MessageStatus.DELIVERED, wamids[0]),
+        (MessageStatus.SENT, wamids[1]),
+        (MessageStatus.FAILED, wamids[2]),
+        (MessageStatus.SENT, wamids[3]),
+    ]
+    assert found[2] is not None
+    assert (found[2].error_code, found[2].external_updated_at) == (131_002, later)
 
 
 async def test_due_unknown_sends_are_claimed_oldest_first(uow_factory: UowFactory) -> None:

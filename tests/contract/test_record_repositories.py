@@ -48,6 +48,27 @@ async def test_the_inbox_keeps_exact_bytes_until_processed(uow_factory: UowFacto
         assert stored.id not in [d.id for d in await uow.inbox.pending(1000)]
 
 
+async def test_bodies_stored_together_keep_their_order_and_bytes(uow_factory: UowFactory) -> None:
+    bodies = [f'{{"n":{n},"id":{new_id()}}}'.encode() + b"\xff" * n for n in range(7)]
+    async with uow_factory() as uow:
+        stored = await uow.inbox.add_many(
+            [
+                WebhookDelivery(connection_id=n % 2 or None, body=b, received_at=T0)
+                for n, b in enumerate(bodies)
+            ]
+        )
+        await uow.commit()
+    assert [d.body for d in stored] == bodies
+    ids = [d.id or 0 for d in stored]
+    assert 0 not in ids
+    assert ids == sorted(ids)
+    async with uow_factory() as uow:
+        found = [await uow.inbox.get(i) for i in ids]
+    assert [(d.body, d.connection_id) if d else None for d in found] == [
+        (b, n % 2 or None) for n, b in enumerate(bodies)
+    ]
+
+
 async def test_one_ndr_action_per_conversation_and_kind(uow_factory: UowFactory) -> None:
     action = NdrActionFactory.build(
         kind=NdrActionKind.RESCHEDULE, delivery_date=date(2026, 11, 27), disputed_fake_attempt=False

@@ -1,4 +1,5 @@
-"""The benchmarks cannot rot: a tiny ingest round against a real ``serve``, and the peer.
+"""The benchmarks cannot rot: a tiny ingest round against a real ``serve``, the peer, and the
+reference receiver and sender.
 
 ``make bench`` is not part of ``make test``; this runs the same code on a few hundred updates
 (its own database, Redis prefix and processes, the session's emulator) and checks that
@@ -9,8 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ingest import Level, run_ingest
+from bench.compare import sends_done
+from bench.fanout import new_events, publish_all, template_event
+from bench.httpload import run_closed_loop
+from bench.ingest import WEBHOOK_PATH, Level, run_ingest
 from bench.outcomes import run_outcomes
+from bench.payloads import Webhook, http_request, seed_messages, status_webhooks
 from bench.peer import run_peer
 from bench.stack import bench_stack
 
@@ -44,3 +49,40 @@ async def test_the_outcomes_round_acknowledges_unmessaged_shipments_without_a_wr
     assert result["worker"]["acknowledged_unhandled"] == result["events"]
     assert result["rows_written"] == dict.fromkeys(result["rows_written"], 0)
     assert set(result["per_event"]["outcomes"]) == {"not_fdr", "outcome_not_messaged"}
+
+
+async def test_the_reference_receiver_and_sender_do_their_little(pubsub_emulator_host: str) -> None:
+    async with bench_stack(meta_delay=0.0, emulator_host=pubsub_emulator_host) as stack:
+        receiver, port = await stack.start_reference_receiver()
+        try:
+            messages = await seed_messages(stack.engine, 9_000_000, 20)
+            hooks = list(status_webhooks(messages, 1))
+            posted = await run_closed_loop(
+                "127.0.0.1",
+                port,
+                [http_request(WEBHOOK_PATH, h) for h in hooks],
+                concurrency=4,
+                duration=60,
+            )
+            forged = await run_closed_loop(
+                "127.0.0.1",
+                port,
+                [http_request(WEBHOOK_PATH, Webhook(hooks[0].body, "sha256=00", 1))],
+                concurrency=1,
+                duration=60,
+            )
+        finally:
+            await receiver.stop()
+        stored = await stack.scalar("SELECT COUNT(*) FROM bench_ref_inbox")
+        assert (len(posted.ok()), stored) == (len(hooks), len(hooks))
+        assert [o.status for o in forged.outcomes] == [401]
+
+        await stack.new_fdr_subscription()
+        sender = await stack.start_reference_sender(8)
+        try:
+            ids, bodies = new_events(template_event(), 30)
+            await publish_all(stack, bodies)
+            sends = await sends_done(stack, set(ids), 60)
+        finally:
+            await sender.stop()
+        assert sorted(sends.shipments) == sorted(ids)

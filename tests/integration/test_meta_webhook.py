@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -203,7 +204,33 @@ async def test_database_down_answers_5xx_so_meta_retries() -> None:
         response = await client.post(
             "/webhooks/whatsapp", content=body, headers=signed(body, APP_SECRET)
         )
+        # POSTs arriving together are stored together: every one of them hears of the failure.
+        together = await asyncio.gather(
+            *(
+                client.post("/webhooks/whatsapp", content=body, headers=signed(body, APP_SECRET))
+                for _ in range(16)
+            )
+        )
     assert response.status_code == 503
+    assert [r.status_code for r in together] == [503] * 16
+
+
+async def test_concurrent_posts_are_each_answered_once_their_body_is_stored(
+    client: AppClient, stack: Stack
+) -> None:
+    bodies = [
+        statuses_body([status(f"wamid.GC{new_id()}", "delivered", recipient="919800000000")])
+        for _ in range(40)
+    ]
+    answers = await asyncio.gather(
+        *(
+            client.post("/webhooks/whatsapp", content=b, headers=signed(b, APP_SECRET))
+            for b in bodies
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 40
+    stored = {r["body"] for r in await stack.rows("wa_webhook_inbox")}
+    assert set(bodies) <= stored
 
 
 async def test_a_thousand_statuses_in_one_post_are_stored_once(

@@ -112,6 +112,10 @@ class OutgoingMessageRepository(Protocol):
         compare-and-set, never a whole-row overwrite. False when another writer got there
         first (read the row again to see what it holds)."""
 
+    async def advance_many(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        """``advance`` for each of them (at most one per row), in as few statements as the
+        database allows; the ids of those written."""
+
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since
@@ -193,6 +197,10 @@ class InboxBacklog:
 
 class WebhookInboxRepository(Protocol):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
+
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
+        """All of them, in one statement where the database allows; returned in the order
+        given, each with its new id (ids ascend in that order)."""
 
     async def pending(
         self,

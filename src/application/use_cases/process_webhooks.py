@@ -105,6 +105,7 @@ class ProcessWebhooks:
                 batch.malformed += 1
                 continue
             bodies.append(Body(delivery, parsed, list(parsed.problems)))
+            await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
         await self._record_statuses(bodies, batch)
         await self._record_template_changes(bodies, batch)
         await self._handle_replies(bodies, batch)

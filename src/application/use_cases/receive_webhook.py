@@ -1,9 +1,12 @@
-"""A webhook POST from Meta: checked against the connection's app secret, stored, answered."""
+"""A webhook POST from Meta: checked against the connection's app secret, stored, answered.
+
+Bodies are stored with group commit (``application.inbox_writer``): concurrent POSTs share one
+transaction, and each is answered once that transaction has committed."""
 
 from __future__ import annotations
 
+from application.inbox_writer import InboxWriter
 from application.ports.clock import Clock
-from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookVerifier
 from application.services import SenderResolver
 from domain.errors import InvalidSignature, NotConfigured, NotFound, UpstreamRejected
@@ -13,9 +16,9 @@ from domain.settings import DEFAULT_CONNECTION_ID
 
 class ReceiveWebhook:
     def __init__(
-        self, uow: UnitOfWork, senders: SenderResolver, verifier: WebhookVerifier, clock: Clock
+        self, inbox: InboxWriter, senders: SenderResolver, verifier: WebhookVerifier, clock: Clock
     ) -> None:
-        self._uow = uow
+        self._inbox = inbox
         self._senders = senders
         self._verifier = verifier
         self._clock = clock
@@ -30,14 +33,10 @@ class ReceiveWebhook:
             raise NotConfigured("no app secret for this connection: webhooks are refused")
         if not self._verifier.is_valid(body, signature, secret):
             raise InvalidSignature("X-Hub-Signature-256 is missing or does not match")
-        async with self._uow as uow:
-            stored = await uow.inbox.add(
-                WebhookDelivery(
-                    connection_id=connection_id, body=body, received_at=self._clock.now()
-                )
-            )
-            await uow.commit()
-        return stored
+        # Durable before the answer; stored together with the bodies of concurrent POSTs.
+        return await self._inbox.store(
+            WebhookDelivery(connection_id=connection_id, body=body, received_at=self._clock.now())
+        )
 
     async def _secret(self, connection_id: int | None) -> str:
         try:

@@ -65,10 +65,12 @@ class RecordDeliveryReports:
             conversations = await uow.conversations.get_many(
                 {m.conversation_id for m in changed.values()}
             )
+            # A compare-and-set per message, all in one statement when all of them match: a
+            # writer that stored a later status first (the worker recording Meta's answer,
+            # another pass) keeps it (docs/sending.md).
+            advanced = await uow.messages.advance_many(list(changed.values()))
             for message_id, message in changed.items():
-                # A compare-and-set: a writer that stored a later status first (the worker
-                # recording Meta's answer, another pass) keeps it (docs/sending.md).
-                if not await uow.messages.advance(message):
+                if message.id not in advanced:
                     moved = [r for r in moved if r.message_id != message_id]
                     continue
                 conversation = conversations.get(message.conversation_id)

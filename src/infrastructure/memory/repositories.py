@@ -230,6 +230,9 @@ class InMemoryOutgoingMessageRepository(_Repo):
         )
         return True
 
+    async def advance_many(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        return {m.id for m in messages if m.id is not None and await self.advance(m)}
+
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         due = [
             m
@@ -423,6 +426,9 @@ class InMemoryWebhookInboxRepository(_Repo):
         stored = dataclasses.replace(delivery, id=self._t.new_id())
         self._t.inbox[stored.id or 0] = stored
         return stored
+
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
+        return [await self.add(d) for d in deliveries]
 
     async def pending(
         self,

@@ -14,8 +14,9 @@ from domain.webhook import ElementProblem, ElementProblemKind, ParsedWebhook, St
 T = TypeVar("T")
 
 #: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
-#: bodies could hold half a million rows, parameters and events in memory at once.
-STATUSES_PER_TRANSACTION = 2000
+#: bodies could hold half a million rows, parameters and events in memory at once; and the
+#: POSTs are answered on the same event loop, which a larger chunk holds for longer.
+STATUSES_PER_TRANSACTION = 500
 
 
 @dataclass(slots=True)

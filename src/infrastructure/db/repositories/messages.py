@@ -7,8 +7,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
 from domain.cost import Pricing
@@ -21,6 +33,7 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
+from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
 
@@ -100,6 +113,48 @@ _ADVANCE_WITH_WAMID = _ADVANCE.where(
 ).values(message_id=_WAMID)
 
 
+class _NotAll(Exception):
+    """Some row of a multi-row compare-and-set did not match."""
+
+
+def _advance_many(messages: Sequence[OutgoingMessage]) -> Any:
+    ids = [m.id for m in messages]
+    assert None not in ids
+    assert len(set(ids)) == len(ids)
+
+    def per_row(column: str, value: Any) -> Any:
+        kind = _out.c[column].type  # the column's own type (e.g. UTC datetimes)
+        return case(*[(_out.c.id == m.id, literal(value(m), kind)) for m in messages])
+
+    matches = [
+        and_(
+            _out.c.id == m.id,
+            _out.c.status.in_(sorted(s.value for s in m.status.predecessors())),
+            *(
+                [or_(_out.c.message_id.is_(None), _out.c.message_id == m.message_id)]
+                if m.message_id is not None
+                else []
+            ),
+        )
+        for m in messages
+    ]
+    wamids = [m for m in messages if m.message_id is not None]
+    values: dict[str, Any] = {
+        "status": per_row("status", lambda m: m.status.value),
+        "error_code": per_row("error_code", lambda m: m.error_code),
+        "error_title": per_row("error_title", lambda m: m.error_title),
+        "external_updated_at": per_row("external_updated_at", lambda m: m.external_updated_at),
+        "resent_at": per_row("resent_at", lambda m: m.resent_at),
+        "updated_at": per_row("updated_at", lambda m: m.updated_at),
+    }
+    if wamids:
+        values["message_id"] = case(
+            *[(_out.c.id == m.id, literal(m.message_id, _out.c.message_id.type)) for m in wamids],
+            else_=_out.c.message_id,
+        )
+    return update(_out).where(_out.c.id.in_(ids), or_(*matches)).values(values)
+
+
 class SqlOutgoingMessageRepository(SqlRepository):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
         new_id = await self._insert_unique(_INSERT_OUTGOING, _outgoing_values(message))
@@ -151,6 +206,27 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 _ADVANCE_WITH_WAMID, {**params, "wamid": message.message_id}
             )
         return result is not None and int(result.rowcount) == 1
+
+    async def advance_many(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        if len(messages) < 2:
+            return {m.id for m in messages if m.id is not None and await self.advance(m)}
+        # One UPDATE for all, each row under its own compare-and-set condition, inside a
+        # savepoint. Every row matched (the usual case: nobody else wrote these messages
+        # meanwhile): done in one statement. Otherwise (or a wamid refused by the unique
+        # key) the savepoint is undone and each message is tried on its own, so the outcome
+        # is exactly the one-by-one outcome.
+        try:
+            async with self._conn.begin_nested():
+                result = await self._conn.execute(_advance_many(messages))
+                if int(result.rowcount) != len(messages):
+                    raise _NotAll
+            return {m.id for m in messages if m.id is not None}
+        except _NotAll:
+            pass
+        except IntegrityError as exc:
+            if not is_duplicate_key(exc):
+                raise
+        return {m.id for m in messages if m.id is not None and await self.advance(m)}
 
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []

@@ -106,6 +106,7 @@ class SqlFdrEventRepository(SqlRepository):
 
 _i = webhook_inbox
 _INSERT_DELIVERY = insert(_i)
+_INSERT_DELIVERIES = insert(_i).returning(_i.c.id)
 _p = webhook_problems
 _INSERT_PROBLEM = insert(_p)
 
@@ -123,20 +124,34 @@ def _delivery(r: RowMapping) -> WebhookDelivery:
     )
 
 
+def _delivery_values(delivery: WebhookDelivery) -> dict[str, object]:
+    return {
+        "connection_id": delivery.connection_id,
+        "body": delivery.body,
+        "body_bytes": len(delivery.body),
+        "received_at": delivery.received_at,
+        "processed_at": delivery.processed_at,
+        "error": delivery.error,
+    }
+
+
 class SqlWebhookInboxRepository(SqlRepository):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery:
-        new_id = await self._insert(
-            _INSERT_DELIVERY,
-            {
-                "connection_id": delivery.connection_id,
-                "body": delivery.body,
-                "body_bytes": len(delivery.body),
-                "received_at": delivery.received_at,
-                "processed_at": delivery.processed_at,
-                "error": delivery.error,
-            },
-        )
+        new_id = await self._insert(_INSERT_DELIVERY, _delivery_values(delivery))
         return dataclasses.replace(delivery, id=new_id)
+
+    async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
+        if len(deliveries) < 2:
+            return [await self.add(d) for d in deliveries]
+        # SQLAlchemy sends these rows as one multi-row INSERT ... RETURNING (its
+        # "insertmanyvalues"; MariaDB 10.5+ and SQLite 3.35+ both return ids). An
+        # auto-increment gives the rows of one statement ascending ids in the order of
+        # VALUES, so the sorted ids match the bodies in order.
+        result = await self._conn.execute(
+            _INSERT_DELIVERIES, [_delivery_values(d) for d in deliveries]
+        )
+        ids = sorted(int(i) for i in result.scalars())
+        return [dataclasses.replace(d, id=i) for d, i in zip(deliveries, ids, strict=True)]
 
     async def pending(
         self,

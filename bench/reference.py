@@ -1,0 +1,176 @@
+"""The floor: the least a receiver and a sender can do on this stack, to compare ours against.
+
+- **receiver**: a Litestar route under uvicorn (as ``serve``) that checks Meta's
+  ``X-Hub-Signature-256`` over the raw body, inserts the body into MariaDB with asyncmy (the
+  service's driver; its own connection pool, no ORM) and answers 200. Nothing else: no
+  dependency injection, no pump, no middleware.
+- **sender**: pulls from the Pub/Sub emulator with gcloud-aio (as the worker), POSTs one
+  template send per event to the Meta fake with httpx (as the worker), acknowledges.
+  Nothing else: no database, no limiter, no settings.
+
+    python -m bench.reference receiver --port 8200 --database-url mysql+asyncmy://... --secret S
+    python -m bench.reference sender --emulator 127.0.0.1:8085 --subscription projects/p/... \
+        --meta http://127.0.0.1:8123 --concurrency 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get, post
+
+REFERENCE_TABLE = "bench_ref_inbox"
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} ("
+    "id BIGINT AUTO_INCREMENT PRIMARY KEY, body LONGBLOB NOT NULL, "
+    "received_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+)
+_INSERT = "INSERT INTO bench_ref_inbox (body, received_at) VALUES (%s, UTC_TIMESTAMP(6))"
+
+
+def _receiver(port: int, database_url: str, secret: str) -> None:
+    import asyncmy
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    key = secret.encode()
+    pools: list[Any] = []
+
+    async def open_pool() -> None:
+        pool = await asyncmy.create_pool(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            db=url.database,
+            minsize=1,
+            maxsize=10,  # the service's pool size
+            autocommit=False,
+        )
+        async with pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(_CREATE)
+        pools.append(pool)
+
+    async def close_pool() -> None:
+        for pool in pools:
+            pool.close()
+            await pool.wait_closed()
+
+    paths = ["/webhooks/whatsapp", "/webhooks/whatsapp/{connection_id:int}"]
+
+    @post(paths, media_type=MediaType.TEXT)
+    async def receive(request: Request[Any, Any, Any]) -> Response[str]:
+        body = await request.body()
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(request.headers.get("x-hub-signature-256", ""), expected):
+            return Response("bad signature", status_code=401)
+        async with pools[0].acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute(_INSERT, (body,))
+            await conn.commit()
+        return Response("ok", status_code=200)
+
+    @get("/health/ready", media_type=MediaType.TEXT)
+    async def health() -> str:
+        return "ok"
+
+    app = Litestar(
+        route_handlers=[receive, health],
+        on_startup=[open_pool],
+        on_shutdown=[close_pool],
+        debug=False,
+        logging_config=None,
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+async def _sender(emulator: str, subscription: str, meta: str, concurrency: int) -> None:
+    import httpx
+    from gcloud.aio.pubsub import SubscriberMessage
+
+    from infrastructure.pubsub.client import PollingSubscriberClient
+
+    subscriber = PollingSubscriberClient(api_root=f"http://{emulator}/v1", api_is_dev=True)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = httpx.AsyncClient(base_url=meta, limits=limits, timeout=30)
+    acks: list[str] = []
+
+    async def send(message: SubscriberMessage) -> None:
+        event = json.loads(message.data or b"{}")
+        shipment = event["response_data"]["id"]
+        payload = {
+            "messaging_product": "whatsapp",
+            "to": "919800000000",
+            "type": "template",
+            "template": {
+                "name": "fdr",
+                "language": {"code": "en"},
+                "components": [
+                    {
+                        "type": "button",
+                        "sub_type": "url",
+                        "index": "0",
+                        "parameters": [{"type": "text", "text": f"/track/whatsapp/{shipment}"}],
+                    }
+                ],
+            },
+        }
+        answer = await client.post("/v21.0/bench/messages", json=payload)
+        answer.raise_for_status()
+        acks.append(message.ack_id)
+
+    async def flush_acks() -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            if acks:
+                batch = acks[:]
+                del acks[: len(batch)]
+                await subscriber.acknowledge(subscription, batch)
+
+    print("sender started", flush=True)
+    # The worker's loop, without its work: pull what fits in the free slots, send each
+    # message in a task of its own, acknowledge in batches every 50 ms.
+    flusher = asyncio.create_task(flush_acks())
+    in_flight: set[asyncio.Task[None]] = set()
+    while not flusher.done():
+        free = concurrency - len(in_flight)
+        if free <= 0:
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            continue
+        messages = await subscriber.pull_now(subscription, min(free, 100))
+        if not messages:
+            await asyncio.sleep(0.05)
+            continue
+        for message in messages:
+            task = asyncio.create_task(send(message))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="role", required=True)
+    receiver = sub.add_parser("receiver")
+    receiver.add_argument("--port", type=int, required=True)
+    receiver.add_argument("--database-url", required=True)
+    receiver.add_argument("--secret", required=True)
+    sender = sub.add_parser("sender")
+    sender.add_argument("--emulator", required=True)
+    sender.add_argument("--subscription", required=True)
+    sender.add_argument("--meta", required=True)
+    sender.add_argument("--concurrency", type=int, default=128)
+    args = parser.parse_args()
+    if args.role == "receiver":
+        _receiver(args.port, args.database_url, args.secret)
+    else:
+        asyncio.run(_sender(args.emulator, args.subscription, args.meta, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

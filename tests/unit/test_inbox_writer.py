@@ -1,0 +1,101 @@
+"""Group commit of webhook bodies: concurrent POSTs share writes, each learns its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from application.inbox_writer import InboxWriter
+from application.ports.repositories import UnitOfWork
+from domain.errors import UpstreamUnavailable
+from domain.records import WebhookDelivery
+from infrastructure.memory.store import InMemoryStore
+from infrastructure.memory.uow import InMemoryUnitOfWork
+from tests.support.factories import T0
+
+
+class Gate:
+    """Holds every write until opened, and can make them fail."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.opened = asyncio.Event()
+        self.fail = False
+        self.written: list[int] = []  # bodies per committed write
+
+    @asynccontextmanager
+    async def open_uow(self) -> AsyncIterator[UnitOfWork]:
+        gate = self
+
+        class Held(InMemoryUnitOfWork):
+            async def commit(self) -> None:
+                await gate.opened.wait()
+                if gate.fail:
+                    raise UpstreamUnavailable("the database did not answer")
+                gate.written.append(len(await self.inbox.pending(10_000)) - sum(gate.written))
+                await super().commit()
+
+        yield Held(self.store)
+
+
+def _body(n: int) -> WebhookDelivery:
+    return WebhookDelivery(connection_id=None, body=f'{{"n":{n}}}'.encode(), received_at=T0)
+
+
+async def _pending(store: InMemoryStore) -> list[bytes]:
+    async with InMemoryUnitOfWork(store) as uow:
+        return [d.body for d in await uow.inbox.pending(10_000)]
+
+
+async def test_bodies_posted_together_are_all_stored_in_fewer_writes_than_posts() -> None:
+    gate = Gate(InMemoryStore())
+    writer = InboxWriter(gate.open_uow)
+    first = asyncio.create_task(writer.store(_body(0)))
+    await asyncio.sleep(0.01)  # the first write is under way (held at its commit)
+    rest = [asyncio.create_task(writer.store(_body(n))) for n in range(1, 40)]
+    await asyncio.sleep(0.01)
+    assert not any(t.done() for t in [first, *rest])  # nobody is answered before the commit
+    gate.opened.set()
+    stored = await asyncio.gather(first, *rest)
+    assert [d.body for d in stored] == [_body(n).body for n in range(40)]
+    assert len({d.id for d in stored}) == 40
+    assert sorted(await _pending(gate.store)) == sorted(d.body for d in stored)
+    assert gate.written == [1, 39]  # the first alone, the 39 that queued behind it together
+
+
+async def test_a_failed_write_answers_every_body_in_it_with_the_error() -> None:
+    gate = Gate(InMemoryStore())
+    gate.fail = True
+    writer = InboxWriter(gate.open_uow)
+    tasks = [asyncio.create_task(writer.store(_body(n))) for n in range(12)]
+    await asyncio.sleep(0.01)
+    gate.opened.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, UpstreamUnavailable) for o in outcomes)
+    assert await _pending(gate.store) == []
+    # The next POST gets a write of its own once the database answers again.
+    gate.fail = False
+    stored = await writer.store(_body(99))
+    assert await _pending(gate.store) == [stored.body]
+
+
+async def test_one_write_takes_at_most_its_bound_of_bodies() -> None:
+    gate = Gate(InMemoryStore())
+    gate.opened.set()
+    writer = InboxWriter(gate.open_uow, max_bodies=10)
+    stored = await asyncio.gather(*(writer.store(_body(n)) for n in range(25)))
+    assert len(stored) == 25
+    assert gate.written == [10, 10, 5]
+
+
+@pytest.mark.parametrize("size", [3, 50])
+async def test_a_write_takes_no_more_bytes_than_its_bound_but_always_one_body(size: int) -> None:
+    gate = Gate(InMemoryStore())
+    gate.opened.set()
+    writer = InboxWriter(gate.open_uow, max_bytes=size)
+    big = WebhookDelivery(connection_id=None, body=b"x" * 20, received_at=T0)
+    await asyncio.gather(*(writer.store(big) for _ in range(4)))
+    assert gate.written == ([1, 1, 1, 1] if size == 3 else [2, 2])
