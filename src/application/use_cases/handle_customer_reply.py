@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from application.follow_ups import FollowUpSender
+from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
@@ -77,6 +78,7 @@ class HandleCustomerReply:
         self._activity = activity
         self._clock = clock
         self._options = options
+        self._opt_outs = OptOutReplies(uow, activity, clock, options)
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
@@ -97,7 +99,9 @@ class HandleCustomerReply:
         assert conversation.id is not None
         decision = _decode(reply.decision) if reply.decision else None
         if decision is None:
-            if message.kind is InboundKind.ANSWER:
+            if word := opt_word_of(message, button_id):  # STOP / START (docs/opt-out.md)
+                decision = await self._opt_outs(conversation, message, word)
+            elif message.kind is InboundKind.ANSWER:
                 decision = await self._decide(conversation, message, button_id)
             elif message.kind is InboundKind.UNUSABLE:
                 decision = await self._unusable(conversation, message)

@@ -17,6 +17,7 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.reachability import signal_failed_send, signal_skip
 from application.sending import ask_meta, settle, settle_conversation, take_slot
 from application.services import (
     NotificationOptions,
@@ -165,6 +166,8 @@ class NotifyFailedDelivery:
             phone = PhoneNumber.parse(fdr.customer_phone)
         except InvalidPhoneNumber as exc:
             return _Skip(reason, SkipReason.BAD_PHONE, str(exc))
+        if await uow.opt_outs.is_opted_out(fdr.account_id, phone.digits):  # docs/opt-out.md
+            return _Skip(reason, SkipReason.OPTED_OUT, "the shopper opted out of our messages")
         template = await self._template(uow, setting, reason)
         if template is not None:  # in the shopper's language, else the workspace's
             language = await uow.conversations.shopper_language(phone.digits) or setting.language
@@ -379,6 +382,7 @@ class NotifyFailedDelivery:
                 occurred_at=now,
             )
         )
+        await signal_failed_send(self._uow, self._activity, conversation, message, now)
         return Notified(
             disposition=Disposition.ACK,
             outcome=outcome,
@@ -471,6 +475,8 @@ class NotifyFailedDelivery:
             await self._record(
                 uow, fdr, reason, Outcome.SKIPPED, detail=text, conversation_id=conversation_id
             )
+            known = reason.value if reason else None
+            signal = await signal_skip(uow, fdr, known, why, conversation_id, self._clock.now())
             await uow.commit()
         await self._publish(
             ActivityEvent(
@@ -483,6 +489,8 @@ class NotifyFailedDelivery:
                 occurred_at=self._clock.now(),
             )
         )
+        if signal is not None:  # no WhatsApp for this shopper: the SMS fallback's cue
+            await self._publish(signal)
         return Notified(
             disposition=Disposition.ACK,
             outcome=Outcome.SKIPPED,

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 import structlog
 
+from application.opt_outs import RecordPreferences, record_preferences
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
@@ -117,6 +118,7 @@ class ProcessWebhooks:
         templates: RecordTemplateStatus,
         clock: Clock,
         reply_concurrency: int = REPLY_CONCURRENCY,
+        preferences: RecordPreferences | None = None,
     ) -> None:
         self._uow = uow
         self._decoder = decoder
@@ -125,6 +127,7 @@ class ProcessWebhooks:
         self._templates = templates
         self._clock = clock
         self._reply_concurrency = reply_concurrency
+        self._preferences = preferences
 
     async def __call__(
         self,
@@ -159,6 +162,7 @@ class ProcessWebhooks:
             bodies.append(_Body(delivery, parsed, list(parsed.problems)))
         await self._record_statuses(bodies, batch)
         await self._record_template_changes(bodies, batch)
+        await record_preferences(self._preferences, bodies)
         await self._handle_replies(bodies, batch)
         await self._finish(bodies, batch, now)
         return batch

@@ -10,6 +10,7 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_sends
 from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation, ConversationState
@@ -101,6 +102,9 @@ class RecordDeliveryReports:
                     occurred_at=report.external_timestamp,
                 )
             )
+        # 131026 and the like: the SMS fallback's cue (docs/opt-out.md)
+        failed = [changed[r.message_id] for r in moved if r.status is MessageStatus.FAILED]
+        await signal_failed_sends(self._uow, self._activity, conversations, failed, now)
         if events:
             try:
                 await self._activity.publish_many(events)
