@@ -4,6 +4,7 @@ once per conversation; over the emulator, MariaDB, Redis and the Meta fake."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,13 +20,14 @@ from tests.support.meta_webhooks import (
     text_message,
     user_preferences,
 )
-from tests.support.portal import SECRET, api, bearer
+from tests.support.portal import SECRET, api, bearer, token
 from tests.support.stack import APP_SECRET, PUBLIC_BASE_URL, Stack, fdr_event, running_stack
 
 NATIONAL = "7891970042"
 SHOPPER = "91" + NATIONAL
 #: Writes Hindi, which the shopper's later messages keep (docs/languages.md).
 HINDI_NATIONAL = "7891970043"
+CONSOLE_NATIONAL = "7891970044"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -223,4 +225,35 @@ async def test_the_portal_lists_and_clears_only_its_own_opt_outs(
     response = await client.get(api(account, "/opt-outs"), headers=bearer(account))
     assert response.json()["items"] == []
     _, template = await notify(stack, account)
+    assert template is not None
+
+
+async def test_the_console_shows_opt_outs_and_clears_one(stack: Stack, client: AppClient) -> None:
+    account = new_id()
+    await stack.enable(account)
+    await notify(stack, account, CONSOLE_NATIONAL)
+    await write(stack, client, "stop", CONSOLE_NATIONAL)
+    client.cookies.clear()  # a new browser
+    login = await client.get("/console/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert found is not None
+    csrf = found.group(1)
+    response = await client.post("/console/login", data={"csrf": csrf, "token": token(account)})
+    assert response.status_code in (302, 303)
+
+    page = await client.get(f"/console/workspaces/{account}/opt-outs")
+    assert page.status_code == 200
+    assert "********0044" in page.text
+    assert CONSOLE_NATIONAL not in page.text
+    action = re.search(r'action="([^"]+/clear)"', page.text)
+    assert action is not None
+
+    forged = await client.post(action.group(1), data={"csrf": "forged"})
+    assert forged.status_code == 403
+    cleared = await client.post(action.group(1), data={"csrf": csrf})
+    assert cleared.status_code == 303
+    page = await client.get(cleared.headers["location"])
+    assert "cleared" in page.text
+    assert "********0044" not in page.text
+    _, template = await notify(stack, account, CONSOLE_NATIONAL)
     assert template is not None
