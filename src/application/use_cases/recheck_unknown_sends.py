@@ -18,6 +18,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.reachability import signal_failed_send
 from application.sending import ask_meta, settle, settle_conversation, take_slot
 from application.services import (
     NotificationOptions,
@@ -153,6 +154,8 @@ class RecheckUnknownSends:
         setting = await self._settings.get(uow, conversation.account_id)
         if not setting.whatsapp_enabled:
             return "not sent again: WhatsApp is off for the workspace now"
+        if await uow.opt_outs.is_opted_out(conversation.account_id, message.customer_phone):
+            return "not sent again: the shopper opted out"  # docs/opt-out.md
         template = (
             await uow.templates.get(message.wa_template_id)
             if message.wa_template_id is not None
@@ -190,6 +193,7 @@ class RecheckUnknownSends:
             await uow.commit()
         if outcome is not None:
             await self._publish(stored, conversation, outcome, _detail(error, stored), now)
+        await signal_failed_send(self._uow, self._activity, conversation, stored, now)
         return 1
 
     async def _record(
