@@ -241,6 +241,13 @@ async def test_the_console_shows_opt_outs_and_clears_one(stack: Stack, client: A
     response = await client.post("/console/login", data={"csrf": csrf, "token": token(account)})
     assert response.status_code in (302, 303)
 
+    listing = await client.get(f"/console/workspaces/{account}/conversations")
+    link = re.search(rf'href="(/console/workspaces/{account}/conversations/\d+)"', listing.text)
+    assert link is not None
+    timeline = await client.get(link.group(1))
+    assert "opted out: no more templates" in timeline.text
+    assert "not get any more WhatsApp messages" in timeline.text  # our confirmation
+
     page = await client.get(f"/console/workspaces/{account}/opt-outs")
     assert page.status_code == 200
     assert "********0044" in page.text
