@@ -24,6 +24,10 @@ class Outcome(StrEnum):
     SHIPMENT_FAILED_AGAIN = "shipment_failed_again"
     SHIPMENT_RTO = "shipment_rto"
     SHIPMENT_CANCELLED = "shipment_cancelled"
+    # The shopper's choice about our messages, and the SMS fallback signal (docs/opt-out.md).
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    WHATSAPP_UNREACHABLE = "whatsapp_unreachable"
 
 
 class ActivityKind(StrEnum):
@@ -33,6 +37,8 @@ class ActivityKind(StrEnum):
     ACTION = "action"  # an NDR action on the logistics side (taken or failed)
     CLICK = "click"  # the shopper opened the tracking link
     OUTCOME = "outcome"  # what the courier did next, and whether it honoured the answer
+    OPT_OUT = "opt_out"  # the shopper opted out or back in (their words, Meta, the portal)
+    FALLBACK = "fallback"  # WhatsApp cannot reach the shopper: another channel should try
 
 
 class SkipReason(StrEnum):
@@ -47,6 +53,7 @@ class SkipReason(StrEnum):
     SUPERSEDED = "superseded"  # a newer failed attempt of the shipment was notified first
     STALE = "stale"  # the attempt failed too long ago for an answer to still help
     BUDGET = "budget"  # the workspace's monthly template cap is reached (docs/cost.md)
+    OPTED_OUT = "opted_out"  # the shopper asked for no more messages (docs/opt-out.md)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

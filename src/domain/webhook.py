@@ -145,10 +145,24 @@ SENDABLE_TEMPLATE_EVENTS = frozenset({"APPROVED", "REINSTATED", "FLAGGED"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreferenceChange:
+    """Meta's ``user_preferences``: a shopper stopped or resumed marketing messages."""
+
+    wa_id: str = field(repr=False)  # the shopper's number (digits)
+    category: str  # ``marketing_messages``
+    stopped: bool  # ``stop``; False for ``resume``
+    detail: str = ""
+    timestamp: datetime
+    business_number_id: str | None = None
+    element: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedWebhook:
     statuses: tuple[StatusUpdate, ...] = ()
     messages: tuple[InboundMessage, ...] = ()
     phone_number_ids: tuple[str, ...] = ()
     template_changes: tuple[TemplateStatusChange, ...] = ()
+    preferences: tuple[PreferenceChange, ...] = ()
     other_fields: tuple[str, ...] = ()  # quality updates, account updates and the like: logged
     problems: tuple[ElementProblem, ...] = ()  # elements not applied (unreadable, Meta errors)

@@ -18,6 +18,7 @@ from application.use_cases.portal.get_template import GetTemplate
 from application.use_cases.portal.list_conversations import ListConversations
 from application.use_cases.portal.list_sender_connections import ListSenderConnections
 from application.use_cases.portal.list_templates import ListTemplates
+from application.use_cases.portal.opt_outs import ClearOptOut, ListOptOuts
 from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.portal.update_channel_settings import UpdateChannelSettings
 from application.use_cases.portal.update_template import UpdateTemplate
@@ -57,3 +58,5 @@ class PortalProvider(Provider):
     stats = provide(GetFunnelStats, scope=Scope.REQUEST)
     export_outcomes = provide(ExportOutcomes, scope=Scope.REQUEST)
     cost = provide(GetCostStats, scope=Scope.REQUEST)
+    opt_outs = provide(ListOptOuts, scope=Scope.REQUEST)
+    clear_opt_out = provide(ClearOptOut, scope=Scope.REQUEST)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
 from application.inbox_writer import InboxWriter
+from application.opt_outs import RecordPreferences
 from application.ports.auth import PushAuthenticator
 from application.ports.cache import SettingsCache
 from application.ports.clock import Clock, IdGenerator
@@ -368,6 +369,7 @@ class UseCaseProvider(Provider):
     reports = provide(RecordDeliveryReports)
     template_status = provide(RecordTemplateStatus)
     replies = provide(HandleCustomerReply)
+    preferences = provide(RecordPreferences)
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
     show_webhook_body = provide(ShowWebhookBody)
@@ -386,8 +388,11 @@ class UseCaseProvider(Provider):
         replies: ReplyHandlers,
         templates: RecordTemplateStatus,
         clock: Clock,
+        preferences: RecordPreferences,
     ) -> ProcessWebhooks:
-        return ProcessWebhooks(uow, decoder, reports, replies, templates, clock)
+        return ProcessWebhooks(
+            uow, decoder, reports, replies, templates, clock, preferences=preferences
+        )
 
     @provide(scope=Scope.APP)  # one per process: it logs only when a dependency changes
     def readiness(self, probes: list[DependencyProbe]) -> CheckReadiness:

@@ -36,3 +36,7 @@ def text_message(sender: str, text: str) -> bytes:
 
 def signed(body: bytes, secret: str) -> dict[str, str]:
     return {"X-Hub-Signature-256": sign(body, secret), "Content-Type": "application/json"}
+
+
+def user_preferences(wa_id: str, value: str) -> bytes:
+    return build.user_preferences(wa_id, value, phone_number_id=PHONE_NUMBER_ID)

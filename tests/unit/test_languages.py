@@ -10,6 +10,7 @@ import pytest
 
 import domain.answers as answers
 import domain.flows as flows
+import domain.opt_out as opt_out
 from domain.conversation import ConversationState
 from domain.flows import Context, decide
 from domain.language import HINDI, language_in
@@ -18,7 +19,9 @@ from tests.support.factories import ConversationFactory
 
 
 def _shopper_texts() -> set[str]:
-    texts = {v for m in (flows, answers) for k, v in vars(m).items() if k.endswith("_TEXT")}
+    texts = {
+        v for m in (flows, answers, opt_out) for k, v in vars(m).items() if k.endswith("_TEXT")
+    }
     texts |= {a.text for a in flows.ANSWERS.values()}
     texts |= set(flows.REQUESTS.values()) | set(flows.UNUSABLE_NUMBER_TEXTS.values())
     texts |= set(answers._WHAT.values()) | {"this kind of message"}

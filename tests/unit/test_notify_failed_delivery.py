@@ -223,8 +223,9 @@ async def test_a_permanent_refusal_is_recorded_and_never_retried(world: World) -
     [message] = await world.thread(result.conversation_id or 0)
     assert (message.status, message.error_code) == (MessageStatus.FAILED, 131026)
     assert message.error_title == "Message undeliverable"
-    [event] = world.activity.events
+    event, fallback = world.activity.events  # the shopper has no WhatsApp: try SMS
     assert (event.outcome, event.error_code) == (Outcome.FAILED, 131026)
+    assert (fallback.outcome, fallback.detail) == (Outcome.WHATSAPP_UNREACHABLE, "undeliverable")
 
 
 async def test_a_timeout_is_unknown_and_never_sent_again(world: World) -> None:

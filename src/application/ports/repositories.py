@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from domain.conversation import Conversation, ConversationState
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
+from domain.opt_out import OptOut, OptOutScope
 from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
@@ -302,6 +303,39 @@ class LinkClickRepository(Protocol):
     async def for_shipment(self, shipment_id: int) -> list[LinkClick]: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnreachableSignal:
+    """One ``whatsapp_unreachable`` event, recorded before it is published."""
+
+    key: str
+    account_id: int | None
+    shipment_id: int | None
+    conversation_id: int | None
+    why: str
+    error_code: int | None = None
+    created_at: datetime
+
+
+class OptOutRepository(Protocol):
+    async def get(self, opt_out_id: int) -> OptOut | None: ...
+
+    async def find(self, account_id: int, phone: str, scope: OptOutScope) -> OptOut | None: ...
+
+    async def save(self, opt_out: OptOut) -> OptOut:
+        """Stores the workspace's row for the number and scope (one each), new or changed."""
+
+    async def is_opted_out(self, account_id: int, phone: str) -> bool:
+        """Whether the number stopped every message of the workspace (scope ``all``)."""
+
+    async def for_account(
+        self, account_id: int, *, before_id: int | None, limit: int
+    ) -> list[OptOut]:
+        """The workspace's active opt-outs, newest first, strictly older than ``before_id``."""
+
+    async def add_signal(self, signal: UnreachableSignal) -> bool:
+        """Records the signal; False when one with its key was recorded before."""
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories that work inside it.
 
@@ -321,6 +355,7 @@ class UnitOfWork(Protocol):
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
+    opt_outs: OptOutRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -19,6 +19,7 @@ import structlog
 
 from application.content_codec import decision_from_json, decision_json
 from application.follow_ups import FollowUpSender
+from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
@@ -70,6 +71,7 @@ class HandleCustomerReply:
         self._follow_ups = follow_ups
         self._clock = clock
         self._decider = ReplyDecider(uow, clock, options)
+        self._opt_outs = OptOutReplies(uow, activity, clock, options)
         self._actions = ReplyActions(uow, ndr, activity, clock, outcomes)
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
@@ -93,7 +95,10 @@ class HandleCustomerReply:
         assert conversation.id is not None
         decision = decision_from_json(reply.decision) if reply.decision else None
         if decision is None:
-            decision = await self._decider(conversation, message, button_id)
+            if word := opt_word_of(message, button_id):  # STOP / START (docs/opt-out.md)
+                decision = await self._opt_outs(conversation, message, word)
+            else:
+                decision = await self._decider(conversation, message, button_id)
             reply = dataclasses.replace(reply, decision=decision_json(decision))
             await self._actions.save_reply(reply)
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import structlog
 
+from application.opt_outs import RecordPreferences, record_preferences
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
@@ -64,7 +65,9 @@ class ProcessWebhooks:
         templates: RecordTemplateStatus,
         clock: Clock,
         reply_concurrency: int = REPLY_CONCURRENCY,
+        preferences: RecordPreferences | None = None,
     ) -> None:
+        self._preferences = preferences
         self._uow = uow
         self._decoder = decoder
         self._reports = reports
@@ -108,6 +111,7 @@ class ProcessWebhooks:
             await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
         await self._record_statuses(bodies, batch)
         await self._record_template_changes(bodies, batch)
+        await record_preferences(self._preferences, bodies)
         await self._handle_replies(bodies, batch)
         await self._close(bodies, batch, now)
         return batch

@@ -22,6 +22,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.reachability import signal_failed_send
 from application.sending import ask_meta, settle, settle_conversation, take_slot
 from application.services import (
     NotificationOptions,
@@ -160,6 +161,7 @@ class RecheckUnknownSends:
             await self._recorder.publish_send(
                 stored, conversation, outcome, _detail(error, stored), now
             )
+        await signal_failed_send(self._uow, self._activity, conversation, stored, now)
         return 1
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_sends
 from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
@@ -81,6 +82,9 @@ class RecordDeliveryReports:
         events = _activity_events(moved, changed, conversations)
         if events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
             await self._activity.publish_many(events)
+        # 131026 and the like: the SMS fallback's cue (docs/opt-out.md)
+        failed = [changed[r.message_id] for r in moved if r.status is MessageStatus.FAILED]
+        await signal_failed_sends(self._uow, self._activity, conversations, failed, now)
         return len(fresh)
 
 

@@ -332,3 +332,36 @@ conversation_outcomes = Table(
     *_timestamps(),
     UniqueConstraint("conversation_id", name="uq_conversation_outcome"),
 )
+
+#: A shopper's opt-out per workspace and number (docs/opt-out.md); cleared rows stay, inactive.
+opt_outs = Table(
+    "wa_opt_outs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("customer_phone", String(20), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("detail", String(255), nullable=False, default=""),
+    Column("opted_out_at", UtcDateTime, nullable=False),
+    Column("opted_in_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("account_id", "customer_phone", "scope", name="uq_opt_out_number"),
+    Index("ix_opt_out_account", "account_id", "active", "id"),
+)
+
+#: Each ``whatsapp_unreachable`` signal once: per conversation, else per skipped attempt.
+unreachable_signals = Table(
+    "wa_unreachable_signals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("signal_key", String(64), nullable=False),
+    Column("account_id", BigInteger, nullable=True),
+    Column("shipment_id", BigInteger, nullable=True),
+    Column("conversation_id", BigInteger, nullable=True),
+    Column("why", String(20), nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("signal_key", name="uq_unreachable_signal"),
+)

@@ -19,6 +19,7 @@ from application.ports.repositories import (
     FdrEventRepository,
     LinkClickRepository,
     NdrActionRepository,
+    OptOutRepository,
     OutgoingMessageRepository,
     ReasonRuleRepository,
     ShipmentOutcomeRepository,
@@ -33,6 +34,7 @@ from infrastructure.db.repositories.messages import (
     SqlOutgoingMessageRepository,
 )
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
+from infrastructure.db.repositories.opt_outs import SqlOptOutRepository
 from infrastructure.db.repositories.outcomes import SqlShipmentOutcomeRepository
 from infrastructure.db.repositories.records import (
     SqlFdrEventRepository,
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
+    opt_outs: OptOutRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -87,6 +90,7 @@ class SqlUnitOfWork:
         self.ndr_actions = SqlNdrActionRepository(conn)
         self.link_clicks = SqlLinkClickRepository(conn)
         self.outcomes = SqlShipmentOutcomeRepository(conn)
+        self.opt_outs = SqlOptOutRepository(conn)
         return self
 
     async def __aexit__(

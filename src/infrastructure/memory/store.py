@@ -6,9 +6,11 @@ import asyncio
 import copy
 from dataclasses import dataclass, field
 
+from application.ports.repositories import UnreachableSignal
 from domain.conversation import Conversation
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
+from domain.opt_out import OptOut
 from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
@@ -33,6 +35,8 @@ class Tables:
     shipment_events: dict[tuple[int, int], ShipmentEvent] = field(default_factory=dict)
     outcomes: dict[int, tuple[int, int, Verdict]] = field(default_factory=dict)  # id: acct, ship
     shopper_languages: dict[str, str] = field(default_factory=dict)
+    opt_outs: dict[tuple[int, str, str], OptOut] = field(default_factory=dict)  # acct, nr, scope
+    unreachable_signals: dict[str, UnreachableSignal] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

@@ -13,12 +13,14 @@ from application.ports.repositories import (
     FdrEventRepository,
     LinkClickRepository,
     NdrActionRepository,
+    OptOutRepository,
     OutgoingMessageRepository,
     ReasonRuleRepository,
     ShipmentOutcomeRepository,
     TemplateRepository,
     WebhookInboxRepository,
 )
+from infrastructure.memory.opt_outs import InMemoryOptOutRepository
 from infrastructure.memory.repositories import (
     InMemoryChannelSettingRepository,
     InMemoryConversationRepository,
@@ -49,6 +51,7 @@ class InMemoryUnitOfWork:
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
+    opt_outs: OptOutRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -65,6 +68,7 @@ class InMemoryUnitOfWork:
         self.ndr_actions = InMemoryNdrActionRepository(store)
         self.link_clicks = InMemoryLinkClickRepository(store)
         self.outcomes = InMemoryShipmentOutcomeRepository(store)
+        self.opt_outs = InMemoryOptOutRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -27,6 +27,7 @@ from domain.webhook import (
     ElementProblemKind,
     InboundMessage,
     ParsedWebhook,
+    PreferenceChange,
     StatusUpdate,
     TemplateStatusChange,
 )
@@ -155,6 +156,19 @@ class _TemplateStatus(msgspec.Struct, kw_only=True):
     other_info: _OtherInfo | None = None
 
 
+class _Preference(msgspec.Struct, kw_only=True):
+    wa_id: str
+    category: str = ""
+    value: str
+    detail: str | None = None
+    timestamp: str | int
+
+
+class _Preferences(msgspec.Struct, kw_only=True):
+    metadata: _Metadata | None = None
+    user_preferences: list[msgspec.Raw] | None = None
+
+
 class _Change(msgspec.Struct, kw_only=True):
     field: str = ""
     value: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
@@ -177,6 +191,11 @@ _message = msgspec.json.Decoder(_Message)
 _template_status = msgspec.json.Decoder(_TemplateStatus)
 
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
+PREFERENCES_FIELD = "user_preferences"
+_preferences = msgspec.json.Decoder(_Preferences)
+_preference = msgspec.json.Decoder(_Preference)
+#: Meta's values for a preference (docs/opt-out.md); anything else is unreadable.
+_PREFERENCE_VALUES = {"stop": True, "resume": False}
 
 
 _error = msgspec.json.Decoder(_Error)
@@ -209,6 +228,7 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
         messages=tuple(parsed.messages),
         phone_number_ids=tuple(dict.fromkeys(parsed.phone_ids)),
         template_changes=tuple(parsed.templates),
+        preferences=tuple(parsed.preferences),
         other_fields=tuple(parsed.other),
         problems=tuple(parsed.problems),
     )
@@ -220,6 +240,7 @@ class _Parsed:
         self.messages: list[InboundMessage] = []
         self.phone_ids: list[str] = []
         self.templates: list[TemplateStatusChange] = []
+        self.preferences: list[PreferenceChange] = []
         self.other: list[str] = []
         self.problems: list[ElementProblem] = []
 
@@ -235,6 +256,9 @@ class _Parsed:
                 template = _template_change(entry_id, change.value)
                 if template is not None:
                     self.templates.append(template)
+                return
+            if change.field == PREFERENCES_FIELD:
+                self.preference_changes(where, _preferences.decode(change.value))
                 return
             if change.field != "messages":
                 self.other.append(change.field[:100])
@@ -263,6 +287,15 @@ class _Parsed:
                 self.unreadable(element, exc)
         for k, raw in enumerate(value.errors or []):
             self.meta_error(f"{where}.value.errors[{k}]", raw)
+
+    def preference_changes(self, where: str, value: _Preferences) -> None:
+        number = value.metadata.phone_number_id if value.metadata else None
+        for k, raw in enumerate(value.user_preferences or []):
+            element = f"{where}.value.user_preferences[{k}]"
+            try:
+                self.preferences.append(_preference_change(raw, element, number))
+            except _READ_ERRORS as exc:
+                self.unreadable(element, exc)
 
     def meta_error(self, element: str, raw: msgspec.Raw) -> None:
         try:
@@ -296,6 +329,27 @@ def _template_change(waba_id: str, raw: msgspec.Raw) -> TemplateStatusChange | N
         language=value.message_template_language,
         event=value.event.upper(),
         reason=reason,
+    )
+
+
+def _preference_change(
+    raw: msgspec.Raw, element: str, business_number_id: str | None
+) -> PreferenceChange:
+    preference = _preference.decode(raw)
+    phone, _ = _phone_or_user(preference.wa_id, "wa_id")
+    if not phone:
+        raise _Unfit("wa_id is not a phone number")
+    stopped = _PREFERENCE_VALUES.get(preference.value.casefold())
+    if stopped is None:
+        raise _Unfit(f"value {preference.value[:20]!r} is neither stop nor resume")
+    return PreferenceChange(
+        wa_id=phone,
+        category=preference.category[:64],
+        stopped=stopped,
+        detail=(preference.detail or "")[:255],
+        timestamp=_timestamp(preference.timestamp),
+        business_number_id=business_number_id,
+        element=element,
     )
 
 

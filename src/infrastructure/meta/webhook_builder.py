@@ -131,3 +131,33 @@ def interactive_tap(
 
 def text_message(sender: str, text: str, *, phone_number_id: str = "sandbox") -> bytes:
     return _inbound(sender, {"type": "text", "text": {"body": text}}, phone_number_id)
+
+
+def user_preferences(
+    wa_id: str,
+    value: str,
+    *,
+    phone_number_id: str = "sandbox",
+    waba_id: str = "sandbox",
+    timestamp: int | None = None,
+) -> bytes:
+    """Meta's ``user_preferences``: the shopper stopped (``stop``) or resumed (``resume``)
+    marketing messages in WhatsApp (docs/opt-out.md)."""
+    detail = "User requested to stop marketing messages" if value == "stop" else "User resumed"
+    return envelope(
+        _value(
+            phone_number_id,
+            contacts=[{"profile": {"name": "Shopper"}, "wa_id": wa_id}],
+            user_preferences=[
+                {
+                    "wa_id": wa_id,
+                    "detail": detail,
+                    "category": "marketing_messages",
+                    "value": value,
+                    "timestamp": timestamp or int(time.time()),
+                }
+            ],
+        ),
+        waba_id=waba_id,
+        field="user_preferences",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, ReasonBook, SettingsReader, in_language
+from domain.activity import SkipReason
 from domain.conversation import Conversation
 from domain.cost import month_start
 from domain.failed_delivery import FailedDelivery
@@ -52,6 +53,8 @@ class NotificationPlanner:
         phone = phone_of(reason, fdr.customer_phone)
         if isinstance(phone, Skip):
             return phone
+        if await uow.opt_outs.is_opted_out(fdr.account_id, phone.digits):  # docs/opt-out.md
+            return Skip(reason, SkipReason.OPTED_OUT, "the shopper opted out of our messages")
         template = await self._template(uow, setting, reason)
         if template is None:
             return no_template(reason, setting)

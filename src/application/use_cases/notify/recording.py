@@ -8,6 +8,7 @@ from datetime import datetime
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_send, signal_skip
 from application.sending import settle, settle_conversation
 from application.use_cases.notify.results import (
     Disposition,
@@ -77,6 +78,7 @@ class OutcomeRecorder:
                 occurred_at=now,
             )
         )
+        await signal_failed_send(self._uow, self._activity, conversation, message, now)
         return Notified(
             disposition=Disposition.ACK,
             outcome=outcome,
@@ -98,6 +100,8 @@ class OutcomeRecorder:
             await self.record(
                 uow, fdr, reason, Outcome.SKIPPED, detail=text, conversation_id=conversation_id
             )
+            known = reason.value if reason else None
+            signal = await signal_skip(uow, fdr, known, why, conversation_id, self._clock.now())
             await uow.commit()
         await self._publish(
             ActivityEvent(
@@ -110,6 +114,8 @@ class OutcomeRecorder:
                 occurred_at=self._clock.now(),
             )
         )
+        if signal is not None:  # no WhatsApp for this shopper: the SMS fallback's cue
+            await self._publish(signal)
         return Notified(
             disposition=Disposition.ACK,
             outcome=Outcome.SKIPPED,

@@ -40,6 +40,8 @@ async def why_not_again(
     setting = await settings.get(uow, conversation.account_id)
     if not setting.whatsapp_enabled:
         return "not sent again: WhatsApp is off for the workspace now"
+    if await uow.opt_outs.is_opted_out(conversation.account_id, message.customer_phone):
+        return "not sent again: the shopper opted out"  # docs/opt-out.md
     template = (
         await uow.templates.get(message.wa_template_id)
         if message.wa_template_id is not None

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
 
 from domain.errors import Forbidden, NotFound, Unauthenticated, UpstreamUnavailable
+from entrypoints.http.console.opt_outs import OptOutsPageController
 from entrypoints.http.console.pages import LoginController, WorkspaceController
 from entrypoints.http.console.phone import PhoneController
 from entrypoints.http.console.session import BASE, csrf_token
@@ -27,7 +28,12 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def console_router() -> DishkaRouter:
     return DishkaRouter(
         "",
-        route_handlers=[LoginController, WorkspaceController, PhoneController],
+        route_handlers=[
+            LoginController,
+            WorkspaceController,
+            PhoneController,
+            OptOutsPageController,
+        ],
         exception_handlers={
             Unauthenticated: _to_login,
             Forbidden: _forbidden,

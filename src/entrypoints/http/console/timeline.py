@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from application.use_cases.portal.show_conversation import ConversationShown, ShownMessage
+from domain.opt_out import opt_word
 from entrypoints.http.portal.conversation_views import (
     ThreadAnswer,
     ThreadItem,
@@ -27,6 +28,15 @@ class Row:
     @property
     def kind(self) -> str:
         return type(self.item).__name__.removeprefix("Thread").lower()
+
+    @property
+    def opt_word(self) -> str | None:
+        """``stop`` or ``start`` when the shopper's typed answer opted them out or in."""
+        item = self.item
+        if not isinstance(item, ThreadAnswer) or item.answer_type != "text":
+            return None
+        word = opt_word(item.value)
+        return word.value if word else None
 
 
 def timeline(shown: ConversationShown) -> dict[str, Any]:

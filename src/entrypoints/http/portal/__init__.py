@@ -9,6 +9,7 @@ from entrypoints.http.portal.connections import ConnectionsController
 from entrypoints.http.portal.conversations import ConversationsController
 from entrypoints.http.portal.docs import SECURITY_SCHEME
 from entrypoints.http.portal.hooks import before_portal_request
+from entrypoints.http.portal.opt_outs import OptOutsController
 from entrypoints.http.portal.settings import SettingsController
 from entrypoints.http.portal.stats import OutcomesExportController, StatsController
 from entrypoints.http.portal.templates import TemplatesController
@@ -26,6 +27,7 @@ def portal_router() -> DishkaRouter:
             ConversationsController,
             StatsController,
             OutcomesExportController,
+            OptOutsController,
         ],
         guards=[workspace_guard],
         before_request=before_portal_request,
