@@ -79,3 +79,21 @@ def _cookie(request: Request[Any, Any, Any], key: str, value: str) -> Cookie:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+class OneTimeLogins:
+    """Login links of ``fdr-whatsapp demo``: a random code stands for a portal token and works
+    once (the token itself never appears in a URL, a browser history or the access log)."""
+
+    STATE_KEY = "one_time_logins"
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, str] = {}
+
+    def issue(self, token: str) -> str:
+        code = secrets.token_urlsafe(24)
+        self._tokens[code] = token
+        return code
+
+    def redeem(self, code: str) -> str | None:
+        return self._tokens.pop(code, None)
