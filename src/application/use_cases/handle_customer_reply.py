@@ -35,7 +35,12 @@ from domain.messages import (
     TextMessage,
 )
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
-from domain.notification import ButtonPayload, parse_button_payload, reference_matches
+from domain.notification import (
+    ButtonPayload,
+    parse_button_payload,
+    reference_matches,
+    tracking_link,
+)
 from domain.settings import DEFAULT_CONNECTION_ID
 from domain.webhook import InboundKind, InboundMessage, follow_up_ref
 
@@ -277,7 +282,7 @@ class HandleCustomerReply:
             language = normalise(template.language)
         base = self._options.tracking_base_url
         return Context(
-            link=f"{base}/track/whatsapp/{conversation.shipment_id}",
+            link=tracking_link(base, conversation),
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
             now=self._clock.now(),

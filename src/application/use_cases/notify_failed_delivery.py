@@ -41,7 +41,7 @@ from domain.errors import (
 )
 from domain.failed_delivery import FailedDelivery
 from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
-from domain.notification import button_payload, template_values
+from domain.notification import button_payload, template_values, tracking_link
 from domain.phone import PhoneNumber
 from domain.reason_rules import classify
 from domain.reasons import FdrReason
@@ -288,7 +288,7 @@ class NotifyFailedDelivery:
         assert conversation.id is not None
         values = template_values(
             fdr,
-            tracking_link=f"{self._options.tracking_base_url}/track/whatsapp/{fdr.shipment_id}",
+            tracking_link=tracking_link(self._options.tracking_base_url, conversation),
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
         )

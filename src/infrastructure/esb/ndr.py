@@ -37,6 +37,7 @@ class NdrNotification(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
     action: str
     delivery_date: date | None
     phone: str | None
+    address: str | None
     disputed_fake_attempt: bool
     source: str
     request_id: str
@@ -57,6 +58,7 @@ class NdrNotification(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
             action=action.kind.value,
             delivery_date=action.delivery_date,
             phone=action.phone,
+            address=action.address,
             disputed_fake_attempt=action.disputed_fake_attempt,
             source=SOURCE,
             request_id=idempotency_key(action),
