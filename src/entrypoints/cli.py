@@ -31,7 +31,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
     """Each option's default after its help; epilogs (the environment) printed as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, []):
+        if action.default is None or action.default is False or action.default == []:
             return action.help  # no default worth saying ("off" is in the help itself)
         return super()._get_help_string(action)
 

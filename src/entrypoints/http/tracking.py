@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
 from application.use_cases.ask_from_tracking_page import FIELDS, Asked, AskFromTrackingPage
@@ -25,8 +25,8 @@ from entrypoints.http.portal.docs import MAX_ID
 
 PATH = "/track/whatsapp"
 CSRF_COOKIE = "fdr_track_csrf"
-_Ref = Annotated[str | None, QueryParameter(query=LINK_REF, max_length=64)]
-_Shipment = Annotated[str, Parameter(max_length=20)]
+_Ref = Annotated[str | None, QueryParameter(name=LINK_REF, max_length=64)]
+_Shipment = Annotated[str, PathParameter(max_length=20)]
 _KINDS = {field: kind for kind, field in FIELDS.items()}
 
 
