@@ -37,7 +37,7 @@ from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.local.activity import RecordingActivityPublisher
 from tests.conftest import UowFactory, new_id
 from tests.support.doubles import DEFAULT_SENDER, FixedClock, StaticDirectory
 from tests.support.stack import leave_no_unknown_send
