@@ -12,8 +12,8 @@ from domain.conversation import Conversation, ConversationState
 from domain.errors import InvalidFields, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrActionKind, NdrActionState
 from domain.reasons import FdrReason
-from infrastructure.memory.activity import RecordingActivityPublisher
-from infrastructure.memory.collaborators import InMemoryNdrActions
+from infrastructure.local.activity import RecordingActivityPublisher
+from infrastructure.local.collaborators import InMemoryNdrActions
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.conftest import memory_store
