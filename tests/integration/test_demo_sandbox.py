@@ -268,7 +268,9 @@ def test_sandbox_event_says_what_became_of_each_ready_made_event(demo: Demo) -> 
     again = demo.sandbox("event", "--reason", "refused")
     assert again.startswith("duplicate: attempt ")
     broken = demo.folder / "broken.json"
-    broken.write_text('{"resource": "shipment", "eventSubType": "failed_delivery"}')
+    broken.write_text(
+        '{"resource": "shipment", "eventSubType": "failed_delivery", "response_data": {}}'
+    )
     malformed = demo.cli("sandbox", "--url", demo.url, "event", str(broken))
     assert malformed.returncode == 1
     assert malformed.stdout.startswith("malformed: ")
