@@ -120,6 +120,7 @@ REQUESTS: dict[NdrActionKind, str] = {
     NdrActionKind.REATTEMPT: "arrange another delivery attempt",
     NdrActionKind.UPDATE_PHONE: "give your new number to the courier",
     NdrActionKind.CANCEL: "cancel your order",
+    NdrActionKind.UPDATE_ADDRESS: "give your new address to the courier",
 }
 REFUSED_TEXT = (
     "Sorry, we could not {request}: our logistics system did not accept the request. "

@@ -14,6 +14,7 @@ class NdrActionKind(StrEnum):
     REATTEMPT = "reattempt"
     UPDATE_PHONE = "update_phone"
     CANCEL = "cancel"
+    UPDATE_ADDRESS = "update_address"  # given on the tracking page (the portal's stand-in)
 
 
 class NdrActionState(StrEnum):
@@ -35,6 +36,9 @@ class NdrAction:
     reply_message_id: str  # the answer that asked for it
     delivery_date: date | None = None
     phone: str | None = None
+    # The new delivery address of ``update_address``: sent to the ESB, not kept in
+    # ``wa_ndr_actions`` (no column for it; the ESB keeps it).
+    address: str | None = None
     disputed_fake_attempt: bool = False
     state: NdrActionState = NdrActionState.PENDING
     attempts: int = 0

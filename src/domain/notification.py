@@ -35,6 +35,25 @@ def template_values(
     }
 
 
+#: The query parameter of a tracking link that carries the conversation's reference.
+LINK_REF = "r"
+
+
+def tracking_link(base_url: str, conversation: Conversation) -> str:
+    """The link the shopper gets: our ``/track/whatsapp/{shipment_id}``, with the conversation's
+    random reference, without which the tracking page's stand-in shows nothing (a shipment id
+    alone is guessable)."""
+    link = f"{base_url}/track/whatsapp/{conversation.shipment_id}"
+    return f"{link}?{LINK_REF}={conversation.reply_ref}" if conversation.reply_ref else link
+
+
+def link_ref_matches(conversation: Conversation, ref: str) -> bool:
+    """``ref`` is the conversation's reference (compared in constant time)."""
+    return bool(conversation.reply_ref) and hmac.compare_digest(
+        (conversation.reply_ref or "").encode(), ref.encode()
+    )
+
+
 def format_amount(amount: Decimal | None) -> str:
     """``888`` or ``1889.10``: rupees as the seed writes them after "Rs"."""
     if amount is None:

@@ -7,8 +7,10 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from infrastructure.config import Config, ConfigError, load_config
+from entrypoints.sandbox_events import sandbox_reasons
+from infrastructure.config import Config, ConfigError, load_config, variables
 from infrastructure.logging import configure_logging
 
 
@@ -25,25 +27,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help; epilogs (the environment) printed as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help  # no default worth saying ("off" is in the help itself)
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every command and subcommand formats its help the same way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+
+def environment(command: str) -> str:
+    """The ``--help`` epilog of ``serve`` and ``worker``: the variables the process reads,
+    generated from the configuration's own definition (``infrastructure.config``)."""
+    listed = variables(command)
+    width = max(len(v.name) for v in listed)
+    lines = [
+        "environment (a .env file in the working directory is read too; the environment wins;",
+        "none is required: the defaults run on SQLite with Meta's sandbox):",
+    ]
+    lines += [f"  {v.name:<{width}}  {v.about} (default: {v.default})" for v in listed]
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fdr-whatsapp",
         description="Failed-delivery notifications on WhatsApp.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the HTTP app")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP app (portal API, webhooks, console, tracking links)",
+        description="Run the HTTP app: portal API, Meta's webhook, the push endpoint, the "
+        "console, tracking links; it also processes stored webhooks.",
+        epilog=environment("serve"),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="pull FDR events from Pub/Sub")
+    worker = commands.add_parser(
+        "worker",
+        help="pull FDR events from Pub/Sub",
+        description="Pull shipment events from WA_PUBSUB_FDR_SUBSCRIPTION and send the "
+        "templates; also looks again at sends whose outcome is unknown.",
+        epilog=environment("worker"),
+    )
     worker.set_defaults(run=_worker)
 
     migrate = commands.add_parser("migrate", help="upgrade the database (alembic upgrade head)")
-    migrate.add_argument("--revision", default="head")
     migrate.add_argument(
-        "--downgrade", action="store_true", help="downgrade to --revision (default: base)"
+        "--revision", default="head", help="the revision to upgrade (or --downgrade) to"
+    )
+    migrate.add_argument(
+        "--downgrade", action="store_true", help="downgrade to --revision (base when head)"
     )
     migrate.set_defaults(run=_migrate)
 
@@ -54,13 +100,15 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than-days",
         type=_days,
         default=14,
-        help="keep bodies processed within this many days (default 14); bodies processed "
-        "with an error are always kept",
+        help="keep bodies processed within this many days; bodies processed with an error "
+        "are always kept",
     )
     purge.set_defaults(run=_purge)
 
     templates = commands.add_parser("templates", help="the shipped templates at Meta")
-    template_commands = templates.add_subparsers(dest="templates_command", required=True)
+    template_commands = templates.add_subparsers(
+        dest="templates_command", required=True, metavar="COMMAND"
+    )
     for name, text in (
         ("push", "create the account's templates at Meta (those Meta has are left alone)"),
         ("status", "each template's review status at Meta (APPROVED, PENDING, REJECTED...)"),
@@ -79,9 +127,15 @@ def _parser() -> argparse.ArgumentParser:
     _webhook_commands(webhooks)
     webhooks.set_defaults(run=_webhooks)
 
-    demo = commands.add_parser("demo", help="everything in one process on the embedded default")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo = commands.add_parser(
+        "demo",
+        help="everything in one process on the embedded default, with Meta's sandbox",
+        description="The service, a worker and Meta's sandbox in one process on "
+        "WA_DATABASE_URL (SQLite by default); prints a link that logs the browser into "
+        "the console.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on")
     demo.set_defaults(run=_demo)
 
     sandbox = commands.add_parser("sandbox", help="play the shopper against a running demo")
@@ -92,24 +146,44 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sandbox_commands(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the running demo")
-    commands = parser.add_subparsers(dest="sandbox_command", required=True)
-    event = commands.add_parser("event", help="push a shipment event (JSON file) to the demo")
-    event.add_argument("file", type=Path)
+    commands = parser.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    event = commands.add_parser(
+        "event",
+        help="push a shipment event to the demo and say what became of it",
+        description="Push a shipment event as if the attempt failed just now, then print "
+        "what happened: sent (with Meta's message id), skipped (and why), a duplicate, or "
+        "malformed (and which field).",
+    )
+    which = event.add_mutually_exclusive_group(required=True)
+    which.add_argument("file", type=Path, nargs="?", help="a shipment event (JSON file)")
+    which.add_argument(
+        "--reason",
+        choices=sandbox_reasons(),
+        help="a ready-made event of that reason, shipped with fdr-whatsapp",
+    )
     reply = commands.add_parser("reply", help="answer the latest message about a shipment")
-    reply.add_argument("shipment_id", type=int)
+    reply.add_argument("shipment_id", type=int, help="the shipment (as in `sandbox show`)")
     answer = reply.add_mutually_exclusive_group(required=True)
     answer.add_argument("--button", help="a template button id, e.g. reattempt, choose_date")
     answer.add_argument("--date", type=int, help="pick the Nth offered date (1-3)")
     answer.add_argument("--text", help="type a message, e.g. an alternate phone number")
     status = commands.add_parser("status", help="report a tick for the latest message")
-    status.add_argument("shipment_id", type=int)
-    status.add_argument("state", choices=["sent", "delivered", "read", "failed"])
-    show = commands.add_parser("show", help="print the conversation about a shipment")
-    show.add_argument("shipment_id", type=int)
+    status.add_argument("shipment_id", type=int, help="the shipment (as in `sandbox show`)")
+    status.add_argument(
+        "state", choices=["sent", "delivered", "read", "failed"], help="the tick Meta reports"
+    )
+    show = commands.add_parser(
+        "show",
+        help="print the whole conversation about a shipment",
+        description="Print the conversation as the console shows it: each message as the "
+        "shopper read it with its ticks, the shopper's answers, the actions sent to the ESB "
+        "with the ESB's answer, and link clicks.",
+    )
+    show.add_argument("shipment_id", type=int, help="the shipment")
 
 
 def _webhook_commands(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="webhooks_command", required=True)
+    commands = parser.add_subparsers(dest="webhooks_command", required=True, metavar="COMMAND")
     show = commands.add_parser("show", help="print what became of a stored body")
     show.add_argument("id", type=int, help="the body's id (wa_webhook_inbox.id, in ALERT lines)")
     show.add_argument(

@@ -21,15 +21,36 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.content_codec import content_from_json
+from application.services import NotificationOptions
+from application.use_cases.notify_failed_delivery import attempt_event_key
+from application.use_cases.portal.get_conversation_thread import GetConversationThread
+from application.use_cases.portal.get_template import GetTemplate
+from application.use_cases.portal.show_conversation import ShowConversation
+from application.use_cases.record_poison_event import poison_event_key
+from domain.activity import Outcome
 from domain.conversation import Conversation
+from domain.failed_delivery import FailedDelivery
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TemplateMessage
 from domain.notification import parse_button_payload
-from domain.phone import mask
+from domain.outcomes import ShipmentEvent
+from domain.records import FdrEventRecord
+from entrypoints.http.console.timeline import Row, timeline
+from entrypoints.http.portal.conversation_views import (
+    ThreadAction,
+    ThreadAnswer,
+    ThreadClick,
+    ThreadMessage,
+    ThreadStatus,
+)
+from entrypoints.sandbox_events import sandbox_event
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
+from infrastructure.db.repositories.portal import SqlPortalQueries
 from infrastructure.db.uow import SqlUnitOfWork
+from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
 
@@ -71,6 +92,9 @@ def run_sandbox(config: Config, args: argparse.Namespace) -> int:
     except SandboxError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except httpx.TransportError as exc:  # nothing listens there: one line, not a traceback
+        print(f"no demo answers at {args.url}: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
 
 
 class SandboxError(Exception):
@@ -79,14 +103,14 @@ class SandboxError(Exception):
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
-    if args.sandbox_command == "event":
-        return await _push_event(url, as_of_now(args.file.read_bytes()))
-    secret = "" if args.sandbox_command == "show" else _read_secret(url)
+    secret = "" if args.sandbox_command in ("show", "event") else _read_secret(url)
     engine = create_engine(config.database_url, pool_size=1)
     try:
+        if args.sandbox_command == "event":
+            return await _push_event(url, as_of_now(_event_bytes(args)), engine)
         thread = _Thread(engine, args.shipment_id)
         if args.sandbox_command == "show":
-            await thread.print_all()
+            await print_thread(engine, config, args.shipment_id)
             return 0
         conversation, messages = await thread.load()
         seen = len(messages)
@@ -166,27 +190,98 @@ def as_of_now(data: bytes) -> bytes:
     return json.dumps(event).encode()
 
 
-async def _push_event(url: str, data: bytes) -> int:
+def _event_bytes(args: argparse.Namespace) -> bytes:
+    if args.reason:
+        return sandbox_event(args.reason)
+    path: Path = args.file
+    try:
+        return path.read_bytes()
+    except OSError as exc:  # missing, a folder, not readable: one line
+        raise SandboxError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+async def _push_event(url: str, data: bytes, engine: AsyncEngine) -> int:
+    """Pushes the event as Pub/Sub would, then says what the service made of it (read from
+    ``wa_fdr_events``, as the worker recorded it)."""
+    message_id = f"sandbox-{time.time_ns()}"
+    decoded = decode_shipment_event(data)
+    key = (
+        attempt_event_key(decoded.shipment_id, decoded.status_log_id)
+        if isinstance(decoded, FailedDelivery)
+        else poison_event_key(message_id)
+    )
+    before = await _event_record(engine, key)
     envelope = {
         "message": {
             "data": base64.b64encode(data).decode(),
-            "messageId": f"sandbox-{time.time_ns()}",
+            "messageId": message_id,
             "attributes": {},
         },
         "subscription": "projects/sandbox/subscriptions/fdr",
     }
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(f"{url}/pubsub/push/fdr", json=envelope)
+    if response.status_code == 503:
+        raise SandboxError(f"not handled yet, the demo will want it again: {_detail(response)}")
     if response.status_code >= 300:
-        raise SandboxError(f"the demo answered {response.status_code}: {response.text}")
-    try:
-        shipment = json.loads(data)["response_data"]["id"]
-    except (KeyError, TypeError, ValueError):
-        shipment = None
-    print(f"event accepted ({response.status_code})")
-    if shipment is not None:
-        print(f"see it with: fdr-whatsapp sandbox show {shipment}")
+        raise SandboxError(f"the demo answered {response.status_code}: {_detail(response)}")
+    if isinstance(decoded, NotFailedDelivery):
+        print(f"not a failed delivery ({decoded.resource} {decoded.sub_type}): nothing to send")
+        return 0
+    if isinstance(decoded, ShipmentEvent):
+        print(f"shipment event of {decoded.shipment_id} recorded ({decoded.kind.value})")
+        return 0
+    record = await _event_record(engine, key)
+    if isinstance(decoded, Malformed):
+        print(f"malformed: {decoded.problem}")  # the field, as the service recorded it
+        return 1
+    if before is not None:
+        print(
+            f"duplicate: attempt {decoded.status_log_id} of shipment {decoded.shipment_id} "
+            f"was handled before ({before.outcome.value}); nothing sent again"
+        )
+        return 0
+    if record is None:
+        raise SandboxError(
+            "the demo accepted the event but recorded nothing: is it on "
+            "this folder's database (WA_DATABASE_URL)?"
+        )
+    return await _say_outcome(engine, record, decoded.shipment_id)
+
+
+async def _event_record(engine: AsyncEngine, key: str) -> FdrEventRecord | None:
+    async with SqlUnitOfWork(engine) as uow:
+        return await uow.fdr_events.get(key)
+
+
+async def _say_outcome(engine: AsyncEngine, record: FdrEventRecord, shipment: int) -> int:
+    outcome = record.outcome
+    if outcome is Outcome.SKIPPED:
+        print(f"skipped: {record.detail}")
+        return 0
+    if outcome is Outcome.FAILED:
+        code = f" (Meta error {record.error_code})" if record.error_code else ""
+        print(f"failed{code}: {record.detail}")
+        return 1
+    message_id = None
+    if record.conversation_id is not None:
+        async with SqlUnitOfWork(engine) as uow:
+            messages = await uow.messages.for_conversation(record.conversation_id)
+        message_id = next((m.message_id for m in messages if m.kind is MessageKind.TEMPLATE), None)
+    if outcome is Outcome.SENT:
+        print(f"sent: message id {message_id or '(none yet)'}")
+    else:
+        print(f"{outcome.value}: {record.detail}")
+    print(f"see it with: fdr-whatsapp sandbox show {shipment}")
     return 0
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(problem.get("detail") or problem.get("title") or "")[:200]
 
 
 async def _post_webhook(url: str, body: bytes, secret: str) -> None:
@@ -209,15 +304,6 @@ class _Thread:
                 raise SandboxError(f"no conversation about shipment {self._shipment}")
             return conversation, await uow.messages.for_conversation(conversation.id)
 
-    async def print_all(self) -> None:
-        conversation, messages = await self.load()
-        shopper = mask(conversation.customer_phone)
-        print(
-            f"shipment {self._shipment}: {conversation.reason} to {shopper} [{conversation.state}]"
-        )
-        for message in messages:
-            _print(message)
-
     async def print_new(self, seen: int, answer_id: str, wait: float = ANSWER_WAIT_SECONDS) -> None:
         """What the service sent back once it has handled the answer (or nothing, said so)."""
         deadline = time.monotonic() + wait
@@ -234,6 +320,80 @@ class _Thread:
                 return
             await asyncio.sleep(0.2)
         print(f"(no answer from the demo within {wait:.0f} s)")
+
+
+async def print_thread(engine: AsyncEngine, config: Config, shipment_id: int) -> None:
+    """The whole conversation as the console shows it (docs/console.md), as text: each message
+    as the shopper read it with its ticks, the shopper's answers, the actions sent to the ESB
+    with its answer, link clicks; the shopper's numbers masked."""
+    async with SqlUnitOfWork(engine) as uow:
+        conversation = await uow.conversations.latest_for_shipment(shipment_id)
+    if conversation is None or conversation.id is None:
+        raise SandboxError(f"no conversation about shipment {shipment_id}")
+    options = NotificationOptions(
+        default_account_id=config.default_account_id,
+        tracking_base_url=config.public_base_url,
+        support_phone=config.support_phone,
+        support_email=config.support_email,
+    )
+    show = ShowConversation(
+        GetConversationThread(SqlPortalQueries(engine)),
+        GetTemplate(SqlUnitOfWork(engine), options),
+    )
+    shown = timeline(await show(conversation.account_id, conversation.id))
+    c = shown["conversation"]
+    print(
+        f"shipment {shipment_id}: {c.reason.value} to {c.customer_phone} "
+        f"[{c.status.value}] (conversation {c.id}, workspace {conversation.account_id})"
+    )
+    for row in shown["rows"]:
+        for line in _row_lines(row):
+            print(line)
+
+
+def _row_lines(row: Row) -> list[str]:
+    item = row.item
+    at = item.at.strftime("%H:%M:%S")
+    if isinstance(item, ThreadMessage):
+        what = "template" if item.kind is MessageKind.TEMPLATE else "follow-up"
+        text = row.shown.text if row.shown else "(not recorded)"
+        lines = [f"{at} -> {what} [{item.status.value}]"]
+        lines += [f"     {line}" for line in text.splitlines() or [""]]
+        if row.shown and row.shown.buttons:
+            titles = row.shown.buttons
+            ids = [_button_id(r) for r in row.shown.replies] if row.shown.replies else []
+            if item.kind is MessageKind.TEMPLATE and len(ids) == len(titles):
+                named = [f"{t} ({i})" for t, i in zip(titles, ids, strict=True)]
+                lines.append(f"     buttons: {', '.join(named)}")
+            else:
+                lines += [f"     {n}. {t}  (reply --date {n})" for n, t in enumerate(titles, 1)]
+        lines += [
+            f"     {t.status.value} {t.at.strftime('%H:%M:%S')}"
+            + (f" error {t.error_code}: {t.error_title or ''}" if t.error_code else "")
+            for t in row.ticks
+        ]
+        if item.error_code:
+            lines.append(f"     Meta error {item.error_code}: {item.error_title or ''}")
+        return lines
+    if isinstance(item, ThreadAnswer):
+        verb = "tapped" if item.answer_type in ("button", "interactive") else "wrote"
+        return [f"{at} <- the shopper {verb}: {item.value}"]
+    if isinstance(item, ThreadAction):
+        asked = item.action.value
+        if item.delivery_date:
+            asked += f" on {item.delivery_date}"
+        if item.phone:
+            asked += f" to {item.phone}"
+        answer = item.result or "nothing yet"
+        return [
+            f"{at} => ESB {asked}: {item.state.value}, ESB answered: {answer} "
+            f"({item.attempts} attempt{'' if item.attempts == 1 else 's'})"
+        ]
+    if isinstance(item, ThreadClick):
+        return [f"{at} the shopper opened the tracking link ({item.source})"]
+    if isinstance(item, ThreadStatus):
+        return [f"{at} status {item.status.value} of {item.message_id}"]
+    return []
 
 
 def _button_id(payload: str) -> str:

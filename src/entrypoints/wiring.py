@@ -50,6 +50,7 @@ from application.services import (
     SenderResolver,
     SettingsReader,
 )
+from application.use_cases.ask_from_tracking_page import AskFromTrackingPage
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
@@ -378,6 +379,7 @@ class UseCaseProvider(Provider):
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
     recheck_unknown_sends = provide(RecheckUnknownSends)
+    ask_from_tracking_page = provide(AskFromTrackingPage)
 
     @provide
     def process_webhooks(
@@ -402,7 +404,15 @@ class UseCaseProvider(Provider):
     def track(
         self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock, config: Config
     ) -> TrackLinkClick:
-        return TrackLinkClick(uow, activity, clock, config.portal_tracking_url)
+        # A demo (the sandbox) never sends the shopper off to a real brand's site: without a
+        # portal URL its links open the built-in stand-in (docs/console.md).
+        return TrackLinkClick(
+            uow,
+            activity,
+            clock,
+            config.portal_tracking_url,
+            follow_brand_host=not config.meta_sandbox,
+        )
 
 
 class BestEffortProvider(Provider):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -46,56 +46,183 @@ class ConfigError(Exception):
         self.variable = variable
 
 
+BOTH = ("serve", "worker")
+SERVE = ("serve",)
+WORKER = ("worker",)
+
+
+def _env(
+    name: str,
+    about: str,
+    used_by: tuple[str, ...] = BOTH,
+    *,
+    default: object = None,
+    secret: bool = False,
+    shown: str | None = None,
+    factory: Callable[[], object] | None = None,
+) -> Any:
+    """A setting read from the environment variable ``name``: what it is for and which
+    processes read it; ``--help`` lists them from here (``variables``)."""
+    metadata = {"env": name, "about": about, "used_by": used_by, "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=metadata)
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    database_url: str = _env(
+        "WA_DATABASE_URL",
+        "SQLAlchemy URL of the database",
+        default=DEFAULT_DATABASE_URL,
+        secret=True,
+        shown=DEFAULT_DATABASE_URL,
+    )
     #: A database that has not answered within this is taken as down (docs/outages.md).
-    database_timeout_seconds: float = 2.0
-    redis_url: str | None = field(default=None, repr=False)
-    redis_key_prefix: str = "fdr-whatsapp:"
-    pubsub_project: str | None = None
-    pubsub_fdr_subscription: str | None = None
+    database_timeout_seconds: float = _env(
+        "WA_DATABASE_TIMEOUT_SECONDS", "seconds before the database counts as down", default=2.0
+    )
+    redis_url: str | None = _env(
+        "WA_REDIS_URL",
+        "settings cache and rate limiter shared by all processes",
+        secret=True,
+        shown="in-process",
+    )
+    redis_key_prefix: str = _env(
+        "WA_REDIS_KEY_PREFIX", "namespace of every Redis key", default="fdr-whatsapp:"
+    )
+    pubsub_project: str | None = _env("WA_PUBSUB_PROJECT", "GCP project of Pub/Sub")
+    pubsub_fdr_subscription: str | None = _env(
+        "WA_PUBSUB_FDR_SUBSCRIPTION", "subscription of the shipment events", WORKER
+    )
     # Optional: shipment events for the outcomes from another subscription (docs/outcomes.md).
-    pubsub_outcome_subscription: str | None = None
-    pubsub_activity_topic: str | None = None
+    pubsub_outcome_subscription: str | None = _env(
+        "WA_PUBSUB_OUTCOME_SUBSCRIPTION", "second subscription, for the outcomes", WORKER
+    )
+    pubsub_activity_topic: str | None = _env(
+        "WA_PUBSUB_ACTIVITY_TOPIC", "topic of activity events", shown="logged"
+    )
     # WMS event names added to the shipped ones (the RTO and cancellation names are guesses).
-    outcome_event_names: Mapping[str, ShipmentEventKind] = field(default_factory=dict)
-    pubsub_emulator_host: str | None = None
-    pubsub_push_token: str | None = field(default=None, repr=False)  # ?token= on push URLs
-    pubsub_push_audience: str | None = None  # OIDC: the audience set on the push subscription
-    pubsub_push_service_account: str | None = None  # OIDC: the account pushes are signed for
-    pubsub_push_jwks_url: str = GOOGLE_OIDC_JWKS_URL
-    meta_graph_url: str = DEFAULT_META_GRAPH_URL
-    meta_api_version: str = DEFAULT_META_API_VERSION
-    meta_app_secret: str | None = field(default=None, repr=False)
-    meta_verify_token: str | None = field(default=None, repr=False)
-    meta_sandbox: bool = True
-    meta_phone_number_id: str | None = None
-    meta_waba_id: str | None = None
-    meta_access_token: str | None = field(default=None, repr=False)
-    meta_throughput: int = 80
-    meta_timeout_seconds: float = 10.0
-    integration_engine_url: str | None = None
-    esb_url: str | None = None
-    esb_token: str | None = field(default=None, repr=False)  # sent as a bearer Authorization
-    portal_tracking_url: str | None = None
-    public_base_url: str = "http://127.0.0.1:8000"
-    default_account_id: int = 5
-    auth_jwt_secret: str | None = field(default=None, repr=False)
-    auth_jwks_url: str | None = None
-    auth_audience: str | None = None  # when set, portal tokens must carry this ``aud``
-    support_phone: str = "+91-9876543210"
-    support_email: str = "eshopbox@support.com"
-    default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
-    worker_concurrency: int = 32
-    unknown_send_recheck_seconds: float = 600.0
-    fdr_stale_after_hours: float = 48.0
-    worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
+    outcome_event_names: Mapping[str, ShipmentEventKind] = _env(
+        "WA_OUTCOME_EVENT_NAMES",
+        "extra WMS event names of the outcomes, name=kind pairs",
+        WORKER,
+        factory=dict,
+        shown="none",
+    )
+    pubsub_emulator_host: str | None = _env("PUBSUB_EMULATOR_HOST", "use the Pub/Sub emulator")
+    pubsub_push_token: str | None = _env(  # ?token= on push URLs
+        "WA_PUBSUB_PUSH_TOKEN", "token that POST /pubsub/push/fdr requires", SERVE, secret=True
+    )
+    pubsub_push_audience: str | None = _env(  # OIDC: the audience set on the push subscription
+        "WA_PUBSUB_PUSH_AUDIENCE", "OIDC audience that pushes must carry", SERVE
+    )
+    pubsub_push_service_account: str | None = _env(  # OIDC: the account pushes are signed for
+        "WA_PUBSUB_PUSH_SERVICE_ACCOUNT", "service account that pushes must be signed for", SERVE
+    )
+    pubsub_push_jwks_url: str = _env(
+        "WA_PUBSUB_PUSH_JWKS_URL",
+        "where the OIDC keys of pushes are fetched",
+        SERVE,
+        default=GOOGLE_OIDC_JWKS_URL,
+    )
+    meta_graph_url: str = _env(
+        "WA_META_GRAPH_URL", "Graph API base URL", default=DEFAULT_META_GRAPH_URL
+    )
+    meta_api_version: str = _env(
+        "WA_META_API_VERSION", "Graph API version", default=DEFAULT_META_API_VERSION
+    )
+    meta_app_secret: str | None = _env(
+        "WA_META_APP_SECRET", "Meta app secret (webhook signatures)", secret=True
+    )
+    meta_verify_token: str | None = _env(
+        "WA_META_VERIFY_TOKEN", "webhook handshake token", SERVE, secret=True
+    )
+    meta_sandbox: bool = _env(
+        "WA_META_SANDBOX",
+        "send to the built-in sandbox",
+        default=True,
+        shown="true when no WA_META_* credential is set",
+    )
+    meta_phone_number_id: str | None = _env(
+        "WA_META_PHONE_NUMBER_ID", "the default sender's phone number id"
+    )
+    meta_waba_id: str | None = _env("WA_META_WABA_ID", "the default sender's business account")
+    meta_access_token: str | None = _env(
+        "WA_META_ACCESS_TOKEN", "the default sender's access token", secret=True
+    )
+    meta_throughput: int = _env(
+        "WA_META_THROUGHPUT", "messages per second per sender number", default=80
+    )
+    meta_timeout_seconds: float = _env("WA_META_TIMEOUT_SECONDS", "Graph API timeout", default=10.0)
+    integration_engine_url: str | None = _env(
+        "WA_INTEGRATION_ENGINE_URL", "App & Integration engine", shown="only the default sender"
+    )
+    esb_url: str | None = _env(
+        "WA_ESB_URL", "ESB base URL of the NDR actions", shown="actions are recorded only"
+    )
+    esb_token: str | None = _env(  # sent as a bearer Authorization
+        "WA_ESB_TOKEN", "bearer token sent to the ESB", secret=True
+    )
+    portal_tracking_url: str | None = _env(
+        "WA_PORTAL_TRACKING_URL",
+        "the customer portal's tracking page",
+        SERVE,
+        shown="the built-in stand-in",
+    )
+    public_base_url: str = _env(
+        "WA_PUBLIC_BASE_URL",
+        "where shoppers reach /track/whatsapp",
+        default="http://127.0.0.1:8000",
+    )
+    default_account_id: int = _env(
+        "WA_DEFAULT_ACCOUNT_ID",
+        "the Eshopbox account (default sender, shipped templates)",
+        default=5,
+    )
+    auth_jwt_secret: str | None = _env(
+        "WA_AUTH_JWT_SECRET",
+        "HS256 secret of portal tokens",
+        SERVE,
+        secret=True,
+        shown="portal closed",
+    )
+    auth_jwks_url: str | None = _env("WA_AUTH_JWKS_URL", "JWKS of portal tokens", SERVE)
+    auth_audience: str | None = _env(  # when set, portal tokens must carry this ``aud``
+        "WA_AUTH_AUDIENCE", "the aud portal tokens must carry", SERVE
+    )
+    support_phone: str = _env(
+        "WA_SUPPORT_PHONE", "support phone shown to shoppers", default="+91-9876543210"
+    )
+    support_email: str = _env(
+        "WA_SUPPORT_EMAIL", "support e-mail shown to shoppers", default="eshopbox@support.com"
+    )
+    default_phone_region: str = _env(  # whose mobiles are accepted as alternates
+        "WA_DEFAULT_PHONE_REGION", "the shoppers' country (ISO 3166)", default=DEFAULT_REGION
+    )
+    worker_concurrency: int = _env(
+        "WA_WORKER_CONCURRENCY", "events handled at once", WORKER, default=32
+    )
+    unknown_send_recheck_seconds: float = _env(
+        "WA_UNKNOWN_SEND_RECHECK_SECONDS",
+        "seconds before an unknown send is looked at again",
+        WORKER,
+        default=600.0,
+    )
+    fdr_stale_after_hours: float = _env(
+        "WA_FDR_STALE_AFTER_HOURS", "failed attempts older than this are skipped", default=48.0
+    )
+    worker_metrics_port: int | None = _env(  # where the worker serves /metrics; None: nowhere
+        "WA_WORKER_METRICS_PORT",
+        "Prometheus metrics port (0: off)",
+        WORKER,
+        shown=str(DEFAULT_WORKER_METRICS_PORT),
+    )
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
     # taken (a second worker on the same host), only costs that worker its metrics.
     worker_metrics_port_required: bool = False
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = _env("WA_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", default="INFO")
+    log_json: bool = _env("WA_LOG_JSON", "log JSON lines", default=False)
 
     @property
     def database_backend(self) -> str:
@@ -117,6 +244,30 @@ class Config:
                 f"{', '.join(META_CREDENTIALS)} send to Meta)"
             )
         return f"sending to Meta's Cloud API at {self.meta_graph_url} ({self.meta_api_version})"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    default: str
+    about: str
+
+
+def variables(command: str) -> list[Variable]:
+    """The environment variables ``command`` reads, from ``Config``'s own fields."""
+    found = []
+    for setting in fields(Config):
+        meta = setting.metadata
+        if "env" not in meta or command not in meta["used_by"]:
+            continue
+        default = meta["shown"] or ("unset" if setting.default is None else setting.default)
+        if isinstance(default, bool):
+            default = str(default).lower()
+        elif isinstance(default, float):
+            default = f"{default:g}"
+
+        found.append(Variable(meta["env"], str(default), meta["about"]))
+    return found
 
 
 T = TypeVar("T")

@@ -127,6 +127,17 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         await page.click("form.filters button[type=submit]")
         assert await cards.count() == 1
         await page.select_option("#state", "")
+        # What the shopper chose: the cancellation they confirmed, or nothing yet.
+        await page.select_option("#answer", "cancel")
+        await page.click("form.filters button[type=submit]")
+        assert await cards.count() == 1
+        assert "otp cancellation" in await cards.first.inner_text()
+        await page.select_option("#answer", "no_answer")
+        await page.click("form.filters button[type=submit]")
+        assert await cards.count() == 1
+        assert "refused" in await cards.first.inner_text()
+        await watched.screenshot("console-conversations-no-answer")
+        await page.select_option("#answer", "")
         await page.fill("#shipment", str(refused))
         await page.click("form.filters button[type=submit]")
         assert "refused" in await cards.first.inner_text()

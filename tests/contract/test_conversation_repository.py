@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from application.ports.repositories import ConversationQuery
 from domain.conversation import ConversationState
+from domain.ndr import NdrAction, NdrActionKind
+from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
 from tests.conftest import UowFactory, new_id
 from tests.support.factories import T0, ConversationFactory
@@ -204,3 +206,38 @@ async def test_answers_change_only_what_they_own(uow_factory: UowFactory) -> Non
     assert found.nudged_at == later
     assert found.customer_phone == "919812345678"
     assert found.state is stored.state
+
+
+async def test_search_filters_by_what_the_shopper_chose(uow_factory: UowFactory) -> None:
+    account = new_id()
+    async with uow_factory() as uow:
+        stored = [
+            await uow.conversations.add(ConversationFactory.build(account_id=account))
+            for _ in range(3)
+        ]
+        cancelled, rescheduled, silent = [c for c in stored if c is not None]
+        for conversation, kind in ((cancelled, NdrActionKind.CANCEL), (rescheduled, None)):
+            for asked in (kind, NdrActionKind.RESCHEDULE) if kind else (NdrActionKind.RESCHEDULE,):
+                assert conversation.id is not None
+                await uow.ndr_actions.add(
+                    NdrAction(
+                        conversation_id=conversation.id,
+                        account_id=account,
+                        shipment_id=conversation.shipment_id,
+                        kind=asked,
+                        reply_message_id=f"wamid.{new_id()}",
+                        created_at=T0,
+                        updated_at=T0,
+                    )
+                )
+        await uow.commit()
+
+    async def found(answer: str) -> set[int | None]:
+        async with uow_factory() as uow:
+            query = ConversationQuery(account_id=account, answer=answer)
+            return {c.id for c in await uow.conversations.search(query)}
+
+    assert await found("cancel") == {cancelled.id}
+    assert await found("reschedule") == {cancelled.id, rescheduled.id}
+    assert await found(NO_ANSWER) == {silent.id}
+    assert await found("update_phone") == set()

@@ -24,6 +24,7 @@ from tests.support.factories import T0
 
 NEW_DATE = date(2026, 11, 23)
 NEW_PHONE = "917891971009"
+NEW_ADDRESS = "Flat 4B, Lake View Apartments, Sector 21, Gurugram 122016"
 
 
 class _Needed:
@@ -40,6 +41,7 @@ def action(
     phone: str | _Needed | None = NEEDED,
     disputed_fake_attempt: bool = False,
 ) -> NdrAction:
+    address = NEW_ADDRESS if kind is NdrActionKind.UPDATE_ADDRESS else None
     if isinstance(delivery_date, _Needed):
         delivery_date = NEW_DATE if kind is NdrActionKind.RESCHEDULE else None
     if isinstance(phone, _Needed):
@@ -53,6 +55,7 @@ def action(
         reply_message_id=f"wamid.reply.{new_id()}",
         delivery_date=delivery_date,
         phone=phone,
+        address=address,
         disputed_fake_attempt=disputed_fake_attempt,
         created_at=T0,
         updated_at=T0,
@@ -69,6 +72,7 @@ class Sent:
     external_shipment_id: str
     delivery_date: str | None
     phone: str | None
+    address: str | None
     disputed_fake_attempt: bool
     key: str
 
@@ -81,6 +85,7 @@ class Sent:
             external_shipment_id=a.external_shipment_id,
             delivery_date=a.delivery_date.isoformat() if a.delivery_date else None,
             phone=a.phone,
+            address=a.address,
             disputed_fake_attempt=a.disputed_fake_attempt,
             key=idempotency_key(a),
         )
@@ -141,6 +146,7 @@ def _sent_to(fake: FakeEsb) -> Callable[[], list[Sent]]:
                 external_shipment_id=r.notification.external_shipment_id,
                 delivery_date=r.notification.delivery_date,
                 phone=r.notification.phone,
+                address=r.notification.address,
                 disputed_fake_attempt=r.notification.disputed_fake_attempt,
                 key=r.idempotency_key,
             )
@@ -257,6 +263,7 @@ async def test_the_wire_format(fake_esb: FakeEsb, http_actions: HttpNdrActions) 
         "action": "reschedule",
         "deliveryDate": "2026-11-23",
         "phone": None,
+        "address": None,
         "disputedFakeAttempt": False,
         "source": "whatsapp",
         "requestId": key,

@@ -13,7 +13,7 @@ from aiohttp import web
 from tests.fakes.server import FakeServer, json_error
 
 NDR_PATH = "/_ah/ESB/v1/ndrNotification"
-ACTIONS = frozenset({"reschedule", "reattempt", "cancel", "update_phone"})
+ACTIONS = frozenset({"reschedule", "reattempt", "cancel", "update_phone", "update_address"})
 _E164_DIGITS = re.compile(r"\d{8,15}")
 
 
@@ -26,6 +26,7 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     action: str
     delivery_date: str | None
     phone: str | None
+    address: str | None
     disputed_fake_attempt: bool
     source: str
     request_id: str
@@ -53,6 +54,10 @@ def _problem(n: Notification, key: str) -> str | None:
         (
             n.action != "update_phone" or bool(_E164_DIGITS.fullmatch(n.phone or "")),
             "phone must be E.164 digits for update_phone",
+        ),
+        (
+            bool(n.address) == (n.action == "update_address"),
+            "address is required for update_address and only for it",
         ),
         (
             not n.disputed_fake_attempt or n.action == "reattempt",

@@ -33,6 +33,7 @@ class Demo:
         self.folder = folder
         self.token = ""
         self.banner: list[str] = []
+        self.log = ""  # what it printed after the banner, once it stopped
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
@@ -99,7 +100,7 @@ def running_demo(folder: Path, env: dict[str, str]) -> Iterator[Demo]:
         yield demo
     finally:
         process.terminate()
-        process.communicate(timeout=60)
+        demo.log, _ = process.communicate(timeout=60)
 
 
 @pytest.fixture
@@ -149,14 +150,20 @@ def graph_api() -> Iterator[GraphApiSpy]:
 def test_a_shopper_answers_the_seed_event_in_the_sandbox(demo: Demo) -> None:
     demo.enable(379)
     pushed = demo.sandbox("event", str(FIXTURES / "fdr-event-otp-cancellation.json"))
-    assert "event accepted" in pushed
+    assert pushed.startswith("sent: message id wamid.")
     shown = demo.sandbox("show", "17148471")
-    assert "template fdr_otp_cancellation [accepted]" in shown
-    assert "not_cancelled, confirm_cancel" in shown
+    assert "template [accepted]" in shown
+    assert "I didn't cancel (not_cancelled), Confirm cancel (confirm_cancel)" in shown
+    assert "Hello Aman" in shown  # the template's text as the shopper read it
     assert "7891971009" not in shown
 
     answered = demo.sandbox("reply", "17148471", "--button", "confirm_cancel")
     assert "we will cancel your order" in answered
+    # The whole thread: the shopper's tap, the follow-up and the ESB's answer.
+    thread = demo.sandbox("show", "17148471")
+    assert "<- the shopper tapped: confirm_cancel" in thread
+    assert "we will cancel your order" in thread
+    assert "=> ESB cancel: done, ESB answered: MEM-NDR-" in thread
     again = demo.sandbox("reply", "17148471", "--button", "not_cancelled")
     assert "already have your answer" in again
 
@@ -187,7 +194,7 @@ def _the_shopper_is_answered_in_the_sandbox_only(demo: Demo, graph_api: GraphApi
     event, shipment = _event_file(demo.folder, account)
     demo.sandbox("event", str(event))
     shown = demo.sandbox("show", str(shipment))
-    assert "template fdr_otp_cancellation [accepted]" in shown
+    assert "template [accepted]" in shown
     answered = demo.sandbox("reply", str(shipment), "--button", "confirm_cancel")
     assert "we will cancel your order" in answered  # signed with the demo's own secret
     assert graph_api.paths == []
@@ -249,3 +256,66 @@ def test_the_sandbox_without_a_running_demo_says_so(tmp_path: Path) -> None:
         f"no demo found for http://127.0.0.1:{port}: start `fdr-whatsapp demo --port {port}` "
         f"in this folder (it leaves var/sandbox-{port}.secret for the sandbox)"
     )
+
+
+def test_sandbox_event_says_what_became_of_each_ready_made_event(demo: Demo) -> None:
+    skipped = demo.sandbox("event", "--reason", "customer_unavailable")
+    assert skipped.startswith("skipped: whatsapp_disabled")  # workspace 379 is not on yet
+    demo.enable(379)
+    sent = demo.sandbox("event", "--reason", "refused")
+    assert sent.startswith("sent: message id wamid.")
+    assert "fdr-whatsapp sandbox show 17148403" in sent
+    again = demo.sandbox("event", "--reason", "refused")
+    assert again.startswith("duplicate: attempt ")
+    broken = demo.folder / "broken.json"
+    broken.write_text(
+        '{"resource": "shipment", "eventSubType": "failed_delivery", "response_data": {}}'
+    )
+    malformed = demo.cli("sandbox", "--url", demo.url, "event", str(broken))
+    assert malformed.returncode == 1
+    assert malformed.stdout.startswith("malformed: ")
+    assert "account_id" in malformed.stdout  # the field
+
+
+def test_a_missing_event_file_is_one_line(demo: Demo) -> None:
+    missing = demo.cli("sandbox", "--url", demo.url, "event", "no-such-event.json")
+    assert missing.returncode == 1
+    assert missing.stderr == "cannot read no-such-event.json: No such file or directory\n"
+    assert missing.stdout == ""
+
+
+def test_the_printed_link_logs_the_browser_in_once(demo: Demo) -> None:
+    [line] = [line for line in demo.banner if "log in:" in line]
+    link = line.split()[2]
+    assert demo.token not in link  # a code stands for the token
+    with httpx.Client(timeout=60, follow_redirects=True) as browser:
+        first = browser.get(link)  # follows the redirect into the console
+        assert first.status_code == 200
+        assert str(first.url).endswith("/console/workspaces")
+        assert "Workspaces" in first.text
+    again = httpx.get(link, timeout=60)
+    assert again.status_code == 401
+    assert "used already" in again.text
+
+
+def test_a_second_demo_on_a_taken_port_says_so_in_one_line(demo: Demo) -> None:
+    port = demo.url.rsplit(":", 1)[1]
+    second = demo.cli("demo", "--port", port)
+    assert second.returncode == 1
+    assert second.stdout == ""
+    assert (
+        second.stderr
+        == f"port {port} on 127.0.0.1 is taken (another demo?): stop it, or use --port\n"
+    )
+
+
+def test_the_demo_logs_each_request_and_says_how_to_start_clean(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    env = _environment(WA_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    with running_demo(tmp_path, env) as demo:
+        assert f"  start clean: stop the demo and delete {database} (made again at start)" in (
+            demo.banner
+        )
+        assert httpx.get(f"{demo.url}/track/whatsapp/9876543210", timeout=60).status_code == 404
+    assert "GET /health/ready 200" in demo.log
+    assert "GET /track/whatsapp/******3210 404" in demo.log  # no full phone-like numbers

@@ -76,18 +76,19 @@ async def test_each_reason_sends_its_template_once(stack: Stack) -> None:
         assert sent.body["to"] == "+917891971009"
         assert sent.headers["Authorization"] == "Bearer EAAG-default-token"
         name, params, payloads = _template_of(sent.body)
-        shipment = int(params[-1].rsplit("/", 1)[1])
+        shipment = int(params[-1].rsplit("/", 1)[1].split("?")[0])
         by_shipment[shipment] = (name, params, payloads, sent.body["biz_opaque_callback_data"])
     for reason, event in events.items():
         shipment_id = event["response_data"]["id"]
         name, params, payloads, callback = by_shipment[shipment_id]
         template = TEMPLATES[reason]
-        values = {**COMMON, "tracking_link": f"{PUBLIC_BASE_URL}/track/whatsapp/{shipment_id}"}
+        [conversation] = await stack.rows("wa_conversations", shipment_id=shipment_id)
+        ref = conversation["reply_ref"]
+        link = f"{PUBLIC_BASE_URL}/track/whatsapp/{shipment_id}?r={ref}"
+        values = {**COMMON, "tracking_link": link}
         assert name == template["template_name"], reason
         assert params == [values[v] for v in template["variables"]], reason
-        [conversation] = await stack.rows("wa_conversations", shipment_id=shipment_id)
         assert conversation["reason"] == reason
-        ref = conversation["reply_ref"]
         assert len(ref) == 32
         assert payloads == [
             f"fdr:{conversation['id']}:{ref}:{b['id']}" for b in template["buttons"]
@@ -139,7 +140,8 @@ async def test_two_workers_racing_for_one_event_send_once(stack: Stack) -> None:
     await stack.wait_for(lambda: _count(stack, 3), what="three sends")
     await asyncio.sleep(1.0)
     shipments = sorted(
-        int(_template_of(r.body)[1][-1].rsplit("/", 1)[1]) for r in stack.meta.requests
+        int(_template_of(r.body)[1][-1].rsplit("/", 1)[1].split("?")[0])
+        for r in stack.meta.requests
     )
     assert shipments == sorted(e["response_data"]["id"] for e in events)
 

@@ -322,7 +322,9 @@ async def test_the_tracking_link_is_counted_and_redirects(stack: Stack, client: 
     assert click["user_agent"] == "WhatsApp/2.24"
     unknown = await client.get(f"/track/whatsapp/{new_id()}")
     assert unknown.status_code == 404
-    assert unknown.headers["content-type"].startswith("application/problem+json")
+    # A shopper's phone gets a small page, not JSON.
+    assert unknown.headers["content-type"].startswith("text/html")
+    assert "could not find this delivery" in unknown.text
 
 
 async def test_the_workspace_timeline_hears_every_step(stack: Stack, client: AppClient) -> None:

@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from infrastructure.config import ConfigError, load_config
+from infrastructure import config as config_module
+from infrastructure.config import ConfigError, load_config, variables
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -195,6 +197,24 @@ def test_where_messages_go_is_one_line_without_secrets() -> None:
 )
 def test_the_database_is_named_as_it_is_without_its_password(url: str, label: str) -> None:
     assert load_config({"WA_DATABASE_URL": url}, env_file=None).database_label() == label
+
+
+def test_the_help_lists_exactly_the_variables_the_reader_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: set[str] = set()
+    read = config_module._Reader.raw
+
+    def raw(self: Any, name: str) -> str | None:
+        asked.add(name)
+        return read(self, name)
+
+    monkeypatch.setattr(config_module._Reader, "raw", raw)
+    load_config({}, env_file=None)
+    listed = {v.name for v in variables("serve")} | {v.name for v in variables("worker")}
+    assert listed == asked
+    assert "WA_PUBSUB_FDR_SUBSCRIPTION" in {v.name for v in variables("worker")}
+    assert "WA_PUBSUB_FDR_SUBSCRIPTION" not in {v.name for v in variables("serve")}
 
 
 def test_outcome_event_names_are_added_as_name_kind_pairs() -> None:

@@ -118,13 +118,16 @@ async def test_the_seed_event_sends_one_template_to_the_shopper(world: World) ->
         "4980116095129",
         "1",
         "1 Advance Whey Protein with 20 Vitamins & Minerals",
-        "https://wa.example.com/track/whatsapp/17148471",
+        sent.content.body_parameters[5],
     )
     # Each payload names the conversation with its random reference (a tap is checked
-    # against it), not with the sequential id alone.
+    # against it), not with the sequential id alone; the tracking link carries it too.
     refs = {p.split(":")[2] for p in sent.content.button_payloads}
     [ref] = refs
     assert len(ref) >= 8
+    assert (
+        sent.content.body_parameters[5] == f"https://wa.example.com/track/whatsapp/17148471?r={ref}"
+    )
     assert sent.content.button_payloads == (
         f"fdr:{conversation_id}:{ref}:not_cancelled",
         f"fdr:{conversation_id}:{ref}:confirm_cancel",

@@ -26,6 +26,9 @@ class ConversationQuery:
     shipment_id: int | None = None
     reason: FdrReason | None = None
     state: ConversationState | None = None
+    # What the shopper chose: an NDR action kind asked of the ESB (whatever the ESB answered),
+    # or ``no_answer`` (domain.outcomes.NO_ANSWER) for a conversation without any.
+    answer: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     before_id: int | None = None  # cursor: newest first, strictly older than this id

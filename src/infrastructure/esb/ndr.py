@@ -34,6 +34,7 @@ class NdrNotification(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
     action: str
     delivery_date: date | None
     phone: str | None
+    address: str | None
     disputed_fake_attempt: bool
     source: str
     request_id: str
@@ -54,6 +55,7 @@ class NdrNotification(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
             action=action.kind.value,
             delivery_date=action.delivery_date,
             phone=action.phone,
+            address=action.address,
             disputed_fake_attempt=action.disputed_fake_attempt,
             source=SOURCE,
             request_id=idempotency_key(action),

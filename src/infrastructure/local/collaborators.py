@@ -138,5 +138,7 @@ def _check(action: NdrAction) -> None:
         raise UpstreamRejected(f"ESB refused {what}: deliveryDate is only for reschedule")
     if action.kind is NdrActionKind.UPDATE_PHONE and not _E164_DIGITS.fullmatch(action.phone or ""):
         raise UpstreamRejected(f"ESB refused {what}: phone must be E.164 digits")
+    if (action.kind is NdrActionKind.UPDATE_ADDRESS) != bool(action.address):
+        raise UpstreamRejected(f"ESB refused {what}: address is required for update_address only")
     if action.disputed_fake_attempt and action.kind is not NdrActionKind.REATTEMPT:
         raise UpstreamRejected(f"ESB refused {what}: disputedFakeAttempt is only for reattempt")

@@ -11,7 +11,7 @@ from domain.conversation import Conversation, ConversationState
 from domain.errors import Conflict
 from domain.messages import CustomerReply, DeliveryReport, MessageKind, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
-from domain.outcomes import ShipmentEvent, Verdict
+from domain.outcomes import NO_ANSWER, ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.reasons import FdrReason
 from domain.records import (
@@ -148,9 +148,18 @@ class InMemoryConversationRepository(_Repo):
             stored.customer_phone, stored.updated_at = phone, updated_at
 
     async def search(self, query: ConversationQuery) -> list[Conversation]:
+        def answered(c: Conversation) -> bool:
+            kinds = {
+                a.kind.value for a in self._t.ndr_actions.values() if a.conversation_id == c.id
+            }
+            if query.answer is None:
+                return True
+            return not kinds if query.answer == NO_ANSWER else query.answer in kinds
+
         def keep(c: Conversation) -> bool:
             return (
-                c.account_id == query.account_id
+                answered(c)
+                and c.account_id == query.account_id
                 and (query.shipment_id is None or c.shipment_id == query.shipment_id)
                 and (query.reason is None or c.reason == query.reason)
                 and (query.state is None or c.state == query.state)

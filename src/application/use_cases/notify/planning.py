@@ -10,7 +10,7 @@ from domain.conversation import Conversation
 from domain.cost import month_start
 from domain.failed_delivery import FailedDelivery
 from domain.messages import TemplateMessage
-from domain.notification import button_payload, template_values
+from domain.notification import button_payload, template_values, tracking_link
 from domain.planning import Plan, Skip, no_template, over_cap, phone_of, screen, superseded
 from domain.reason_rules import classify
 from domain.reasons import FdrReason
@@ -94,7 +94,7 @@ def render(
     assert conversation.id is not None
     values = template_values(
         fdr,
-        tracking_link=f"{options.tracking_base_url}/track/whatsapp/{fdr.shipment_id}",
+        tracking_link=tracking_link(options.tracking_base_url, conversation),
         support_phone=options.support_phone,
         support_email=options.support_email,
     )

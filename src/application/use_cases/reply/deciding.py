@@ -11,6 +11,7 @@ from domain.flows import Context, Decision, decide, refusal, switched_language
 from domain.language import language_in, normalise
 from domain.messages import InteractiveMessage, TextMessage
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
+from domain.notification import tracking_link
 from domain.webhook import InboundKind, InboundMessage
 
 
@@ -108,7 +109,7 @@ class ReplyDecider:
             language = normalise(template.language)
         base = self._options.tracking_base_url
         return Context(
-            link=f"{base}/track/whatsapp/{conversation.shipment_id}",
+            link=tracking_link(base, conversation),
             support_phone=self._options.support_phone,
             support_email=self._options.support_email,
             now=self._clock.now(),

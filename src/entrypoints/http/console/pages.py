@@ -19,12 +19,15 @@ from application.use_cases.portal.list_conversations import ListConversations
 from application.use_cases.portal.show_conversation import ShowConversation
 from domain.conversation import ConversationState
 from domain.errors import Unauthenticated
+from domain.ndr import NdrActionKind
+from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
 from entrypoints.http.console.funnel import funnel_context, period
 from entrypoints.http.console.session import (
     BASE,
     CSRF_FIELD,
     SESSION_COOKIE,
+    OneTimeLogins,
     caller_of,
     check_csrf,
     console_guard,
@@ -40,8 +43,11 @@ from infrastructure.config import Config
 
 PAGE_SIZE = 25
 _Open = Annotated[str | None, QueryParameter(max_length=32)]
+_Code = Annotated[str, QueryParameter(max_length=64)]
 STATES = [s.value for s in ConversationState]
 REASONS = [r.value for r in FdrReason]
+#: What the shopper chose: the NDR action asked of the ESB, or nothing (docs/console.md).
+ANSWERS = [*(k.value for k in NdrActionKind), NO_ANSWER]
 
 
 def workspace_path(account_id: int) -> str:
@@ -78,6 +84,23 @@ class LoginController(Controller):
         response = Redirect(target, status_code=HTTP_303_SEE_OTHER)
         response.set_cookie(session_cookie(request, token))
         return response
+
+    @get("/login/once")
+    async def log_in_once(self, request: Request[Any, Any, Any], code: _Code = "") -> Response[Any]:
+        """The demo's printed link: the code is spent, the browser gets the session cookie."""
+        logins: OneTimeLogins | None = request.app.state.get(OneTimeLogins.STATE_KEY)
+        token = logins.redeem(code) if logins is not None and code else None
+        if token is None:
+            page = _login_page(
+                request,
+                error="this login link was used already or is not of "
+                "this run: paste the token the demo printed",
+            )
+            return with_csrf_cookie(request, page)
+        await caller_of(request, token)  # as any login: a token the portal would refuse is not kept
+        response = Redirect(f"{BASE}/workspaces", status_code=HTTP_303_SEE_OTHER)
+        response.set_cookie(session_cookie(request, token))
+        return with_csrf_cookie(request, response)
 
     @post("/logout")
     async def log_out(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -139,6 +162,7 @@ class WorkspaceController(Controller):
             problems=problems,
             reasons=REASONS,
             states=STATES,
+            answers=ANSWERS,
         )
 
     @get("/{account_id:int}/funnel")
@@ -228,6 +252,11 @@ def _filters(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
             filters["state"] = ConversationState(value)
         else:
             problems.append(f"unknown state {value!r}")
+    if value := query.get("answer"):
+        if value in ANSWERS:
+            filters["answer"] = value
+        else:
+            problems.append(f"unknown answer {value!r}")
     if value := query.get("shipment", "").strip():
         if value.isdigit() and 0 < int(value) <= MAX_ID:
             filters["shipment_id"] = int(value)

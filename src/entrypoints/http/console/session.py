@@ -41,25 +41,30 @@ async def console_guard(
     connection.state.console_caller = caller
 
 
-def csrf_token(request: Request[Any, Any, Any]) -> str:
+def csrf_token(request: Request[Any, Any, Any], cookie: str = CSRF_COOKIE) -> str:
     """The CSRF token of this browser (made on its first form page)."""
-    token = request.cookies.get(CSRF_COOKIE) or request.scope.get("console_csrf")
+    token = request.cookies.get(cookie) or request.scope.get("console_csrf")
     if not token:
         token = secrets.token_urlsafe(32)
         request.scope["console_csrf"] = token  # type: ignore[typeddict-unknown-key]
     return str(token)
 
 
-def with_csrf_cookie(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
-    if CSRF_COOKIE not in request.cookies:
-        response.set_cookie(_cookie(request, CSRF_COOKIE, csrf_token(request)))
+def with_csrf_cookie(
+    request: Request[Any, Any, Any],
+    response: Response[Any],
+    cookie: str = CSRF_COOKIE,
+    path: str = BASE,
+) -> Response[Any]:
+    if cookie not in request.cookies:
+        response.set_cookie(_cookie(request, cookie, csrf_token(request, cookie), path))
     return response
 
 
-def check_csrf(request: Request[Any, Any, Any], submitted: str) -> None:
+def check_csrf(request: Request[Any, Any, Any], submitted: str, cookie: str = CSRF_COOKIE) -> None:
     """A form posted from another site cannot know the cookie's value (SameSite=Strict keeps
     the session cookie off such requests as well)."""
-    expected = request.cookies.get(CSRF_COOKIE, "")
+    expected = request.cookies.get(cookie, "")
     if not expected or not secrets.compare_digest(expected, submitted):
         raise Forbidden("the form is out of date: reload the page and send it again")
 
@@ -68,14 +73,32 @@ def session_cookie(request: Request[Any, Any, Any], token: str) -> Cookie:
     return _cookie(request, SESSION_COOKIE, token)
 
 
-def _cookie(request: Request[Any, Any, Any], key: str, value: str) -> Cookie:
+def _cookie(request: Request[Any, Any, Any], key: str, value: str, path: str = BASE) -> Cookie:
     # Secure where the browser came over HTTPS (behind a proxy, as uvicorn's --proxy-headers
     # reports it); plain HTTP is the demo on localhost.
     return Cookie(
         key=key,
         value=value,
-        path=BASE,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+class OneTimeLogins:
+    """Login links of ``fdr-whatsapp demo``: a random code stands for a portal token and works
+    once (the token itself never appears in a URL, a browser history or the access log)."""
+
+    STATE_KEY = "one_time_logins"
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, str] = {}
+
+    def issue(self, token: str) -> str:
+        code = secrets.token_urlsafe(24)
+        self._tokens[code] = token
+        return code
+
+    def redeem(self, code: str) -> str | None:
+        return self._tokens.pop(code, None)

@@ -7,14 +7,16 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
 from domain.conversation import Conversation, ConversationState
+from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import conversations as t
+from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -214,6 +216,8 @@ class SqlConversationRepository(SqlRepository):
             stmt = stmt.where(t.c.reason == query.reason.value)
         if query.state is not None:
             stmt = stmt.where(t.c.state == query.state.value)
+        if query.answer is not None:
+            stmt = stmt.where(_answered(query.answer))
         if query.created_from is not None:
             stmt = stmt.where(t.c.created_at >= query.created_from)
         if query.created_to is not None:
@@ -227,3 +231,11 @@ class SqlConversationRepository(SqlRepository):
     async def _one(self, stmt: Any) -> Conversation | None:
         row = (await self._conn.execute(stmt)).mappings().first()
         return None if row is None else conversation_from_row(row)
+
+
+def _answered(answer: str) -> Any:
+    """The conversation has an NDR action of that kind; ``no_answer``: it has none."""
+    a = ndr_actions
+    if answer == NO_ANSWER:
+        return ~exists().where(a.c.conversation_id == t.c.id)
+    return exists().where(a.c.conversation_id == t.c.id, a.c.kind == answer)

@@ -1,0 +1,56 @@
+"""Asking logistics (the ESB) for an NDR action, once: the one path for every place a shopper
+can ask from (the WhatsApp answer, the tracking page's stand-in).
+
+The action is recorded before it is sent, unique per (conversation, kind), and the ESB gets
+the idempotency key made of the same two: a second ask, a retry after an outage or a crash
+between the send and the record all carry the same key (docs/esb.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from application.ports.clock import Clock
+from application.ports.collaborators import NdrActions
+from application.ports.repositories import UnitOfWork
+from domain.errors import UpstreamRejected, UpstreamUnavailable
+from domain.ndr import NdrAction, NdrActionState
+
+
+async def ask_logistics(
+    uow: UnitOfWork, ndr: NdrActions, clock: Clock, asked: NdrAction
+) -> tuple[NdrAction, bool]:
+    """The action as stored after asking, and whether the ESB was asked now (False: it was
+    asked for before, by another request, and is what that request left). Raises
+    ``UpstreamUnavailable`` after recording the attempt; the same call later asks again."""
+    async with uow:
+        action = await uow.ndr_actions.add(asked)
+        if action is None:
+            action = await uow.ndr_actions.get_for(asked.conversation_id, asked.kind)
+            assert action is not None
+        await uow.commit()
+    if action.reply_message_id != asked.reply_message_id or action.state is not (
+        NdrActionState.PENDING
+    ):
+        return action, False
+    # What is not stored (the address) comes from this request, the same on every retry.
+    action = dataclasses.replace(action, address=asked.address)
+    action.attempts += 1
+    try:
+        reference = await ndr.perform(action)
+    except UpstreamRejected as exc:
+        action.state = NdrActionState.FAILED
+        action.result = str(exc)[:2000]
+    except UpstreamUnavailable:
+        action.updated_at = clock.now()
+        async with uow:
+            await uow.ndr_actions.update(action)
+            await uow.commit()
+        raise
+    else:
+        action.state = NdrActionState.DONE
+        action.result = reference
+    action.updated_at = clock.now()
+    async with uow:
+        await uow.ndr_actions.update(action)
+        await uow.commit()
+    return action, True
