@@ -60,6 +60,7 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
@@ -359,6 +360,12 @@ class UseCaseProvider(Provider):
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
     recheck_unknown_sends = provide(RecheckUnknownSends)
+    run_due_jobs = provide(RunDueJobs)
+
+    @provide
+    def job_handlers(self) -> JobHandlers:
+        """Every kind of scheduled job and what does it (docs/scheduler.md)."""
+        return JobHandlers([])
 
     @provide
     def process_webhooks(

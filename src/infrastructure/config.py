@@ -86,6 +86,7 @@ class Config:
     default_phone_region: str = DEFAULT_REGION  # whose mobiles are accepted as alternates
     worker_concurrency: int = 32
     unknown_send_recheck_seconds: float = 600.0
+    scheduler_poll_seconds: float = 5.0  # how often a worker looks for due jobs when idle
     fdr_stale_after_hours: float = 48.0
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
@@ -223,6 +224,7 @@ class _Reader:
                 "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
             ),
             fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
+            scheduler_poll_seconds=self.get("WA_SCHEDULER_POLL_SECONDS", _positive_float, 5.0),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),

@@ -25,6 +25,7 @@ from application.ports.repositories import (
     TemplateRepository,
     WebhookInboxRepository,
 )
+from application.ports.scheduler import ScheduledJobRepository
 from domain.errors import UpstreamUnavailable
 from infrastructure.db.repositories.conversations import SqlConversationRepository
 from infrastructure.db.repositories.messages import (
@@ -40,6 +41,7 @@ from infrastructure.db.repositories.records import (
     SqlReasonRuleRepository,
     SqlWebhookInboxRepository,
 )
+from infrastructure.db.repositories.scheduler import SqlScheduledJobRepository
 from infrastructure.db.repositories.templates import (
     SqlChannelSettingRepository,
     SqlTemplateRepository,
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
+    jobs: ScheduledJobRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -87,6 +90,7 @@ class SqlUnitOfWork:
         self.ndr_actions = SqlNdrActionRepository(conn)
         self.link_clicks = SqlLinkClickRepository(conn)
         self.outcomes = SqlShipmentOutcomeRepository(conn)
+        self.jobs = SqlScheduledJobRepository(conn)
         return self
 
     async def __aexit__(

@@ -12,6 +12,7 @@ from domain.ndr import NdrAction
 from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
+from domain.scheduling import ScheduledJob
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 
@@ -33,6 +34,7 @@ class Tables:
     shipment_events: dict[tuple[int, int], ShipmentEvent] = field(default_factory=dict)
     outcomes: dict[int, tuple[int, int, Verdict]] = field(default_factory=dict)  # id: acct, ship
     shopper_languages: dict[str, str] = field(default_factory=dict)
+    scheduled_jobs: dict[tuple[str, str], ScheduledJob] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

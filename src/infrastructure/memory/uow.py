@@ -19,6 +19,7 @@ from application.ports.repositories import (
     TemplateRepository,
     WebhookInboxRepository,
 )
+from application.ports.scheduler import ScheduledJobRepository
 from infrastructure.memory.repositories import (
     InMemoryChannelSettingRepository,
     InMemoryConversationRepository,
@@ -29,6 +30,7 @@ from infrastructure.memory.repositories import (
     InMemoryNdrActionRepository,
     InMemoryOutgoingMessageRepository,
     InMemoryReasonRuleRepository,
+    InMemoryScheduledJobRepository,
     InMemoryShipmentOutcomeRepository,
     InMemoryTemplateRepository,
     InMemoryWebhookInboxRepository,
@@ -49,6 +51,7 @@ class InMemoryUnitOfWork:
     ndr_actions: NdrActionRepository
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
+    jobs: ScheduledJobRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -65,6 +68,7 @@ class InMemoryUnitOfWork:
         self.ndr_actions = InMemoryNdrActionRepository(store)
         self.link_clicks = InMemoryLinkClickRepository(store)
         self.outcomes = InMemoryShipmentOutcomeRepository(store)
+        self.jobs = InMemoryScheduledJobRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
