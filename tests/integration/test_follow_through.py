@@ -26,6 +26,7 @@ from tests.integration.test_ndr_conversation import SHOPPER, Thread, start
 from tests.support.app import AppClient
 from tests.support.doubles import FixedClock
 from tests.support.meta_webhooks import text_message
+from tests.support.portal import SECRET, api, bearer
 from tests.support.stack import Stack, running_stack
 
 REASON = "customer_unavailable"
@@ -43,7 +44,7 @@ class _ClockAt(Provider):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
+    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
         running.start_worker()
         yield running
 
@@ -160,6 +161,24 @@ async def test_a_silent_shopper_gets_one_reminder_then_one_default_action(
     taken = [e for e in events if e["kind"] == "action"]
     assert [(e["outcome"], e["automatic"]) for e in taken] == [("action_taken", True)]
     assert len(reminders(stack, thread)) == 1  # nothing more was sent
+
+    # The portal shows both in the conversation.
+    conversation_id = due["reminder"]["conversation_id"]
+    headers = bearer(thread.account_id)
+    shown = await client.get(
+        api(thread.account_id, f"/conversations/{conversation_id}"), headers=headers
+    )
+    assert shown.status_code == 200, shown.text
+    items = shown.json()["thread"]
+    messages = [i for i in items if i["type"] == "message"]
+    assert [(m["kind"], m["reminder"]) for m in messages] == [
+        ("template", False),
+        ("template", True),
+    ]
+    assert [(a["action"], a["automatic"]) for a in items if a["type"] == "action"] == [
+        ("reattempt", True)
+    ]
+    assert shown.json()["conversation"]["templateId"] == messages[0]["templateId"]
 
 
 async def test_an_answer_before_the_reminder_cancels_reminder_and_default_action(

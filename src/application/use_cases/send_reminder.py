@@ -25,7 +25,7 @@ from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
 from domain.language import normalise
-from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
+from domain.messages import MessageKind, OutgoingMessage, TemplateMessage, reminder_ref
 from domain.scheduling import REMINDER, ScheduledJob
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
@@ -35,11 +35,6 @@ _log = structlog.get_logger("reminders")
 
 #: The reminder template's name (shipped in English and Hindi, migration 0007).
 REMINDER_TEMPLATE = "fdr_reminder"
-
-
-def reminder_ref(conversation_id: int) -> str:
-    """The reminder's ``client_ref``: one per conversation (``uq_outgoing_client_ref``)."""
-    return f"reminder:{conversation_id}"
 
 
 class SendReminder:

@@ -236,6 +236,7 @@ class InMemoryOutgoingMessageRepository(_Repo):
             m
             for m in self._t.messages.values()
             if m.kind is MessageKind.TEMPLATE
+            and not m.is_reminder
             and m.updated_at < older_than
             and (
                 m.status is MessageStatus.UNKNOWN
@@ -247,7 +248,11 @@ class InMemoryOutgoingMessageRepository(_Repo):
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         counts = [0] * (len(ages) + 1)
         for m in self._t.messages.values():
-            if m.kind is MessageKind.TEMPLATE and m.status is MessageStatus.UNKNOWN:
+            if (
+                m.kind is MessageKind.TEMPLATE
+                and not m.is_reminder
+                and m.status is MessageStatus.UNKNOWN
+            ):
                 age = now - m.updated_at
                 band = next(
                     (i for i, a in enumerate(ages) if age < timedelta(seconds=a)), len(ages)
