@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from domain.conversation import ConversationState
+from domain.flows import Decision
 from domain.messages import Content, InteractiveMessage, QuickReply, TemplateMessage, TextMessage
+from domain.ndr import NdrActionKind
 
 
 def content_to_dict(content: Content) -> dict[str, Any]:
@@ -53,3 +57,40 @@ def content_json(content: Content) -> str:
 
 def content_from_json(text: str) -> Content:
     return content_from_dict(json.loads(text))
+
+
+def decision_json(decision: Decision) -> str:
+    """A decision as it is saved on the shopper's reply, so a retry carries out the same one."""
+    return json.dumps(
+        {
+            "message": content_to_dict(decision.message) if decision.message else None,
+            "action": decision.action.value if decision.action else None,
+            "delivery_date": decision.delivery_date.isoformat() if decision.delivery_date else None,
+            "phone": decision.phone,
+            "disputed_fake_attempt": decision.disputed_fake_attempt,
+            "state": decision.state.value if decision.state else None,
+            "nudge": decision.nudge,
+            "why": decision.why,
+        },
+        ensure_ascii=False,
+    )
+
+
+def decision_from_json(text: str) -> Decision:
+    data = json.loads(text)
+    raw = data.get("message")
+    message = content_from_dict(raw) if raw else None
+    if isinstance(message, TemplateMessage):
+        raise ValueError("a decision never sends a template")
+    return Decision(
+        message=message,
+        action=NdrActionKind(data["action"]) if data.get("action") else None,
+        delivery_date=date.fromisoformat(data["delivery_date"])
+        if data.get("delivery_date")
+        else None,
+        phone=data.get("phone"),
+        disputed_fake_attempt=bool(data.get("disputed_fake_attempt")),
+        state=ConversationState(data["state"]) if data.get("state") else None,
+        nudge=bool(data.get("nudge")),
+        why=data.get("why", ""),
+    )

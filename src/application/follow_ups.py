@@ -1,4 +1,7 @@
-"""Sending the messages that follow the template: recorded first, sent once, inside the window."""
+"""Sending the messages that follow the template: recorded first, sent once, inside the window.
+
+The send itself is the one step templates use too (``application.sending``).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +14,11 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.services import SenderResolver, attach_early_reports
+from application.sending import ask_meta, store_answer
+from application.services import SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
-from domain.errors import (
-    NotFound,
-    PermanentSendError,
-    RetryableSendError,
-    SendOutcomeUnknown,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TextMessage
 from domain.status import MessageStatus
 
@@ -101,57 +98,31 @@ class FollowUpSender:
         try:
             sender = await self._senders.by_connection_id(conversation.sender_connection_id)
         except (NotFound, UpstreamRejected) as exc:
-            return await self._close(message, MessageStatus.FAILED, None, str(exc), conversation)
+            message.fail(str(exc), self._clock.now())
+            return await self._close(message, conversation)
         message.business_phone = sender.display_phone_number or sender.phone_number_id
         await self._limiter.acquire(sender.phone_number_id)
-        try:
-            receipt = await self._gateway.send(
-                sender,
-                conversation.customer_phone,
-                content,
-                client_ref=client_ref,
-                context_message_id=context_message_id,
-            )
-        except PermanentSendError as exc:
-            return await self._close(
-                message, MessageStatus.FAILED, exc.code, exc.title, conversation
-            )
-        except SendOutcomeUnknown as exc:
-            return await self._close(message, MessageStatus.UNKNOWN, None, exc.title, conversation)
-        except RetryableSendError as exc:
+        error = await ask_meta(
+            self._gateway,
+            message,
+            sender,
+            content,
+            self._clock.now(),
+            context_message_id=context_message_id,
+        )
+        if isinstance(error, RetryableSendError):
             async with self._uow as uow:
-                message.status = MessageStatus.RETRYING
-                message.error_code = exc.code
-                message.updated_at = self._clock.now()
                 await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
                 await uow.commit()
-            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {exc}") from exc
-        message.message_id = receipt.message_id
-        return await self._close(message, MessageStatus.ACCEPTED, None, None, conversation)
+            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {error}") from error
+        return await self._close(message, conversation)
 
-    async def _close(
-        self,
-        message: OutgoingMessage,
-        status: MessageStatus,
-        code: int | None,
-        title: str | None,
-        conversation: Conversation,
-    ) -> FollowUpResult:
-        message.status = status
-        message.error_code = code
-        message.error_title = title[:255] if title else None
-        message.updated_at = self._clock.now()
+    async def _close(self, message: OutgoingMessage, conversation: Conversation) -> FollowUpResult:
+        status, code, title = message.status, message.error_code, message.error_title
         async with self._uow as uow:
-            await attach_early_reports(uow, message, message.updated_at)
-            # A compare-and-set: a status the webhook recorded meanwhile stands.
-            if not await uow.messages.advance(message):
-                assert message.id is not None
-                stored = await uow.messages.get(message.id)
-                assert stored is not None
-                message = stored
+            message = await store_answer(uow, message, message.updated_at)
             await uow.commit()
         if status is MessageStatus.FAILED:
-            # The composition root makes the publisher best effort (NeverFailingActivityPublisher).
             await self._activity.publish(
                 ActivityEvent(
                     account_id=conversation.account_id,

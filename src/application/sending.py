@@ -1,4 +1,4 @@
-"""One template send, shared by the first send and the second look at an unknown one.
+"""The send step (limit, send, classify, close) of templates and follow-ups alike.
 
 Every write here is a compare-and-set at the database (docs/sending.md): the worker never
 puts back a status or a state that the status webhook or the shopper's answer wrote first.
@@ -12,11 +12,10 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import attach_early_reports
-from domain.conversation import ConversationState
-from domain.errors import PermanentSendError, RetryableSendError, SendError, SendOutcomeUnknown
-from domain.messages import OutgoingMessage, TemplateMessage
+from domain.conversation import template_move
+from domain.errors import SendError
+from domain.messages import Content, OutgoingMessage
 from domain.settings import SenderConnection
-from domain.status import MessageStatus
 
 
 async def take_slot(
@@ -30,8 +29,7 @@ async def take_slot(
     worker took it meanwhile. Only from here may Meta have it: a worker stopped while it
     waited leaves it ``queued`` (or ``retrying``), and it is sent on the next delivery."""
     await limiter.acquire(sender.phone_number_id)
-    message.status = MessageStatus.PENDING
-    message.updated_at = clock.now()
+    message.leaves(clock.now())
     async with uow:
         taken = await uow.messages.advance(message)
         await uow.commit()
@@ -42,59 +40,55 @@ async def ask_meta(
     gateway: WhatsAppGateway,
     message: OutgoingMessage,
     sender: SenderConnection,
-    content: TemplateMessage,
+    content: Content,
     now: datetime,
+    *,
+    context_message_id: str | None = None,
 ) -> SendError | None:
-    """Sends and writes Meta's answer on ``message`` (in memory): ``accepted`` with the
-    wamid, ``failed``, ``unknown`` or ``retrying``; returns the error, if any."""
-    error: SendError | None = None
+    """Sends and writes Meta's answer on ``message`` (in memory, ``OutgoingMessage.answered``);
+    returns the error, if any. Templates and follow-ups alike."""
     try:
         receipt = await gateway.send(
-            sender, message.customer_phone, content, client_ref=message.client_ref
+            sender,
+            message.customer_phone,
+            content,
+            client_ref=message.client_ref,
+            context_message_id=context_message_id,
         )
-    except PermanentSendError as exc:
-        error, message.status = exc, MessageStatus.FAILED
-    except SendOutcomeUnknown as exc:
-        error, message.status = exc, MessageStatus.UNKNOWN
-    except RetryableSendError as exc:
-        error, message.status = exc, MessageStatus.RETRYING
-    else:
-        message.message_id = receipt.message_id
-        message.status = MessageStatus.ACCEPTED
-    message.error_code = error.code if error else None
-    message.error_title = error.title[:255] if error else None
-    message.updated_at = now
-    return error
+    except SendError as exc:
+        message.answered(exc, None, now)
+        return exc
+    message.answered(None, receipt.message_id, now)
+    return None
 
 
-async def settle(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
     """Records Meta's answer (``message`` as the sender saw it) inside ``uow``'s transaction
-    and returns the row as it is now stored: when the status webhook moved it first, its
-    status stands. The conversation leaves ``pending`` (``failed`` when the template is
-    dead) and gets its root, each only if nobody set them before."""
+    and returns the row as it is now stored: a compare-and-set, so a status the webhook
+    recorded meanwhile stands; statuses that raced ahead of the answer are joined first."""
     assert message.id is not None
     await attach_early_reports(uow, message, now)
     if not await uow.messages.advance(message):
         stored = await uow.messages.get(message.id)  # READ COMMITTED: the latest write
         assert stored is not None
         message = stored
+    return message
+
+
+async def settle(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+    """A template's answer stored (``store_answer``), then its conversation settled: it
+    leaves ``pending`` (``failed`` when the template is dead) and gets its root, each only
+    if nobody set them before."""
+    message = await store_answer(uow, message, now)
     await settle_conversation(uow, message, now)
     return message
 
 
 async def settle_conversation(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
     """The conversation of a template as its status says: rooted at its wamid once Meta
-    has it, ``open`` once sent, ``failed`` when the template failed."""
+    has it, then moved as ``domain.conversation.template_move`` says (compare-and-set)."""
     if message.message_id is not None:
         await uow.conversations.set_root(message.conversation_id, message.message_id)
-    if message.status is MessageStatus.FAILED:
-        await uow.conversations.move(
-            message.conversation_id,
-            ConversationState.FAILED,
-            (ConversationState.PENDING, ConversationState.OPEN),
-            now,
-        )
-    elif message.status.rank > 0 or message.status is MessageStatus.UNKNOWN:
-        await uow.conversations.move(
-            message.conversation_id, ConversationState.OPEN, (ConversationState.PENDING,), now
-        )
+    move = template_move(message.status)
+    if move is not None:
+        await uow.conversations.move(message.conversation_id, move[0], move[1], now)

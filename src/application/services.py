@@ -10,10 +10,9 @@ from datetime import datetime
 import structlog
 
 from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, SettingsCache
-from application.ports.collaborators import ActivityPublisher, ConnectionDirectory
+from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
-from domain.activity import ActivityEvent
 from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
 from domain.messages import OutgoingMessage
@@ -23,7 +22,6 @@ from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnect
 from domain.templates import WaTemplate
 
 _log = structlog.get_logger("settings")
-_activity_log = structlog.get_logger("activity")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,15 +67,6 @@ async def in_language(
         ):
             return other
     return template
-
-
-async def publish_quietly(activity: ActivityPublisher, event: ActivityEvent) -> None:
-    """Publishes ``event``; a failure is logged, never raised: the outcome is stored already
-    and the timeline must not hold up the event."""
-    try:
-        await activity.publish(event)
-    except Exception as exc:
-        _activity_log.error("activity not published", outcome=event.outcome.value, error=str(exc))
 
 
 class SettingsReader:

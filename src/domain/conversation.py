@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.reasons import FdrReason
+from domain.status import MessageStatus
 
 #: Meta's customer-service window: free-form messages only this long after the shopper's last one.
 SERVICE_WINDOW = timedelta(hours=24)
@@ -38,6 +39,23 @@ _ANSWERABLE = {
 }
 
 
+def template_move(
+    status: MessageStatus,
+) -> tuple[ConversationState, frozenset[ConversationState]] | None:
+    """Where its template's status takes a conversation, and from which states
+    (docs/sending.md): a failed template fails a conversation that is pending or open; once
+    Meta has (or may have) the template, a pending one opens. None: the status moves nothing."""
+    if status is MessageStatus.FAILED:
+        return ConversationState.FAILED, _FAILABLE
+    if status.rank > 0 or status is MessageStatus.UNKNOWN:
+        return ConversationState.OPEN, _OPENABLE
+    return None
+
+
+_FAILABLE = frozenset({ConversationState.PENDING, ConversationState.OPEN})
+_OPENABLE = frozenset({ConversationState.PENDING})
+
+
 @dataclass(slots=True, kw_only=True)
 class Conversation:
     id: int | None = None
@@ -67,6 +85,17 @@ class Conversation:
     def in_service_window(self, now: datetime) -> bool:
         last = self.last_customer_message_at
         return last is not None and now - last < SERVICE_WINDOW
+
+    def follows_template(self, status: MessageStatus) -> bool:
+        """Whether its template's ``status`` still changes this conversation as it was read
+        (``template_move``); the write itself is a compare-and-set at the database."""
+        move = template_move(status)
+        return move is not None and self.state in move[1] and self.state is not move[0]
+
+    def template_failed(self) -> None:
+        """The template could not be sent (or not even rendered): nothing more will happen."""
+        assert self.follows_template(MessageStatus.FAILED)
+        self.state = ConversationState.FAILED
 
     def answered(self, decided: ConversationState | None, *, refused: bool) -> bool:
         """Moves to where an answer leads (docs/conversation.md); False when nothing changed.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from domain.cost import Pricing
+from domain.errors import PermanentSendError, SendError, SendOutcomeUnknown
 from domain.status import MessageStatus
 
 #: The reminder's ``client_ref`` is this and the conversation id (docs/scheduler.md).
@@ -41,30 +41,6 @@ class TemplateMessage:
     language: str
     body_parameters: tuple[str, ...] = ()
     button_payloads: tuple[str, ...] = ()  # one per quick-reply button, in button order
-
-    def describe(self) -> str:
-        """What is kept in the message's ``payload``: enough to send it again unchanged."""
-        return json.dumps(
-            {
-                "type": "template",
-                "name": self.name,
-                "language": self.language,
-                "body_parameters": list(self.body_parameters),
-                "button_payloads": list(self.button_payloads),
-            },
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def described(cls, payload: str) -> TemplateMessage:
-        """The template as ``describe`` kept it."""
-        kept = json.loads(payload)
-        return cls(
-            name=kept["name"],
-            language=kept["language"],
-            body_parameters=tuple(kept["body_parameters"]),
-            button_payloads=tuple(kept["button_payloads"]),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +92,53 @@ class OutgoingMessage:
     def in_flight(self) -> bool:
         """The request has left for Meta and its answer is not recorded yet."""
         return self.status is MessageStatus.PENDING
+
+    def leaves(self, now: datetime) -> None:
+        """The request leaves for Meta: in flight until Meta's answer is recorded."""
+        self.status = MessageStatus.PENDING
+        self.updated_at = now
+
+    def answered(self, error: SendError | None, message_id: str | None, now: datetime) -> None:
+        """Meta's answer to the send (docs/sending.md): ``accepted`` with the wamid, ``failed``
+        for good, ``unknown`` (it may have it: never sent again at once) or ``retrying``
+        (certainly not sent: safe to send again)."""
+        if error is None:
+            self.message_id = message_id
+            self.status = MessageStatus.ACCEPTED
+        elif isinstance(error, PermanentSendError):
+            self.status = MessageStatus.FAILED
+        elif isinstance(error, SendOutcomeUnknown):
+            self.status = MessageStatus.UNKNOWN
+        else:
+            self.status = MessageStatus.RETRYING
+        self.error_code = error.code if error else None
+        self.error_title = error.title[:255] if error else None
+        self.updated_at = now
+
+    def fail(self, why: str, now: datetime) -> None:
+        """Given up on our side (no sender, template deleted, no status after a resend)."""
+        self.answered(PermanentSendError(None, why), None, now)
+
+    def stopped_mid_send(self, now: datetime) -> None:
+        """A worker died with the request in flight: Meta may have it, so it is ``unknown``."""
+        self.status = MessageStatus.UNKNOWN
+        self.updated_at = now
+
+    def reached_meta(self, now: datetime) -> None:
+        """The shopper answered its buttons: Meta had it, only its statuses are lost."""
+        self.status = MessageStatus.ACCEPTED
+        self.updated_at = now
+
+    def resend(self, now: datetime) -> None:
+        """An unknown send is taken to go to Meta once more, and only once."""
+        self.status = MessageStatus.QUEUED
+        self.resent_at = now
+        self.updated_at = now
+
+    def resend_refused_for_now(self) -> None:
+        """Meta refused the resend for now (``retrying``): unknown again, its resend still due."""
+        if self.status is MessageStatus.RETRYING:
+            self.status, self.resent_at = MessageStatus.UNKNOWN, None
 
     def apply(self, report: DeliveryReport, now: datetime) -> bool:
         """Moves the status forward by ``report`` (a failure keeps Meta's code and title);

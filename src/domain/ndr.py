@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from domain.activity import Outcome
+
 
 class NdrActionKind(StrEnum):
     RESCHEDULE = "reschedule"
@@ -44,3 +46,23 @@ class NdrAction:
     @property
     def key(self) -> str:
         return self.kind.value
+
+    def to_do_for(self, reply_id: str) -> bool:
+        """Whether the answer ``reply_id`` carries it out: the answer that asked for it, while
+        nothing is settled (a second tap finds it asked for, done or refused)."""
+        return self.reply_message_id == reply_id and self.state is NdrActionState.PENDING
+
+    def done(self, reference: str, now: datetime) -> None:
+        self.state = NdrActionState.DONE
+        self.result = reference
+        self.updated_at = now
+
+    def refused(self, why: str, now: datetime) -> None:
+        """The ESB refused it for good: someone of the workspace must get in touch."""
+        self.state = NdrActionState.FAILED
+        self.result = why[:2000]
+        self.updated_at = now
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.ACTION_TAKEN if self.state is NdrActionState.DONE else Outcome.ACTION_FAILED

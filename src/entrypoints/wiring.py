@@ -86,9 +86,9 @@ from infrastructure.integration_engine.directory import (
     HttpConnectionDirectory,
 )
 from infrastructure.limits.throughput import LimitsThroughputLimiter
-from infrastructure.memory.activity import LoggingActivityPublisher
-from infrastructure.memory.collaborators import InMemoryConnectionDirectory, InMemoryNdrActions
-from infrastructure.memory.events import InMemoryEventSource
+from infrastructure.local.activity import LoggingActivityPublisher
+from infrastructure.local.collaborators import InMemoryConnectionDirectory, InMemoryNdrActions
+from infrastructure.local.events import InMemoryEventSource
 from infrastructure.meta.gateway import (
     CachedTemplateCatalog,
     MetaCloudWhatsApp,

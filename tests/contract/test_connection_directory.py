@@ -16,7 +16,7 @@ from infrastructure.integration_engine.directory import (
     CachedConnectionDirectory,
     HttpConnectionDirectory,
 )
-from infrastructure.memory.collaborators import InMemoryConnectionDirectory
+from infrastructure.local.collaborators import InMemoryConnectionDirectory
 from tests.conftest import new_id
 from tests.fakes.integration_engine import FakeIntegrationEngine
 

@@ -13,7 +13,7 @@ from gcloud.aio.pubsub import PublisherClient, PubsubMessage
 
 from application.ports.collaborators import EventSource, ReceivedEvent
 from domain.activity import ActivityEvent, Outcome
-from infrastructure.memory.events import InMemoryEventSource
+from infrastructure.local.events import InMemoryEventSource
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource

@@ -17,7 +17,7 @@ from domain.ndr import NdrAction, NdrActionKind
 from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from infrastructure.esb.ndr import HttpNdrActions, idempotency_key
-from infrastructure.memory.collaborators import InMemoryNdrActions
+from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import new_id
 from tests.fakes.esb import NDR_PATH, FakeEsb
 from tests.support.factories import T0

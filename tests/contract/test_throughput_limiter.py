@@ -18,9 +18,8 @@ from tests.conftest import new_id
 from tests.support import services
 
 RATE = 20
-# Timestamps are taken after ``acquire`` returns, a little after limits stamped the hit (a
-# Redis round trip, the event loop's turn), so windows are checked a hair shorter than 1 s.
-WINDOW = 1.0 - 0.05
+# limits stamps a hit with the wall clock, these tests with the monotonic one: a hair of slack.
+WINDOW = 1.0 - 0.01
 
 
 @dataclass
@@ -88,14 +87,20 @@ async def acquire_all(limiters: list[LimitsThroughputLimiter], number: str, n: i
     return sorted(stamps)
 
 
-def busiest_window(stamps: list[float], width: float = WINDOW) -> int:
-    """The most acquisitions any window of ``width`` seconds holds."""
-    busiest, start = 0, 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= width:
-            start += 1
-        busiest = max(busiest, end - start + 1)
-    return busiest
+def assert_paced(stamps: list[float], started: float, rate: int) -> None:
+    """No more than ``rate`` acquisitions in the first second of a burst, ``2 * rate`` in the
+    first two... for sends all asked for at ``started``.
+
+    A send is let go (stamped here) some time after the limiter granted it: a Redis round trip
+    and the event loop's turn, which on a busy machine can be long. Checking each window of the
+    stamps would take that lateness for a burst; counting from the moment all were asked for is
+    sound whatever it is: lateness only makes a stamp later. A limiter that lets a burst
+    through, or lets twice the rate through evenly, still fails.
+    """
+    for window in range(1, len(stamps) // rate + (len(stamps) % rate > 0)):
+        assert stamps[window * rate] - started >= window * WINDOW, (
+            f"{window * rate + 1} sends within {window} s"
+        )
 
 
 async def test_one_number_never_gets_more_than_the_rate(backend: Backend) -> None:
@@ -105,9 +110,10 @@ async def test_one_number_never_gets_more_than_the_rate(backend: Backend) -> Non
 
     stamps = await acquire_all([limiter], sender_number(), 3 * RATE)
 
-    assert busiest_window(stamps) <= RATE
-    # 3N needs two full windows; waiting much longer than that would waste throughput.
-    assert 2 * WINDOW <= stamps[-1] - started < 2.6
+    assert_paced(stamps, started, RATE)
+    # 3N needs two full windows; waiting much longer than that would waste throughput (the
+    # bound is loose: a busy machine lets sends go late).
+    assert stamps[-1] - started < 2 + 1.5
 
 
 async def test_a_second_number_is_not_slowed_by_the_first(backend: Backend) -> None:
@@ -120,7 +126,8 @@ async def test_a_second_number_is_not_slowed_by_the_first(backend: Backend) -> N
 
     quiet_started = time.monotonic()
     await acquire_all([limiter], quiet, RATE)
-    assert time.monotonic() - quiet_started < 0.3
+    # Long before the busy number's next slot, which is a second after its burst.
+    assert time.monotonic() - quiet_started < 0.9
     assert not waiting.done()
 
     await waiting
@@ -134,8 +141,7 @@ async def test_two_limiters_sharing_state_together_keep_the_rate(backend: Backen
 
     stamps = await acquire_all([worker_a, worker_b], sender_number(), 2 * RATE)
 
-    assert busiest_window(stamps) <= RATE
-    assert stamps[-1] - started >= WINDOW
+    assert_paced(stamps, started, RATE)
 
 
 @pytest.mark.redis
@@ -147,9 +153,10 @@ async def test_without_redis_sending_goes_on_limited_in_process(
     opened.append(limiter)
 
     with structlog.testing.capture_logs() as logs:
+        started = time.monotonic()
         stamps = await acquire_all([limiter], sender_number(), 10)
 
-    assert busiest_window(stamps) <= 5
+    assert_paced(stamps, started, 5)
     assert limiter.degraded
     assert [entry["log_level"] for entry in logs] == ["warning"]
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from entrypoints.wiring import build_container
 from entrypoints.worker import Worker
 from infrastructure.config import Config
-from infrastructure.memory.events import InMemoryEventSource
+from infrastructure.local.events import InMemoryEventSource
 from tests.conftest import new_id
 from tests.support.app import AppClient, http_client
 from tests.support.meta_webhooks import signed, status, statuses_body

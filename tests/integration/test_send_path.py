@@ -18,6 +18,7 @@ from typing import Self
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.content_codec import content_from_json
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.notify_failed_delivery import (
     Disposition,
@@ -30,14 +31,14 @@ from domain.activity import Outcome
 from domain.conversation import Conversation, ConversationState
 from domain.errors import SendOutcomeUnknown
 from domain.failed_delivery import FailedDelivery
-from domain.messages import Content, OutgoingMessage, SendReceipt, TemplateMessage
+from domain.messages import Content, OutgoingMessage, SendReceipt
 from domain.records import FdrEventRecord
 from domain.settings import ChannelSetting, SenderConnection
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.local.activity import RecordingActivityPublisher
 from tests.conftest import UowFactory, new_id
 from tests.support.doubles import DEFAULT_SENDER, FixedClock, StaticDirectory
 from tests.support.stack import leave_no_unknown_send
@@ -445,7 +446,7 @@ async def test_an_unknown_send_is_sent_again_once_with_the_same_callback_data(
     await world.recheck()()
 
     [content] = world.meta.sends(unknown)  # the same biz_opaque_callback_data
-    assert content == TemplateMessage.described(unknown.payload)
+    assert content == content_from_json(unknown.payload)
     conversation, template = await world.state(fdr)
     assert template.status is MessageStatus.ACCEPTED
     assert conversation.root_message_id == template.message_id

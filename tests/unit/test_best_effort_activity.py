@@ -14,7 +14,7 @@ from domain.errors import UpstreamUnavailable
 from entrypoints.wiring import build_container
 from infrastructure.best_effort import NeverFailingActivityPublisher
 from infrastructure.config import Config
-from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.local.activity import RecordingActivityPublisher
 from tests.support.factories import T0
 
 EVENT = ActivityEvent(

@@ -15,7 +15,7 @@ from domain.messages import InteractiveMessage, TextMessage
 from domain.ndr import NdrActionKind
 from domain.reasons import FdrReason
 from infrastructure.db.seed_data import TEMPLATES_V1
-from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.conftest import memory_store
 from tests.support.doubles import (

@@ -22,7 +22,7 @@ from domain.settings import ChannelSetting, SenderConnection
 from domain.status import MessageStatus
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.events.shipment_event import decode_shipment_event
-from infrastructure.memory.activity import RecordingActivityPublisher
+from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.conftest import FIXTURES, memory_store, new_id

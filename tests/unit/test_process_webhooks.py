@@ -28,8 +28,8 @@ from domain.records import WebhookDelivery
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
 from domain.webhook import InboundMessage, StatusUpdate
-from infrastructure.memory.activity import RecordingActivityPublisher
-from infrastructure.memory.collaborators import InMemoryNdrActions
+from infrastructure.local.activity import RecordingActivityPublisher
+from infrastructure.local.collaborators import InMemoryNdrActions
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from infrastructure.meta.sandbox import SandboxTemplateCatalog

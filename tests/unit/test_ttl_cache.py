@@ -10,7 +10,7 @@ from application.services import ReasonBook
 from application.ttl_cache import TtlCache
 from domain.settings import SenderConnection
 from infrastructure.integration_engine.directory import CachedConnectionDirectory
-from infrastructure.memory.collaborators import InMemoryConnectionDirectory
+from infrastructure.local.collaborators import InMemoryConnectionDirectory
 
 SENDER = SenderConnection(
     connection_id=41,

@@ -4,16 +4,20 @@ Meta reports a status for every message it accepts, echoing our ``client_ref``: 
 timed out and got no status within ``unknown_recheck_seconds`` almost certainly never
 reached Meta. The due sends live in the database and are claimed with ``FOR UPDATE SKIP
 LOCKED``, so any number of workers share the work and a restart loses none of it.
+
+Rules: sent again at most once, and only while it may still help (``notify/second_look.py``);
+an answered template reached Meta (``OutgoingMessage.reached_meta``); a given-up one fails its
+conversation (``domain.conversation.template_move``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
+from application.content_codec import content_from_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -23,20 +27,19 @@ from application.services import (
     NotificationOptions,
     SenderResolver,
     SettingsReader,
-    publish_quietly,
 )
-from application.use_cases.notify_failed_delivery import attempt_event_key
-from domain.activity import ActivityEvent, Outcome
-from domain.conversation import Conversation, ConversationState
+from application.use_cases.notify.recording import OutcomeRecorder
+from application.use_cases.notify.second_look import ANSWERED, why_not_again
+from domain.activity import Outcome
+from domain.conversation import Conversation
 from domain.errors import NotFound, SendError, UpstreamRejected
-from domain.messages import OutgoingMessage, TemplateMessage
+from domain.messages import OutgoingMessage
 from domain.status import MessageStatus
 
 _log = structlog.get_logger("unknown_sends")
 
 #: Bounds of the age bands the unknown-sends gauge reports (seconds).
 AGE_BANDS = (600.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
-_STILL_OPEN = (ConversationState.PENDING, ConversationState.OPEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class RecheckUnknownSends:
         self._activity = activity
         self._clock = clock
         self._options = options
+        self._recorder = OutcomeRecorder(uow, activity, clock)
 
     async def __call__(self, limit: int = 100) -> Rechecked:
         now = self._clock.now()
@@ -82,33 +86,35 @@ class RecheckUnknownSends:
                     if conversation is not None:
                         to_send.append((message, conversation))
                     continue
-                why = await self._why_not(uow, message, conversation, now)
-                if why is _ANSWERED:
+                why = await why_not_again(
+                    uow, self._settings, self._options, message, conversation, now
+                )
+                if why is ANSWERED:
                     # The shopper answered its buttons: Meta had it, only its statuses are lost.
-                    message.status = MessageStatus.ACCEPTED
-                    message.updated_at = now
+                    message.reached_meta(now)
                     if await uow.messages.advance(message):
                         answered += 1
                         why = "the shopper answered it: Meta had it"
-                        await self._record(uow, message, conversation, Outcome.SENT, why, now)
+                        await self._recorder.correct(
+                            uow, message, conversation, Outcome.SENT, why, now
+                        )
                 elif why is not None:
-                    message.status = MessageStatus.FAILED
-                    message.error_code = None
-                    message.error_title = why[:255]
-                    message.updated_at = now
+                    message.fail(why, now)
                     if await uow.messages.advance(message):
                         await settle_conversation(uow, message, now)
-                        await self._record(uow, message, conversation, Outcome.FAILED, why, now)
+                        await self._recorder.correct(
+                            uow, message, conversation, Outcome.FAILED, why, now
+                        )
                         given_up.append((message, conversation))
                 else:
-                    message.status = MessageStatus.QUEUED
-                    message.resent_at = now
-                    message.updated_at = now
+                    message.resend(now)
                     if await uow.messages.advance(message) and conversation is not None:
                         to_send.append((message, conversation))
             await uow.commit()
         for message, conversation in given_up:
-            await self._publish(message, conversation, Outcome.FAILED, message.error_title, now)
+            await self._recorder.publish_send(
+                message, conversation, Outcome.FAILED, message.error_title, now
+            )
         resent = 0
         for message, conversation in to_send:
             resent += await self._send_again(message, conversation)
@@ -128,42 +134,6 @@ class RecheckUnknownSends:
         labels = [f"<{_label(b)}" for b in AGE_BANDS] + [f">={_label(AGE_BANDS[-1])}"]
         return dict(zip(labels, counts, strict=True))
 
-    async def _why_not(
-        self,
-        uow: UnitOfWork,
-        message: OutgoingMessage,
-        conversation: Conversation | None,
-        now: datetime,
-    ) -> str | None:
-        """Why the send may not go again (None: it may)."""
-        if message.resent_at is not None:
-            return "no status from Meta after the send was repeated"
-        if conversation is None:
-            return "not sent again: its conversation is gone"
-        if conversation.state.is_answerable and conversation.state is not ConversationState.OPEN:
-            return _ANSWERED
-        if conversation.state not in _STILL_OPEN:
-            return f"not sent again: the conversation is {conversation.state.value}"
-        newest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
-        if newest is not None and newest.status_log_id > conversation.status_log_id:
-            return "not sent again: a newer failed attempt of the shipment was notified"
-        age = (now - conversation.created_at).total_seconds()
-        if age > self._options.stale_after_seconds:
-            return "not sent again: the failed attempt is too old"
-        setting = await self._settings.get(uow, conversation.account_id)
-        if not setting.whatsapp_enabled:
-            return "not sent again: WhatsApp is off for the workspace now"
-        template = (
-            await uow.templates.get(message.wa_template_id)
-            if message.wa_template_id is not None
-            else None
-        )
-        if template is None:
-            return "not sent again: the template was deleted"
-        if template.account_id != self._options.default_account_id and template.verified_at is None:
-            return "not sent again: the template is no longer verified"
-        return None
-
     async def _send_again(self, message: OutgoingMessage, conversation: Conversation) -> int:
         try:
             sender = await self._senders.by_connection_id(message.sender_connection_id)
@@ -174,11 +144,9 @@ class RecheckUnknownSends:
             return 0
         now = self._clock.now()
         error = await ask_meta(
-            self._gateway, message, sender, TemplateMessage.described(message.payload), now
+            self._gateway, message, sender, content_from_json(message.payload), now
         )
-        if message.status is MessageStatus.RETRYING:
-            # Meta refused for now: unknown again, and a second try is still due.
-            message.status, message.resent_at = MessageStatus.UNKNOWN, None
+        message.resend_refused_for_now()
         async with self._uow as uow:
             stored = await settle(uow, message, now)
             outcome = {MessageStatus.FAILED: Outcome.FAILED, MessageStatus.UNKNOWN: None}.get(
@@ -186,61 +154,13 @@ class RecheckUnknownSends:
             )
             if outcome is not None:
                 detail = _detail(error, stored)
-                await self._record(uow, stored, conversation, outcome, detail, now)
+                await self._recorder.correct(uow, stored, conversation, outcome, detail, now)
             await uow.commit()
         if outcome is not None:
-            await self._publish(stored, conversation, outcome, _detail(error, stored), now)
-        return 1
-
-    async def _record(
-        self,
-        uow: UnitOfWork,
-        message: OutgoingMessage,
-        conversation: Conversation | None,
-        outcome: Outcome,
-        detail: str,
-        now: datetime,
-    ) -> None:
-        """The event's outcome, no longer unknown (the record exists: the send had one)."""
-        if conversation is None:
-            return
-        key = attempt_event_key(conversation.shipment_id, conversation.status_log_id)
-        record = await uow.fdr_events.get(key)
-        if record is not None:
-            await uow.fdr_events.update(
-                dataclasses.replace(
-                    record,
-                    outcome=outcome,
-                    detail=detail[:1000],
-                    error_code=message.error_code if outcome is Outcome.FAILED else None,
-                    received_at=now,
-                )
+            await self._recorder.publish_send(
+                stored, conversation, outcome, _detail(error, stored), now
             )
-
-    async def _publish(
-        self,
-        message: OutgoingMessage,
-        conversation: Conversation | None,
-        outcome: Outcome,
-        detail: str | None,
-        now: datetime,
-    ) -> None:
-        event = ActivityEvent(
-            account_id=conversation.account_id if conversation else None,
-            shipment_id=conversation.shipment_id if conversation else None,
-            reason=conversation.reason.value if conversation else None,
-            outcome=outcome,
-            message_id=message.message_id,
-            conversation_id=message.conversation_id,
-            detail=detail,
-            error_code=message.error_code,
-            error_title=message.error_title,
-            occurred_at=now,
-        )
-        await publish_quietly(self._activity, event)
-
-
-_ANSWERED = "answered"
+        return 1
 
 
 def _detail(error: SendError | None, message: OutgoingMessage) -> str:

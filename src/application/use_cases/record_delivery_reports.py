@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-
-import structlog
 
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.sending import settle_conversation
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.conversation import Conversation, ConversationState
+from domain.conversation import Conversation
 from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
-
-_log = structlog.get_logger("statuses")
 
 _OUTCOME = {
     MessageStatus.SENT: Outcome.SENT,
@@ -38,7 +34,6 @@ class RecordDeliveryReports:
         if not updates:
             return 0
         now = self._clock.now()
-        events: list[ActivityEvent] = []
         async with self._uow as uow:
             known = await uow.messages.get_many_by_message_ids({u.message_id for u in updates})
             changed: dict[str, OutgoingMessage] = {}
@@ -85,31 +80,9 @@ class RecordDeliveryReports:
                     # Roots the conversation too when this reconciles a send that timed out.
                     await settle_conversation(uow, message, now)
             await uow.commit()
-        for report in moved:
-            message = changed[report.message_id]
-            outcome = _OUTCOME.get(report.status)
-            if outcome is None:
-                continue
-            conversation = conversations.get(message.conversation_id)
-            events.append(
-                ActivityEvent(
-                    account_id=conversation.account_id if conversation else None,
-                    shipment_id=conversation.shipment_id if conversation else None,
-                    reason=conversation.reason.value if conversation else None,
-                    outcome=outcome,
-                    kind=ActivityKind.STATUS,
-                    message_id=report.message_id,
-                    conversation_id=message.conversation_id,
-                    error_code=report.error_code,
-                    error_title=report.error_title,
-                    occurred_at=report.external_timestamp,
-                )
-            )
-        if events:
-            try:
-                await self._activity.publish_many(events)
-            except Exception as exc:  # stored already; the timeline must not block Meta's retries
-                _log.error("activity not published", count=len(events), error=str(exc))
+        events = _activity_events(moved, changed, conversations)
+        if events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
+            await self._activity.publish_many(events)
         return len(fresh)
 
 
@@ -136,6 +109,34 @@ def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> b
         return True
     if conversation.root_message_id is None and message.message_id is not None:
         return True
-    if message.status is MessageStatus.FAILED:
-        return conversation.state in (ConversationState.PENDING, ConversationState.OPEN)
-    return conversation.state is ConversationState.PENDING
+    return conversation.follows_template(message.status)
+
+
+def _activity_events(
+    moved: list[DeliveryReport],
+    changed: dict[str, OutgoingMessage],
+    conversations: Mapping[int, Conversation],
+) -> list[ActivityEvent]:
+    """One timeline event per status that moved a message (``sent`` ... ``failed``)."""
+    events: list[ActivityEvent] = []
+    for report in moved:
+        message = changed[report.message_id]
+        outcome = _OUTCOME.get(report.status)
+        if outcome is None:
+            continue
+        conversation = conversations.get(message.conversation_id)
+        events.append(
+            ActivityEvent(
+                account_id=conversation.account_id if conversation else None,
+                shipment_id=conversation.shipment_id if conversation else None,
+                reason=conversation.reason.value if conversation else None,
+                outcome=outcome,
+                kind=ActivityKind.STATUS,
+                message_id=report.message_id,
+                conversation_id=message.conversation_id,
+                error_code=report.error_code,
+                error_title=report.error_title,
+                occurred_at=report.external_timestamp,
+            )
+        )
+    return events

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import structlog
 
+from application.content_codec import content_from_json, content_json
 from application.follow_through import still_silent
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
@@ -25,7 +26,7 @@ from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
 from domain.language import normalise
-from domain.messages import MessageKind, OutgoingMessage, TemplateMessage, reminder_ref
+from domain.messages import MessageKind, OutgoingMessage, reminder_ref
 from domain.scheduling import REMINDER, ScheduledJob
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
@@ -88,7 +89,7 @@ class SendReminder:
                         business_phone="",
                         wa_template_id=template.id,
                         root_message_id=conversation.root_message_id,
-                        payload=content.describe(),
+                        payload=content_json(content),
                         status=MessageStatus.QUEUED,
                         created_at=now,
                         updated_at=now,
@@ -108,7 +109,7 @@ class SendReminder:
         message.business_phone = sender.display_phone_number or sender.phone_number_id
         if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
             return  # another run of the job has it
-        content = TemplateMessage.described(message.payload)
+        content = content_from_json(message.payload)
         error = await ask_meta(self._gateway, message, sender, content, self._clock.now())
         now = self._clock.now()
         async with self._uow as uow:

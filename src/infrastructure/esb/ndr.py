@@ -6,8 +6,6 @@ The wire format (ours: the ESB documents none), its answers and how each is read
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import date
 
 import httpx
@@ -16,8 +14,7 @@ import structlog
 
 from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrAction
-from infrastructure.http_retry import RetryPolicy, with_retries
-from infrastructure.logging import mask_phones
+from infrastructure.json_http import TEXT_LIMIT, JsonHttpService, problem_text
 
 NDR_PATH = "/_ah/ESB/v1/ndrNotification"
 SOURCE = "whatsapp"
@@ -67,67 +64,37 @@ class _AnswerWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What is read of an answer: any other field, or no JSON at all, is fine."""
 
     reference_id: str | int | None = None
-    message: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
 _answer_decoder = msgspec.json.Decoder(_AnswerWire)
-#: Enough for any reference or reason the ESB gives; more is noise in ``wa_ndr_actions``.
-_TEXT_LIMIT = 200
-
-
-def _answer(response: httpx.Response) -> _AnswerWire:
-    try:
-        return _answer_decoder.decode(response.content)
-    except msgspec.DecodeError:
-        return _AnswerWire()
 
 
 def _reference(response: httpx.Response) -> str:
     """The ESB's reference for the action, ``""`` when it gave none (it need not)."""
-    reference = _answer(response).reference_id
-    return "" if reference is None else str(reference).strip()[:_TEXT_LIMIT]
+    try:
+        reference = _answer_decoder.decode(response.content).reference_id
+    except msgspec.DecodeError:
+        return ""
+    return "" if reference is None else str(reference).strip()[:TEXT_LIMIT]
 
 
-def _reason(response: httpx.Response) -> str:
-    """Why the ESB refused, in its words (JSON ``message`` or a plain-text body); ``""`` if none."""
-    text = _answer(response).message or ""
-    if not text and response.headers.get("content-type", "").startswith("text/plain"):
-        text = response.text
-    # The ESB may echo the phone number it was sent.
-    return mask_phones(" ".join(text.split()))[:_TEXT_LIMIT]
-
-
-class HttpNdrActions:
+class HttpNdrActions(JsonHttpService):
     """Posts one notification per action; retries with the same key are safe by design.
 
-    ``client`` is owned by the caller (one client per outbound service); the authentication
-    header, if the ESB wants one (``WA_ESB_TOKEN``), is set on it.
+    The authentication header, if the ESB wants one (``WA_ESB_TOKEN``), is set on the client.
     """
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 4.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._retry = RetryPolicy(attempts, backoff, max_backoff, sleep)
-        self._client = client
-        self._url = base_url.rstrip("/") + NDR_PATH
-        self._timeout = timeout
-        self._log = structlog.get_logger("esb")
+    service = "ESB"
+    _log = structlog.get_logger("esb")
 
     async def perform(self, action: NdrAction) -> str:
         notification = NdrNotification.of(action)
-        body = _encoder.encode(notification)
         headers = {"Idempotency-Key": notification.request_id, "Content-Type": "application/json"}
         what = f"{action.kind.value} of shipment {action.shipment_id}"
-        response = await self._post(body, headers, what)
+        response = await self._call(
+            "POST", NDR_PATH, what=what, content=_encoder.encode(notification), headers=headers
+        )
         status = response.status_code
         if response.is_success:
             reference = _reference(response)
@@ -143,18 +110,10 @@ class HttpNdrActions:
             raise UpstreamUnavailable(
                 f"ESB refused our credentials for {what}: HTTP {status} (check WA_ESB_TOKEN)"
             )
-        reason = _reason(response) if response.is_client_error else ""
+        # Only the ESB's ``message`` is its word on the shipment (docs/esb.md).
+        reason = problem_text(response, error_field=False) if response.is_client_error else ""
         if reason:
             raise UpstreamRejected(f"ESB refused {what}: HTTP {status} {reason}")
         # A redirect or a bare 4xx is a proxy or a wrong URL rather than the ESB's word on
         # this shipment; the same key makes asking again safe.
         raise UpstreamUnavailable(f"ESB answered {what} with HTTP {status} and no reason")
-
-    async def _post(self, body: bytes, headers: dict[str, str], what: str) -> httpx.Response:
-        return await with_retries(
-            lambda: self._client.post(
-                self._url, content=body, headers=headers, timeout=self._timeout
-            ),
-            self._retry,
-            f"ESB ({what})",
-        )

@@ -21,9 +21,8 @@ connection that is another app, disabled, or missing credentials cannot send any
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
@@ -33,8 +32,7 @@ from application.ports.collaborators import ConnectionDirectory
 from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
-from infrastructure.http_retry import RetryPolicy, with_retries
-from infrastructure.logging import mask_phones
+from infrastructure.json_http import JsonHttpService, problem_text
 
 WHATSAPP_APP = "whatsapp"
 ACTIVE = "active"
@@ -72,14 +70,8 @@ class _CredentialsWire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"
         return f"_CredentialsWire(connection_id={self.connection_id}, account_id={self.account_id})"
 
 
-class _ProblemWire(msgspec.Struct, frozen=True):
-    error: str = ""
-    message: str = ""
-
-
 _list_decoder = msgspec.json.Decoder(_ConnectionListWire)
 _credentials_decoder = msgspec.json.Decoder(_CredentialsWire)
-_problem_decoder = msgspec.json.Decoder(_ProblemWire)
 
 
 def _usable(app: str, status: str) -> bool:
@@ -87,37 +79,16 @@ def _usable(app: str, status: str) -> bool:
 
 
 def _problem_text(response: httpx.Response) -> str:
-    try:
-        problem = _problem_decoder.decode(response.content)
-    except msgspec.DecodeError:
-        problem = _ProblemWire()
-    text = problem.message or problem.error or response.reason_phrase
-    # The engine may echo what it was sent; numbers in it are shoppers' or businesses'.
-    return mask_phones(text)[:200]
+    return problem_text(response) or response.reason_phrase
 
 
-class HttpConnectionDirectory:
-    """Asks the integration engine; retries what may pass (5xx, timeouts) a bounded number of times.
+class HttpConnectionDirectory(JsonHttpService):
+    """Asks the integration engine; what may pass (5xx, timeouts) is asked again, boundedly."""
 
-    ``client`` is owned by the caller (one client per outbound service); authentication headers,
-    if the engine wants any, belong on it.
-    """
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        base_url: str,
-        *,
-        timeout: float = 5.0,
-        attempts: int = 3,
-        backoff: float = 0.2,
-        max_backoff: float = 2.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._retry = RetryPolicy(attempts, backoff, max_backoff, sleep)
-        self._client = client
-        self._base = base_url.rstrip("/")
-        self._timeout = timeout
+    service = "integration engine"
+    timeout = 5.0
+    backoff = 0.2
+    max_backoff = 2.0
 
     async def connections(self, account_id: int) -> list[ConnectionSummary]:
         response = await self._get(
@@ -190,11 +161,7 @@ class HttpConnectionDirectory:
             ) from exc
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
-        return await with_retries(
-            lambda: self._client.get(self._base + path, params=params, timeout=self._timeout),
-            self._retry,
-            "integration engine",
-        )
+        return await self._call("GET", path, params=params)
 
 
 class CachedConnectionDirectory:

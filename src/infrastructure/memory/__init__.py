@@ -1,1 +1,3 @@
-"""In-memory adapters: honest fakes of every port for fast tests (and nothing else)."""
+"""In-memory twins of the repositories: honest fakes of the storage ports for fast use-case
+tests, and nothing else (docs/adr/0005-in-memory-twins.md). Stand-ins that production may use
+live in ``infrastructure.local``."""

@@ -1,0 +1,92 @@
+"""A pass's webhook bodies in memory: what each element came to, and the pass's counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from domain.errors import UpstreamUnavailable
+from domain.records import WebhookDelivery
+from domain.webhook import ElementProblem, ElementProblemKind, ParsedWebhook, StatusUpdate
+
+T = TypeVar("T")
+
+#: Statuses recorded per transaction. Meta batches up to 1000 per POST, so a pass of 500
+#: bodies could hold half a million rows, parameters and events in memory at once.
+STATUSES_PER_TRANSACTION = 2000
+
+
+@dataclass(slots=True)
+class ProcessedBatch:
+    taken: int = 0
+    retried: int = 0  # taken bodies that were waiting already (they come after every fresh one)
+    processed: int = 0
+    statuses: int = 0
+    replies: int = 0
+    refused: int = 0  # answers that named a conversation they are not bound to
+    unmatched: int = 0  # messages that answer no conversation (e.g. to a number we don't know)
+    template_changes: int = 0
+    malformed: int = 0
+    problems: dict[str, int] = field(default_factory=dict)  # new element problems, by kind
+    waiting: list[int] = field(default_factory=list)
+
+    @property
+    def more_may_wait(self) -> bool:
+        """Another pass now could find fresh bodies: this one made progress and did not reach
+        the bodies waiting for a retry (which are taken only after every fresh one)."""
+        return self.taken > len(self.waiting) and self.retried == 0
+
+
+@dataclass(slots=True)
+class Body:
+    delivery: WebhookDelivery
+    parsed: ParsedWebhook
+    problems: list[ElementProblem] = field(default_factory=list)
+    wait: UpstreamUnavailable | None = None
+
+    @property
+    def id(self) -> int:
+        assert self.delivery.id is not None
+        return self.delivery.id
+
+    def failed(self, element: str, exc: Exception) -> None:
+        self.problems.append(
+            ElementProblem(
+                element=element, kind=ElementProblemKind.NOT_STORED, detail=describe(exc)
+            )
+        )
+
+    def waits(self, exc: UpstreamUnavailable) -> None:
+        if self.wait is None:
+            self.wait = exc
+
+
+_LONG_NUMBER = re.compile(r"\d{5,}(\d{4})")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the record and the log: the error's first line (a database driver adds
+    the statement and its parameters after it), long numbers masked (they may be phones)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)[:500]
+
+
+def by_message(
+    items: Sequence[tuple[T, StatusUpdate]], size: int = STATUSES_PER_TRANSACTION
+) -> Iterator[list[tuple[T, StatusUpdate]]]:
+    """Chunks of about ``size`` statuses, every status of one message in the same chunk (the
+    order of a message's ticks is settled within one call)."""
+    by_message: dict[str, list[tuple[T, StatusUpdate]]] = {}
+    for item in items:
+        by_message.setdefault(item[1].message_id, []).append(item)
+    chunk: list[tuple[T, StatusUpdate]] = []
+    for group in by_message.values():
+        if chunk and len(chunk) + len(group) > size:
+            yield chunk
+            chunk = []
+        chunk.extend(group)
+    if chunk:
+        yield chunk

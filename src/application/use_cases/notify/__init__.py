@@ -1,0 +1,1 @@
+"""The steps of ``NotifyFailedDelivery``: plan, record, send, resume (docs/sending.md)."""

@@ -1,0 +1,198 @@
+"""The event's outcome, written to ``wa_fdr_events`` and told to the workspace's timeline."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from application.follow_through import schedule_follow_through
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from application.sending import settle, settle_conversation
+from application.use_cases.notify.results import (
+    Disposition,
+    Notified,
+    attempt_event_key,
+    event_key,
+    outcome_of,
+)
+from domain.activity import ActivityEvent, Outcome, SkipReason
+from domain.conversation import Conversation
+from domain.errors import SendError
+from domain.failed_delivery import FailedDelivery
+from domain.messages import OutgoingMessage
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord
+from domain.status import MessageStatus
+
+
+class OutcomeRecorder:
+    def __init__(self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock) -> None:
+        self._uow = uow
+        self._activity = activity
+        self._clock = clock
+
+    async def finish(
+        self,
+        fdr: FailedDelivery,
+        conversation: Conversation,
+        message: OutgoingMessage,
+        error: SendError | None,
+        *,
+        answered: bool = True,
+    ) -> Notified:
+        """Records the send's outcome, the message's status and the conversation's state in
+        one transaction; ``answered=False`` completes the record of a send whose status is
+        stored already (a worker stopped before recording its outcome)."""
+        now = self._clock.now()
+        async with self._uow as uow:
+            if answered:
+                message = await settle(uow, message, now)
+            else:
+                await settle_conversation(uow, message, now)
+            outcome = outcome_of(message.status)
+            detail = str(error) if error else ""
+            if not detail and message.status is MessageStatus.FAILED:
+                detail = message.error_title or ""
+            await self.record(
+                uow,
+                fdr,
+                conversation.reason,
+                outcome,
+                detail=detail,
+                conversation_id=conversation.id,
+                error_code=message.error_code if outcome is Outcome.FAILED else None,
+            )
+            if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
+                await schedule_follow_through(uow, conversation, fdr.failed_at, now)
+            await uow.commit()
+        await self._publish(
+            ActivityEvent(
+                account_id=fdr.account_id,
+                shipment_id=fdr.shipment_id,
+                reason=conversation.reason.value,
+                outcome=outcome,
+                message_id=message.message_id,
+                conversation_id=conversation.id,
+                error_code=message.error_code,
+                error_title=message.error_title,
+                occurred_at=now,
+            )
+        )
+        return Notified(
+            disposition=Disposition.ACK,
+            outcome=outcome,
+            detail=detail,
+            conversation_id=conversation.id,
+            message_id=message.message_id,
+        )
+
+    async def skip(
+        self,
+        fdr: FailedDelivery,
+        reason: FdrReason | None,
+        why: SkipReason,
+        detail: str,
+        conversation_id: int | None = None,
+    ) -> Notified:
+        text = f"{why.value}: {detail}"[:1000]
+        async with self._uow as uow:
+            await self.record(
+                uow, fdr, reason, Outcome.SKIPPED, detail=text, conversation_id=conversation_id
+            )
+            await uow.commit()
+        await self._publish(
+            ActivityEvent(
+                account_id=fdr.account_id,
+                shipment_id=fdr.shipment_id,
+                reason=reason.value if reason else None,
+                outcome=Outcome.SKIPPED,
+                conversation_id=conversation_id,
+                detail=text,
+                occurred_at=self._clock.now(),
+            )
+        )
+        return Notified(
+            disposition=Disposition.ACK,
+            outcome=Outcome.SKIPPED,
+            detail=text,
+            conversation_id=conversation_id,
+        )
+
+    async def record(
+        self,
+        uow: UnitOfWork,
+        fdr: FailedDelivery,
+        reason: FdrReason | None,
+        outcome: Outcome,
+        *,
+        detail: str,
+        conversation_id: int | None,
+        error_code: int | None = None,
+    ) -> None:
+        record = FdrEventRecord(
+            event_key=event_key(fdr),
+            account_id=fdr.account_id,
+            shipment_id=fdr.shipment_id,
+            status_log_id=fdr.status_log_id,
+            reason=reason.value if reason else FdrReason.UNKNOWN.value,
+            outcome=outcome,
+            detail=detail,
+            conversation_id=conversation_id,
+            error_code=error_code,
+            received_at=self._clock.now(),
+        )
+        if await uow.fdr_events.add(record) is None:
+            await uow.fdr_events.update(record)
+
+    async def correct(
+        self,
+        uow: UnitOfWork,
+        message: OutgoingMessage,
+        conversation: Conversation | None,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        """The event's outcome, no longer unknown (the record exists: the send had one)."""
+        if conversation is None:
+            return
+        key = attempt_event_key(conversation.shipment_id, conversation.status_log_id)
+        record = await uow.fdr_events.get(key)
+        if record is not None:
+            await uow.fdr_events.update(
+                dataclasses.replace(
+                    record,
+                    outcome=outcome,
+                    detail=detail[:1000],
+                    error_code=message.error_code if outcome is Outcome.FAILED else None,
+                    received_at=now,
+                )
+            )
+
+    async def publish_send(
+        self,
+        message: OutgoingMessage,
+        conversation: Conversation | None,
+        outcome: Outcome,
+        detail: str | None,
+        now: datetime,
+    ) -> None:
+        event = ActivityEvent(
+            account_id=conversation.account_id if conversation else None,
+            shipment_id=conversation.shipment_id if conversation else None,
+            reason=conversation.reason.value if conversation else None,
+            outcome=outcome,
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            detail=detail,
+            error_code=message.error_code,
+            error_title=message.error_title,
+            occurred_at=now,
+        )
+        await self._publish(event)
+
+    async def _publish(self, event: ActivityEvent) -> None:
+        # Best effort: the composition root wraps the publisher (docs/adr/0007).
+        await self._activity.publish(event)

@@ -1,0 +1,66 @@
+"""The template's send: a slot of the sender's limiter, Meta's answer, the outcome recorded."""
+
+from __future__ import annotations
+
+import structlog
+
+from application.ports.clock import Clock
+from application.ports.repositories import UnitOfWork
+from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.sending import ask_meta, take_slot
+from application.services import NotificationOptions
+from application.use_cases.notify.recording import OutcomeRecorder
+from application.use_cases.notify.results import Disposition, Notified, in_flight
+from domain.activity import Outcome
+from domain.conversation import Conversation
+from domain.errors import RetryableSendError
+from domain.failed_delivery import FailedDelivery
+from domain.messages import OutgoingMessage, TemplateMessage
+from domain.settings import SenderConnection
+
+_log = structlog.get_logger("fdr")
+
+
+class TemplateSend:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        gateway: WhatsAppGateway,
+        limiter: ThroughputLimiter,
+        clock: Clock,
+        options: NotificationOptions,
+        recorder: OutcomeRecorder,
+    ) -> None:
+        self._uow = uow
+        self._gateway = gateway
+        self._limiter = limiter
+        self._clock = clock
+        self._options = options
+        self._recorder = recorder
+
+    async def __call__(
+        self,
+        fdr: FailedDelivery,
+        conversation: Conversation,
+        message: OutgoingMessage,
+        sender: SenderConnection,
+        content: TemplateMessage,
+    ) -> Notified:
+        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+            # Another worker has taken this send since we read it: look again later.
+            return in_flight(conversation, message, self._options.in_flight_grace_seconds)
+        error = await ask_meta(self._gateway, message, sender, content, self._clock.now())
+        if isinstance(error, RetryableSendError):
+            async with self._uow as uow:
+                await uow.messages.advance(message)
+                await uow.commit()
+            delay = int(error.retry_after or self._options.retry_delay_seconds)
+            _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
+            return Notified(
+                disposition=Disposition.RETRY,
+                outcome=Outcome.UNKNOWN,
+                detail=str(error),
+                retry_after=delay,
+                conversation_id=conversation.id,
+            )
+        return await self._recorder.finish(fdr, conversation, message, error)

@@ -1,0 +1,1 @@
+"""The steps of ``HandleCustomerReply``: bind, decide, act (docs/conversation.md)."""

@@ -1,0 +1,130 @@
+"""A decided answer carried out: the NDR action once, the conversation moved, the reply closed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher, NdrActions
+from application.ports.repositories import UnitOfWork
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.conversation import Conversation
+from domain.errors import UpstreamRejected, UpstreamUnavailable
+from domain.flows import Decision
+from domain.messages import CustomerReply
+from domain.ndr import NdrAction, NdrActionState
+
+
+class ReplyActions:
+    def __init__(
+        self, uow: UnitOfWork, ndr: NdrActions, activity: ActivityPublisher, clock: Clock
+    ) -> None:
+        self._uow = uow
+        self._ndr = ndr
+        self._activity = activity
+        self._clock = clock
+
+    async def perform(
+        self, conversation: Conversation, decision: Decision, reply_id: str
+    ) -> NdrActionState:
+        assert conversation.id is not None
+        assert decision.action is not None
+        now = self._clock.now()
+        async with self._uow as uow:
+            action = await uow.ndr_actions.add(
+                NdrAction(
+                    conversation_id=conversation.id,
+                    account_id=conversation.account_id,
+                    shipment_id=conversation.shipment_id,
+                    external_shipment_id=conversation.external_shipment_id,
+                    kind=decision.action,
+                    reply_message_id=reply_id,
+                    delivery_date=decision.delivery_date,
+                    phone=decision.phone,
+                    disputed_fake_attempt=decision.disputed_fake_attempt,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if action is None:
+                action = await uow.ndr_actions.get_for(conversation.id, decision.action)
+                assert action is not None
+            await uow.commit()
+        if not action.to_do_for(reply_id):
+            return action.state  # asked for by another answer, or finished before
+        action.attempts += 1
+        try:
+            reference = await self._ndr.perform(action)
+        except UpstreamRejected as exc:
+            action.refused(str(exc), self._clock.now())
+        except UpstreamUnavailable:
+            action.updated_at = self._clock.now()
+            async with self._uow as uow:
+                await uow.ndr_actions.update(action)
+                await uow.commit()
+            raise
+        else:
+            action.done(reference, self._clock.now())
+        async with self._uow as uow:
+            await uow.ndr_actions.update(action)
+            await uow.commit()
+        await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
+        if action.state is NdrActionState.FAILED:
+            await self.publish(
+                conversation,
+                Outcome.NEEDS_PERSON,
+                ActivityKind.ACTION,
+                f"{action.kind.value}: {action.result}"[:500],
+            )
+        return action.state
+
+    async def move_conversation(
+        self, conversation_id: int, decision: Decision, action_state: NdrActionState | None
+    ) -> Conversation:
+        # Compare-and-set at the database, never a whole-row write: the worker and the status
+        # webhook change the same conversation at the same time (docs/sending.md).
+        for _ in range(3):
+            async with self._uow as uow:
+                conversation = await uow.conversations.get(conversation_id)
+                assert conversation is not None
+                before = conversation.state
+                now = self._clock.now()
+                moved = conversation.answered(
+                    decision.state, refused=action_state is NdrActionState.FAILED
+                )
+                if moved and not await uow.conversations.move(
+                    conversation_id, conversation.state, {before}, now
+                ):
+                    continue  # another writer moved it first: decide again on what it is now
+                if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
+                    conversation.nudged_at = now
+                await uow.commit()
+                return conversation
+        async with self._uow as uow:  # three writers in a row moved it: keep what they did
+            current = await uow.conversations.get(conversation_id)
+        assert current is not None
+        return current
+
+    async def save_reply(self, reply: CustomerReply, *, handled: bool = False) -> None:
+        """The reply with its decision; ``handled`` closes it (nothing is left to do)."""
+        if handled:
+            reply = dataclasses.replace(reply, handled_at=self._clock.now())
+        async with self._uow as uow:
+            await uow.replies.update(reply)
+            await uow.commit()
+
+    async def publish(
+        self, conversation: Conversation, outcome: Outcome, kind: ActivityKind, detail: str | None
+    ) -> None:
+        await self._activity.publish(
+            ActivityEvent(
+                account_id=conversation.account_id,
+                shipment_id=conversation.shipment_id,
+                reason=conversation.reason.value,
+                outcome=outcome,
+                kind=kind,
+                conversation_id=conversation.id,
+                detail=detail,
+                occurred_at=self._clock.now(),
+            )
+        )
