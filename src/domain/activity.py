@@ -39,6 +39,7 @@ class ActivityKind(StrEnum):
     OUTCOME = "outcome"  # what the courier did next, and whether it honoured the answer
     OPT_OUT = "opt_out"  # the shopper opted out or back in (their words, Meta, the portal)
     FALLBACK = "fallback"  # WhatsApp cannot reach the shopper: another channel should try
+    REMINDER = "reminder"  # the one reminder to a shopper who had not answered (sent or failed)
 
 
 class SkipReason(StrEnum):
@@ -68,4 +69,5 @@ class ActivityEvent:
     detail: str | None = None
     error_code: int | None = None
     error_title: str | None = None
+    automatic: bool = False  # an NDR action the workspace's default action took, not the shopper
     occurred_at: datetime

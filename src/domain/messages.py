@@ -10,6 +10,14 @@ from domain.cost import Pricing
 from domain.errors import PermanentSendError, SendError, SendOutcomeUnknown
 from domain.status import MessageStatus
 
+#: The reminder's ``client_ref`` is this and the conversation id (docs/scheduler.md).
+REMINDER_REF_PREFIX = "reminder:"
+
+
+def reminder_ref(conversation_id: int) -> str:
+    """The reminder's ``client_ref``: one per conversation (``uq_outgoing_client_ref``)."""
+    return f"{REMINDER_REF_PREFIX}{conversation_id}"
+
 
 class MessageKind(StrEnum):
     TEMPLATE = "template"
@@ -73,6 +81,12 @@ class OutgoingMessage:
     resent_at: datetime | None = None  # an unknown send was sent again then (only once)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def is_reminder(self) -> bool:
+        """The one reminder of a silent shopper's conversation (a template, but not the
+        conversation's own: its status never moves the conversation)."""
+        return self.client_ref.startswith(REMINDER_REF_PREFIX)
 
     @property
     def in_flight(self) -> bool:

@@ -6,6 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from domain.reasons import FdrReason
+from domain.scheduling import DefaultAction
+
+#: A silent shopper's one reminder, this long after the first template (docs/scheduler.md).
+DEFAULT_REMINDER_DELAY_MINUTES = 240
+#: The default action goes to logistics this long before the courier's next attempt.
+DEFAULT_ACTION_CUTOFF_MINUTES = 120
 
 #: The connection id the portal uses for the Eshopbox default connection (as does None).
 DEFAULT_CONNECTION_ID = 0
@@ -28,6 +34,10 @@ class ChannelSetting:
     templates: Mapping[FdrReason, int] = field(default_factory=dict)
     language: str = "en"  # what shoppers without a language of their own read (languages.md)
     monthly_template_cap: int | None = None  # templates per calendar month; None: no cap (cost.md)
+    reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
+    default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    # Per reason, what a shopper's silence leads to at the cut-off; missing: nothing.
+    default_actions: Mapping[FdrReason, DefaultAction] = field(default_factory=dict)
 
     @classmethod
     def default(cls, account_id: int) -> ChannelSetting:

@@ -63,6 +63,9 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
+from application.use_cases.send_reminder import SendReminder
+from application.use_cases.take_default_action import TakeDefaultAction
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
@@ -380,6 +383,17 @@ class UseCaseProvider(Provider):
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
     recheck_unknown_sends = provide(RecheckUnknownSends)
     ask_from_tracking_page = provide(AskFromTrackingPage)
+    run_due_jobs = provide(RunDueJobs)
+
+    send_reminder = provide(SendReminder)
+    take_default_action = provide(TakeDefaultAction)
+
+    @provide
+    def job_handlers(
+        self, reminders: SendReminder, default_actions: TakeDefaultAction
+    ) -> JobHandlers:
+        """Every kind of scheduled job and what does it (docs/scheduler.md)."""
+        return JobHandlers([reminders, default_actions])
 
     @provide
     def process_webhooks(

@@ -20,6 +20,7 @@ from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
 from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
+from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
 from infrastructure.metrics import UNKNOWN_SENDS, WORKER_IN_FLIGHT
@@ -254,12 +255,19 @@ async def _main(config: Config) -> int:
                     recheck_every=every,
                 )
             )
+        scheduler = SchedulerLoop(container, poll_seconds=config.scheduler_poll_seconds)
         _log.info(
             "worker started",
             subscription=config.pubsub_fdr_subscription,
             outcome_subscription=config.pubsub_outcome_subscription,
             metrics_port=config.worker_metrics_port,
         )
-        await asyncio.gather(*(worker.run(stop) for worker in workers))
-        _log.info("worker stopped", handled=sum(worker.handled for worker in workers))
+        # Work due later (reminders, default actions) runs beside the events, in every
+        # worker: the rows are claimed with SKIP LOCKED, so the workers share them.
+        await asyncio.gather(*(worker.run(stop) for worker in workers), scheduler.run(stop))
+        _log.info(
+            "worker stopped",
+            handled=sum(worker.handled for worker in workers),
+            jobs_done=scheduler.done,
+        )
     return 0

@@ -209,6 +209,12 @@ class Config:
         WORKER,
         default=600.0,
     )
+    scheduler_poll_seconds: float = _env(  # how often a worker looks for due jobs when idle
+        "WA_SCHEDULER_POLL_SECONDS",
+        "seconds between looks for due scheduled jobs when idle",
+        WORKER,
+        default=5.0,
+    )
     fdr_stale_after_hours: float = _env(
         "WA_FDR_STALE_AFTER_HOURS", "failed attempts older than this are skipped", default=48.0
     )
@@ -378,6 +384,7 @@ class _Reader:
                 "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
             ),
             fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
+            scheduler_poll_seconds=self.get("WA_SCHEDULER_POLL_SECONDS", _positive_float, 5.0),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),

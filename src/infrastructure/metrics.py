@@ -63,3 +63,21 @@ DEPENDENCY_UP = Gauge(
     "its schema are required; redis is optional: 0 means degraded, still serving)",
     ["dependency"],
 )
+JOBS_DUE = Gauge(
+    "fdr_scheduled_jobs_due",
+    "Scheduled jobs (reminders, default actions, ...) whose due time has passed and that are "
+    "not done yet, by kind; measured by each worker every 30 s",
+    ["kind"],
+)
+JOBS_OVERDUE = Gauge(
+    "fdr_scheduled_jobs_overdue",
+    "Scheduled jobs still not done more than a minute after their due time, by kind: above 0 "
+    "for long means no worker runs them (or they keep failing)",
+    ["kind"],
+)
+JOBS_DONE = Counter(
+    "fdr_scheduled_jobs",
+    "Scheduled jobs run, by kind and outcome: done, retried (failed, tried again after a "
+    "backoff) or failed (given up)",
+    ["kind", "outcome"],
+)

@@ -17,6 +17,7 @@ from bench.ingest import WEBHOOK_PATH, Level, run_ingest
 from bench.outcomes import run_outcomes
 from bench.payloads import Webhook, http_request, seed_messages, status_webhooks
 from bench.peer import run_peer
+from bench.scheduler import run_scheduler
 from bench.stack import bench_stack
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis, pytest.mark.pubsub]
@@ -86,3 +87,10 @@ async def test_the_reference_receiver_and_sender_do_their_little(pubsub_emulator
         finally:
             await sender.stop()
         assert sorted(sends.shipments) == sorted(ids)
+
+
+async def test_the_scheduler_round_does_every_job_once_across_processes() -> None:
+    result = await run_scheduler(quick=True, processes=2)
+
+    assert result["ran_twice"] == 0
+    assert result["ran"] == result["rows_done"] == result["jobs"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.scheduler import ScheduledJobRepository
 from domain.conversation import Conversation, ConversationState
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
@@ -359,6 +360,7 @@ class UnitOfWork(Protocol):
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
     opt_outs: OptOutRepository
+    jobs: ScheduledJobRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -75,7 +75,11 @@ class RecordDeliveryReports:
                     moved = [r for r in moved if r.message_id != message_id]
                     continue
                 conversation = conversations.get(message.conversation_id)
-                if message.kind is MessageKind.TEMPLATE and _unsettled(conversation, message):
+                if (
+                    message.kind is MessageKind.TEMPLATE
+                    and not message.is_reminder  # the reminder never moves its conversation
+                    and _unsettled(conversation, message)
+                ):
                     # Roots the conversation too when this reconciles a send that timed out.
                     await settle_conversation(uow, message, now)
             await uow.commit()

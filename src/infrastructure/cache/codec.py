@@ -5,7 +5,12 @@ from __future__ import annotations
 import msgspec
 
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.scheduling import DefaultAction
+from domain.settings import (
+    DEFAULT_ACTION_CUTOFF_MINUTES,
+    DEFAULT_REMINDER_DELAY_MINUTES,
+    ChannelSetting,
+)
 
 
 class _Cached(msgspec.Struct, frozen=True):
@@ -15,6 +20,9 @@ class _Cached(msgspec.Struct, frozen=True):
     templates: dict[str, int]
     language: str = "en"
     cap: int | None = None
+    reminder: int = DEFAULT_REMINDER_DELAY_MINUTES
+    cutoff: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    actions: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder()
@@ -30,6 +38,9 @@ def encode_setting(setting: ChannelSetting) -> bytes:
             templates={r.value: t for r, t in setting.templates.items()},
             language=setting.language,
             cap=setting.monthly_template_cap,
+            reminder=setting.reminder_delay_minutes,
+            cutoff=setting.default_action_cutoff_minutes,
+            actions={r.value: a.value for r, a in setting.default_actions.items()},
         )
     )
 
@@ -43,4 +54,7 @@ def decode_setting(raw: bytes) -> ChannelSetting:
         templates={FdrReason(r): t for r, t in cached.templates.items()},
         language=cached.language,
         monthly_template_cap=cached.cap,
+        reminder_delay_minutes=cached.reminder,
+        default_action_cutoff_minutes=cached.cutoff,
+        default_actions={FdrReason(r): DefaultAction(a) for r, a in cached.actions.items()},
     )

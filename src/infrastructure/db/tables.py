@@ -180,6 +180,8 @@ channel_notifications = Table(
     Column("isWhatsappEnabled", Boolean, nullable=False, default=False),
     Column("whatsappTemplateId", BigInteger, nullable=True),
     *_timestamps(),
+    # What a silent shopper's conversation leads to at the cut-off (docs/scheduler.md).
+    Column("whatsappDefaultAction", String(20), nullable=True),
     UniqueConstraint("account_id", "notification_type", name="uq_channel_notification"),
 )
 
@@ -192,6 +194,9 @@ channel_settings = Table(
     *_timestamps(),
     Column("language", String(8), nullable=False, server_default="en"),
     Column("monthlyTemplateCap", Integer, nullable=True),  # docs/cost.md
+    # None: the defaults (docs/scheduler.md).
+    Column("reminderDelayMinutes", Integer, nullable=True),
+    Column("defaultActionCutoffMinutes", Integer, nullable=True),
     UniqueConstraint("account_id", name="uq_channel_settings_account"),
 )
 
@@ -285,6 +290,8 @@ ndr_actions = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("result", Text, nullable=False, default=""),
     *_timestamps(),
+    # Asked for by the workspace's default action, not by the shopper (docs/scheduler.md).
+    Column("automatic", Boolean, nullable=False, default=False, server_default="0"),
     UniqueConstraint("conversation_id", "kind", name="uq_ndr_action_kind"),
 )
 
@@ -364,4 +371,28 @@ unreachable_signals = Table(
     Column("error_code", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("signal_key", name="uq_unreachable_signal"),
+)
+
+#: Work due later (docs/scheduler.md): claimed with ``FOR UPDATE SKIP LOCKED`` in
+#: (state, run_after) order, one row per kind and key.
+scheduled_jobs = Table(
+    "wa_scheduled_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("job_key", RefId, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=True),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("run_after", UtcDateTime, nullable=False),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_at", UtcDateTime, nullable=True),
+    Column("done_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    *_timestamps(),
+    UniqueConstraint("kind", "job_key", name="uq_scheduled_job_key"),
+    Index("ix_scheduled_job_claim", "state", "run_after"),
+    Index("ix_scheduled_job_conversation", "conversation_id"),
 )

@@ -26,6 +26,7 @@ from application.ports.repositories import (
     TemplateRepository,
     WebhookInboxRepository,
 )
+from application.ports.scheduler import ScheduledJobRepository
 from domain.errors import UpstreamUnavailable
 from infrastructure.db.repositories.conversations import SqlConversationRepository
 from infrastructure.db.repositories.messages import (
@@ -42,6 +43,7 @@ from infrastructure.db.repositories.records import (
     SqlReasonRuleRepository,
     SqlWebhookInboxRepository,
 )
+from infrastructure.db.repositories.scheduler import SqlScheduledJobRepository
 from infrastructure.db.repositories.templates import (
     SqlChannelSettingRepository,
     SqlTemplateRepository,
@@ -62,6 +64,7 @@ class SqlUnitOfWork:
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
     opt_outs: OptOutRepository
+    jobs: ScheduledJobRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -91,6 +94,7 @@ class SqlUnitOfWork:
         self.link_clicks = SqlLinkClickRepository(conn)
         self.outcomes = SqlShipmentOutcomeRepository(conn)
         self.opt_outs = SqlOptOutRepository(conn)
+        self.jobs = SqlScheduledJobRepository(conn)
         return self
 
     async def __aexit__(

@@ -217,6 +217,8 @@ class InMemoryPortalQueries:
         templates = [
             m
             for m in self._t.messages.values()
-            if m.conversation_id == conversation.id and m.kind is MessageKind.TEMPLATE
+            if m.conversation_id == conversation.id
+            and m.kind is MessageKind.TEMPLATE
+            and not m.is_reminder
         ]
         return min(templates, key=lambda m: m.id or 0) if templates else None

@@ -21,6 +21,7 @@ from domain.records import (
     WebhookProblem,
     within_bytes,
 )
+from domain.scheduling import JobCounts, JobState, ScheduledJob
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
@@ -247,6 +248,7 @@ class InMemoryOutgoingMessageRepository(_Repo):
             m
             for m in self._t.messages.values()
             if m.kind is MessageKind.TEMPLATE
+            and not m.is_reminder
             and m.updated_at < older_than
             and (
                 m.status is MessageStatus.UNKNOWN
@@ -258,7 +260,11 @@ class InMemoryOutgoingMessageRepository(_Repo):
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         counts = [0] * (len(ages) + 1)
         for m in self._t.messages.values():
-            if m.kind is MessageKind.TEMPLATE and m.status is MessageStatus.UNKNOWN:
+            if (
+                m.kind is MessageKind.TEMPLATE
+                and not m.is_reminder
+                and m.status is MessageStatus.UNKNOWN
+            ):
                 age = now - m.updated_at
                 band = next(
                     (i for i, a in enumerate(ages) if age < timedelta(seconds=a)), len(ages)
@@ -404,7 +410,9 @@ class InMemoryChannelSettingRepository(_Repo):
 
     async def save(self, setting: ChannelSetting) -> None:
         self._t.settings[setting.account_id] = dataclasses.replace(
-            setting, templates=dict(setting.templates)
+            setting,
+            templates=dict(setting.templates),
+            default_actions=dict(setting.default_actions),
         )
 
 
@@ -618,3 +626,84 @@ class InMemoryShipmentOutcomeRepository(_Repo):
         self, attempt: Attempt, shipment_id: int, verdict: Verdict, now: datetime
     ) -> None:
         self._t.outcomes[attempt.conversation_id] = (attempt.account_id, shipment_id, verdict)
+
+
+class InMemoryScheduledJobRepository:
+    """One writer at a time (the store's lock): a claim is never contended."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _jobs(self) -> dict[tuple[str, str], ScheduledJob]:
+        return self._store.tables.scheduled_jobs
+
+    async def schedule(self, job: ScheduledJob) -> bool:
+        if (job.kind, job.key) in self._jobs:
+            return False
+        stored = dataclasses.replace(job, id=self._store.tables.new_id())
+        stored.run_after = stored.run_after or stored.due_at
+        stored.updated_at = stored.created_at
+        self._jobs[(job.kind, job.key)] = stored
+        return True
+
+    async def get(self, kind: str, key: str) -> ScheduledJob | None:
+        job = self._jobs.get((kind, key))
+        return None if job is None else dataclasses.replace(job)
+
+    async def claim_due(
+        self, now: datetime, lease: timedelta, limit: int, kinds: Collection[str] | None = None
+    ) -> list[ScheduledJob]:
+        due = sorted(
+            (
+                j
+                for j in self._jobs.values()
+                if j.state is JobState.PENDING
+                and j.run_after is not None
+                and j.run_after <= now
+                and (kinds is None or j.kind in kinds)
+            ),
+            key=lambda j: (j.run_after or now, j.id or 0),
+        )[:limit]
+        for job in due:
+            job.run_after, job.claimed_at, job.attempts = now + lease, now, job.attempts + 1
+            job.updated_at = now
+        return [dataclasses.replace(j) for j in due]
+
+    async def finish(self, jobs: Sequence[ScheduledJob], now: datetime) -> int:
+        done = 0
+        for job in jobs:
+            stored = self._jobs.get((job.kind, job.key))
+            if stored and stored.state is JobState.PENDING and stored.attempts == job.attempts:
+                stored.state, stored.done_at, stored.updated_at = JobState.DONE, now, now
+                done += 1
+        return done
+
+    async def retry(
+        self, job: ScheduledJob, error: str, run_after: datetime | None, now: datetime
+    ) -> bool:
+        stored = self._jobs.get((job.kind, job.key))
+        if not stored or stored.state is not JobState.PENDING or stored.attempts != job.attempts:
+            return False
+        stored.last_error, stored.updated_at = error[:2000], now
+        if run_after is None:
+            stored.state = JobState.FAILED
+        else:
+            stored.run_after = run_after
+        return True
+
+    async def cancel(self, kind: str, key: str, now: datetime) -> bool:
+        stored = self._jobs.get((kind, key))
+        if stored is None or stored.state is not JobState.PENDING:
+            return False
+        stored.state, stored.done_at, stored.updated_at = JobState.CANCELLED, now, now
+        return True
+
+    async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
+        due: dict[str, list[int]] = {}
+        for job in self._jobs.values():
+            if job.state is JobState.PENDING and job.due_at <= now:
+                entry = due.setdefault(job.kind, [0, 0])
+                entry[0] += 1
+                entry[1] += job.due_at < now - overdue_after
+        return [JobCounts(kind, d, o) for kind, (d, o) in sorted(due.items())]

@@ -14,6 +14,7 @@ from domain.opt_out import OptOut
 from domain.outcomes import ShipmentEvent, Verdict
 from domain.reason_rules import ReasonRule
 from domain.records import FdrEventRecord, LinkClick, WebhookDelivery, WebhookProblem
+from domain.scheduling import ScheduledJob
 from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 
@@ -37,6 +38,7 @@ class Tables:
     shopper_languages: dict[str, str] = field(default_factory=dict)
     opt_outs: dict[tuple[int, str, str], OptOut] = field(default_factory=dict)  # acct, nr, scope
     unreachable_signals: dict[str, UnreachableSignal] = field(default_factory=dict)
+    scheduled_jobs: dict[tuple[str, str], ScheduledJob] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

@@ -20,6 +20,7 @@ from application.ports.repositories import (
     TemplateRepository,
     WebhookInboxRepository,
 )
+from application.ports.scheduler import ScheduledJobRepository
 from infrastructure.memory.opt_outs import InMemoryOptOutRepository
 from infrastructure.memory.repositories import (
     InMemoryChannelSettingRepository,
@@ -31,6 +32,7 @@ from infrastructure.memory.repositories import (
     InMemoryNdrActionRepository,
     InMemoryOutgoingMessageRepository,
     InMemoryReasonRuleRepository,
+    InMemoryScheduledJobRepository,
     InMemoryShipmentOutcomeRepository,
     InMemoryTemplateRepository,
     InMemoryWebhookInboxRepository,
@@ -52,6 +54,7 @@ class InMemoryUnitOfWork:
     link_clicks: LinkClickRepository
     outcomes: ShipmentOutcomeRepository
     opt_outs: OptOutRepository
+    jobs: ScheduledJobRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -69,6 +72,7 @@ class InMemoryUnitOfWork:
         self.link_clicks = InMemoryLinkClickRepository(store)
         self.outcomes = InMemoryShipmentOutcomeRepository(store)
         self.opt_outs = InMemoryOptOutRepository(store)
+        self.jobs = InMemoryScheduledJobRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from application.follow_through import schedule_follow_through
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -64,6 +65,8 @@ class OutcomeRecorder:
                 conversation_id=conversation.id,
                 error_code=message.error_code if outcome is Outcome.FAILED else None,
             )
+            if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
+                await schedule_follow_through(uow, conversation, fdr.failed_at, now)
             await uow.commit()
         await self._publish(
             ActivityEvent(

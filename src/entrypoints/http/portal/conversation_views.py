@@ -61,6 +61,7 @@ THREAD_EXAMPLE = [
         "templateId": 8,
         "errorCode": None,
         "errorTitle": None,
+        "reminder": False,
     },
     {
         "type": "status",
@@ -89,6 +90,7 @@ THREAD_EXAMPLE = [
         "deliveryDate": None,
         "phone": None,
         "disputedFakeAttempt": True,
+        "automatic": False,
     },
     {"type": "click", "at": "2026-11-20T10:42:10Z", "source": "whatsapp"},
 ]
@@ -144,6 +146,7 @@ class ThreadMessage(
     template_id: int | None
     error_code: int | None
     error_title: str | None
+    reminder: bool = False  # the one reminder to a silent shopper (docs/scheduler.md)
 
 
 class ThreadStatus(
@@ -184,6 +187,7 @@ class ThreadAction(
     delivery_date: date | None
     phone: str | None  # masked
     disputed_fake_attempt: bool
+    automatic: bool = False  # the workspace's default action, the shopper stayed silent
 
 
 class ThreadClick(
@@ -256,6 +260,7 @@ def thread_item(entry: ThreadEntry) -> ThreadItem:
             template_id=entry.wa_template_id,
             error_code=entry.error_code,
             error_title=_masked(entry.error_title),
+            reminder=entry.is_reminder,
         )
     if isinstance(entry, DeliveryReport):
         return ThreadStatus(
@@ -284,6 +289,7 @@ def thread_item(entry: ThreadEntry) -> ThreadItem:
             delivery_date=entry.delivery_date,
             phone=mask(entry.phone) if entry.phone else None,
             disputed_fake_attempt=entry.disputed_fake_attempt,
+            automatic=entry.automatic,
         )
     return ThreadClick(at=at, source=entry.source)
 
@@ -297,7 +303,9 @@ def detail(view: ThreadView) -> ConversationDetail:
         (
             e
             for e in view.entries
-            if isinstance(e, OutgoingMessage) and e.kind is MessageKind.TEMPLATE
+            if isinstance(e, OutgoingMessage)
+            and e.kind is MessageKind.TEMPLATE
+            and not e.is_reminder
         ),
         None,
     )

@@ -1,4 +1,5 @@
-"""``/settings``: WhatsApp on or off, the sender connection and the template per reason."""
+"""``/settings``: WhatsApp on or off, the sender connection, the template per reason, the
+reminder and the default action of a silent shopper."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from application.use_cases.portal.update_channel_settings import (
     SettingsChange,
     UpdateChannelSettings,
 )
+from domain.settings import DEFAULT_ACTION_CUTOFF_MINUTES, DEFAULT_REMINDER_DELAY_MINUTES
 from entrypoints.http.portal.body import strict_body
 from entrypoints.http.portal.docs import MAX_ID, AccountId, problems, success
 
@@ -27,6 +29,9 @@ _EXAMPLE = {
     "templates": {"otp_cancellation": 8, "refused": 42},
     "language": "en",
     "monthlyTemplateCap": None,
+    "reminderDelayMinutes": 240,
+    "defaultActionCutoffMinutes": 120,
+    "defaultActions": {"customer_unavailable": "reattempt"},
 }
 
 
@@ -66,6 +71,34 @@ class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="cam
             "failed deliveries are skipped (`budget`). null: no cap (docs/cost.md)."
         ),
     ] = None
+    reminder_delay_minutes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="A shopper who has not answered the first message this many minutes "
+            "after it gets one reminder (a template), never after the courier's next attempt; "
+            "0: no reminder (docs/scheduler.md).",
+        ),
+    ] = DEFAULT_REMINDER_DELAY_MINUTES
+    default_action_cutoff_minutes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=24 * 60,
+            description="The default action of a silent shopper is asked of logistics this "
+            "many minutes before the courier's next attempt (docs/scheduler.md).",
+        ),
+    ] = DEFAULT_ACTION_CUTOFF_MINUTES
+    default_actions: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="Reason key -> what happens when the shopper stays silent until the "
+            "cut-off: `nothing` (the default) or `reattempt`, sent to logistics like a "
+            "tapped button and marked automatic. GET lists every reason.",
+            max_length=64,
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 _DECODER = msgspec.json.Decoder(ChannelSettingsBody)
@@ -78,6 +111,9 @@ def _body(view: ChannelSettingsView) -> ChannelSettingsBody:
         templates={r.value: t for r, t in view.templates.items()},
         language=view.language,
         monthly_template_cap=view.monthly_template_cap,
+        reminder_delay_minutes=view.reminder_delay_minutes,
+        default_action_cutoff_minutes=view.default_action_cutoff_minutes,
+        default_actions={r.value: a.value for r, a in view.default_actions.items()},
     )
 
 
@@ -128,6 +164,9 @@ class SettingsController(Controller):
                 templates=data.templates,
                 language=data.language,
                 monthly_template_cap=data.monthly_template_cap,
+                reminder_delay_minutes=data.reminder_delay_minutes,
+                default_action_cutoff_minutes=data.default_action_cutoff_minutes,
+                default_actions=data.default_actions,
             ),
         )
         return _body(view)

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import BindParameter
 from domain.cost import Pricing
 from domain.errors import Conflict
 from domain.messages import (
+    REMINDER_REF_PREFIX,
     CustomerReply,
     DeliveryReport,
     MessageKind,
@@ -239,6 +240,8 @@ class SqlOutgoingMessageRepository(SqlRepository):
                     _out.c.status == status.value,
                     _out.c.updated_at < older_than,
                     _out.c.kind == MessageKind.TEMPLATE.value,
+                    # The reminder is not looked at again (docs/scheduler.md).
+                    _out.c.client_ref.not_like(f"{REMINDER_REF_PREFIX}%"),
                 )
                 .order_by(_out.c.status, _out.c.updated_at)
                 .limit(limit - len(claimed))
@@ -260,7 +263,9 @@ class SqlOutgoingMessageRepository(SqlRepository):
         row = (
             await self._conn.execute(
                 select(func.count(), *bands).where(
-                    _out.c.status == _UNKNOWN, _out.c.kind == MessageKind.TEMPLATE.value
+                    _out.c.status == _UNKNOWN,
+                    _out.c.kind == MessageKind.TEMPLATE.value,
+                    _out.c.client_ref.not_like(f"{REMINDER_REF_PREFIX}%"),
                 )
             )
         ).one()

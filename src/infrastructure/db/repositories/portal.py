@@ -21,7 +21,7 @@ from application.ports.repositories import ConversationQuery
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.cost import BilledMessage
-from domain.messages import MessageKind
+from domain.messages import REMINDER_REF_PREFIX, MessageKind
 from domain.ndr import NdrActionState
 from domain.outcomes import NO_ANSWER, ShipmentEventKind, ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
@@ -68,7 +68,11 @@ class SqlPortalQueries:
             if ids:
                 rows = await conn.execute(
                     select(_m.c.conversation_id, _m.c.status, _m.c.error_code, _m.c.error_title)
-                    .where(_m.c.conversation_id.in_(ids), _m.c.kind == _TEMPLATE)
+                    .where(
+                        _m.c.conversation_id.in_(ids),
+                        _m.c.kind == _TEMPLATE,
+                        _m.c.client_ref.not_like(f"{REMINDER_REF_PREFIX}%"),
+                    )
                     .order_by(_m.c.id)
                 )
                 for found_row in rows:
@@ -295,7 +299,14 @@ def _event_counts(account_id: int, start: datetime, end: datetime) -> Select[Any
 def _conversation_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:
     answered = exists().where(_r.c.wa_root_outgoing_message_id == _m.c.id)
     acted = exists().where(_a.c.conversation_id == _c.c.id, _a.c.state == NdrActionState.DONE.value)
-    template = _c.outerjoin(_m, and_(_m.c.conversation_id == _c.c.id, _m.c.kind == _TEMPLATE))
+    template = _c.outerjoin(
+        _m,
+        and_(
+            _m.c.conversation_id == _c.c.id,
+            _m.c.kind == _TEMPLATE,
+            _m.c.client_ref.not_like(f"{REMINDER_REF_PREFIX}%"),  # the conversation's own
+        ),
+    )
     inner = (
         select(
             _c.c.reason,

@@ -1,0 +1,88 @@
+"""The scheduler's pass on the in-memory twin: done once, retried after a failure, taken
+over after a lost worker's lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
+from domain.errors import UpstreamUnavailable
+from domain.scheduling import JobState, ScheduledJob
+from infrastructure.memory.store import InMemoryStore
+from infrastructure.memory.uow import InMemoryUnitOfWork
+from tests.support.doubles import FixedClock
+from tests.support.factories import T0
+
+
+@dataclass
+class Recording:
+    kind: str = "note"
+    ran: list[str] = field(default_factory=list)
+    fail_next: list[Exception] = field(default_factory=list)
+
+    async def __call__(self, job: ScheduledJob) -> None:
+        self.ran.append(job.key)
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+
+async def _schedule(store: InMemoryStore, *keys: str, due_in: float = 60.0) -> None:
+    async with InMemoryUnitOfWork(store) as uow:
+        for key in keys:
+            await uow.jobs.schedule(
+                ScheduledJob(
+                    kind="note",
+                    key=key,
+                    account_id=1,
+                    due_at=T0 + timedelta(seconds=due_in),
+                    created_at=T0,
+                )
+            )
+        await uow.commit()
+
+
+async def _state(store: InMemoryStore, key: str) -> JobState:
+    async with InMemoryUnitOfWork(store) as uow:
+        job = await uow.jobs.get("note", key)
+    assert job is not None
+    return job.state
+
+
+async def test_a_job_runs_once_when_due() -> None:
+    store, clock, handler = InMemoryStore(), FixedClock(T0), Recording()
+    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
+    await _schedule(store, "a", "b")
+    assert (await run()).claimed == 0  # not due yet
+    clock.advance(60)
+    ran = await run()
+    clock.advance(3600)
+    await run()
+    assert handler.ran == ["a", "b"]
+    assert ran.done == {"note": 2}
+    assert await _state(store, "a") is JobState.DONE
+
+
+async def test_a_failed_job_runs_again_after_a_backoff() -> None:
+    store, clock = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60))
+    handler = Recording(fail_next=[UpstreamUnavailable("ESB down")])
+    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
+    await _schedule(store, "a")
+    assert (await run()).retried == {"note": 1}
+    assert (await run()).claimed == 0
+    clock.advance(30)
+    assert (await run()).done == {"note": 1}
+    assert handler.ran == ["a", "a"]
+
+
+async def test_the_job_of_a_worker_killed_mid_way_is_taken_over_after_the_lease() -> None:
+    store, clock, handler = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60)), Recording()
+    await _schedule(store, "a")
+    async with InMemoryUnitOfWork(store) as uow:  # a worker claims, then dies
+        await uow.jobs.claim_due(clock.now(), RunDueJobs.lease, 10, {"note"})
+        await uow.commit()
+    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
+    assert (await run()).claimed == 0
+    clock.advance(RunDueJobs.lease.total_seconds())
+    assert (await run()).done == {"note": 1}
+    assert handler.ran == ["a"]
