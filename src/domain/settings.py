@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from domain.quiet_hours import QuietHours
 from domain.reasons import FdrReason
 
 #: The connection id the portal uses for the Eshopbox default connection (as does None).
@@ -28,6 +29,9 @@ class ChannelSetting:
     templates: Mapping[FdrReason, int] = field(default_factory=dict)
     language: str = "en"  # what shoppers without a language of their own read (languages.md)
     monthly_template_cap: int | None = None  # templates per calendar month; None: no cap (cost.md)
+    # No template between these hours in this zone; None: the deployment's default
+    # (WA_QUIET_HOURS, docs/quiet-hours.md).
+    quiet_hours: QuietHours | None = None
 
     @classmethod
     def default(cls, account_id: int) -> ChannelSetting:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from domain.phone import DEFAULT_REGION, mobile_example
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, check_zone, parse_clock
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
@@ -88,6 +90,8 @@ class Config:
     unknown_send_recheck_seconds: float = 600.0
     scheduler_poll_seconds: float = 5.0  # how often a worker looks for due jobs when idle
     fdr_stale_after_hours: float = 48.0
+    # Workspaces that chose none get this window (docs/quiet-hours.md).
+    quiet_hours: QuietHours = DEFAULT_QUIET_HOURS
     worker_metrics_port: int | None = None  # where the worker serves /metrics; None: nowhere
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
     # taken (a second worker on the same host), only costs that worker its metrics.
@@ -225,6 +229,14 @@ class _Reader:
             ),
             fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
             scheduler_poll_seconds=self.get("WA_SCHEDULER_POLL_SECONDS", _positive_float, 5.0),
+            quiet_hours=QuietHours(
+                *self.get(
+                    "WA_QUIET_HOURS",
+                    _window,
+                    (DEFAULT_QUIET_HOURS.start, DEFAULT_QUIET_HOURS.end),
+                ),
+                self.get("WA_QUIET_HOURS_ZONE", check_zone, DEFAULT_QUIET_HOURS.zone),
+            ),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),
@@ -261,6 +273,16 @@ def _port_or_off(value: str) -> int | None:
     if not 0 <= number <= 65535:
         raise ValueError(f"must be a port number from 1 to 65535 (0 turns it off), not {number}")
     return number or None
+
+
+def _window(value: str) -> tuple[time, time]:
+    """``21:00-09:00``; ``off`` (or an equal start and end) for none."""
+    if value.strip().lower() == "off":
+        return (time(0), time(0))
+    start, sep, end = value.strip().partition("-")
+    if not sep:
+        raise ValueError(f"must be HH:MM-HH:MM (e.g. 21:00-09:00) or off, not {value[:32]!r}")
+    return (parse_clock(start.strip()), parse_clock(end.strip()))
 
 
 def _positive_float(value: str) -> float:

@@ -26,6 +26,7 @@ from application.services import (
     in_language,
     publish_quietly,
 )
+from application.use_cases.held_sends import HeldSends
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation, ConversationState
 from domain.cost import cap_reached, month_start
@@ -107,8 +108,10 @@ class NotifyFailedDelivery:
         clock: Clock,
         refs: IdGenerator,
         options: NotificationOptions,
+        held: HeldSends,
     ) -> None:
         self._uow = uow
+        self._held = held
         self._settings = settings
         self._rules = rules
         self._senders = senders
@@ -119,15 +122,19 @@ class NotifyFailedDelivery:
         self._refs = refs
         self._options = options
 
-    async def __call__(self, fdr: FailedDelivery) -> Notified:
+    async def __call__(self, fdr: FailedDelivery, *, released: bool = False) -> Notified:
+        """``released``: the scheduler sends an event held through quiet hours (held_sends)."""
         async with self._uow as uow:
             existing = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
             if existing is None:
                 prior = await uow.fdr_events.get(event_key(fdr))
-                if prior is not None and prior.outcome is Outcome.SKIPPED:
+                if prior is not None and (
+                    prior.outcome is Outcome.SKIPPED
+                    or (prior.outcome is Outcome.HELD and not released)
+                ):
                     return Notified(
                         disposition=Disposition.ACK,
-                        outcome=Outcome.SKIPPED,
+                        outcome=prior.outcome,
                         detail=prior.detail,
                         duplicate=True,
                     )
@@ -136,6 +143,10 @@ class NotifyFailedDelivery:
             return await self._resume(fdr, existing)
         if isinstance(plan, _Skip):
             return await self._skip(fdr, plan.reason, plan.why, plan.detail)
+        if not released and (
+            held := await self._held.hold(fdr, plan.setting, plan.reason, event_key(fdr))
+        ):
+            return Notified(disposition=Disposition.ACK, outcome=Outcome.HELD, detail=held)
         return await self._start(fdr, plan)
 
     async def _plan(self, uow: UnitOfWork, fdr: FailedDelivery) -> _Plan | _Skip:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from domain.quiet_hours import QuietHours, from_minutes, window_minutes
 from domain.reasons import FdrReason
 from domain.settings import ChannelSetting
 
@@ -15,6 +16,7 @@ class _Cached(msgspec.Struct, frozen=True):
     templates: dict[str, int]
     language: str = "en"
     cap: int | None = None
+    quiet: tuple[int, int, str] | None = None  # start and end minutes, zone; None: default
 
 
 _encoder = msgspec.json.Encoder()
@@ -30,6 +32,7 @@ def encode_setting(setting: ChannelSetting) -> bytes:
             templates={r.value: t for r, t in setting.templates.items()},
             language=setting.language,
             cap=setting.monthly_template_cap,
+            quiet=_quiet(setting.quiet_hours),
         )
     )
 
@@ -43,4 +46,15 @@ def decode_setting(raw: bytes) -> ChannelSetting:
         templates={FdrReason(r): t for r, t in cached.templates.items()},
         language=cached.language,
         monthly_template_cap=cached.cap,
+        quiet_hours=None
+        if cached.quiet is None
+        else QuietHours(
+            from_minutes(cached.quiet[0]), from_minutes(cached.quiet[1]), cached.quiet[2]
+        ),
     )
+
+
+def _quiet(window: QuietHours | None) -> tuple[int, int, str] | None:
+    if window is None:
+        return None
+    return (window_minutes(window.start), window_minutes(window.end), window.zone)

@@ -15,6 +15,7 @@ from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
 from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.language import ENGLISH, LANGUAGES
+from domain.quiet_hours import QuietHours, check_zone, parse_clock
 from domain.reasons import FdrReason
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting
 from domain.templates import WaTemplate
@@ -29,6 +30,11 @@ class SettingsChange:
     templates: Mapping[str, int]  # reason key -> wa_templates id; a reason left out: the default
     language: str = ENGLISH  # shoppers without a language of their own read this one
     monthly_template_cap: int | None = None  # None: no cap (docs/cost.md)
+    # "HH:MM" and an IANA zone; None: the deployment's default for that part; all three None:
+    # the deployment's window (docs/quiet-hours.md).
+    quiet_hours_start: str | None = None
+    quiet_hours_end: str | None = None
+    quiet_hours_zone: str | None = None
 
 
 class UpdateChannelSettings:
@@ -62,6 +68,7 @@ class UpdateChannelSettings:
             errors["language"] = f"unknown language {change.language[:16]!r}; one of " + ", ".join(
                 LANGUAGES
             )
+        quiet_hours = self._quiet_hours(change, errors)
         waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
         owners = ChannelSetting(
@@ -102,6 +109,7 @@ class UpdateChannelSettings:
                     templates=chosen,
                     language=change.language,
                     monthly_template_cap=change.monthly_template_cap,
+                    quiet_hours=quiet_hours,
                 )
             )
             await uow.commit()
@@ -116,7 +124,32 @@ class UpdateChannelSettings:
             connection_id=connection_id,
         )
         async with self._uow as uow:
-            return await settings_view(uow, account_id, default_account)
+            return await settings_view(uow, account_id, default_account, self._options.quiet_hours)
+
+    def _quiet_hours(self, change: SettingsChange, errors: dict[str, str]) -> QuietHours | None:
+        """The workspace's window, or None for the deployment's; a wrong part goes to
+        ``errors`` under its field's name."""
+        parts = (change.quiet_hours_start, change.quiet_hours_end, change.quiet_hours_zone)
+        if all(part is None for part in parts):
+            return None
+        default = self._options.quiet_hours
+        start, end, zone = default.start, default.end, default.zone
+        try:
+            if change.quiet_hours_start is not None:
+                start = parse_clock(change.quiet_hours_start)
+        except ValueError as exc:
+            errors["quietHoursStart"] = str(exc)
+        try:
+            if change.quiet_hours_end is not None:
+                end = parse_clock(change.quiet_hours_end)
+        except ValueError as exc:
+            errors["quietHoursEnd"] = str(exc)
+        try:
+            if change.quiet_hours_zone is not None:
+                zone = check_zone(change.quiet_hours_zone)
+        except ValueError as exc:
+            errors["quietHoursTimeZone"] = str(exc)
+        return QuietHours(start, end, zone)
 
     async def _waba_of(self, connection_id: int | None, errors: dict[str, str]) -> str | None:
         """The business account messages will leave from (None when the connection is bad)."""

@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from domain.errors import Conflict
 from domain.messages import QuickReply
+from domain.quiet_hours import QuietHours, from_minutes, window_minutes
 from domain.reasons import FdrReason
 from domain.settings import ChannelSetting
 from domain.templates import TemplateVariable, WaTemplate
@@ -128,7 +129,12 @@ class SqlChannelSettingRepository(SqlRepository):
         sender_row = (
             await self._conn.execute(
                 select(
-                    _s.c.whatsappSenderConnectionId, _s.c.language, _s.c.monthlyTemplateCap
+                    _s.c.whatsappSenderConnectionId,
+                    _s.c.language,
+                    _s.c.monthlyTemplateCap,
+                    _s.c.quietHoursStart,
+                    _s.c.quietHoursEnd,
+                    _s.c.quietHoursZone,
                 ).where(_s.c.account_id == account_id)
             )
         ).first()
@@ -156,6 +162,7 @@ class SqlChannelSettingRepository(SqlRepository):
             templates=chosen,
             language="en" if sender_row is None else sender_row[1],
             monthly_template_cap=None if sender_row is None else sender_row[2],
+            quiet_hours=None if sender_row is None else _quiet_hours(*sender_row[3:6]),
         )
 
     async def save(self, setting: ChannelSetting) -> None:
@@ -164,6 +171,7 @@ class SqlChannelSettingRepository(SqlRepository):
             "whatsappSenderConnectionId": setting.sender_connection_id,
             "language": setting.language,
             "monthlyTemplateCap": setting.monthly_template_cap,
+            **_quiet_columns(setting.quiet_hours),
         }
         inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
         if inserted is None:
@@ -182,3 +190,19 @@ class SqlChannelSettingRepository(SqlRepository):
                     .where(_n.c.account_id == account, _n.c.notification_type == reason.value)
                     .values(**row)
                 )
+
+
+def _quiet_hours(start: int | None, end: int | None, zone: str | None) -> QuietHours | None:
+    if start is None or end is None or zone is None:
+        return None
+    return QuietHours(from_minutes(start), from_minutes(end), zone)
+
+
+def _quiet_columns(window: QuietHours | None) -> dict[str, object]:
+    if window is None:
+        return {"quietHoursStart": None, "quietHoursEnd": None, "quietHoursZone": None}
+    return {
+        "quietHoursStart": window_minutes(window.start),
+        "quietHoursEnd": window_minutes(window.end),
+        "quietHoursZone": window.zone,
+    }
