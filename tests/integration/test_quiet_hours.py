@@ -9,17 +9,25 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from application.follow_ups import FollowUpSender
+from application.services import SenderResolver
+from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HELD_SEND, HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, event_key
 from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from domain.activity import Outcome
 from domain.failed_delivery import FailedDelivery
+from domain.notification import button_payload
 from domain.quiet_hours import QuietHours
 from domain.scheduling import DEFAULT_LEASE, JobState
+from domain.settings import ChannelSetting
+from domain.webhook import InboundMessage
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
+from infrastructure.memory.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
 from tests.integration.test_send_path import World, _world
+from tests.support.doubles import DEFAULT_SENDER, StaticDirectory
 from tests.support.stack import leave_no_unknown_send
 
 #: 23:00 in India (UTC+05:30) on 20 November; quiet hours end at 09:00 on the 21st.
@@ -173,6 +181,45 @@ async def test_held_sends_use_the_deployments_window_where_the_workspace_chose_n
     held = HeldSends(
         world.uow(), world.clock, world.activity, world.options, MsgspecFailedDeliveryCodec()
     )
-    from domain.settings import ChannelSetting
-
     assert held.window(ChannelSetting(account_id=1)) == world.options.quiet_hours
+
+
+async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: World) -> None:
+    # The template went out in the afternoon (16:00 in India); the shopper taps at 23:00.
+    fdr = await world.fdr()
+    assert (await world.notify()(fdr)).outcome is Outcome.SENT
+    conversation, template = await world.state(fdr)
+    assert template.message_id is not None
+    world.clock.current = NIGHT
+    senders = SenderResolver(StaticDirectory(), DEFAULT_SENDER)
+    replies = HandleCustomerReply(
+        world.uow(),
+        FollowUpSender(
+            world.uow(), senders, world.meta, world.limiter, world.activity, world.clock
+        ),
+        InMemoryNdrActions(),
+        world.activity,
+        world.clock,
+        world.options,
+        senders,
+    )
+    before = len(world.meta.sent)
+
+    await replies(
+        InboundMessage(
+            message_id=f"wamid.tap{conversation.id}",
+            from_phone=conversation.customer_phone,
+            timestamp=NIGHT,
+            type="button",
+            context_message_id=template.message_id,
+            button_payload=button_payload(conversation, "not_cancelled"),
+            button_text="I did not cancel",
+            business_number_id=DEFAULT_SENDER.phone_number_id,
+        )
+    )
+
+    assert len(world.meta.sent) > before  # the answer went out at 23:00, not held
+    async with world.uow() as uow:
+        jobs = await uow.jobs.claim_due(MORNING, DEFAULT_LEASE, 100, {HELD_SEND})
+        await uow.rollback()
+    assert all(job.account_id != fdr.account_id for job in jobs)

@@ -16,6 +16,7 @@ from application.ports.clock import Clock
 from application.ports.repositories import ConversationQuery
 from application.use_cases.portal.get_funnel_stats import GetFunnelStats
 from application.use_cases.portal.list_conversations import ListConversations
+from application.use_cases.portal.list_held_sends import ListHeldSends
 from application.use_cases.portal.show_conversation import ShowConversation
 from domain.conversation import ConversationState
 from domain.errors import Unauthenticated
@@ -119,6 +120,7 @@ class WorkspaceController(Controller):
         request: Request[Any, Any, Any],
         account_id: AccountId,
         listing: FromDishka[ListConversations],
+        held: FromDishka[ListHeldSends],
     ) -> Template:
         filters, problems = _filters(dict(request.query_params))
         page = None
@@ -139,6 +141,7 @@ class WorkspaceController(Controller):
             problems=problems,
             reasons=REASONS,
             states=STATES,
+            held=await held(account_id),
         )
 
     @get("/{account_id:int}/funnel")

@@ -74,7 +74,7 @@ class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="cam
         Annotated[str, msgspec.Meta(max_length=16)] | None,
         msgspec.Meta(
             description="Quiet hours start, `HH:MM` (24-hour) in `quietHoursTimeZone`: no "
-            "failed-delivery template or reminder goes out from then until `quietHoursEnd`; "
+            "failed-delivery template goes out from then until `quietHoursEnd`; "
             "events in between are held and sent when quiet hours end. A window may cross "
             "midnight; start equal to end means no quiet hours. null (in PUT): the "
             "deployment's default (`WA_QUIET_HOURS`, 21:00-09:00). docs/quiet-hours.md."
