@@ -1,5 +1,5 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE]``; sections: ingest, fanout,
-limiter, peer, outcomes, memory, profile.
+limiter, peer, outcomes, scheduler, memory, profile.
 
 ``all`` (the default, what ``make bench`` runs) is everything but profile, which
 runs the service under cProfile and is asked for by name. Results are merged into
@@ -29,10 +29,11 @@ from bench.limiter import run_limiter
 from bench.outcomes import run_outcomes
 from bench.peer import run_peer
 from bench.profile import run_profile
+from bench.scheduler import run_scheduler
 from bench.stack import BenchStack, bench_stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("ingest", "fanout", "limiter", "peer", "outcomes", "memory", "profile")
+SECTIONS = ("ingest", "fanout", "limiter", "peer", "outcomes", "scheduler", "memory", "profile")
 
 
 def _machine() -> dict[str, Any]:
@@ -161,6 +162,15 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
             "events_per_s": outcomes["events_per_s"],
             "rows_written": outcomes["rows_written"],
         }
+    scheduler = results.get("scheduler")
+    if scheduler:
+        targets["scheduler_1000_rows_per_s_4_processes_none_twice"] = {
+            "met": scheduler["rows_per_s"] >= 1000
+            and scheduler["ran_twice"] == 0
+            and scheduler["rows_done"] == scheduler["jobs"],
+            "rows_per_s": scheduler["rows_per_s"],
+            "ran_twice": scheduler["ran_twice"],
+        }
     memory = results.get("memory")
     if memory:
         serve_max = memory["serve"].get("rss_under_load_max_mib")
@@ -188,6 +198,9 @@ async def _run(sections: list[str], quick: bool) -> dict[str, Any]:
     if "outcomes" in sections:
         print("outcomes: events of shipments never messaged, in process", file=sys.stderr)
         results["outcomes"] = await run_outcomes(quick)
+    if "scheduler" in sections:
+        print("scheduler: 4 processes claiming due jobs on MariaDB", file=sys.stderr)
+        results["scheduler"] = await run_scheduler(quick)
     if not needs_stack:
         return results
     async with bench_stack() as stack:

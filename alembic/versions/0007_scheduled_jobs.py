@@ -7,11 +7,14 @@ Revises: 0005
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
+
+from infrastructure.db.seed_data import REMINDER_TEMPLATE, TEMPLATES_REMINDER_V3
 
 revision: str = "0007"
 down_revision: str | None = "0005"
@@ -20,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 _UTC = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+#: As in 0001: the shipped templates belong to the configured default account.
+DEFAULT_ACCOUNT_ID = 5
 _REF = sa.String(128).with_variant(
     mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
 )
@@ -62,9 +67,50 @@ def upgrade() -> None:
         "wa_ndr_actions",
         sa.Column("automatic", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    _seed_reminder_templates()
+
+
+def _templates() -> sa.TableClause:
+    return sa.table(
+        "wa_templates",
+        sa.column("account_id", sa.BigInteger),
+        sa.column("template_name", sa.String),
+        sa.column("language", sa.String),
+        sa.column("template_body", sa.Text),
+        sa.column("variables", sa.String),
+        sa.column("description", sa.String),
+        sa.column("reason", sa.String),
+        sa.column("buttons", sa.Text),
+    )
+
+
+def _seed_reminder_templates() -> None:
+    default_account = int(
+        op.get_context().config.attributes.get(  # type: ignore[union-attr]
+            "default_account_id", DEFAULT_ACCOUNT_ID
+        )
+    )
+    op.bulk_insert(
+        _templates(),
+        [
+            {
+                "account_id": default_account,
+                "template_name": t["template_name"],
+                "language": t["language"],
+                "template_body": t["template_body"],
+                "variables": json.dumps(t["variables"]),
+                "description": t["description"],
+                "reason": t["reason"],
+                "buttons": json.dumps(t["buttons"], ensure_ascii=False),
+            }
+            for t in TEMPLATES_REMINDER_V3
+        ],
+    )
 
 
 def downgrade() -> None:
+    templates = _templates()
+    op.execute(templates.delete().where(templates.c.template_name == REMINDER_TEMPLATE))
     op.drop_column("wa_ndr_actions", "automatic")
     op.drop_column("poe_channel_notifications", "whatsappDefaultAction")
     op.drop_column("poe_channel_settings", "defaultActionCutoffMinutes")

@@ -34,6 +34,7 @@ class ActivityKind(StrEnum):
     ACTION = "action"  # an NDR action on the logistics side (taken or failed)
     CLICK = "click"  # the shopper opened the tracking link
     OUTCOME = "outcome"  # what the courier did next, and whether it honoured the answer
+    REMINDER = "reminder"  # the one reminder to a shopper who had not answered (sent or failed)
 
 
 class SkipReason(StrEnum):
@@ -62,4 +63,5 @@ class ActivityEvent:
     detail: str | None = None
     error_code: int | None = None
     error_title: str | None = None
+    automatic: bool = False  # an NDR action the workspace's default action took, not the shopper
     occurred_at: datetime

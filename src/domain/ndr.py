@@ -37,6 +37,7 @@ class NdrAction:
     state: NdrActionState = NdrActionState.PENDING
     attempts: int = 0
     result: str = ""
+    automatic: bool = False  # the workspace's default action for a silent shopper
     created_at: datetime
     updated_at: datetime
 

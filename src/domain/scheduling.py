@@ -9,7 +9,7 @@ be claimed again when the lease runs out (docs/scheduler.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,54 @@ from typing import Any
 DEFAULT_LEASE = timedelta(minutes=5)
 #: Claims of a job that keeps failing before it is given up (``failed``, kept for a human).
 MAX_ATTEMPTS = 8
+
+
+#: The kinds of job (docs/scheduler.md).
+REMINDER = "reminder"
+DEFAULT_ACTION = "default_action"
+
+#: The courier's next attempt when the event names none: the next day at 10:00 India time,
+#: when couriers go out again.
+_IST = timezone(timedelta(hours=5, minutes=30))
+_NEXT_ATTEMPT_AT = time(10, 0)
+#: The reminder goes out at least this long before the next attempt.
+_REMINDER_MARGIN = timedelta(minutes=30)
+
+
+def conversation_key(conversation_id: int) -> str:
+    """The key of a conversation's one job of a kind (one reminder, one default action)."""
+    return f"conversation:{conversation_id}"
+
+
+def assumed_next_attempt(failed_at: datetime) -> datetime:
+    """The courier's next attempt after a failure at ``failed_at``: the next day, 10:00 IST."""
+    day = failed_at.astimezone(_IST).date() + timedelta(days=1)
+    return datetime.combine(day, _NEXT_ATTEMPT_AT, _IST)
+
+
+def reminder_due(sent_at: datetime, delay: timedelta, next_attempt: datetime) -> datetime | None:
+    """When the reminder goes: ``delay`` after the first template, but never later than half
+    an hour before the courier's next attempt; None when there is no time left for one."""
+    if delay <= timedelta(0):
+        return None
+    due = min(sent_at + delay, next_attempt - _REMINDER_MARGIN)
+    return due if due > sent_at else None
+
+
+def default_action_due(
+    sent_at: datetime, cutoff: timedelta, next_attempt: datetime
+) -> datetime | None:
+    """When a silent shopper's default action goes: ``cutoff`` before the next attempt; None
+    when that is passed already (the shopper had no time to answer)."""
+    due = next_attempt - cutoff
+    return due if due > sent_at else None
+
+
+class DefaultAction(StrEnum):
+    """What a workspace has happen when the shopper stays silent until the cut-off."""
+
+    NOTHING = "nothing"
+    REATTEMPT = "reattempt"
 
 
 class JobState(StrEnum):

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 
 from domain.quiet_hours import QuietHours
 from domain.reasons import FdrReason
+from domain.scheduling import DefaultAction
+
+#: A silent shopper's one reminder, this long after the first template (docs/scheduler.md).
+DEFAULT_REMINDER_DELAY_MINUTES = 240
+#: The default action goes to logistics this long before the courier's next attempt.
+DEFAULT_ACTION_CUTOFF_MINUTES = 120
 
 #: The connection id the portal uses for the Eshopbox default connection (as does None).
 DEFAULT_CONNECTION_ID = 0
@@ -32,6 +38,10 @@ class ChannelSetting:
     # No template between these hours in this zone; None: the deployment's default
     # (WA_QUIET_HOURS, docs/quiet-hours.md).
     quiet_hours: QuietHours | None = None
+    reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
+    default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    # Per reason, what a shopper's silence leads to at the cut-off; missing: nothing.
+    default_actions: Mapping[FdrReason, DefaultAction] = field(default_factory=dict)
 
     @classmethod
     def default(cls, account_id: int) -> ChannelSetting:

@@ -64,6 +64,8 @@ from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
+from application.use_cases.send_reminder import SendReminder
+from application.use_cases.take_default_action import TakeDefaultAction
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
@@ -370,10 +372,15 @@ class UseCaseProvider(Provider):
     held_sends = provide(HeldSends)
     release_held_send = provide(ReleaseHeldSend)
 
+    send_reminder = provide(SendReminder)
+    take_default_action = provide(TakeDefaultAction)
+
     @provide
-    def job_handlers(self, held: ReleaseHeldSend) -> JobHandlers:
+    def job_handlers(
+        self, reminders: SendReminder, default_actions: TakeDefaultAction, held: ReleaseHeldSend
+    ) -> JobHandlers:
         """Every kind of scheduled job and what does it (docs/scheduler.md)."""
-        return JobHandlers([held])
+        return JobHandlers([reminders, default_actions, held])
 
     @provide
     def process_webhooks(

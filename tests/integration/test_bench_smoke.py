@@ -12,6 +12,7 @@ import pytest
 from bench.ingest import Level, run_ingest
 from bench.outcomes import run_outcomes
 from bench.peer import run_peer
+from bench.scheduler import run_scheduler
 from bench.stack import bench_stack
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis, pytest.mark.pubsub]
@@ -44,3 +45,10 @@ async def test_the_outcomes_round_acknowledges_unmessaged_shipments_without_a_wr
     assert result["worker"]["acknowledged_unhandled"] == result["events"]
     assert result["rows_written"] == dict.fromkeys(result["rows_written"], 0)
     assert set(result["per_event"]["outcomes"]) == {"not_fdr", "outcome_not_messaged"}
+
+
+async def test_the_scheduler_round_does_every_job_once_across_processes() -> None:
+    result = await run_scheduler(quick=True, processes=2)
+
+    assert result["ran_twice"] == 0
+    assert result["ran"] == result["rows_done"] == result["jobs"]

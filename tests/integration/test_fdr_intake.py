@@ -23,7 +23,7 @@ from tests.support.stack import (
     running_stack,
 )
 
-TEMPLATES = {t["reason"]: t for t in TEMPLATES_V1}
+TEMPLATES = {t["reason"]: t for t in TEMPLATES_V1 if t["reason"] is not None}
 ADDRESS = "Sadafal kunj, Arjun club road ward num 26, churu, RAJASTHAN - 331403"
 COMMON = {
     "first_name": "Aman",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,7 +92,15 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
     assert saved.status_code == 200, saved.text
     # From its own WhatsApp account only the workspace's templates exist: the other reasons
     # are not sent, and the settings say so by leaving them out.
-    assert saved.json() == {**change, "language": "en", "monthlyTemplateCap": None, **QUIET}
+    assert saved.json() == {
+        **change,
+        "language": "en",
+        "monthlyTemplateCap": None,
+        "reminderDelayMinutes": 240,
+        "defaultActionCutoffMinutes": 120,
+        "defaultActions": dict.fromkeys(REASONS, "nothing"),
+        **QUIET,
+    }
     assert (await env.get(account, "/settings")).json() == saved.json()
 
     async with env.db.connect() as conn:
@@ -116,6 +125,42 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
     assert {
         r.notification_type: (bool(r.isWhatsappEnabled), r.whatsappTemplateId) for r in rows
     } == {reason: (True, template_id if reason == "refused" else None) for reason in REASONS}
+
+
+async def test_the_reminder_delay_cut_off_and_default_actions_are_saved_and_checked(
+    env: PortalEnv,
+) -> None:
+    account = new_id()
+    defaults = (await env.get(account, "/settings")).json()
+    assert defaults["reminderDelayMinutes"] == 240
+    assert defaults["defaultActionCutoffMinutes"] == 120
+    assert defaults["defaultActions"] == dict.fromkeys(REASONS, "nothing")
+    change = {
+        "isWhatsappEnabled": True,
+        "reminderDelayMinutes": 90,
+        "defaultActionCutoffMinutes": 180,
+        "defaultActions": {"customer_unavailable": "reattempt", "refused": "nothing"},
+    }
+    saved = await env.put(account, "/settings", change)
+    assert saved.status_code == 200, saved.text
+    body = (await env.get(account, "/settings")).json()
+    assert (body["reminderDelayMinutes"], body["defaultActionCutoffMinutes"]) == (90, 180)
+    assert body["defaultActions"] == {
+        **dict.fromkeys(REASONS, "nothing"),
+        "customer_unavailable": "reattempt",
+    }
+    bad = await env.put(
+        account,
+        "/settings",
+        {**change, "defaultActions": {"customer_unavailable": "explode", "nonsense": "reattempt"}},
+    )
+    assert bad.status_code == 422, bad.text
+    problem = json.dumps(bad.json())
+    assert "defaultActions.customer_unavailable" in problem
+    assert "defaultActions.nonsense" in problem
+    negative = await env.put(account, "/settings", {**change, "reminderDelayMinutes": -1})
+    assert negative.status_code in (400, 422), negative.text
+    assert (await env.get(account, "/settings")).json() == body  # nothing changed
 
 
 async def test_from_its_own_account_a_workspace_cannot_choose_eshopboxs_templates(

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from application.follow_through import cancel_follow_through
 from application.follow_ups import FollowUpSender
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
@@ -209,6 +210,7 @@ class HandleCustomerReply:
                 await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
             if is_new and conversation is not None and conversation.id is not None:
                 await uow.conversations.note_customer_message(conversation.id, message.timestamp)
+                await cancel_follow_through(uow, conversation.id, now)  # docs/scheduler.md
                 last = conversation.last_customer_message_at
                 if last is None or message.timestamp > last:
                     conversation.last_customer_message_at = message.timestamp

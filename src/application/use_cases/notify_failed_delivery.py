@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import structlog
 
+from application.follow_through import schedule_follow_through
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -376,6 +377,8 @@ class NotifyFailedDelivery:
                 conversation_id=conversation.id,
                 error_code=message.error_code if outcome is Outcome.FAILED else None,
             )
+            if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
+                await schedule_follow_through(uow, conversation, fdr.failed_at, now)
             await uow.commit()
         await self._publish(
             ActivityEvent(

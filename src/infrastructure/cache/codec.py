@@ -6,7 +6,12 @@ import msgspec
 
 from domain.quiet_hours import QuietHours, from_minutes, window_minutes
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.scheduling import DefaultAction
+from domain.settings import (
+    DEFAULT_ACTION_CUTOFF_MINUTES,
+    DEFAULT_REMINDER_DELAY_MINUTES,
+    ChannelSetting,
+)
 
 
 class _Cached(msgspec.Struct, frozen=True):
@@ -17,6 +22,9 @@ class _Cached(msgspec.Struct, frozen=True):
     language: str = "en"
     cap: int | None = None
     quiet: tuple[int, int, str] | None = None  # start and end minutes, zone; None: default
+    reminder: int = DEFAULT_REMINDER_DELAY_MINUTES
+    cutoff: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    actions: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder()
@@ -33,6 +41,9 @@ def encode_setting(setting: ChannelSetting) -> bytes:
             language=setting.language,
             cap=setting.monthly_template_cap,
             quiet=_quiet(setting.quiet_hours),
+            reminder=setting.reminder_delay_minutes,
+            cutoff=setting.default_action_cutoff_minutes,
+            actions={r.value: a.value for r, a in setting.default_actions.items()},
         )
     )
 
@@ -51,6 +62,9 @@ def decode_setting(raw: bytes) -> ChannelSetting:
         else QuietHours(
             from_minutes(cached.quiet[0]), from_minutes(cached.quiet[1]), cached.quiet[2]
         ),
+        reminder_delay_minutes=cached.reminder,
+        default_action_cutoff_minutes=cached.cutoff,
+        default_actions={FdrReason(r): DefaultAction(a) for r, a in cached.actions.items()},
     )
 
 

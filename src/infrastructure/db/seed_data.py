@@ -19,7 +19,7 @@ class RuleRow(TypedDict):
 class TemplateRow(TypedDict):
     template_name: str
     language: str
-    reason: str
+    reason: str | None  # None: not for a reason (the reminder)
     description: str
     template_body: str
     variables: list[str]
@@ -297,5 +297,41 @@ TEMPLATES_HI_V2: Final[list[TemplateRow]] = [
     ),
 ]
 
+#: The reminder's template name: sent once to a shopper who has not answered (docs/scheduler.md).
+REMINDER_TEMPLATE = "fdr_reminder"
+
+# Version 3 (migration 0007): the reminder, in English and Hindi. No buttons: the shopper
+# answers with those of the first message, which stay valid, or in their own words.
+TEMPLATES_REMINDER_V3: Final[list[TemplateRow]] = [
+    {
+        "template_name": REMINDER_TEMPLATE,
+        "language": "en",
+        "reason": None,
+        "description": "Reminder to a shopper who has not answered the failed delivery message",
+        "template_body": (
+            "Hello {{1}}, a reminder about your {{2}} order ID {{3}}: we could not deliver it "
+            "and the courier will try again soon.\n\nPlease choose an option in our earlier "
+            "message, or reply here, so that we can deliver it the way you want.\n\n"
+            "Track your order: {{4}}"
+        ),
+        "variables": ["first_name", "brand", "order_number", "tracking_link"],
+        "buttons": [],
+    },
+    {
+        "template_name": REMINDER_TEMPLATE,
+        "language": "hi",
+        "reason": None,
+        "description": "Reminder to a shopper who has not answered the failed delivery message",
+        "template_body": (
+            "नमस्ते {{1}}, आपके {{2}} ऑर्डर (ID {{3}}) के बारे में याद दिला रहे हैं: यह डिलीवर नहीं "
+            "हो सका और कूरियर जल्द ही फिर से कोशिश करेगा।\n\nकृपया हमारे पिछले संदेश में कोई विकल्प "
+            "चुनें या यहां जवाब दें, ताकि हम इसे आपकी पसंद के अनुसार डिलीवर कर सकें।\n\n"
+            "अपना ऑर्डर ट्रैक करें: {{4}}"
+        ),
+        "variables": ["first_name", "brand", "order_number", "tracking_link"],
+        "buttons": [],
+    },
+]
+
 #: Every shipped template version, oldest first (the sandbox and in-memory store load them all).
-SHIPPED_TEMPLATES: Final[list[TemplateRow]] = TEMPLATES_V1 + TEMPLATES_HI_V2
+SHIPPED_TEMPLATES: Final[list[TemplateRow]] = TEMPLATES_V1 + TEMPLATES_HI_V2 + TEMPLATES_REMINDER_V3

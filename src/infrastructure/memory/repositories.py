@@ -393,7 +393,9 @@ class InMemoryChannelSettingRepository(_Repo):
 
     async def save(self, setting: ChannelSetting) -> None:
         self._t.settings[setting.account_id] = dataclasses.replace(
-            setting, templates=dict(setting.templates)
+            setting,
+            templates=dict(setting.templates),
+            default_actions=dict(setting.default_actions),
         )
 
 

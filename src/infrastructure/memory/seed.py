@@ -33,7 +33,7 @@ def seed_defaults(store: InMemoryStore, default_account_id: int, now: datetime) 
             template_body=row["template_body"],
             variables=tuple(TemplateVariable(v) for v in row["variables"]),
             description=row["description"],
-            reason=FdrReason(row["reason"]),
+            reason=FdrReason(row["reason"]) if row["reason"] else None,
             buttons=tuple(QuickReply(b["id"], b["title"]) for b in row["buttons"]),
             created_at=now,
             updated_at=now,

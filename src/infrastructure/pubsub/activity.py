@@ -32,6 +32,7 @@ def encode_activity(event: ActivityEvent) -> bytes:
                 if event.error_code is None and event.error_title is None
                 else {"code": event.error_code, "title": event.error_title}
             ),
+            "automatic": event.automatic,
             "occurred_at": event.occurred_at.isoformat(),
         }
     )

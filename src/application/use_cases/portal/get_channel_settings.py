@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -10,7 +11,12 @@ from application.services import NotificationOptions
 from application.use_cases.portal._templates import shipped_defaults
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.scheduling import DefaultAction
+from domain.settings import (
+    DEFAULT_ACTION_CUTOFF_MINUTES,
+    DEFAULT_REMINDER_DELAY_MINUTES,
+    ChannelSetting,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +30,10 @@ class ChannelSettingsView:
     language: str = "en"
     monthly_template_cap: int | None = None
     quiet_hours: QuietHours = DEFAULT_QUIET_HOURS  # the workspace's, else the deployment's
+    reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES
+    default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    # Every reason with what the shopper's silence leads to (``nothing`` unless chosen).
+    default_actions: Mapping[FdrReason, DefaultAction] = dataclasses.field(default_factory=dict)
 
 
 async def settings_view(
@@ -53,6 +63,11 @@ async def settings_view(
         language=setting.language,
         monthly_template_cap=setting.monthly_template_cap,
         quiet_hours=setting.quiet_hours or quiet_default,
+        reminder_delay_minutes=setting.reminder_delay_minutes,
+        default_action_cutoff_minutes=setting.default_action_cutoff_minutes,
+        default_actions={
+            r: setting.default_actions.get(r, DefaultAction.NOTHING) for r in FdrReason.known()
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,7 +18,13 @@ from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamU
 from domain.language import ENGLISH, LANGUAGES
 from domain.quiet_hours import QuietHours, check_zone, parse_clock
 from domain.reasons import FdrReason
-from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting
+from domain.scheduling import DefaultAction
+from domain.settings import (
+    DEFAULT_ACTION_CUTOFF_MINUTES,
+    DEFAULT_CONNECTION_ID,
+    DEFAULT_REMINDER_DELAY_MINUTES,
+    ChannelSetting,
+)
 from domain.templates import WaTemplate
 
 _log = structlog.get_logger("portal")
@@ -35,6 +42,9 @@ class SettingsChange:
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
     quiet_hours_zone: str | None = None
+    reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
+    default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
+    default_actions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # reason: action
 
 
 class UpdateChannelSettings:
@@ -99,6 +109,7 @@ class UpdateChannelSettings:
                 elif (default := defaults.get(reason)) is None or default.id != template_id:
                     # The shipped default is not stored: the workspace follows later defaults.
                     chosen[reason] = template_id
+            actions = _default_actions(change.default_actions, errors)
             if errors:
                 raise InvalidSettings(errors)
             await uow.settings.save(
@@ -110,6 +121,9 @@ class UpdateChannelSettings:
                     language=change.language,
                     monthly_template_cap=change.monthly_template_cap,
                     quiet_hours=quiet_hours,
+                    reminder_delay_minutes=change.reminder_delay_minutes,
+                    default_action_cutoff_minutes=change.default_action_cutoff_minutes,
+                    default_actions=actions,
                 )
             )
             await uow.commit()
@@ -162,6 +176,25 @@ class UpdateChannelSettings:
         except (NotFound, UpstreamRejected) as exc:
             errors["whatsappSenderConnectionId"] = f"connection {connection_id} cannot send: {exc}"
             return None
+
+
+def _default_actions(
+    chosen: Mapping[str, str], errors: dict[str, str]
+) -> dict[FdrReason, DefaultAction]:
+    """The reasons whose silence leads to an action (``nothing`` is not stored)."""
+    actions: dict[FdrReason, DefaultAction] = {}
+    for key, value in chosen.items():
+        field = f"defaultActions.{key[:64]}"
+        reason = _known_reason(key)
+        if reason is None:
+            known = ", ".join(r.value for r in FdrReason.known())
+            errors[field] = f"unknown reason {key[:64]!r}; one of {known}"
+        elif value not in DefaultAction.__members__.values():
+            names = ", ".join(a.value for a in DefaultAction)
+            errors[field] = f"unknown default action {value[:32]!r}; one of {names}"
+        elif (action := DefaultAction(value)) is not DefaultAction.NOTHING:
+            actions[reason] = action
+    return actions
 
 
 def _known_reason(key: str) -> FdrReason | None:

@@ -1,4 +1,5 @@
-"""``/settings``: WhatsApp on or off, the sender connection and the template per reason."""
+"""``/settings``: WhatsApp on or off, the sender connection, the template per reason, the
+reminder and the default action of a silent shopper."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from application.use_cases.portal.update_channel_settings import (
     UpdateChannelSettings,
 )
 from domain.quiet_hours import format_clock
+from domain.settings import DEFAULT_ACTION_CUTOFF_MINUTES, DEFAULT_REMINDER_DELAY_MINUTES
 from entrypoints.http.portal.body import strict_body
 from entrypoints.http.portal.docs import MAX_ID, AccountId, problems, success
 
@@ -31,6 +33,9 @@ _EXAMPLE = {
     "quietHoursStart": "21:00",
     "quietHoursEnd": "09:00",
     "quietHoursTimeZone": "Asia/Kolkata",
+    "reminderDelayMinutes": 240,
+    "defaultActionCutoffMinutes": 120,
+    "defaultActions": {"customer_unavailable": "reattempt"},
 }
 
 
@@ -91,6 +96,34 @@ class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="cam
             "null (in PUT): the deployment's default (`WA_QUIET_HOURS_ZONE`)."
         ),
     ] = None
+    reminder_delay_minutes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=7 * 24 * 60,
+            description="A shopper who has not answered the first message this many minutes "
+            "after it gets one reminder (a template), never after the courier's next attempt; "
+            "0: no reminder (docs/scheduler.md).",
+        ),
+    ] = DEFAULT_REMINDER_DELAY_MINUTES
+    default_action_cutoff_minutes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=24 * 60,
+            description="The default action of a silent shopper is asked of logistics this "
+            "many minutes before the courier's next attempt (docs/scheduler.md).",
+        ),
+    ] = DEFAULT_ACTION_CUTOFF_MINUTES
+    default_actions: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="Reason key -> what happens when the shopper stays silent until the "
+            "cut-off: `nothing` (the default) or `reattempt`, sent to logistics like a "
+            "tapped button and marked automatic. GET lists every reason.",
+            max_length=64,
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 _DECODER = msgspec.json.Decoder(ChannelSettingsBody)
@@ -106,6 +139,9 @@ def _body(view: ChannelSettingsView) -> ChannelSettingsBody:
         quiet_hours_start=format_clock(view.quiet_hours.start),
         quiet_hours_end=format_clock(view.quiet_hours.end),
         quiet_hours_time_zone=view.quiet_hours.zone,
+        reminder_delay_minutes=view.reminder_delay_minutes,
+        default_action_cutoff_minutes=view.default_action_cutoff_minutes,
+        default_actions={r.value: a.value for r, a in view.default_actions.items()},
     )
 
 
@@ -159,6 +195,9 @@ class SettingsController(Controller):
                 quiet_hours_start=data.quiet_hours_start,
                 quiet_hours_end=data.quiet_hours_end,
                 quiet_hours_zone=data.quiet_hours_time_zone,
+                reminder_delay_minutes=data.reminder_delay_minutes,
+                default_action_cutoff_minutes=data.default_action_cutoff_minutes,
+                default_actions=data.default_actions,
             ),
         )
         return _body(view)

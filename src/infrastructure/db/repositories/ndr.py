@@ -27,6 +27,7 @@ def _values(a: NdrAction) -> dict[str, Any]:
         "state": a.state.value,
         "attempts": a.attempts,
         "result": a.result,
+        "automatic": a.automatic,
         "created_at": a.created_at,
         "updated_at": a.updated_at,
     }
@@ -47,6 +48,7 @@ def _entity(row: RowMapping) -> NdrAction:
         state=NdrActionState(row["state"]),
         attempts=row["attempts"],
         result=row["result"],
+        automatic=bool(row["automatic"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

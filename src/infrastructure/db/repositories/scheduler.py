@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
@@ -95,14 +95,21 @@ class SqlScheduledJobRepository(SqlRepository):
         if not jobs:
             return 0
         # Held by this claim: same id and token (a claim taken over after the lease has a
-        # higher ``attempts``; it finishes the job itself).
-        held = or_(*(and_(t.c.id == j.id, t.c.attempts == j.attempts) for j in jobs))
-        result = await self._conn.execute(
-            update(t)
-            .where(held, t.c.state == _PENDING)
-            .values(state=JobState.DONE.value, done_at=now, updated_at=now)
-        )
-        return int(result.rowcount)
+        # higher ``attempts``; it finishes the job itself). One statement per token (a batch
+        # almost always has one): ``id IN (...)`` walks the primary key.
+        by_token: dict[int, list[int]] = {}
+        for job in jobs:
+            assert job.id is not None
+            by_token.setdefault(job.attempts, []).append(job.id)
+        done = 0
+        for token, ids in by_token.items():
+            result = await self._conn.execute(
+                update(t)
+                .where(t.c.id.in_(ids), t.c.attempts == token, t.c.state == _PENDING)
+                .values(state=JobState.DONE.value, done_at=now, updated_at=now)
+            )
+            done += int(result.rowcount)
+        return done
 
     async def retry(
         self, job: ScheduledJob, error: str, run_after: datetime | None, now: datetime

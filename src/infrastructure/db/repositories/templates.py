@@ -13,7 +13,12 @@ from domain.errors import Conflict
 from domain.messages import QuickReply
 from domain.quiet_hours import QuietHours, from_minutes, window_minutes
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.scheduling import DefaultAction
+from domain.settings import (
+    DEFAULT_ACTION_CUTOFF_MINUTES,
+    DEFAULT_REMINDER_DELAY_MINUTES,
+    ChannelSetting,
+)
 from domain.templates import TemplateVariable, WaTemplate
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import channel_notifications, channel_settings, templates
@@ -132,6 +137,8 @@ class SqlChannelSettingRepository(SqlRepository):
                     _s.c.whatsappSenderConnectionId,
                     _s.c.language,
                     _s.c.monthlyTemplateCap,
+                    _s.c.reminderDelayMinutes,
+                    _s.c.defaultActionCutoffMinutes,
                     _s.c.quietHoursStart,
                     _s.c.quietHoursEnd,
                     _s.c.quietHoursZone,
@@ -141,7 +148,10 @@ class SqlChannelSettingRepository(SqlRepository):
         rows = (
             await self._conn.execute(
                 select(
-                    _n.c.notification_type, _n.c.isWhatsappEnabled, _n.c.whatsappTemplateId
+                    _n.c.notification_type,
+                    _n.c.isWhatsappEnabled,
+                    _n.c.whatsappTemplateId,
+                    _n.c.whatsappDefaultAction,
                 ).where(_n.c.account_id == account_id)
             )
         ).all()
@@ -149,12 +159,18 @@ class SqlChannelSettingRepository(SqlRepository):
             return None
         enabled = any(bool(r.isWhatsappEnabled) for r in rows)
         chosen: dict[FdrReason, int] = {}
+        actions: dict[FdrReason, DefaultAction] = {}
         for r in rows:
-            if (
-                r.whatsappTemplateId is not None
-                and r.notification_type in FdrReason.__members__.values()
-            ):
+            if r.notification_type not in FdrReason.__members__.values():
+                continue
+            if r.whatsappTemplateId is not None:
                 chosen[FdrReason(r.notification_type)] = int(r.whatsappTemplateId)
+            if r.whatsappDefaultAction in DefaultAction.__members__.values():
+                action = DefaultAction(r.whatsappDefaultAction)
+                if action is not DefaultAction.NOTHING:
+                    actions[FdrReason(r.notification_type)] = action
+        delay = None if sender_row is None else sender_row[3]
+        cutoff = None if sender_row is None else sender_row[4]
         return ChannelSetting(
             account_id=account_id,
             whatsapp_enabled=enabled,
@@ -162,7 +178,12 @@ class SqlChannelSettingRepository(SqlRepository):
             templates=chosen,
             language="en" if sender_row is None else sender_row[1],
             monthly_template_cap=None if sender_row is None else sender_row[2],
-            quiet_hours=None if sender_row is None else _quiet_hours(*sender_row[3:6]),
+            quiet_hours=None if sender_row is None else _quiet_hours(*sender_row[5:8]),
+            reminder_delay_minutes=DEFAULT_REMINDER_DELAY_MINUTES if delay is None else delay,
+            default_action_cutoff_minutes=(
+                DEFAULT_ACTION_CUTOFF_MINUTES if cutoff is None else cutoff
+            ),
+            default_actions=actions,
         )
 
     async def save(self, setting: ChannelSetting) -> None:
@@ -172,6 +193,8 @@ class SqlChannelSettingRepository(SqlRepository):
             "language": setting.language,
             "monthlyTemplateCap": setting.monthly_template_cap,
             **_quiet_columns(setting.quiet_hours),
+            "reminderDelayMinutes": setting.reminder_delay_minutes,
+            "defaultActionCutoffMinutes": setting.default_action_cutoff_minutes,
         }
         inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
         if inserted is None:
@@ -180,6 +203,7 @@ class SqlChannelSettingRepository(SqlRepository):
             row = {
                 "isWhatsappEnabled": setting.whatsapp_enabled,
                 "whatsappTemplateId": setting.templates.get(reason),
+                "whatsappDefaultAction": setting.default_actions.get(reason),
             }
             inserted = await self._insert_unique(
                 _n.insert().values(account_id=account, notification_type=reason.value, **row)

@@ -1,0 +1,98 @@
+"""What follows a first template when the shopper stays silent (docs/scheduler.md): one
+reminder after the workspace's delay, and the workspace's default action at the cut-off
+before the courier's next attempt. Scheduled with the send's outcome, cancelled by an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from application.ports.repositories import UnitOfWork
+from domain.conversation import Conversation, ConversationState
+from domain.scheduling import (
+    DEFAULT_ACTION,
+    REMINDER,
+    ScheduledJob,
+    assumed_next_attempt,
+    conversation_key,
+    default_action_due,
+    reminder_due,
+)
+from domain.settings import ChannelSetting
+
+#: The payload key of the courier's next attempt (ISO 8601): nothing is sent after it.
+NEXT_ATTEMPT = "next_attempt_at"
+
+
+async def schedule_follow_through(
+    uow: UnitOfWork, conversation: Conversation, failed_at: datetime | None, now: datetime
+) -> None:
+    """Schedules the conversation's reminder and default action, inside ``uow``'s
+    transaction (the one that records the first template's outcome); a second call keeps the
+    jobs of the first (their keys are the conversation's)."""
+    assert conversation.id is not None
+    setting = await uow.settings.get(conversation.account_id) or ChannelSetting.default(
+        conversation.account_id
+    )
+    next_attempt = assumed_next_attempt(failed_at or now)
+    payload = {NEXT_ATTEMPT: next_attempt.isoformat()}
+    delay = timedelta(minutes=setting.reminder_delay_minutes)
+    if (due := reminder_due(now, delay, next_attempt)) is not None:
+        await uow.jobs.schedule(_job(REMINDER, conversation, due, payload, now))
+    if conversation.reason in setting.default_actions:
+        cutoff = timedelta(minutes=setting.default_action_cutoff_minutes)
+        if (due := default_action_due(now, cutoff, next_attempt)) is not None:
+            await uow.jobs.schedule(_job(DEFAULT_ACTION, conversation, due, payload, now))
+
+
+async def cancel_follow_through(uow: UnitOfWork, conversation_id: int, now: datetime) -> None:
+    """The shopper wrote: no reminder, no default action (inside ``uow``'s transaction). A
+    job claimed at this very moment finds the answer when it looks (``still_silent``)."""
+    key = conversation_key(conversation_id)
+    for kind in (REMINDER, DEFAULT_ACTION):
+        await uow.jobs.cancel(kind, key, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The conversation a job is about, when the shopper is still silent; else why not."""
+
+    conversation: Conversation | None
+    why_not: str = ""
+
+
+async def still_silent(uow: UnitOfWork, job: ScheduledJob, now: datetime) -> Silence:
+    """Whether the job's work is still wanted: the template went out, the shopper has not
+    written, no newer failed attempt took over and the courier's next attempt is ahead."""
+    if job.conversation_id is None:
+        return Silence(None, "no conversation")
+    conversation = await uow.conversations.get(job.conversation_id)
+    if conversation is None:
+        return Silence(None, "conversation gone")
+    if conversation.last_customer_message_at is not None:
+        return Silence(None, "the shopper answered")
+    if conversation.state is not ConversationState.OPEN:
+        return Silence(None, f"the conversation is {conversation.state.value}")
+    newest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
+    if newest is not None and newest.status_log_id > conversation.status_log_id:
+        return Silence(None, "a newer failed attempt of the shipment was notified")
+    raw = job.payload.get(NEXT_ATTEMPT)
+    if isinstance(raw, str) and now >= datetime.fromisoformat(raw):
+        return Silence(None, "the courier's next attempt has passed")
+    return Silence(conversation)
+
+
+def _job(
+    kind: str, conversation: Conversation, due: datetime, payload: dict[str, str], now: datetime
+) -> ScheduledJob:
+    assert conversation.id is not None
+    return ScheduledJob(
+        kind=kind,
+        key=conversation_key(conversation.id),
+        account_id=conversation.account_id,
+        conversation_id=conversation.id,
+        due_at=due,
+        payload=dict(payload),
+        created_at=now,
+    )

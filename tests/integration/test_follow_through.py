@@ -1,0 +1,189 @@
+"""A silent shopper (docs/scheduler.md): one reminder after the workspace's delay, one
+default action at the cut-off, also when a worker dies in between and when two workers run;
+an answer before the reminder cancels both. MariaDB, the Pub/Sub emulator, the Meta and ESB
+fakes; the scheduler's workers run on a clock the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest_asyncio
+from dishka import AsyncContainer, Provider, Scope, provide
+
+from application.ports.clock import Clock
+from application.use_cases.run_due_jobs import RunDueJobs
+from application.use_cases.send_reminder import SendReminder
+from domain.reasons import FdrReason
+from domain.scheduling import DefaultAction
+from entrypoints.wiring import build_container
+from infrastructure.db.uow import SqlUnitOfWork
+from tests.conftest import new_id
+from tests.fakes.meta import RecordedSend, send_schema_error
+from tests.integration.test_ndr_conversation import SHOPPER, Thread, start
+from tests.support.app import AppClient
+from tests.support.doubles import FixedClock
+from tests.support.meta_webhooks import text_message
+from tests.support.stack import Stack, running_stack
+
+REASON = "customer_unavailable"
+
+
+class _ClockAt(Provider):
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    @provide(scope=Scope.APP)
+    def clock(self) -> Clock:
+        return self._clock
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
+    async with running_stack(mysql_url, pubsub_emulator_host) as running:
+        running.start_worker()
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(stack: Stack) -> AsyncIterator[AppClient]:
+    async with stack.http(run_pump=False) as http:
+        yield http
+
+
+class SchedulerWorker:
+    """A worker process's scheduler: a container of its own on the test's clock."""
+
+    def __init__(self, stack: Stack, clock: FixedClock) -> None:
+        self.container: AsyncContainer = build_container(stack.config, _ClockAt(clock))
+
+    async def run_due(self) -> None:
+        while True:
+            async with self.container() as request:
+                ran = await (await request.get(RunDueJobs))(limit=100)
+            if ran.claimed < 100:
+                return
+
+    async def close(self) -> None:
+        await self.container.close()
+
+
+async def silent_conversation(stack: Stack, client: AppClient) -> Thread:
+    """A first template sent for a workspace whose silent shoppers get a reattempt."""
+    account = new_id()
+    await stack.enable(account, default_actions={FdrReason(REASON): DefaultAction.REATTEMPT})
+    thread = await start(stack, client, REASON, account=account)
+
+    async def scheduled() -> bool:  # with the send's recorded outcome, just after the send
+        return len(await jobs(stack, thread)) == 2
+
+    await stack.wait_for(scheduled, what="the reminder and the default action scheduled")
+    return thread
+
+
+async def jobs(stack: Stack, thread: Thread) -> dict[str, dict[str, Any]]:
+    conversation = (await stack.rows("wa_conversations", shipment_id=thread.shipment_id))[0]
+    rows = await stack.rows("wa_scheduled_jobs", conversation_id=conversation["id"])
+    return {row["kind"]: row for row in rows}
+
+
+def reminders(stack: Stack, thread: Thread) -> list[RecordedSend]:
+    link = f"/track/whatsapp/{thread.shipment_id}"
+    return [
+        r
+        for r in stack.meta.requests
+        if r.body.get("type") == "template"
+        and r.body["template"]["name"] == "fdr_reminder"
+        and link in str(r.body)
+    ]
+
+
+def automatic_actions(stack: Stack, thread: Thread) -> list[Any]:
+    return [a for a in thread.actions() if a.action == "reattempt"]
+
+
+async def test_a_silent_shopper_gets_one_reminder_then_one_default_action(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await silent_conversation(stack, client)
+    due = await jobs(stack, thread)
+    reminder_at, action_at = due["reminder"]["due_at"], due["default_action"]["due_at"]
+    sent_at = thread_sent_at(due)
+    assert reminder_at - sent_at == timedelta(hours=4)  # the default delay
+    assert reminder_at < action_at
+    clock = FixedClock(reminder_at - timedelta(seconds=1))
+    first, second = SchedulerWorker(stack, clock), SchedulerWorker(stack, clock)
+    try:
+        await first.run_due()
+        assert reminders(stack, thread) == []  # not due yet
+
+        # The first worker dies after sending the reminder, before marking its job done.
+        clock.advance(1)
+        async with SqlUnitOfWork(stack.db) as uow:
+            claimed = await uow.jobs.claim_due(clock.now(), RunDueJobs.lease, 10, {"reminder"})
+            await uow.commit()
+        mine = [j for j in claimed if j.conversation_id == due["reminder"]["conversation_id"]]
+        async with first.container() as request:
+            await (await request.get(SendReminder))(mine[0])
+        await first.close()
+        assert len(reminders(stack, thread)) == 1
+        # Until the lease runs out nobody takes the job; then the second worker does, and
+        # finds the reminder sent.
+        await second.run_due()
+        clock.advance(RunDueJobs.lease.total_seconds())
+        await second.run_due()
+        sent = reminders(stack, thread)
+        assert len(sent) == 1
+        assert send_schema_error(sent[0].body) is None
+        assert sent[0].body["to"] == "+" + SHOPPER
+        assert (await jobs(stack, thread))["reminder"]["state"] == "done"
+
+        # At the cut-off, two workers at once: one automatic reattempt reaches the ESB.
+        clock.current = action_at
+        third = SchedulerWorker(stack, clock)
+        await asyncio.gather(second.run_due(), third.run_due())
+        await third.close()
+        clock.advance(3600)
+        await second.run_due()
+    finally:
+        await second.close()
+    assert len(automatic_actions(stack, thread)) == 1
+    stored = await stack.rows("wa_ndr_actions", shipment_id=thread.shipment_id)
+    assert [(a["kind"], a["automatic"], a["state"]) for a in stored] == [
+        ("reattempt", True, "done")
+    ]
+    events = await stack.activity(thread.shipment_id)
+    assert [e["outcome"] for e in events if e["kind"] == "reminder"] == ["sent"]
+    taken = [e for e in events if e["kind"] == "action"]
+    assert [(e["outcome"], e["automatic"]) for e in taken] == [("action_taken", True)]
+    assert len(reminders(stack, thread)) == 1  # nothing more was sent
+
+
+async def test_an_answer_before_the_reminder_cancels_reminder_and_default_action(
+    stack: Stack, client: AppClient
+) -> None:
+    thread = await silent_conversation(stack, client)
+    due = await jobs(stack, thread)
+    assert set(due) == {"reminder", "default_action"}
+    await thread.post(text_message(SHOPPER, "I will be home tomorrow"))
+    due = await jobs(stack, thread)
+    assert {k: row["state"] for k, row in due.items()} == {
+        "reminder": "cancelled",
+        "default_action": "cancelled",
+    }
+    clock = FixedClock(due["default_action"]["due_at"] + timedelta(hours=1))
+    worker = SchedulerWorker(stack, clock)
+    try:
+        await worker.run_due()
+    finally:
+        await worker.close()
+    assert reminders(stack, thread) == []
+    assert automatic_actions(stack, thread) == []
+
+
+def thread_sent_at(due: dict[str, dict[str, Any]]) -> datetime:
+    created: datetime = due["reminder"]["created_at"]
+    return created
