@@ -58,6 +58,8 @@ class BenchStack:
             "WA_META_APP_SECRET": APP_SECRET,
             "WA_META_VERIFY_TOKEN": "bench-verify",
             "WA_PUBLIC_BASE_URL": "https://wa.example.com",
+            # Measured at any hour: events in quiet hours would be held, not sent.
+            "WA_QUIET_HOURS": "off",
             "WA_LOG_JSON": "true",
             "WA_LOG_LEVEL": "INFO",
         }

@@ -17,6 +17,7 @@ from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
 from domain.messages import OutgoingMessage, QuickReply
 from domain.phone import DEFAULT_REGION
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from domain.reason_rules import ReasonRule
 from domain.settings import DEFAULT_CONNECTION_ID, ChannelSetting, SenderConnection
 from domain.templates import WaTemplate
@@ -38,6 +39,7 @@ class NotificationOptions:
     stale_after_seconds: float = 48 * 3600.0  # older failed attempts are not notified
     unknown_recheck_seconds: float = 600.0  # an unknown send with no status is looked at again
     catalogs: Catalogs = field(default_factory=Catalogs)  # shoppers' texts; English by default
+    quiet_hours: QuietHours = DEFAULT_QUIET_HOURS  # for workspaces that chose none
 
 
 async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:

@@ -12,6 +12,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     UNKNOWN = "unknown"  # send timed out; the status webhook will tell
+    HELD = "held"  # came in quiet hours: sent when they end (docs/quiet-hours.md)
     DELIVERED = "delivered"
     READ = "read"
     ANSWERED = "answered"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from domain.quiet_hours import QuietHours
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
 
@@ -34,6 +35,9 @@ class ChannelSetting:
     templates: Mapping[FdrReason, int] = field(default_factory=dict)
     language: str = "en"  # what shoppers without a language of their own read (languages.md)
     monthly_template_cap: int | None = None  # templates per calendar month; None: no cap (cost.md)
+    # No template between these hours in this zone; None: the deployment's default
+    # (WA_QUIET_HOURS, docs/quiet-hours.md).
+    quiet_hours: QuietHours | None = None
     reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
     default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
     # Per reason, what a shopper's silence leads to at the cut-off; missing: nothing.

@@ -16,6 +16,7 @@ from application.use_cases.portal.get_cost_stats import GetCostStats
 from application.use_cases.portal.get_funnel_stats import GetFunnelStats
 from application.use_cases.portal.get_template import GetTemplate
 from application.use_cases.portal.list_conversations import ListConversations
+from application.use_cases.portal.list_held_sends import ListHeldSends
 from application.use_cases.portal.list_sender_connections import ListSenderConnections
 from application.use_cases.portal.list_templates import ListTemplates
 from application.use_cases.portal.opt_outs import ClearOptOut, ListOptOuts
@@ -53,6 +54,7 @@ class PortalProvider(Provider):
     delete_template = provide(DeleteTemplate, scope=Scope.REQUEST)
     verify_template = provide(VerifyTemplate, scope=Scope.REQUEST)
     conversations = provide(ListConversations, scope=Scope.REQUEST)
+    held_sends = provide(ListHeldSends, scope=Scope.REQUEST)
     thread = provide(GetConversationThread, scope=Scope.REQUEST)
     shown = provide(ShowConversation, scope=Scope.REQUEST)
     stats = provide(GetFunnelStats, scope=Scope.REQUEST)

@@ -36,6 +36,7 @@ from application.ports.collaborators import (
     NdrActions,
 )
 from application.ports.health import DependencyProbe
+from application.ports.held_events import FailedDeliveryCodec
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder, WebhookVerifier
 from application.ports.whatsapp import (
@@ -52,6 +53,7 @@ from application.services import (
 )
 from application.use_cases.ask_from_tracking_page import AskFromTrackingPage
 from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.held_sends import HeldSends
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
@@ -63,6 +65,7 @@ from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from application.use_cases.send_reminder import SendReminder
 from application.use_cases.take_default_action import TakeDefaultAction
@@ -84,6 +87,7 @@ from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.esb.ndr import HttpNdrActions
+from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.i18n import load_catalogs
 from infrastructure.integration_engine.directory import (
     CachedConnectionDirectory,
@@ -144,6 +148,7 @@ class CoreProvider(Provider):
     config = from_context(provides=Config, scope=Scope.APP)
     clock = provide(SystemClock, provides=Clock)
     refs = provide(UuidRefs, provides=IdGenerator)
+    held_events = provide(MsgspecFailedDeliveryCodec, provides=FailedDeliveryCodec)
 
     @provide
     def options(self, config: Config) -> NotificationOptions:
@@ -156,6 +161,7 @@ class CoreProvider(Provider):
             stale_after_seconds=config.fdr_stale_after_hours * 3600,
             unknown_recheck_seconds=config.unknown_send_recheck_seconds,
             catalogs=load_catalogs(),
+            quiet_hours=config.quiet_hours,
         )
 
     @provide
@@ -384,16 +390,18 @@ class UseCaseProvider(Provider):
     recheck_unknown_sends = provide(RecheckUnknownSends)
     ask_from_tracking_page = provide(AskFromTrackingPage)
     run_due_jobs = provide(RunDueJobs)
+    held_sends = provide(HeldSends)
+    release_held_send = provide(ReleaseHeldSend)
 
     send_reminder = provide(SendReminder)
     take_default_action = provide(TakeDefaultAction)
 
     @provide
     def job_handlers(
-        self, reminders: SendReminder, default_actions: TakeDefaultAction
+        self, reminders: SendReminder, default_actions: TakeDefaultAction, held: ReleaseHeldSend
     ) -> JobHandlers:
         """Every kind of scheduled job and what does it (docs/scheduler.md)."""
-        return JobHandlers([reminders, default_actions])
+        return JobHandlers([reminders, default_actions, held])
 
     @provide
     def process_webhooks(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import time
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -18,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, check_zone, parse_clock
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
@@ -60,10 +62,12 @@ def _env(
     secret: bool = False,
     shown: str | None = None,
     factory: Callable[[], object] | None = None,
+    also: tuple[tuple[str, str, str], ...] = (),
 ) -> Any:
     """A setting read from the environment variable ``name``: what it is for and which
     processes read it; ``--help`` lists them from here (``variables``)."""
-    metadata = {"env": name, "about": about, "used_by": used_by, "shown": shown}
+    # ``also``: (name, default, about) of more variables read into the same field.
+    metadata = {"env": name, "about": about, "used_by": used_by, "shown": shown, "also": also}
     if factory is not None:
         return field(default_factory=factory, repr=not secret, metadata=metadata)
     return field(default=default, repr=not secret, metadata=metadata)
@@ -218,6 +222,15 @@ class Config:
     fdr_stale_after_hours: float = _env(
         "WA_FDR_STALE_AFTER_HOURS", "failed attempts older than this are skipped", default=48.0
     )
+    # Workspaces that chose none get this window (docs/quiet-hours.md).
+    quiet_hours: QuietHours = _env(
+        "WA_QUIET_HOURS",
+        "no template between these hours (HH:MM-HH:MM or off)",
+        WORKER,
+        default=DEFAULT_QUIET_HOURS,
+        shown="21:00-09:00",
+        also=(("WA_QUIET_HOURS_ZONE", "Asia/Kolkata", "time zone of the quiet hours"),),
+    )
     worker_metrics_port: int | None = _env(  # where the worker serves /metrics; None: nowhere
         "WA_WORKER_METRICS_PORT",
         "Prometheus metrics port (0: off)",
@@ -273,6 +286,7 @@ def variables(command: str) -> list[Variable]:
             default = f"{default:g}"
 
         found.append(Variable(meta["env"], str(default), meta["about"]))
+        found.extend(Variable(*more) for more in meta["also"])
     return found
 
 
@@ -385,6 +399,14 @@ class _Reader:
             ),
             fdr_stale_after_hours=self.get("WA_FDR_STALE_AFTER_HOURS", _positive_float, 48.0),
             scheduler_poll_seconds=self.get("WA_SCHEDULER_POLL_SECONDS", _positive_float, 5.0),
+            quiet_hours=QuietHours(
+                *self.get(
+                    "WA_QUIET_HOURS",
+                    _window,
+                    (DEFAULT_QUIET_HOURS.start, DEFAULT_QUIET_HOURS.end),
+                ),
+                self.get("WA_QUIET_HOURS_ZONE", check_zone, DEFAULT_QUIET_HOURS.zone),
+            ),
             worker_metrics_port=self.get(
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),
@@ -435,6 +457,16 @@ def _port_or_off(value: str) -> int | None:
     if not 0 <= number <= 65535:
         raise ValueError(f"must be a port number from 1 to 65535 (0 turns it off), not {number}")
     return number or None
+
+
+def _window(value: str) -> tuple[time, time]:
+    """``21:00-09:00``; ``off`` (or an equal start and end) for none."""
+    if value.strip().lower() == "off":
+        return (time(0), time(0))
+    start, sep, end = value.strip().partition("-")
+    if not sep:
+        raise ValueError(f"must be HH:MM-HH:MM (e.g. 21:00-09:00) or off, not {value[:32]!r}")
+    return (parse_clock(start.strip()), parse_clock(end.strip()))
 
 
 def _positive_float(value: str) -> float:

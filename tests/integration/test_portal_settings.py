@@ -19,6 +19,8 @@ from tests.conftest import DEFAULT_ACCOUNT_ID, new_id
 from tests.support.portal import PortalEnv, portal_env
 
 REASONS = [r.value for r in FdrReason.known()]
+#: The quiet hours a workspace that chose none is shown (the deployment's default).
+QUIET = {"quietHoursStart": "21:00", "quietHoursEnd": "09:00", "quietHoursTimeZone": "Asia/Kolkata"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -97,6 +99,7 @@ async def test_settings_are_saved_and_read_back(env: PortalEnv) -> None:
         "reminderDelayMinutes": 240,
         "defaultActionCutoffMinutes": 120,
         "defaultActions": dict.fromkeys(REASONS, "nothing"),
+        **QUIET,
     }
     assert (await env.get(account, "/settings")).json() == saved.json()
 
@@ -445,3 +448,51 @@ async def test_a_workspace_keeps_its_default_language_and_monthly_cap(env: Porta
     await env.put(account, "/settings", {"isWhatsappEnabled": True})
     shown = (await env.get(account, "/settings")).json()
     assert (shown["language"], shown["monthlyTemplateCap"]) == ("en", None)
+
+
+async def test_a_workspace_chooses_its_quiet_hours_and_bad_ones_are_named(env: PortalEnv) -> None:
+    account = new_id()
+    assert {
+        k: v for k, v in (await env.get(account, "/settings")).json().items() if k in QUIET
+    } == QUIET
+    window = {
+        "quietHoursStart": "22:30",
+        "quietHoursEnd": "07:00",
+        "quietHoursTimeZone": "Europe/London",
+    }
+    saved = await env.put(account, "/settings", {"isWhatsappEnabled": True, **window})
+    assert saved.status_code == 200, saved.text
+    shown = (await env.get(account, "/settings")).json()
+    assert {k: shown[k] for k in window} == window
+    # Only the zone given: the default hours in that zone.
+    only_zone = await env.put(
+        account, "/settings", {"isWhatsappEnabled": True, "quietHoursTimeZone": "Asia/Dubai"}
+    )
+    assert {k: only_zone.json()[k] for k in QUIET} == {**QUIET, "quietHoursTimeZone": "Asia/Dubai"}
+
+    refused = await env.put(
+        account,
+        "/settings",
+        {
+            "isWhatsappEnabled": True,
+            "quietHoursStart": "25:00",
+            "quietHoursEnd": "9am",
+            "quietHoursTimeZone": "Mars/Olympus_Mons",
+        },
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    named = {e["field"]: e["message"] for e in refused.json()["errors"]}
+    assert set(named) == {"quietHoursStart", "quietHoursEnd", "quietHoursTimeZone"}
+    assert "Mars/Olympus_Mons" in named["quietHoursTimeZone"]
+    shown_after = (await env.get(account, "/settings")).json()
+    assert shown_after["quietHoursTimeZone"] == "Asia/Dubai"  # nothing was stored
+    # Start equal to end: no quiet hours; all left out: the default again.
+    off = await env.put(
+        account,
+        "/settings",
+        {"isWhatsappEnabled": True, "quietHoursStart": "00:00", "quietHoursEnd": "00:00"},
+    )
+    assert (off.json()["quietHoursStart"], off.json()["quietHoursEnd"]) == ("00:00", "00:00")
+    back = await env.put(account, "/settings", {"isWhatsappEnabled": True})
+    assert {k: back.json()[k] for k in QUIET} == QUIET

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.content_codec import content_from_json
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import (
     Disposition,
     NotifyFailedDelivery,
@@ -38,6 +39,7 @@ from domain.status import MessageStatus
 from domain.webhook import StatusUpdate
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.db.uow import SqlUnitOfWork
+from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.local.activity import RecordingActivityPublisher
 from tests.conftest import UowFactory, new_id
 from tests.support.doubles import DEFAULT_SENDER, FixedClock, StaticDirectory
@@ -122,6 +124,9 @@ class World:
             clock=self.clock,
             refs=Refs(),
             options=self.options,
+            held=HeldSends(
+                self.uow(), self.clock, self.activity, self.options, MsgspecFailedDeliveryCodec()
+            ),
         )
 
     def recheck(self) -> RecheckUnknownSends:

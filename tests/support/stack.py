@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.ports.cache import SettingsCache
 from application.ports.collaborators import EventSource
+from domain.quiet_hours import NO_QUIET_HOURS
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
 from entrypoints.wiring import build_container
@@ -317,6 +318,9 @@ async def running_stack(
         "portal_tracking_url": "https://track.example.com/{tracking_id}",
         "public_base_url": PUBLIC_BASE_URL,
         "worker_concurrency": 8,
+        # These tests run on the real clock at any hour; quiet hours are tested on a clock the
+        # test moves (test_quiet_hours.py).
+        "quiet_hours": NO_QUIET_HOURS,
     }
     values.update(config_changes)
     config = Config(**values)

@@ -66,6 +66,9 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_WORKER_METRICS_PORT": "metrics"}, "WA_WORKER_METRICS_PORT"),
         ({"WA_UNKNOWN_SEND_RECHECK_SECONDS": "0"}, "WA_UNKNOWN_SEND_RECHECK_SECONDS"),
         ({"WA_FDR_STALE_AFTER_HOURS": "soon"}, "WA_FDR_STALE_AFTER_HOURS"),
+        ({"WA_QUIET_HOURS": "21:00"}, "WA_QUIET_HOURS"),
+        ({"WA_QUIET_HOURS": "9pm-9am"}, "WA_QUIET_HOURS"),
+        ({"WA_QUIET_HOURS_ZONE": "IST"}, "WA_QUIET_HOURS_ZONE"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -90,6 +93,16 @@ def test_unknown_sends_and_stale_attempts_have_their_defaults() -> None:
         env_file=None,
     )
     assert (changed.unknown_send_recheck_seconds, changed.fdr_stale_after_hours) == (120, 72)
+
+
+def test_quiet_hours_default_to_the_night_in_india_and_can_be_changed_or_turned_off() -> None:
+    default = load_config({}, env_file=None).quiet_hours
+    assert default.describe() == "21:00-09:00 Asia/Kolkata"
+    changed = load_config(
+        {"WA_QUIET_HOURS": "22:30-07:15", "WA_QUIET_HOURS_ZONE": "Asia/Dubai"}, env_file=None
+    ).quiet_hours
+    assert changed.describe() == "22:30-07:15 Asia/Dubai"
+    assert load_config({"WA_QUIET_HOURS": "off"}, env_file=None).quiet_hours.off
 
 
 def test_the_worker_metrics_port_can_be_turned_off() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from application.ports.cache import SettingsCache
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
 from domain.activity import Outcome
 from domain.conversation import ConversationState
@@ -21,6 +22,7 @@ from domain.reasons import FdrReason
 from domain.settings import ChannelSetting, SenderConnection
 from domain.status import MessageStatus
 from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.events.shipment_event import decode_shipment_event
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.memory.store import InMemoryStore
@@ -74,6 +76,12 @@ def make_world(cache: SettingsCache | None = None) -> World:
     activity = RecordingActivityPublisher()
     clock = FixedClock()
     directory = StaticDirectory()
+    options = NotificationOptions(
+        default_account_id=5,
+        tracking_base_url="https://wa.example.com",
+        support_phone="+91-9876543210",
+        support_email="eshopbox@support.com",
+    )
     notify = NotifyFailedDelivery(
         uow=InMemoryUnitOfWork(store),
         settings=SettingsReader(cache or InProcessSettingsCache(ttl=0.0)),
@@ -84,11 +92,9 @@ def make_world(cache: SettingsCache | None = None) -> World:
         activity=activity,
         clock=clock,
         refs=CountingRefs(),
-        options=NotificationOptions(
-            default_account_id=5,
-            tracking_base_url="https://wa.example.com",
-            support_phone="+91-9876543210",
-            support_email="eshopbox@support.com",
+        options=options,
+        held=HeldSends(
+            InMemoryUnitOfWork(store), clock, activity, options, MsgspecFailedDeliveryCodec()
         ),
     )
     return World(store, whatsapp, activity, clock, directory, notify)

@@ -18,7 +18,7 @@ from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction
 from domain.outcomes import ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
-from domain.records import LinkClick
+from domain.records import FdrEventRecord, LinkClick
 from domain.status import MessageStatus
 
 
@@ -97,6 +97,14 @@ class OutcomeRow:
     verdict: Verdict | None  # None: no shipment event after the attempt yet
 
 
+@dataclass(frozen=True, slots=True)
+class HeldEvent:
+    """A failed delivery held for the end of quiet hours, and when it is due to go."""
+
+    record: FdrEventRecord
+    due_at: datetime | None  # None: the job is gone (done or cancelled a moment ago)
+
+
 class PortalQueries(Protocol):
     async def conversations(self, query: ConversationQuery) -> list[ConversationListing]:
         """Newest first, as ``ConversationRepository.search``."""
@@ -115,6 +123,10 @@ class PortalQueries(Protocol):
         self, account_id: int, start: datetime, end: datetime
     ) -> tuple[OutcomeCount, ...]:
         """Notified conversations created in ``[start, end)``, grouped, in no order."""
+
+    async def held(self, account_id: int, limit: int) -> list[HeldEvent]:
+        """The workspace's failed deliveries held for the end of quiet hours and not yet sent,
+        oldest first, at most ``limit`` (docs/quiet-hours.md)."""
 
     async def outcome_rows(
         self, account_id: int, start: datetime, end: datetime, after_id: int, limit: int

@@ -19,6 +19,7 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify.planning import NotificationPlanner, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
@@ -53,8 +54,10 @@ class NotifyFailedDelivery:
         clock: Clock,
         refs: IdGenerator,
         options: NotificationOptions,
+        held: HeldSends,
     ) -> None:
         self._uow = uow
+        self._held = held
         self._senders = senders
         self._clock = clock
         self._refs = refs
@@ -64,15 +67,19 @@ class NotifyFailedDelivery:
         self._send = TemplateSend(uow, gateway, limiter, clock, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
 
-    async def __call__(self, fdr: FailedDelivery) -> Notified:
+    async def __call__(self, fdr: FailedDelivery, *, released: bool = False) -> Notified:
+        """``released``: the scheduler sends an event held through quiet hours (held_sends)."""
         async with self._uow as uow:
             existing = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
             if existing is None:
                 prior = await uow.fdr_events.get(event_key(fdr))
-                if prior is not None and prior.outcome is Outcome.SKIPPED:
+                if prior is not None and (
+                    prior.outcome is Outcome.SKIPPED
+                    or (prior.outcome is Outcome.HELD and not released)
+                ):
                     return Notified(
                         disposition=Disposition.ACK,
-                        outcome=Outcome.SKIPPED,
+                        outcome=prior.outcome,
                         detail=prior.detail,
                         duplicate=True,
                     )
@@ -81,6 +88,10 @@ class NotifyFailedDelivery:
             return await self._resume(fdr, existing)
         if isinstance(plan, Skip):
             return await self._recorder.skip(fdr, plan.reason, plan.why, plan.detail)
+        if not released and (
+            held := await self._held.hold(fdr, plan.setting, plan.reason, event_key(fdr))
+        ):
+            return Notified(disposition=Disposition.ACK, outcome=Outcome.HELD, detail=held)
         return await self._start(fdr, plan)
 
     async def _start(self, fdr: FailedDelivery, plan: Plan) -> Notified:

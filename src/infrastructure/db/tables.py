@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -197,6 +198,11 @@ channel_settings = Table(
     # None: the defaults (docs/scheduler.md).
     Column("reminderDelayMinutes", Integer, nullable=True),
     Column("defaultActionCutoffMinutes", Integer, nullable=True),
+    # Minutes after midnight and an IANA zone; all None: the deployment's default
+    # (docs/quiet-hours.md).
+    Column("quietHoursStart", SmallInteger, nullable=True),
+    Column("quietHoursEnd", SmallInteger, nullable=True),
+    Column("quietHoursZone", String(64), nullable=True),
     UniqueConstraint("account_id", name="uq_channel_settings_account"),
 )
 

@@ -12,10 +12,12 @@ from application.ports.portal import (
     ConversationThread,
     EventCount,
     FunnelCounts,
+    HeldEvent,
     OutcomeCount,
     OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
+from application.use_cases.held_sends import HELD_SEND
 from domain.activity import Outcome
 from domain.conversation import Conversation
 from domain.cost import BilledMessage
@@ -23,6 +25,7 @@ from domain.messages import MessageKind, OutgoingMessage
 from domain.ndr import NdrActionState
 from domain.outcomes import NO_ANSWER, Verdict
 from domain.reasons import FdrReason
+from domain.scheduling import JobState
 from infrastructure.memory.repositories import InMemoryConversationRepository
 from infrastructure.memory.store import InMemoryStore, Tables
 
@@ -118,6 +121,19 @@ class InMemoryPortalQueries:
                 ),
             )
         return list(found.values())
+
+    async def held(self, account_id: int, limit: int) -> list[HeldEvent]:
+        found = [
+            r
+            for r in self._t.fdr_events.values()
+            if r.account_id == account_id and r.outcome is Outcome.HELD
+        ]
+        held = []
+        for record in sorted(found, key=lambda r: (r.received_at, r.id or 0))[:limit]:
+            job = self._t.scheduled_jobs.get((HELD_SEND, record.event_key))
+            pending = job is not None and job.state is JobState.PENDING
+            held.append(HeldEvent(record, job.due_at if job is not None and pending else None))
+        return held
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         events: Counter[tuple[str, Outcome, str | None]] = Counter()

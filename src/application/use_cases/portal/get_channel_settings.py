@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
 from application.use_cases.portal._templates import shipped_defaults
+from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
 from domain.settings import (
@@ -28,6 +29,7 @@ class ChannelSettingsView:
     templates: Mapping[FdrReason, int]
     language: str = "en"
     monthly_template_cap: int | None = None
+    quiet_hours: QuietHours = DEFAULT_QUIET_HOURS  # the workspace's, else the deployment's
     reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES
     default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
     # Every reason with what the shopper's silence leads to (``nothing`` unless chosen).
@@ -35,7 +37,10 @@ class ChannelSettingsView:
 
 
 async def settings_view(
-    uow: UnitOfWork, account_id: int, default_account_id: int
+    uow: UnitOfWork,
+    account_id: int,
+    default_account_id: int,
+    quiet_default: QuietHours = DEFAULT_QUIET_HOURS,
 ) -> ChannelSettingsView:
     """What the worker will use: the stored choice per reason, else the shipped default (not
     from the workspace's own WhatsApp account, where Eshopbox's templates do not exist)."""
@@ -57,6 +62,7 @@ async def settings_view(
         templates={r: t for r in FdrReason.known() if (t := templates.get(r)) is not None},
         language=setting.language,
         monthly_template_cap=setting.monthly_template_cap,
+        quiet_hours=setting.quiet_hours or quiet_default,
         reminder_delay_minutes=setting.reminder_delay_minutes,
         default_action_cutoff_minutes=setting.default_action_cutoff_minutes,
         default_actions={
@@ -72,4 +78,6 @@ class GetChannelSettings:
 
     async def __call__(self, account_id: int) -> ChannelSettingsView:
         async with self._uow as uow:
-            return await settings_view(uow, account_id, self._options.default_account_id)
+            return await settings_view(
+                uow, account_id, self._options.default_account_id, self._options.quiet_hours
+            )

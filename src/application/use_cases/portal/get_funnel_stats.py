@@ -23,6 +23,7 @@ class ReasonFunnel:
     fdr_events: int = 0
     skipped: int = 0
     skipped_by: Counter[str] = field(default_factory=Counter)
+    held: int = 0  # events waiting for the end of quiet hours (docs/quiet-hours.md)
     sent: int = 0  # Meta accepted the template
     delivered: int = 0
     read: int = 0
@@ -37,6 +38,8 @@ class ReasonFunnel:
         if row.outcome is Outcome.SKIPPED:
             self.skipped += row.count
             self.skipped_by[row.skip_reason or "other"] += row.count
+        elif row.outcome is Outcome.HELD:
+            self.held += row.count
 
     def add_conversations(self, row: ConversationCount) -> None:
         n = row.count

@@ -16,6 +16,7 @@ from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
 from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.language import ENGLISH, LANGUAGES
+from domain.quiet_hours import QuietHours, check_zone, parse_clock
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
 from domain.settings import (
@@ -36,6 +37,11 @@ class SettingsChange:
     templates: Mapping[str, int]  # reason key -> wa_templates id; a reason left out: the default
     language: str = ENGLISH  # shoppers without a language of their own read this one
     monthly_template_cap: int | None = None  # None: no cap (docs/cost.md)
+    # "HH:MM" and an IANA zone; None: the deployment's default for that part; all three None:
+    # the deployment's window (docs/quiet-hours.md).
+    quiet_hours_start: str | None = None
+    quiet_hours_end: str | None = None
+    quiet_hours_zone: str | None = None
     reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
     default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
     default_actions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # reason: action
@@ -72,6 +78,7 @@ class UpdateChannelSettings:
             errors["language"] = f"unknown language {change.language[:16]!r}; one of " + ", ".join(
                 LANGUAGES
             )
+        quiet_hours = self._quiet_hours(change, errors)
         waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
         owners = ChannelSetting(
@@ -113,6 +120,7 @@ class UpdateChannelSettings:
                     templates=chosen,
                     language=change.language,
                     monthly_template_cap=change.monthly_template_cap,
+                    quiet_hours=quiet_hours,
                     reminder_delay_minutes=change.reminder_delay_minutes,
                     default_action_cutoff_minutes=change.default_action_cutoff_minutes,
                     default_actions=actions,
@@ -130,7 +138,32 @@ class UpdateChannelSettings:
             connection_id=connection_id,
         )
         async with self._uow as uow:
-            return await settings_view(uow, account_id, default_account)
+            return await settings_view(uow, account_id, default_account, self._options.quiet_hours)
+
+    def _quiet_hours(self, change: SettingsChange, errors: dict[str, str]) -> QuietHours | None:
+        """The workspace's window, or None for the deployment's; a wrong part goes to
+        ``errors`` under its field's name."""
+        parts = (change.quiet_hours_start, change.quiet_hours_end, change.quiet_hours_zone)
+        if all(part is None for part in parts):
+            return None
+        default = self._options.quiet_hours
+        start, end, zone = default.start, default.end, default.zone
+        try:
+            if change.quiet_hours_start is not None:
+                start = parse_clock(change.quiet_hours_start)
+        except ValueError as exc:
+            errors["quietHoursStart"] = str(exc)
+        try:
+            if change.quiet_hours_end is not None:
+                end = parse_clock(change.quiet_hours_end)
+        except ValueError as exc:
+            errors["quietHoursEnd"] = str(exc)
+        try:
+            if change.quiet_hours_zone is not None:
+                zone = check_zone(change.quiet_hours_zone)
+        except ValueError as exc:
+            errors["quietHoursTimeZone"] = str(exc)
+        return QuietHours(start, end, zone)
 
     async def _waba_of(self, connection_id: int | None, errors: dict[str, str]) -> str | None:
         """The business account messages will leave from (None when the connection is bad)."""

@@ -14,6 +14,7 @@ DEFAULT_PERIOD = timedelta(days=30)  # as the API's /stats
 STAGES = (
     ("fdr_events", "events"),
     ("skipped", "skipped"),
+    ("held", "held for quiet hours"),
     ("sent", "sent"),
     ("delivered", "delivered"),
     ("read", "read"),

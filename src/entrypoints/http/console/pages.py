@@ -16,6 +16,7 @@ from application.ports.clock import Clock
 from application.ports.repositories import ConversationQuery
 from application.use_cases.portal.get_funnel_stats import GetFunnelStats
 from application.use_cases.portal.list_conversations import ListConversations
+from application.use_cases.portal.list_held_sends import ListHeldSends
 from application.use_cases.portal.show_conversation import ShowConversation
 from domain.conversation import ConversationState
 from domain.errors import Unauthenticated
@@ -142,6 +143,7 @@ class WorkspaceController(Controller):
         request: Request[Any, Any, Any],
         account_id: AccountId,
         listing: FromDishka[ListConversations],
+        held: FromDishka[ListHeldSends],
     ) -> Template:
         filters, problems = _filters(dict(request.query_params))
         page = None
@@ -163,6 +165,7 @@ class WorkspaceController(Controller):
             reasons=REASONS,
             states=STATES,
             answers=ANSWERS,
+            held=await held(account_id),
         )
 
     @get("/{account_id:int}/funnel")

@@ -8,6 +8,7 @@ from entrypoints.http.portal.auth import workspace_guard
 from entrypoints.http.portal.connections import ConnectionsController
 from entrypoints.http.portal.conversations import ConversationsController
 from entrypoints.http.portal.docs import SECURITY_SCHEME
+from entrypoints.http.portal.held_sends import HeldSendsController
 from entrypoints.http.portal.hooks import before_portal_request
 from entrypoints.http.portal.opt_outs import OptOutsController
 from entrypoints.http.portal.settings import SettingsController
@@ -25,6 +26,7 @@ def portal_router() -> DishkaRouter:
             ConnectionsController,
             TemplatesController,
             ConversationsController,
+            HeldSendsController,
             StatsController,
             OutcomesExportController,
             OptOutsController,

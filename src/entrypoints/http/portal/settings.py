@@ -19,6 +19,7 @@ from application.use_cases.portal.update_channel_settings import (
     SettingsChange,
     UpdateChannelSettings,
 )
+from domain.quiet_hours import format_clock
 from domain.settings import DEFAULT_ACTION_CUTOFF_MINUTES, DEFAULT_REMINDER_DELAY_MINUTES
 from entrypoints.http.portal.body import strict_body
 from entrypoints.http.portal.docs import MAX_ID, AccountId, problems, success
@@ -29,6 +30,9 @@ _EXAMPLE = {
     "templates": {"otp_cancellation": 8, "refused": 42},
     "language": "en",
     "monthlyTemplateCap": None,
+    "quietHoursStart": "21:00",
+    "quietHoursEnd": "09:00",
+    "quietHoursTimeZone": "Asia/Kolkata",
     "reminderDelayMinutes": 240,
     "defaultActionCutoffMinutes": 120,
     "defaultActions": {"customer_unavailable": "reattempt"},
@@ -71,6 +75,27 @@ class ChannelSettingsBody(msgspec.Struct, frozen=True, kw_only=True, rename="cam
             "failed deliveries are skipped (`budget`). null: no cap (docs/cost.md)."
         ),
     ] = None
+    quiet_hours_start: Annotated[
+        Annotated[str, msgspec.Meta(max_length=16)] | None,
+        msgspec.Meta(
+            description="Quiet hours start, `HH:MM` (24-hour) in `quietHoursTimeZone`: no "
+            "failed-delivery template goes out from then until `quietHoursEnd`; "
+            "events in between are held and sent when quiet hours end. A window may cross "
+            "midnight; start equal to end means no quiet hours. null (in PUT): the "
+            "deployment's default (`WA_QUIET_HOURS`, 21:00-09:00). docs/quiet-hours.md."
+        ),
+    ] = None
+    quiet_hours_end: Annotated[
+        Annotated[str, msgspec.Meta(max_length=16)] | None,
+        msgspec.Meta(description="Quiet hours end, `HH:MM`: held messages go out at this minute."),
+    ] = None
+    quiet_hours_time_zone: Annotated[
+        Annotated[str, msgspec.Meta(max_length=64)] | None,
+        msgspec.Meta(
+            description="The shoppers' IANA time zone the window is in (e.g. `Asia/Kolkata`). "
+            "null (in PUT): the deployment's default (`WA_QUIET_HOURS_ZONE`)."
+        ),
+    ] = None
     reminder_delay_minutes: Annotated[
         int,
         msgspec.Meta(
@@ -111,6 +136,9 @@ def _body(view: ChannelSettingsView) -> ChannelSettingsBody:
         templates={r.value: t for r, t in view.templates.items()},
         language=view.language,
         monthly_template_cap=view.monthly_template_cap,
+        quiet_hours_start=format_clock(view.quiet_hours.start),
+        quiet_hours_end=format_clock(view.quiet_hours.end),
+        quiet_hours_time_zone=view.quiet_hours.zone,
         reminder_delay_minutes=view.reminder_delay_minutes,
         default_action_cutoff_minutes=view.default_action_cutoff_minutes,
         default_actions={r.value: a.value for r, a in view.default_actions.items()},
@@ -164,6 +192,9 @@ class SettingsController(Controller):
                 templates=data.templates,
                 language=data.language,
                 monthly_template_cap=data.monthly_template_cap,
+                quiet_hours_start=data.quiet_hours_start,
+                quiet_hours_end=data.quiet_hours_end,
+                quiet_hours_zone=data.quiet_hours_time_zone,
                 reminder_delay_minutes=data.reminder_delay_minutes,
                 default_action_cutoff_minutes=data.default_action_cutoff_minutes,
                 default_actions=data.default_actions,

@@ -45,6 +45,7 @@ class ReasonStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     fdr_events: int  # failed-delivery events received
     skipped: int  # events that sent nothing
     skipped_by: list[SkipCount]
+    held: int  # events waiting for the end of quiet hours, sent then (docs/quiet-hours.md)
     sent: int  # templates Meta accepted
     delivered: int  # templates delivered (or read)
     read: int
@@ -126,6 +127,7 @@ def _stats(funnel: ReasonFunnel) -> ReasonStats:
         fdr_events=funnel.fdr_events,
         skipped=funnel.skipped,
         skipped_by=[SkipCount(why, n) for why, n in sorted(funnel.skipped_by.items())],
+        held=funnel.held,
         sent=funnel.sent,
         delivered=funnel.delivered,
         read=funnel.read,
@@ -145,6 +147,7 @@ _REASON_EXAMPLE: dict[str, object] = {
     "fdrEvents": 120,
     "skipped": 12,
     "skippedBy": [{"why": "bad_phone", "count": 4}, {"why": "whatsapp_disabled", "count": 8}],
+    "held": 0,
     "sent": 106,
     "delivered": 101,
     "read": 88,

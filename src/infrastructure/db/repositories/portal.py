@@ -14,10 +14,12 @@ from application.ports.portal import (
     ConversationThread,
     EventCount,
     FunnelCounts,
+    HeldEvent,
     OutcomeCount,
     OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
+from application.use_cases.held_sends import HELD_SEND
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.cost import BilledMessage
@@ -25,6 +27,7 @@ from domain.messages import REMINDER_REF_PREFIX, MessageKind
 from domain.ndr import NdrActionState
 from domain.outcomes import NO_ANSWER, ShipmentEventKind, ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
+from domain.scheduling import JobState
 from domain.status import MessageStatus
 from infrastructure.db.repositories.conversations import (
     SqlConversationRepository,
@@ -37,7 +40,7 @@ from infrastructure.db.repositories.messages import (
 )
 from infrastructure.db.repositories.ndr import SqlNdrActionRepository
 from infrastructure.db.repositories.outcomes import SqlShipmentOutcomeRepository
-from infrastructure.db.repositories.records import SqlLinkClickRepository
+from infrastructure.db.repositories.records import SqlFdrEventRepository, SqlLinkClickRepository
 from infrastructure.db.tables import (
     conversation_outcomes,
     conversations,
@@ -47,11 +50,13 @@ from infrastructure.db.tables import (
     link_clicks,
     ndr_actions,
     outgoing_messages,
+    scheduled_jobs,
 )
 from infrastructure.db.uow import reading
 
 _c, _m, _d, _r = conversations, outgoing_messages, dlr_messages, customer_replies
 _a, _e, _k, _o = ndr_actions, fdr_events, link_clicks, conversation_outcomes
+_j = scheduled_jobs
 _TEMPLATE = MessageKind.TEMPLATE.value
 
 
@@ -155,6 +160,21 @@ class SqlPortalQueries:
                 )
                 for r in rows
             ]
+
+    async def held(self, account_id: int, limit: int) -> list[HeldEvent]:
+        async with reading(self._engine) as conn:
+            records = await SqlFdrEventRepository(conn).held(account_id, limit)
+            due: dict[str, Any] = {}
+            if records:
+                rows = await conn.execute(
+                    select(_j.c.job_key, _j.c.due_at).where(
+                        _j.c.kind == HELD_SEND,
+                        _j.c.job_key.in_([r.event_key for r in records]),
+                        _j.c.state == JobState.PENDING.value,
+                    )
+                )
+                due = {row.job_key: row.due_at for row in rows}
+        return [HeldEvent(r, due.get(r.event_key)) for r in records]
 
     async def funnel(self, account_id: int, start: datetime, end: datetime) -> FunnelCounts:
         async with reading(self._engine) as conn:

@@ -98,6 +98,16 @@ class SqlFdrEventRepository(SqlRepository):
         )
         return None if row is None else _event(row)
 
+    async def held(self, account_id: int, limit: int) -> list[FdrEventRecord]:
+        """The workspace's events waiting for the end of quiet hours, oldest first."""
+        rows = await self._conn.execute(
+            select(_e)
+            .where(_e.c.account_id == account_id, _e.c.outcome == Outcome.HELD.value)
+            .order_by(_e.c.received_at, _e.c.id)
+            .limit(limit)
+        )
+        return [_event(r) for r in rows.mappings()]
+
     async def update(self, record: FdrEventRecord) -> None:
         values = _event_values(record)
         values.pop("created_at")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from domain.errors import Conflict
 from domain.messages import QuickReply
+from domain.quiet_hours import QuietHours, from_minutes, window_minutes
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
 from domain.settings import (
@@ -138,6 +139,9 @@ class SqlChannelSettingRepository(SqlRepository):
                     _s.c.monthlyTemplateCap,
                     _s.c.reminderDelayMinutes,
                     _s.c.defaultActionCutoffMinutes,
+                    _s.c.quietHoursStart,
+                    _s.c.quietHoursEnd,
+                    _s.c.quietHoursZone,
                 ).where(_s.c.account_id == account_id)
             )
         ).first()
@@ -174,6 +178,7 @@ class SqlChannelSettingRepository(SqlRepository):
             templates=chosen,
             language="en" if sender_row is None else sender_row[1],
             monthly_template_cap=None if sender_row is None else sender_row[2],
+            quiet_hours=None if sender_row is None else _quiet_hours(*sender_row[5:8]),
             reminder_delay_minutes=DEFAULT_REMINDER_DELAY_MINUTES if delay is None else delay,
             default_action_cutoff_minutes=(
                 DEFAULT_ACTION_CUTOFF_MINUTES if cutoff is None else cutoff
@@ -187,6 +192,7 @@ class SqlChannelSettingRepository(SqlRepository):
             "whatsappSenderConnectionId": setting.sender_connection_id,
             "language": setting.language,
             "monthlyTemplateCap": setting.monthly_template_cap,
+            **_quiet_columns(setting.quiet_hours),
             "reminderDelayMinutes": setting.reminder_delay_minutes,
             "defaultActionCutoffMinutes": setting.default_action_cutoff_minutes,
         }
@@ -208,3 +214,19 @@ class SqlChannelSettingRepository(SqlRepository):
                     .where(_n.c.account_id == account, _n.c.notification_type == reason.value)
                     .values(**row)
                 )
+
+
+def _quiet_hours(start: int | None, end: int | None, zone: str | None) -> QuietHours | None:
+    if start is None or end is None or zone is None:
+        return None
+    return QuietHours(from_minutes(start), from_minutes(end), zone)
+
+
+def _quiet_columns(window: QuietHours | None) -> dict[str, object]:
+    if window is None:
+        return {"quietHoursStart": None, "quietHoursEnd": None, "quietHoursZone": None}
+    return {
+        "quietHoursStart": window_minutes(window.start),
+        "quietHoursEnd": window_minutes(window.end),
+        "quietHoursZone": window.zone,
+    }
