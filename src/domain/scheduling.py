@@ -110,3 +110,13 @@ class JobCounts:
 def retry_delay(attempts: int) -> timedelta:
     """Backoff after a failed claim: 30 s, 1 min, 2 min, ... at most 1 h."""
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+class NotYet(Exception):
+    """A job whose work may not happen yet (a reminder in the shopper's quiet hours): it is
+    run again at ``until``, not counted as a failure."""
+
+    def __init__(self, until: datetime, why: str) -> None:
+        super().__init__(f"not before {until.isoformat()}: {why}")
+        self.until = until
+        self.why = why

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from application.follow_ups import FollowUpSender
-from application.services import SenderResolver
+from application.services import SenderResolver, SettingsReader
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HELD_SEND, HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, event_key
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
+from application.use_cases.send_reminder import SendReminder
 from domain.activity import Outcome
 from domain.failed_delivery import FailedDelivery
 from domain.notification import button_payload
@@ -24,6 +25,7 @@ from domain.quiet_hours import QuietHours
 from domain.scheduling import DEFAULT_LEASE, JobState
 from domain.settings import ChannelSetting
 from domain.webhook import InboundMessage
+from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
@@ -225,3 +227,34 @@ async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: Wo
         jobs = await uow.jobs.claim_due(MORNING, DEFAULT_LEASE, 100, {HELD_SEND})
         await uow.rollback()
     assert all(job.account_id != fdr.account_id for job in jobs)
+
+
+async def test_a_reminder_due_in_quiet_hours_goes_when_they_end(world: World) -> None:
+    # The template goes at 18:00 in India; the reminder, due four hours later, would fall at
+    # 22:00, inside quiet hours: it waits for 09:00 and goes once.
+    evening = NIGHT - timedelta(hours=5)
+    world.clock.current = evening
+    fdr = await world.fdr(failed_at=evening - timedelta(minutes=10))
+    assert (await world.notify()(fdr)).outcome is Outcome.SENT
+    reminder = SendReminder(
+        world.uow(),
+        SettingsReader(InProcessSettingsCache(ttl=0.0)),
+        SenderResolver(StaticDirectory(), DEFAULT_SENDER),
+        world.meta,
+        world.limiter,
+        world.activity,
+        world.clock,
+        world.options,
+    )
+    reminders = RunDueJobs(world.uow(), world.clock, JobHandlers([reminder]))
+    sent = await sends_of(world, fdr)
+
+    for moment in (evening + timedelta(hours=4), NIGHT, MORNING - timedelta(minutes=1)):
+        world.clock.current = moment
+        await reminders()
+        assert await sends_of(world, fdr) == sent, f"reminded at {moment:%H:%M} UTC"
+    world.clock.current = MORNING
+    await reminders()
+    world.clock.current = MORNING + timedelta(minutes=30)
+    await reminders()
+    assert await sends_of(world, fdr) == sent + 1

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from domain.errors import UpstreamUnavailable
-from domain.scheduling import JobState, ScheduledJob
+from domain.scheduling import JobState, NotYet, ScheduledJob
 from infrastructure.memory.store import InMemoryStore
 from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.support.doubles import FixedClock
@@ -86,3 +86,21 @@ async def test_the_job_of_a_worker_killed_mid_way_is_taken_over_after_the_lease(
     clock.advance(RunDueJobs.lease.total_seconds())
     assert (await run()).done == {"note": 1}
     assert handler.ran == ["a"]
+
+
+async def test_a_job_that_may_not_run_yet_waits_until_then_and_is_no_failure() -> None:
+    # A reminder due at 23:00 in the shopper's quiet hours goes at their end.
+    store, clock = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60))
+    morning = T0 + timedelta(hours=10)
+    handler = Recording(fail_next=[NotYet(morning, "quiet hours")])
+    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
+    await _schedule(store, "a")
+
+    first = await run()
+    assert (first.done, first.retried, first.failed) == ({}, {}, {})
+    assert await _state(store, "a") is JobState.PENDING
+    clock.advance(timedelta(hours=9).total_seconds())
+    assert (await run()).claimed == 0  # still night
+    clock.advance(timedelta(hours=1).total_seconds())
+    assert (await run()).done == {"note": 1}
+    assert handler.ran == ["a", "a"]

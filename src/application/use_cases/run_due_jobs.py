@@ -21,7 +21,14 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
-from domain.scheduling import DEFAULT_LEASE, MAX_ATTEMPTS, JobCounts, ScheduledJob, retry_delay
+from domain.scheduling import (
+    DEFAULT_LEASE,
+    MAX_ATTEMPTS,
+    JobCounts,
+    NotYet,
+    ScheduledJob,
+    retry_delay,
+)
 
 _log = structlog.get_logger("scheduler")
 
@@ -80,9 +87,12 @@ class RunDueJobs:
             return JobsRun()
         finished: list[ScheduledJob] = []
         failures: list[tuple[ScheduledJob, str]] = []
+        later: list[tuple[ScheduledJob, NotYet]] = []
         for job in jobs:
             try:
                 await self._handlers[job.kind](job)
+            except NotYet as not_yet:
+                later.append((job, not_yet))
             except Exception as exc:  # tried again after a backoff; the others go on
                 if not isinstance(exc, UpstreamUnavailable):
                     _log.warning("job failed", kind=job.kind, key=job.key, error=str(exc))
@@ -94,6 +104,8 @@ class RunDueJobs:
         now = self._clock.now()
         async with self._uow as uow:
             await uow.jobs.finish(finished, now)
+            for job, wait in later:
+                await uow.jobs.retry(job, f"deferred: {wait.why}", wait.until, now)
             for job, error in failures:
                 again = now + retry_delay(job.attempts) if job.attempts < MAX_ATTEMPTS else None
                 if await uow.jobs.retry(job, error, again, now):

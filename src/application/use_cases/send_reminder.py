@@ -27,7 +27,9 @@ from domain.conversation import Conversation
 from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
 from domain.language import normalise
 from domain.messages import MessageKind, OutgoingMessage, reminder_ref
-from domain.scheduling import REMINDER, ScheduledJob
+from domain.notification import tracking_link
+from domain.quiet_hours import next_allowed
+from domain.scheduling import REMINDER, NotYet, ScheduledJob
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
 from domain.templates import TemplateVariable, WaTemplate
@@ -73,6 +75,15 @@ class SendReminder:
             message = await uow.messages.get_by_client_ref(reminder_ref(conversation.id))
             if message is None:
                 setting = await self._settings.get(uow, conversation.account_id)
+                if await uow.opt_outs.is_opted_out(
+                    conversation.account_id, conversation.customer_phone
+                ):
+                    _log.info("reminder not sent: the shopper opted out", key=job.key)
+                    return  # docs/opt-out.md
+                # A business-initiated message: never in the shopper's night (docs/quiet-hours.md).
+                allowed = next_allowed(now, setting.quiet_hours or self._options.quiet_hours)
+                if allowed > now:
+                    raise NotYet(allowed, "quiet hours")
                 template = await self._template(uow, conversation, setting)
                 if template is None:
                     _log.warning("reminder not sent: no reminder template", key=job.key)
@@ -158,7 +169,7 @@ class SendReminder:
         return None
 
     def _link(self, conversation: Conversation) -> str:
-        return f"{self._options.tracking_base_url}/track/whatsapp/{conversation.shipment_id}"
+        return tracking_link(self._options.tracking_base_url, conversation)
 
 
 def _values(conversation: Conversation, link: str) -> dict[TemplateVariable, str]:
