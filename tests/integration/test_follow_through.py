@@ -180,6 +180,17 @@ async def test_a_silent_shopper_gets_one_reminder_then_one_default_action(
     ]
     assert shown.json()["conversation"]["templateId"] == messages[0]["templateId"]
 
+    # And counts them in the stats of the conversation's reason.
+    created = datetime.fromisoformat(shown.json()["conversation"]["createdAt"])
+    period = {
+        "from": (created - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "to": (created + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    stats = await client.get(api(thread.account_id, "/stats"), headers=headers, params=period)
+    assert stats.status_code == 200, stats.text
+    total = stats.json()["total"]
+    assert (total["reminded"], total["automaticActions"]) == (1, 1)
+
 
 async def test_an_answer_before_the_reminder_cancels_reminder_and_default_action(
     stack: Stack, client: AppClient

@@ -97,3 +97,4 @@ class NdrActionFactory(DataclassFactory[NdrAction]):
     attempts = 0
     created_at = T0
     updated_at = T0
+    automatic = False  # a tapped answer unless a test says otherwise

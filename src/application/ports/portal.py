@@ -68,6 +68,8 @@ class ConversationCount:
     answered: bool  # the shopper replied at least once
     action_taken: bool  # an NDR action of the conversation is done
     count: int
+    reminded: bool = False  # Meta took its one reminder (docs/scheduler.md)
+    automatic_action: bool = False  # the workspace's default action was taken for it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -210,9 +210,14 @@ class InMemoryPortalQueries:
         answered = template is not None and any(
             r.wa_root_outgoing_message_id == template.id for r in self._t.replies.values()
         )
-        acted = any(
-            a.conversation_id == conversation.id and a.state is NdrActionState.DONE
+        done = [
+            a
             for a in self._t.ndr_actions.values()
+            if a.conversation_id == conversation.id and a.state is NdrActionState.DONE
+        ]
+        reminded = any(
+            m.conversation_id == conversation.id and m.is_reminder and m.message_id is not None
+            for m in self._t.messages.values()
         )
         return ConversationCount(
             reason=conversation.reason,
@@ -221,8 +226,10 @@ class InMemoryPortalQueries:
             accepted=template is not None and template.message_id is not None,
             error_code=None if template is None else template.error_code,
             answered=answered,
-            action_taken=acted,
+            action_taken=bool(done),
             count=0,
+            reminded=reminded,
+            automatic_action=any(a.automatic for a in done),
         )
 
     def _verdict(self, conversation_id: int) -> Verdict | None:

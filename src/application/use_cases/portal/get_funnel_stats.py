@@ -30,6 +30,8 @@ class ReasonFunnel:
     answered: int = 0
     action_taken: int = 0
     resolved: int = 0
+    reminded: int = 0  # conversations Meta took a reminder for (docs/scheduler.md)
+    automatic_actions: int = 0  # the workspace's default action taken for a silent shopper
     failed: int = 0
     failed_by: Counter[int | None] = field(default_factory=Counter)
 
@@ -49,6 +51,8 @@ class ReasonFunnel:
         self.answered += n if row.answered else 0
         self.action_taken += n if row.action_taken else 0
         self.resolved += n if row.state is ConversationState.RESOLVED else 0
+        self.reminded += n if row.reminded else 0
+        self.automatic_actions += n if row.automatic_action else 0
         if row.template_status is MessageStatus.FAILED:
             self.failed += n
             self.failed_by[row.error_code] += n

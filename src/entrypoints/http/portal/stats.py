@@ -52,6 +52,8 @@ class ReasonStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     answered: int  # conversations the shopper replied to
     action_taken: int  # conversations with an NDR action done
     resolved: int  # conversations whose answer was acted on
+    reminded: int  # conversations whose one reminder Meta took (docs/scheduler.md)
+    automatic_actions: int  # silent shoppers' conversations the default action was taken for
     failed: int  # templates that failed
     failed_by: list[FailureCount]
 
@@ -134,6 +136,8 @@ def _stats(funnel: ReasonFunnel) -> ReasonStats:
         answered=funnel.answered,
         action_taken=funnel.action_taken,
         resolved=funnel.resolved,
+        reminded=funnel.reminded,
+        automatic_actions=funnel.automatic_actions,
         failed=funnel.failed,
         failed_by=[
             FailureCount(code, n)
@@ -154,6 +158,8 @@ _REASON_EXAMPLE: dict[str, object] = {
     "answered": 61,
     "actionTaken": 54,
     "resolved": 57,
+    "reminded": 30,
+    "automaticActions": 6,
     "failed": 2,
     "failedBy": [{"errorCode": 131026, "count": 2}],
 }

@@ -200,6 +200,8 @@ class SqlPortalQueries:
                         answered=bool(r.answered),
                         action_taken=bool(r.acted),
                         count=int(r.n),
+                        reminded=bool(r.reminded),
+                        automatic_action=bool(r.automatic),
                     )
                     for r in groups
                 ),
@@ -319,6 +321,17 @@ def _event_counts(account_id: int, start: datetime, end: datetime) -> Select[Any
 def _conversation_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:
     answered = exists().where(_r.c.wa_root_outgoing_message_id == _m.c.id)
     acted = exists().where(_a.c.conversation_id == _c.c.id, _a.c.state == NdrActionState.DONE.value)
+    automatic = exists().where(
+        _a.c.conversation_id == _c.c.id,
+        _a.c.state == NdrActionState.DONE.value,
+        _a.c.automatic.is_(True),
+    )
+    reminder = _m.alias("reminder")
+    reminded = exists().where(
+        reminder.c.conversation_id == _c.c.id,
+        reminder.c.client_ref.like(f"{REMINDER_REF_PREFIX}%"),
+        reminder.c.message_id.is_not(None),
+    )
     template = _c.outerjoin(
         _m,
         and_(
@@ -336,6 +349,8 @@ def _conversation_counts(account_id: int, start: datetime, end: datetime) -> Sel
             _m.c.error_code,
             case((answered, 1), else_=0).label("answered"),
             case((acted, 1), else_=0).label("acted"),
+            case((reminded, 1), else_=0).label("reminded"),
+            case((automatic, 1), else_=0).label("automatic"),
         )
         .select_from(template)
         .where(_c.c.account_id == account_id, _c.c.created_at >= start, _c.c.created_at < end)
@@ -349,5 +364,7 @@ def _conversation_counts(account_id: int, start: datetime, end: datetime) -> Sel
         inner.c.error_code,
         inner.c.answered,
         inner.c.acted,
+        inner.c.reminded,
+        inner.c.automatic,
     ]
     return select(*columns, func.count().label("n")).group_by(*columns)
