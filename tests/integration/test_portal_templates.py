@@ -88,7 +88,7 @@ async def test_the_list_holds_the_shipped_defaults_and_the_workspaces_own(env: P
     created = (await env.post(account, "/templates", draft())).json()
     listed = (await env.get(account, "/templates")).json()
     defaults = [t for t in listed if t["isDefault"]]
-    assert len(defaults) == 18  # each shipped template in English and Hindi
+    assert len(defaults) == 20  # the nine reasons and the reminder, in English and Hindi
     assert all(t["isVerified"] is False for t in defaults)
     assert [t for t in listed if not t["isDefault"]] == [created]
 
