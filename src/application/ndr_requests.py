@@ -13,7 +13,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import NdrActions
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamRejected, UpstreamUnavailable
-from domain.ndr import NdrAction, NdrActionState
+from domain.ndr import NdrAction
 
 
 async def ask_logistics(
@@ -28,9 +28,7 @@ async def ask_logistics(
             action = await uow.ndr_actions.get_for(asked.conversation_id, asked.kind)
             assert action is not None
         await uow.commit()
-    if action.reply_message_id != asked.reply_message_id or action.state is not (
-        NdrActionState.PENDING
-    ):
+    if not action.to_do_for(asked.reply_message_id):
         return action, False
     # What is not stored (the address) comes from this request, the same on every retry.
     action = dataclasses.replace(action, address=asked.address)
@@ -38,8 +36,7 @@ async def ask_logistics(
     try:
         reference = await ndr.perform(action)
     except UpstreamRejected as exc:
-        action.state = NdrActionState.FAILED
-        action.result = str(exc)[:2000]
+        action.refused(str(exc), clock.now())
     except UpstreamUnavailable:
         action.updated_at = clock.now()
         async with uow:
@@ -47,9 +44,7 @@ async def ask_logistics(
             await uow.commit()
         raise
     else:
-        action.state = NdrActionState.DONE
-        action.result = reference
-    action.updated_at = clock.now()
+        action.done(reference, clock.now())
     async with uow:
         await uow.ndr_actions.update(action)
         await uow.commit()

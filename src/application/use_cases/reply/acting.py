@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
-from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.flows import Decision
 from domain.messages import CustomerReply
 from domain.ndr import NdrAction, NdrActionState
@@ -37,44 +37,22 @@ class ReplyActions:
         assert conversation.id is not None
         assert decision.action is not None
         now = self._clock.now()
-        async with self._uow as uow:
-            action = await uow.ndr_actions.add(
-                NdrAction(
-                    conversation_id=conversation.id,
-                    account_id=conversation.account_id,
-                    shipment_id=conversation.shipment_id,
-                    external_shipment_id=conversation.external_shipment_id,
-                    kind=decision.action,
-                    reply_message_id=reply_id,
-                    delivery_date=decision.delivery_date,
-                    phone=decision.phone,
-                    disputed_fake_attempt=decision.disputed_fake_attempt,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            if action is None:
-                action = await uow.ndr_actions.get_for(conversation.id, decision.action)
-                assert action is not None
-            await uow.commit()
-        if not action.to_do_for(reply_id):
+        asked = NdrAction(
+            conversation_id=conversation.id,
+            account_id=conversation.account_id,
+            shipment_id=conversation.shipment_id,
+            external_shipment_id=conversation.external_shipment_id,
+            kind=decision.action,
+            reply_message_id=reply_id,
+            delivery_date=decision.delivery_date,
+            phone=decision.phone,
+            disputed_fake_attempt=decision.disputed_fake_attempt,
+            created_at=now,
+            updated_at=now,
+        )
+        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked)
+        if not asked_now:
             return action.state  # asked for by another answer, or finished before
-        action.attempts += 1
-        try:
-            reference = await self._ndr.perform(action)
-        except UpstreamRejected as exc:
-            action.refused(str(exc), self._clock.now())
-        except UpstreamUnavailable:
-            action.updated_at = self._clock.now()
-            async with self._uow as uow:
-                await uow.ndr_actions.update(action)
-                await uow.commit()
-            raise
-        else:
-            action.done(reference, self._clock.now())
-        async with self._uow as uow:
-            await uow.ndr_actions.update(action)
-            await uow.commit()
         await self._outcomes.after_action(conversation)
         await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
