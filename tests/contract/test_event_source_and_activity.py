@@ -162,6 +162,7 @@ async def test_activity_events_are_published_as_json(pubsub_target: PubSubTarget
         "conversation_id": None,
         "detail": None,
         "error": {"code": 131026, "title": "Message undeliverable"},
+        "automatic": False,  # true only on an NDR action the default action took
         "occurred_at": "2026-11-20T10:30:15.123456+00:00",
     }
     assert event.attributes["outcome"] == "failed"

@@ -53,19 +53,19 @@ async def test_push_creates_the_shipped_templates_once_and_status_shows_them(
         after = await _cli(env, "templates", "status")
 
     assert before[0] == 1  # nothing is at Meta yet
-    # The shipped templates in English and in Hindi (docs/languages.md).
-    assert before[1].count("missing ") == 18
+    # The shipped templates (nine reasons and the reminder) in English and Hindi.
+    assert before[1].count("missing ") == 20
     assert first[0] == 0, first[1]
-    assert first[1].count("created  fdr_") == 18
+    assert first[1].count("created  fdr_") == 20
     assert "[PENDING]" in first[1]
     assert second[0] == 0, second[1]
-    assert second[1].count("exists   fdr_") == 18
+    assert second[1].count("exists   fdr_") == 20
     assert {t["language"] for t in meta.created_templates} == {"en", "hi"}
-    assert len(meta.created_templates) == 18  # the second push asked Meta for nothing new
+    assert len(meta.created_templates) == 20  # the second push asked Meta for nothing new
     assert all(template_creation_error(t) is None for t in meta.created_templates)
     assert {t["category"] for t in meta.created_templates} == {"UTILITY"}
     assert after[0] == 0, after[1]
-    assert after[1].count("[APPROVED]") == 18
+    assert after[1].count("[APPROVED]") == 20
 
 
 def test_meta_s_rules_for_a_template_creation() -> None:
