@@ -14,11 +14,11 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import ask_meta, store_answer
+from application.sending import SendStep
 from application.services import SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
-from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
+from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TextMessage
 from domain.status import MessageStatus
 
@@ -48,8 +48,7 @@ class FollowUpSender:
     ) -> None:
         self._uow = uow
         self._senders = senders
-        self._gateway = gateway
-        self._limiter = limiter
+        self._step = SendStep(uow, gateway, limiter, clock)
         self._activity = activity
         self._clock = clock
 
@@ -101,27 +100,16 @@ class FollowUpSender:
             message.fail(str(exc), self._clock.now())
             return await self._close(message, conversation)
         message.business_phone = sender.display_phone_number or sender.phone_number_id
-        await self._limiter.acquire(sender.phone_number_id)
-        error = await ask_meta(
-            self._gateway,
-            message,
-            sender,
-            content,
-            self._clock.now(),
-            context_message_id=context_message_id,
-        )
-        if isinstance(error, RetryableSendError):
-            async with self._uow as uow:
-                await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
-                await uow.commit()
-            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {error}") from error
-        return await self._close(message, conversation)
+        sent = await self._step(message, sender, content, context_message_id=context_message_id)
+        if sent is None:
+            return FollowUpResult(False, "sent before", message.message_id)  # another run has it
+        if sent.for_now:
+            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {sent.error}")
+        return await self._close(sent.message, conversation)
 
     async def _close(self, message: OutgoingMessage, conversation: Conversation) -> FollowUpResult:
         status, code, title = message.status, message.error_code, message.error_title
-        async with self._uow as uow:
-            message = await store_answer(uow, message, message.updated_at)
-            await uow.commit()
+        message = await self._step.close(message)
         if status is MessageStatus.FAILED:
             await self._activity.publish(
                 ActivityEvent(

@@ -1,4 +1,9 @@
-"""The send step (limit, send, classify, close) of templates and follow-ups alike.
+"""The one send step (limit, send, classify, close) of templates, reminders and follow-ups.
+
+Each caller records its message first (``uq_outgoing_client_ref``), then hands it to
+``SendStep``: a slot of the sender's limiter, Meta asked, the answer classified on the
+message (``OutgoingMessage.answered``), a refusal for now stored at once; ``SendStep.close``
+stores the rest (a first template stores it with its outcome record instead: ``settle``).
 
 Every write here is a compare-and-set at the database (docs/sending.md): the worker never
 puts back a status or a state that the status webhook or the shopper's answer wrote first.
@@ -6,6 +11,7 @@ puts back a status or a state that the status webhook or the shopper's answer wr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from application.ports.clock import Clock
@@ -13,9 +19,71 @@ from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import attach_early_reports
 from domain.conversation import template_move
-from domain.errors import SendError
+from domain.errors import RetryableSendError, SendError
 from domain.messages import Content, OutgoingMessage
 from domain.settings import SenderConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Meta's answer to one send, written on ``message`` (not stored yet unless ``for_now``)."""
+
+    message: OutgoingMessage
+    error: SendError | None = None
+
+    @property
+    def for_now(self) -> bool:
+        """Meta refused for now: the ``retrying`` status is stored; the caller retries later."""
+        return isinstance(self.error, RetryableSendError)
+
+
+class SendStep:
+    """Rules: only a message marked in flight may reach Meta (``take_slot``; a follow-up is
+    recorded in flight); one request per message; a refusal for now is stored before the
+    caller hears of it; every write is a compare-and-set (docs/sending.md)."""
+
+    def __init__(
+        self, uow: UnitOfWork, gateway: WhatsAppGateway, limiter: ThroughputLimiter, clock: Clock
+    ) -> None:
+        self._uow = uow
+        self._gateway = gateway
+        self._limiter = limiter
+        self._clock = clock
+
+    async def __call__(
+        self,
+        message: OutgoingMessage,
+        sender: SenderConnection,
+        content: Content,
+        *,
+        context_message_id: str | None = None,
+    ) -> Sent | None:
+        """Sends ``message`` once; None when another worker took it meanwhile."""
+        if message.in_flight:  # recorded in flight: the slot is the limiter's alone
+            await self._limiter.acquire(sender.phone_number_id)
+        elif not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+            return None
+        error = await ask_meta(
+            self._gateway,
+            message,
+            sender,
+            content,
+            self._clock.now(),
+            context_message_id=context_message_id,
+        )
+        if isinstance(error, RetryableSendError):
+            async with self._uow as uow:
+                await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
+                await uow.commit()
+        return Sent(message, error)
+
+    async def close(self, message: OutgoingMessage) -> OutgoingMessage:
+        """Stores Meta's answer in a transaction of its own (``store_answer``) and returns the
+        message as it is now stored."""
+        async with self._uow as uow:
+            stored = await store_answer(uow, message, message.updated_at)
+            await uow.commit()
+        return stored
 
 
 async def take_slot(

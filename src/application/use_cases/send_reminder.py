@@ -15,16 +15,12 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import ask_meta, take_slot
-from application.services import (
-    NotificationOptions,
-    SenderResolver,
-    SettingsReader,
-    attach_early_reports,
-)
-from domain.activity import ActivityEvent, ActivityKind, Outcome
+from application.sending import SendStep
+from application.services import NotificationOptions, SenderResolver, SettingsReader
+from application.use_cases.notify.results import outcome_of
+from domain.activity import ActivityEvent, ActivityKind
 from domain.conversation import Conversation
-from domain.errors import NotFound, RetryableSendError, UpstreamRejected, UpstreamUnavailable
+from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.language import normalise
 from domain.messages import MessageKind, OutgoingMessage, reminder_ref
 from domain.notification import tracking_link
@@ -57,8 +53,7 @@ class SendReminder:
         self._uow = uow
         self._settings = settings
         self._senders = senders
-        self._gateway = gateway
-        self._limiter = limiter
+        self._step = SendStep(uow, gateway, limiter, clock)
         self._activity = activity
         self._clock = clock
         self._options = options
@@ -118,32 +113,24 @@ class SendReminder:
             _log.warning("reminder not sent: sender unavailable", error=str(exc))
             return
         message.business_phone = sender.display_phone_number or sender.phone_number_id
-        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+        sent = await self._step(message, sender, content_from_json(message.payload))
+        if sent is None:
             return  # another run of the job has it
-        content = content_from_json(message.payload)
-        error = await ask_meta(self._gateway, message, sender, content, self._clock.now())
-        now = self._clock.now()
-        async with self._uow as uow:
-            await attach_early_reports(uow, message, now)
-            await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
-            await uow.commit()
-        if isinstance(error, RetryableSendError):
-            raise UpstreamUnavailable(f"Meta refused the reminder for now: {error}")
-        outcome = Outcome.FAILED if message.status is MessageStatus.FAILED else Outcome.SENT
-        if message.status is MessageStatus.UNKNOWN:
-            outcome = Outcome.UNKNOWN
+        if sent.for_now:
+            raise UpstreamUnavailable(f"Meta refused the reminder for now: {sent.error}")
+        message = await self._step.close(sent.message)
         await self._activity.publish(
             ActivityEvent(
                 account_id=conversation.account_id,
                 shipment_id=conversation.shipment_id,
                 reason=conversation.reason.value,
-                outcome=outcome,
+                outcome=outcome_of(message.status),
                 kind=ActivityKind.REMINDER,
                 message_id=message.message_id,
                 conversation_id=conversation.id,
                 error_code=message.error_code,
                 error_title=message.error_title,
-                occurred_at=now,
+                occurred_at=self._clock.now(),
             )
         )
 

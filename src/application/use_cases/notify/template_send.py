@@ -1,4 +1,4 @@
-"""The template's send: a slot of the sender's limiter, Meta's answer, the outcome recorded."""
+"""The template's send: the one send step (``application.sending``), then the outcome recorded."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import ask_meta, take_slot
+from application.sending import SendStep
 from application.services import NotificationOptions
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import Disposition, Notified, in_flight
@@ -31,10 +31,7 @@ class TemplateSend:
         options: NotificationOptions,
         recorder: OutcomeRecorder,
     ) -> None:
-        self._uow = uow
-        self._gateway = gateway
-        self._limiter = limiter
-        self._clock = clock
+        self._step = SendStep(uow, gateway, limiter, clock)
         self._options = options
         self._recorder = recorder
 
@@ -46,14 +43,13 @@ class TemplateSend:
         sender: SenderConnection,
         content: TemplateMessage,
     ) -> Notified:
-        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+        sent = await self._step(message, sender, content)
+        if sent is None:
             # Another worker has taken this send since we read it: look again later.
             return in_flight(conversation, message, self._options.in_flight_grace_seconds)
-        error = await ask_meta(self._gateway, message, sender, content, self._clock.now())
-        if isinstance(error, RetryableSendError):
-            async with self._uow as uow:
-                await uow.messages.advance(message)
-                await uow.commit()
+        if sent.for_now:
+            error = sent.error
+            assert isinstance(error, RetryableSendError)
             delay = int(error.retry_after or self._options.retry_delay_seconds)
             _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
             return Notified(
@@ -63,4 +59,4 @@ class TemplateSend:
                 retry_after=delay,
                 conversation_id=conversation.id,
             )
-        return await self._recorder.finish(fdr, conversation, message, error)
+        return await self._recorder.finish(fdr, conversation, sent.message, sent.error)
