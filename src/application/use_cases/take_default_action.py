@@ -2,23 +2,25 @@
 courier's next attempt, the workspace's choice for the reason (``reattempt``) is asked of
 the ESB as if the shopper had tapped it.
 
-It is the conversation's one NDR action of that kind (``uq_ndr_action_kind``), sent with the
-same idempotency key a tap would carry; marked ``automatic`` in the record, the portal and
-the activity event.
+It is the conversation's one NDR action of that kind (``uq_ndr_action_kind``), asked through
+the path a tap takes (``application.ndr_requests.ask_logistics``, the same idempotency key);
+marked ``automatic`` in the record, the portal and the activity event.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 
 from application.follow_through import still_silent
+from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import SettingsReader
-from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.activity import ActivityEvent, ActivityKind
 from domain.conversation import Conversation, ConversationState
-from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
 from domain.scheduling import DEFAULT_ACTION, DefaultAction, ScheduledJob
 
@@ -61,66 +63,46 @@ class TakeDefaultAction:
             if kind is None:
                 return  # the workspace chose nothing since
             asked = await uow.ndr_actions.for_conversation(conversation.id)
-            action = next((a for a in asked if a.automatic), None)
-            if action is None:
-                if asked:
-                    return  # the shopper's own action was asked for already
-                action = await uow.ndr_actions.add(
-                    NdrAction(
-                        conversation_id=conversation.id,
-                        account_id=conversation.account_id,
-                        shipment_id=conversation.shipment_id,
-                        external_shipment_id=conversation.external_shipment_id,
-                        kind=kind,
-                        reply_message_id=AUTOMATIC,
-                        automatic=True,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await uow.commit()
-        # Stored by an earlier run that stopped before the ESB answered: asked again, with
-        # the same idempotency key.
-        if action is None or action.state is not NdrActionState.PENDING:
+            if any(not a.automatic for a in asked):
+                return  # the shopper's own action was asked for already
+        # Asked again after a run that stopped before the ESB answered, with the same key.
+        action, asked_now = await ask_logistics(
+            self._uow, self._ndr, self._clock, _automatic(conversation, kind, now)
+        )
+        if not asked_now:
             return
-        await self._perform(conversation, action)
-
-    async def _perform(self, conversation: Conversation, action: NdrAction) -> None:
-        assert conversation.id is not None
-        action.attempts += 1
-        try:
-            action.result = await self._ndr.perform(action)
-            action.state = NdrActionState.DONE
-        except UpstreamRejected as exc:
-            action.state = NdrActionState.FAILED
-            action.result = str(exc)[:2000]
-        except UpstreamUnavailable:
-            # The action stays pending: the job is tried again and sends it with the same key.
-            action.updated_at = self._clock.now()
+        if action.state is NdrActionState.DONE:
             async with self._uow as uow:
-                await uow.ndr_actions.update(action)
-                await uow.commit()
-            raise
-        now = self._clock.now()
-        action.updated_at = now
-        async with self._uow as uow:
-            await uow.ndr_actions.update(action)
-            if action.state is NdrActionState.DONE:
                 await uow.conversations.move(
                     conversation.id, ConversationState.RESOLVED, (ConversationState.OPEN,), now
                 )
-            await uow.commit()
+                await uow.commit()
         done = action.state is NdrActionState.DONE
         await self._activity.publish(
             ActivityEvent(
                 account_id=conversation.account_id,
                 shipment_id=conversation.shipment_id,
                 reason=conversation.reason.value,
-                outcome=Outcome.ACTION_TAKEN if done else Outcome.ACTION_FAILED,
+                outcome=action.outcome,
                 kind=ActivityKind.ACTION,
                 conversation_id=conversation.id,
                 detail=action.kind.value if done else f"{action.kind.value}: {action.result}"[:500],
                 automatic=True,
-                occurred_at=now,
+                occurred_at=self._clock.now(),
             )
         )
+
+
+def _automatic(conversation: Conversation, kind: NdrActionKind, now: datetime) -> NdrAction:
+    assert conversation.id is not None
+    return NdrAction(
+        conversation_id=conversation.id,
+        account_id=conversation.account_id,
+        shipment_id=conversation.shipment_id,
+        external_shipment_id=conversation.external_shipment_id,
+        kind=kind,
+        reply_message_id=AUTOMATIC,
+        automatic=True,
+        created_at=now,
+        updated_at=now,
+    )
