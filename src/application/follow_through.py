@@ -5,8 +5,9 @@ before the courier's next attempt. Scheduled with the send's outcome, cancelled 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import structlog
 
 from application.ports.repositories import UnitOfWork
 from domain.conversation import Conversation, ConversationState
@@ -20,6 +21,8 @@ from domain.scheduling import (
     reminder_due,
 )
 from domain.settings import ChannelSetting
+
+_log = structlog.get_logger("follow_through")
 
 #: The payload key of the courier's next attempt (ISO 8601): nothing is sent after it.
 NEXT_ATTEMPT = "next_attempt_at"
@@ -48,39 +51,45 @@ async def schedule_follow_through(
 
 async def cancel_follow_through(uow: UnitOfWork, conversation_id: int, now: datetime) -> None:
     """The shopper wrote: no reminder, no default action (inside ``uow``'s transaction). A
-    job claimed at this very moment finds the answer when it looks (``still_silent``)."""
+    job claimed at this very moment finds the answer when it looks (``silent_conversation``)."""
     key = conversation_key(conversation_id)
     for kind in (REMINDER, DEFAULT_ACTION):
         await uow.jobs.cancel(kind, key, now)
 
 
-@dataclass(frozen=True, slots=True)
-class Silence:
-    """The conversation a job is about, when the shopper is still silent; else why not."""
+async def silent_conversation(
+    uow: UnitOfWork, job: ScheduledJob, now: datetime
+) -> Conversation | None:
+    """The job's conversation while its work is still wanted, inside ``uow``'s transaction;
+    else None, and why is logged. Rules: the template went out (the conversation is open),
+    the shopper has not written, no newer failed attempt took over, the courier's next
+    attempt is ahead."""
+    conversation = None
+    if job.conversation_id is not None:
+        conversation = await uow.conversations.get(job.conversation_id)
+    why = await _why_not(uow, job, conversation, now)
+    if why or conversation is None:
+        _log.info("follow-through not wanted", kind=job.kind, key=job.key, why=why)
+        return None
+    return conversation
 
-    conversation: Conversation | None
-    why_not: str = ""
 
-
-async def still_silent(uow: UnitOfWork, job: ScheduledJob, now: datetime) -> Silence:
-    """Whether the job's work is still wanted: the template went out, the shopper has not
-    written, no newer failed attempt took over and the courier's next attempt is ahead."""
-    if job.conversation_id is None:
-        return Silence(None, "no conversation")
-    conversation = await uow.conversations.get(job.conversation_id)
-    if conversation is None:
-        return Silence(None, "conversation gone")
+async def _why_not(
+    uow: UnitOfWork, job: ScheduledJob, conversation: Conversation | None, now: datetime
+) -> str:
+    if conversation is None or conversation.id is None:
+        return "no conversation" if job.conversation_id is None else "conversation gone"
     if conversation.last_customer_message_at is not None:
-        return Silence(None, "the shopper answered")
+        return "the shopper answered"
     if conversation.state is not ConversationState.OPEN:
-        return Silence(None, f"the conversation is {conversation.state.value}")
+        return f"the conversation is {conversation.state.value}"
     newest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
     if newest is not None and newest.status_log_id > conversation.status_log_id:
-        return Silence(None, "a newer failed attempt of the shipment was notified")
+        return "a newer failed attempt of the shipment was notified"
     raw = job.payload.get(NEXT_ATTEMPT)
     if isinstance(raw, str) and now >= datetime.fromisoformat(raw):
-        return Silence(None, "the courier's next attempt has passed")
-    return Silence(conversation)
+        return "the courier's next attempt has passed"
+    return ""
 
 
 def _job(

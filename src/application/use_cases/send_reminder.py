@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 
 from application.content_codec import content_from_json, content_json
-from application.follow_through import still_silent
+from application.follow_through import silent_conversation
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -62,10 +62,8 @@ class SendReminder:
         """Raises ``UpstreamUnavailable`` when Meta refused for now (tried again later)."""
         now = self._clock.now()
         async with self._uow as uow:
-            silence = await still_silent(uow, job, now)
-            conversation = silence.conversation
+            conversation = await silent_conversation(uow, job, now)
             if conversation is None or conversation.id is None:
-                _log.info("reminder not sent", why=silence.why_not, key=job.key)
                 return
             message = await uow.messages.get_by_client_ref(reminder_ref(conversation.id))
             if message is None:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import structlog
 
-from application.follow_through import still_silent
+from application.follow_through import silent_conversation
 from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
@@ -52,10 +52,8 @@ class TakeDefaultAction:
         """Raises ``UpstreamUnavailable`` while the ESB is down (tried again later)."""
         now = self._clock.now()
         async with self._uow as uow:
-            silence = await still_silent(uow, job, now)
-            conversation = silence.conversation
+            conversation = await silent_conversation(uow, job, now)
             if conversation is None or conversation.id is None:
-                _log.info("default action not taken", why=silence.why_not, key=job.key)
                 return
             setting = await self._settings.get(uow, conversation.account_id)
             chosen = setting.default_actions.get(conversation.reason, DefaultAction.NOTHING)
