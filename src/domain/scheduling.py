@@ -19,9 +19,10 @@ DEFAULT_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 
 
-#: The kinds of job (docs/scheduler.md).
-REMINDER = "reminder"
-DEFAULT_ACTION = "default_action"
+#: The kinds of job (docs/scheduler.md), each run by one handler of the scheduler.
+REMINDER = "reminder"  # the one reminder to a silent shopper
+DEFAULT_ACTION = "default_action"  # the workspace's action for a silent shopper, at the cut-off
+HELD_SEND = "held_send"  # a failed delivery held through quiet hours (docs/quiet-hours.md)
 
 #: The courier's next attempt when the event names none: the next day at 10:00 India time,
 #: when couriers go out again.

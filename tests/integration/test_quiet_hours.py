@@ -12,7 +12,7 @@ import pytest
 from application.follow_ups import FollowUpSender
 from application.services import SenderResolver, SettingsReader
 from application.use_cases.handle_customer_reply import HandleCustomerReply
-from application.use_cases.held_sends import HELD_SEND, HeldSends
+from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, event_key
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.release_held_send import ReleaseHeldSend
@@ -22,7 +22,7 @@ from domain.activity import Outcome
 from domain.failed_delivery import FailedDelivery
 from domain.notification import button_payload
 from domain.quiet_hours import QuietHours
-from domain.scheduling import DEFAULT_LEASE, JobState
+from domain.scheduling import DEFAULT_LEASE, HELD_SEND, JobState
 from domain.settings import ChannelSetting
 from domain.webhook import InboundMessage
 from infrastructure.cache.memory import InProcessSettingsCache

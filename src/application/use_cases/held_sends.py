@@ -24,11 +24,8 @@ from domain.failed_delivery import FailedDelivery
 from domain.quiet_hours import QuietHours, format_clock, next_allowed
 from domain.reasons import FdrReason
 from domain.records import FdrEventRecord
-from domain.scheduling import ScheduledJob
+from domain.scheduling import HELD_SEND, ScheduledJob
 from domain.settings import ChannelSetting
-
-#: The scheduled job kind of a send held for the end of quiet hours.
-HELD_SEND = "held_send"
 
 
 def held_detail(window: QuietHours, until_local: str, until_utc: str) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from application.ports.held_events import FailedDeliveryCodec
-from application.use_cases.held_sends import HELD_SEND
 from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
-from domain.scheduling import ScheduledJob
+from domain.scheduling import HELD_SEND, ScheduledJob
 
 
 class HeldSendNotDone(Exception):

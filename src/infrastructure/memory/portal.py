@@ -17,7 +17,6 @@ from application.ports.portal import (
     OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
-from application.use_cases.held_sends import HELD_SEND
 from domain.activity import Outcome
 from domain.conversation import Conversation
 from domain.cost import BilledMessage
@@ -25,7 +24,7 @@ from domain.messages import MessageKind, OutgoingMessage
 from domain.ndr import NdrActionState
 from domain.outcomes import NO_ANSWER, Verdict
 from domain.reasons import FdrReason
-from domain.scheduling import JobState
+from domain.scheduling import HELD_SEND, JobState
 from infrastructure.memory.repositories import InMemoryConversationRepository
 from infrastructure.memory.store import InMemoryStore, Tables
 

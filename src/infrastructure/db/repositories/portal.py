@@ -19,7 +19,6 @@ from application.ports.portal import (
     OutcomeRow,
 )
 from application.ports.repositories import ConversationQuery
-from application.use_cases.held_sends import HELD_SEND
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.cost import BilledMessage
@@ -27,7 +26,7 @@ from domain.messages import REMINDER_REF_PREFIX, MessageKind
 from domain.ndr import NdrActionState
 from domain.outcomes import NO_ANSWER, ShipmentEventKind, ShipmentOutcome, Verdict
 from domain.reasons import FdrReason
-from domain.scheduling import JobState
+from domain.scheduling import HELD_SEND, JobState
 from domain.status import MessageStatus
 from infrastructure.db.repositories.conversations import (
     SqlConversationRepository,
