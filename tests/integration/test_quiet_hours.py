@@ -14,7 +14,6 @@ from application.services import SenderResolver, SettingsReader
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, event_key
-from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from application.use_cases.send_reminder import SendReminder
@@ -205,7 +204,6 @@ async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: Wo
         world.clock,
         world.options,
         senders,
-        RecordShipmentOutcome(world.uow(), world.activity, world.clock),
     )
     before = len(world.meta.sent)
 

@@ -19,7 +19,6 @@ from application.use_cases.measure_webhook_backlog import (
 )
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
-from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.activity import Outcome
 from domain.conversation import Conversation
@@ -131,7 +130,6 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
             support_email="support@example.com",
         ),
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        RecordShipmentOutcome(uow, activity, clock),
     )
     process = ProcessWebhooks(
         uow,

@@ -25,7 +25,6 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
-from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import (
     Found,
@@ -65,7 +64,6 @@ class HandleCustomerReply:
         clock: Clock,
         options: NotificationOptions,
         senders: SenderResolver,
-        outcomes: RecordShipmentOutcome,
     ) -> None:
         self._senders = senders
         self._uow = uow
@@ -73,7 +71,7 @@ class HandleCustomerReply:
         self._clock = clock
         self._decider = ReplyDecider(uow, clock, options)
         self._opt_outs = OptOutReplies(uow, activity, clock, options)
-        self._actions = ReplyActions(uow, ndr, activity, clock, outcomes)
+        self._actions = ReplyActions(uow, ndr, activity, clock)
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""

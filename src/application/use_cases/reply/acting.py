@@ -8,7 +8,7 @@ from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
-from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
+from application.shipment_outcomes import OutcomeJudge
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.flows import Decision
@@ -23,9 +23,8 @@ class ReplyActions:
         ndr: NdrActions,
         activity: ActivityPublisher,
         clock: Clock,
-        outcomes: RecordShipmentOutcome,
     ) -> None:
-        self._outcomes = outcomes  # judged again once an action is settled
+        self._outcomes = OutcomeJudge(uow, activity, clock)  # again once an action is settled
         self._uow = uow
         self._ndr = ndr
         self._activity = activity
