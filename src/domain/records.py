@@ -28,6 +28,7 @@ class FdrEventRecord:
     reason: str | None = None
     outcome: Outcome
     detail: str = ""
+    skip_reason: str | None = None  # skipped only: why, a ``SkipReason`` value
     conversation_id: int | None = None
     error_code: int | None = None
     received_at: datetime

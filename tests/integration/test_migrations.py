@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from infrastructure.db.engine import create_engine
+from infrastructure.db.migrations import upgrade
 from infrastructure.db.tables import metadata
 
 SEED_TABLES = {
@@ -104,3 +105,37 @@ def test_the_shipped_templates_go_to_the_configured_default_account(tmp_path: Pa
             await engine.dispose()
 
     assert asyncio.run(owners()) == {7}
+
+
+def test_skipped_events_recorded_before_0010_keep_their_reason(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+    upgrade(url, "0009")
+    rows = [
+        ("a", "skipped", "bad_phone: not a number: 12"),
+        ("b", "skipped", "no reason given"),
+        ("c", "sent", "accepted: by Meta"),
+    ]
+
+    async def run(sql: str, *params: dict[str, str]) -> list[tuple[object, ...]]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                if params:
+                    await conn.execute(text(sql), list(params))
+                    return []
+                return [tuple(r) for r in await conn.execute(text(sql))]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        run(
+            "INSERT INTO wa_fdr_events (event_key, outcome, detail, received_at, created_at,"
+            " updated_at) VALUES (:k, :o, :d, '2026-11-20 10:00:00', '2026-11-20 10:00:00',"
+            " '2026-11-20 10:00:00')",
+            *({"k": k, "o": o, "d": d} for k, o, d in rows),
+        )
+    )
+    upgrade(url)
+
+    got = asyncio.run(run("SELECT event_key, skip_reason FROM wa_fdr_events ORDER BY event_key"))
+    assert got == [("a", "bad_phone"), ("b", None), ("c", None)]

@@ -90,7 +90,7 @@ async def test_stop_stops_templates_until_start(stack: Stack, client: AppClient)
     outcome, template = await notify(stack, account)
     assert template is None
     assert outcome["outcome"] == "skipped"
-    assert outcome["detail"].startswith("opted_out:")
+    assert (outcome["skip_reason"], outcome["detail"][:10]) == ("opted_out", "opted_out:")
     shipment = outcome["shipment_id"]
 
     async def signalled() -> bool:

@@ -239,6 +239,7 @@ async def record_skip(
                 reason=reason,
                 outcome=Outcome.SKIPPED,
                 detail=f"{why}: something about it",
+                skip_reason=why,
                 received_at=at,
             )
         )

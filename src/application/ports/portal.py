@@ -52,7 +52,7 @@ class EventCount:
 
     reason: str  # a reason key, or "unknown"
     outcome: Outcome
-    skip_reason: str | None = None  # skipped only: the ``detail`` up to its first ':'
+    skip_reason: str | None = None  # skipped only: the record's ``skip_reason`` ("other": none)
     count: int
 
 

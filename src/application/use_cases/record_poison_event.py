@@ -61,6 +61,7 @@ class RecordPoisonEvent:
                     status_log_id=status_log_id,
                     outcome=Outcome.SKIPPED,
                     detail=f"{SkipReason.MALFORMED.value}: {problem} | {preview}"[:2000],
+                    skip_reason=SkipReason.MALFORMED.value,
                     received_at=self._clock.now(),
                 )
             )

@@ -238,6 +238,8 @@ fdr_events = Table(
     Column("reason", String(32), nullable=True),
     Column("outcome", String(20), nullable=False),
     Column("detail", Text, nullable=False, default=""),
+    # Why a skipped event sent nothing (a ``SkipReason`` value); null for the other outcomes.
+    Column("skip_reason", String(32), nullable=True),
     Column("conversation_id", BigInteger, nullable=True),
     Column("error_code", Integer, nullable=True),
     Column("received_at", UtcDateTime, nullable=False),

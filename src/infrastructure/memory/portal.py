@@ -140,8 +140,7 @@ class InMemoryPortalQueries:
             if record.account_id == account_id and start <= record.received_at < end:
                 why = None
                 if record.outcome is Outcome.SKIPPED:
-                    head, colon, _ = record.detail.partition(":")
-                    why = head if colon else "other"
+                    why = record.skip_reason or "other"
                 events[(record.reason or FdrReason.UNKNOWN.value, record.outcome, why)] += 1
         groups: Counter[ConversationCount] = Counter()
         for conversation in self._t.conversations.values():

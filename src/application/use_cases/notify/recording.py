@@ -101,7 +101,13 @@ class OutcomeRecorder:
         text = f"{why.value}: {detail}"[:1000]
         async with self._uow as uow:
             await self.record(
-                uow, fdr, reason, Outcome.SKIPPED, detail=text, conversation_id=conversation_id
+                uow,
+                fdr,
+                reason,
+                Outcome.SKIPPED,
+                detail=text,
+                conversation_id=conversation_id,
+                skip_reason=why,
             )
             known = reason.value if reason else None
             signal = await signal_skip(uow, fdr, known, why, conversation_id, self._clock.now())
@@ -136,6 +142,7 @@ class OutcomeRecorder:
         detail: str,
         conversation_id: int | None,
         error_code: int | None = None,
+        skip_reason: SkipReason | None = None,
     ) -> None:
         record = FdrEventRecord(
             event_key=event_key(fdr),
@@ -145,6 +152,7 @@ class OutcomeRecorder:
             reason=reason.value if reason else FdrReason.UNKNOWN.value,
             outcome=outcome,
             detail=detail,
+            skip_reason=skip_reason.value if skip_reason else None,
             conversation_id=conversation_id,
             error_code=error_code,
             received_at=self._clock.now(),

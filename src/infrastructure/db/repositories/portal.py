@@ -300,12 +300,9 @@ def _answer() -> Any:
 
 
 def _event_counts(account_id: int, start: datetime, end: datetime) -> Select[Any]:
-    colon = func.instr(_e.c.detail, ":")
-    # The skip reason is the detail up to its first ':' (``whatsapp_disabled: ...``).
     why = case(
         (_e.c.outcome != Outcome.SKIPPED.value, literal(None)),
-        (colon > 0, func.substr(_e.c.detail, 1, colon - 1)),
-        else_=literal("other"),
+        else_=func.coalesce(_e.c.skip_reason, literal("other")),
     )
     inner = (
         select(_e.c.reason, _e.c.outcome, why.label("skip_reason"))
