@@ -1,15 +1,17 @@
 """The one reminder to a shopper who has not answered (docs/scheduler.md).
 
-Run by the scheduler when the reminder is due. It is a template (the 24-hour window may
-have closed), stored before it is sent with a ``client_ref`` derived from the conversation:
-a job run again after a crash finds it and never sends a second one.
+Run by the scheduler when the reminder is due. Rules: only while the shopper is still silent
+(``follow_through.silent_conversation``); never to an opted-out number; never in the
+shopper's quiet hours (the job waits for their end); a template (the 24-hour window may have
+closed), recorded before it is sent (``reminder_message``) and sent through the one send
+step: a job run again after a crash finds it and never sends a second one.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from application.content_codec import content_from_json, content_json
+from application.content_codec import content_from_json
 from application.follow_through import silent_conversation
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
@@ -18,17 +20,15 @@ from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.use_cases.notify.results import outcome_of
+from application.use_cases.reminder_message import reminder_message, reminder_template
 from domain.activity import ActivityEvent, ActivityKind
 from domain.conversation import Conversation
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
-from domain.language import normalise
-from domain.messages import MessageKind, OutgoingMessage, reminder_ref
+from domain.messages import OutgoingMessage, reminder_ref
 from domain.notification import tracking_link
 from domain.quiet_hours import next_allowed
 from domain.scheduling import REMINDER, NotYet, ScheduledJob
-from domain.settings import ChannelSetting
 from domain.status import MessageStatus
-from domain.templates import TemplateVariable, WaTemplate
 
 _log = structlog.get_logger("reminders")
 
@@ -77,27 +77,14 @@ class SendReminder:
                 allowed = next_allowed(now, setting.quiet_hours or self._options.quiet_hours)
                 if allowed > now:
                     raise NotYet(allowed, "quiet hours")
-                template = await self._template(uow, conversation, setting)
+                default_account = self._options.default_account_id
+                template = await reminder_template(uow, conversation, setting, default_account)
                 if template is None:
                     _log.warning("reminder not sent: no reminder template", key=job.key)
                     return
-                content = template.render(_values(conversation, self._link(conversation)), ())
+                link = tracking_link(self._options.tracking_base_url, conversation)
                 message = await uow.messages.add(
-                    OutgoingMessage(
-                        conversation_id=conversation.id,
-                        kind=MessageKind.TEMPLATE,
-                        client_ref=reminder_ref(conversation.id),
-                        shipment_status_log_id=conversation.status_log_id,
-                        sender_connection_id=conversation.sender_connection_id,
-                        customer_phone=conversation.customer_phone,
-                        business_phone="",
-                        wa_template_id=template.id,
-                        root_message_id=conversation.root_message_id,
-                        payload=content_json(content),
-                        status=MessageStatus.QUEUED,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    reminder_message(conversation, template, link, now)
                 )
                 await uow.commit()
         if message.status not in (MessageStatus.QUEUED, MessageStatus.RETRYING):
@@ -131,39 +118,3 @@ class SendReminder:
                 occurred_at=self._clock.now(),
             )
         )
-
-    async def _template(
-        self, uow: UnitOfWork, conversation: Conversation, setting: ChannelSetting
-    ) -> WaTemplate | None:
-        """The reminder in the shopper's language, else the workspace's, else English: the
-        workspace's own verified one first, else (from the Eshopbox connection) the shipped."""
-        language = await uow.conversations.shopper_language(conversation.customer_phone)
-        wanted = [language or setting.language, setting.language, "en"]
-        default_account = self._options.default_account_id
-        for owner in setting.template_owners(default_account):
-            found = [
-                t
-                for t in await uow.templates.for_account(owner)
-                if t.template_name == REMINDER_TEMPLATE
-                and (owner == default_account or t.is_verified)
-            ]
-            for code in wanted:
-                for template in found:
-                    if normalise(template.language) == code:
-                        return template
-        return None
-
-    def _link(self, conversation: Conversation) -> str:
-        return tracking_link(self._options.tracking_base_url, conversation)
-
-
-def _values(conversation: Conversation, link: str) -> dict[TemplateVariable, str]:
-    name = conversation.customer_name.strip()
-    return {
-        TemplateVariable.FIRST_NAME: name.split()[0] if name else "there",
-        TemplateVariable.BRAND: conversation.brand or "your",
-        TemplateVariable.ORDER_NUMBER: conversation.order_number
-        or conversation.external_shipment_id
-        or "-",
-        TemplateVariable.TRACKING_LINK: link,
-    }
