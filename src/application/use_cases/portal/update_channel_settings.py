@@ -1,11 +1,14 @@
-"""A workspace changes its WhatsApp settings; the worker sees the change on its next event."""
+"""A workspace changes its WhatsApp settings; the worker sees the change on its next event.
+
+Rules: the change is saved whole or not at all (every broken rule of ``settings_rules`` named
+by its field, 422); the sender connection is an active one of the workspace; a shipped default
+template chosen is not stored (the workspace follows later defaults); the settings cache forgets
+the workspace after the commit.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import structlog
 
@@ -14,37 +17,24 @@ from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.use_cases.portal._templates import shipped_defaults
 from application.use_cases.portal.get_channel_settings import ChannelSettingsView, settings_view
+from application.use_cases.portal.settings_rules import (
+    SettingsChange,
+    default_actions_of,
+    known_reason,
+    language_problem,
+    quiet_hours_of,
+    template_problem,
+)
 from domain.errors import InvalidSettings, NotFound, UpstreamRejected, UpstreamUnavailable
-from domain.language import ENGLISH, LANGUAGES
-from domain.quiet_hours import QuietHours, check_zone, parse_clock
 from domain.reasons import FdrReason
-from domain.scheduling import DefaultAction
 from domain.settings import (
-    DEFAULT_ACTION_CUTOFF_MINUTES,
     DEFAULT_CONNECTION_ID,
-    DEFAULT_REMINDER_DELAY_MINUTES,
     ChannelSetting,
 )
-from domain.templates import WaTemplate
 
 _log = structlog.get_logger("portal")
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SettingsChange:
-    whatsapp_enabled: bool
-    sender_connection_id: int | None  # None or 0: the Eshopbox default connection
-    templates: Mapping[str, int]  # reason key -> wa_templates id; a reason left out: the default
-    language: str = ENGLISH  # shoppers without a language of their own read this one
-    monthly_template_cap: int | None = None  # None: no cap (docs/cost.md)
-    # "HH:MM" and an IANA zone; None: the deployment's default for that part; all three None:
-    # the deployment's window (docs/quiet-hours.md).
-    quiet_hours_start: str | None = None
-    quiet_hours_end: str | None = None
-    quiet_hours_zone: str | None = None
-    reminder_delay_minutes: int = DEFAULT_REMINDER_DELAY_MINUTES  # 0: no reminder
-    default_action_cutoff_minutes: int = DEFAULT_ACTION_CUTOFF_MINUTES
-    default_actions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # reason: action
+__all__ = ["SettingsChange", "UpdateChannelSettings"]
 
 
 class UpdateChannelSettings:
@@ -74,11 +64,9 @@ class UpdateChannelSettings:
                     f"connection {connection_id} is not an active WhatsApp connection of this "
                     "workspace"
                 )
-        if change.language not in LANGUAGES:
-            errors["language"] = f"unknown language {change.language[:16]!r}; one of " + ", ".join(
-                LANGUAGES
-            )
-        quiet_hours = self._quiet_hours(change, errors)
+        if (problem := language_problem(change.language)) is not None:
+            errors["language"] = problem
+        quiet_hours = quiet_hours_of(change, self._options.quiet_hours, errors)
         waba_id = await self._waba_of(connection_id, errors)
         default_account = self._options.default_account_id
         owners = ChannelSetting(
@@ -89,13 +77,13 @@ class UpdateChannelSettings:
             chosen: dict[FdrReason, int] = {}
             for key, template_id in change.templates.items():
                 field = f"templates.{key[:64]}"
-                reason = _known_reason(key)
+                reason = known_reason(key)
                 if reason is None:
                     known = ", ".join(r.value for r in FdrReason.known())
                     errors[field] = f"unknown reason {key[:64]!r}; one of {known}"
                     continue
                 template = await uow.templates.get(template_id)
-                problem = _template_problem(
+                problem = template_problem(
                     template,
                     template_id,
                     reason,
@@ -109,7 +97,7 @@ class UpdateChannelSettings:
                 elif (default := defaults.get(reason)) is None or default.id != template_id:
                     # The shipped default is not stored: the workspace follows later defaults.
                     chosen[reason] = template_id
-            actions = _default_actions(change.default_actions, errors)
+            actions = default_actions_of(change.default_actions, errors)
             if errors:
                 raise InvalidSettings(errors)
             await uow.settings.save(
@@ -140,31 +128,6 @@ class UpdateChannelSettings:
         async with self._uow as uow:
             return await settings_view(uow, account_id, default_account, self._options.quiet_hours)
 
-    def _quiet_hours(self, change: SettingsChange, errors: dict[str, str]) -> QuietHours | None:
-        """The workspace's window, or None for the deployment's; a wrong part goes to
-        ``errors`` under its field's name."""
-        parts = (change.quiet_hours_start, change.quiet_hours_end, change.quiet_hours_zone)
-        if all(part is None for part in parts):
-            return None
-        default = self._options.quiet_hours
-        start, end, zone = default.start, default.end, default.zone
-        try:
-            if change.quiet_hours_start is not None:
-                start = parse_clock(change.quiet_hours_start)
-        except ValueError as exc:
-            errors["quietHoursStart"] = str(exc)
-        try:
-            if change.quiet_hours_end is not None:
-                end = parse_clock(change.quiet_hours_end)
-        except ValueError as exc:
-            errors["quietHoursEnd"] = str(exc)
-        try:
-            if change.quiet_hours_zone is not None:
-                zone = check_zone(change.quiet_hours_zone)
-        except ValueError as exc:
-            errors["quietHoursTimeZone"] = str(exc)
-        return QuietHours(start, end, zone)
-
     async def _waba_of(self, connection_id: int | None, errors: dict[str, str]) -> str | None:
         """The business account messages will leave from (None when the connection is bad)."""
         if connection_id is None:
@@ -176,59 +139,3 @@ class UpdateChannelSettings:
         except (NotFound, UpstreamRejected) as exc:
             errors["whatsappSenderConnectionId"] = f"connection {connection_id} cannot send: {exc}"
             return None
-
-
-def _default_actions(
-    chosen: Mapping[str, str], errors: dict[str, str]
-) -> dict[FdrReason, DefaultAction]:
-    """The reasons whose silence leads to an action (``nothing`` is not stored)."""
-    actions: dict[FdrReason, DefaultAction] = {}
-    for key, value in chosen.items():
-        field = f"defaultActions.{key[:64]}"
-        reason = _known_reason(key)
-        if reason is None:
-            known = ", ".join(r.value for r in FdrReason.known())
-            errors[field] = f"unknown reason {key[:64]!r}; one of {known}"
-        elif value not in DefaultAction.__members__.values():
-            names = ", ".join(a.value for a in DefaultAction)
-            errors[field] = f"unknown default action {value[:32]!r}; one of {names}"
-        elif (action := DefaultAction(value)) is not DefaultAction.NOTHING:
-            actions[reason] = action
-    return actions
-
-
-def _known_reason(key: str) -> FdrReason | None:
-    try:
-        reason = FdrReason(key)
-    except ValueError:
-        return None
-    return None if reason is FdrReason.UNKNOWN else reason
-
-
-def _template_problem(
-    template: WaTemplate | None,
-    template_id: int,
-    reason: FdrReason,
-    account_id: int,
-    default_account: int,
-    *,
-    owners: tuple[int, ...],
-    waba_id: str | None,
-) -> str | None:
-    if template is None or template.account_id not in (account_id, default_account):
-        return f"template {template_id} not found"
-    if template.account_id not in owners:
-        return (
-            f"template {template_id} is Eshopbox's: it cannot be sent from the workspace's own "
-            "WhatsApp account; choose a template of the workspace, verified on that account"
-        )
-    if template.reason is not None and template.reason is not reason:
-        return f"template {template_id} is for {template.reason.value}, not {reason.value}"
-    if template.account_id != default_account and not template.is_verified:
-        return f"template {template_id} is not verified with Meta; verify it first"
-    if template.account_id == account_id and template.verified_elsewhere(waba_id):
-        return (
-            f"template {template_id} was verified on another WhatsApp Business Account than "
-            "this connection's; verify it again with this connection chosen"
-        )
-    return None
