@@ -5,7 +5,8 @@ timed out and got no status within ``unknown_recheck_seconds`` almost certainly 
 reached Meta. The due sends live in the database and are claimed with ``FOR UPDATE SKIP
 LOCKED``, so any number of workers share the work and a restart loses none of it.
 
-Rules: sent again at most once, and only while it may still help (``notify/second_look.py``);
+Rules: sent again at most once, and only while it may still help (``notify/second_look.py``;
+the send and the corrected outcome in ``notify/corrections.py``);
 an answered template reached Meta (``OutgoingMessage.reached_meta``); a given-up one fails its
 conversation (``domain.conversation.template_move``).
 """
@@ -17,23 +18,20 @@ from datetime import timedelta
 
 import structlog
 
-from application.content_codec import content_from_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.reachability import signal_failed_send
-from application.sending import ask_meta, settle, settle_conversation, take_slot
+from application.sending import settle_conversation
 from application.services import (
     NotificationOptions,
     SenderResolver,
     SettingsReader,
 )
-from application.use_cases.notify.recording import OutcomeRecorder
+from application.use_cases.notify.corrections import Corrections
 from application.use_cases.notify.second_look import ANSWERED, why_not_again
 from domain.activity import Outcome
 from domain.conversation import Conversation
-from domain.errors import NotFound, SendError, UpstreamRejected
 from domain.messages import OutgoingMessage
 from domain.status import MessageStatus
 
@@ -64,13 +62,9 @@ class RecheckUnknownSends:
     ) -> None:
         self._uow = uow
         self._settings = settings
-        self._senders = senders
-        self._gateway = gateway
-        self._limiter = limiter
-        self._activity = activity
         self._clock = clock
         self._options = options
-        self._recorder = OutcomeRecorder(uow, activity, clock)
+        self._corrections = Corrections(uow, senders, gateway, limiter, activity, clock)
 
     async def __call__(self, limit: int = 100) -> Rechecked:
         now = self._clock.now()
@@ -96,14 +90,14 @@ class RecheckUnknownSends:
                     if await uow.messages.advance(message):
                         answered += 1
                         why = "the shopper answered it: Meta had it"
-                        await self._recorder.correct(
+                        await self._corrections.correct(
                             uow, message, conversation, Outcome.SENT, why, now
                         )
                 elif why is not None:
                     message.fail(why, now)
                     if await uow.messages.advance(message):
                         await settle_conversation(uow, message, now)
-                        await self._recorder.correct(
+                        await self._corrections.correct(
                             uow, message, conversation, Outcome.FAILED, why, now
                         )
                         given_up.append((message, conversation))
@@ -113,12 +107,12 @@ class RecheckUnknownSends:
                         to_send.append((message, conversation))
             await uow.commit()
         for message, conversation in given_up:
-            await self._recorder.publish_send(
+            await self._corrections.publish(
                 message, conversation, Outcome.FAILED, message.error_title, now
             )
         resent = 0
         for message, conversation in to_send:
-            resent += await self._send_again(message, conversation)
+            resent += await self._corrections.send_again(message, conversation)
         if resent or given_up or answered:
             _log.info(
                 "unknown sends looked at again",
@@ -134,41 +128,6 @@ class RecheckUnknownSends:
             counts = await uow.messages.count_unknown(self._clock.now(), AGE_BANDS)
         labels = [f"<{_label(b)}" for b in AGE_BANDS] + [f">={_label(AGE_BANDS[-1])}"]
         return dict(zip(labels, counts, strict=True))
-
-    async def _send_again(self, message: OutgoingMessage, conversation: Conversation) -> int:
-        try:
-            sender = await self._senders.by_connection_id(message.sender_connection_id)
-        except (NotFound, UpstreamRejected) as exc:
-            _log.warning("unknown send not repeated: sender unavailable", error=str(exc))
-            return 0  # stays queued: looked at again on the next pass after the wait
-        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
-            return 0
-        now = self._clock.now()
-        error = await ask_meta(
-            self._gateway, message, sender, content_from_json(message.payload), now
-        )
-        message.resend_refused_for_now()
-        async with self._uow as uow:
-            stored = await settle(uow, message, now)
-            outcome = {MessageStatus.FAILED: Outcome.FAILED, MessageStatus.UNKNOWN: None}.get(
-                stored.status, Outcome.SENT
-            )
-            if outcome is not None:
-                detail = _detail(error, stored)
-                await self._recorder.correct(uow, stored, conversation, outcome, detail, now)
-            await uow.commit()
-        if outcome is not None:
-            await self._recorder.publish_send(
-                stored, conversation, outcome, _detail(error, stored), now
-            )
-        await signal_failed_send(self._uow, self._activity, conversation, stored, now)
-        return 1
-
-
-def _detail(error: SendError | None, message: OutgoingMessage) -> str:
-    if error is not None:
-        return f"sent again after no status from Meta: {error}"
-    return "sent again after no status from Meta"
 
 
 def _label(seconds: float) -> str:

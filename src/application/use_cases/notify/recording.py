@@ -1,9 +1,12 @@
-"""The event's outcome, written to ``wa_fdr_events`` and told to the workspace's timeline."""
+"""The event's outcome, written to ``wa_fdr_events`` and told to the workspace's timeline.
+
+Rules: the send's outcome, the message's status and the conversation's state are written in
+one transaction; a sent (or unknown) template schedules the reminder and the default action;
+a skip records its reason (``skip_reason``) and, when WhatsApp cannot reach the shopper,
+signals ``whatsapp_unreachable`` once; the timeline is told after the commit.
+"""
 
 from __future__ import annotations
-
-import dataclasses
-from datetime import datetime
 
 from application.follow_through import schedule_follow_through
 from application.ports.clock import Clock
@@ -14,9 +17,8 @@ from application.sending import settle, settle_conversation
 from application.use_cases.notify.results import (
     Disposition,
     Notified,
-    attempt_event_key,
-    event_key,
     outcome_of,
+    record_outcome,
 )
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation
@@ -24,7 +26,6 @@ from domain.errors import SendError
 from domain.failed_delivery import FailedDelivery
 from domain.messages import OutgoingMessage
 from domain.reasons import FdrReason
-from domain.records import FdrEventRecord
 from domain.status import MessageStatus
 
 
@@ -56,7 +57,7 @@ class OutcomeRecorder:
             detail = str(error) if error else ""
             if not detail and message.status is MessageStatus.FAILED:
                 detail = message.error_title or ""
-            await self.record(
+            await record_outcome(
                 uow,
                 fdr,
                 conversation.reason,
@@ -64,6 +65,7 @@ class OutcomeRecorder:
                 detail=detail,
                 conversation_id=conversation.id,
                 error_code=message.error_code if outcome is Outcome.FAILED else None,
+                now=now,
             )
             if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
                 await schedule_follow_through(uow, conversation, fdr.failed_at, now)
@@ -100,7 +102,7 @@ class OutcomeRecorder:
     ) -> Notified:
         text = f"{why.value}: {detail}"[:1000]
         async with self._uow as uow:
-            await self.record(
+            await record_outcome(
                 uow,
                 fdr,
                 reason,
@@ -108,6 +110,7 @@ class OutcomeRecorder:
                 detail=text,
                 conversation_id=conversation_id,
                 skip_reason=why,
+                now=self._clock.now(),
             )
             known = reason.value if reason else None
             signal = await signal_skip(uow, fdr, known, why, conversation_id, self._clock.now())
@@ -131,81 +134,6 @@ class OutcomeRecorder:
             detail=text,
             conversation_id=conversation_id,
         )
-
-    async def record(
-        self,
-        uow: UnitOfWork,
-        fdr: FailedDelivery,
-        reason: FdrReason | None,
-        outcome: Outcome,
-        *,
-        detail: str,
-        conversation_id: int | None,
-        error_code: int | None = None,
-        skip_reason: SkipReason | None = None,
-    ) -> None:
-        record = FdrEventRecord(
-            event_key=event_key(fdr),
-            account_id=fdr.account_id,
-            shipment_id=fdr.shipment_id,
-            status_log_id=fdr.status_log_id,
-            reason=reason.value if reason else FdrReason.UNKNOWN.value,
-            outcome=outcome,
-            detail=detail,
-            skip_reason=skip_reason.value if skip_reason else None,
-            conversation_id=conversation_id,
-            error_code=error_code,
-            received_at=self._clock.now(),
-        )
-        if await uow.fdr_events.add(record) is None:
-            await uow.fdr_events.update(record)
-
-    async def correct(
-        self,
-        uow: UnitOfWork,
-        message: OutgoingMessage,
-        conversation: Conversation | None,
-        outcome: Outcome,
-        detail: str,
-        now: datetime,
-    ) -> None:
-        """The event's outcome, no longer unknown (the record exists: the send had one)."""
-        if conversation is None:
-            return
-        key = attempt_event_key(conversation.shipment_id, conversation.status_log_id)
-        record = await uow.fdr_events.get(key)
-        if record is not None:
-            await uow.fdr_events.update(
-                dataclasses.replace(
-                    record,
-                    outcome=outcome,
-                    detail=detail[:1000],
-                    error_code=message.error_code if outcome is Outcome.FAILED else None,
-                    received_at=now,
-                )
-            )
-
-    async def publish_send(
-        self,
-        message: OutgoingMessage,
-        conversation: Conversation | None,
-        outcome: Outcome,
-        detail: str | None,
-        now: datetime,
-    ) -> None:
-        event = ActivityEvent(
-            account_id=conversation.account_id if conversation else None,
-            shipment_id=conversation.shipment_id if conversation else None,
-            reason=conversation.reason.value if conversation else None,
-            outcome=outcome,
-            message_id=message.message_id,
-            conversation_id=message.conversation_id,
-            detail=detail,
-            error_code=message.error_code,
-            error_title=message.error_title,
-            occurred_at=now,
-        )
-        await self._publish(event)
 
     async def _publish(self, event: ActivityEvent) -> None:
         # Best effort: the composition root wraps the publisher (docs/adr/0007).

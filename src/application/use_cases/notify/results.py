@@ -1,14 +1,18 @@
-"""What a failed delivery's notification tells the worker, and the key of its record."""
+"""What a failed delivery's notification tells the worker, and its record (one per event key)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from domain.activity import Outcome
+from application.ports.repositories import UnitOfWork
+from domain.activity import Outcome, SkipReason
 from domain.conversation import Conversation
 from domain.failed_delivery import FailedDelivery
 from domain.messages import OutgoingMessage
+from domain.reasons import FdrReason
+from domain.records import FdrEventRecord
 from domain.status import MessageStatus
 
 
@@ -54,3 +58,34 @@ def outcome_of(status: MessageStatus) -> Outcome:
     if status.rank == 0:  # queued, in flight, retrying, unknown
         return Outcome.UNKNOWN
     return Outcome.SENT
+
+
+async def record_outcome(
+    uow: UnitOfWork,
+    fdr: FailedDelivery,
+    reason: FdrReason | None,
+    outcome: Outcome,
+    *,
+    detail: str,
+    conversation_id: int | None,
+    now: datetime,
+    error_code: int | None = None,
+    skip_reason: SkipReason | None = None,
+) -> None:
+    """The event's one record (``uq_fdr_event_key``), written or written over, inside ``uow``'s
+    transaction; a skip's reason in a column of its own."""
+    record = FdrEventRecord(
+        event_key=event_key(fdr),
+        account_id=fdr.account_id,
+        shipment_id=fdr.shipment_id,
+        status_log_id=fdr.status_log_id,
+        reason=reason.value if reason else FdrReason.UNKNOWN.value,
+        outcome=outcome,
+        detail=detail,
+        skip_reason=skip_reason.value if skip_reason else None,
+        conversation_id=conversation_id,
+        error_code=error_code,
+        received_at=now,
+    )
+    if await uow.fdr_events.add(record) is None:
+        await uow.fdr_events.update(record)
