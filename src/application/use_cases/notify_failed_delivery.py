@@ -13,7 +13,6 @@ cap, template of another account); a template that does not fit fails its conver
 
 from __future__ import annotations
 
-from application.content_codec import content_json
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -29,14 +28,12 @@ from application.use_cases.notify.results import (
     event_key,
 )
 from application.use_cases.notify.resuming import Resume
+from application.use_cases.notify.rows import new_conversation, template_message
 from application.use_cases.notify.template_send import TemplateSend
 from domain.activity import Outcome, SkipReason
-from domain.conversation import Conversation, ConversationState
 from domain.errors import NotFound, TemplateMismatch, UpstreamRejected
 from domain.failed_delivery import FailedDelivery
-from domain.messages import MessageKind, OutgoingMessage
 from domain.planning import Plan, Skip, verified_elsewhere
-from domain.status import MessageStatus
 
 __all__ = ["Disposition", "Notified", "NotifyFailedDelivery", "attempt_event_key", "event_key"]
 
@@ -104,26 +101,7 @@ class NotifyFailedDelivery:
         now = self._clock.now()
         async with self._uow as uow:
             conversation = await uow.conversations.add(
-                Conversation(
-                    account_id=fdr.account_id,
-                    shipment_id=fdr.shipment_id,
-                    external_shipment_id=fdr.external_shipment_id,
-                    status_log_id=fdr.status_log_id,
-                    order_number=fdr.order_number,
-                    tracking_id=fdr.tracking_id,
-                    courier=fdr.courier[:128],
-                    tracking_domain=fdr.tracking_domain,
-                    reason=plan.reason,
-                    customer_phone=plan.phone.digits,
-                    customer_name=fdr.customer_name,
-                    brand=fdr.brand or fdr.account_slug,
-                    sender_connection_id=sender.connection_id,
-                    template_id=plan.template.id,
-                    state=ConversationState.PENDING,
-                    reply_ref=self._refs.new_ref()[:32],
-                    created_at=now,
-                    updated_at=now,
-                )
+                new_conversation(fdr, plan, sender, self._refs.new_ref()[:32], now)
             )
             if conversation is None:  # another worker took this attempt a moment ago
                 await uow.rollback()
@@ -141,20 +119,7 @@ class NotifyFailedDelivery:
                     message = None
                 else:
                     message = await uow.messages.add(
-                        OutgoingMessage(
-                            conversation_id=conversation.id,
-                            kind=MessageKind.TEMPLATE,
-                            client_ref=self._refs.new_ref(),
-                            shipment_status_log_id=fdr.status_log_id,
-                            sender_connection_id=sender.connection_id,
-                            customer_phone=plan.phone.digits,
-                            business_phone=sender.display_phone_number or sender.phone_number_id,
-                            wa_template_id=plan.template.id,
-                            payload=content_json(content),
-                            status=MessageStatus.QUEUED,
-                            created_at=now,
-                            updated_at=now,
-                        )
+                        template_message(conversation, plan, sender, content, self._refs, now)
                     )
                 await uow.commit()
         if conversation is None:
