@@ -1,5 +1,10 @@
 """The shopper gives a new address or another phone number on the tracking page's stand-in of
-the customer portal: the same ESB action, on the same path, as an answer on WhatsApp."""
+the customer portal: the same ESB action, on the same path, as an answer on WhatsApp.
+
+Rules: only with the conversation's reference; one thing asked of logistics per conversation
+(``ask_logistics``: recorded first, one idempotency key); an address or number that cannot be
+used is refused field by field; the conversation then moves as after an answer (compare-and-set).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Status webhooks: every tick kept once, the message's status moved only forward."""
+"""Status webhooks: every tick kept once, the message's status moved only forward.
+
+Rules: each (message, status) is stored once (``uq_dlr_message_status``); a status moves its
+message only forward (a compare-and-set, ``OutgoingMessage.apply``); a tick for a send that
+timed out links it by its ``client_ref``; one that names no known message is kept and linked
+later; the reminder never moves its conversation; a failure Meta gives for a number that cannot
+get WhatsApp signals ``whatsapp_unreachable``; the timeline hears of each move.
+"""
 
 from __future__ import annotations
 

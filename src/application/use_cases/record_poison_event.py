@@ -1,4 +1,9 @@
-"""An event that can never be handled is recorded once and then let go (never redelivered)."""
+"""An event that can never be handled is recorded once and then let go (never redelivered).
+
+Rules: one record per Pub/Sub message (``uq_fdr_event_key``), ``skipped`` with the skip reason
+``malformed``; the ids it carried, when readable, put it in the workspace's numbers; only a
+preview of the body is kept.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A shipment event after a notified failed attempt becomes its conversation's outcome.
 
-Each event is stored once by its unique key (shipment, status log id); the outcomes of the
+Rules: each event is stored once by its unique key (shipment, status log id); the outcomes of the
 shipment's conversations are then derived again from all its events, so that a late or
 out-of-order event lands where it belongs (docs/outcomes.md). Shipments we never wrote about,
 most of the traffic, cost one indexed read and no write.

@@ -1,4 +1,9 @@
-"""The scheduler's handler for sends held through quiet hours (docs/quiet-hours.md)."""
+"""The scheduler's handler for sends held through quiet hours (docs/quiet-hours.md).
+
+Rules: the held event goes through ``NotifyFailedDelivery`` again with the hold lifted (every
+rule of a fresh event applies then); a send that could not finish now fails the job, which the
+scheduler tries again after its backoff.
+"""
 
 from __future__ import annotations
 

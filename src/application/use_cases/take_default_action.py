@@ -2,9 +2,12 @@
 courier's next attempt, the workspace's choice for the reason (``reattempt``) is asked of
 the ESB as if the shopper had tapped it.
 
-It is the conversation's one NDR action of that kind (``uq_ndr_action_kind``), asked through
-the path a tap takes (``application.ndr_requests.ask_logistics``, the same idempotency key);
-marked ``automatic`` in the record, the portal and the activity event.
+Rules: only while the shopper is still silent (``follow_through.silent_conversation``); only
+what the workspace still chooses for the reason; never over the shopper's own action; the
+conversation's one NDR action of that kind (``uq_ndr_action_kind``), asked through the path a
+tap takes (``application.ndr_requests.ask_logistics``, the same idempotency key); done, it
+resolves the open conversation; marked ``automatic`` in the record, the portal and the
+activity event.
 """
 
 from __future__ import annotations

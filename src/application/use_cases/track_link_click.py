@@ -1,5 +1,10 @@
 """A shopper opened the tracking link from WhatsApp: count it, send them to the portal (or,
-with no portal configured, to the built-in stand-in of its tracking page)."""
+with no portal configured, to the built-in stand-in of its tracking page).
+
+Rules: only a shipment we wrote about, with its conversation's reference, is answered (else not
+found, no hint that it exists); each opening from the link is counted and told to the
+timeline (best effort); a page reached after its own form was sent counts nothing.
+"""
 
 from __future__ import annotations
 

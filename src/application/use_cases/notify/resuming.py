@@ -1,4 +1,10 @@
-"""A failed delivery seen before: finish what is unfinished, never send twice (docs/sending.md)."""
+"""A failed delivery seen before: finish what is unfinished, never send twice (docs/sending.md).
+
+Rules: a template that certainly never reached Meta (``queued``, ``retrying``) is sent now; one
+another worker is sending is looked at again later; one a worker died sending is ``unknown``
+and never sent again at once; an answer stored without its outcome gets its record; a template
+deleted or a sender gone meanwhile fails the send.
+"""
 
 from __future__ import annotations
 

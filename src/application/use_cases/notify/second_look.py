@@ -1,4 +1,9 @@
-"""Whether an unknown template send may go to Meta once more (docs/sending.md)."""
+"""Whether an unknown template send may go to Meta once more (docs/sending.md).
+
+Rules: once only; not when its conversation is gone, answered (Meta had it) or closed; not
+when a newer attempt of the shipment was notified, the attempt is stale, WhatsApp is off for
+the workspace, the shopper opted out, or the template is deleted or no longer verified.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The template's send: the one send step (``application.sending``), then the outcome recorded."""
+"""The template's send: the one send step (``application.sending``), then the outcome recorded.
+
+Rules: a send another worker took is looked at again after the in-flight grace; Meta refusing
+for now sends the event back after its ``retry_after`` (else the configured delay); any other
+answer is recorded with the outcome (``OutcomeRecorder.finish``).
+"""
 
 from __future__ import annotations
 

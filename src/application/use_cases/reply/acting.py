@@ -1,4 +1,9 @@
-"""A decided answer carried out: the NDR action once, the conversation moved, the reply closed."""
+"""A decided answer carried out: the NDR action once, the conversation moved, the reply closed.
+
+Rules: the action goes through ``ask_logistics`` (recorded first, one per conversation and
+kind); once settled, the shipment's outcomes are judged again (``OutcomeJudge``); a refused
+action needs a person; the conversation moves by compare-and-set, never a whole-row write.
+"""
 
 from __future__ import annotations
 
