@@ -81,11 +81,11 @@ class FollowUpSender:
                             else MessageKind.TEXT
                         ),
                         client_ref=client_ref,
-                        shipment_status_log_id=conversation.status_log_id,
+                        status_log_id=conversation.status_log_id,
                         sender_connection_id=conversation.sender_connection_id,
                         customer_phone=conversation.customer_phone,
                         business_phone="",
-                        wa_template_id=None,
+                        template_id=None,
                         root_message_id=conversation.root_message_id,
                         payload=content_json(content),
                         status=MessageStatus.PENDING,

@@ -66,11 +66,11 @@ class OutgoingMessage:
     conversation_id: int
     kind: MessageKind
     client_ref: str  # our id, sent as biz_opaque_callback_data and echoed in every status
-    shipment_status_log_id: int
+    status_log_id: int  # the attempt (``shipment_status_log_id``)
     sender_connection_id: int
     customer_phone: str
     business_phone: str
-    wa_template_id: int | None = None
+    template_id: int | None = None  # ``wa_template_id``: None on a follow-up
     root_message_id: str | None = None
     message_id: str | None = None  # Meta's wamid, once accepted
     payload: str = ""  # the request body we sent

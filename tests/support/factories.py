@@ -43,11 +43,11 @@ class OutgoingMessageFactory(DataclassFactory[OutgoingMessage]):
     kind = MessageKind.TEMPLATE
     client_ref = Use(lambda: f"ref-{new_id()}")
     conversation_id = Use(new_id)
-    shipment_status_log_id = Use(new_id)
+    status_log_id = Use(new_id)
     sender_connection_id = 5
     customer_phone = Use(_phone)
     business_phone = "106540352242922"
-    wa_template_id = None
+    template_id = None
     root_message_id = None
     message_id = None
     status = MessageStatus.PENDING

@@ -87,7 +87,7 @@ async def _sent_templates(store: InMemoryStore) -> list[str]:
                     conversation_id=conversation.id,
                     kind=MessageKind.TEMPLATE,
                     client_ref=f"big-{n}",
-                    shipment_status_log_id=n,
+                    status_log_id=n,
                     sender_connection_id=0,
                     customer_phone="919800000000",
                     business_phone="15550783881",

@@ -48,9 +48,7 @@ async def why_not_again(
     if await uow.opt_outs.is_opted_out(conversation.account_id, message.customer_phone):
         return "not sent again: the shopper opted out"  # docs/opt-out.md
     template = (
-        await uow.templates.get(message.wa_template_id)
-        if message.wa_template_id is not None
-        else None
+        await uow.templates.get(message.template_id) if message.template_id is not None else None
     )
     if template is None:
         return "not sent again: the template was deleted"

@@ -80,9 +80,9 @@ class ShowConversation:
         )
 
     async def _template_of(self, account_id: int, message: OutgoingMessage) -> WaTemplate | None:
-        if message.wa_template_id is None:
+        if message.template_id is None:
             return None
         try:
-            return await self._template(account_id, message.wa_template_id)
+            return await self._template(account_id, message.template_id)
         except NotFound:
             return None

@@ -257,7 +257,7 @@ def thread_item(entry: ThreadEntry) -> ThreadItem:
             kind=entry.kind,
             status=entry.status,
             message_id=entry.message_id,
-            template_id=entry.wa_template_id,
+            template_id=entry.template_id,
             error_code=entry.error_code,
             error_title=_masked(entry.error_title),
             reminder=entry.is_reminder,
