@@ -1,11 +1,7 @@
-"""Status webhooks: every tick kept once, the message's status moved only forward.
-
-Rules: each (message, status) is stored once (``uq_dlr_message_status``); a status moves its
-message only forward (a compare-and-set, ``OutgoingMessage.apply``); a tick for a send that
-timed out links it by its ``client_ref``; one that names no known message is kept and linked
-later; the reminder never moves its conversation; a failure Meta gives for a number that cannot
-get WhatsApp signals ``whatsapp_unreachable``; the timeline hears of each move.
-"""
+"""Status webhooks. Rules: each (message, status) stored once (``uq_dlr_message_status``); a
+status moves its message only forward (compare-and-set); a timed-out send is linked by its
+``client_ref``, a tick naming no known message kept and linked later; the reminder never moves
+its conversation; a failure for a number without WhatsApp signals ``whatsapp_unreachable``."""
 
 from __future__ import annotations
 
@@ -115,14 +111,12 @@ def _report(update: StatusUpdate, message: OutgoingMessage | None, now: datetime
 
 
 def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> bool:
-    """Whether the template's status may still change its conversation. A root is never
-    unset and no state goes back to ``pending``, so a conversation read rooted and past
-    ``pending`` needs no compare-and-set unless the template failed (most ticks: none)."""
+    """Whether the template's status may still change its conversation: a root is never unset
+    and no state goes back to ``pending``, so most ticks need no compare-and-set."""
     if conversation is None:
         return True
-    if conversation.root_message_id is None and message.message_id is not None:
-        return True
-    return conversation.follows_template(message.status)
+    rooting = conversation.root_message_id is None and message.message_id is not None
+    return rooting or conversation.follows_template(message.status)
 
 
 def _activity_events(
