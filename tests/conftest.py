@@ -1,7 +1,8 @@
 """Shared fixtures: real MariaDB, SQLite, Redis and the Pub/Sub emulator.
 
 Use-case tests run on SQLite: one file is migrated per session (the shipped reason rules and
-templates come with the migrations) and each test gets a copy of it (docs/adr/0005)."""
+templates come with the migrations) and each test gets a copy of it
+(docs/adr/0005-use-case-tests-on-sqlite.md)."""
 
 from __future__ import annotations
 
