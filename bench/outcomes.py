@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from bench import env
 from bench.fanout import template_event
+from composition.container import build_container
 from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
-from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 
