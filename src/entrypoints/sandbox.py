@@ -27,6 +27,7 @@ from dishka import AsyncContainer
 
 from application.content_codec import content_from_json
 from application.ports.repositories import UnitOfWork
+from application.ports.shipment_events import Malformed, NotFailedDelivery
 from application.use_cases.notify_failed_delivery import attempt_event_key
 from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.record_poison_event import poison_event_key
@@ -46,7 +47,7 @@ from entrypoints.http.portal.conversation_views import (
     ThreadStatus,
 )
 from entrypoints.sandbox_events import sandbox_event
-from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
+from infrastructure.events.shipment_event import decode_shipment_event
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
 

@@ -17,10 +17,10 @@ import structlog
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
+from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog

@@ -6,6 +6,7 @@ from dishka import Provider, Scope, from_context, provide
 
 from application.ports.clock import Clock, IdGenerator
 from application.ports.held_events import FailedDeliveryCodec
+from application.ports.shipment_events import IntakeMetrics, ShipmentEventDecoder
 from application.services import NotificationOptions
 from composition.activation import META
 from domain.outcomes import SHIPPED_NAMES, EventNames
@@ -13,6 +14,8 @@ from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from infrastructure.clock import SystemClock, UuidRefs
 from infrastructure.config import Config
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
+from infrastructure.events.intake_metrics import PrometheusIntakeMetrics
+from infrastructure.events.shipment_event import MsgspecShipmentEventDecoder
 from infrastructure.i18n import load_catalogs
 
 
@@ -22,6 +25,7 @@ class CoreProvider(Provider):
     clock = provide(SystemClock, provides=Clock)
     refs = provide(UuidRefs, provides=IdGenerator)
     held_events = provide(MsgspecFailedDeliveryCodec, provides=FailedDeliveryCodec)
+    intake_metrics = provide(PrometheusIntakeMetrics, provides=IntakeMetrics)
 
     @provide
     def options(self, config: Config) -> NotificationOptions:
@@ -40,6 +44,10 @@ class CoreProvider(Provider):
     @provide
     def event_names(self, config: Config) -> EventNames:
         return SHIPPED_NAMES.with_extra(config.outcome_event_names)
+
+    @provide
+    def shipment_events(self, names: EventNames) -> ShipmentEventDecoder:
+        return MsgspecShipmentEventDecoder(names)
 
     @provide
     def default_sender(self, config: Config) -> SenderConnection:

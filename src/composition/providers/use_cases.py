@@ -14,6 +14,7 @@ from application.ports.webhooks import WebhookDecoder
 from application.use_cases.ask_from_tracking_page import AskFromTrackingPage
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
@@ -32,7 +33,6 @@ from application.use_cases.take_default_action import TakeDefaultAction
 from application.use_cases.templates_at_meta import PushTemplatesToMeta, ShowTemplatesAtMeta
 from application.use_cases.track_link_click import TrackLinkClick
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from infrastructure.config import Config
 
 
