@@ -107,7 +107,9 @@ async def test_a_template_changed_during_verification_is_not_marked_verified(
     store: InMemoryStore,
 ) -> None:
     account = new_id()
-    created = await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (
+        await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    ).template
     assert created.id is not None
     verify = VerifyTemplate(
         InMemoryUnitOfWork(store),
@@ -123,7 +125,9 @@ async def test_a_template_changed_during_verification_is_not_marked_verified(
 
 async def test_a_sender_that_is_gone_fails_the_verification(store: InMemoryStore) -> None:
     account = new_id()
-    created = await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (
+        await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    ).template
     assert created.id is not None
     async with InMemoryUnitOfWork(store) as uow:
         await uow.settings.save(ChannelSetting(account_id=account, sender_connection_id=482))
