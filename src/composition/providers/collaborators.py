@@ -84,20 +84,21 @@ class CollaboratorsProvider(Provider):
 
     @provide(when=PUBSUB_EVENTS)
     async def pubsub_events(self, config: Config) -> AsyncIterator[EventSource]:
-        assert config.pubsub_project
-        assert config.pubsub_fdr_subscription
-        target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
-        client = target.subscriber()
-        yield PubSubEventSource(client, target.subscription_path(config.pubsub_fdr_subscription))
-        await client.close()
+        async for source in _pull(config, config.pubsub_fdr_subscription):
+            yield source
 
     @provide(when=PUBSUB_OUTCOMES)
     async def pubsub_outcome_events(self, config: Config) -> AsyncIterator[OutcomeEventSource]:
         """The pull source of ``WA_PUBSUB_OUTCOME_SUBSCRIPTION`` (none without it)."""
-        assert config.pubsub_project
-        assert config.pubsub_outcome_subscription
-        target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
-        client = target.subscriber()
-        path = target.subscription_path(config.pubsub_outcome_subscription)
-        yield PubSubEventSource(client, path)
-        await client.close()
+        async for source in _pull(config, config.pubsub_outcome_subscription):
+            yield source
+
+
+async def _pull(config: Config, subscription: str | None) -> AsyncIterator[PubSubEventSource]:
+    """A pull source of ``subscription``, closed after the container."""
+    assert config.pubsub_project
+    assert subscription
+    target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
+    client = target.subscriber()
+    yield PubSubEventSource(client, target.subscription_path(subscription))
+    await client.close()
