@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import text
 
+from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
 from bench import env
 from bench.fanout import template_event
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
-from entrypoints.wiring import build_container
+from composition.container import build_container
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 

@@ -11,15 +11,16 @@ import contextlib
 import signal
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 
 import structlog
 from dishka import AsyncContainer
 
-from application.ports.collaborators import EventSource, ReceivedEvent
+from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
+from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
@@ -193,7 +194,8 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def run_worker(config: Config) -> int:
+def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
+    """The worker process; ``containers`` makes its container (the composition root's)."""
     if not (config.pubsub_project and config.pubsub_fdr_subscription):
         print(
             "configuration error: WA_PUBSUB_FDR_SUBSCRIPTION (with WA_PUBSUB_PROJECT) is "
@@ -219,16 +221,14 @@ def run_worker(config: Config) -> int:
             )
     _log.info(config.meta_label())
     try:
-        return asyncio.run(_main(config))
+        return asyncio.run(_main(config, containers))
     finally:
         if metrics is not None:
             metrics.shutdown()
 
 
-async def _main(config: Config) -> int:
-    from entrypoints.wiring import build_container
-
-    container = build_container(config)
+async def _main(config: Config, containers: Callable[[], AsyncContainer]) -> int:
+    container = containers()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -243,10 +243,7 @@ async def _main(config: Config) -> int:
         if config.pubsub_outcome_subscription:
             # The shipment events for the outcomes come on a subscription of their own: the
             # same intake handles them, with its own pulls and concurrency.
-            from entrypoints.wiring import outcome_event_source
-
-            outcome_source, close = outcome_event_source(config)
-            resources.push_async_callback(close)
+            outcome_source = await container.get(OutcomeEventSource)
             workers.append(
                 Worker(
                     container,

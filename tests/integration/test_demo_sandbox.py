@@ -37,7 +37,7 @@ class Demo:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "entrypoints.cli", *args],
+            [sys.executable, "-m", "composition.cli", *args],
             cwd=self.folder,
             env=self.env,
             capture_output=True,
@@ -76,7 +76,7 @@ def running_demo(folder: Path, env: dict[str, str]) -> Iterator[Demo]:
     port = free_port()
     demo = Demo(folder, port, env)
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "composition.cli", "demo", "--port", str(port)],
         cwd=folder,
         env=demo.env,
         stdout=subprocess.PIPE,
@@ -236,7 +236,7 @@ def test_the_sandbox_without_a_running_demo_says_so(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "composition.cli",
             "sandbox",
             "--url",
             f"http://127.0.0.1:{port}",

@@ -102,7 +102,7 @@ async def test_a_template_changed_during_verification_is_not_marked_verified(
     new_uow: UowFactory,
 ) -> None:
     account = new_id()
-    created = await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)).template
     assert created.id is not None
     verify = VerifyTemplate(
         new_uow(),
@@ -121,7 +121,7 @@ async def test_a_template_changed_during_verification_is_not_marked_verified(
 
 async def test_a_sender_that_is_gone_fails_the_verification(new_uow: UowFactory) -> None:
     account = new_id()
-    created = await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)).template
     assert created.id is not None
     async with new_uow() as uow:
         await uow.settings.save(ChannelSetting(account_id=account, sender_connection_id=482))

@@ -83,6 +83,6 @@ class ShowConversation:
         if message.wa_template_id is None:
             return None
         try:
-            return await self._template(account_id, message.wa_template_id)
+            return (await self._template(account_id, message.wa_template_id)).template
         except NotFound:
             return None

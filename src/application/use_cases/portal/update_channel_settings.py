@@ -48,6 +48,10 @@ class SettingsChange:
 
 
 class UpdateChannelSettings:
+    """Saves a workspace's settings, or raises ``InvalidSettings`` naming every wrong field by
+    its ``SettingsChange`` name (``templates.<reason>``, ``default_actions.<reason>`` for one
+    entry); the HTTP layer renames them to its own."""
+
     def __init__(
         self,
         uow: UnitOfWork,
@@ -70,7 +74,7 @@ class UpdateChannelSettings:
         if connection_id is not None:
             installed = {c.connection_id for c in await self._directory.connections(account_id)}
             if connection_id not in installed:
-                errors["whatsappSenderConnectionId"] = (
+                errors["sender_connection_id"] = (
                     f"connection {connection_id} is not an active WhatsApp connection of this "
                     "workspace"
                 )
@@ -152,29 +156,29 @@ class UpdateChannelSettings:
             if change.quiet_hours_start is not None:
                 start = parse_clock(change.quiet_hours_start)
         except ValueError as exc:
-            errors["quietHoursStart"] = str(exc)
+            errors["quiet_hours_start"] = str(exc)
         try:
             if change.quiet_hours_end is not None:
                 end = parse_clock(change.quiet_hours_end)
         except ValueError as exc:
-            errors["quietHoursEnd"] = str(exc)
+            errors["quiet_hours_end"] = str(exc)
         try:
             if change.quiet_hours_zone is not None:
                 zone = check_zone(change.quiet_hours_zone)
         except ValueError as exc:
-            errors["quietHoursTimeZone"] = str(exc)
+            errors["quiet_hours_zone"] = str(exc)
         return QuietHours(start, end, zone)
 
     async def _waba_of(self, connection_id: int | None, errors: dict[str, str]) -> str | None:
         """The business account messages will leave from (None when the connection is bad)."""
         if connection_id is None:
             return self._senders.default.waba_id
-        if "whatsappSenderConnectionId" in errors:
+        if "sender_connection_id" in errors:
             return None
         try:
             return (await self._senders.by_connection_id(connection_id)).waba_id
         except (NotFound, UpstreamRejected) as exc:
-            errors["whatsappSenderConnectionId"] = f"connection {connection_id} cannot send: {exc}"
+            errors["sender_connection_id"] = f"connection {connection_id} cannot send: {exc}"
             return None
 
 
@@ -184,7 +188,7 @@ def _default_actions(
     """The reasons whose silence leads to an action (``nothing`` is not stored)."""
     actions: dict[FdrReason, DefaultAction] = {}
     for key, value in chosen.items():
-        field = f"defaultActions.{key[:64]}"
+        field = f"default_actions.{key[:64]}"
         reason = _known_reason(key)
         if reason is None:
             known = ", ".join(r.value for r in FdrReason.known())

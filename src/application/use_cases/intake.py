@@ -1,21 +1,25 @@
-"""The one way into the FDR use case, shared by the pull worker and the push endpoint; and the
+"""The one way in for a shipment event, shared by the pull worker and the push endpoint: decoded,
+then handed to the use case it is for (a failed delivery, an outcome, a poison event); and the
 worker's triage of a pulled batch."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 import structlog
 
+from application.ports.shipment_events import (
+    IntakeMetrics,
+    Malformed,
+    NotFailedDelivery,
+    ShipmentEventDecoder,
+)
 from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from domain.failed_delivery import FailedDelivery
-from domain.outcomes import EventNames, ShipmentEvent, ShipmentEventKind
-from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
-from infrastructure.metrics import FDR_EVENT_SECONDS, FDR_EVENTS, UNMAPPED_EVENT_NAMES
+from domain.outcomes import ShipmentEvent, ShipmentEventKind
 
 _log = structlog.get_logger("intake")
 
@@ -33,18 +37,20 @@ class ShipmentEventIntake:
         notify: NotifyFailedDelivery,
         poison: RecordPoisonEvent,
         outcomes: RecordShipmentOutcome,
-        names: EventNames,
+        decoder: ShipmentEventDecoder,
+        metrics: IntakeMetrics,
     ) -> None:
         self._notify = notify
         self._poison = poison
         self._outcomes = outcomes
-        self._names = names
+        self._decoder = decoder
+        self._metrics = metrics
 
     async def __call__(self, data: bytes, message_id: str) -> IntakeResult:
         started = time.perf_counter()
-        decoded = decode_shipment_event(data, self._names)
+        decoded = self._decoder.decode(data)
         if isinstance(decoded, NotFailedDelivery):
-            count_unmapped(decoded)
+            self._metrics.unmapped(decoded)
             result = IntakeResult(Disposition.ACK, "not_fdr")
         elif isinstance(decoded, ShipmentEvent):
             # What followed a failed attempt (docs/outcomes.md); mostly shipments never messaged.
@@ -75,8 +81,8 @@ class ShipmentEventIntake:
                 shipment_id=decoded.shipment_id,
                 detail=notified.detail[:200],
             )
-        FDR_EVENTS.labels(result.outcome).inc()
-        FDR_EVENT_SECONDS.observe(time.perf_counter() - started)
+        self._metrics.handled(result.outcome)
+        self._metrics.took(time.perf_counter() - started)
         return result
 
 
@@ -95,47 +101,30 @@ class ShipmentEventTriage:
     shipment event, and outcome events of shipments never messaged (most of the traffic),
     with one database read for the whole batch and no write (docs/outcomes.md)."""
 
-    def __init__(self, outcomes: RecordShipmentOutcome, names: EventNames) -> None:
+    def __init__(
+        self,
+        outcomes: RecordShipmentOutcome,
+        decoder: ShipmentEventDecoder,
+        metrics: IntakeMetrics,
+    ) -> None:
         self._outcomes = outcomes
-        self._names = names
+        self._decoder = decoder
+        self._metrics = metrics
 
     async def __call__(self, batch: list[bytes]) -> list[bool]:
         """Per event: True when it may be acknowledged without being handled."""
-        decoded = [decode_shipment_event(data, self._names) for data in batch]
+        decoded = [self._decoder.decode(data) for data in batch]
         shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
         messaged = await self._outcomes.messaged(shipments) if shipments else set()
         verdicts: list[bool] = []
         for event in decoded:
             if isinstance(event, NotFailedDelivery):
-                count_unmapped(event)
-                FDR_EVENTS.labels("not_fdr").inc()
+                self._metrics.unmapped(event)
+                self._metrics.handled("not_fdr")
                 verdicts.append(True)
             elif isinstance(event, ShipmentEvent) and event.shipment_id not in messaged:
-                FDR_EVENTS.labels("outcome_not_messaged").inc()
+                self._metrics.handled("outcome_not_messaged")
                 verdicts.append(True)
             else:
                 verdicts.append(False)
         return verdicts
-
-
-#: At most this many names get a label of their own (the rest count as ``other``): the
-#: names come from outside, a label per name must not grow without end.
-MAX_UNMAPPED_NAMES = 50
-_seen_unmapped: set[str] = set()
-_LABEL = re.compile(r"[^a-z0-9_]")
-
-
-def count_unmapped(event: NotFailedDelivery) -> None:
-    """Counts a shipment event whose name means nothing to the outcomes, by name, and says
-    once per process which names were seen: an RTO or cancellation name the WMS uses but the
-    configuration lacks shows here instead of vanishing among the acknowledged events."""
-    if event.unmapped is None:
-        return
-    name = _LABEL.sub("?", event.unmapped[:40]) or "(none)"
-    if name not in _seen_unmapped:
-        if len(_seen_unmapped) >= MAX_UNMAPPED_NAMES:
-            name = "other"
-        else:
-            _seen_unmapped.add(name)
-            _log.info("shipment event name means no outcome", name=name)
-    UNMAPPED_EVENT_NAMES.labels(name).inc()
