@@ -13,6 +13,8 @@ cap, template of another account); a template that does not fit fails its conver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from application.content_codec import content_json
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
@@ -20,6 +22,7 @@ from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.notify.batch import BatchNotify, Handled
 from application.use_cases.notify.planning import NotificationPlanner, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
@@ -38,7 +41,14 @@ from domain.messages import MessageKind, OutgoingMessage
 from domain.planning import Plan, Skip, verified_elsewhere
 from domain.status import MessageStatus
 
-__all__ = ["Disposition", "Notified", "NotifyFailedDelivery", "attempt_event_key", "event_key"]
+__all__ = [
+    "Disposition",
+    "Handled",
+    "Notified",
+    "NotifyFailedDelivery",
+    "attempt_event_key",
+    "event_key",
+]
 
 
 class NotifyFailedDelivery:
@@ -66,6 +76,30 @@ class NotifyFailedDelivery:
         self._recorder = OutcomeRecorder(uow, activity, clock)
         self._send = TemplateSend(uow, gateway, limiter, clock, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
+        self._batch = BatchNotify(
+            uow,
+            self._planner,
+            self._recorder,
+            senders,
+            gateway,
+            limiter,
+            held,
+            clock,
+            refs,
+            options,
+        )
+
+    async def many(self, fdrs: Sequence[FailedDelivery]) -> list[Handled]:
+        """The events of one pull, planned and written together (``notify.batch``), each
+        with the outcome it would have alone; an event's error is returned as its outcome
+        (the event is to be delivered again), never raised for the batch."""
+        results, later = await self._batch(fdrs)
+        for index in later:  # seen before, raced, or a shipment's second event: one by one
+            try:
+                results[index] = await self(fdrs[index])
+            except Exception as exc:
+                results[index] = exc
+        return [results[index] for index in range(len(fdrs))]
 
     async def __call__(self, fdr: FailedDelivery, *, released: bool = False) -> Notified:
         """``released``: the scheduler sends an event held through quiet hours (held_sends)."""
