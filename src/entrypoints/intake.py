@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
@@ -71,15 +72,17 @@ class ShipmentEventIntake:
             else:
                 results[index] = await _caught(self._other(event, data, message_id))
         if fdrs:
+            firsts = await self._first_attempts([fdr for _, fdr in fdrs])
             try:
                 notified = await self._notify.many([fdr for _, fdr in fdrs])
             except Exception as exc:
                 notified = [exc] * len(fdrs)
             for (index, fdr), outcome in zip(fdrs, notified, strict=True):
+                first = fdr.shipment_id in firsts
                 results[index] = (
                     outcome
                     if isinstance(outcome, Exception)
-                    else await _caught(self._notified(fdr, outcome))
+                    else await _caught(self._notified(fdr, outcome, first_attempt=first))
                 )
         seconds = time.perf_counter() - started
         for result in results:
@@ -108,13 +111,27 @@ class ShipmentEventIntake:
         )
         return IntakeResult(Disposition.ACK, "malformed")
 
-    async def _notified(self, fdr: FailedDelivery, notified: Notified) -> IntakeResult:
+    async def _first_attempts(self, fdrs: list[FailedDelivery]) -> set[int]:
+        """The shipments of the batch never messaged before it, with one event in it: no
+        attempt notified before theirs, so their events are no attempt's outcome (one read
+        for the batch instead of one per event; none known when the read fails)."""
+        once = Counter(fdr.shipment_id for fdr in fdrs)
+        single = {shipment for shipment, count in once.items() if count == 1}
+        try:
+            return single - await self._outcomes.messaged(single) if single else set()
+        except Exception:  # each event reads its own, as alone
+            return set()
+
+    async def _notified(
+        self, fdr: FailedDelivery, notified: Notified, *, first_attempt: bool = False
+    ) -> IntakeResult:
         outcome = "duplicate" if notified.duplicate else notified.outcome.value
         if notified.disposition is Disposition.RETRY:
             outcome = "retry"
         result = IntakeResult(notified.disposition, outcome, notified.retry_after)
-        # Another failed attempt is also the outcome of the attempt notified before it.
-        await self._outcomes(_as_shipment_event(fdr))
+        if not first_attempt:
+            # Another failed attempt is also the outcome of the attempt notified before it.
+            await self._outcomes(_as_shipment_event(fdr))
         _log.info(
             "fdr event",
             outcome=outcome,

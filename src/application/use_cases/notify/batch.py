@@ -4,7 +4,8 @@ The rules are those of one event (``NotifyFailedDelivery``), and so are the keys
 number of transactions changes. A batch is:
 
 1. **plan**: one read transaction for all of them; the settings, templates and month counts
-   read once per workspace (``BatchReads``). An attempt seen before (a conversation or an
+   read once per workspace (``BatchReads``), the shipments never messaged found with one read
+   (their conversations are not looked up one by one). An attempt seen before (a conversation or an
    outcome recorded), or a second event of the same shipment in the batch, goes the one-event
    way after the batch, so it sees what the batch wrote.
 2. **record**: the conversations and queued messages of every send in one transaction,
@@ -179,9 +180,15 @@ class BatchNotify:
         reads = BatchReads()
         plans: list[tuple[int, Plan | Skip]] = []
         async with self._uow as uow:
+            shipments = {fdrs[index].shipment_id for index in first}
+            reads.fresh = shipments - await uow.outcomes.messaged(shipments)
             for index in first:
                 fdr = fdrs[index]
-                seen = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
+                seen = (
+                    None
+                    if fdr.shipment_id in reads.fresh
+                    else await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
+                )
                 if seen is not None or await uow.fdr_events.get(event_key(fdr)) is not None:
                     later.append(index)  # seen before: resumed (or acknowledged) one by one
                     continue

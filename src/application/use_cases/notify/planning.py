@@ -30,6 +30,8 @@ class BatchReads:
         self.defaults: dict[FdrReason, WaTemplate | None] = {}
         self.languages: dict[tuple[int | None, str], WaTemplate] = {}
         self.started: dict[int, int] = {}
+        #: Shipments with no conversation when the batch was planned (one read for all).
+        self.fresh: set[int] = set()
 
 
 class NotificationPlanner:
@@ -67,7 +69,11 @@ class NotificationPlanner:
             stale_after_seconds=stale_after,
         ):
             return skip
-        newest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        newest = (
+            None
+            if fdr.shipment_id in reads.fresh
+            else await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        )
         newest_id = newest.status_log_id if newest is not None else None
         if skip := superseded(reason, fdr.status_log_id, newest_id):
             return skip
