@@ -28,18 +28,24 @@ from dataclasses import dataclass
 
 import structlog
 
-from application.content_codec import content_json
 from application.ports.clock import Clock, IdGenerator
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import ask_meta
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.notify.planning import BatchReads, NotificationPlanner, render
+from application.use_cases.notify.planning import (
+    BatchReads,
+    NotificationPlanner,
+    new_conversation,
+    new_template_message,
+    render,
+)
 from application.use_cases.notify.recording import Finished, OutcomeRecorder
 from application.use_cases.notify.results import Disposition, Notified, event_key, in_flight
+from application.use_cases.notify.template_send import refused_for_now
 from domain.activity import Outcome, SkipReason
-from domain.conversation import Conversation, ConversationState
+from domain.conversation import Conversation
 from domain.errors import (
     NotFound,
     RetryableSendError,
@@ -48,10 +54,9 @@ from domain.errors import (
     UpstreamRejected,
 )
 from domain.failed_delivery import FailedDelivery
-from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
+from domain.messages import OutgoingMessage, TemplateMessage
 from domain.planning import Plan, Skip, verified_elsewhere
 from domain.settings import SenderConnection
-from domain.status import MessageStatus
 
 _log = structlog.get_logger("fdr")
 
@@ -261,26 +266,7 @@ class BatchNotify:
         fdr, plan, sender = start.fdr, start.plan, start.sender
         now = self._clock.now()
         conversation = await uow.conversations.add(
-            Conversation(
-                account_id=fdr.account_id,
-                shipment_id=fdr.shipment_id,
-                external_shipment_id=fdr.external_shipment_id,
-                status_log_id=fdr.status_log_id,
-                order_number=fdr.order_number,
-                tracking_id=fdr.tracking_id,
-                courier=fdr.courier[:128],
-                tracking_domain=fdr.tracking_domain,
-                reason=plan.reason,
-                customer_phone=plan.phone.digits,
-                customer_name=fdr.customer_name,
-                brand=fdr.brand or fdr.account_slug,
-                sender_connection_id=sender.connection_id,
-                template_id=plan.template.id,
-                state=ConversationState.PENDING,
-                reply_ref=self._refs.new_ref()[:32],
-                created_at=now,
-                updated_at=now,
-            )
+            new_conversation(fdr, plan, sender, self._refs.new_ref(), now)
         )
         if conversation is None:
             return
@@ -293,21 +279,9 @@ class BatchNotify:
             conversation.template_failed()
             await uow.conversations.update(conversation)
             return
+        ref = self._refs.new_ref()
         start.message = await uow.messages.add(
-            OutgoingMessage(
-                conversation_id=conversation.id,
-                kind=MessageKind.TEMPLATE,
-                client_ref=self._refs.new_ref(),
-                shipment_status_log_id=fdr.status_log_id,
-                sender_connection_id=sender.connection_id,
-                customer_phone=plan.phone.digits,
-                business_phone=sender.display_phone_number or sender.phone_number_id,
-                wa_template_id=plan.template.id,
-                payload=content_json(start.content),
-                status=MessageStatus.QUEUED,
-                created_at=now,
-                updated_at=now,
-            )
+            new_template_message(conversation, plan, sender, start.content, ref, now)
         )
 
     async def _send_all(self, starts: list[_Start], results: dict[int, Handled]) -> None:
@@ -369,7 +343,7 @@ class BatchNotify:
         assert start.conversation is not None
         if isinstance(start.error, RetryableSendError):
             await uow.messages.advance(start.message)
-            return self._refused(start, start.error)
+            return refused_for_now(start.fdr, start.conversation, start.error, self._options)
         return await self._recorder.write_finish(
             uow, start.fdr, start.conversation, start.message, start.error
         )
@@ -382,20 +356,9 @@ class BatchNotify:
             async with self._uow as uow:
                 await uow.messages.advance(start.message)
                 await uow.commit()
-            return self._refused(start, start.error)
+            return refused_for_now(start.fdr, start.conversation, start.error, self._options)
         return await self._recorder.finish(
             start.fdr, start.conversation, start.message, start.error
-        )
-
-    def _refused(self, start: _Start, error: RetryableSendError) -> Notified:
-        delay = int(error.retry_after or self._options.retry_delay_seconds)
-        _log.warning("send refused for now", code=error.code, shipment_id=start.fdr.shipment_id)
-        return Notified(
-            disposition=Disposition.RETRY,
-            outcome=Outcome.UNKNOWN,
-            detail=str(error),
-            retry_after=delay,
-            conversation_id=start.conversation.id if start.conversation else None,
         )
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, ReasonBook, SettingsReader, in_language
 from domain.activity import SkipReason
-from domain.conversation import Conversation
+from domain.conversation import Conversation, ConversationState
 from domain.cost import month_start
 from domain.failed_delivery import FailedDelivery
-from domain.messages import TemplateMessage
+from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
 from domain.notification import button_payload, template_values, tracking_link
 from domain.planning import Plan, Skip, no_template, over_cap, phone_of, screen, superseded
 from domain.reason_rules import classify
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.settings import ChannelSetting, SenderConnection
+from domain.status import MessageStatus
 from domain.templates import WaTemplate
 
 
@@ -147,3 +151,55 @@ def render(
     )
     payloads = tuple(button_payload(conversation, b.id) for b in template.buttons)
     return template.render(values, payloads)
+
+
+def new_conversation(
+    fdr: FailedDelivery, plan: Plan, sender: SenderConnection, reply_ref: str, now: datetime
+) -> Conversation:
+    """The conversation of a failed attempt about to be notified (not stored yet)."""
+    return Conversation(
+        account_id=fdr.account_id,
+        shipment_id=fdr.shipment_id,
+        external_shipment_id=fdr.external_shipment_id,
+        status_log_id=fdr.status_log_id,
+        order_number=fdr.order_number,
+        tracking_id=fdr.tracking_id,
+        courier=fdr.courier[:128],
+        tracking_domain=fdr.tracking_domain,
+        reason=plan.reason,
+        customer_phone=plan.phone.digits,
+        customer_name=fdr.customer_name,
+        brand=fdr.brand or fdr.account_slug,
+        sender_connection_id=sender.connection_id,
+        template_id=plan.template.id,
+        state=ConversationState.PENDING,
+        reply_ref=reply_ref[:32],
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def new_template_message(
+    conversation: Conversation,
+    plan: Plan,
+    sender: SenderConnection,
+    content: TemplateMessage,
+    client_ref: str,
+    now: datetime,
+) -> OutgoingMessage:
+    """The conversation's template, ``queued``: written before it may leave."""
+    assert conversation.id is not None
+    return OutgoingMessage(
+        conversation_id=conversation.id,
+        kind=MessageKind.TEMPLATE,
+        client_ref=client_ref,
+        shipment_status_log_id=conversation.status_log_id,
+        sender_connection_id=sender.connection_id,
+        customer_phone=plan.phone.digits,
+        business_phone=sender.display_phone_number or sender.phone_number_id,
+        wa_template_id=plan.template.id,
+        payload=content_json(content),
+        status=MessageStatus.QUEUED,
+        created_at=now,
+        updated_at=now,
+    )
