@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from bench import env
-from bench.compare import run_compare
+from bench.compare import fanout_side_by_side, run_compare
 from bench.fanout import FULL_PLANS, QUICK_PLANS, run_fanout
 from bench.ingest import FULL_LEVELS, QUICK_LEVELS, run_ingest
 from bench.limiter import run_limiter
@@ -229,7 +229,15 @@ async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[
         if "fanout" in sections or "memory" in sections:
             print("fanout: events through the emulator to one `worker`", file=sys.stderr)
             cpu = env.CpuAccount()
+            side: dict[str, Any] | None = None
+            if baseline is not None and "fanout" in sections:
+                # The reference sender, the worker of ``--baseline`` and this one, in turn.
+                print("fanout: reference, before and after, side by side", file=sys.stderr)
+                variants = ["reference", "before", "after"]
+                side = await fanout_side_by_side(stack, variants, baseline, quick)
             results["fanout"] = await run_fanout(stack, QUICK_PLANS if quick else FULL_PLANS)
+            if side is not None:
+                results["fanout"]["side_by_side"] = side
             results["fanout"]["machine_cpu"] = cpu.report()
         if "memory" in sections:
             results["memory"] = _memory(results)
@@ -270,7 +278,8 @@ def main() -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="another copy of src to run as the 'before' of the compare section "
+        help="another copy of src to run as the 'before' of the compare section (and of the "
+        "fanout section: the reference sender, before and after, side by side) "
         "(e.g. `git archive <commit> src | tar -x -C /tmp/base`, then /tmp/base/src)",
     )
     args = parser.parse_args()

@@ -17,7 +17,7 @@ import structlog
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
-from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import IntakeResult, ShipmentEventIntake, ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
@@ -52,6 +52,7 @@ class Worker:
         self._acks: list[str] = []
         # An outage fails every event the same way: one line per kind every 30 s, with a count.
         self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
+        self._busy = 0  # events handed to batches not yet done
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -61,7 +62,7 @@ class Worker:
         rechecker = asyncio.create_task(self._recheck_forever(stop))
         try:
             while not stop.is_set():
-                free = self._concurrency - len(in_flight)
+                free = self._concurrency - self._busy
                 if free <= 0:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -71,8 +72,12 @@ class Worker:
                     self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
-                for event in await self._triage(batch):
-                    task = asyncio.create_task(self._handle(event))
+                rest = await self._triage(batch)
+                if rest:
+                    # The events of one pull are handled together (NotifyFailedDelivery.many);
+                    # each counts against the concurrency until its batch is done.
+                    self._busy += len(rest)
+                    task = asyncio.create_task(self._handle(rest))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
             if in_flight:
@@ -122,19 +127,32 @@ class Worker:
                 await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
-    async def _handle(self, event: ReceivedEvent) -> None:
-        with WORKER_IN_FLIGHT.track_inprogress():
-            await self._handle_one(event)
+    async def _handle(self, events: list[ReceivedEvent]) -> None:
+        WORKER_IN_FLIGHT.inc(len(events))
+        try:
+            await self._handle_batch(events)
+        finally:
+            WORKER_IN_FLIGHT.dec(len(events))
+            self._busy -= len(events)
 
-    async def _handle_one(self, event: ReceivedEvent) -> None:
+    async def _handle_batch(self, events: list[ReceivedEvent]) -> None:
+        results: list[IntakeResult | Exception]
         try:
             async with self._container() as request:
                 intake = await request.get(ShipmentEventIntake)
-                result = await intake(event.data, event.message_id)
-            disposition, delay = result.disposition, result.retry_after
-        except Exception as exc:  # the database or a collaborator failed: try again later
-            self._failures.failed("event not handled, will retry", exc)
+                results = await intake.many([(event.data, event.message_id) for event in events])
+        except Exception as exc:  # the container itself: every event finds out alike
+            results = [exc] * len(events)
+        for event, result in zip(events, results, strict=True):
+            await self._settle(event, result)
+
+    async def _settle(self, event: ReceivedEvent, result: IntakeResult | Exception) -> None:
+        """Acknowledges a handled event; hands back the rest for redelivery, with backoff."""
+        if isinstance(result, Exception):  # the database or a collaborator failed
+            self._failures.failed("event not handled, will retry", result)
             disposition, delay = Disposition.RETRY, None
+        else:
+            disposition, delay = result.disposition, result.retry_after
         if disposition is Disposition.ACK:
             self._attempts.pop(event.message_id, None)
             self._acks.append(event.ack_id)

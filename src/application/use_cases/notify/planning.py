@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, ReasonBook, SettingsReader, in_language
 from domain.activity import SkipReason
-from domain.conversation import Conversation
+from domain.conversation import Conversation, ConversationState
 from domain.cost import month_start
 from domain.failed_delivery import FailedDelivery
-from domain.messages import TemplateMessage
+from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
 from domain.notification import button_payload, template_values, tracking_link
 from domain.planning import Plan, Skip, no_template, over_cap, phone_of, screen, superseded
 from domain.reason_rules import classify
 from domain.reasons import FdrReason
-from domain.settings import ChannelSetting
+from domain.settings import ChannelSetting, SenderConnection
+from domain.status import MessageStatus
 from domain.templates import WaTemplate
+
+
+class BatchReads:
+    """What the events of one pull share, read once per batch (per workspace, template,
+    language): a batch's memo, dropped with the batch, not a cache (``application.ttl_cache``
+    is the one cache). The month's count of started conversations is read once per workspace
+    and counted up by the batch's own plans, so a batch cannot pass the cap by itself."""
+
+    def __init__(self) -> None:
+        self.settings: dict[int, ChannelSetting] = {}
+        self.templates: dict[int, WaTemplate | None] = {}
+        self.defaults: dict[FdrReason, WaTemplate | None] = {}
+        self.languages: dict[tuple[int | None, str], WaTemplate] = {}
+        self.started: dict[int, int] = {}
+        #: Shipments with no conversation when the batch was planned (one read for all).
+        self.fresh: set[int] = set()
 
 
 class NotificationPlanner:
@@ -31,12 +51,19 @@ class NotificationPlanner:
         self._clock = clock
         self._options = options
 
-    async def plan(self, uow: UnitOfWork, fdr: FailedDelivery) -> Plan | Skip:
-        """Reads what ``domain.planning`` needs, in the order its rules ask for it."""
+    async def plan(
+        self, uow: UnitOfWork, fdr: FailedDelivery, reads: BatchReads | None = None
+    ) -> Plan | Skip:
+        """Reads what ``domain.planning`` needs, in the order its rules ask for it; with
+        ``reads``, what the batch read before is not read again."""
+        reads = reads or BatchReads()
         # The reason first, so that even a skipped event counts under its reason in the stats.
         classification = classify(fdr, await self._rules.rules(uow))
         reason = classification.reason
-        setting = await self._settings.get(uow, fdr.account_id)
+        setting = reads.settings.get(fdr.account_id)
+        if setting is None:
+            setting = await self._settings.get(uow, fdr.account_id)
+            reads.settings[fdr.account_id] = setting
         now, stale_after = self._clock.now(), self._options.stale_after_seconds
         if skip := screen(
             classification,
@@ -46,7 +73,11 @@ class NotificationPlanner:
             stale_after_seconds=stale_after,
         ):
             return skip
-        newest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        newest = (
+            None
+            if fdr.shipment_id in reads.fresh
+            else await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        )
         newest_id = newest.status_log_id if newest is not None else None
         if skip := superseded(reason, fdr.status_log_id, newest_id):
             return skip
@@ -55,34 +86,54 @@ class NotificationPlanner:
             return phone
         if await uow.opt_outs.is_opted_out(fdr.account_id, phone.digits):  # docs/opt-out.md
             return Skip(reason, SkipReason.OPTED_OUT, "the shopper opted out of our messages")
-        template = await self._template(uow, setting, reason)
+        template = await self._template(uow, setting, reason, reads)
         if template is None:
             return no_template(reason, setting)
         # In the shopper's language, else the workspace's (docs/languages.md).
         language = await uow.conversations.shopper_language(phone.digits) or setting.language
-        template = await in_language(uow, template, language, self._options.default_account_id)
+        template = await self._in_language(uow, template, language, reads)
         cap = setting.monthly_template_cap
-        started = (
-            0
-            if cap is None
-            else await uow.conversations.count_started(setting.account_id, month_start(now))
-        )
+        started = 0
+        if cap is not None:
+            if setting.account_id not in reads.started:
+                since = month_start(now)
+                counted = await uow.conversations.count_started(setting.account_id, since)
+                reads.started[setting.account_id] = counted
+            started = reads.started[setting.account_id]
         if skip := over_cap(reason, cap, started):
             return skip
+        if cap is not None:
+            reads.started[setting.account_id] += 1
         return Plan(setting=setting, reason=reason, phone=phone, template=template)
 
     async def _template(
-        self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason
+        self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason, reads: BatchReads
     ) -> WaTemplate | None:
         chosen_id = setting.templates.get(reason)
         if chosen_id is not None:
-            chosen = await uow.templates.get(chosen_id)
+            if chosen_id not in reads.templates:
+                reads.templates[chosen_id] = await uow.templates.get(chosen_id)
+            chosen = reads.templates[chosen_id]
             owners = setting.template_owners(self._options.default_account_id)
             if chosen is not None and chosen.account_id in owners:
                 return chosen
         if setting.sends_from_own_account:
             return None
-        return await uow.templates.default_for(self._options.default_account_id, reason)
+        if reason not in reads.defaults:
+            default = self._options.default_account_id
+            reads.defaults[reason] = await uow.templates.default_for(default, reason)
+        return reads.defaults[reason]
+
+    async def _in_language(
+        self, uow: UnitOfWork, template: WaTemplate, language: str, reads: BatchReads
+    ) -> WaTemplate:
+        key = (template.id, language)
+        found = reads.languages.get(key)
+        if found is None:
+            default = self._options.default_account_id
+            found = await in_language(uow, template, language, default)
+            reads.languages[key] = found
+        return found
 
 
 def render(
@@ -100,3 +151,55 @@ def render(
     )
     payloads = tuple(button_payload(conversation, b.id) for b in template.buttons)
     return template.render(values, payloads)
+
+
+def new_conversation(
+    fdr: FailedDelivery, plan: Plan, sender: SenderConnection, reply_ref: str, now: datetime
+) -> Conversation:
+    """The conversation of a failed attempt about to be notified (not stored yet)."""
+    return Conversation(
+        account_id=fdr.account_id,
+        shipment_id=fdr.shipment_id,
+        external_shipment_id=fdr.external_shipment_id,
+        status_log_id=fdr.status_log_id,
+        order_number=fdr.order_number,
+        tracking_id=fdr.tracking_id,
+        courier=fdr.courier[:128],
+        tracking_domain=fdr.tracking_domain,
+        reason=plan.reason,
+        customer_phone=plan.phone.digits,
+        customer_name=fdr.customer_name,
+        brand=fdr.brand or fdr.account_slug,
+        sender_connection_id=sender.connection_id,
+        template_id=plan.template.id,
+        state=ConversationState.PENDING,
+        reply_ref=reply_ref[:32],
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def new_template_message(
+    conversation: Conversation,
+    plan: Plan,
+    sender: SenderConnection,
+    content: TemplateMessage,
+    client_ref: str,
+    now: datetime,
+) -> OutgoingMessage:
+    """The conversation's template, ``queued``: written before it may leave."""
+    assert conversation.id is not None
+    return OutgoingMessage(
+        conversation_id=conversation.id,
+        kind=MessageKind.TEMPLATE,
+        client_ref=client_ref,
+        shipment_status_log_id=conversation.status_log_id,
+        sender_connection_id=sender.connection_id,
+        customer_phone=plan.phone.digits,
+        business_phone=sender.display_phone_number or sender.phone_number_id,
+        wa_template_id=plan.template.id,
+        payload=content_json(content),
+        status=MessageStatus.QUEUED,
+        created_at=now,
+        updated_at=now,
+    )

@@ -54,13 +54,23 @@ class TemplateSend:
             async with self._uow as uow:
                 await uow.messages.advance(message)
                 await uow.commit()
-            delay = int(error.retry_after or self._options.retry_delay_seconds)
-            _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
-            return Notified(
-                disposition=Disposition.RETRY,
-                outcome=Outcome.UNKNOWN,
-                detail=str(error),
-                retry_after=delay,
-                conversation_id=conversation.id,
-            )
+            return refused_for_now(fdr, conversation, error, self._options)
         return await self._recorder.finish(fdr, conversation, message, error)
+
+
+def refused_for_now(
+    fdr: FailedDelivery,
+    conversation: Conversation,
+    error: RetryableSendError,
+    options: NotificationOptions,
+) -> Notified:
+    """Meta refused for now (throughput, downtime): the event comes back after its delay."""
+    delay = int(error.retry_after or options.retry_delay_seconds)
+    _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
+    return Notified(
+        disposition=Disposition.RETRY,
+        outcome=Outcome.UNKNOWN,
+        detail=str(error),
+        retry_after=delay,
+        conversation_id=conversation.id,
+    )
