@@ -62,8 +62,12 @@ typecheck: install
 # installed here when missing (CI runs as root). No browser: the tests fail, never skip.
 CHROMIUM := /usr/bin/chromium
 
+# The suite mostly waits on processes and services: three workers (pytest-xdist), a test file
+# each at a time (--dist loadfile keeps a module's shared fixtures, like one demo, on one worker).
+PYTEST_WORKERS ?= 3
+
 pytest: install $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
