@@ -1,12 +1,17 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
-ingest, fanout, limiter, peer, outcomes, scheduler, memory, compare, profile.
+ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile.
+
+``answers`` measures answers handled per second (Meta at 50 ms) with 1 and 2 ``serve``
+processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py``); with
+``--baseline`` the "before" service too, in the same minutes.
 
 ``compare`` runs the reference receiver and sender (``bench/reference.py``), the service of
 ``--baseline`` (another copy of ``src``, the "before") when given, and this checkout's
 service, side by side in the same minutes (``bench/compare.py``).
 
-``all`` (the default, what ``make bench`` runs) is everything but profile, which
-runs the service under cProfile and is asked for by name. Results are merged into
+``all`` (the default, what ``make bench`` runs) is everything but compare (about half an
+hour: ``make bench-compare``) and profile (the service under cProfile); both are asked for by
+name. Results are merged into
 ``bench/results/latest.json`` (each section with the time it ran).
 """
 
@@ -27,6 +32,7 @@ from typing import Any
 import psutil
 
 from bench import env
+from bench.answers import run_answers
 from bench.compare import run_compare
 from bench.fanout import FULL_PLANS, QUICK_PLANS, run_fanout
 from bench.ingest import FULL_LEVELS, QUICK_LEVELS, run_ingest
@@ -46,9 +52,12 @@ SECTIONS = (
     "outcomes",
     "scheduler",
     "memory",
+    "answers",
     "compare",
     "profile",
 )
+#: Not in ``all``: compare takes about half an hour, profile runs under cProfile.
+ON_DEMAND = ("compare", "profile")
 
 
 def _machine() -> dict[str, Any]:
@@ -203,7 +212,9 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
 
 async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    needs_stack = any(s in sections for s in ("ingest", "fanout", "memory", "profile", "compare"))
+    needs_stack = any(
+        s in sections for s in ("ingest", "fanout", "memory", "answers", "profile", "compare")
+    )
     if "peer" in sections:
         print("peer: pywa and ours, in process", file=sys.stderr)
         results["peer"] = run_peer(5_000 if quick else 20_000, 1 if quick else 3)
@@ -233,6 +244,11 @@ async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[
             results["fanout"]["machine_cpu"] = cpu.report()
         if "memory" in sections:
             results["memory"] = _memory(results)
+        if "answers" in sections:
+            print("answers: taps handled with Meta at 50 ms, 1 and 2 `serve`", file=sys.stderr)
+            cpu = env.CpuAccount()
+            results["answers"] = await run_answers(stack, baseline, quick)
+            results["answers"]["machine_cpu"] = cpu.report()
         if "compare" in sections:
             print("compare: the reference, before and after, side by side", file=sys.stderr)
             cpu = env.CpuAccount()
@@ -270,7 +286,7 @@ def main() -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="another copy of src to run as the 'before' of the compare section "
+        help="another copy of src to run as the 'before' of the compare and answers sections "
         "(e.g. `git archive <commit> src | tar -x -C /tmp/base`, then /tmp/base/src)",
     )
     args = parser.parse_args()
@@ -278,7 +294,7 @@ def main() -> int:
     unknown = sorted(set(wanted) - {*SECTIONS, "all"})
     if unknown:
         parser.error(f"unknown section {', '.join(unknown)}")
-    sections = [s for s in SECTIONS if s != "profile"] if "all" in wanted else wanted
+    sections = [s for s in SECTIONS if s not in ON_DEMAND] if "all" in wanted else wanted
     started = time.monotonic()
     others = env.machine_idle_cores()
     if others > 0.25:

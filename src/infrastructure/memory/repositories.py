@@ -453,16 +453,26 @@ class InMemoryWebhookInboxRepository(_Repo):
         received_before: datetime | None = None,
         max_bytes: int | None = None,
         now: datetime | None = None,
+        claim_until: datetime | None = None,
     ) -> list[WebhookDelivery]:
         waiting = [
             d
             for d in self._t.inbox.values()
             if d.processed_at is None
             and (received_before is None or d.received_at < received_before)
-            and (d.error is None or now is None or d.retry_at is None or d.retry_at <= now)
+            and (
+                (d.error is None and claim_until is None)
+                or now is None
+                or d.retry_at is None
+                or d.retry_at <= now
+            )
         ]
         ordered = sorted(waiting, key=lambda d: (d.error is not None, d.id or 0))[:limit]
-        return within_bytes(ordered, max_bytes, lambda d: len(d.body))
+        taken = within_bytes(ordered, max_bytes, lambda d: len(d.body))
+        if claim_until is not None:
+            for d in taken:
+                self._t.inbox[d.id or 0] = dataclasses.replace(d, retry_at=claim_until)
+        return taken
 
     async def mark_processed(
         self, delivery_id: int, processed_at: datetime, error: str | None = None
