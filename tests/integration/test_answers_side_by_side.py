@@ -20,9 +20,10 @@ from application.use_cases.webhook_bodies import RequeueWebhookBodies
 from infrastructure.meta import webhook_builder as build
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend
+from tests.integration.test_ndr_conversation import start
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import PHONE_NUMBER_ID, signed
-from tests.support.stack import APP_SECRET, Stack, fdr_event, running_stack
+from tests.support.stack import APP_SECRET, Stack, running_stack
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -49,7 +50,7 @@ class Shopper:
         return "+" + self.wa_id
 
 
-async def _shoppers(stack: Stack, count: int, reason: str) -> list[Shopper]:
+async def _shoppers(stack: Stack, client: AppClient, count: int, reason: str) -> list[Shopper]:
     """``count`` shoppers of one new workspace, each with the template of a failed delivery."""
     account = new_id()
     await stack.enable(account)
@@ -57,27 +58,8 @@ async def _shoppers(stack: Stack, count: int, reason: str) -> list[Shopper]:
     shoppers: list[Shopper] = []
     for n in range(count):
         phone = f"7{(base + n) % 10**9:09d}"
-        before = len(stack.meta.requests)
-        await stack.publish(fdr_event(reason, account_id=account, phone=phone))
-
-        def sent(before: int = before, phone: str = phone) -> RecordedSend | None:
-            for request in stack.meta.requests[before:]:
-                if request.body.get("type") == "template" and request.body["to"].endswith(phone):
-                    return request
-            return None
-
-        async def arrived(sent: Any = sent) -> bool:
-            return sent() is not None
-
-        await stack.wait_for(arrived, what=f"the template to shopper {n}")
-        template = sent()
-        assert template is not None
-        payloads = {}
-        for component in template.body["template"]["components"]:
-            if component["type"] == "button":
-                payload = component["parameters"][0]["payload"]
-                payloads[payload.rsplit(":", 1)[1]] = payload
-        shoppers.append(Shopper("91" + phone, template.message_id, payloads))
+        thread = await start(stack, client, reason, account=account, phone=phone)
+        shoppers.append(Shopper("91" + phone, thread.template.message_id, thread.payloads))
     return shoppers
 
 
@@ -138,7 +120,7 @@ def _remember_stack(stack: Stack, client: AppClient) -> None:
 async def test_a_shopper_meta_keeps_refusing_holds_no_one_else(
     stack: Stack, client: AppClient
 ) -> None:
-    shoppers = await _shoppers(stack, 3, "customer_unavailable")
+    shoppers = await _shoppers(stack, client, 3, "customer_unavailable")
     stuck, *others = shoppers
     # Meta says "not now" to every try of the gateway for this one shopper only.
     stack.meta.fail_sends_to(stuck.to, 131000, http_status=500, times=4)
@@ -166,7 +148,7 @@ async def test_a_shopper_meta_keeps_refusing_holds_no_one_else(
 async def test_a_shopper_meta_does_not_answer_holds_no_one_else(
     stack: Stack, client: AppClient
 ) -> None:
-    shoppers = await _shoppers(stack, 3, "customer_unavailable")
+    shoppers = await _shoppers(stack, client, 3, "customer_unavailable")
     slow, *others = shoppers
     stack.meta.delay_sends_to(slow.to, 4.0)  # longer than the service waits for Meta (2 s)
     before = len(stack.meta.requests)
@@ -185,7 +167,7 @@ async def test_a_shopper_meta_does_not_answer_holds_no_one_else(
 async def test_one_shopper_s_answers_are_acted_on_in_the_order_given(
     stack: Stack, client: AppClient
 ) -> None:
-    (shopper,) = await _shoppers(stack, 1, "payment_issue")
+    (shopper,) = await _shoppers(stack, client, 1, "payment_issue")
     first, second = _tap(shopper, "pay_online"), _tap(shopper, "reattempt")
     before = len(stack.meta.requests)
     await _store(client, _body([first, second]))
@@ -206,7 +188,7 @@ async def test_one_shopper_s_answers_are_acted_on_in_the_order_given(
 async def test_a_body_of_many_shoppers_done_twice_answers_each_once(
     stack: Stack, client: AppClient
 ) -> None:
-    shoppers = await _shoppers(stack, 6, "otp_cancellation")
+    shoppers = await _shoppers(stack, client, 6, "otp_cancellation")
     before = len(stack.meta.requests)
     esb_before = len(stack.esb.actions)
     inbox_id = await _store(client, _body([_tap(s, "confirm_cancel") for s in shoppers]))
