@@ -186,6 +186,18 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
             "events_per_s": outcomes["events_per_s"],
             "rows_written": outcomes["rows_written"],
         }
+    answers = results.get("answers")
+    if answers:
+        rows = answers["answers"]
+        one = rows.get("after, 1 serve", {})
+        targets["answers_300_per_s_per_serve_meta_at_50_ms"] = {
+            "met": one.get("handled_per_s", 0) >= 300,
+            "handled_per_s": {name: row["handled_per_s"] for name, row in rows.items()},
+            "each_answered_once": all(
+                row["follow_ups_sent"] == row["posts"] == row["handled_in_db"]
+                for row in rows.values()
+            ),
+        }
     scheduler = results.get("scheduler")
     if scheduler:
         targets["scheduler_1000_rows_per_s_4_processes_none_twice"] = {

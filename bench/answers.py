@@ -126,9 +126,17 @@ async def _statuses(stack: BenchStack, count: int, messages: Sequence[Seeded]) -
             await process.stop()
 
 
-async def run_answers(stack: BenchStack, baseline: Path | None, quick: bool) -> dict[str, Any]:
-    taps = 100 if quick else 300
-    statuses = 1_000 if quick else 3_000
+async def run_answers(
+    stack: BenchStack,
+    baseline: Path | None,
+    quick: bool,
+    *,
+    taps: int | None = None,
+    statuses: int | None = None,
+) -> dict[str, Any]:
+    """``statuses=0`` leaves out the status rows (the smoke test's short run)."""
+    taps = taps or (100 if quick else 300)
+    statuses = (1_000 if quick else 3_000) if statuses is None else statuses
     per_status_run = -(-statuses // len(TICKS))
     variants: list[tuple[str, int, Path | None]] = [
         *([("before", 1, baseline)] if baseline else []),
@@ -141,9 +149,10 @@ async def run_answers(stack: BenchStack, baseline: Path | None, quick: bool) -> 
     )
     cursor = 0
     out: dict[str, Any] = {"baseline_src": str(baseline) if baseline else None, "answers": {}}
-    warm = await _serves(stack, 1, baseline)  # first start: imports and caches warm
-    for process, _ in warm:
-        await process.stop()
+    if not quick:
+        warm = await _serves(stack, 1, baseline)  # first start: imports and caches warm
+        for process, _ in warm:
+            await process.stop()
     for variant, count, src in variants:
         part = pool[cursor : cursor + taps]
         cursor += taps
@@ -151,7 +160,7 @@ async def run_answers(stack: BenchStack, baseline: Path | None, quick: bool) -> 
         out["answers"][f"{variant}, {count} serve"] = row
         print(f"  answers {variant:<6} {count} serve: {row}")
     out["statuses_single_c64"] = {}
-    for count in (1, 2):
+    for count in (1, 2) if statuses else ():
         part = pool[cursor : cursor + per_status_run]
         cursor += per_status_run
         row = await _statuses(stack, count, part)
