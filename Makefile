@@ -10,7 +10,7 @@ SCAN := $(TOOLS)/scan
 # Every Kubernetes manifest (the kustomizations are rendered, not validated as resources).
 MANIFESTS := $(filter-out %/kustomization.yaml,$(wildcard deploy/kubernetes/*/*.yaml))
 
-.PHONY: run test install lint lint-deploy scan typecheck pytest bench cluster clean
+.PHONY: run test install lint lint-deploy scan typecheck pytest bench bench-compare cluster clean
 
 run: install
 	$(BIN)/fdr-whatsapp demo
@@ -62,15 +62,25 @@ typecheck: install
 # installed here when missing (CI runs as root). No browser: the tests fail, never skip.
 CHROMIUM := /usr/bin/chromium
 
+# The suite mostly waits on processes and services: three workers (pytest-xdist), a test file
+# each at a time (--dist loadfile keeps a module's shared fixtures, like one demo, on one worker).
+PYTEST_WORKERS ?= 3
+
 pytest: install $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# Every section but compare and profile (python -m bench --help lists them).
 bench: install
 	$(BIN)/python -m bench
+
+# The reference, before (BASELINE=dir of another src) and after, side by side: about half an
+# hour on a quiet box, so not part of `make bench`.
+bench-compare: install
+	$(BIN)/python -m bench compare $(if $(BASELINE),--baseline $(BASELINE))
 
 # Two serve (ports 8001, 8002) and two worker processes on MariaDB, Redis and a Pub/Sub
 # emulator; Ctrl-C stops them. EVENTS=500 THROUGHPUT=40 to change what it delivers.

@@ -1,12 +1,17 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
-ingest, fanout, limiter, peer, outcomes, scheduler, memory, compare, profile.
+ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile.
+
+``answers`` measures answers handled per second (Meta at 50 ms) with 1 and 2 ``serve``
+processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py``); with
+``--baseline`` the "before" service too, in the same minutes.
 
 ``compare`` runs the reference receiver and sender (``bench/reference.py``), the service of
 ``--baseline`` (another copy of ``src``, the "before") when given, and this checkout's
 service, side by side in the same minutes (``bench/compare.py``).
 
-``all`` (the default, what ``make bench`` runs) is everything but profile, which
-runs the service under cProfile and is asked for by name. Results are merged into
+``all`` (the default, what ``make bench`` runs) is everything but compare (about half an
+hour: ``make bench-compare``) and profile (the service under cProfile); both are asked for by
+name. Results are merged into
 ``bench/results/latest.json`` (each section with the time it ran).
 """
 
@@ -27,7 +32,8 @@ from typing import Any
 import psutil
 
 from bench import env
-from bench.compare import run_compare
+from bench.answers import run_answers
+from bench.compare import fanout_side_by_side, run_compare
 from bench.fanout import FULL_PLANS, QUICK_PLANS, run_fanout
 from bench.ingest import FULL_LEVELS, QUICK_LEVELS, run_ingest
 from bench.limiter import run_limiter
@@ -46,9 +52,12 @@ SECTIONS = (
     "outcomes",
     "scheduler",
     "memory",
+    "answers",
     "compare",
     "profile",
 )
+#: Not in ``all``: compare takes about half an hour, profile runs under cProfile.
+ON_DEMAND = ("compare", "profile")
 
 
 def _machine() -> dict[str, Any]:
@@ -177,6 +186,18 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
             "events_per_s": outcomes["events_per_s"],
             "rows_written": outcomes["rows_written"],
         }
+    answers = results.get("answers")
+    if answers:
+        rows = answers["answers"]
+        one = rows.get("after, 1 serve", {})
+        targets["answers_300_per_s_per_serve_meta_at_50_ms"] = {
+            "met": one.get("handled_per_s", 0) >= 300,
+            "handled_per_s": {name: row["handled_per_s"] for name, row in rows.items()},
+            "each_answered_once": all(
+                row["follow_ups_sent"] == row["posts"] == row["handled_in_db"]
+                for row in rows.values()
+            ),
+        }
     scheduler = results.get("scheduler")
     if scheduler:
         targets["scheduler_1000_rows_per_s_4_processes_none_twice"] = {
@@ -203,7 +224,9 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
 
 async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    needs_stack = any(s in sections for s in ("ingest", "fanout", "memory", "profile", "compare"))
+    needs_stack = any(
+        s in sections for s in ("ingest", "fanout", "memory", "answers", "profile", "compare")
+    )
     if "peer" in sections:
         print("peer: pywa and ours, in process", file=sys.stderr)
         results["peer"] = run_peer(5_000 if quick else 20_000, 1 if quick else 3)
@@ -219,29 +242,58 @@ async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[
     if not needs_stack:
         return results
     async with bench_stack() as stack:
-        results["versions"] = await _versions(stack)
-        if "ingest" in sections or "memory" in sections:
-            print("ingest: signed status webhooks against `serve`", file=sys.stderr)
-            levels = QUICK_LEVELS if quick else FULL_LEVELS
-            cpu = env.CpuAccount()
-            results["ingest"] = await run_ingest(stack, levels, replies=100 if quick else 300)
-            results["ingest"]["machine_cpu"] = cpu.report()
-        if "fanout" in sections or "memory" in sections:
-            print("fanout: events through the emulator to one `worker`", file=sys.stderr)
-            cpu = env.CpuAccount()
-            results["fanout"] = await run_fanout(stack, QUICK_PLANS if quick else FULL_PLANS)
-            results["fanout"]["machine_cpu"] = cpu.report()
-        if "memory" in sections:
-            results["memory"] = _memory(results)
-        if "compare" in sections:
-            print("compare: the reference, before and after, side by side", file=sys.stderr)
-            cpu = env.CpuAccount()
-            results["compare"] = await run_compare(stack, baseline, quick)
-            results["compare"]["machine_cpu"] = cpu.report()
-        if "profile" in sections:
-            print("profile: serve and worker under cProfile", file=sys.stderr)
-            results["profile"] = await run_profile(stack, quick)
+        await _run_on_stack(stack, sections, quick, baseline, results)
     return results
+
+
+async def _run_on_stack(
+    stack: BenchStack,
+    sections: list[str],
+    quick: bool,
+    baseline: Path | None,
+    results: dict[str, Any],
+) -> None:
+    results["versions"] = await _versions(stack)
+    if "ingest" in sections or "memory" in sections:
+        print("ingest: signed status webhooks against `serve`", file=sys.stderr)
+        levels = QUICK_LEVELS if quick else FULL_LEVELS
+        cpu = env.CpuAccount()
+        results["ingest"] = await run_ingest(stack, levels, replies=100 if quick else 300)
+        results["ingest"]["machine_cpu"] = cpu.report()
+    if "fanout" in sections or "memory" in sections:
+        results["fanout"] = await _fanout(stack, "fanout" in sections, quick, baseline)
+    if "memory" in sections:
+        results["memory"] = _memory(results)
+    if "answers" in sections:
+        print("answers: taps handled with Meta at 50 ms, 1 and 2 `serve`", file=sys.stderr)
+        cpu = env.CpuAccount()
+        results["answers"] = await run_answers(stack, baseline, quick)
+        results["answers"]["machine_cpu"] = cpu.report()
+    if "compare" in sections:
+        print("compare: the reference, before and after, side by side", file=sys.stderr)
+        cpu = env.CpuAccount()
+        results["compare"] = await run_compare(stack, baseline, quick)
+        results["compare"]["machine_cpu"] = cpu.report()
+    if "profile" in sections:
+        print("profile: serve and worker under cProfile", file=sys.stderr)
+        results["profile"] = await run_profile(stack, quick)
+
+
+async def _fanout(
+    stack: BenchStack, side_by_side: bool, quick: bool, baseline: Path | None
+) -> dict[str, Any]:
+    print("fanout: events through the emulator to one `worker`", file=sys.stderr)
+    cpu = env.CpuAccount()
+    side: dict[str, Any] | None = None
+    if baseline is not None and side_by_side:
+        # The reference sender, the worker of ``--baseline`` and this one, in turn.
+        print("fanout: reference, before and after, side by side", file=sys.stderr)
+        side = await fanout_side_by_side(stack, ["reference", "before", "after"], baseline, quick)
+    result = await run_fanout(stack, QUICK_PLANS if quick else FULL_PLANS)
+    if side is not None:
+        result["side_by_side"] = side
+    result["machine_cpu"] = cpu.report()
+    return result
 
 
 def _merge(path: Path, results: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +322,8 @@ def main() -> int:
         "--baseline",
         type=Path,
         default=None,
-        help="another copy of src to run as the 'before' of the compare section "
+        help="another copy of src to run as the 'before' of the compare and answers sections "
+        "(and of the fanout section: the reference sender, before and after, side by side) "
         "(e.g. `git archive <commit> src | tar -x -C /tmp/base`, then /tmp/base/src)",
     )
     args = parser.parse_args()
@@ -278,7 +331,7 @@ def main() -> int:
     unknown = sorted(set(wanted) - {*SECTIONS, "all"})
     if unknown:
         parser.error(f"unknown section {', '.join(unknown)}")
-    sections = [s for s in SECTIONS if s != "profile"] if "all" in wanted else wanted
+    sections = [s for s in SECTIONS if s not in ON_DEMAND] if "all" in wanted else wanted
     started = time.monotonic()
     others = env.machine_idle_cores()
     if others > 0.25:

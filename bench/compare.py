@@ -18,6 +18,7 @@ p99 of single POSTs while 1000-status passes run, answers (Meta at 50 ms), fan-o
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,7 +190,7 @@ async def _drain_events(
     }
 
 
-async def _fanout(
+async def fanout_side_by_side(
     stack: BenchStack, variants: list[Variant], baseline: Path | None, quick: bool
 ) -> dict[str, Any]:
     await enable_account(stack)
@@ -206,6 +207,7 @@ async def _fanout(
         try:
             await asyncio.sleep(0.5)
             rows[variant] = await _drain_events(stack, [process], events)
+            rows[variant]["load_average_1m"] = round(os.getloadavg()[0], 2)
         finally:
             await process.stop()
         print(f"  compare fanout {variant:<9} {rows[variant]}")
@@ -258,7 +260,7 @@ async def run_compare(stack: BenchStack, baseline: Path | None, quick: bool) -> 
     pool = _Messages(await seed_messages(stack.engine, 2_000_000, 25_000 if quick else 50_000))
     results: dict[str, Any] = {"baseline_src": str(baseline) if baseline else None}
     results["ingest"] = await _ingest(stack, variants, baseline, pool, quick)
-    results["fanout"] = await _fanout(stack, variants, baseline, quick)
+    results["fanout"] = await fanout_side_by_side(stack, variants, baseline, quick)
     results["scale_out"] = await _scale_out(stack, pool, quick)
     results["no_duplicate_reports"] = await stack.scalar(
         "SELECT COUNT(*) FROM wa_dlr_messages"

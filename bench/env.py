@@ -1,5 +1,5 @@
 """The bench's own world: a MariaDB database, a Redis key prefix, a Pub/Sub emulator, and the
-service started as real processes (``python -m entrypoints.cli serve|worker``).
+service started as real processes (``python -m composition.cli serve|worker``).
 
 Everything is created under a random name and removed afterwards, so a bench run never sees
 a test run's data (or another bench's).
@@ -272,9 +272,9 @@ def spawn(
     python_args: list[str] | None = None,
     src: Path | None = None,
 ) -> ServiceProcess:
-    """``python [python_args] -m entrypoints.cli <args>`` in ``run_dir`` (no stray ``.env``)."""
+    """``python [python_args] -m composition.cli <args>`` in ``run_dir`` (no stray ``.env``)."""
     log_path = run_dir / f"{name}.log"
-    module = python_args or ["-m", "entrypoints.cli"]
+    module = python_args or ["-m", "composition.cli"]
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -1,7 +1,7 @@
 """``fdr-whatsapp`` under cProfile: ``python -m bench.profiled OUT.prof serve --port 8000``.
 
 The bench's own wrapper, so the service needs no profiling hook: the CLI runs exactly as
-``python -m entrypoints.cli`` would, and the statistics are written when it returns (both
+``python -m composition.cli`` would, and the statistics are written when it returns (both
 ``serve`` and ``worker`` return on SIGTERM after a clean shutdown).
 """
 
@@ -11,7 +11,7 @@ import cProfile
 import signal
 import sys
 
-from entrypoints.cli import main as cli_main
+from composition.cli import main as cli_main
 
 
 def main() -> int:

@@ -1,12 +1,17 @@
-"""Shared fixtures: real MariaDB, SQLite, Redis and Pub/Sub emulator, plus in-memory twins."""
+"""Shared fixtures: real MariaDB, SQLite, Redis and the Pub/Sub emulator.
+
+Use-case tests run on SQLite: one file is migrated per session (the shipped reason rules and
+templates come with the migrations) and each test gets a copy of it
+(docs/adr/0005-use-case-tests-on-sqlite.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import secrets
+import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,9 +25,6 @@ from application.ports.repositories import UnitOfWork
 from infrastructure.db import migrations
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.memory.seed import seed_defaults
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
 from tests.support import services
 
 DEFAULT_ACCOUNT_ID = 5
@@ -78,11 +80,28 @@ def empty_mysql_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("sqlite") / "test.db"
-    database_url = f"sqlite+aiosqlite:///{path}"
-    migrations.upgrade(database_url)
-    return database_url
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head, seed included (the migrations install the shipped
+    reason rules and templates for account 5); tests copy it, none writes to it."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrations.upgrade(f"sqlite+aiosqlite:///{path}")
+    # Everything in the one file: a copy must not need a write-ahead log beside it.
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def copy_of_template(template: Path, folder: Path) -> str:
+    """A fresh migrated database of its own: a copy of the template file, as a URL."""
+    path = folder / "store.db"
+    shutil.copy(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SQLite database the contract and integration tests share (as they share MariaDB)."""
+    return copy_of_template(sqlite_template, tmp_path_factory.mktemp("sqlite"))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -99,22 +118,46 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def memory_store() -> InMemoryStore:
-    store = InMemoryStore()
-    seed_defaults(store, DEFAULT_ACCOUNT_ID, datetime(2026, 1, 1, tzinfo=UTC))
-    return store
+@pytest_asyncio.fixture(loop_scope="session")
+async def sqlite_db(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """This test's own SQLite database (a copy of the template): nothing another test wrote."""
+    engine = create_engine(copy_of_template(sqlite_template, tmp_path))
+    yield engine
+    await engine.dispose()
 
 
 UowFactory = Callable[[], UnitOfWork]
 
 
-@pytest.fixture(params=["memory", "sqlite", "mysql"])
+@pytest.fixture
+def new_uow(sqlite_db: AsyncEngine) -> UowFactory:
+    """A unit of work on this test's own SQLite database, each call a new one."""
+    return lambda: SqlUnitOfWork(sqlite_db)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_database(
+    sqlite_template: Path, tmp_path: Path
+) -> AsyncIterator[Callable[[], UowFactory]]:
+    """For a test that needs more than one database of its own: each call, another copy."""
+    engines: list[AsyncEngine] = []
+
+    def make() -> UowFactory:
+        folder = tmp_path / f"database-{len(engines)}"
+        folder.mkdir()
+        engine = create_engine(copy_of_template(sqlite_template, folder))
+        engines.append(engine)
+        return lambda: SqlUnitOfWork(engine)
+
+    yield make
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
 def uow_factory(request: pytest.FixtureRequest) -> UowFactory:
-    """The same test against every implementation of the storage ports."""
+    """The same test against both databases the service runs on (shared, like production)."""
     backend: str = request.param
-    if backend == "memory":
-        store = memory_store()
-        return lambda: InMemoryUnitOfWork(store)
     engine: AsyncEngine = request.getfixturevalue(f"{backend}_engine")
     return lambda: SqlUnitOfWork(engine)
 

@@ -1,30 +1,23 @@
-"""``fdr-whatsapp``: serve, worker, migrate, purge, webhooks, demo, sandbox."""
+"""``fdr-whatsapp``'s command line: every command, option and help text (``parse``).
+
+What each command runs is chosen by the composition root (``composition.cli``, the console
+script), which builds the containers the commands need.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from entrypoints.sandbox_events import sandbox_reasons
-from infrastructure.config import Config, ConfigError, load_config, variables
-from infrastructure.logging import configure_logging
+from infrastructure.config import variables
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    configure_logging(config.log_level, config.log_json)
-    command: int = args.run(config, args)
-    return command
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line: ``command`` names the command (``serve``, ``worker``, ...)."""
+    return _parser().parse_args(argv)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -73,16 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
-    serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser(
+    commands.add_parser(
         "worker",
         help="pull FDR events from Pub/Sub",
         description="Pull shipment events from WA_PUBSUB_FDR_SUBSCRIPTION and send the "
         "templates; also looks again at sends whose outcome is unknown.",
         epilog=environment("worker"),
     )
-    worker.set_defaults(run=_worker)
 
     migrate = commands.add_parser("migrate", help="upgrade the database (alembic upgrade head)")
     migrate.add_argument(
@@ -91,7 +82,6 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--downgrade", action="store_true", help="downgrade to --revision (base when head)"
     )
-    migrate.set_defaults(run=_migrate)
 
     purge = commands.add_parser(
         "purge", help="delete raw webhook bodies processed more than --older-than-days ago"
@@ -103,7 +93,6 @@ def _parser() -> argparse.ArgumentParser:
         help="keep bodies processed within this many days; bodies processed with an error "
         "are always kept",
     )
-    purge.set_defaults(run=_purge)
 
     templates = commands.add_parser("templates", help="the shipped templates at Meta")
     template_commands = templates.add_subparsers(
@@ -121,11 +110,9 @@ def _parser() -> argparse.ArgumentParser:
             help="the workspace (default: WA_DEFAULT_ACCOUNT_ID, whose templates are the "
             "shipped ones)",
         )
-    templates.set_defaults(run=_templates)
 
     webhooks = commands.add_parser("webhooks", help="stored Meta webhook bodies")
     _webhook_commands(webhooks)
-    webhooks.set_defaults(run=_webhooks)
 
     demo = commands.add_parser(
         "demo",
@@ -136,11 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
     demo.add_argument("--port", type=int, default=8000, help="port to listen on")
-    demo.set_defaults(run=_demo)
 
     sandbox = commands.add_parser("sandbox", help="play the shopper against a running demo")
     _sandbox_commands(sandbox)
-    sandbox.set_defaults(run=_sandbox)
     return parser
 
 
@@ -199,73 +184,6 @@ def _webhook_commands(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _templates(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.maintenance import templates_at_meta
-
-    account = config.default_account_id if args.account is None else args.account
-    return templates_at_meta(config, account, push=args.templates_command == "push")
-
-
-def _webhooks(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.maintenance import retry_webhook_bodies, show_webhook_body
-
-    if args.webhooks_command == "show":
-        return show_webhook_body(config, args.id, with_body=args.body)
-    return retry_webhook_bodies(config, args.ids, with_errors=args.errors)
-
-
-def _schema_is_current(config: Config) -> bool:
-    """Serving on a database that is not migrated would fail every request: stop instead."""
-    import asyncio
-
-    from infrastructure.db.migrations import schema_problem_at
-
-    problem = asyncio.run(schema_problem_at(config.database_url, config.database_timeout_seconds))
-    if problem is not None:
-        print(problem, file=sys.stderr)
-        return False
-    return True
-
-
-def _serve(config: Config, args: argparse.Namespace) -> int:
-    import structlog
-    import uvicorn
-
-    if not _schema_is_current(config):
-        return 2
-
-    from entrypoints.http.app import create_app
-    from entrypoints.wiring import build_container
-
-    structlog.get_logger("startup").info(config.meta_label())
-    app = create_app(build_container(config))
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    return 0
-
-
-def _worker(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.worker import run_worker
-
-    if not _schema_is_current(config):
-        return 2
-    return run_worker(config)  # says where messages go once its own checks pass
-
-
-def _migrate(config: Config, args: argparse.Namespace) -> int:
-    from infrastructure.db import migrations
-
-    if args.downgrade:
-        revision = "base" if args.revision == "head" else args.revision
-        migrations.downgrade(config.database_url, revision)
-        print(f"database downgraded to {revision}")
-    else:
-        migrations.upgrade(
-            config.database_url, args.revision, default_account_id=config.default_account_id
-        )
-        print(f"database upgraded to {args.revision}")
-    return 0
-
-
 def _days(value: str) -> int:
     try:
         days = int(value)
@@ -274,27 +192,3 @@ def _days(value: str) -> int:
     if days < 0:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days (0 or more)")
     return days
-
-
-def _purge(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.maintenance import purge_webhook_bodies
-
-    deleted = purge_webhook_bodies(config, timedelta(days=args.older_than_days))
-    print(f"deleted {deleted} processed webhook bodies older than {args.older_than_days} days")
-    return 0
-
-
-def _demo(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
-
-    return run_demo(config, args.host, args.port)
-
-
-def _sandbox(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.sandbox import run_sandbox
-
-    return run_sandbox(config, args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

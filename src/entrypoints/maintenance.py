@@ -1,10 +1,12 @@
 """One-shot maintenance commands (``fdr-whatsapp purge``, ``fdr-whatsapp webhooks``), on the
-same container as the long-running processes: run them from cron or a Kubernetes CronJob."""
+same container as the long-running processes: run them from cron or a Kubernetes CronJob.
+
+Each takes ``containers``, which makes a container (the composition root's); each run opens one
+and closes it."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
@@ -24,27 +26,27 @@ from application.use_cases.webhook_bodies import (
     WebhookFate,
 )
 from domain.errors import DomainError, NotFound
-from infrastructure.config import Config
 from infrastructure.logging import mask_phones
 
 T = TypeVar("T")
+Containers = Callable[[], AsyncContainer]
 
 
-def purge_webhook_bodies(config: Config, keep: timedelta) -> int:
+def purge_webhook_bodies(containers: Containers, keep: timedelta) -> int:
     async def purge(container: AsyncContainer) -> int:
         async with container() as request:
             return await (await request.get(PurgeWebhookBodies))(keep)
 
-    return _run(config, purge)
+    return _run(containers, purge)
 
 
-def show_webhook_body(config: Config, delivery_id: int, *, with_body: bool) -> int:
+def show_webhook_body(containers: Containers, delivery_id: int, *, with_body: bool) -> int:
     async def show(container: AsyncContainer) -> WebhookFate:
         async with container() as request:
             return await (await request.get(ShowWebhookBody))(delivery_id)
 
     try:
-        fate = _run(config, show)
+        fate = _run(containers, show)
     except NotFound as exc:
         print(str(exc))
         return 1
@@ -74,7 +76,7 @@ def describe_fate(fate: WebhookFate) -> str:
     return mask_phones("\n".join(lines))
 
 
-def retry_webhook_bodies(config: Config, ids: Sequence[int], *, with_errors: bool) -> int:
+def retry_webhook_bodies(containers: Containers, ids: Sequence[int], *, with_errors: bool) -> int:
     async def retry(container: AsyncContainer) -> int:
         async with container() as request:
             found = await (await request.get(RequeueWebhookBodies))(ids, with_errors=with_errors)
@@ -86,15 +88,15 @@ def retry_webhook_bodies(config: Config, ids: Sequence[int], *, with_errors: boo
                 break
         return found
 
-    found = _run(config, retry)
+    found = _run(containers, retry)
     missing = "" if with_errors or found == len(set(ids)) else " (some ids do not exist)"
     print(f"re-processed {found} webhook bodies{missing}")
     for delivery_id in ids:
-        show_webhook_body(config, delivery_id, with_body=False)
+        show_webhook_body(containers, delivery_id, with_body=False)
     return 0 if not missing else 1
 
 
-def templates_at_meta(config: Config, account_id: int, *, push: bool) -> int:
+def templates_at_meta(containers: Containers, account_id: int, *, push: bool) -> int:
     async def work(container: AsyncContainer) -> list[TemplateAtMeta]:
         async with container() as request:
             if push:
@@ -102,7 +104,7 @@ def templates_at_meta(config: Config, account_id: int, *, push: bool) -> int:
             return await (await request.get(ShowTemplatesAtMeta))(account_id)
 
     try:
-        results = _run(config, work)
+        results = _run(containers, work)
     except DomainError as exc:
         print(f"templates of account {account_id}: {exc}")
         return 1
@@ -115,16 +117,9 @@ def templates_at_meta(config: Config, account_id: int, *, push: bool) -> int:
     return 1 if any(r.outcome in ("refused", "missing") for r in results) else 0
 
 
-def _run(config: Config, work: Callable[[AsyncContainer], Awaitable[T]]) -> T:
+def _run(containers: Containers, work: Callable[[AsyncContainer], Awaitable[T]]) -> T:
     async def run() -> T:
-        from entrypoints.wiring import build_container
-
-        # A batch delete on a big inbox may take longer than a request's statement should; the
-        # database-down bound (docs/outages.md) is for the processes that serve.
-        patient = dataclasses.replace(
-            config, database_timeout_seconds=max(config.database_timeout_seconds, 60.0)
-        )
-        container = build_container(patient)
+        container = containers()
         try:
             return await work(container)
         finally:

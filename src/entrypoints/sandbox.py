@@ -3,7 +3,8 @@
 An answer travels the real way: a webhook body shaped like Meta's, signed with the secret the
 demo made for its run (it leaves it in ``var/sandbox-<port>.secret``, readable by its owner
 only, and removes it when it stops), POSTed to ``/webhooks/whatsapp``. What the service sends
-back is read from the database and printed.
+back is read from the database (through the container the composition root hands it) and
+printed.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
+from dishka import AsyncContainer
 
 from application.content_codec import content_from_json
-from application.services import NotificationOptions
+from application.ports.repositories import UnitOfWork
+from application.ports.shipment_events import Malformed, NotFailedDelivery
 from application.use_cases.notify_failed_delivery import attempt_event_key
-from application.use_cases.portal.get_conversation_thread import GetConversationThread
-from application.use_cases.portal.get_template import GetTemplate
 from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.record_poison_event import poison_event_key
 from domain.activity import Outcome
@@ -46,11 +47,7 @@ from entrypoints.http.portal.conversation_views import (
     ThreadStatus,
 )
 from entrypoints.sandbox_events import sandbox_event
-from infrastructure.config import Config
-from infrastructure.db.engine import create_engine
-from infrastructure.db.repositories.portal import SqlPortalQueries
-from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
+from infrastructure.events.shipment_event import decode_shipment_event
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
 
@@ -86,9 +83,10 @@ def _read_secret(url: str) -> str:
         ) from None
 
 
-def run_sandbox(config: Config, args: argparse.Namespace) -> int:
+def run_sandbox(containers: Callable[[], AsyncContainer], args: argparse.Namespace) -> int:
+    """``containers`` makes the container of the demo's database (the composition root's)."""
     try:
-        return asyncio.run(_run(config, args))
+        return asyncio.run(_run(containers, args))
     except SandboxError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -101,16 +99,25 @@ class SandboxError(Exception):
     pass
 
 
-async def _run(config: Config, args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def _uow(container: AsyncContainer) -> AsyncIterator[UnitOfWork]:
+    """One transaction on the demo's database."""
+    async with container() as request:
+        uow = await request.get(UnitOfWork)
+        async with uow:
+            yield uow
+
+
+async def _run(containers: Callable[[], AsyncContainer], args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     secret = "" if args.sandbox_command in ("show", "event") else _read_secret(url)
-    engine = create_engine(config.database_url, pool_size=1)
+    container = containers()
     try:
         if args.sandbox_command == "event":
-            return await _push_event(url, as_of_now(_event_bytes(args)), engine)
-        thread = _Thread(engine, args.shipment_id)
+            return await _push_event(url, as_of_now(_event_bytes(args)), container)
+        thread = _Thread(container, args.shipment_id)
         if args.sandbox_command == "show":
-            await print_thread(engine, config, args.shipment_id)
+            await print_thread(container, args.shipment_id)
             return 0
         conversation, messages = await thread.load()
         seen = len(messages)
@@ -131,7 +138,7 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         else:
             await thread.print_new(seen, _message_id(body))
     finally:
-        await engine.dispose()
+        await container.close()
     return 0
 
 
@@ -200,7 +207,7 @@ def _event_bytes(args: argparse.Namespace) -> bytes:
         raise SandboxError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-async def _push_event(url: str, data: bytes, engine: AsyncEngine) -> int:
+async def _push_event(url: str, data: bytes, container: AsyncContainer) -> int:
     """Pushes the event as Pub/Sub would, then says what the service made of it (read from
     ``wa_fdr_events``, as the worker recorded it)."""
     message_id = f"sandbox-{time.time_ns()}"
@@ -210,7 +217,7 @@ async def _push_event(url: str, data: bytes, engine: AsyncEngine) -> int:
         if isinstance(decoded, FailedDelivery)
         else poison_event_key(message_id)
     )
-    before = await _event_record(engine, key)
+    before = await _event_record(container, key)
     envelope = {
         "message": {
             "data": base64.b64encode(data).decode(),
@@ -231,7 +238,7 @@ async def _push_event(url: str, data: bytes, engine: AsyncEngine) -> int:
     if isinstance(decoded, ShipmentEvent):
         print(f"shipment event of {decoded.shipment_id} recorded ({decoded.kind.value})")
         return 0
-    record = await _event_record(engine, key)
+    record = await _event_record(container, key)
     if isinstance(decoded, Malformed):
         print(f"malformed: {decoded.problem}")  # the field, as the service recorded it
         return 1
@@ -246,15 +253,15 @@ async def _push_event(url: str, data: bytes, engine: AsyncEngine) -> int:
             "the demo accepted the event but recorded nothing: is it on "
             "this folder's database (WA_DATABASE_URL)?"
         )
-    return await _say_outcome(engine, record, decoded.shipment_id)
+    return await _say_outcome(container, record, decoded.shipment_id)
 
 
-async def _event_record(engine: AsyncEngine, key: str) -> FdrEventRecord | None:
-    async with SqlUnitOfWork(engine) as uow:
+async def _event_record(container: AsyncContainer, key: str) -> FdrEventRecord | None:
+    async with _uow(container) as uow:
         return await uow.fdr_events.get(key)
 
 
-async def _say_outcome(engine: AsyncEngine, record: FdrEventRecord, shipment: int) -> int:
+async def _say_outcome(container: AsyncContainer, record: FdrEventRecord, shipment: int) -> int:
     outcome = record.outcome
     if outcome is Outcome.SKIPPED:
         print(f"skipped: {record.detail}")
@@ -265,7 +272,7 @@ async def _say_outcome(engine: AsyncEngine, record: FdrEventRecord, shipment: in
         return 1
     message_id = None
     if record.conversation_id is not None:
-        async with SqlUnitOfWork(engine) as uow:
+        async with _uow(container) as uow:
             messages = await uow.messages.for_conversation(record.conversation_id)
         message_id = next((m.message_id for m in messages if m.kind is MessageKind.TEMPLATE), None)
     if outcome is Outcome.SENT:
@@ -293,12 +300,12 @@ async def _post_webhook(url: str, body: bytes, secret: str) -> None:
 
 
 class _Thread:
-    def __init__(self, engine: Any, shipment_id: int) -> None:
-        self._engine = engine
+    def __init__(self, container: AsyncContainer, shipment_id: int) -> None:
+        self._container = container
         self._shipment = shipment_id
 
     async def load(self) -> tuple[Conversation, list[OutgoingMessage]]:
-        async with SqlUnitOfWork(self._engine) as uow:
+        async with _uow(self._container) as uow:
             conversation = await uow.conversations.latest_for_shipment(self._shipment)
             if conversation is None or conversation.id is None:
                 raise SandboxError(f"no conversation about shipment {self._shipment}")
@@ -308,7 +315,7 @@ class _Thread:
         """What the service sent back once it has handled the answer (or nothing, said so)."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            async with SqlUnitOfWork(self._engine) as uow:
+            async with _uow(self._container) as uow:
                 answer = await uow.replies.get(answer_id)
             _, messages = await self.load()
             handled = answer is not None and answer.handled_at is not None
@@ -322,25 +329,17 @@ class _Thread:
         print(f"(no answer from the demo within {wait:.0f} s)")
 
 
-async def print_thread(engine: AsyncEngine, config: Config, shipment_id: int) -> None:
+async def print_thread(container: AsyncContainer, shipment_id: int) -> None:
     """The whole conversation as the console shows it (docs/console.md), as text: each message
     as the shopper read it with its ticks, the shopper's answers, the actions sent to the ESB
     with its answer, link clicks; the shopper's numbers masked."""
-    async with SqlUnitOfWork(engine) as uow:
+    async with _uow(container) as uow:
         conversation = await uow.conversations.latest_for_shipment(shipment_id)
     if conversation is None or conversation.id is None:
         raise SandboxError(f"no conversation about shipment {shipment_id}")
-    options = NotificationOptions(
-        default_account_id=config.default_account_id,
-        tracking_base_url=config.public_base_url,
-        support_phone=config.support_phone,
-        support_email=config.support_email,
-    )
-    show = ShowConversation(
-        GetConversationThread(SqlPortalQueries(engine)),
-        GetTemplate(SqlUnitOfWork(engine), options),
-    )
-    shown = timeline(await show(conversation.account_id, conversation.id))
+    async with container() as request:
+        show = await request.get(ShowConversation)
+        shown = timeline(await show(conversation.account_id, conversation.id))
     c = shown["conversation"]
     print(
         f"shipment {shipment_id}: {c.reason.value} to {c.customer_phone} "

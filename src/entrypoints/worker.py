@@ -11,15 +11,16 @@ import contextlib
 import signal
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 
 import structlog
 from dishka import AsyncContainer
 
-from application.ports.collaborators import EventSource, ReceivedEvent
+from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
+from application.use_cases.intake import IntakeResult, ShipmentEventIntake, ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
@@ -51,6 +52,7 @@ class Worker:
         self._acks: list[str] = []
         # An outage fails every event the same way: one line per kind every 30 s, with a count.
         self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
+        self._busy = 0  # events handed to batches not yet done
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -60,7 +62,7 @@ class Worker:
         rechecker = asyncio.create_task(self._recheck_forever(stop))
         try:
             while not stop.is_set():
-                free = self._concurrency - len(in_flight)
+                free = self._concurrency - self._busy
                 if free <= 0:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -70,8 +72,12 @@ class Worker:
                     self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
-                for event in await self._triage(batch):
-                    task = asyncio.create_task(self._handle(event))
+                rest = await self._triage(batch)
+                if rest:
+                    # The events of one pull are handled together (NotifyFailedDelivery.many);
+                    # each counts against the concurrency until its batch is done.
+                    self._busy += len(rest)
+                    task = asyncio.create_task(self._handle(rest))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
             if in_flight:
@@ -121,19 +127,32 @@ class Worker:
                 await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
-    async def _handle(self, event: ReceivedEvent) -> None:
-        with WORKER_IN_FLIGHT.track_inprogress():
-            await self._handle_one(event)
+    async def _handle(self, events: list[ReceivedEvent]) -> None:
+        WORKER_IN_FLIGHT.inc(len(events))
+        try:
+            await self._handle_batch(events)
+        finally:
+            WORKER_IN_FLIGHT.dec(len(events))
+            self._busy -= len(events)
 
-    async def _handle_one(self, event: ReceivedEvent) -> None:
+    async def _handle_batch(self, events: list[ReceivedEvent]) -> None:
+        results: list[IntakeResult | Exception]
         try:
             async with self._container() as request:
                 intake = await request.get(ShipmentEventIntake)
-                result = await intake(event.data, event.message_id)
-            disposition, delay = result.disposition, result.retry_after
-        except Exception as exc:  # the database or a collaborator failed: try again later
-            self._failures.failed("event not handled, will retry", exc)
+                results = await intake.many([(event.data, event.message_id) for event in events])
+        except Exception as exc:  # the container itself: every event finds out alike
+            results = [exc] * len(events)
+        for event, result in zip(events, results, strict=True):
+            await self._settle(event, result)
+
+    async def _settle(self, event: ReceivedEvent, result: IntakeResult | Exception) -> None:
+        """Acknowledges a handled event; hands back the rest for redelivery, with backoff."""
+        if isinstance(result, Exception):  # the database or a collaborator failed
+            self._failures.failed("event not handled, will retry", result)
             disposition, delay = Disposition.RETRY, None
+        else:
+            disposition, delay = result.disposition, result.retry_after
         if disposition is Disposition.ACK:
             self._attempts.pop(event.message_id, None)
             self._acks.append(event.ack_id)
@@ -193,7 +212,8 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def run_worker(config: Config) -> int:
+def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
+    """The worker process; ``containers`` makes its container (the composition root's)."""
     if not (config.pubsub_project and config.pubsub_fdr_subscription):
         print(
             "configuration error: WA_PUBSUB_FDR_SUBSCRIPTION (with WA_PUBSUB_PROJECT) is "
@@ -219,16 +239,14 @@ def run_worker(config: Config) -> int:
             )
     _log.info(config.meta_label())
     try:
-        return asyncio.run(_main(config))
+        return asyncio.run(_main(config, containers))
     finally:
         if metrics is not None:
             metrics.shutdown()
 
 
-async def _main(config: Config) -> int:
-    from entrypoints.wiring import build_container
-
-    container = build_container(config)
+async def _main(config: Config, containers: Callable[[], AsyncContainer]) -> int:
+    container = containers()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -243,10 +261,7 @@ async def _main(config: Config) -> int:
         if config.pubsub_outcome_subscription:
             # The shipment events for the outcomes come on a subscription of their own: the
             # same intake handles them, with its own pulls and concurrency.
-            from entrypoints.wiring import outcome_event_source
-
-            outcome_source, close = outcome_event_source(config)
-            resources.push_async_callback(close)
+            outcome_source = await container.get(OutcomeEventSource)
             workers.append(
                 Worker(
                     container,

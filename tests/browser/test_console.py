@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from playwright.async_api import Browser, Page
 
+from composition.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.integration.test_shipment_outcomes import shipment_event
 from tests.support.app import AppClient

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest_asyncio
 from playwright.async_api import Browser, Route
 
+from composition.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from tests.support.browser import chromium, served, watched_page
 from tests.support.portal import SECRET

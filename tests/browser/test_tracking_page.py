@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from playwright.async_api import Browser
 
+from composition.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from tests.conftest import new_id
 from tests.support.browser import PHONE, chromium, served, watched_page
 from tests.support.stack import PUBLIC_BASE_URL, Stack, fdr_event, running_stack

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from application.ports.collaborators import NdrActions
+from composition.container import build_container
 from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrAction, NdrActionKind
-from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from infrastructure.esb.ndr import HttpNdrActions, idempotency_key
 from infrastructure.local.collaborators import InMemoryNdrActions

@@ -1,4 +1,4 @@
-"""Opt-outs and unreachable signals on every storage (memory, SQLite, MariaDB)."""
+"""Opt-outs and unreachable signals on both databases (SQLite, MariaDB)."""
 
 from __future__ import annotations
 

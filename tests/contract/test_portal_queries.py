@@ -1,5 +1,4 @@
-"""The portal's read side: the same pages, threads and funnel counts from memory, SQLite and
-MariaDB."""
+"""The portal's read side: the same pages, threads and funnel counts from SQLite and MariaDB."""
 
 from __future__ import annotations
 
@@ -21,9 +20,7 @@ from domain.records import LinkClick
 from domain.status import MessageStatus
 from infrastructure.db.repositories.portal import SqlPortalQueries
 from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.memory.portal import InMemoryPortalQueries
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import memory_store, new_id
+from tests.conftest import new_id
 from tests.support.factories import T0
 from tests.support.portal import record_skip, record_thread
 
@@ -34,11 +31,8 @@ class Backend:
     queries: PortalQueries
 
 
-@pytest.fixture(params=["memory", "sqlite", "mysql"])
+@pytest.fixture(params=["sqlite", "mysql"])
 def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "memory":
-        store = memory_store()
-        return Backend(lambda: InMemoryUnitOfWork(store), InMemoryPortalQueries(store))
     engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
     return Backend(lambda: SqlUnitOfWork(engine), SqlPortalQueries(engine))
 

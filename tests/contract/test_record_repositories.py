@@ -307,3 +307,31 @@ async def test_element_problems_are_kept_once_and_forgotten_when_requeued(
     assert again is not None
     assert (again.processed_at, again.error, again.attempts) == (None, None, 0)
     assert forgotten == []
+
+
+async def test_a_claimed_body_is_skipped_by_other_pumps_until_its_claim_ends(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        body = await uow.inbox.add(
+            WebhookDelivery(connection_id=None, body=b"claimed", received_at=T0)
+        )
+        await uow.commit()
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=60)
+
+    async def claim(at: datetime) -> list[int | None]:
+        async with uow_factory() as uow:
+            taken = await uow.inbox.pending(10_000, now=at, claim_until=at + timedelta(seconds=60))
+            await uow.commit()
+        return [d.id for d in taken]
+
+    assert body.id in await claim(now)  # the first pump's
+    assert body.id not in await claim(now + timedelta(seconds=1))  # another pump skips it
+    async with uow_factory() as uow:  # a drain (no ``now``) takes every pending body
+        assert body.id in [d.id for d in await uow.inbox.pending(10_000)]
+    assert body.id in await claim(until + timedelta(seconds=1))  # its pump gave up on it
+    async with uow_factory() as uow:
+        assert body.id is not None
+        await uow.inbox.mark_processed(body.id, now)
+        await uow.commit()

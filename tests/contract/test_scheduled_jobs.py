@@ -1,5 +1,5 @@
-"""Scheduled jobs: the same cases on the in-memory twin, SQLite and MariaDB; and on MariaDB,
-two transactions claiming at once take disjoint jobs."""
+"""Scheduled jobs: the same cases on SQLite and MariaDB; and on MariaDB, two transactions
+claiming at once take disjoint jobs."""
 
 from __future__ import annotations
 

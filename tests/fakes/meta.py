@@ -256,6 +256,7 @@ class FakeGraphApi:
         self._templates: dict[str, list[dict[str, Any]]] = {}
         self.created_templates: list[dict[str, Any]] = []  # creation requests, as received
         self._faults: deque[_Queued] = deque()
+        self._faults_to: dict[str, deque[_Queued]] = {}  # recipient ("+91...") -> its faults
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -379,13 +380,28 @@ class FakeGraphApi:
         """
         self._faults.append(_Queued(_Drop(), times))
 
-    def _next_fault(self) -> _Fault | None:
-        if not self._faults:
+    def fail_sends_to(self, to: str, code: int, *, http_status: int = 400, times: int = 1) -> None:
+        """The next ``times`` sends to ``to`` (e.g. "+917891971009") get a Graph error with
+        ``code``, whatever else is sent meanwhile."""
+        text = ERROR_MESSAGES.get(code) or f"(#{code}) Error"
+        queued = _Queued(_Fail(code, http_status, text), times)
+        self._faults_to.setdefault(to, deque()).append(queued)
+
+    def delay_sends_to(self, to: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` sends to ``to`` are taken, then answered ``seconds`` late."""
+        self._faults_to.setdefault(to, deque()).append(_Queued(_Delay(seconds), times))
+
+    def _next_fault(self, raw: bytes = b"") -> _Fault | None:
+        faults = self._faults
+        if self._faults_to:
+            with contextlib.suppress(ValueError, AttributeError):
+                faults = self._faults_to.get(str(json.loads(raw).get("to")), faults) or faults
+        if not faults:
             return None
-        head = self._faults[0]
+        head = faults[0]
         head.remaining -= 1
         if head.remaining <= 0:
-            self._faults.popleft()
+            faults.popleft()
         return head.fault
 
     # routes
@@ -398,7 +414,7 @@ class FakeGraphApi:
             return refused
         raw = await request.read()
         self.send_attempts += 1
-        fault = self._next_fault()
+        fault = self._next_fault(raw)
         if isinstance(fault, _Fail):
             return _error(fault.http_status, fault.code, fault.message)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.answers import run_answers
 from bench.compare import sends_done
 from bench.fanout import new_events, publish_all, template_event
 from bench.httpload import run_closed_loop
@@ -33,6 +34,18 @@ async def test_a_small_ingest_round_stores_every_update_once(pubsub_emulator_hos
     assert result["redelivery"]["new_reports_from_redelivery"] == 0
     assert result["replies"]["follow_ups_sent"] == 10
     assert result["serve_memory"]["ready_seconds"] > 0
+
+
+async def test_answers_on_one_and_two_serve_are_each_answered_once(
+    pubsub_emulator_host: str,
+) -> None:
+    async with bench_stack(meta_delay=0.0, emulator_host=pubsub_emulator_host) as stack:
+        result = await run_answers(stack, None, quick=True, taps=8, statuses=0)
+
+    assert set(result["answers"]) == {"after, 1 serve", "after, 2 serve"}
+    for row in result["answers"].values():
+        assert row["errors"] == 0
+        assert row["posts"] == row["follow_ups_sent"] == row["handled_in_db"] == 8
 
 
 def test_the_peer_parses_the_same_bodies() -> None:

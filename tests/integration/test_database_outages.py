@@ -18,7 +18,7 @@ import pytest_asyncio
 import structlog
 from sqlalchemy.engine import make_url
 
-from entrypoints.wiring import build_container
+from composition.container import build_container
 from entrypoints.worker import Worker
 from infrastructure.config import Config
 from infrastructure.local.events import InMemoryEventSource

@@ -37,7 +37,7 @@ class Demo:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "entrypoints.cli", *args],
+            [sys.executable, "-m", "composition.cli", *args],
             cwd=self.folder,
             env=self.env,
             capture_output=True,
@@ -51,11 +51,11 @@ class Demo:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def enable(self, account_id: int) -> None:
+    def enable(self, account_id: int, *, on: bool = True) -> None:
         enabled = httpx.put(
             f"{self.url}/api/v1/workspaces/{account_id}/whatsapp/settings",
             headers={"Authorization": f"Bearer {self.token}"},
-            json={"isWhatsappEnabled": True, "whatsappSenderConnectionId": None, "templates": {}},
+            json={"isWhatsappEnabled": on, "whatsappSenderConnectionId": None, "templates": {}},
             timeout=60,
         )
         assert enabled.status_code == 200, enabled.text
@@ -76,7 +76,7 @@ def running_demo(folder: Path, env: dict[str, str]) -> Iterator[Demo]:
     port = free_port()
     demo = Demo(folder, port, env)
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "composition.cli", "demo", "--port", str(port)],
         cwd=folder,
         env=demo.env,
         stdout=subprocess.PIPE,
@@ -106,10 +106,13 @@ def running_demo(folder: Path, env: dict[str, str]) -> Iterator[Demo]:
         demo.log, _ = process.communicate(timeout=60)
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    with running_demo(tmp_path, _environment(WA_DATABASE_URL=database)) as running:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """One demo for the tests that only use it (starting one costs seconds): each of them
+    leaves the demo usable for the next, whatever the order."""
+    folder = tmp_path_factory.mktemp("demo")
+    database = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
+    with running_demo(folder, _environment(WA_DATABASE_URL=database)) as running:
         yield running
 
 
@@ -175,10 +178,10 @@ def test_a_shopper_answers_the_seed_event_in_the_sandbox(demo: Demo) -> None:
     assert "has no button 'nope'" in missing.stderr
 
 
-def test_the_demo_says_what_it_runs_on(demo: Demo, tmp_path: Path) -> None:
-    assert f"  database:    SQLite {tmp_path / 'demo.db'}" in demo.banner
+def test_the_demo_says_what_it_runs_on(demo: Demo) -> None:
+    assert f"  database:    SQLite {demo.folder / 'demo.db'}" in demo.banner
     assert any("Meta sandbox: nothing is sent to WhatsApp" in line for line in demo.banner)
-    secret = tmp_path / "var" / f"sandbox-{demo.url.rsplit(':', 1)[1]}.secret"
+    secret = demo.folder / "var" / f"sandbox-{demo.url.rsplit(':', 1)[1]}.secret"
     assert secret.stat().st_mode & 0o077 == 0  # the webhook secret of this run, for its owner
 
 
@@ -236,7 +239,7 @@ def test_the_sandbox_without_a_running_demo_says_so(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "composition.cli",
             "sandbox",
             "--url",
             f"http://127.0.0.1:{port}",
@@ -262,8 +265,9 @@ def test_the_sandbox_without_a_running_demo_says_so(tmp_path: Path) -> None:
 
 
 def test_sandbox_event_says_what_became_of_each_ready_made_event(demo: Demo) -> None:
+    demo.enable(379, on=False)  # the ready-made events' workspace, whatever ran before
     skipped = demo.sandbox("event", "--reason", "customer_unavailable")
-    assert skipped.startswith("skipped: whatsapp_disabled")  # workspace 379 is not on yet
+    assert skipped.startswith("skipped: whatsapp_disabled")  # workspace 379 is off
     demo.enable(379)
     sent = demo.sandbox("event", "--reason", "refused")
     assert sent.startswith("sent: message id wamid.")

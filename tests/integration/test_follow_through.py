@@ -16,9 +16,9 @@ from dishka import AsyncContainer, Provider, Scope, provide
 from application.ports.clock import Clock
 from application.use_cases.run_due_jobs import RunDueJobs
 from application.use_cases.send_reminder import SendReminder
+from composition.container import build_container
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
-from entrypoints.wiring import build_container
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend, send_schema_error

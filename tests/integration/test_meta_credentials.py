@@ -39,7 +39,7 @@ def _env(folder: Path, **changes: str) -> dict[str, str]:
 
 def _run(folder: Path, command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", command],
+        [sys.executable, "-m", "composition.cli", command],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -53,7 +53,7 @@ def _run(folder: Path, command: str, env: dict[str, str]) -> subprocess.Complete
 def _started(folder: Path, args: list[str], env: dict[str, str]) -> Iterator[list[str]]:
     """The process's output lines as they come; stopped when the block ends."""
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "composition.cli", *args],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,

@@ -56,7 +56,7 @@ def _tables_and_drift(database_url: str) -> tuple[set[str], list[object]]:
 def _cli(database_url: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WA_DATABASE_URL": database_url, **variables}
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", "migrate", *args],
+        [sys.executable, "-m", "composition.cli", "migrate", *args],
         cwd=PROJECT,
         env=env,
         capture_output=True,

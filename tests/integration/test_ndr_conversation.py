@@ -94,12 +94,13 @@ async def start(
     reason: str,
     shipment_id: int | None = None,
     account: int | None = None,
+    phone: str = SHOPPER[2:],
 ) -> Thread:
     """A conversation of a new workspace (or of ``account``, enabled already)."""
     if account is None:
         account = new_id()
         await stack.enable(account)
-    event = fdr_event(reason, account_id=account, shipment_id=shipment_id)
+    event = fdr_event(reason, account_id=account, shipment_id=shipment_id, phone=phone)
     shipment = event["response_data"]["id"]
     link = f"{PUBLIC_BASE_URL}/track/whatsapp/{shipment}"
 

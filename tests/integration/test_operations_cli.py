@@ -21,7 +21,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "composition.cli", *args],
         cwd=PROJECT,
         env={**os.environ, "WA_DATABASE_URL": database_url},
         capture_output=True,

@@ -117,7 +117,7 @@ def test_the_demo_command_answers_ready(tmp_path: Path) -> None:
         "WA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
     }
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "composition.cli", "demo", "--port", str(port)],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(PROJECT / "src")},
         stdout=subprocess.PIPE,

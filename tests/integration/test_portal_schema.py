@@ -13,8 +13,8 @@ from litestar import Litestar
 from schemathesis import checks
 from schemathesis.python.asgi import shutdown_lifespans
 
+from composition.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from infrastructure.config import Config
 from tests.support.portal import SECRET, token
 

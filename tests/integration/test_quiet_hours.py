@@ -1,6 +1,10 @@
-"""Quiet hours on the failed-delivery path, on every storage (MariaDB too), with a clock the
-test moves: an event at night is held, acknowledged, and sent by the scheduler when quiet
-hours end, once, through the normal send path (docs/quiet-hours.md)."""
+"""Quiet hours on the failed-delivery path, with a clock the test moves: an event at night is
+held, acknowledged, and sent by the scheduler when quiet hours end, once, through the normal
+send path (docs/quiet-hours.md).
+
+Each case runs on one database: MariaDB where claiming the held send is what it shows (row
+locks, SKIP LOCKED, a lease), a SQLite database of its own otherwise (the rules of the case do
+not depend on the database; the contract tests run the repositories on both)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
 from application.services import SenderResolver, SettingsReader
@@ -25,6 +30,7 @@ from domain.scheduling import DEFAULT_LEASE, HELD_SEND, JobState
 from domain.settings import ChannelSetting
 from domain.webhook import InboundMessage
 from infrastructure.cache.memory import InProcessSettingsCache
+from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
@@ -38,11 +44,16 @@ MORNING = datetime(2026, 11, 21, 3, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
-    yield _world(uow_factory)
-    for backend in ("sqlite", "mysql"):
-        if backend in request.node.callspec.id:
-            await leave_no_unknown_send(request.getfixturevalue(f"{backend}_engine"))
+def world(new_uow: UowFactory) -> World:
+    """On a SQLite database of this test's own."""
+    return _world(new_uow)
+
+
+@pytest.fixture
+async def mariadb_world(mysql_engine: AsyncEngine) -> AsyncIterator[World]:
+    """On the MariaDB the tests share: what this one leaves unsent is failed afterwards."""
+    yield _world(lambda: SqlUnitOfWork(mysql_engine))
+    await leave_no_unknown_send(mysql_engine)
 
 
 def scheduler(world: World) -> RunDueJobs:
@@ -67,7 +78,11 @@ async def run_at(world: World, moment: datetime) -> None:
     await scheduler(world)()
 
 
-async def test_an_event_at_23_00_ist_is_sent_at_09_00_ist_not_before(world: World) -> None:
+async def test_an_event_at_23_00_ist_is_sent_at_09_00_ist_not_before(
+    mariadb_world: World,
+) -> None:
+    """On MariaDB: the scheduler claims the held send with SKIP LOCKED, as in production."""
+    world = mariadb_world
     world.clock.current = NIGHT
     fdr = await world.fdr(failed_at=NIGHT - timedelta(minutes=10))
 
@@ -99,6 +114,7 @@ async def test_an_event_at_23_00_ist_is_sent_at_09_00_ist_not_before(world: Worl
 
 
 async def test_the_same_event_delivered_twice_while_held_is_sent_once(world: World) -> None:
+    """On SQLite: the held send's unique key, which both databases keep."""
     world.clock.current = NIGHT
     fdr = await world.fdr(failed_at=NIGHT - timedelta(minutes=10))
     first = await world.notify()(fdr)
@@ -117,8 +133,10 @@ async def test_the_same_event_delivered_twice_while_held_is_sent_once(world: Wor
 
 
 async def test_a_worker_killed_after_claiming_the_held_send_leaves_it_for_after_the_lease(
-    world: World,
+    mariadb_world: World,
 ) -> None:
+    """On MariaDB: the dead worker's claim and its lease are rows locked and read there."""
+    world = mariadb_world
     world.clock.current = NIGHT
     fdr = await world.fdr(failed_at=NIGHT - timedelta(minutes=10))
     await world.notify()(fdr)
@@ -138,6 +156,7 @@ async def test_a_worker_killed_after_claiming_the_held_send_leaves_it_for_after_
 
 
 async def test_the_workspaces_own_window_and_zone_are_used(world: World) -> None:
+    """On SQLite: the window and its zone are the domain's."""
     london = QuietHours(time(22), time(7), "Europe/London")
     world.clock.current = NIGHT  # 17:30 in London: not quiet there
     fdr = await world.fdr(failed_at=NIGHT - timedelta(minutes=10))
@@ -164,6 +183,7 @@ async def test_the_workspaces_own_window_and_zone_are_used(world: World) -> None
 
 
 async def test_a_held_event_gone_stale_by_morning_is_skipped_not_sent(world: World) -> None:
+    """On SQLite: staleness is decided when the held send is released."""
     world.clock.current = NIGHT
     # Failed 40 hours before 23:00: fresh enough now, more than 48 h old at 09:00.
     fdr = await world.fdr(failed_at=NIGHT - timedelta(hours=40))
@@ -180,6 +200,7 @@ async def test_a_held_event_gone_stale_by_morning_is_skipped_not_sent(world: Wor
 async def test_held_sends_use_the_deployments_window_where_the_workspace_chose_none(
     world: World,
 ) -> None:
+    """No database read at all (SQLite, for the world's wiring)."""
     held = HeldSends(
         world.uow(), world.clock, world.activity, world.options, MsgspecFailedDeliveryCodec()
     )
@@ -187,6 +208,7 @@ async def test_held_sends_use_the_deployments_window_where_the_workspace_chose_n
 
 
 async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: World) -> None:
+    """On SQLite: answers are not held, whatever stores them."""
     # The template went out in the afternoon (16:00 in India); the shopper taps at 23:00.
     fdr = await world.fdr()
     assert (await world.notify()(fdr)).outcome is Outcome.SENT
@@ -228,6 +250,8 @@ async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: Wo
 
 
 async def test_a_reminder_due_in_quiet_hours_goes_when_they_end(world: World) -> None:
+    """On SQLite: the reminder job is put off to the window's end (the scheduler's claim is
+    shown on MariaDB above)."""
     # The template goes at 18:00 in India; the reminder, due four hours later, would fall at
     # 22:00, inside quiet hours: it waits for 09:00 and goes once.
     evening = NIGHT - timedelta(hours=5)

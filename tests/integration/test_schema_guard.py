@@ -34,7 +34,7 @@ def _start(command: str, database_url: str) -> subprocess.CompletedProcess[str]:
     }
     args = ["serve", "--port", str(free_port())] if command == "serve" else [command]
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "composition.cli", *args],
         cwd=PROJECT,
         env=env,
         capture_output=True,

@@ -1,8 +1,12 @@
-"""The send path under races, crashes and silence from Meta, on every storage (MariaDB too).
+"""The send path under races, crashes and silence from Meta.
 
 The worker and the status webhook are the real use cases over the same database; a race is
 made deterministic by a gate in the fake Graph API (Meta's webhook lands while the worker
 still holds Meta's answer), a crash by a fake that raises where the process would die.
+
+Each case runs on one database: MariaDB where the SQL is what it shows (two transactions at
+once, row locks, SKIP LOCKED), a SQLite database of its own otherwise (the contract tests run
+the repositories on both).
 """
 
 from __future__ import annotations
@@ -211,21 +215,27 @@ def _world(uow_factory: UowFactory) -> World:
 
 
 @pytest.fixture
-async def world(uow_factory: UowFactory, request: pytest.FixtureRequest) -> AsyncIterator[World]:
-    yield _world(uow_factory)
-    # The SQL databases are shared with later tests, whose workers would send what this
-    # one left unknown again.
-    for backend in ("sqlite", "mysql"):
-        if backend in request.node.callspec.id:
-            await leave_no_unknown_send(request.getfixturevalue(f"{backend}_engine"))
+def world(new_uow: UowFactory) -> World:
+    """On a SQLite database of this test's own."""
+    return _world(new_uow)
+
+
+@pytest.fixture
+async def mariadb_world(mysql_engine: AsyncEngine) -> AsyncIterator[World]:
+    """On the MariaDB the tests share: what this test leaves unknown is failed afterwards, or
+    a later test's worker would send it again."""
+    yield _world(lambda: SqlUnitOfWork(mysql_engine))
+    await leave_no_unknown_send(mysql_engine)
 
 
 # --- 9: the worker never puts back a status the webhook recorded --------------------------
 
 
 async def test_a_status_recorded_while_the_worker_holds_metas_answer_stands(
-    world: World,
+    mariadb_world: World,
 ) -> None:
+    """On MariaDB: the webhook's transaction commits while the worker's is open."""
+    world = mariadb_world
     fdr = await world.fdr()
 
     async def webhook_lands_first(wamid: str, client_ref: str) -> None:
@@ -244,8 +254,10 @@ async def test_a_status_recorded_while_the_worker_holds_metas_answer_stands(
 
 
 async def test_a_failure_recorded_while_the_worker_holds_metas_answer_stands(
-    world: World,
+    mariadb_world: World,
 ) -> None:
+    """On MariaDB: the webhook's transaction commits while the worker's is open."""
+    world = mariadb_world
     fdr = await world.fdr()
 
     async def fails_at_meta(wamid: str, client_ref: str) -> None:
@@ -264,10 +276,11 @@ async def test_a_failure_recorded_while_the_worker_holds_metas_answer_stands(
 
 
 async def test_concurrent_status_and_answer_writes_keep_the_furthest_status(
-    world: World,
+    mariadb_world: World,
 ) -> None:
     """Both writers in flight at once: on MariaDB the second waits for the first's row lock
     and its compare-and-set then sees what the first committed."""
+    world = mariadb_world
     fdr = await world.fdr()
     gate = asyncio.Event()
 
@@ -439,8 +452,10 @@ async def _timed_out(world: World, **changes: object) -> FailedDelivery:
 
 
 async def test_an_unknown_send_is_sent_again_once_with_the_same_callback_data(
-    world: World,
+    mariadb_world: World,
 ) -> None:
+    """On MariaDB: the recheck claims unknown sends with SKIP LOCKED, as in production."""
+    world = mariadb_world
     fdr = await _timed_out(world)
     _, unknown = await world.state(fdr)
 

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from gcloud.aio.pubsub import PubsubMessage
 
-from entrypoints.intake import ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
 from tests.conftest import new_id

@@ -18,7 +18,7 @@ async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "entrypoints.cli",
+        "composition.cli",
         *args,
         cwd=PROJECT,
         env=env,

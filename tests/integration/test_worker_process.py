@@ -53,7 +53,7 @@ async def test_the_worker_serves_its_metrics_and_stops_on_sigterm(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "entrypoints.cli",
+        "composition.cli",
         "worker",
         cwd=PROJECT,
         env=env,
@@ -94,7 +94,7 @@ def test_a_metrics_port_in_use_stops_the_worker_with_one_line(mysql_url: str) ->
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "entrypoints.cli", "worker"],
+            [sys.executable, "-m", "composition.cli", "worker"],
             cwd=PROJECT,
             env={
                 **os.environ,
@@ -141,7 +141,7 @@ async def test_a_second_worker_on_the_host_runs_without_metrics_on_the_default_p
         second = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "composition.cli",
             "worker",
             cwd=PROJECT,
             env=env,

@@ -13,8 +13,8 @@ import httpx
 from dishka import Provider
 from litestar import Litestar
 
+from composition.container import build_container
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from infrastructure.config import Config
 
 

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.ports.cache import SettingsCache
 from application.ports.collaborators import EventSource
+from composition.container import build_container
 from domain.quiet_hours import NO_QUIET_HOURS
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
-from entrypoints.wiring import build_container
 from entrypoints.worker import Worker, recheck_interval
 from infrastructure.config import Config
 from infrastructure.db.engine import create_engine

@@ -1,7 +1,9 @@
-"""The tracking page's forms on in-memory adapters: what reaches the ESB, once, and what is
-refused before anything is asked."""
+"""The tracking page's forms: what reaches the ESB, once, and what is refused before anything
+is asked (each page on a SQLite database of its own, the ESB the local stand-in)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 
@@ -14,9 +16,7 @@ from domain.ndr import NdrActionKind, NdrActionState
 from domain.reasons import FdrReason
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.local.collaborators import InMemoryNdrActions
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import memory_store
+from tests.conftest import UowFactory
 from tests.support.doubles import FixedClock
 from tests.support.factories import T0
 
@@ -25,12 +25,12 @@ ADDRESS = "Flat 4B, Lake View Apartments, Sector 21, Gurugram 122016"
 
 
 class Page:
-    def __init__(self) -> None:
-        self.store: InMemoryStore = memory_store()
+    def __init__(self, new_uow: UowFactory) -> None:
+        self.new_uow = new_uow
         self.esb = InMemoryNdrActions()
         self.activity = RecordingActivityPublisher()
         self.ask = AskFromTrackingPage(
-            InMemoryUnitOfWork(self.store),
+            self.new_uow(),
             self.esb,
             self.activity,
             FixedClock(),
@@ -40,7 +40,7 @@ class Page:
         )
 
     async def conversation(self, shipment_id: int = 17148402) -> Conversation:
-        async with InMemoryUnitOfWork(self.store) as uow:
+        async with self.new_uow() as uow:
             stored = await uow.conversations.add(
                 Conversation(
                     account_id=379,
@@ -60,14 +60,16 @@ class Page:
         return stored
 
     async def state(self, conversation: Conversation) -> ConversationState:
-        async with InMemoryUnitOfWork(self.store) as uow:
+        async with self.new_uow() as uow:
             found = await uow.conversations.get(conversation.id or 0)
         assert found is not None
         return found.state
 
 
-async def test_an_address_is_asked_once_and_resolves_the_conversation() -> None:
-    page = Page()
+async def test_an_address_is_asked_once_and_resolves_the_conversation(
+    new_database: Callable[[], UowFactory],
+) -> None:
+    page = Page(new_database())
     conversation = await page.conversation()
     first = await page.ask(17148402, REF, NdrActionKind.UPDATE_ADDRESS, f"  {ADDRESS}\n")
     again = await page.ask(17148402, REF, NdrActionKind.UPDATE_ADDRESS, ADDRESS)
@@ -84,20 +86,22 @@ async def test_an_address_is_asked_once_and_resolves_the_conversation() -> None:
     assert len(page.esb.performed) == 1
 
 
-async def test_a_number_is_read_like_one_typed_on_whatsapp() -> None:
-    page = Page()
+async def test_a_number_is_read_like_one_typed_on_whatsapp(
+    new_database: Callable[[], UowFactory],
+) -> None:
+    page = Page(new_database())
     await page.conversation()
     asked = await page.ask(17148402, REF, NdrActionKind.UPDATE_PHONE, "call +91 98765-43210")
     assert asked.action.phone == "919876543210"
-    fresh = Page()
+    fresh = Page(new_database())
     await fresh.conversation()
     with pytest.raises(InvalidFields) as landline:
         await fresh.ask(17148402, REF, NdrActionKind.UPDATE_PHONE, "011 2345 6789")
     assert "phone" in landline.value.errors
 
 
-async def test_what_cannot_be_used_asks_nothing() -> None:
-    page = Page()
+async def test_what_cannot_be_used_asks_nothing(new_database: Callable[[], UowFactory]) -> None:
+    page = Page(new_database())
     await page.conversation()
     with pytest.raises(NotFound):
         await page.ask(17148402, "f" * 32, NdrActionKind.UPDATE_ADDRESS, ADDRESS)
@@ -111,8 +115,10 @@ async def test_what_cannot_be_used_asks_nothing() -> None:
     assert page.esb.calls == 0
 
 
-async def test_an_outage_is_asked_again_with_the_same_key_and_a_refusal_needs_a_person() -> None:
-    page = Page()
+async def test_an_outage_is_asked_again_with_the_same_key_and_a_refusal_needs_a_person(
+    new_database: Callable[[], UowFactory],
+) -> None:
+    page = Page(new_database())
     conversation = await page.conversation()
     page.esb.fail_next()
     with pytest.raises(UpstreamUnavailable):
@@ -121,7 +127,7 @@ async def test_an_outage_is_asked_again_with_the_same_key_and_a_refusal_needs_a_
     assert (asked.now, asked.action.attempts) == (True, 2)
     assert len(page.esb.performed) == 1
 
-    refused = Page()
+    refused = Page(new_database())
     other = await refused.conversation()
     refused.esb.fail_next(error=UpstreamRejected("ESB refused: shipment already returned"))
     answer = await refused.ask(17148402, REF, NdrActionKind.UPDATE_ADDRESS, ADDRESS)

@@ -9,9 +9,9 @@ import structlog
 from dishka import Provider, Scope
 
 from application.ports.collaborators import ActivityPublisher
+from composition.container import build_container
 from domain.activity import ActivityEvent, Outcome
 from domain.errors import UpstreamUnavailable
-from entrypoints.wiring import build_container
 from infrastructure.best_effort import NeverFailingActivityPublisher
 from infrastructure.config import Config
 from infrastructure.local.activity import RecordingActivityPublisher

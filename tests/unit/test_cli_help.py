@@ -41,7 +41,7 @@ def test_every_option_has_help_and_shows_its_default() -> None:
 
 def _help(*args: str) -> str:
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "entrypoints.cli", *args, "--help"],
+        [sys.executable, "-m", "composition.cli", *args, "--help"],
         cwd=PROJECT,
         env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
         capture_output=True,

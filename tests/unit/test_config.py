@@ -127,7 +127,7 @@ def test_the_cli_stops_at_start_with_one_line() -> None:
         "WA_META_ACCESS_TOKEN": "tok-secret",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", "serve"],
+        [sys.executable, "-m", "composition.cli", "serve"],
         cwd=PROJECT,
         env=env,
         capture_output=True,

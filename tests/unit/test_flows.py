@@ -16,8 +16,7 @@ from domain.ndr import NdrActionKind
 from domain.reasons import FdrReason
 from infrastructure.db.seed_data import TEMPLATES_V1
 from infrastructure.local.activity import RecordingActivityPublisher
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import memory_store
+from tests.conftest import UowFactory
 from tests.support.doubles import (
     DEFAULT_SENDER,
     FixedClock,
@@ -189,19 +188,18 @@ def test_free_text_is_nudged_once() -> None:
     assert second.message is None
 
 
-async def test_no_free_form_message_outside_the_24_hour_window() -> None:
-    store = memory_store()
+async def test_no_free_form_message_outside_the_24_hour_window(new_uow: UowFactory) -> None:
     whatsapp = ScriptedWhatsApp()
     clock = FixedClock(WEDNESDAY)
     sender = FollowUpSender(
-        InMemoryUnitOfWork(store),
+        new_uow(),
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
         whatsapp,
         NoLimit(),
         RecordingActivityPublisher(),
         clock,
     )
-    async with InMemoryUnitOfWork(store) as uow:
+    async with new_uow() as uow:
         conversation = await uow.conversations.add(
             ConversationFactory.build(
                 state=ConversationState.OPEN,

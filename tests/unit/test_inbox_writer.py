@@ -1,4 +1,5 @@
-"""Group commit of webhook bodies: concurrent POSTs share writes, each learns its own outcome."""
+"""Group commit of webhook bodies: concurrent POSTs share writes, each learns its own outcome
+(on SQLite, a copy per test; the gate scripts when a write commits and whether it fails)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.inbox_writer import InboxWriter
 from application.ports.repositories import UnitOfWork
 from domain.errors import UpstreamUnavailable
 from domain.records import WebhookDelivery
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
+from infrastructure.db.uow import SqlUnitOfWork
+from tests.conftest import UowFactory
 from tests.support.factories import T0
 
 
 class Gate:
     """Holds every write until opened, and can make them fail."""
 
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
         self.opened = asyncio.Event()
         self.fail = False
         self.written: list[int] = []  # bodies per committed write
@@ -30,7 +32,7 @@ class Gate:
     async def open_uow(self) -> AsyncIterator[UnitOfWork]:
         gate = self
 
-        class Held(InMemoryUnitOfWork):
+        class Held(SqlUnitOfWork):
             async def commit(self) -> None:
                 await gate.opened.wait()
                 if gate.fail:
@@ -38,20 +40,22 @@ class Gate:
                 gate.written.append(len(await self.inbox.pending(10_000)) - sum(gate.written))
                 await super().commit()
 
-        yield Held(self.store)
+        yield Held(self.engine)
 
 
 def _body(n: int) -> WebhookDelivery:
     return WebhookDelivery(connection_id=None, body=f'{{"n":{n}}}'.encode(), received_at=T0)
 
 
-async def _pending(store: InMemoryStore) -> list[bytes]:
-    async with InMemoryUnitOfWork(store) as uow:
+async def _pending(new_uow: UowFactory) -> list[bytes]:
+    async with new_uow() as uow:
         return [d.body for d in await uow.inbox.pending(10_000)]
 
 
-async def test_bodies_posted_together_are_all_stored_in_fewer_writes_than_posts() -> None:
-    gate = Gate(InMemoryStore())
+async def test_bodies_posted_together_are_all_stored_in_fewer_writes_than_posts(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    gate = Gate(sqlite_db)
     writer = InboxWriter(gate.open_uow)
     first = asyncio.create_task(writer.store(_body(0)))
     await asyncio.sleep(0.01)  # the first write is under way (held at its commit)
@@ -62,12 +66,14 @@ async def test_bodies_posted_together_are_all_stored_in_fewer_writes_than_posts(
     stored = await asyncio.gather(first, *rest)
     assert [d.body for d in stored] == [_body(n).body for n in range(40)]
     assert len({d.id for d in stored}) == 40
-    assert sorted(await _pending(gate.store)) == sorted(d.body for d in stored)
+    assert sorted(await _pending(new_uow)) == sorted(d.body for d in stored)
     assert gate.written == [1, 39]  # the first alone, the 39 that queued behind it together
 
 
-async def test_a_failed_write_answers_every_body_in_it_with_the_error() -> None:
-    gate = Gate(InMemoryStore())
+async def test_a_failed_write_answers_every_body_in_it_with_the_error(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    gate = Gate(sqlite_db)
     gate.fail = True
     writer = InboxWriter(gate.open_uow)
     tasks = [asyncio.create_task(writer.store(_body(n))) for n in range(12)]
@@ -75,15 +81,17 @@ async def test_a_failed_write_answers_every_body_in_it_with_the_error() -> None:
     gate.opened.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(o, UpstreamUnavailable) for o in outcomes)
-    assert await _pending(gate.store) == []
+    assert await _pending(new_uow) == []
     # The next POST gets a write of its own once the database answers again.
     gate.fail = False
     stored = await writer.store(_body(99))
-    assert await _pending(gate.store) == [stored.body]
+    assert await _pending(new_uow) == [stored.body]
 
 
-async def test_one_write_takes_at_most_its_bound_of_bodies() -> None:
-    gate = Gate(InMemoryStore())
+async def test_one_write_takes_at_most_its_bound_of_bodies(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    gate = Gate(sqlite_db)
     gate.opened.set()
     writer = InboxWriter(gate.open_uow, max_bodies=10)
     stored = await asyncio.gather(*(writer.store(_body(n)) for n in range(25)))
@@ -92,8 +100,10 @@ async def test_one_write_takes_at_most_its_bound_of_bodies() -> None:
 
 
 @pytest.mark.parametrize("size", [3, 50])
-async def test_a_write_takes_no_more_bytes_than_its_bound_but_always_one_body(size: int) -> None:
-    gate = Gate(InMemoryStore())
+async def test_a_write_takes_no_more_bytes_than_its_bound_but_always_one_body(
+    size: int, sqlite_db: AsyncEngine
+) -> None:
+    gate = Gate(sqlite_db)
     gate.opened.set()
     writer = InboxWriter(gate.open_uow, max_bytes=size)
     big = WebhookDelivery(connection_id=None, body=b"x" * 20, received_at=T0)

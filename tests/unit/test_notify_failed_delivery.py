@@ -1,4 +1,5 @@
-"""The FDR use case on in-memory adapters: one message per attempt, a recorded outcome always."""
+"""The FDR use case: one message per attempt, a recorded outcome always (on SQLite, a copy per
+test, with a scripted WhatsApp)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import pytest
 from application.ports.cache import SettingsCache
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.notify_failed_delivery import Disposition, NotifyFailedDelivery
+from application.use_cases.notify_failed_delivery import (
+    Disposition,
+    NotifyFailedDelivery,
+    event_key,
+)
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.errors import PermanentSendError, RetryableSendError, SendOutcomeUnknown
@@ -25,9 +30,7 @@ from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.events.shipment_event import decode_shipment_event
 from infrastructure.local.activity import RecordingActivityPublisher
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import FIXTURES, memory_store, new_id
+from tests.conftest import FIXTURES, UowFactory, new_id
 from tests.support.doubles import (
     DEFAULT_SENDER,
     BrokenCache,
@@ -52,7 +55,7 @@ def seed_fdr(**changes: object) -> FailedDelivery:
 
 @dataclass
 class World:
-    store: InMemoryStore
+    uow: UowFactory
     whatsapp: ScriptedWhatsApp
     activity: RecordingActivityPublisher
     clock: FixedClock
@@ -61,17 +64,16 @@ class World:
 
     async def enable(self, account_id: int, **changes: object) -> None:
         setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True)
-        async with InMemoryUnitOfWork(self.store) as uow:
+        async with self.uow() as uow:
             await uow.settings.save(dataclasses.replace(setting, **changes))  # type: ignore[arg-type]
             await uow.commit()
 
     async def thread(self, conversation_id: int) -> list[OutgoingMessage]:
-        async with InMemoryUnitOfWork(self.store) as uow:
+        async with self.uow() as uow:
             return await uow.messages.for_conversation(conversation_id)
 
 
-def make_world(cache: SettingsCache | None = None) -> World:
-    store = memory_store()
+def make_world(new_uow: UowFactory, cache: SettingsCache | None = None) -> World:
     whatsapp = ScriptedWhatsApp()
     activity = RecordingActivityPublisher()
     clock = FixedClock()
@@ -83,7 +85,7 @@ def make_world(cache: SettingsCache | None = None) -> World:
         support_email="eshopbox@support.com",
     )
     notify = NotifyFailedDelivery(
-        uow=InMemoryUnitOfWork(store),
+        uow=new_uow(),
         settings=SettingsReader(cache or InProcessSettingsCache(ttl=0.0)),
         rules=ReasonBook(),
         senders=SenderResolver(directory, DEFAULT_SENDER),
@@ -93,16 +95,14 @@ def make_world(cache: SettingsCache | None = None) -> World:
         clock=clock,
         refs=CountingRefs(),
         options=options,
-        held=HeldSends(
-            InMemoryUnitOfWork(store), clock, activity, options, MsgspecFailedDeliveryCodec()
-        ),
+        held=HeldSends(new_uow(), clock, activity, options, MsgspecFailedDeliveryCodec()),
     )
-    return World(store, whatsapp, activity, clock, directory, notify)
+    return World(new_uow, whatsapp, activity, clock, directory, notify)
 
 
 @pytest.fixture
-def world() -> World:
-    return make_world()
+def world(new_uow: UowFactory) -> World:
+    return make_world(new_uow)
 
 
 async def test_the_seed_event_sends_one_template_to_the_shopper(world: World) -> None:
@@ -258,7 +258,7 @@ async def test_an_event_seen_mid_send_waits_then_gives_up_without_sending(world:
     world.whatsapp.fail_next(RetryableSendError(2, "down"))
     first = await world.notify(fdr)
     # Make it look like a worker died after recording the send but before finishing it.
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         [message] = await uow.messages.for_conversation(first.conversation_id or 0)
         message.status = MessageStatus.PENDING
         message.updated_at = world.clock.now()
@@ -288,7 +288,7 @@ async def test_the_workspace_template_and_sender_are_used(world: World) -> None:
         app_secret="s",
     )
     world.directory.senders[482] = own_sender
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         default = await uow.templates.default_for(5, FdrReason.OTP_CANCELLATION)
         assert default is not None
         custom = await uow.templates.add(
@@ -317,7 +317,7 @@ async def test_the_workspace_template_and_sender_are_used(world: World) -> None:
 
 
 async def _own_template(world: World, account_id: int, reason: FdrReason) -> int:
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         default = await uow.templates.default_for(5, reason)
         assert default is not None
         custom = await uow.templates.add(
@@ -360,8 +360,10 @@ async def test_from_its_own_account_a_reason_without_its_template_is_not_sent(
     assert world.whatsapp.sent == []
 
 
-async def test_settings_are_read_from_the_database_when_the_cache_is_down() -> None:
-    world = make_world(cache=BrokenCache())
+async def test_settings_are_read_from_the_database_when_the_cache_is_down(
+    new_uow: UowFactory,
+) -> None:
+    world = make_world(new_uow, cache=BrokenCache())
     fdr = seed_fdr()
     await world.enable(fdr.account_id)
     result = await world.notify(fdr)
@@ -375,7 +377,7 @@ async def test_a_newer_attempt_starts_a_new_conversation(world: World) -> None:
     second = await world.notify(dataclasses.replace(fdr, status_log_id=new_id()))
     assert first.conversation_id != second.conversation_id
     assert len(world.whatsapp.sent) == 2
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         latest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
     assert latest is not None
     assert latest.id == second.conversation_id
@@ -385,7 +387,7 @@ async def test_a_newer_attempt_starts_a_new_conversation(world: World) -> None:
 async def test_ticks_that_arrive_before_the_send_answer_are_not_lost(world: World) -> None:
     fdr = seed_fdr()
     await world.enable(fdr.account_id)
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         # Meta's webhook raced ahead of its own 200: the status is stored with no message.
         await uow.delivery_reports.add_many(
             [
@@ -403,7 +405,7 @@ async def test_ticks_that_arrive_before_the_send_answer_are_not_lost(world: Worl
     [message] = await world.thread(result.conversation_id or 0)
     assert message.message_id == "wamid.TEST000001"
     assert message.status is MessageStatus.DELIVERED
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         [report] = await uow.delivery_reports.for_message("wamid.TEST000001")
     assert report.wa_outgoing_message_id == message.id
 
@@ -413,7 +415,7 @@ async def test_a_failure_that_arrives_before_the_send_answer_fails_the_conversat
 ) -> None:
     fdr = seed_fdr()
     await world.enable(fdr.account_id)
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         await uow.delivery_reports.add_many(
             [
                 DeliveryReport(
@@ -434,7 +436,7 @@ async def test_a_failure_that_arrives_before_the_send_answer_fails_the_conversat
     [message] = await world.thread(result.conversation_id or 0)
     assert (message.status, message.error_code) == (MessageStatus.FAILED, 131026)
     assert message.error_title == "Message undeliverable"
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         conversation = await uow.conversations.get(result.conversation_id or 0)
     assert conversation is not None
     assert conversation.state is ConversationState.FAILED
@@ -447,7 +449,7 @@ async def test_a_template_verified_on_another_business_account_is_not_sent(
     own = dataclasses.replace(DEFAULT_SENDER, connection_id=482, waba_id="waba-now")
     world.directory.senders[482] = own
     template_id = await _own_template(world, fdr.account_id, FdrReason.OTP_CANCELLATION)
-    async with InMemoryUnitOfWork(world.store) as uow:
+    async with world.uow() as uow:
         template = await uow.templates.get(template_id)
         assert template is not None
         await uow.templates.update(
@@ -465,3 +467,26 @@ async def test_a_template_verified_on_another_business_account_is_not_sent(
     assert result.outcome is Outcome.SKIPPED
     assert "verified on another WhatsApp Business Account" in result.detail
     assert world.whatsapp.sent == []
+
+
+async def test_a_batch_records_each_skip_with_its_reason_as_one_event_does(world: World) -> None:
+    sent = seed_fdr()
+    off = seed_fdr(account_id=sent.account_id + 1, shipment_id=sent.shipment_id + 1)
+    bad_phone = seed_fdr(shipment_id=sent.shipment_id + 2, customer_phone="12345")
+    await world.enable(sent.account_id)
+
+    results = await world.notify.many([sent, off, bad_phone])
+
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SKIPPED,
+        Outcome.SKIPPED,
+    ]
+    async with world.uow() as uow:
+        records = [await uow.fdr_events.get(event_key(fdr)) for fdr in (sent, off, bad_phone)]
+    assert [r.skip_reason if r else "missing" for r in records] == [
+        None,
+        "whatsapp_disabled",
+        "bad_phone",
+    ]
+    assert len(world.whatsapp.sent) == 1

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from prometheus_client import REGISTRY
 
+from application.ports.shipment_events import NotFailedDelivery
 from application.use_cases.track_link_click import tracking_page
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
 from domain.outcomes import (
@@ -21,12 +22,8 @@ from domain.outcomes import (
     judge,
     window,
 )
-from entrypoints.intake import count_unmapped
-from infrastructure.events.shipment_event import (
-    NotFailedDelivery,
-    decode_shipment_event,
-    tracking_domain,
-)
+from infrastructure.events.intake_metrics import count_unmapped
+from infrastructure.events.shipment_event import decode_shipment_event, tracking_domain
 from tests.conftest import FIXTURES
 
 ASKED = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

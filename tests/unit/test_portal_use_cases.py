@@ -1,13 +1,14 @@
-"""The portal's use cases on in-memory adapters: what the HTTP tests cannot easily arrange."""
+"""The portal's use cases on SQLite (a copy per test): what the HTTP tests cannot easily arrange."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from application.ports.repositories import ConversationQuery, UnitOfWork
+from application.ports.repositories import ConversationQuery
 from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.use_cases.portal._templates import TemplateDraft
 from application.use_cases.portal.create_template import CreateTemplate
@@ -25,10 +26,8 @@ from domain.reasons import FdrReason
 from domain.settings import ChannelSetting
 from domain.status import MessageStatus
 from domain.templates import MetaTemplate, TemplateVariable
-from infrastructure.memory.portal import InMemoryPortalQueries
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import DEFAULT_ACCOUNT_ID, memory_store, new_id
+from infrastructure.db.repositories.portal import SqlPortalQueries
+from tests.conftest import DEFAULT_ACCOUNT_ID, UowFactory, new_id
 from tests.support.doubles import DEFAULT_SENDER, BrokenCache, FixedClock, StaticDirectory
 from tests.support.factories import T0
 from tests.support.portal import record_thread
@@ -49,20 +48,11 @@ DRAFT = TemplateDraft(
 )
 
 
-@pytest.fixture
-def store() -> InMemoryStore:
-    return memory_store()
-
-
-def _uow(store: InMemoryStore) -> Callable[[], UnitOfWork]:
-    return lambda: InMemoryUnitOfWork(store)
-
-
-async def test_settings_are_saved_when_the_cache_is_down(store: InMemoryStore) -> None:
+async def test_settings_are_saved_when_the_cache_is_down(new_uow: UowFactory) -> None:
     account = new_id()
     directory = StaticDirectory()
     update = UpdateChannelSettings(
-        InMemoryUnitOfWork(store),
+        new_uow(),
         directory,
         SenderResolver(directory, DEFAULT_SENDER),
         SettingsReader(BrokenCache()),
@@ -72,7 +62,7 @@ async def test_settings_are_saved_when_the_cache_is_down(store: InMemoryStore) -
         account, SettingsChange(whatsapp_enabled=True, sender_connection_id=None, templates={})
     )
     assert view.whatsapp_enabled is True
-    async with InMemoryUnitOfWork(store) as uow:
+    async with new_uow() as uow:
         assert await uow.settings.get(account) == ChannelSetting(
             account_id=account, whatsapp_enabled=True
         )
@@ -81,13 +71,18 @@ async def test_settings_are_saved_when_the_cache_is_down(store: InMemoryStore) -
 class _Catalogue:
     """Meta's template list that changes between two calls (someone edits meanwhile)."""
 
-    def __init__(self, store: InMemoryStore, template_id: int) -> None:
-        self._store = store
+    def __init__(self, new_uow: UowFactory, template_id: int) -> None:
+        self._new_uow = new_uow
         self._template_id = template_id
 
     async def templates(self, sender: object) -> list[MetaTemplate]:
-        stored = self._store.tables.templates[self._template_id]
-        stored.template_body = "Hi {{1}}, changed while Meta was asked"
+        async with self._new_uow() as uow:  # the portal's other tab saves an edit
+            stored = await uow.templates.get(self._template_id)
+            assert stored is not None
+            await uow.templates.update(
+                replace(stored, template_body="Hi {{1}}, changed while Meta was asked")
+            )
+            await uow.commit()
         return [
             MetaTemplate(
                 id="9",
@@ -104,34 +99,37 @@ class _Catalogue:
 
 
 async def test_a_template_changed_during_verification_is_not_marked_verified(
-    store: InMemoryStore,
+    new_uow: UowFactory,
 ) -> None:
     account = new_id()
-    created = await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)).template
     assert created.id is not None
     verify = VerifyTemplate(
-        InMemoryUnitOfWork(store),
+        new_uow(),
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        _Catalogue(store, created.id),
+        _Catalogue(new_uow, created.id),
         FixedClock(),
         OPTIONS,
     )
     with pytest.raises(Conflict, match="changed while it was being verified"):
         await verify(account, created.id)
-    assert store.tables.templates[created.id].verified_at is None
+    async with new_uow() as uow:
+        stored = await uow.templates.get(created.id)
+    assert stored is not None
+    assert stored.verified_at is None
 
 
-async def test_a_sender_that_is_gone_fails_the_verification(store: InMemoryStore) -> None:
+async def test_a_sender_that_is_gone_fails_the_verification(new_uow: UowFactory) -> None:
     account = new_id()
-    created = await CreateTemplate(InMemoryUnitOfWork(store), FixedClock(), OPTIONS)(account, DRAFT)
+    created = (await CreateTemplate(new_uow(), FixedClock(), OPTIONS)(account, DRAFT)).template
     assert created.id is not None
-    async with InMemoryUnitOfWork(store) as uow:
+    async with new_uow() as uow:
         await uow.settings.save(ChannelSetting(account_id=account, sender_connection_id=482))
         await uow.commit()
     verify = VerifyTemplate(
-        InMemoryUnitOfWork(store),
+        new_uow(),
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        _Catalogue(store, created.id),
+        _Catalogue(new_uow, created.id),
         FixedClock(),
         OPTIONS,
     )
@@ -140,13 +138,13 @@ async def test_a_sender_that_is_gone_fails_the_verification(store: InMemoryStore
     assert caught.value.check == "sender"
 
 
-async def test_a_page_of_exactly_the_limit_has_no_next_page(store: InMemoryStore) -> None:
+async def test_a_page_of_exactly_the_limit_has_no_next_page(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
     account = new_id()
     for i in range(4):
-        await record_thread(
-            lambda: InMemoryUnitOfWork(store), account, created_at=T0 + timedelta(minutes=i)
-        )
-    listing = ListConversations(InMemoryPortalQueries(store))
+        await record_thread(new_uow, account, created_at=T0 + timedelta(minutes=i))
+    listing = ListConversations(SqlPortalQueries(sqlite_db))
     full = await listing(ConversationQuery(account_id=account, limit=4))
     assert len(full.items) == 4
     assert full.next_before_id is None
@@ -159,10 +157,12 @@ async def test_a_page_of_exactly_the_limit_has_no_next_page(store: InMemoryStore
     assert rest.next_before_id is None
 
 
-async def test_a_thread_interleaves_ticks_answers_and_actions_by_time(store: InMemoryStore) -> None:
+async def test_a_thread_interleaves_ticks_answers_and_actions_by_time(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
     account = new_id()
-    recorded = await record_thread(_uow(store), account)
-    view = await GetConversationThread(InMemoryPortalQueries(store))(
+    recorded = await record_thread(new_uow, account)
+    view = await GetConversationThread(SqlPortalQueries(sqlite_db))(
         account, recorded.conversation_id
     )
     kinds = [type(e).__name__ for e in view.entries]
@@ -182,12 +182,14 @@ async def test_a_thread_interleaves_ticks_answers_and_actions_by_time(store: InM
     assert isinstance(view.entries[4], CustomerReply)
 
 
-async def test_the_funnel_total_adds_up_the_reasons(store: InMemoryStore) -> None:
+async def test_the_funnel_total_adds_up_the_reasons(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
     account = new_id()
-    factory = _uow(store)
+    factory = new_uow
     await record_thread(factory, account, reason=FdrReason.REFUSED)
     await record_thread(factory, account, reason=FdrReason.ODA, template_status=MessageStatus.SENT)
-    stats = await GetFunnelStats(InMemoryPortalQueries(store))(
+    stats = await GetFunnelStats(SqlPortalQueries(sqlite_db))(
         account, T0 - timedelta(days=1), T0 + timedelta(days=1)
     )
     by_reason = {f.reason: f for f in stats.reasons}

@@ -1,4 +1,4 @@
-"""Processing stored webhook bodies on in-memory adapters: big passes in bounded transactions."""
+"""Processing stored webhook bodies: big passes in bounded transactions (SQLite, one per test)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ from domain.templates import WaTemplate
 from domain.webhook import InboundMessage, StatusUpdate
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.local.collaborators import InMemoryNdrActions
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
 from infrastructure.meta.sandbox import SandboxTemplateCatalog
 from infrastructure.meta.webhook import MetaWebhookFormat
 from infrastructure.meta.webhook_builder import (
@@ -40,7 +38,7 @@ from infrastructure.meta.webhook_builder import (
     template_status,
     text_message,
 )
-from tests.conftest import memory_store
+from tests.conftest import UowFactory
 from tests.support.doubles import (
     DEFAULT_SENDER,
     FixedClock,
@@ -50,7 +48,10 @@ from tests.support.doubles import (
 )
 from tests.support.factories import T0
 
-MESSAGES = 700  # 2100 ticks: more than one transaction holds
+#: 600 ticks: more than one transaction holds (STATUSES_PER_TRANSACTION, 500).
+MESSAGES = 200
+#: Ticks to a body: a message's three ticks land in different bodies of the pass.
+PER_BODY = 250
 
 
 class CountingReports(RecordDeliveryReports):
@@ -63,9 +64,9 @@ class CountingReports(RecordDeliveryReports):
         return await super().__call__(updates)
 
 
-async def _sent_templates(store: InMemoryStore) -> list[str]:
+async def _sent_templates(new_uow: UowFactory) -> list[str]:
     wamids = []
-    async with InMemoryUnitOfWork(store) as uow:
+    async with new_uow() as uow:
         for n in range(MESSAGES):
             conversation = await uow.conversations.add(
                 Conversation(
@@ -102,12 +103,13 @@ async def _sent_templates(store: InMemoryStore) -> list[str]:
     return wamids
 
 
-async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transaction() -> None:
-    store = memory_store()
-    wamids = await _sent_templates(store)
+async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transaction(
+    new_uow: UowFactory,
+) -> None:
+    wamids = await _sent_templates(new_uow)
     clock = FixedClock()
     activity = RecordingActivityPublisher()
-    uow = InMemoryUnitOfWork(store)
+    uow = new_uow()
     reports = CountingReports(uow, activity, clock)
     reports.calls = []
     replies = HandleCustomerReply(
@@ -140,25 +142,26 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
         clock,
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
-    # ones, 1000 to a body (Meta's largest batch).
+    # ones, spread over three bodies.
     ticks = [
         status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
         for rank, state in ((2, "read"), (1, "delivered"), (0, "sent"))
         for w in wamids
     ]
-    async with InMemoryUnitOfWork(store) as inbox:
-        for start in range(0, len(ticks), 1000):
-            body = statuses_body(ticks[start : start + 1000])
+    async with new_uow() as inbox:
+        for start in range(0, len(ticks), PER_BODY):
+            body = statuses_body(ticks[start : start + PER_BODY])
             await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
         await inbox.commit()
 
+    assert 3 * MESSAGES > STATUSES_PER_TRANSACTION
     batch = await process(limit=10)
 
     assert batch.statuses == 3 * MESSAGES
     assert batch.processed == 3
     assert len(reports.calls) >= 2
     assert max(reports.calls) <= STATUSES_PER_TRANSACTION
-    async with InMemoryUnitOfWork(store) as check:
+    async with new_uow() as check:
         found = await check.messages.get_many_by_message_ids(wamids)
     assert {m.status for m in found.values()} == {MessageStatus.READ}
     # Each message's three ticks were ordered together, so each moved it once: three events.
@@ -184,8 +187,9 @@ class _SlowAnswers:
         return ReplyHandled(None)
 
 
-async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() -> None:
-    store = memory_store()
+async def test_answers_of_different_shoppers_run_side_by_side_each_in_order(
+    new_uow: UowFactory,
+) -> None:
     clock = FixedClock()
     answers = _SlowAnswers()
 
@@ -193,11 +197,11 @@ async def test_answers_of_different_shoppers_run_side_by_side_each_in_order() ->
     async def handlers() -> AsyncIterator[HandleCustomerReply]:
         yield cast(HandleCustomerReply, answers)
 
-    uow = InMemoryUnitOfWork(store)
+    uow = new_uow()
     reports = RecordDeliveryReports(uow, RecordingActivityPublisher(), clock)
     templates = RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock)
     process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, handlers, templates, clock)
-    async with InMemoryUnitOfWork(store) as inbox:
+    async with new_uow() as inbox:
         for shopper in range(8):
             for n in (1, 2):
                 body = text_message(f"91980000000{shopper}", f"answer {n}")
@@ -232,10 +236,10 @@ class _RememberingCatalog(SandboxTemplateCatalog):
         self.forgotten.append(waba_id)
 
 
-def _without_answers(store: InMemoryStore, catalog: TemplateCatalog) -> ProcessWebhooks:
+def _without_answers(new_uow: UowFactory, catalog: TemplateCatalog) -> ProcessWebhooks:
     """The pump's use case for bodies that hold no answers (statuses, template updates)."""
     clock = FixedClock()
-    uow = InMemoryUnitOfWork(store)
+    uow = new_uow()
     return ProcessWebhooks(
         uow,
         MetaWebhookFormat(),
@@ -246,17 +250,23 @@ def _without_answers(store: InMemoryStore, catalog: TemplateCatalog) -> ProcessW
     )
 
 
-async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten() -> None:
-    store = memory_store()
+async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten(
+    new_uow: UowFactory,
+) -> None:
     catalog = _RememberingCatalog()
-    process = _without_answers(store, catalog)
+    process = _without_answers(new_uow, catalog)
 
     def verified(account_id: int, name: str, meta_id: str) -> WaTemplate:
         return WaTemplate(
-            account_id=account_id, template_name=name, verified_at=T0, meta_template_id=meta_id
+            account_id=account_id,
+            template_name=name,
+            verified_at=T0,
+            meta_template_id=meta_id,
+            created_at=T0,
+            updated_at=T0,
         )
 
-    async with InMemoryUnitOfWork(store) as setup:
+    async with new_uow() as setup:
         mine = await setup.templates.add(verified(41, "a", "7001"))
         theirs = await setup.templates.add(verified(42, "a", "7001"))
         other = await setup.templates.add(verified(41, "b", "7002"))
@@ -272,7 +282,7 @@ async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten
     assert batch.processed == 2
     assert batch.template_changes == 2
     assert catalog.forgotten == ["waba-1", "waba-1"]
-    async with InMemoryUnitOfWork(store) as check:
+    async with new_uow() as check:
         for template in (mine, theirs):
             assert template.id is not None
             after = await check.templates.get(template.id)
@@ -285,9 +295,8 @@ async def test_a_paused_template_is_unverified_everywhere_and_its_list_forgotten
     assert unchanged.is_verified
 
 
-async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
-    store = memory_store()
-    process = _without_answers(store, SandboxTemplateCatalog())
+async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time(new_uow: UowFactory) -> None:
+    process = _without_answers(new_uow, SandboxTemplateCatalog())
     bodies = [
         statuses_body(
             [status(f"wamid.B{n}.{i:04d}", "sent", recipient="919800000000") for i in range(400)]
@@ -296,7 +305,7 @@ async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
     ]
     size = len(bodies[0])
     assert {len(b) for b in bodies} == {size}
-    async with InMemoryUnitOfWork(store) as setup:
+    async with new_uow() as setup:
         for body in bodies:
             await setup.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
         await setup.commit()
@@ -311,12 +320,11 @@ async def test_a_backlog_of_big_bodies_is_read_a_few_at_a_time() -> None:
     assert sum(p.statuses for p in passes) == 2400
 
 
-async def test_the_backlog_says_how_many_bodies_wait_and_since_when() -> None:
-    store = memory_store()
+async def test_the_backlog_says_how_many_bodies_wait_and_since_when(new_uow: UowFactory) -> None:
     clock = FixedClock()
-    measure = MeasureWebhookBacklog(InMemoryUnitOfWork(store), clock)
+    measure = MeasureWebhookBacklog(new_uow(), clock)
     assert await measure() == WebhookBacklog(pending=0, oldest_seconds=0.0)
-    async with InMemoryUnitOfWork(store) as uow:
+    async with new_uow() as uow:
         for age in (60, 10):
             await uow.inbox.add(
                 WebhookDelivery(

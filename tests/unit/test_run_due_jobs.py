@@ -1,4 +1,4 @@
-"""The scheduler's pass on the in-memory twin: done once, retried after a failure, taken
+"""The scheduler's pass on SQLite (a copy per test): done once, retried after a failure, taken
 over after a lost worker's lease."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from datetime import timedelta
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from domain.errors import UpstreamUnavailable
 from domain.scheduling import JobState, NotYet, ScheduledJob
-from infrastructure.memory.store import InMemoryStore
-from infrastructure.memory.uow import InMemoryUnitOfWork
+from tests.conftest import UowFactory
 from tests.support.doubles import FixedClock
 from tests.support.factories import T0
 
@@ -27,8 +26,8 @@ class Recording:
             raise self.fail_next.pop(0)
 
 
-async def _schedule(store: InMemoryStore, *keys: str, due_in: float = 60.0) -> None:
-    async with InMemoryUnitOfWork(store) as uow:
+async def _schedule(new_uow: UowFactory, *keys: str, due_in: float = 60.0) -> None:
+    async with new_uow() as uow:
         for key in keys:
             await uow.jobs.schedule(
                 ScheduledJob(
@@ -42,17 +41,17 @@ async def _schedule(store: InMemoryStore, *keys: str, due_in: float = 60.0) -> N
         await uow.commit()
 
 
-async def _state(store: InMemoryStore, key: str) -> JobState:
-    async with InMemoryUnitOfWork(store) as uow:
+async def _state(new_uow: UowFactory, key: str) -> JobState:
+    async with new_uow() as uow:
         job = await uow.jobs.get("note", key)
     assert job is not None
     return job.state
 
 
-async def test_a_job_runs_once_when_due() -> None:
-    store, clock, handler = InMemoryStore(), FixedClock(T0), Recording()
-    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
-    await _schedule(store, "a", "b")
+async def test_a_job_runs_once_when_due(new_uow: UowFactory) -> None:
+    clock, handler = FixedClock(T0), Recording()
+    run = RunDueJobs(new_uow(), clock, JobHandlers([handler]))
+    await _schedule(new_uow, "a", "b")
     assert (await run()).claimed == 0  # not due yet
     clock.advance(60)
     ran = await run()
@@ -60,14 +59,14 @@ async def test_a_job_runs_once_when_due() -> None:
     await run()
     assert handler.ran == ["a", "b"]
     assert ran.done == {"note": 2}
-    assert await _state(store, "a") is JobState.DONE
+    assert await _state(new_uow, "a") is JobState.DONE
 
 
-async def test_a_failed_job_runs_again_after_a_backoff() -> None:
-    store, clock = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60))
+async def test_a_failed_job_runs_again_after_a_backoff(new_uow: UowFactory) -> None:
+    clock = FixedClock(T0 + timedelta(seconds=60))
     handler = Recording(fail_next=[UpstreamUnavailable("ESB down")])
-    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
-    await _schedule(store, "a")
+    run = RunDueJobs(new_uow(), clock, JobHandlers([handler]))
+    await _schedule(new_uow, "a")
     assert (await run()).retried == {"note": 1}
     assert (await run()).claimed == 0
     clock.advance(30)
@@ -75,30 +74,34 @@ async def test_a_failed_job_runs_again_after_a_backoff() -> None:
     assert handler.ran == ["a", "a"]
 
 
-async def test_the_job_of_a_worker_killed_mid_way_is_taken_over_after_the_lease() -> None:
-    store, clock, handler = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60)), Recording()
-    await _schedule(store, "a")
-    async with InMemoryUnitOfWork(store) as uow:  # a worker claims, then dies
+async def test_the_job_of_a_worker_killed_mid_way_is_taken_over_after_the_lease(
+    new_uow: UowFactory,
+) -> None:
+    clock, handler = FixedClock(T0 + timedelta(seconds=60)), Recording()
+    await _schedule(new_uow, "a")
+    async with new_uow() as uow:  # a worker claims, then dies
         await uow.jobs.claim_due(clock.now(), RunDueJobs.lease, 10, {"note"})
         await uow.commit()
-    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
+    run = RunDueJobs(new_uow(), clock, JobHandlers([handler]))
     assert (await run()).claimed == 0
     clock.advance(RunDueJobs.lease.total_seconds())
     assert (await run()).done == {"note": 1}
     assert handler.ran == ["a"]
 
 
-async def test_a_job_that_may_not_run_yet_waits_until_then_and_is_no_failure() -> None:
+async def test_a_job_that_may_not_run_yet_waits_until_then_and_is_no_failure(
+    new_uow: UowFactory,
+) -> None:
     # A reminder due at 23:00 in the shopper's quiet hours goes at their end.
-    store, clock = InMemoryStore(), FixedClock(T0 + timedelta(seconds=60))
+    clock = FixedClock(T0 + timedelta(seconds=60))
     morning = T0 + timedelta(hours=10)
     handler = Recording(fail_next=[NotYet(morning, "quiet hours")])
-    run = RunDueJobs(InMemoryUnitOfWork(store), clock, JobHandlers([handler]))
-    await _schedule(store, "a")
+    run = RunDueJobs(new_uow(), clock, JobHandlers([handler]))
+    await _schedule(new_uow, "a")
 
     first = await run()
     assert (first.done, first.retried, first.failed) == ({}, {}, {})
-    assert await _state(store, "a") is JobState.PENDING
+    assert await _state(new_uow, "a") is JobState.PENDING
     clock.advance(timedelta(hours=9).total_seconds())
     assert (await run()).claimed == 0  # still night
     clock.advance(timedelta(hours=1).total_seconds())

@@ -9,8 +9,7 @@ from application.ports.cache import CacheRead
 from application.services import SettingsReader
 from domain.errors import UpstreamUnavailable
 from domain.settings import ChannelSetting
-from infrastructure.memory.uow import InMemoryUnitOfWork
-from tests.conftest import memory_store, new_id
+from tests.conftest import UowFactory, new_id
 
 
 class DownCache:
@@ -30,11 +29,13 @@ class DownCache:
         raise AssertionError("not called here")
 
 
-async def test_while_the_cache_is_down_a_change_is_seen_within_the_bound() -> None:
-    store, account, now = memory_store(), new_id(), [1000.0]
+async def test_while_the_cache_is_down_a_change_is_seen_within_the_bound(
+    new_uow: UowFactory,
+) -> None:
+    account, now = new_id(), [1000.0]
 
     async def save(setting: ChannelSetting) -> None:
-        async with InMemoryUnitOfWork(store) as uow:
+        async with new_uow() as uow:
             await uow.settings.save(setting)
             await uow.commit()
 
@@ -48,7 +49,7 @@ async def test_while_the_cache_is_down_a_change_is_seen_within_the_bound() -> No
     )
 
     async def enabled() -> bool:
-        async with InMemoryUnitOfWork(store) as uow:
+        async with new_uow() as uow:
             return (await reader.get(uow, account)).whatsapp_enabled
 
     with structlog.testing.capture_logs() as logs:

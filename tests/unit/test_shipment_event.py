@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import BigInteger, String
 
+from application.ports.shipment_events import Malformed, NotFailedDelivery
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, MAX_REFERENCE_LENGTH, FailedDelivery
 from infrastructure.db import tables
-from infrastructure.events.shipment_event import Malformed, NotFailedDelivery, decode_shipment_event
+from infrastructure.events.shipment_event import decode_shipment_event
 from tests.conftest import FIXTURES
 
 SEED: dict[str, Any] = json.loads((FIXTURES / "fdr-event-otp-cancellation.json").read_bytes())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from application.ports.collaborators import ReceivedEvent
-from entrypoints.wiring import build_container
+from composition.container import build_container
 from entrypoints.worker import Worker
 from infrastructure.config import Config
 

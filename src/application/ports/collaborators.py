@@ -52,3 +52,8 @@ class EventSource(Protocol):
 
     async def nack(self, ack_ids: list[str], delay_seconds: int = 0) -> None:
         """Hands the events back for redelivery after ``delay_seconds``."""
+
+
+class OutcomeEventSource(EventSource, Protocol):
+    """The optional second subscription, for the shipment events after a failed attempt
+    (``WA_PUBSUB_OUTCOME_SUBSCRIPTION``, docs/outcomes.md): an event source of its own."""

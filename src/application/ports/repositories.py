@@ -213,11 +213,17 @@ class WebhookInboxRepository(Protocol):
         received_before: datetime | None = None,
         max_bytes: int | None = None,
         now: datetime | None = None,
+        claim_until: datetime | None = None,
     ) -> list[WebhookDelivery]:
         """Oldest first, those waiting for a retry (``error`` set) after the fresh ones, and
         with ``now`` only those whose ``retry_at`` has come; only those received before
         ``received_before`` when given. With ``max_bytes``, no more bodies than fit in that
-        many bytes together (always at least one)."""
+        many bytes together (always at least one).
+
+        With ``claim_until`` the bodies returned are claimed until then (their ``retry_at``,
+        once the transaction commits): another process's claiming ``pending`` with ``now``
+        skips them meanwhile, and skips the rows a claim in flight holds, so several ``serve``
+        processes share the bodies instead of each doing all of them."""
 
     async def get(self, delivery_id: int) -> WebhookDelivery | None: ...
 

@@ -13,12 +13,15 @@ cap, template of another account); a template that does not fit fails its conver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.notify.batch import BatchNotify, Handled
 from application.use_cases.notify.planning import NotificationPlanner, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
@@ -28,14 +31,21 @@ from application.use_cases.notify.results import (
     event_key,
 )
 from application.use_cases.notify.resuming import Resume
-from application.use_cases.notify.rows import new_conversation, template_message
+from application.use_cases.notify.rows import new_conversation, new_template_message
 from application.use_cases.notify.template_send import TemplateSend
 from domain.activity import Outcome, SkipReason
 from domain.errors import NotFound, TemplateMismatch, UpstreamRejected
 from domain.failed_delivery import FailedDelivery
 from domain.planning import Plan, Skip, verified_elsewhere
 
-__all__ = ["Disposition", "Notified", "NotifyFailedDelivery", "attempt_event_key", "event_key"]
+__all__ = [
+    "Disposition",
+    "Handled",
+    "Notified",
+    "NotifyFailedDelivery",
+    "attempt_event_key",
+    "event_key",
+]
 
 
 class NotifyFailedDelivery:
@@ -63,6 +73,30 @@ class NotifyFailedDelivery:
         self._recorder = OutcomeRecorder(uow, activity, clock)
         self._send = TemplateSend(uow, gateway, limiter, clock, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
+        self._batch = BatchNotify(
+            uow,
+            self._planner,
+            self._recorder,
+            senders,
+            gateway,
+            limiter,
+            held,
+            clock,
+            refs,
+            options,
+        )
+
+    async def many(self, fdrs: Sequence[FailedDelivery]) -> list[Handled]:
+        """The events of one pull, planned and written together (``notify.batch``), each
+        with the outcome it would have alone; an event's error is returned as its outcome
+        (the event is to be delivered again), never raised for the batch."""
+        results, later = await self._batch(fdrs)
+        for index in later:  # seen before, raced, or a shipment's second event: one by one
+            try:
+                results[index] = await self(fdrs[index])
+            except Exception as exc:
+                results[index] = exc
+        return [results[index] for index in range(len(fdrs))]
 
     async def __call__(self, fdr: FailedDelivery, *, released: bool = False) -> Notified:
         """``released``: the scheduler sends an event held through quiet hours (held_sends)."""
@@ -101,7 +135,7 @@ class NotifyFailedDelivery:
         now = self._clock.now()
         async with self._uow as uow:
             conversation = await uow.conversations.add(
-                new_conversation(fdr, plan, sender, self._refs.new_ref()[:32], now)
+                new_conversation(fdr, plan, sender, self._refs.new_ref(), now)
             )
             if conversation is None:  # another worker took this attempt a moment ago
                 await uow.rollback()
@@ -118,8 +152,9 @@ class NotifyFailedDelivery:
                 if content is None:
                     message = None
                 else:
+                    ref = self._refs.new_ref()
                     message = await uow.messages.add(
-                        template_message(conversation, plan, sender, content, self._refs, now)
+                        new_template_message(conversation, plan, sender, content, ref, now)
                     )
                 await uow.commit()
         if conversation is None:

@@ -48,6 +48,12 @@ PASS_BYTES = 8 * 1024 * 1024
 #: Shoppers whose answers are handled side by side (one shopper's answers stay in order).
 REPLY_CONCURRENCY = 16
 
+#: How long the bodies of a pass are this process's (docs/webhooks.md, "Several serve
+#: processes"): other pumps skip them meanwhile. A pass outlasting it only lets another pump
+#: do the same bodies again, which the keys make harmless; a crashed process's bodies are
+#: taken by the others once it has passed.
+CLAIM = timedelta(seconds=60)
+
 
 class ReplyHandlers(Protocol):
     """Each call opens a handler with a unit of work of its own, so answers can run at once."""
@@ -90,8 +96,13 @@ class ProcessWebhooks:
         now = self._clock.now()
         async with self._uow as uow:
             pending = await uow.inbox.pending(
-                limit, now - min_age if min_age else None, max_bytes, None if retry_early else now
+                limit,
+                now - min_age if min_age else None,
+                max_bytes,
+                None if retry_early else now,
+                claim_until=now + CLAIM,
             )
+            await uow.commit()
         batch = ProcessedBatch(
             taken=len(pending), retried=sum(1 for d in pending if d.error is not None)
         )

@@ -16,10 +16,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from application.ports.auth import PushAuthenticator
+from application.use_cases.intake import ShipmentEventIntake
 from application.use_cases.notify_failed_delivery import Disposition
 from entrypoints.http.credentials import bearer_token
 from entrypoints.http.problems import problem
-from entrypoints.intake import ShipmentEventIntake
 
 
 class PushMessage(msgspec.Struct, kw_only=True):

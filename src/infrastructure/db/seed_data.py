@@ -333,5 +333,5 @@ TEMPLATES_REMINDER_V3: Final[list[TemplateRow]] = [
     },
 ]
 
-#: Every shipped template version, oldest first (the sandbox and in-memory store load them all).
+#: Every shipped template version, oldest first (the sandbox loads them all).
 SHIPPED_TEMPLATES: Final[list[TemplateRow]] = TEMPLATES_V1 + TEMPLATES_HI_V2 + TEMPLATES_REMINDER_V3

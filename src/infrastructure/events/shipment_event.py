@@ -8,12 +8,12 @@ kept (docs/fdr-event.md) makes the event ``Malformed``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import msgspec
 
+from application.ports.shipment_events import DecodedEvent, Malformed, NotFailedDelivery
 from domain.failed_delivery import MAX_ID, MAX_NAME_LENGTH, Address, FailedDelivery, Item
 from domain.outcomes import SHIPPED_NAMES, EventNames, ShipmentEvent, event_name
 
@@ -107,32 +107,6 @@ class _Head(msgspec.Struct, kw_only=True):
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
-
-
-@dataclass(frozen=True, slots=True)
-class NotFailedDelivery:
-    """Another kind of shipment event: acknowledged and counted, nothing else."""
-
-    resource: str
-    sub_type: str
-    # A shipment event whose name means no kind we know (``intransit``, or an RTO or
-    # cancellation name the WMS uses that is not configured): counted by name for operators.
-    unmapped: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    """Bytes that are not a usable event: recorded, acknowledged, never retried.
-
-    The ids are those the event carried, when they could be read (the workspace then sees it)."""
-
-    problem: str
-    account_id: int | None = None
-    shipment_id: int | None = None
-    status_log_id: int | None = None
-
-
-DecodedEvent = FailedDelivery | ShipmentEvent | NotFailedDelivery | Malformed
 
 
 def decode_shipment_event(data: bytes, names: EventNames = SHIPPED_NAMES) -> DecodedEvent:
@@ -317,3 +291,13 @@ def _timestamp(text: str | None) -> datetime | None:
 
 
 _IST_OFFSET = datetime(2000, 1, 1, 5, 30) - datetime(2000, 1, 1)
+
+
+class MsgspecShipmentEventDecoder:
+    """``decode_shipment_event`` with this deployment's event names (``WA_OUTCOME_EVENT_NAMES``)."""
+
+    def __init__(self, names: EventNames) -> None:
+        self._names = names
+
+    def decode(self, data: bytes) -> DecodedEvent:
+        return decode_shipment_event(data, self._names)

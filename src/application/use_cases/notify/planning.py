@@ -18,6 +18,22 @@ from domain.settings import ChannelSetting
 from domain.templates import WaTemplate
 
 
+class BatchReads:
+    """What the events of one pull share, read once per batch (per workspace, template,
+    language): a batch's memo, dropped with the batch, not a cache (``application.ttl_cache``
+    is the one cache). The month's count of started conversations is read once per workspace
+    and counted up by the batch's own plans, so a batch cannot pass the cap by itself."""
+
+    def __init__(self) -> None:
+        self.settings: dict[int, ChannelSetting] = {}
+        self.templates: dict[int, WaTemplate | None] = {}
+        self.defaults: dict[FdrReason, WaTemplate | None] = {}
+        self.languages: dict[tuple[int | None, str], WaTemplate] = {}
+        self.started: dict[int, int] = {}
+        #: Shipments with no conversation when the batch was planned (one read for all).
+        self.fresh: set[int] = set()
+
+
 class NotificationPlanner:
     def __init__(
         self,
@@ -31,12 +47,19 @@ class NotificationPlanner:
         self._clock = clock
         self._options = options
 
-    async def plan(self, uow: UnitOfWork, fdr: FailedDelivery) -> Plan | Skip:
-        """Reads what ``domain.planning`` needs, in the order its rules ask for it."""
+    async def plan(
+        self, uow: UnitOfWork, fdr: FailedDelivery, reads: BatchReads | None = None
+    ) -> Plan | Skip:
+        """Reads what ``domain.planning`` needs, in the order its rules ask for it; with
+        ``reads``, what the batch read before is not read again."""
+        reads = reads or BatchReads()
         # The reason first, so that even a skipped event counts under its reason in the stats.
         classification = classify(fdr, await self._rules.rules(uow))
         reason = classification.reason
-        setting = await self._settings.get(uow, fdr.account_id)
+        setting = reads.settings.get(fdr.account_id)
+        if setting is None:
+            setting = await self._settings.get(uow, fdr.account_id)
+            reads.settings[fdr.account_id] = setting
         now, stale_after = self._clock.now(), self._options.stale_after_seconds
         if skip := screen(
             classification,
@@ -46,7 +69,11 @@ class NotificationPlanner:
             stale_after_seconds=stale_after,
         ):
             return skip
-        newest = await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        newest = (
+            None
+            if fdr.shipment_id in reads.fresh
+            else await uow.conversations.latest_for_shipment(fdr.shipment_id)
+        )
         newest_id = newest.status_log_id if newest is not None else None
         if skip := superseded(reason, fdr.status_log_id, newest_id):
             return skip
@@ -55,34 +82,54 @@ class NotificationPlanner:
             return phone
         if await uow.opt_outs.is_opted_out(fdr.account_id, phone.digits):  # docs/opt-out.md
             return Skip(reason, SkipReason.OPTED_OUT, "the shopper opted out of our messages")
-        template = await self._template(uow, setting, reason)
+        template = await self._template(uow, setting, reason, reads)
         if template is None:
             return no_template(reason, setting)
         # In the shopper's language, else the workspace's (docs/languages.md).
         language = await uow.conversations.shopper_language(phone.digits) or setting.language
-        template = await in_language(uow, template, language, self._options.default_account_id)
+        template = await self._in_language(uow, template, language, reads)
         cap = setting.monthly_template_cap
-        started = (
-            0
-            if cap is None
-            else await uow.conversations.count_started(setting.account_id, month_start(now))
-        )
+        started = 0
+        if cap is not None:
+            if setting.account_id not in reads.started:
+                since = month_start(now)
+                counted = await uow.conversations.count_started(setting.account_id, since)
+                reads.started[setting.account_id] = counted
+            started = reads.started[setting.account_id]
         if skip := over_cap(reason, cap, started):
             return skip
+        if cap is not None:
+            reads.started[setting.account_id] += 1
         return Plan(setting=setting, reason=reason, phone=phone, template=template)
 
     async def _template(
-        self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason
+        self, uow: UnitOfWork, setting: ChannelSetting, reason: FdrReason, reads: BatchReads
     ) -> WaTemplate | None:
         chosen_id = setting.templates.get(reason)
         if chosen_id is not None:
-            chosen = await uow.templates.get(chosen_id)
+            if chosen_id not in reads.templates:
+                reads.templates[chosen_id] = await uow.templates.get(chosen_id)
+            chosen = reads.templates[chosen_id]
             owners = setting.template_owners(self._options.default_account_id)
             if chosen is not None and chosen.account_id in owners:
                 return chosen
         if setting.sends_from_own_account:
             return None
-        return await uow.templates.default_for(self._options.default_account_id, reason)
+        if reason not in reads.defaults:
+            default = self._options.default_account_id
+            reads.defaults[reason] = await uow.templates.default_for(default, reason)
+        return reads.defaults[reason]
+
+    async def _in_language(
+        self, uow: UnitOfWork, template: WaTemplate, language: str, reads: BatchReads
+    ) -> WaTemplate:
+        key = (template.id, language)
+        found = reads.languages.get(key)
+        if found is None:
+            default = self._options.default_account_id
+            found = await in_language(uow, template, language, default)
+            reads.languages[key] = found
+        return found
 
 
 def render(

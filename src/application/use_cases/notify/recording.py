@@ -8,6 +8,9 @@ signals ``whatsapp_unreachable`` once; the timeline is told after the commit.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 from application.follow_through import schedule_follow_through
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
@@ -29,6 +32,16 @@ from domain.reasons import FdrReason
 from domain.status import MessageStatus
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finished:
+    """A send's outcome as written: what ``OutcomeRecorder.announce`` tells after the commit."""
+
+    conversation: Conversation
+    message: OutgoingMessage
+    event: ActivityEvent
+    notified: Notified
+
+
 class OutcomeRecorder:
     def __init__(self, uow: UnitOfWork, activity: ActivityPublisher, clock: Clock) -> None:
         self._uow = uow
@@ -47,50 +60,77 @@ class OutcomeRecorder:
         """Records the send's outcome, the message's status and the conversation's state in
         one transaction; ``answered=False`` completes the record of a send whose status is
         stored already (a worker stopped before recording its outcome)."""
-        now = self._clock.now()
         async with self._uow as uow:
-            if answered:
-                message = await settle(uow, message, now)
-            else:
-                await settle_conversation(uow, message, now)
-            outcome = outcome_of(message.status)
-            detail = str(error) if error else ""
-            if not detail and message.status is MessageStatus.FAILED:
-                detail = message.error_title or ""
-            await record_outcome(
-                uow,
-                fdr,
-                conversation.reason,
-                outcome,
-                detail=detail,
-                conversation_id=conversation.id,
-                error_code=message.error_code if outcome is Outcome.FAILED else None,
-                now=now,
+            done = await self.write_finish(
+                uow, fdr, conversation, message, error, answered=answered
             )
-            if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
-                await schedule_follow_through(uow, conversation, fdr.failed_at, now)
             await uow.commit()
-        await self._publish(
-            ActivityEvent(
-                account_id=fdr.account_id,
-                shipment_id=fdr.shipment_id,
-                reason=conversation.reason.value,
-                outcome=outcome,
-                message_id=message.message_id,
-                conversation_id=conversation.id,
-                error_code=message.error_code,
-                error_title=message.error_title,
-                occurred_at=now,
-            )
+        await self.announce([done])
+        return done.notified
+
+    async def write_finish(
+        self,
+        uow: UnitOfWork,
+        fdr: FailedDelivery,
+        conversation: Conversation,
+        message: OutgoingMessage,
+        error: SendError | None,
+        *,
+        answered: bool = True,
+    ) -> Finished:
+        """``finish``'s writes inside ``uow``'s transaction (the caller commits, then
+        ``announce``s): a batch writes the outcomes of its sends in one transaction."""
+        now = self._clock.now()
+        if answered:
+            message = await settle(uow, message, now)
+        else:
+            await settle_conversation(uow, message, now)
+        outcome = outcome_of(message.status)
+        detail = str(error) if error else ""
+        if not detail and message.status is MessageStatus.FAILED:
+            detail = message.error_title or ""
+        await record_outcome(
+            uow,
+            fdr,
+            conversation.reason,
+            outcome,
+            detail=detail,
+            conversation_id=conversation.id,
+            error_code=message.error_code if outcome is Outcome.FAILED else None,
+            now=now,
         )
-        await signal_failed_send(self._uow, self._activity, conversation, message, now)
-        return Notified(
+        if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
+            await schedule_follow_through(uow, conversation, fdr.failed_at, now)
+        event = ActivityEvent(
+            account_id=fdr.account_id,
+            shipment_id=fdr.shipment_id,
+            reason=conversation.reason.value,
+            outcome=outcome,
+            message_id=message.message_id,
+            conversation_id=conversation.id,
+            error_code=message.error_code,
+            error_title=message.error_title,
+            occurred_at=now,
+        )
+        notified = Notified(
             disposition=Disposition.ACK,
             outcome=outcome,
             detail=detail,
             conversation_id=conversation.id,
             message_id=message.message_id,
         )
+        return Finished(conversation, message, event, notified)
+
+    async def announce(self, finished: Sequence[Finished]) -> None:
+        """After the commit: the outcomes to the workspace's timeline (one publish), and the
+        shoppers the sends found unreachable."""
+        if not finished:
+            return
+        await self._activity.publish_many([done.event for done in finished])
+        for done in finished:
+            await signal_failed_send(
+                self._uow, self._activity, done.conversation, done.message, done.event.occurred_at
+            )
 
     async def skip(
         self,

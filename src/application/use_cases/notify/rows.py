@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from application.content_codec import content_json
-from application.ports.clock import IdGenerator
 from domain.conversation import Conversation, ConversationState
 from domain.failed_delivery import FailedDelivery
 from domain.messages import MessageKind, OutgoingMessage, TemplateMessage
@@ -19,7 +18,7 @@ from domain.status import MessageStatus
 def new_conversation(
     fdr: FailedDelivery, plan: Plan, sender: SenderConnection, reply_ref: str, now: datetime
 ) -> Conversation:
-    """The attempt's conversation, ``pending`` until Meta has its template."""
+    """The attempt's conversation, ``pending`` until Meta has its template (not stored yet)."""
     return Conversation(
         account_id=fdr.account_id,
         shipment_id=fdr.shipment_id,
@@ -36,18 +35,18 @@ def new_conversation(
         sender_connection_id=sender.connection_id,
         template_id=plan.template.id,
         state=ConversationState.PENDING,
-        reply_ref=reply_ref,
+        reply_ref=reply_ref[:32],
         created_at=now,
         updated_at=now,
     )
 
 
-def template_message(
+def new_template_message(
     conversation: Conversation,
     plan: Plan,
     sender: SenderConnection,
     content: TemplateMessage,
-    refs: IdGenerator,
+    client_ref: str,
     now: datetime,
 ) -> OutgoingMessage:
     """The conversation's template, ``queued``: recorded before it is sent."""
@@ -55,7 +54,7 @@ def template_message(
     return OutgoingMessage(
         conversation_id=conversation.id,
         kind=MessageKind.TEMPLATE,
-        client_ref=refs.new_ref(),
+        client_ref=client_ref,
         status_log_id=conversation.status_log_id,
         sender_connection_id=sender.connection_id,
         customer_phone=plan.phone.digits,

@@ -52,16 +52,25 @@ class TemplateSend:
         if sent is None:
             # Another worker has taken this send since we read it: look again later.
             return in_flight(conversation, message, self._options.in_flight_grace_seconds)
-        if sent.for_now:
-            error = sent.error
-            assert isinstance(error, RetryableSendError)
-            delay = int(error.retry_after or self._options.retry_delay_seconds)
-            _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
-            return Notified(
-                disposition=Disposition.RETRY,
-                outcome=Outcome.UNKNOWN,
-                detail=str(error),
-                retry_after=delay,
-                conversation_id=conversation.id,
-            )
+        if sent.for_now:  # SendStep stored the ``retrying`` status already
+            assert isinstance(sent.error, RetryableSendError)
+            return refused_for_now(fdr, conversation, sent.error, self._options)
         return await self._recorder.finish(fdr, conversation, sent.message, sent.error)
+
+
+def refused_for_now(
+    fdr: FailedDelivery,
+    conversation: Conversation,
+    error: RetryableSendError,
+    options: NotificationOptions,
+) -> Notified:
+    """Meta refused for now (throughput, downtime): the event comes back after its delay."""
+    delay = int(error.retry_after or options.retry_delay_seconds)
+    _log.warning("send refused for now", code=error.code, shipment_id=fdr.shipment_id)
+    return Notified(
+        disposition=Disposition.RETRY,
+        outcome=Outcome.UNKNOWN,
+        detail=str(error),
+        retry_after=delay,
+        conversation_id=conversation.id,
+    )

@@ -61,8 +61,17 @@ async def writable_template(
     return template
 
 
-def is_shipped_default(template: WaTemplate, default_account_id: int) -> bool:
-    return template.account_id == default_account_id
+@dataclass(frozen=True, slots=True)
+class PortalTemplate:
+    """A template as the portal's template use cases return it."""
+
+    template: WaTemplate
+    is_default: bool  # a shipped default: read-only, usable without verification
+
+
+def as_shown(template: WaTemplate, default_account_id: int) -> PortalTemplate:
+    """The one place that says whether a template is a shipped default."""
+    return PortalTemplate(template, is_default=template.account_id == default_account_id)
 
 
 async def shipped_defaults(uow: UnitOfWork, default_account_id: int) -> dict[FdrReason, WaTemplate]:

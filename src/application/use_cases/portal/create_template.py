@@ -5,7 +5,12 @@ from __future__ import annotations
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.portal._templates import READ_ONLY, TemplateDraft
+from application.use_cases.portal._templates import (
+    READ_ONLY,
+    PortalTemplate,
+    TemplateDraft,
+    as_shown,
+)
 from domain.errors import Forbidden, InvalidTemplate
 from domain.template_rules import template_problems
 from domain.templates import WaTemplate
@@ -17,7 +22,7 @@ class CreateTemplate:
         self._clock = clock
         self._options = options
 
-    async def __call__(self, account_id: int, draft: TemplateDraft) -> WaTemplate:
+    async def __call__(self, account_id: int, draft: TemplateDraft) -> PortalTemplate:
         if account_id == self._options.default_account_id:
             raise Forbidden(READ_ONLY)
         now = self._clock.now()
@@ -30,4 +35,4 @@ class CreateTemplate:
         async with self._uow as uow:
             stored = await uow.templates.add(template)  # Conflict: the name and language exist
             await uow.commit()
-        return stored
+        return as_shown(stored, self._options.default_account_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.portal._templates import readable_template
-from domain.templates import WaTemplate
+from application.use_cases.portal._templates import PortalTemplate, as_shown, readable_template
 
 
 class GetTemplate:
@@ -13,8 +12,8 @@ class GetTemplate:
         self._uow = uow
         self._options = options
 
-    async def __call__(self, account_id: int, template_id: int) -> WaTemplate:
+    async def __call__(self, account_id: int, template_id: int) -> PortalTemplate:
+        default_account = self._options.default_account_id
         async with self._uow as uow:
-            return await readable_template(
-                uow, account_id, template_id, self._options.default_account_id
-            )
+            template = await readable_template(uow, account_id, template_id, default_account)
+        return as_shown(template, default_account)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from domain.templates import WaTemplate
+from application.use_cases.portal._templates import PortalTemplate, as_shown
 
 
 class ListTemplates:
@@ -12,7 +12,7 @@ class ListTemplates:
         self._uow = uow
         self._options = options
 
-    async def __call__(self, account_id: int) -> list[WaTemplate]:
+    async def __call__(self, account_id: int) -> list[PortalTemplate]:
         """The shipped defaults first, then the workspace's own, each oldest first."""
         default_account = self._options.default_account_id
         async with self._uow as uow:
@@ -20,4 +20,4 @@ class ListTemplates:
             own = (
                 [] if account_id == default_account else await uow.templates.for_account(account_id)
             )
-        return [*defaults, *own]
+        return [as_shown(t, default_account) for t in [*defaults, *own]]

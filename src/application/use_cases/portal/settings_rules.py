@@ -57,17 +57,17 @@ def quiet_hours_of(
         if change.quiet_hours_start is not None:
             start = parse_clock(change.quiet_hours_start)
     except ValueError as exc:
-        errors["quietHoursStart"] = str(exc)
+        errors["quiet_hours_start"] = str(exc)
     try:
         if change.quiet_hours_end is not None:
             end = parse_clock(change.quiet_hours_end)
     except ValueError as exc:
-        errors["quietHoursEnd"] = str(exc)
+        errors["quiet_hours_end"] = str(exc)
     try:
         if change.quiet_hours_zone is not None:
             zone = check_zone(change.quiet_hours_zone)
     except ValueError as exc:
-        errors["quietHoursTimeZone"] = str(exc)
+        errors["quiet_hours_zone"] = str(exc)
     return QuietHours(start, end, zone)
 
 
@@ -77,7 +77,7 @@ def default_actions_of(
     """The reasons whose silence leads to an action (``nothing`` is not stored)."""
     actions: dict[FdrReason, DefaultAction] = {}
     for key, value in chosen.items():
-        field = f"defaultActions.{key[:64]}"
+        field = f"default_actions.{key[:64]}"
         reason = known_reason(key)
         if reason is None:
             known = ", ".join(r.value for r in FdrReason.known())

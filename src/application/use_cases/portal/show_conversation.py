@@ -83,6 +83,6 @@ class ShowConversation:
         if message.template_id is None:
             return None
         try:
-            return await self._template(account_id, message.template_id)
+            return (await self._template(account_id, message.template_id)).template
         except NotFound:
             return None

@@ -38,6 +38,10 @@ __all__ = ["SettingsChange", "UpdateChannelSettings"]
 
 
 class UpdateChannelSettings:
+    """Saves a workspace's settings, or raises ``InvalidSettings`` naming every wrong field by
+    its ``SettingsChange`` name (``templates.<reason>``, ``default_actions.<reason>`` for one
+    entry); the HTTP layer renames them to its own."""
+
     def __init__(
         self,
         uow: UnitOfWork,
@@ -60,7 +64,7 @@ class UpdateChannelSettings:
         if connection_id is not None:
             installed = {c.connection_id for c in await self._directory.connections(account_id)}
             if connection_id not in installed:
-                errors["whatsappSenderConnectionId"] = (
+                errors["sender_connection_id"] = (
                     f"connection {connection_id} is not an active WhatsApp connection of this "
                     "workspace"
                 )
@@ -132,10 +136,10 @@ class UpdateChannelSettings:
         """The business account messages will leave from (None when the connection is bad)."""
         if connection_id is None:
             return self._senders.default.waba_id
-        if "whatsappSenderConnectionId" in errors:
+        if "sender_connection_id" in errors:
             return None
         try:
             return (await self._senders.by_connection_id(connection_id)).waba_id
         except (NotFound, UpstreamRejected) as exc:
-            errors["whatsappSenderConnectionId"] = f"connection {connection_id} cannot send: {exc}"
+            errors["sender_connection_id"] = f"connection {connection_id} cannot send: {exc}"
             return None

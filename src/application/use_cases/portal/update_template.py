@@ -8,14 +8,15 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
 from application.use_cases.portal._templates import (
+    PortalTemplate,
     TemplateDraft,
+    as_shown,
     in_use_message,
     reasons_using,
     writable_template,
 )
 from domain.errors import Conflict, InvalidTemplate
 from domain.template_rules import same_for_meta, template_problems
-from domain.templates import WaTemplate
 
 
 class UpdateTemplate:
@@ -24,7 +25,9 @@ class UpdateTemplate:
         self._clock = clock
         self._options = options
 
-    async def __call__(self, account_id: int, template_id: int, draft: TemplateDraft) -> WaTemplate:
+    async def __call__(
+        self, account_id: int, template_id: int, draft: TemplateDraft
+    ) -> PortalTemplate:
         async with self._uow as uow:
             stored = await writable_template(
                 uow, account_id, template_id, self._options.default_account_id
@@ -46,4 +49,4 @@ class UpdateTemplate:
             edited = dataclasses.replace(edited, updated_at=self._clock.now())
             await uow.templates.update(edited)  # Conflict: renamed onto an existing name
             await uow.commit()
-        return edited
+        return as_shown(edited, self._options.default_account_id)

@@ -11,7 +11,11 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import TemplateCatalog
 from application.services import NotificationOptions, SenderResolver
-from application.use_cases.portal._templates import writable_template
+from application.use_cases.portal._templates import (
+    PortalTemplate,
+    as_shown,
+    writable_template,
+)
 from domain.errors import Conflict, NotFound, TemplateNotVerified, UpstreamRejected
 from domain.settings import ChannelSetting, SenderConnection
 from domain.template_rules import same_for_meta
@@ -37,7 +41,7 @@ class VerifyTemplate:
         self._clock = clock
         self._options = options
 
-    async def __call__(self, account_id: int, template_id: int) -> WaTemplate:
+    async def __call__(self, account_id: int, template_id: int) -> PortalTemplate:
         default_account = self._options.default_account_id
         async with self._uow as uow:
             template = await writable_template(uow, account_id, template_id, default_account)
@@ -59,7 +63,7 @@ class VerifyTemplate:
             await uow.templates.update(verified)
             await uow.commit()
         _log.info("template verified", account_id=account_id, template_id=template_id)
-        return verified
+        return as_shown(verified, default_account)
 
     async def _sender(self, setting: ChannelSetting) -> SenderConnection:
         try:

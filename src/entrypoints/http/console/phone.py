@@ -18,10 +18,10 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from application.use_cases.portal.show_conversation import ShowConversation
 from domain.errors import NotFound, UpstreamUnavailable
+from domain.settings import SenderConnection
 from entrypoints.http.console.session import BASE, CSRF_FIELD, check_csrf, console_guard, csrf_token
 from entrypoints.http.console.timeline import timeline
 from entrypoints.http.portal.docs import AccountId, ConversationId
-from entrypoints.wiring import default_sender
 from infrastructure.config import Config
 from infrastructure.meta import webhook_builder as build
 from infrastructure.meta.webhook import sign
@@ -70,13 +70,12 @@ class PhoneController(Controller):
         account_id: AccountId,
         conversation_id: ConversationId,
         show: FromDishka[ShowConversation],
-        config: FromDishka[Config],
+        sender: FromDishka[SenderConnection],
     ) -> Redirect:
         form = await request.form()
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
         shown = await show(account_id, conversation_id)
         shopper = shown.view.conversation.customer_phone
-        sender = default_sender(config)
         kind = str(form.get("kind", ""))
         context, reply, title = (str(form.get(k, "")) for k in ("context", "reply", "title"))
         text = str(form.get("text", "")).strip()[:TEXT_MAX]

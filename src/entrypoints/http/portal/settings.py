@@ -19,6 +19,7 @@ from application.use_cases.portal.update_channel_settings import (
     SettingsChange,
     UpdateChannelSettings,
 )
+from domain.errors import InvalidSettings
 from domain.quiet_hours import format_clock
 from domain.settings import DEFAULT_ACTION_CUTOFF_MINUTES, DEFAULT_REMINDER_DELAY_MINUTES
 from entrypoints.http.portal.body import strict_body
@@ -184,20 +185,44 @@ class SettingsController(Controller):
         update: FromDishka[UpdateChannelSettings],
     ) -> ChannelSettingsBody:
         data = await strict_body(request, _DECODER)
-        view = await update(
-            account_id,
-            SettingsChange(
-                whatsapp_enabled=data.is_whatsapp_enabled,
-                sender_connection_id=data.whatsapp_sender_connection_id,
-                templates=data.templates,
-                language=data.language,
-                monthly_template_cap=data.monthly_template_cap,
-                quiet_hours_start=data.quiet_hours_start,
-                quiet_hours_end=data.quiet_hours_end,
-                quiet_hours_zone=data.quiet_hours_time_zone,
-                reminder_delay_minutes=data.reminder_delay_minutes,
-                default_action_cutoff_minutes=data.default_action_cutoff_minutes,
-                default_actions=data.default_actions,
-            ),
-        )
+        try:
+            view = await update(account_id, _change(data))
+        except InvalidSettings as exc:
+            raise _on_the_wire(exc) from None
         return _body(view)
+
+
+def _change(data: ChannelSettingsBody) -> SettingsChange:
+    return SettingsChange(
+        whatsapp_enabled=data.is_whatsapp_enabled,
+        sender_connection_id=data.whatsapp_sender_connection_id,
+        templates=data.templates,
+        language=data.language,
+        monthly_template_cap=data.monthly_template_cap,
+        quiet_hours_start=data.quiet_hours_start,
+        quiet_hours_end=data.quiet_hours_end,
+        quiet_hours_zone=data.quiet_hours_time_zone,
+        reminder_delay_minutes=data.reminder_delay_minutes,
+        default_action_cutoff_minutes=data.default_action_cutoff_minutes,
+        default_actions=data.default_actions,
+    )
+
+
+#: ``SettingsChange``'s names of the fields the use case may refuse, and the body's.
+_WIRE_NAMES = {
+    "sender_connection_id": "whatsappSenderConnectionId",
+    "quiet_hours_start": "quietHoursStart",
+    "quiet_hours_end": "quietHoursEnd",
+    "quiet_hours_zone": "quietHoursTimeZone",
+    "default_actions": "defaultActions",
+}
+
+
+def _on_the_wire(refused: InvalidSettings) -> InvalidSettings:
+    """The same refusal, each field named as the request body names it (``templates.<reason>``
+    and ``language`` are the same in both)."""
+    errors = {}
+    for field, message in refused.errors.items():
+        head, dot, entry = field.partition(".")
+        errors[_WIRE_NAMES.get(head, head) + dot + entry] = message
+    return InvalidSettings(errors)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from application.use_cases.portal._templates import TemplateDraft, is_shipped_default
+from application.use_cases.portal._templates import PortalTemplate, TemplateDraft
 from domain.messages import QuickReply
 from domain.reasons import FdrReason
 from domain.template_rules import (
@@ -17,7 +17,7 @@ from domain.template_rules import (
     MAX_BUTTONS,
     NAME_PATTERN,
 )
-from domain.templates import BODY_MAX, BUTTON_TITLE_MAX, TemplateVariable, WaTemplate
+from domain.templates import BODY_MAX, BUTTON_TITLE_MAX, TemplateVariable
 
 _BUTTON_ID_PATTERN = "^(" + "|".join(BUTTON_IDS) + ")$"
 
@@ -114,7 +114,8 @@ class TemplateView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 DECODER = msgspec.json.Decoder(TemplateBody)
 
 
-def template_view(template: WaTemplate, default_account_id: int) -> TemplateView:
+def template_view(shown: PortalTemplate) -> TemplateView:
+    template = shown.template
     assert template.id is not None
     return TemplateView(
         id=template.id,
@@ -125,7 +126,7 @@ def template_view(template: WaTemplate, default_account_id: int) -> TemplateView
         description=template.description,
         reason=template.reason,
         buttons=[ButtonBody(id=b.id, title=b.title) for b in template.buttons],
-        is_default=is_shipped_default(template, default_account_id),
+        is_default=shown.is_default,
         is_verified=template.is_verified,
         verified_at=template.verified_at,
         meta_template_id=template.meta_template_id,

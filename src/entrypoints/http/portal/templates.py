@@ -9,7 +9,6 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
-from application.services import NotificationOptions
 from application.use_cases.portal.create_template import CreateTemplate
 from application.use_cases.portal.delete_template import DeleteTemplate
 from application.use_cases.portal.get_template import GetTemplate
@@ -46,10 +45,9 @@ class TemplatesController(Controller):
         self,
         account_id: AccountId,
         templates: FromDishka[ListTemplates],
-        options: FromDishka[NotificationOptions],
     ) -> list[TemplateView]:
         found = await templates(account_id)
-        return [template_view(t, options.default_account_id) for t in found]
+        return [template_view(t) for t in found]
 
     @post(
         summary="Add a template",
@@ -70,10 +68,9 @@ class TemplatesController(Controller):
         data: _DraftBody,
         request: Request[Any, Any, Any],
         create: FromDishka[CreateTemplate],
-        options: FromDishka[NotificationOptions],
     ) -> TemplateView:
         data = await strict_body(request, DECODER)
-        return template_view(await create(account_id, data.draft()), options.default_account_id)
+        return template_view(await create(account_id, data.draft()))
 
     @get(
         "/{template_id:int}",
@@ -85,9 +82,8 @@ class TemplatesController(Controller):
         account_id: AccountId,
         template_id: TemplateId,
         template: FromDishka[GetTemplate],
-        options: FromDishka[NotificationOptions],
     ) -> TemplateView:
-        return template_view(await template(account_id, template_id), options.default_account_id)
+        return template_view(await template(account_id, template_id))
 
     @put(
         "/{template_id:int}",
@@ -110,11 +106,10 @@ class TemplatesController(Controller):
         data: _DraftBody,
         request: Request[Any, Any, Any],
         update: FromDishka[UpdateTemplate],
-        options: FromDishka[NotificationOptions],
     ) -> TemplateView:
         data = await strict_body(request, DECODER)
         updated = await update(account_id, template_id, data.draft())
-        return template_view(updated, options.default_account_id)
+        return template_view(updated)
 
     @delete(
         "/{template_id:int}",
@@ -149,6 +144,5 @@ class TemplatesController(Controller):
         account_id: AccountId,
         template_id: TemplateId,
         verify: FromDishka[VerifyTemplate],
-        options: FromDishka[NotificationOptions],
     ) -> TemplateView:
-        return template_view(await verify(account_id, template_id), options.default_account_id)
+        return template_view(await verify(account_id, template_id))

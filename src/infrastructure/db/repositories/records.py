@@ -171,6 +171,7 @@ class SqlWebhookInboxRepository(SqlRepository):
         received_before: datetime | None = None,
         max_bytes: int | None = None,
         now: datetime | None = None,
+        claim_until: datetime | None = None,
     ) -> list[WebhookDelivery]:
         # Bodies waiting for Meta or the ESB must not starve fresh ones: fresh first, each
         # query walking the (processed_at, id) index in order instead of sorting the backlog.
@@ -179,17 +180,29 @@ class SqlWebhookInboxRepository(SqlRepository):
         base = select(_i.c.id, _i.c.body_bytes).where(_i.c.processed_at.is_(None))
         if received_before is not None:
             base = base.where(_i.c.received_at < received_before)
-        fresh = base.where(_i.c.error.is_(None)).order_by(_i.c.id).limit(limit)
-        found = list((await self._conn.execute(fresh)).all())
+        due = or_(_i.c.retry_at.is_(None), _i.c.retry_at <= now) if now is not None else None
+        fresh = base.where(_i.c.error.is_(None))
+        if claim_until is not None:
+            # A fresh body's retry_at is another pump's claim (another serve process): rows
+            # it is claiming right now are skipped, not waited for.
+            base = base.with_for_update(skip_locked=True)
+            fresh = fresh.with_for_update(skip_locked=True)
+            if due is not None:
+                fresh = fresh.where(due)
+        found = list((await self._conn.execute(fresh.order_by(_i.c.id).limit(limit))).all())
         if len(found) < limit:
             waiting = base.where(_i.c.error.is_not(None))
-            if now is not None:
-                waiting = waiting.where(or_(_i.c.retry_at.is_(None), _i.c.retry_at <= now))
+            if due is not None:
+                waiting = waiting.where(due)
             waiting = waiting.order_by(_i.c.id).limit(limit - len(found))
             found += (await self._conn.execute(waiting)).all()
         ids = [r.id for r in within_bytes(found, max_bytes, lambda r: int(r.body_bytes))]
         if not ids:
             return []
+        if claim_until is not None:
+            await self._conn.execute(
+                update(_i).where(_i.c.id.in_(ids)).values(retry_at=claim_until)
+            )
         rows = {
             r["id"]: r
             for r in (await self._conn.execute(select(_i).where(_i.c.id.in_(ids)))).mappings()

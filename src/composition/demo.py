@@ -78,12 +78,12 @@ def run_demo(config: Config, host: str, port: int) -> int:
     import uvicorn
 
     from application.ports.collaborators import EventSource
+    from composition.container import build_container
     from entrypoints.http.access_log import AccessLog
     from entrypoints.http.app import create_app
     from entrypoints.http.console.session import OneTimeLogins
     from entrypoints.http.portal.auth import dev_token, with_dev_secret
     from entrypoints.sandbox import write_secret
-    from entrypoints.wiring import build_container
     from entrypoints.worker import Worker, recheck_interval
     from infrastructure.db import migrations
 

@@ -1,4 +1,5 @@
-"""The composition root's portal part: the token verifier, the read side and the use cases."""
+"""The portal: the token verifier (the portal is closed, 503, until ``PORTAL_AUTH``), its read
+side and its use cases."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.portal.update_channel_settings import UpdateChannelSettings
 from application.use_cases.portal.update_template import UpdateTemplate
 from application.use_cases.portal.verify_template import VerifyTemplate
+from composition.activation import PORTAL_AUTH
 from infrastructure.auth.jwt import JwtTokenVerifier, UnconfiguredTokenVerifier, jwks_client
 from infrastructure.config import Config
 from infrastructure.db.repositories.portal import SqlPortalQueries
@@ -31,9 +33,11 @@ from infrastructure.db.repositories.portal import SqlPortalQueries
 
 class PortalProvider(Provider):
     @provide(scope=Scope.APP)
-    def token_verifier(self, config: Config) -> TokenVerifier:
-        if not (config.auth_jwt_secret or config.auth_jwks_url):
-            return UnconfiguredTokenVerifier()
+    def token_verifier(self) -> TokenVerifier:
+        return UnconfiguredTokenVerifier()
+
+    @provide(scope=Scope.APP, when=PORTAL_AUTH)
+    def jwt_token_verifier(self, config: Config) -> TokenVerifier:
         return JwtTokenVerifier(
             secret=config.auth_jwt_secret,
             jwks=jwks_client(config.auth_jwks_url) if config.auth_jwks_url else None,

@@ -1,0 +1,203 @@
+"""The one way in for a shipment event, shared by the pull worker and the push endpoint: decoded,
+then handed to the use case it is for (a failed delivery, an outcome, a poison event); and the
+worker's triage of a pulled batch."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from application.ports.shipment_events import (
+    IntakeMetrics,
+    Malformed,
+    NotFailedDelivery,
+    ShipmentEventDecoder,
+)
+from application.use_cases.notify_failed_delivery import (
+    Disposition,
+    Notified,
+    NotifyFailedDelivery,
+)
+from application.use_cases.record_poison_event import RecordPoisonEvent
+from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
+from domain.failed_delivery import FailedDelivery
+from domain.outcomes import ShipmentEvent, ShipmentEventKind
+
+_log = structlog.get_logger("intake")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    disposition: Disposition
+    outcome: str
+    retry_after: int | None = None
+
+
+class ShipmentEventIntake:
+    def __init__(
+        self,
+        notify: NotifyFailedDelivery,
+        poison: RecordPoisonEvent,
+        outcomes: RecordShipmentOutcome,
+        decoder: ShipmentEventDecoder,
+        metrics: IntakeMetrics,
+    ) -> None:
+        self._notify = notify
+        self._poison = poison
+        self._outcomes = outcomes
+        self._decoder = decoder
+        self._metrics = metrics
+
+    async def __call__(self, data: bytes, message_id: str) -> IntakeResult:
+        started = time.perf_counter()
+        decoded = self._decoder.decode(data)
+        if isinstance(decoded, FailedDelivery):
+            result = await self._notified(decoded, await self._notify(decoded))
+        else:
+            result = await self._other(decoded, data, message_id)
+        self._metrics.handled(result.outcome)
+        self._metrics.took(time.perf_counter() - started)
+        return result
+
+    async def many(self, events: Sequence[tuple[bytes, str]]) -> list[IntakeResult | Exception]:
+        """The events of one pull (data, message id): the failed deliveries together
+        (``NotifyFailedDelivery.many``), the others one by one. Per event, its result or the
+        error that makes it one to deliver again (one event's error is never the batch's)."""
+        started = time.perf_counter()
+        decoded = [self._decoder.decode(data) for data, _ in events]
+        results: list[IntakeResult | Exception] = []
+        fdrs: list[tuple[int, FailedDelivery]] = []
+        for index, ((data, message_id), event) in enumerate(zip(events, decoded, strict=True)):
+            results.append(_NOT_YET)
+            if isinstance(event, FailedDelivery):
+                fdrs.append((index, event))
+            else:
+                results[index] = await _caught(self._other(event, data, message_id))
+        if fdrs:
+            firsts = await self._first_attempts([fdr for _, fdr in fdrs])
+            try:
+                notified = await self._notify.many([fdr for _, fdr in fdrs])
+            except Exception as exc:
+                notified = [exc] * len(fdrs)
+            for (index, fdr), outcome in zip(fdrs, notified, strict=True):
+                first = fdr.shipment_id in firsts
+                results[index] = (
+                    outcome
+                    if isinstance(outcome, Exception)
+                    else await _caught(self._notified(fdr, outcome, first_attempt=first))
+                )
+        seconds = time.perf_counter() - started
+        for result in results:
+            if isinstance(result, IntakeResult):
+                self._metrics.handled(result.outcome)
+                self._metrics.took(seconds)
+        return results
+
+    async def _other(
+        self, decoded: NotFailedDelivery | ShipmentEvent | Malformed, data: bytes, message_id: str
+    ) -> IntakeResult:
+        if isinstance(decoded, NotFailedDelivery):
+            self._metrics.unmapped(decoded)
+            return IntakeResult(Disposition.ACK, "not_fdr")
+        if isinstance(decoded, ShipmentEvent):
+            # What followed a failed attempt (docs/outcomes.md); mostly shipments never messaged.
+            recorded = await self._outcomes(decoded)
+            return IntakeResult(Disposition.ACK, f"outcome_{recorded.value}")
+        await self._poison(
+            message_id,
+            decoded.problem,
+            data,
+            account_id=decoded.account_id,
+            shipment_id=decoded.shipment_id,
+            status_log_id=decoded.status_log_id,
+        )
+        return IntakeResult(Disposition.ACK, "malformed")
+
+    async def _first_attempts(self, fdrs: list[FailedDelivery]) -> set[int]:
+        """The shipments of the batch never messaged before it, with one event in it: no
+        attempt notified before theirs, so their events are no attempt's outcome (one read
+        for the batch instead of one per event; none known when the read fails)."""
+        once = Counter(fdr.shipment_id for fdr in fdrs)
+        single = {shipment for shipment, count in once.items() if count == 1}
+        try:
+            return single - await self._outcomes.messaged(single) if single else set()
+        except Exception:  # each event reads its own, as alone
+            return set()
+
+    async def _notified(
+        self, fdr: FailedDelivery, notified: Notified, *, first_attempt: bool = False
+    ) -> IntakeResult:
+        outcome = "duplicate" if notified.duplicate else notified.outcome.value
+        if notified.disposition is Disposition.RETRY:
+            outcome = "retry"
+        result = IntakeResult(notified.disposition, outcome, notified.retry_after)
+        if not first_attempt:
+            # Another failed attempt is also the outcome of the attempt notified before it.
+            await self._outcomes(_as_shipment_event(fdr))
+        _log.info(
+            "fdr event",
+            outcome=outcome,
+            account_id=fdr.account_id,
+            shipment_id=fdr.shipment_id,
+            detail=notified.detail[:200],
+        )
+        return result
+
+
+#: A place in ``ShipmentEventIntake.many``'s results, filled before they are returned.
+_NOT_YET = IntakeResult(Disposition.RETRY, "not_handled")
+
+
+async def _caught(step: Awaitable[IntakeResult]) -> IntakeResult | Exception:
+    try:
+        return await step
+    except Exception as exc:
+        return exc
+
+
+def _as_shipment_event(fdr: FailedDelivery) -> ShipmentEvent:
+    return ShipmentEvent(
+        account_id=fdr.account_id,
+        shipment_id=fdr.shipment_id,
+        status_log_id=fdr.status_log_id,
+        kind=ShipmentEventKind.FAILED_ATTEMPT,
+        happened_at=fdr.failed_at,
+    )
+
+
+class ShipmentEventTriage:
+    """Picks out of a pulled batch the events nothing is to be done about: other kinds of
+    shipment event, and outcome events of shipments never messaged (most of the traffic),
+    with one database read for the whole batch and no write (docs/outcomes.md)."""
+
+    def __init__(
+        self,
+        outcomes: RecordShipmentOutcome,
+        decoder: ShipmentEventDecoder,
+        metrics: IntakeMetrics,
+    ) -> None:
+        self._outcomes = outcomes
+        self._decoder = decoder
+        self._metrics = metrics
+
+    async def __call__(self, batch: list[bytes]) -> list[bool]:
+        """Per event: True when it may be acknowledged without being handled."""
+        decoded = [self._decoder.decode(data) for data in batch]
+        shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
+        messaged = await self._outcomes.messaged(shipments) if shipments else set()
+        verdicts: list[bool] = []
+        for event in decoded:
+            if isinstance(event, NotFailedDelivery):
+                self._metrics.unmapped(event)
+                self._metrics.handled("not_fdr")
+                verdicts.append(True)
+            elif isinstance(event, ShipmentEvent) and event.shipment_id not in messaged:
+                self._metrics.handled("outcome_not_messaged")
+                verdicts.append(True)
+            else:
+                verdicts.append(False)
+        return verdicts

@@ -1,0 +1,1 @@
+"""One dishka provider per concern; ``composition.container`` puts them together."""

@@ -1,0 +1,26 @@
+"""The database: one engine per process (SQLite or MariaDB by ``WA_DATABASE_URL``), a unit of
+work per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dishka import Provider, Scope, provide
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.ports.repositories import UnitOfWork
+from infrastructure.config import Config
+from infrastructure.db.engine import create_engine
+from infrastructure.db.uow import SqlUnitOfWork
+
+
+class DatabaseProvider(Provider):
+    @provide(scope=Scope.APP)
+    async def engine(self, config: Config) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(config.database_url, timeout=config.database_timeout_seconds)
+        yield engine
+        await engine.dispose()
+
+    @provide(scope=Scope.REQUEST)
+    def unit_of_work(self, engine: AsyncEngine) -> UnitOfWork:
+        return SqlUnitOfWork(engine)
