@@ -1,0 +1,44 @@
+"""One event of a batch (``notify.batch``): its state through the phases, and its outcome.
+
+An event's outcome, or the error that makes it one to deliver again, is that event's alone
+(``Handled``; ``isolated`` keeps one event's step from failing the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from application.use_cases.notify.results import Notified
+from domain.conversation import Conversation
+from domain.errors import SendError
+from domain.failed_delivery import FailedDelivery
+from domain.messages import OutgoingMessage, TemplateMessage
+from domain.planning import Plan
+from domain.settings import SenderConnection
+
+#: An event's outcome, or the error that makes it one to deliver again.
+Handled = Notified | Exception
+
+
+@dataclass(slots=True)
+class Start:
+    """An event to be sent: its plan, then its records."""
+
+    index: int
+    fdr: FailedDelivery
+    plan: Plan
+    sender: SenderConnection
+    conversation: Conversation | None = None
+    message: OutgoingMessage | None = None
+    content: TemplateMessage | None = None
+    mismatch: str = ""
+    error: SendError | None = None
+
+
+async def isolated(step: Awaitable[Notified]) -> Handled:
+    """One event's step; its error is that event's (to be delivered again), not the batch's."""
+    try:
+        return await step
+    except Exception as exc:
+        return exc

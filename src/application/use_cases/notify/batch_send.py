@@ -1,0 +1,103 @@
+"""A batch's sends (``notify.batch``, step 3): concurrently, each through its sender's limiter.
+
+A slot taken is written (``in flight``) before the send, the slots of the sends waiting
+together written together (``SlotWriter``); a send another worker has taken since it was
+written is that event's to look at again later. Meta's answer is kept on the event for the
+outcomes (``batch_outcomes``); an error in one send is that event's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from application.ports.clock import Clock
+from application.ports.repositories import UnitOfWork
+from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.sending import ask_meta
+from application.services import NotificationOptions
+from application.use_cases.notify.batch_event import Handled, Start
+from application.use_cases.notify.results import Notified, in_flight
+from domain.messages import OutgoingMessage
+
+
+class SlotWriter:
+    """Marks messages in flight, the ones that wait together in one transaction: while one
+    write is on its way, the slots taken meanwhile gather for the next (a group commit).
+    Writes one at a time, so the batch's unit of work is never used twice at once."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._waiting: list[tuple[OutgoingMessage, asyncio.Future[bool]]] = []
+        self._lock = asyncio.Lock()
+
+    async def take(self, message: OutgoingMessage) -> bool:
+        """True when the message is now in flight; False when another worker took it."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((message, done))
+        async with self._lock:
+            if not done.done():
+                group, self._waiting = self._waiting, []
+                try:
+                    async with self._uow as uow:
+                        taken = await uow.messages.advance_many([m for m, _ in group])
+                        await uow.commit()
+                except Exception as exc:
+                    for _, waiting in group:
+                        waiting.set_exception(exc)
+                else:
+                    for written, waiting in group:
+                        waiting.set_result(written.id in taken)
+        return await done
+
+
+class SendPhase:
+    """Sends the batch's messages to Meta, at the same time."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        gateway: WhatsAppGateway,
+        limiter: ThroughputLimiter,
+        clock: Clock,
+        options: NotificationOptions,
+    ) -> None:
+        self._uow = uow
+        self._gateway = gateway
+        self._limiter = limiter
+        self._clock = clock
+        self._options = options
+
+    async def send_all(self, starts: list[Start], results: dict[int, Handled]) -> list[Start]:
+        """Each through its limiter and to Meta, at the same time; the sends Meta answered
+        (their outcomes still to record)."""
+        slots = SlotWriter(self._uow)
+        answers = await asyncio.gather(
+            *(self._send(start, slots) for start in starts), return_exceptions=True
+        )
+        finished: list[Start] = []
+        for start, answer in zip(starts, answers, strict=True):
+            if isinstance(answer, Notified):
+                results[start.index] = answer
+            elif isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                results[start.index] = answer
+            else:
+                finished.append(start)
+        return finished
+
+    async def _send(self, start: Start, slots: SlotWriter) -> Notified | None:
+        """``TemplateSend`` of one event, up to Meta's answer; None: answered, to record."""
+        message, conversation = start.message, start.conversation
+        assert message is not None
+        assert conversation is not None
+        assert start.content is not None
+        await self._limiter.acquire(start.sender.phone_number_id)
+        message.leaves(self._clock.now())
+        if not await slots.take(message):
+            # Another worker has taken this send since we wrote it: look again later.
+            return in_flight(conversation, message, self._options.in_flight_grace_seconds)
+        start.error = await ask_meta(
+            self._gateway, message, start.sender, start.content, self._clock.now()
+        )
+        return None
