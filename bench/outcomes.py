@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import ShipmentEventIntake
+from application.use_cases.intake_triage import ShipmentEventTriage
 from bench import env
 from bench.fanout import template_event
 from composition.container import build_container

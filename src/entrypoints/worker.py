@@ -17,7 +17,8 @@ import structlog
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
-from application.use_cases.intake import IntakeResult, ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import IntakeResult, ShipmentEventIntake
+from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable

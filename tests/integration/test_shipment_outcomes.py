@@ -14,7 +14,8 @@ import pytest
 import pytest_asyncio
 from gcloud.aio.pubsub import PubsubMessage
 
-from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import ShipmentEventIntake
+from application.use_cases.intake_triage import ShipmentEventTriage
 from infrastructure.pubsub.client import PubSubTarget
 from infrastructure.pubsub.source import PubSubEventSource
 from tests.conftest import new_id

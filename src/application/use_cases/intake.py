@@ -1,6 +1,6 @@
 """The one way in for a shipment event, shared by the pull worker and the push endpoint: decoded,
-then handed to the use case it is for (a failed delivery, an outcome, a poison event); and the
-worker's triage of a pulled batch."""
+then handed to the use case it is for (a failed delivery, an outcome, a poison event). The
+worker's triage of a pulled batch, before it, is ``intake_triage``."""
 
 from __future__ import annotations
 
@@ -167,37 +167,3 @@ def _as_shipment_event(fdr: FailedDelivery) -> ShipmentEvent:
         kind=ShipmentEventKind.FAILED_ATTEMPT,
         happened_at=fdr.failed_at,
     )
-
-
-class ShipmentEventTriage:
-    """Picks out of a pulled batch the events nothing is to be done about: other kinds of
-    shipment event, and outcome events of shipments never messaged (most of the traffic),
-    with one database read for the whole batch and no write (docs/outcomes.md)."""
-
-    def __init__(
-        self,
-        outcomes: RecordShipmentOutcome,
-        decoder: ShipmentEventDecoder,
-        metrics: IntakeMetrics,
-    ) -> None:
-        self._outcomes = outcomes
-        self._decoder = decoder
-        self._metrics = metrics
-
-    async def __call__(self, batch: list[bytes]) -> list[bool]:
-        """Per event: True when it may be acknowledged without being handled."""
-        decoded = [self._decoder.decode(data) for data in batch]
-        shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
-        messaged = await self._outcomes.messaged(shipments) if shipments else set()
-        verdicts: list[bool] = []
-        for event in decoded:
-            if isinstance(event, NotFailedDelivery):
-                self._metrics.unmapped(event)
-                self._metrics.handled("not_fdr")
-                verdicts.append(True)
-            elif isinstance(event, ShipmentEvent) and event.shipment_id not in messaged:
-                self._metrics.handled("outcome_not_messaged")
-                verdicts.append(True)
-            else:
-                verdicts.append(False)
-        return verdicts

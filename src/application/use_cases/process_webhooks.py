@@ -22,14 +22,9 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
 from application.use_cases.handle_customer_reply import HandleCustomerReply
-from application.use_cases.inbox.bodies import (
-    STATUSES_PER_TRANSACTION,
-    Body,
-    ProcessedBatch,
-    by_message,
-)
+from application.use_cases.inbox.bodies import STATUSES_PER_TRANSACTION, Body, ProcessedBatch
 from application.use_cases.inbox.closing import CloseBodies
-from application.use_cases.inbox.user_ids import remember_user_ids
+from application.use_cases.inbox.reports import record_statuses, record_template_changes
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.errors import MalformedPayload, UpstreamUnavailable
@@ -120,49 +115,12 @@ class ProcessWebhooks:
                 continue
             bodies.append(Body(delivery, parsed, list(parsed.problems)))
             await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
-        await self._record_statuses(bodies, batch)
-        await self._record_template_changes(bodies, batch)
+        await record_statuses(self._uow, self._reports, bodies, batch)
+        await record_template_changes(self._templates, bodies, batch)
         await record_preferences(self._preferences, bodies)
         await self._handle_replies(bodies, batch)
         await self._close(bodies, batch, now)
         return batch
-
-    async def _record_statuses(self, bodies: list[Body], batch: ProcessedBatch) -> None:
-        updates = [(body, s) for body in bodies for s in body.parsed.statuses]
-        for chunk in by_message(updates):
-            try:
-                batch.statuses += await self._reports([s for _, s in chunk])
-            except UpstreamUnavailable as exc:
-                for body, _ in chunk:
-                    body.waits(exc)
-            except Exception:
-                # Something in the chunk is refused for good: each message's ticks on their
-                # own, so the one that cannot be stored is found and the others are kept.
-                for group in by_message(chunk, size=1):
-                    try:
-                        batch.statuses += await self._reports([s for _, s in group])
-                    except UpstreamUnavailable as exc:
-                        for body, _ in group:
-                            body.waits(exc)
-                    except Exception as exc:
-                        for body, status in group:
-                            body.failed(status.element, exc)
-        await remember_user_ids(self._uow, [s for _, s in updates if s.recipient_user_id])
-
-    async def _record_template_changes(self, bodies: list[Body], batch: ProcessedBatch) -> None:
-        with_changes = [b for b in bodies if b.parsed.template_changes]
-        if not with_changes:
-            return
-        changes = [c for b in with_changes for c in b.parsed.template_changes]
-        try:
-            await self._templates(changes)
-            batch.template_changes = len(changes)
-        except UpstreamUnavailable as exc:
-            for body in with_changes:
-                body.waits(exc)
-        except Exception as exc:
-            for body in with_changes:
-                body.failed("message_template_status_update", exc)
 
     async def _handle_replies(self, bodies: list[Body], batch: ProcessedBatch) -> None:
         """Answers of different shoppers at once, each shopper's in order; a body waits when

@@ -14,7 +14,8 @@ from application.ports.webhooks import WebhookDecoder
 from application.use_cases.ask_from_tracking_page import AskFromTrackingPage
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.intake import ShipmentEventIntake, ShipmentEventTriage
+from application.use_cases.intake import ShipmentEventIntake
+from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
