@@ -22,6 +22,10 @@ from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify.batch import BatchNotify, Handled
+from application.use_cases.notify.batch_outcomes import OutcomePhase
+from application.use_cases.notify.batch_plan import PlanPhase
+from application.use_cases.notify.batch_record import RecordPhase
+from application.use_cases.notify.batch_send import SendPhase
 from application.use_cases.notify.planning import NotificationPlanner, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
@@ -74,16 +78,10 @@ class NotifyFailedDelivery:
         self._send = TemplateSend(uow, gateway, limiter, clock, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
         self._batch = BatchNotify(
-            uow,
-            self._planner,
-            self._recorder,
-            senders,
-            gateway,
-            limiter,
-            held,
-            clock,
-            refs,
-            options,
+            PlanPhase(uow, self._planner, self._recorder, senders, held),
+            RecordPhase(uow, self._recorder, clock, refs, options),
+            SendPhase(uow, gateway, limiter, clock, options),
+            OutcomePhase(uow, self._recorder, options),
         )
 
     async def many(self, fdrs: Sequence[FailedDelivery]) -> list[Handled]:

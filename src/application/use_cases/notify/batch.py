@@ -27,18 +27,11 @@ from collections.abc import Sequence
 
 import structlog
 
-from application.ports.clock import Clock, IdGenerator
-from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.services import NotificationOptions, SenderResolver
-from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.batch_outcomes import OutcomePhase
 from application.use_cases.notify.batch_plan import PlanPhase, firsts
 from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify.batch_send import SendPhase
-from application.use_cases.notify.planning import NotificationPlanner
-from application.use_cases.notify.recording import OutcomeRecorder
 from domain.failed_delivery import FailedDelivery
 
 __all__ = ["BatchNotify", "Handled"]
@@ -50,22 +43,12 @@ class BatchNotify:
     """``NotifyFailedDelivery.many``: see the module's docstring."""
 
     def __init__(
-        self,
-        uow: UnitOfWork,
-        planner: NotificationPlanner,
-        recorder: OutcomeRecorder,
-        senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
-        held: HeldSends,
-        clock: Clock,
-        refs: IdGenerator,
-        options: NotificationOptions,
+        self, plans: PlanPhase, records: RecordPhase, sends: SendPhase, outcomes: OutcomePhase
     ) -> None:
-        self._plans = PlanPhase(uow, planner, recorder, senders, held)
-        self._records = RecordPhase(uow, recorder, clock, refs, options)
-        self._sends = SendPhase(uow, gateway, limiter, clock, options)
-        self._outcomes = OutcomePhase(uow, recorder, options)
+        self._plans = plans
+        self._records = records
+        self._sends = sends
+        self._outcomes = outcomes
 
     async def __call__(
         self, fdrs: Sequence[FailedDelivery]
