@@ -62,12 +62,13 @@ typecheck: install
 # installed here when missing (CI runs as root). No browser: the tests fail, never skip.
 CHROMIUM := /usr/bin/chromium
 
-# The suite mostly waits on processes and services: three workers (pytest-xdist), a test file
-# each at a time (--dist loadfile keeps a module's shared fixtures, like one demo, on one worker).
+# The suite mostly waits on processes and services: three workers (pytest-xdist); an idle
+# worker takes tests from a busy one (worksteal), so a file of long subprocess tests is
+# shared out. Each worker has its own database, SQLite files and emulator (session fixtures).
 PYTEST_WORKERS ?= 3
 
 pytest: install $(CHROMIUM)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
