@@ -272,9 +272,11 @@ def spawn(
     python_args: list[str] | None = None,
     src: Path | None = None,
 ) -> ServiceProcess:
-    """``python [python_args] -m composition.cli <args>`` in ``run_dir`` (no stray ``.env``)."""
+    """``python [python_args] -m composition.cli <args>`` in ``run_dir`` (no stray ``.env``).
+    A ``src`` from before the composition package (a baseline) has its CLI in entrypoints."""
     log_path = run_dir / f"{name}.log"
-    module = python_args or ["-m", "composition.cli"]
+    cli = "composition.cli" if src is None or (src / "composition").is_dir() else "entrypoints.cli"
+    module = python_args or ["-m", cli]
     started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
