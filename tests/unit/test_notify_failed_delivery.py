@@ -13,6 +13,7 @@ import pytest
 from application.ports.cache import SettingsCache
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify_failed_delivery import (
     Disposition,
     NotifyFailedDelivery,
@@ -490,3 +491,31 @@ async def test_a_batch_records_each_skip_with_its_reason_as_one_event_does(world
         "bad_phone",
     ]
     assert len(world.whatsapp.sent) == 1
+
+
+async def test_a_batch_whose_records_fail_sends_each_event_once_on_its_own(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = seed_fdr()
+    second = seed_fdr(shipment_id=first.shipment_id + 1)
+    await world.enable(first.account_id)
+
+    tried: list[object] = []
+
+    async def refused(self: RecordPhase, uow: object, start: object) -> None:
+        tried.append(start)
+        raise RuntimeError("Deadlock found when trying to get lock")
+
+    with monkeypatch.context() as patched:  # the batch's one transaction fails
+        patched.setattr(RecordPhase, "_add", refused)
+        results = await world.notify.many([first, second])
+
+    assert tried  # the batch tried its one transaction
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SENT,
+    ]
+    assert len(world.whatsapp.sent) == 2  # each event went the one-event way, once
+    again = await world.notify.many([first, second])
+    assert all(not isinstance(r, Exception) and r.duplicate for r in again)
+    assert len(world.whatsapp.sent) == 2
