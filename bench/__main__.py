@@ -1,5 +1,6 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
-ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile.
+ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile,
+statuses (1000-status bodies through the pump, before and after: ``bench/statuses.py``).
 
 ``answers`` measures answers handled per second (Meta at 50 ms) with 1 and 2 ``serve``
 processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py``); with
@@ -42,6 +43,7 @@ from bench.peer import run_peer
 from bench.profile import run_profile
 from bench.scheduler import run_scheduler
 from bench.stack import BenchStack, bench_stack
+from bench.statuses import run_statuses
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (
@@ -55,9 +57,10 @@ SECTIONS = (
     "answers",
     "compare",
     "profile",
+    "statuses",
 )
 #: Not in ``all``: compare takes about half an hour, profile runs under cProfile.
-ON_DEMAND = ("compare", "profile")
+ON_DEMAND = ("compare", "profile", "statuses")
 
 
 def _machine() -> dict[str, Any]:
@@ -225,7 +228,8 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
 async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     needs_stack = any(
-        s in sections for s in ("ingest", "fanout", "memory", "answers", "profile", "compare")
+        s in sections
+        for s in ("ingest", "fanout", "memory", "answers", "profile", "compare", "statuses")
     )
     if "peer" in sections:
         print("peer: pywa and ours, in process", file=sys.stderr)
@@ -274,6 +278,11 @@ async def _run_on_stack(
         cpu = env.CpuAccount()
         results["compare"] = await run_compare(stack, baseline, quick)
         results["compare"]["machine_cpu"] = cpu.report()
+    if "statuses" in sections:
+        print("statuses: 1000-status bodies through the pump, before and after", file=sys.stderr)
+        cpu = env.CpuAccount()
+        results["statuses"] = await run_statuses(stack, baseline, quick)
+        results["statuses"]["machine_cpu"] = cpu.report()
     if "profile" in sections:
         print("profile: serve and worker under cProfile", file=sys.stderr)
         results["profile"] = await run_profile(stack, quick)

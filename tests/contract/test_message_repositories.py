@@ -285,3 +285,50 @@ async def test_two_workers_claim_disjoint_unknown_sends_on_mariadb(
     assert [m.id for m in taken if m.id in ids] != []
     assert {m.id for m in taken} & {m.id for m in others} == set()
     assert ids <= {m.id for m in taken} | {m.id for m in others}
+
+
+async def test_many_statuses_written_together_match_one_by_one(uow_factory: UowFactory) -> None:
+    """More messages than one statement holds, sizes that are not a power of two, messages
+    whose wamid is given or not: each comes out as ``advance`` alone would leave it."""
+    async with uow_factory() as uow:
+        stored = [
+            await uow.messages.add(
+                OutgoingMessageFactory.build(
+                    status=MessageStatus.ACCEPTED,
+                    message_id=f"wamid.bulk-{new_id()}" if i % 3 else None,
+                )
+            )
+            for i in range(133)
+        ]
+        await uow.commit()
+    later = T0 + timedelta(minutes=7)
+
+    def moved(m: OutgoingMessage, status: MessageStatus, wamid: str | None) -> OutgoingMessage:
+        return dataclasses.replace(
+            m, status=status, message_id=wamid, external_updated_at=later, updated_at=later
+        )
+
+    # Every third message had no wamid stored: it is given one; the others are not given
+    # theirs (None leaves the stored one as it is).
+    given = {m.id: f"wamid.given-{new_id()}" for m in stored[::3]}
+    first = [moved(m, MessageStatus.DELIVERED, given.get(m.id)) for m in stored]
+    async with uow_factory() as uow:
+        assert await uow.messages.advance_many(first) == {m.id for m in stored}
+        await uow.commit()
+    # Then 131 of them (not a power of two) again, the last one backwards: refused alone.
+    second = [moved(m, MessageStatus.READ, None) for m in stored[:130]]
+    second.append(moved(stored[130], MessageStatus.SENT, None))
+    async with uow_factory() as uow:
+        taken = await uow.messages.advance_many(second)
+        await uow.commit()
+    assert taken == {m.id for m in stored[:130]}
+    async with uow_factory() as uow:
+        found = await uow.messages.get_many_by_message_ids(
+            [given.get(m.id) or m.message_id or "" for m in stored]
+        )
+    assert len(found) == len(stored)
+    for i, m in enumerate(stored):
+        row = found[given.get(m.id) or m.message_id or ""]
+        assert row.id == m.id
+        assert row.status is (MessageStatus.READ if i < 130 else MessageStatus.DELIVERED)
+        assert row.external_updated_at == later

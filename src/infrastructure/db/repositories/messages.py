@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+import functools
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    and_,
     bindparam,
     case,
     func,
     insert,
-    literal,
+    literal_column,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -91,6 +90,7 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
     )
 
 
+_BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
 _ADVANCE = (
@@ -118,42 +118,82 @@ class _NotAll(Exception):
     """Some row of a multi-row compare-and-set did not match."""
 
 
-def _advance_many(messages: Sequence[OutgoingMessage]) -> Any:
+#: Every (stored, new) pair of statuses a compare-and-set lets through, as "stored new".
+_ALLOWED_MOVES = [
+    literal_column(f"'{old.value} {new.value}'")
+    for new in MessageStatus
+    for old in sorted(new.predecessors(), key=lambda s: s.value)
+]
+#: The columns ``advance`` writes, each set from the row's own value in ``_advance_many``.
+_ADVANCED = (
+    "status",
+    "error_code",
+    "error_title",
+    "external_updated_at",
+    "resent_at",
+    "updated_at",
+)
+#: Rows per multi-row compare-and-set; a smaller batch is padded up to the next power of two
+#: (its last row repeated), so only a handful of statement shapes is ever built and compiled.
+_ADVANCE_ROWS = 128
+_SPACE = literal_column("' '")
+
+
+@functools.cache
+def _advance_many_statement(rows: int) -> Any:
+    """The compare-and-set of ``rows`` messages in one ``UPDATE``, built once per size with
+    the values as parameters (``cas_<column>_<row>``, ``_advance_params``):
+    each row under its own condition, exactly ``advance``'s (docs/sending.md)."""
+    ids = [bindparam(f"cas_id_{i}", type_=_out.c.id.type) for i in range(rows)]
+
+    def per_row(column: str) -> Any:
+        kind = _out.c[column].type  # the column's own type (e.g. UTC datetimes)
+        return case(
+            *[(ids[i], bindparam(f"cas_{column}_{i}", type_=kind)) for i in range(rows)],
+            value=_out.c.id,
+        )
+
+    values = {column: per_row(column) for column in _ADVANCED}
+    # The row's wamid when given, else the stored one (which is then left as it is).
+    wamid = func.coalesce(per_row("message_id"), _out.c.message_id)
+    return (
+        update(_out)
+        .where(
+            _out.c.id.in_(ids),
+            _out.c.status.concat(_SPACE).concat(values["status"]).in_(_ALLOWED_MOVES),
+            # The stored wamid is unset, or the one given (when one is given).
+            or_(_out.c.message_id.is_(None), _out.c.message_id == wamid),
+        )
+        .values({**values, "message_id": wamid})
+    )
+
+
+def _advance_params(messages: Sequence[OutgoingMessage], rows: int) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    padded = [*messages, *[messages[-1]] * (rows - len(messages))]
+    for i, m in enumerate(padded):
+        params[f"cas_id_{i}"] = m.id
+        params[f"cas_message_id_{i}"] = m.message_id
+        params[f"cas_status_{i}"] = m.status.value
+        params[f"cas_error_code_{i}"] = m.error_code
+        params[f"cas_error_title_{i}"] = m.error_title
+        params[f"cas_external_updated_at_{i}"] = m.external_updated_at
+        params[f"cas_resent_at_{i}"] = m.resent_at
+        params[f"cas_updated_at_{i}"] = m.updated_at
+    return params
+
+
+def _advance_batches(
+    messages: Sequence[OutgoingMessage],
+) -> Iterator[tuple[Any, dict[str, Any], int]]:
+    """(statement, parameters, rows) for at most ``_ADVANCE_ROWS`` messages at a time."""
     ids = [m.id for m in messages]
     assert None not in ids
     assert len(set(ids)) == len(ids)
-
-    def per_row(column: str, value: Any) -> Any:
-        kind = _out.c[column].type  # the column's own type (e.g. UTC datetimes)
-        return case(*[(_out.c.id == m.id, literal(value(m), kind)) for m in messages])
-
-    matches = [
-        and_(
-            _out.c.id == m.id,
-            _out.c.status.in_(sorted(s.value for s in m.status.predecessors())),
-            *(
-                [or_(_out.c.message_id.is_(None), _out.c.message_id == m.message_id)]
-                if m.message_id is not None
-                else []
-            ),
-        )
-        for m in messages
-    ]
-    wamids = [m for m in messages if m.message_id is not None]
-    values: dict[str, Any] = {
-        "status": per_row("status", lambda m: m.status.value),
-        "error_code": per_row("error_code", lambda m: m.error_code),
-        "error_title": per_row("error_title", lambda m: m.error_title),
-        "external_updated_at": per_row("external_updated_at", lambda m: m.external_updated_at),
-        "resent_at": per_row("resent_at", lambda m: m.resent_at),
-        "updated_at": per_row("updated_at", lambda m: m.updated_at),
-    }
-    if wamids:
-        values["message_id"] = case(
-            *[(_out.c.id == m.id, literal(m.message_id, _out.c.message_id.type)) for m in wamids],
-            else_=_out.c.message_id,
-        )
-    return update(_out).where(_out.c.id.in_(ids), or_(*matches)).values(values)
+    for start in range(0, len(messages), _ADVANCE_ROWS):
+        part = messages[start : start + _ADVANCE_ROWS]
+        rows = 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, at least 2
+        yield _advance_many_statement(rows), _advance_params(part, rows), len(part)
 
 
 class SqlOutgoingMessageRepository(SqlRepository):
@@ -174,9 +214,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
     ) -> dict[str, OutgoingMessage]:
         if not message_ids:
             return {}
-        rows = await self._conn.execute(
-            select(_out).where(_out.c.message_id.in_(list(message_ids)))
-        )
+        rows = await self._conn.execute(_BY_WAMIDS, {"wamids": list(message_ids)})
         return {r["message_id"]: _outgoing(r) for r in rows.mappings()}
 
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
@@ -218,9 +256,10 @@ class SqlOutgoingMessageRepository(SqlRepository):
         # is exactly the one-by-one outcome.
         try:
             async with self._conn.begin_nested():
-                result = await self._conn.execute(_advance_many(messages))
-                if int(result.rowcount) != len(messages):
-                    raise _NotAll
+                for statement, params, rows in _advance_batches(messages):
+                    result = await self._conn.execute(statement, params)
+                    if int(result.rowcount) != rows:
+                        raise _NotAll
             return {m.id for m in messages if m.id is not None}
         except _NotAll:
             pass
@@ -335,6 +374,9 @@ _dlr = dlr_messages
 _INSERT_IGNORING_DUPLICATES = (
     insert(_dlr).prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
 )
+_REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
+    _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
+)
 
 
 class SqlDeliveryReportRepository(SqlRepository):
@@ -344,10 +386,10 @@ class SqlDeliveryReportRepository(SqlRepository):
             unique.setdefault((report.message_id, report.status.value), report)
         if not unique:
             return []
+        # By wamid (a handful of statuses each), filtered here: cheaper to render and bind
+        # than a (wamid, status) pair per report.
         existing = await self._conn.execute(
-            select(_dlr.c.message_id, _dlr.c.status).where(
-                tuple_(_dlr.c.message_id, _dlr.c.status).in_(list(unique))
-            )
+            _REPORTED_STATUSES, {"wamids": list({m for m, _ in unique})}
         )
         for message_id, status in existing:
             unique.pop((message_id, status), None)

@@ -1,0 +1,159 @@
+"""Batched statuses through the webhook pump, before and after in the same minutes
+(``python -m bench statuses [--baseline SRC]``).
+
+One ``serve`` at a time (the service of ``--baseline`` as "before" when given, this
+checkout's as "after"), in alternating rounds so the machine's other load weighs on both
+alike. Each run of a variant:
+
+- **batched**: 1000-status bodies (Meta's largest) at c=2 until the pump has processed them
+  all: updates processed per second, ``serve``'s CPU per update, MariaDB's cores;
+- **during passes**: single-status POSTs at c=64 while 1000-status bodies arrive at c=2 and
+  are processed: the p99 of the single POSTs (a pass must not hold the event loop);
+- **single**: single-status POSTs at c=64 on their own.
+
+``WA_BENCH_PYSPY=/path/to/py-spy`` records a flame graph (``speedscope`` JSON in the run's
+directory) of each variant's batched step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.compare import _Messages, _needed, _post
+from bench.env import ServiceProcess
+from bench.ingest import _cpu, _mariadb, wait_drained
+from bench.payloads import Seeded, seed_messages
+from bench.stack import BenchStack
+from bench.stats import ms, percentile
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _spy(process: ServiceProcess, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = os.environ.get("WA_BENCH_PYSPY")
+    if not spy:
+        return None
+    return subprocess.Popen(
+        [spy, "record", "-p", str(process.pid), "-f", "speedscope", "-o", str(out), "-r", "200"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _batched(
+    stack: BenchStack, process: ServiceProcess, port: int, messages: Sequence[Seeded], tag: str
+) -> dict[str, Any]:
+    mariadb = _mariadb()
+    cpu0, db0, wall0, load0 = process.cpu_seconds(), _cpu(mariadb), time.monotonic(), _load()
+    spy = _spy(process, stack.run_dir / f"pyspy-{tag}.json")
+    result = await _post(port, messages, 1000, 2)
+    drain = await wait_drained(stack)
+    wall = time.monotonic() - wall0
+    cpu = process.cpu_seconds() - cpu0
+    if spy is not None:
+        spy.send_signal(2)
+        await asyncio.to_thread(spy.wait, 30)
+    updates = len(result.ok()) * 1000
+    return {
+        "updates": updates,
+        "errors": len(result.outcomes) - len(result.ok()) + len(result.errors),
+        "acked_updates_per_s": round(updates / result.seconds, 1),
+        "processed_updates_per_s": round(updates / wall, 1),
+        "serve_cpu_us_per_update": round(cpu / max(updates, 1) * 1e6, 1),
+        "serve_cores": round(cpu / wall, 2),
+        "mariadb_cores": round((_cpu(mariadb) - db0) / wall, 2),
+        "load_average_1m": [load0, _load()],
+        "drain_seconds": round(drain, 2),
+    }
+
+
+async def _during(
+    stack: BenchStack, port: int, big: Sequence[Seeded], small: Sequence[Seeded]
+) -> dict[str, Any]:
+    started = time.monotonic()
+    big_task = asyncio.create_task(_post(port, big, 1000, 2))
+    await asyncio.sleep(0.3)  # the pump is busy with large bodies by then
+    singles = await _post(port, small, 1, 64)
+    bulk = await big_task
+    await wait_drained(stack)
+    wall = time.monotonic() - started
+    latencies = [o.seconds for o in singles.ok()]
+    return {
+        "single_posts": len(singles.ok()),
+        "single_errors": len(singles.outcomes) - len(singles.ok()) + len(singles.errors),
+        "single_p50_ms": ms(percentile(latencies, 50)),
+        "single_p99_ms": ms(percentile(latencies, 99)),
+        "single_max_ms": ms(max(latencies, default=0.0)),
+        "bulk_processed_updates_per_s": round(len(bulk.ok()) * 1000 / wall, 1),
+    }
+
+
+async def _single(stack: BenchStack, port: int, messages: Sequence[Seeded]) -> dict[str, Any]:
+    result = await _post(port, messages, 1, 64)
+    drain = await wait_drained(stack)
+    latencies = [o.seconds for o in result.ok()]
+    return {
+        "posts": len(result.ok()),
+        "errors": len(result.outcomes) - len(result.ok()) + len(result.errors),
+        "acked_per_s": round(len(result.ok()) / result.seconds, 1),
+        "processed_per_s": round(len(result.ok()) / (result.seconds + drain), 1),
+        "p99_ms": ms(percentile(latencies, 99)),
+    }
+
+
+async def _variant(
+    stack: BenchStack, variant: str, src: Path | None, pool: _Messages, quick: bool, tag: str
+) -> dict[str, Any]:
+    process, port = await stack.start_serve(src=src, WA_META_THROUGHPUT="1000")
+    try:
+        await _post(port, pool.take(50), 1, 4)  # warm-up
+        await _post(port, pool.take(_needed(2_000)), 1000, 2)
+        await wait_drained(stack)
+        row = {
+            "batched": await _batched(
+                stack, process, port, pool.take(_needed(9_000 if quick else 30_000)), tag
+            ),
+            "during_passes": await _during(
+                stack,
+                port,
+                pool.take(_needed(6_000 if quick else 12_000)),
+                pool.take(_needed(1_500 if quick else 3_000)),
+            ),
+            "single_c64": await _single(stack, port, pool.take(_needed(1_500 if quick else 3_000))),
+        }
+    finally:
+        await process.stop()
+    row["serve_log_problems"] = process.log_problems()
+    print(f"  statuses {variant:<6} {row}", flush=True)
+    return row
+
+
+async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) -> dict[str, Any]:
+    variants: list[tuple[str, Path | None]] = [("before", baseline)] if baseline else []
+    variants.append(("after", None))
+    rounds = 1 if quick else 2
+    sizes = (2_000, 9_000, 6_000, 1_500, 1_500) if quick else (2_000, 30_000, 12_000, 3_000, 3_000)
+    per_run = 50 + sum(_needed(n) for n in sizes)
+    pool = _Messages(
+        await seed_messages(stack.engine, 3_000_000, per_run * len(variants) * rounds + 100)
+    )
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
+    for round_ in range(rounds):
+        for name, src in variants:
+            runs[name].append(await _variant(stack, name, src, pool, quick, f"{name}-{round_}"))
+    duplicates = await stack.scalar("SELECT COUNT(*) FROM wa_dlr_messages") - await stack.scalar(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT message_id, status FROM wa_dlr_messages) d"
+    )
+    return {
+        "baseline_src": str(baseline) if baseline else None,
+        "runs": runs,
+        "duplicate_reports": duplicates,
+    }
