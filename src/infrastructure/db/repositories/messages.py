@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
 from domain.cost import Pricing
 from domain.errors import Conflict
@@ -119,7 +119,7 @@ class _NotAll(Exception):
 
 
 #: Every (stored, new) pair of statuses a compare-and-set lets through, as "stored new".
-_ALLOWED_MOVES = [
+_ALLOWED_MOVES: list[ColumnClause[str]] = [
     literal_column(f"'{old.value} {new.value}'")
     for new in MessageStatus
     for old in sorted(new.predecessors(), key=lambda s: s.value)
@@ -136,7 +136,7 @@ _ADVANCED = (
 #: Rows per multi-row compare-and-set; a smaller batch is padded up to the next power of two
 #: (its last row repeated), so only a handful of statement shapes is ever built and compiled.
 _ADVANCE_ROWS = 128
-_SPACE = literal_column("' '")
+_SPACE: ColumnClause[str] = literal_column("' '")
 
 
 @functools.cache
