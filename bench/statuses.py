@@ -9,7 +9,8 @@ alike. Each run of a variant:
   all: updates processed per second, ``serve``'s CPU per update, MariaDB's cores;
 - **during passes**: single-status POSTs at c=64 while 1000-status bodies arrive at c=2 and
   are processed: the p99 of the single POSTs (a pass must not hold the event loop);
-- **single**: single-status POSTs at c=64 on their own.
+- **single**: single-status POSTs at c=64 on their own; the reference receiver
+  (``bench/reference.py``: verify, insert, 200) takes the same load once per round.
 
 ``WA_BENCH_PYSPY=/path/to/py-spy`` records a flame graph (``speedscope`` JSON in the run's
 directory) of each variant's batched step.
@@ -31,6 +32,8 @@ from bench.ingest import _cpu, _mariadb, wait_drained
 from bench.payloads import Seeded, seed_messages
 from bench.stack import BenchStack
 from bench.stats import ms, percentile
+
+_SINGLES = {True: 1_500, False: 3_000}  # single-status POSTs alone, by ``quick``
 
 
 def _load() -> float:
@@ -96,17 +99,35 @@ async def _during(
     }
 
 
-async def _single(stack: BenchStack, port: int, messages: Sequence[Seeded]) -> dict[str, Any]:
+async def _single(
+    stack: BenchStack, port: int, messages: Sequence[Seeded], *, drain: bool = True
+) -> dict[str, Any]:
     result = await _post(port, messages, 1, 64)
-    drain = await wait_drained(stack)
+    drained = await wait_drained(stack) if drain else 0.0
     latencies = [o.seconds for o in result.ok()]
     return {
         "posts": len(result.ok()),
         "errors": len(result.outcomes) - len(result.ok()) + len(result.errors),
         "acked_per_s": round(len(result.ok()) / result.seconds, 1),
-        "processed_per_s": round(len(result.ok()) / (result.seconds + drain), 1),
+        "processed_per_s": round(len(result.ok()) / (result.seconds + drained), 1),
         "p99_ms": ms(percentile(latencies, 99)),
     }
+
+
+async def _reference(stack: BenchStack, pool: _Messages, quick: bool) -> dict[str, Any]:
+    """The reference receiver (verify, insert, 200; it stores only) under the same singles."""
+    process, port = await stack.start_reference_receiver()
+    try:
+        await _post(port, pool.take(50), 1, 4)  # warm-up
+        row = {
+            "single_c64": await _single(
+                stack, port, pool.take(_needed(_SINGLES[quick])), drain=False
+            )
+        }
+    finally:
+        await process.stop()
+    print(f"  statuses reference {row}", flush=True)
+    return row
 
 
 async def _variant(
@@ -127,7 +148,7 @@ async def _variant(
                 pool.take(_needed(6_000 if quick else 12_000)),
                 pool.take(_needed(1_500 if quick else 3_000)),
             ),
-            "single_c64": await _single(stack, port, pool.take(_needed(1_500 if quick else 3_000))),
+            "single_c64": await _single(stack, port, pool.take(_needed(_SINGLES[quick]))),
         }
     finally:
         await process.stop()
@@ -142,11 +163,12 @@ async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) ->
     rounds = 1 if quick else 2
     sizes = (2_000, 9_000, 6_000, 1_500, 1_500) if quick else (2_000, 30_000, 12_000, 3_000, 3_000)
     per_run = 50 + sum(_needed(n) for n in sizes)
-    pool = _Messages(
-        await seed_messages(stack.engine, 3_000_000, per_run * len(variants) * rounds + 100)
-    )
+    per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick])  # and the reference
+    pool = _Messages(await seed_messages(stack.engine, 3_000_000, per_round * rounds + 100))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
+    runs["reference"] = []
     for round_ in range(rounds):
+        runs["reference"].append(await _reference(stack, pool, quick))
         for name, src in variants:
             runs[name].append(await _variant(stack, name, src, pool, quick, f"{name}-{round_}"))
     duplicates = await stack.scalar("SELECT COUNT(*) FROM wa_dlr_messages") - await stack.scalar(
