@@ -102,10 +102,11 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _purge(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.maintenance import purge_webhook_bodies
+    from entrypoints.maintenance import purge
 
-    deleted = purge_webhook_bodies(one_shot(config), timedelta(days=args.older_than_days))
-    print(f"deleted {deleted} processed webhook bodies older than {args.older_than_days} days")
+    bodies, jobs = purge(one_shot(config), timedelta(days=args.older_than_days))
+    print(f"deleted {bodies} processed webhook bodies older than {args.older_than_days} days")
+    print(f"deleted {jobs} finished scheduled jobs older than {args.older_than_days} days")
     return 0
 
 
