@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -51,14 +52,21 @@ async def _store(
         await engine.dispose()
 
 
-async def _left(database_url: str) -> list[bytes]:
+async def _column(database_url: str, query: str) -> list[Any]:
+    """The first column of what ``query`` selects, row by row."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT body FROM wa_webhook_inbox ORDER BY id"))
-            return [bytes(r[0]) for r in rows]
+            return [r[0] for r in await conn.execute(text(query))]
     finally:
         await engine.dispose()
+
+
+async def _left(database_url: str) -> list[bytes]:
+    return [
+        bytes(b)
+        for b in await _column(database_url, "SELECT body FROM wa_webhook_inbox ORDER BY id")
+    ]
 
 
 def test_purge_deletes_old_processed_bodies_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -111,13 +119,7 @@ async def _schedule(database_url: str, jobs: dict[str, timedelta | None]) -> Non
 
 
 async def _jobs_left(database_url: str) -> list[str]:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT job_key FROM wa_scheduled_jobs ORDER BY id"))
-            return [r[0] for r in rows]
-    finally:
-        await engine.dispose()
+    return await _column(database_url, "SELECT job_key FROM wa_scheduled_jobs ORDER BY id")
 
 
 def test_purge_deletes_old_finished_jobs_and_keeps_pending_ones(tmp_path: Path) -> None:
