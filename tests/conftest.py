@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -26,6 +27,10 @@ from infrastructure.db import migrations
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.support import services
+
+if TYPE_CHECKING:  # tests.support.stack imports this module
+    from tests.support.app import AppClient
+    from tests.support.stack import Stack
 
 DEFAULT_ACCOUNT_ID = 5
 #: The project's own fixtures (an FDR event, Meta's payloads and OpenAPI spec): a clone is complete.
@@ -193,3 +198,14 @@ async def redis_prefix(redis_client: Redis) -> AsyncIterator[str]:
 def pubsub_emulator_host() -> Iterator[str]:
     with services.pubsub_emulator() as host:
         yield host
+
+
+# --- The app on a running stack ----------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(stack: Stack) -> AsyncIterator[AppClient]:
+    """The HTTP app on the test module's ``stack`` (``stack_fixture``), called in-process; its
+    webhook pump does not run by itself (a test drains it)."""
+    async with stack.http(run_pump=False) as http:
+        yield http

@@ -8,12 +8,13 @@ import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-
-from dishka import AsyncContainer
+from typing import TYPE_CHECKING
 
 from entrypoints.cli import parse
 from infrastructure.config import Config, ConfigError, load_config
-from infrastructure.logging import configure_logging
+
+if TYPE_CHECKING:  # each command imports what it runs: --help loads no adapter
+    from dishka import AsyncContainer
 
 Command = Callable[[Config, argparse.Namespace], int]
 
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    from infrastructure.logging import configure_logging
+
     configure_logging(config.log_level, config.log_json)
     return COMMANDS[args.command](config, args)
 
@@ -102,10 +105,11 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _purge(config: Config, args: argparse.Namespace) -> int:
-    from entrypoints.maintenance import purge_webhook_bodies
+    from entrypoints.maintenance import purge
 
-    deleted = purge_webhook_bodies(one_shot(config), timedelta(days=args.older_than_days))
-    print(f"deleted {deleted} processed webhook bodies older than {args.older_than_days} days")
+    bodies, jobs = purge(one_shot(config), timedelta(days=args.older_than_days))
+    print(f"deleted {bodies} processed webhook bodies older than {args.older_than_days} days")
+    print(f"deleted {jobs} finished scheduled jobs older than {args.older_than_days} days")
     return 0
 
 
@@ -132,9 +136,10 @@ def _demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def _sandbox(config: Config, args: argparse.Namespace) -> int:
+    from composition.sandbox import build_sandbox_container
     from entrypoints.sandbox import run_sandbox
 
-    return run_sandbox(lambda: _container(config), args)
+    return run_sandbox(lambda: build_sandbox_container(config), args)
 
 
 COMMANDS: dict[str, Command] = {

@@ -84,14 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     purge = commands.add_parser(
-        "purge", help="delete raw webhook bodies processed more than --older-than-days ago"
+        "purge",
+        help="delete raw webhook bodies processed, and scheduled jobs finished, more than "
+        "--older-than-days ago",
+        description="Delete raw webhook bodies processed without error, and scheduled jobs "
+        "done or cancelled, more than --older-than-days ago (2,000 rows per transaction).",
     )
     purge.add_argument(
         "--older-than-days",
         type=_days,
         default=14,
-        help="keep bodies processed within this many days; bodies processed with an error "
-        "are always kept",
+        help="keep bodies processed and jobs finished within this many days; bodies processed "
+        "with an error, failed jobs and pending jobs are always kept",
     )
 
     templates = commands.add_parser("templates", help="the shipped templates at Meta")

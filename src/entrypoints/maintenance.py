@@ -14,6 +14,7 @@ from typing import TypeVar
 from dishka import AsyncContainer
 
 from application.use_cases.process_webhooks import ProcessWebhooks
+from application.use_cases.purge_finished_jobs import PurgeFinishedJobs
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.templates_at_meta import (
     PushTemplatesToMeta,
@@ -32,12 +33,18 @@ T = TypeVar("T")
 Containers = Callable[[], AsyncContainer]
 
 
-def purge_webhook_bodies(containers: Containers, keep: timedelta) -> int:
-    async def purge(container: AsyncContainer) -> int:
-        async with container() as request:
-            return await (await request.get(PurgeWebhookBodies))(keep)
+def purge(containers: Containers, keep: timedelta) -> tuple[int, int]:
+    """Deletes what is older than ``keep``: processed webhook bodies, then finished scheduled
+    jobs; how many of each."""
 
-    return _run(containers, purge)
+    async def work(container: AsyncContainer) -> tuple[int, int]:
+        async with container() as request:
+            bodies = await (await request.get(PurgeWebhookBodies))(keep)
+        async with container() as request:
+            jobs = await (await request.get(PurgeFinishedJobs))(keep)
+        return bodies, jobs
+
+    return _run(containers, work)
 
 
 def show_webhook_body(containers: Containers, delivery_id: int, *, with_body: bool) -> int:

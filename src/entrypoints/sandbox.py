@@ -29,7 +29,6 @@ from application.content_codec import content_from_json
 from application.ports.repositories import UnitOfWork
 from application.ports.shipment_events import Malformed, NotFailedDelivery
 from application.use_cases.notify_failed_delivery import attempt_event_key
-from application.use_cases.portal.show_conversation import ShowConversation
 from application.use_cases.record_poison_event import poison_event_key
 from domain.activity import Outcome
 from domain.conversation import Conversation
@@ -38,14 +37,6 @@ from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, Te
 from domain.notification import parse_button_payload
 from domain.outcomes import ShipmentEvent
 from domain.records import FdrEventRecord
-from entrypoints.http.console.timeline import Row, timeline
-from entrypoints.http.portal.conversation_views import (
-    ThreadAction,
-    ThreadAnswer,
-    ThreadClick,
-    ThreadMessage,
-    ThreadStatus,
-)
 from entrypoints.sandbox_events import sandbox_event
 from infrastructure.events.shipment_event import decode_shipment_event
 from infrastructure.meta import webhook_builder as build
@@ -100,7 +91,7 @@ class SandboxError(Exception):
 
 
 @asynccontextmanager
-async def _uow(container: AsyncContainer) -> AsyncIterator[UnitOfWork]:
+async def one_transaction(container: AsyncContainer) -> AsyncIterator[UnitOfWork]:
     """One transaction on the demo's database."""
     async with container() as request:
         uow = await request.get(UnitOfWork)
@@ -117,6 +108,8 @@ async def _run(containers: Callable[[], AsyncContainer], args: argparse.Namespac
             return await _push_event(url, as_of_now(_event_bytes(args)), container)
         thread = _Thread(container, args.shipment_id)
         if args.sandbox_command == "show":
+            from entrypoints.sandbox_show import print_thread  # the console's views: only here
+
             await print_thread(container, args.shipment_id)
             return 0
         conversation, messages = await thread.load()
@@ -163,7 +156,7 @@ def _answer(
     sent = content_from_json(template.payload)
     if not isinstance(sent, TemplateMessage):
         raise SandboxError("the conversation's first message is not a template")
-    buttons = {_button_id(p): p for p in sent.button_payloads}
+    buttons = {button_id(p): p for p in sent.button_payloads}
     payload = buttons.get(args.button)
     if payload is None:
         ids = ", ".join(buttons)
@@ -257,7 +250,7 @@ async def _push_event(url: str, data: bytes, container: AsyncContainer) -> int:
 
 
 async def _event_record(container: AsyncContainer, key: str) -> FdrEventRecord | None:
-    async with _uow(container) as uow:
+    async with one_transaction(container) as uow:
         return await uow.fdr_events.get(key)
 
 
@@ -272,7 +265,7 @@ async def _say_outcome(container: AsyncContainer, record: FdrEventRecord, shipme
         return 1
     message_id = None
     if record.conversation_id is not None:
-        async with _uow(container) as uow:
+        async with one_transaction(container) as uow:
             messages = await uow.messages.for_conversation(record.conversation_id)
         message_id = next((m.message_id for m in messages if m.kind is MessageKind.TEMPLATE), None)
     if outcome is Outcome.SENT:
@@ -305,7 +298,7 @@ class _Thread:
         self._shipment = shipment_id
 
     async def load(self) -> tuple[Conversation, list[OutgoingMessage]]:
-        async with _uow(self._container) as uow:
+        async with one_transaction(self._container) as uow:
             conversation = await uow.conversations.latest_for_shipment(self._shipment)
             if conversation is None or conversation.id is None:
                 raise SandboxError(f"no conversation about shipment {self._shipment}")
@@ -315,7 +308,7 @@ class _Thread:
         """What the service sent back once it has handled the answer (or nothing, said so)."""
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            async with _uow(self._container) as uow:
+            async with one_transaction(self._container) as uow:
                 answer = await uow.replies.get(answer_id)
             _, messages = await self.load()
             handled = answer is not None and answer.handled_at is not None
@@ -329,73 +322,7 @@ class _Thread:
         print(f"(no answer from the demo within {wait:.0f} s)")
 
 
-async def print_thread(container: AsyncContainer, shipment_id: int) -> None:
-    """The whole conversation as the console shows it (docs/console.md), as text: each message
-    as the shopper read it with its ticks, the shopper's answers, the actions sent to the ESB
-    with its answer, link clicks; the shopper's numbers masked."""
-    async with _uow(container) as uow:
-        conversation = await uow.conversations.latest_for_shipment(shipment_id)
-    if conversation is None or conversation.id is None:
-        raise SandboxError(f"no conversation about shipment {shipment_id}")
-    async with container() as request:
-        show = await request.get(ShowConversation)
-        shown = timeline(await show(conversation.account_id, conversation.id))
-    c = shown["conversation"]
-    print(
-        f"shipment {shipment_id}: {c.reason.value} to {c.customer_phone} "
-        f"[{c.status.value}] (conversation {c.id}, workspace {conversation.account_id})"
-    )
-    for row in shown["rows"]:
-        for line in _row_lines(row):
-            print(line)
-
-
-def _row_lines(row: Row) -> list[str]:
-    item = row.item
-    at = item.at.strftime("%H:%M:%S")
-    if isinstance(item, ThreadMessage):
-        what = "template" if item.kind is MessageKind.TEMPLATE else "follow-up"
-        text = row.shown.text if row.shown else "(not recorded)"
-        lines = [f"{at} -> {what} [{item.status.value}]"]
-        lines += [f"     {line}" for line in text.splitlines() or [""]]
-        if row.shown and row.shown.buttons:
-            titles = row.shown.buttons
-            ids = [_button_id(r) for r in row.shown.replies] if row.shown.replies else []
-            if item.kind is MessageKind.TEMPLATE and len(ids) == len(titles):
-                named = [f"{t} ({i})" for t, i in zip(titles, ids, strict=True)]
-                lines.append(f"     buttons: {', '.join(named)}")
-            else:
-                lines += [f"     {n}. {t}  (reply --date {n})" for n, t in enumerate(titles, 1)]
-        lines += [
-            f"     {t.status.value} {t.at.strftime('%H:%M:%S')}"
-            + (f" error {t.error_code}: {t.error_title or ''}" if t.error_code else "")
-            for t in row.ticks
-        ]
-        if item.error_code:
-            lines.append(f"     Meta error {item.error_code}: {item.error_title or ''}")
-        return lines
-    if isinstance(item, ThreadAnswer):
-        verb = "tapped" if item.answer_type in ("button", "interactive") else "wrote"
-        return [f"{at} <- the shopper {verb}: {item.value}"]
-    if isinstance(item, ThreadAction):
-        asked = item.action.value
-        if item.delivery_date:
-            asked += f" on {item.delivery_date}"
-        if item.phone:
-            asked += f" to {item.phone}"
-        answer = item.result or "nothing yet"
-        return [
-            f"{at} => ESB {asked}: {item.state.value}, ESB answered: {answer} "
-            f"({item.attempts} attempt{'' if item.attempts == 1 else 's'})"
-        ]
-    if isinstance(item, ThreadClick):
-        return [f"{at} the shopper opened the tracking link ({item.source})"]
-    if isinstance(item, ThreadStatus):
-        return [f"{at} status {item.status.value} of {item.message_id}"]
-    return []
-
-
-def _button_id(payload: str) -> str:
+def button_id(payload: str) -> str:
     parsed = parse_button_payload(payload)
     return parsed.button_id if parsed else payload
 
@@ -406,7 +333,7 @@ def _print(message: OutgoingMessage) -> None:
         return
     content = content_from_json(message.payload)
     if isinstance(content, TemplateMessage):
-        buttons = [_button_id(p) for p in content.button_payloads]
+        buttons = [button_id(p) for p in content.button_payloads]
         print(f"-> template {content.name} [{message.status}]")
         print(f"   values:  {' | '.join(content.body_parameters)}")
         print(f"   buttons: {', '.join(buttons)}")

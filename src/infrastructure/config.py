@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
@@ -245,10 +243,14 @@ class Config:
 
     @property
     def database_backend(self) -> str:
+        from sqlalchemy.engine import make_url  # see _database_url
+
         return make_url(self.database_url).get_backend_name()
 
     def database_label(self) -> str:
         """Which database, where, without the password: ``MySQL/MariaDB root@db:3306/fdr``."""
+        from sqlalchemy.engine import make_url  # see _database_url
+
         url = make_url(self.database_url)
         if url.get_backend_name() == "sqlite":
             return f"SQLite {url.database or ':memory:'}"
@@ -321,7 +323,7 @@ class _Reader:
             return default
         try:
             return parse(value)
-        except (ValueError, ArgumentError) as exc:
+        except ValueError as exc:  # _database_url turns a bad URL into one
             raise ConfigError(name, str(exc)) from None
 
     def config(self) -> Config:
@@ -487,6 +489,11 @@ def _throughput(value: str) -> int:
 
 
 def _database_url(value: str) -> str:
+    # Imported here: SQLAlchemy takes most of a second to import, and ``fdr-whatsapp --help``
+    # (which lists these variables) needs none of it.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(value)
     except ArgumentError:

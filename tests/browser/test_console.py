@@ -4,46 +4,17 @@ opened as the shopper saw it. Screenshots land in var/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
 from playwright.async_api import Browser, Page
 
-from composition.container import build_container
-from entrypoints.http.app import create_app
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.integration.test_shipment_outcomes import shipment_event
 from tests.support.app import AppClient
-from tests.support.browser import PHONE, chromium, served, watched_page
+from tests.support.browser import PHONE, watched_page
 from tests.support.meta_webhooks import status, statuses_body
 from tests.support.portal import SECRET, token
-from tests.support.stack import Stack, fdr_event, running_stack
+from tests.support.stack import Stack, fdr_event, stack_fixture
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def site(stack: Stack) -> AsyncIterator[str]:
-    """The service as ``serve`` runs it, on a real port for the browser."""
-    async with served(create_app(build_container(stack.config), run_pump=False)) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 async def _ticked(thread: Thread) -> None:

@@ -11,30 +11,17 @@ from playwright.async_api import Browser
 from composition.container import build_container
 from entrypoints.http.app import create_app
 from tests.conftest import new_id
-from tests.support.browser import PHONE, chromium, served, watched_page
+from tests.support.browser import PHONE, served, watched_page
 from tests.support.portal import SECRET, portal_env, token
-from tests.support.stack import Stack, fdr_event, running_stack
+from tests.support.stack import Stack, fdr_event, stack_fixture
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(
-        mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET, meta_sandbox=True
-    ) as running:
-        running.start_worker()
-        yield running
+stack = stack_fixture(auth_jwt_secret=SECRET, meta_sandbox=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def site(stack: Stack) -> AsyncIterator[str]:
     async with served(create_app(build_container(stack.config))) as url:
         yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 async def _sent_conversation(stack: Stack, account: int, reason: str) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Route
 from composition.container import build_container
 from entrypoints.http.app import create_app
 from infrastructure.config import Config
-from tests.support.browser import chromium, served, watched_page
+from tests.support.browser import served, watched_page
 from tests.support.portal import SECRET
 
 
@@ -21,12 +21,6 @@ async def site(mysql_url: str) -> AsyncIterator[str]:
     config = Config(database_url=mysql_url, auth_jwt_secret=SECRET)
     async with served(create_app(build_container(config), run_pump=False)) as url:
         yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 async def test_the_api_docs_render_offline(site: str, browser: Browser) -> None:

@@ -6,38 +6,18 @@ page. Screenshots land in var/screenshots/."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
 from playwright.async_api import Browser
 
-from composition.container import build_container
-from entrypoints.http.app import create_app
 from tests.conftest import new_id
-from tests.support.browser import PHONE, chromium, served, watched_page
-from tests.support.stack import PUBLIC_BASE_URL, Stack, fdr_event, running_stack
+from tests.support.browser import PHONE, watched_page
+from tests.support.stack import PUBLIC_BASE_URL, Stack, fdr_event, stack_fixture
 
 NEW_ADDRESS = "Flat 4B, Lake View Apartments, Sector 21, Gurugram 122016"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    # No WA_PORTAL_TRACKING_URL: the links open the built-in stand-in.
-    async with running_stack(mysql_url, pubsub_emulator_host, portal_tracking_url=None) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def site(stack: Stack) -> AsyncIterator[str]:
-    async with served(create_app(build_container(stack.config), run_pump=False)) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
+# No WA_PORTAL_TRACKING_URL: the links open the built-in stand-in.
+stack = stack_fixture(portal_tracking_url=None)
 
 
 async def _tracking_link(stack: Stack) -> tuple[int, str]:

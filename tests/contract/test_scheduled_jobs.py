@@ -3,7 +3,8 @@ claiming at once take disjoint jobs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -133,6 +134,54 @@ async def test_counts_say_what_is_due_and_overdue_per_kind(uow_factory: UowFacto
         counts = await uow.jobs.counts(T0 + timedelta(seconds=120), timedelta(seconds=60))
     mine = [c for c in counts if c.kind == k]
     assert [(c.due, c.overdue) for c in mine] == [(2, 1)]
+
+
+async def test_finished_jobs_are_purged_in_batches_pending_and_failed_kept(
+    uow_factory: UowFactory,
+) -> None:
+    k = kind()
+    then = datetime(1974, 5, 1, tzinfo=UTC)  # older than any other test's jobs
+    cutoff = then + timedelta(days=1)
+
+    def old(key: str, *, due: datetime = then) -> ScheduledJob:
+        return dataclasses.replace(job(k, key), due_at=due, run_after=due, created_at=then)
+
+    async with uow_factory() as uow:
+        for key in ("done 1", "done 2", "done 3", "claimed", "failed", "cancelled", "waiting"):
+            await uow.jobs.schedule(old(key))
+        await uow.jobs.schedule(old("cancelled, due later", due=cutoff + timedelta(days=5)))
+        await uow.jobs.schedule(old("done after the cut-off"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        claimed = {j.key: j for j in await uow.jobs.claim_due(then, LEASE, 10, {k})}
+        done = [claimed[key] for key in ("done 1", "done 2", "done 3")]
+        assert await uow.jobs.finish(done, then) == 3
+        assert await uow.jobs.retry(claimed["failed"], "bad payload", None, then)
+        assert await uow.jobs.retry(claimed["waiting"], "ESB down", then + LEASE, then)
+        assert await uow.jobs.finish([claimed["done after the cut-off"]], cutoff) == 1
+        assert await uow.jobs.cancel(k, "cancelled", then)
+        assert await uow.jobs.cancel(k, "cancelled, due later", then)
+        await uow.commit()
+    async with uow_factory() as uow:
+        batches = [await uow.jobs.purge_finished(cutoff, 2) for _ in range(3)]
+        await uow.commit()
+    assert batches == [2, 2, 0]  # the three done and the cancelled one, two at a time
+
+    async def left() -> set[str]:
+        async with uow_factory() as uow:
+            jobs = [await uow.jobs.get(k, key) for key in claimed]
+            jobs.append(await uow.jobs.get(k, "cancelled, due later"))
+        return {j.key for j in jobs if j is not None}
+
+    # Still held by a worker, waiting for a retry, given up, finished after the cut-off, or
+    # cancelled before a due time that is not past the cut-off yet: all kept.
+    kept = {"claimed", "waiting", "failed", "done after the cut-off", "cancelled, due later"}
+    assert await left() == kept
+    async with uow_factory() as uow:
+        later = await uow.jobs.purge_finished(cutoff + timedelta(days=10), 100)
+        await uow.commit()
+    assert later == 2
+    assert await left() == {"claimed", "waiting", "failed"}
 
 
 async def test_two_transactions_claiming_at_once_take_disjoint_jobs(

@@ -4,35 +4,22 @@ optional monthly cap that skips templates (docs/cost.md)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest_asyncio
 
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import signed, status, statuses_body
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import APP_SECRET, Stack, fdr_event, running_stack
+from tests.support.stack import APP_SECRET, Stack, fdr_event, stack_fixture
 
 PMP_UTILITY = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
 CBP_UTILITY = {"billable": True, "pricing_model": "CBP", "category": "utility"}
 FREE = {"pricing_model": "PMP", "type": "free_customer_service", "category": "service"}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 async def _event(stack: Stack, account: int) -> tuple[dict[str, Any], RecordedSend | None]:

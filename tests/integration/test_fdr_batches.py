@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
 
 from application.ports.collaborators import EventSource, ReceivedEvent
 from tests.conftest import new_id
-from tests.support.stack import Stack, fdr_event, running_stack
+from tests.support.stack import Stack, fdr_event, stack_fixture
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        yield running
+stack = stack_fixture(worker=False)
 
 
 class _Pulls:

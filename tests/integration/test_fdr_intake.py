@@ -21,6 +21,7 @@ from tests.support.stack import (
     changed_event,
     fdr_event,
     running_stack,
+    stack_fixture,
 )
 
 TEMPLATES = {t["reason"]: t for t in TEMPLATES_V1 if t["reason"] is not None}
@@ -39,10 +40,7 @@ COMMON = {
 }
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        yield running
+stack = stack_fixture(worker=False)
 
 
 def _template_of(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:

@@ -6,11 +6,9 @@ fakes; the scheduler's workers run on a clock the test moves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest_asyncio
 from dishka import AsyncContainer, Provider, Scope, provide
 
 from application.ports.clock import Clock
@@ -27,7 +25,7 @@ from tests.support.app import AppClient
 from tests.support.doubles import FixedClock
 from tests.support.meta_webhooks import text_message
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, stack_fixture
 
 REASON = "customer_unavailable"
 
@@ -42,17 +40,7 @@ class _ClockAt(Provider):
         return self._clock
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 class SchedulerWorker:

@@ -3,12 +3,10 @@ the Meta and ESB fakes: a Hindi workspace, and a shopper who switches from Engli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import pytest_asyncio
 from babel.dates import format_date
 
 from infrastructure.db.uow import SqlUnitOfWork
@@ -16,22 +14,18 @@ from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend, send_schema_error
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import button_tap, interactive_tap, signed, text_message
-from tests.support.stack import APP_SECRET, PUBLIC_BASE_URL, Stack, fdr_event, running_stack
+from tests.support.stack import (
+    APP_SECRET,
+    PUBLIC_BASE_URL,
+    Stack,
+    fdr_event,
+    stack_fixture,
+)
 
 _DEVANAGARI = range(0x0900, 0x0980)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture()
 
 
 def _hindi(text: str) -> bool:

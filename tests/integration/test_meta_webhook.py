@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from domain.settings import SenderConnection
 from domain.status import MessageStatus
@@ -18,21 +16,12 @@ from tests.support.app import AppClient, http_client
 from tests.support.factories import OutgoingMessageFactory
 from tests.support.meta_webhooks import signed, status, statuses_body
 from tests.support.services import free_port
-from tests.support.stack import APP_SECRET, Stack, running_stack
+from tests.support.stack import APP_SECRET, Stack, stack_fixture
 
 WEBHOOKS = FIXTURES / "meta-webhooks"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(worker=False)
 
 
 async def drain(client: AppClient) -> None:

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from domain.flows import CANCEL_TEXT
 from tests.conftest import new_id
@@ -23,22 +21,18 @@ from tests.support.meta_webhooks import (
     statuses_body,
     text_message,
 )
-from tests.support.stack import APP_SECRET, PUBLIC_BASE_URL, Stack, fdr_event, running_stack
+from tests.support.stack import (
+    APP_SECRET,
+    PUBLIC_BASE_URL,
+    Stack,
+    fdr_event,
+    stack_fixture,
+)
 
 SHOPPER = "917891971009"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture()
 
 
 @dataclass

@@ -3,28 +3,13 @@ leaves the shopper the other options; a wrong alternate number is answered, neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
-
 from domain.flows import ALREADY_TEXT
 from tests.integration.test_ndr_conversation import start, text_of
 from tests.support.app import AppClient
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, stack_fixture
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 async def test_a_refusal_needs_a_person_and_the_shopper_can_choose_another_option(

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
 from domain.records import WebhookDelivery
+from domain.scheduling import REMINDER, ScheduledJob
 from infrastructure.db.engine import create_engine
 from infrastructure.db.migrations import upgrade
 from infrastructure.db.uow import SqlUnitOfWork
@@ -50,14 +52,21 @@ async def _store(
         await engine.dispose()
 
 
-async def _left(database_url: str) -> list[bytes]:
+async def _column(database_url: str, query: str) -> list[Any]:
+    """The first column of what ``query`` selects, row by row."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT body FROM wa_webhook_inbox ORDER BY id"))
-            return [bytes(r[0]) for r in rows]
+            return [r[0] for r in await conn.execute(text(query))]
     finally:
         await engine.dispose()
+
+
+async def _left(database_url: str) -> list[bytes]:
+    return [
+        bytes(b)
+        for b in await _column(database_url, "SELECT body FROM wa_webhook_inbox ORDER BY id")
+    ]
 
 
 def test_purge_deletes_old_processed_bodies_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -80,11 +89,59 @@ def test_purge_deletes_old_processed_bodies_and_keeps_the_rest(tmp_path: Path) -
 
     assert purged.returncode == 0, purged.stderr
     assert "deleted 2 processed webhook bodies older than 14 days" in purged.stdout
+    assert "deleted 0 finished scheduled jobs older than 14 days" in purged.stdout
     assert asyncio.run(_left(url)) == [
         b"unreadable, 30 days ago",
         b"processed yesterday",
         b"still pending",
     ]
+
+
+async def _schedule(database_url: str, jobs: dict[str, timedelta | None]) -> None:
+    """Reminders due (and claimed) that long ago, done then; None: waiting still."""
+    now = datetime.now(UTC)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        for key, done_ago in jobs.items():
+            when = now - (done_ago or timedelta(days=30))
+            async with SqlUnitOfWork(engine) as uow:
+                job = ScheduledJob(
+                    kind=REMINDER, key=key, account_id=5, due_at=when, created_at=when
+                )
+                await uow.jobs.schedule(job)
+                if done_ago is not None:
+                    await uow.jobs.finish(
+                        await uow.jobs.claim_due(when, timedelta(minutes=5), 1), when
+                    )
+                await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _jobs_left(database_url: str) -> list[str]:
+    return await _column(database_url, "SELECT job_key FROM wa_scheduled_jobs ORDER BY id")
+
+
+def test_purge_deletes_old_finished_jobs_and_keeps_pending_ones(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+    upgrade(url)
+    asyncio.run(
+        _schedule(
+            url,
+            {
+                "done 30 days ago": timedelta(days=30),
+                "done 20 days ago": timedelta(days=20),
+                "done yesterday": timedelta(days=1),
+                "due 30 days ago, never run": None,
+            },
+        )
+    )
+
+    purged = _cli(url, "purge", "--older-than-days", "14")
+
+    assert purged.returncode == 0, purged.stderr
+    assert "deleted 2 finished scheduled jobs older than 14 days" in purged.stdout
+    assert asyncio.run(_jobs_left(url)) == ["done yesterday", "due 30 days ago, never run"]
 
 
 def test_purge_refuses_a_negative_age_with_one_line(tmp_path: Path) -> None:

@@ -5,10 +5,7 @@ once per conversation; over the emulator, MariaDB, Redis and the Meta fake."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
 
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend
@@ -21,7 +18,13 @@ from tests.support.meta_webhooks import (
     user_preferences,
 )
 from tests.support.portal import SECRET, api, bearer, token
-from tests.support.stack import APP_SECRET, PUBLIC_BASE_URL, Stack, fdr_event, running_stack
+from tests.support.stack import (
+    APP_SECRET,
+    PUBLIC_BASE_URL,
+    Stack,
+    fdr_event,
+    stack_fixture,
+)
 
 NATIONAL = "7891970042"
 SHOPPER = "91" + NATIONAL
@@ -30,17 +33,7 @@ HINDI_NATIONAL = "7891970043"
 CONSOLE_NATIONAL = "7891970044"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 async def post(client: AppClient, body: bytes) -> None:

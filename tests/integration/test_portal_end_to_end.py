@@ -3,26 +3,19 @@ over the Pub/Sub emulator, MariaDB, Redis, the fake Graph API and the fake integ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
 
 from domain.settings import SenderConnection
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend
 from tests.support.app import AppClient
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import PHONE_NUMBER_ID, Stack, fdr_event, running_stack
+from tests.support.stack import PHONE_NUMBER_ID, Stack, fdr_event, stack_fixture
 
 BRAND_BODY = "Hi {{1}}, your {{2}} order {{3}} was cancelled at the door. Was that you?"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 async def _next_event(stack: Stack, account: int) -> tuple[dict[str, Any], RecordedSend | None]:

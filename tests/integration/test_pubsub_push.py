@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from tests.conftest import new_id
 from tests.fakes.google_oidc import PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleCerts, push_token
@@ -21,19 +19,10 @@ from tests.support.stack import (
     changed_event,
     fdr_event,
     running_stack,
+    stack_fixture,
 )
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(worker=False)
 
 
 def envelope(data: bytes, message_id: str | None = None) -> dict[str, Any]:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from gcloud.aio.pubsub import PubsubMessage
 
 from application.use_cases.intake import ShipmentEventIntake
@@ -22,24 +20,14 @@ from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import Thread, start
 from tests.support.app import AppClient
 from tests.support.portal import SECRET, api, bearer
-from tests.support.stack import Stack, fdr_event, new_subscription, running_stack
+from tests.support.stack import Stack, fdr_event, new_subscription, stack_fixture
 
 IST = timedelta(hours=5, minutes=30)
 #: Long after any answer the tests give: the courier's event comes after the shopper's choice.
 LATER = "2099-01-05 11:00:00"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host, auth_jwt_secret=SECRET) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture(auth_jwt_secret=SECRET)
 
 
 def shipment_event(

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import SenderConnection
@@ -21,20 +19,9 @@ from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import SHOPPER, Thread, start
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import PHONE_NUMBER_ID, signed, status, statuses_body
-from tests.support.stack import APP_SECRET, Stack, running_stack
+from tests.support.stack import APP_SECRET, Stack, stack_fixture
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
-    async with running_stack(mysql_url, pubsub_emulator_host) as running:
-        running.start_worker()
-        yield running
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[AppClient]:
-    async with stack.http(run_pump=False) as http:
-        yield http
+stack = stack_fixture()
 
 
 def _wamid() -> str:

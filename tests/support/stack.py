@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest_asyncio
 from dishka import AsyncContainer
 from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
 from sqlalchemy import select
@@ -359,3 +360,19 @@ async def running_stack(
         await meta.stop()
         await esb.stop()
         await engine_fake.stop()
+
+
+def stack_fixture(*, worker: bool = True, **config_changes: Any) -> Any:
+    """A test module's ``stack`` fixture: a running stack of each test's own, with the
+    ``config_changes``; its worker pulls FDR events unless ``worker`` is False. In the module:
+    ``stack = stack_fixture(auth_jwt_secret=SECRET)``."""
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def stack(mysql_url: str, pubsub_emulator_host: str) -> AsyncIterator[Stack]:
+        """Fakes, Pub/Sub topics and a container of this test's own on the shared database."""
+        async with running_stack(mysql_url, pubsub_emulator_host, **config_changes) as running:
+            if worker:
+                running.start_worker()
+            yield running
+
+    return stack

@@ -1,11 +1,12 @@
 """The scheduler's pass on SQLite (a copy per test): done once, retried after a failure, taken
-over after a lost worker's lease."""
+over after a lost worker's lease; finished jobs purged once old enough."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from application.use_cases.purge_finished_jobs import PurgeFinishedJobs
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
 from domain.errors import UpstreamUnavailable
 from domain.scheduling import JobState, NotYet, ScheduledJob
@@ -107,3 +108,22 @@ async def test_a_job_that_may_not_run_yet_waits_until_then_and_is_no_failure(
     clock.advance(timedelta(hours=1).total_seconds())
     assert (await run()).done == {"note": 1}
     assert handler.ran == ["a", "a"]
+
+
+async def test_the_purge_deletes_jobs_done_long_enough_ago_batch_after_batch(
+    new_uow: UowFactory,
+) -> None:
+    clock, handler = FixedClock(T0), Recording()
+    run = RunDueJobs(new_uow(), clock, JobHandlers([handler]))
+    await _schedule(new_uow, "a", "b", "c", "d", "e")
+    await _schedule(new_uow, "later", due_in=20 * 86400)
+    clock.advance(60)
+    await run()  # a to e done
+    purge = PurgeFinishedJobs(new_uow(), clock)
+
+    assert await purge(timedelta(days=14), batch=2) == 0  # done just now: kept
+    clock.advance(15 * 86400)
+    assert await purge(timedelta(days=14), batch=2) == 5  # three transactions
+    async with new_uow() as uow:
+        left = [await uow.jobs.get("note", key) for key in ("a", "e", "later")]
+    assert [j.key for j in left if j is not None] == ["later"]  # still to run

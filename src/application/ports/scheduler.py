@@ -36,3 +36,8 @@ class ScheduledJobRepository(Protocol):
 
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         """Pending jobs per kind, due and overdue (for the gauges)."""
+
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        """Deletes up to ``limit`` done or cancelled jobs finished, and last due, before
+        ``finished_before``; how many. Pending jobs (due, waiting or claimed) and failed
+        ones are never deleted."""

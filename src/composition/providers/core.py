@@ -9,6 +9,7 @@ from application.ports.held_events import FailedDeliveryCodec
 from application.ports.shipment_events import IntakeMetrics, ShipmentEventDecoder
 from application.services import NotificationOptions
 from composition.activation import META
+from composition.options import notification_options
 from domain.outcomes import SHIPPED_NAMES, EventNames
 from domain.settings import DEFAULT_CONNECTION_ID, SenderConnection
 from infrastructure.clock import SystemClock, UuidRefs
@@ -16,7 +17,6 @@ from infrastructure.config import Config
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.events.intake_metrics import PrometheusIntakeMetrics
 from infrastructure.events.shipment_event import MsgspecShipmentEventDecoder
-from infrastructure.i18n import load_catalogs
 
 
 class CoreProvider(Provider):
@@ -29,17 +29,7 @@ class CoreProvider(Provider):
 
     @provide
     def options(self, config: Config) -> NotificationOptions:
-        return NotificationOptions(
-            default_account_id=config.default_account_id,
-            tracking_base_url=config.public_base_url,
-            support_phone=config.support_phone,
-            support_email=config.support_email,
-            phone_region=config.default_phone_region,
-            stale_after_seconds=config.fdr_stale_after_hours * 3600,
-            unknown_recheck_seconds=config.unknown_send_recheck_seconds,
-            catalogs=load_catalogs(),
-            quiet_hours=config.quiet_hours,
-        )
+        return notification_options(config)
 
     @provide
     def event_names(self, config: Config) -> EventNames:

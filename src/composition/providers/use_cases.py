@@ -19,6 +19,7 @@ from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
+from application.use_cases.purge_finished_jobs import PurgeFinishedJobs
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.readiness import CheckReadiness
 from application.use_cases.receive_webhook import ReceiveWebhook
@@ -51,6 +52,7 @@ class UseCaseProvider(Provider):
     preferences = provide(RecordPreferences)
     receive_webhook = provide(ReceiveWebhook)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
+    purge_finished_jobs = provide(PurgeFinishedJobs)
     show_webhook_body = provide(ShowWebhookBody)
     push_templates = provide(PushTemplatesToMeta)
     show_templates = provide(ShowTemplatesAtMeta)

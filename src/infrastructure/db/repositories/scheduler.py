@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
@@ -21,6 +21,8 @@ from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import scheduled_jobs as t
 
 _PENDING = JobState.PENDING.value
+#: Finished for good: what ``purge_finished`` may delete (``failed`` stays for a human).
+_FINISHED = (JobState.DONE.value, JobState.CANCELLED.value)
 
 
 def _entity(row: RowMapping) -> ScheduledJob:
@@ -147,3 +149,29 @@ class SqlScheduledJobRepository(SqlRepository):
         )
         rows = await self._conn.execute(stmt)
         return [JobCounts(kind, int(due), int(overdue or 0)) for kind, due, overdue in rows]
+
+    async def purge_finished(self, finished_before: datetime, limit: int) -> int:
+        # ``run_after`` too, though ``done_at`` says when the job finished: it makes the
+        # select a range of the claim index ``(state, run_after)``, which stops at the cut-off
+        # instead of reading every recent done row. A done job's ``run_after`` is its last
+        # claim plus a lease; a cancelled job's is its due time, so a job cancelled long
+        # before it was due is deleted that much later. Ids first: MariaDB takes no LIMIT in
+        # an IN subquery, SQLite no LIMIT on DELETE.
+        ids = (
+            await self._conn.scalars(
+                select(t.c.id)
+                .where(
+                    t.c.state.in_(_FINISHED),
+                    t.c.run_after < finished_before,
+                    t.c.done_at < finished_before,
+                )
+                .order_by(t.c.state, t.c.run_after)
+                .limit(limit)
+            )
+        ).all()
+        if not ids:
+            return 0
+        result = await self._conn.execute(
+            delete(t).where(t.c.id.in_(list(ids)), t.c.state.in_(_FINISHED))
+        )
+        return int(result.rowcount)
