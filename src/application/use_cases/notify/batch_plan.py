@@ -68,6 +68,8 @@ class PlanPhase:
         async with self._uow as uow:
             shipments = {fdrs[index].shipment_id for index in first}
             reads.fresh = shipments - await uow.outcomes.messaged(shipments)
+            recorded = await uow.fdr_events.recorded({event_key(fdrs[i]) for i in first})
+            new: list[int] = []
             for index in first:
                 fdr = fdrs[index]
                 seen = (
@@ -75,10 +77,13 @@ class PlanPhase:
                     if fdr.shipment_id in reads.fresh
                     else await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
                 )
-                if seen is not None or await uow.fdr_events.get(event_key(fdr)) is not None:
+                if seen is not None or event_key(fdr) in recorded:
                     later.append(index)  # seen before: resumed (or acknowledged) one by one
-                    continue
-                plans.append((index, await self._planner.plan(uow, fdr, reads)))
+                else:
+                    new.append(index)
+            await reads.read_numbers(uow, (fdrs[index] for index in new))
+            for index in new:
+                plans.append((index, await self._planner.plan(uow, fdrs[index], reads)))
         ready: list[tuple[int, Plan]] = []
         for index, plan in plans:
             if isinstance(plan, Skip):
