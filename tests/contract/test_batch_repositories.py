@@ -4,6 +4,7 @@ one statement, each row ending as it would alone (a unique key refuses that row 
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from domain.errors import Conflict
 from domain.opt_out import OptOut, OptOutScope, OptOutSource
 from domain.records import FdrEventRecord
 from domain.scheduling import ScheduledJob
+from domain.status import MessageStatus
 from tests.conftest import UowFactory, new_id
 from tests.support.factories import (
     T0,
@@ -237,3 +239,59 @@ async def test_jobs_scheduled_together_keep_the_first_of_a_kind_and_key(
     async with uow_factory() as uow:
         jobs = [await uow.jobs.get(kind, key) for key in ("c:1", "c:2", "c:3")]
     assert [j.payload["n"] if j else None for j in jobs] == [1, 2, 4]
+
+
+async def test_slots_and_answers_written_alike_are_each_a_compare_and_set(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        rows = await uow.messages.add_many(
+            OutgoingMessageFactory.batch(5, status=MessageStatus.QUEUED)
+        )
+        taken = await uow.messages.add(
+            OutgoingMessageFactory.build(message_id=f"wamid.taken-{new_id()}")
+        )
+        await uow.commit()
+    other_worker = dataclasses.replace(rows[4], status=MessageStatus.PENDING)
+    async with uow_factory() as uow:
+        assert await uow.messages.advance(other_worker)
+        await uow.commit()
+    times = [T0 + timedelta(seconds=i) for i in range(5)]
+    slots = [
+        dataclasses.replace(r, status=MessageStatus.PENDING, updated_at=t)
+        for r, t in zip(rows, times, strict=True)
+    ]
+    async with uow_factory() as uow:
+        in_flight = await uow.messages.advance_alike(slots[:3])  # one statement
+        in_flight |= await uow.messages.advance_alike(slots[3:])
+        await uow.commit()
+    assert in_flight == {r.id for r in rows[:4]}  # the fifth: another worker's
+    wamids = [f"wamid.alike-{new_id()}" for _ in range(3)]
+    answers = [
+        dataclasses.replace(
+            slots[i], status=MessageStatus.ACCEPTED, message_id=wamids[i], updated_at=times[i]
+        )
+        for i in range(3)
+    ]
+    refused = dataclasses.replace(
+        slots[3], status=MessageStatus.FAILED, error_code=131026, error_title="undeliverable"
+    )
+    onto_taken = dataclasses.replace(answers[2], message_id=taken.message_id)
+    async with uow_factory() as uow:
+        written = await uow.messages.advance_alike([answers[0], answers[1], refused])
+        written |= await uow.messages.advance_alike([onto_taken, answers[0]])
+        again = await uow.messages.advance_alike(answers[1:2])  # would put the status back
+        await uow.commit()
+    assert written == {rows[0].id, rows[1].id, rows[3].id}
+    assert again == set()
+    async with uow_factory() as uow:
+        found = [await uow.messages.get(r.id or 0) for r in rows]
+    assert [(f.status, f.message_id, f.updated_at) if f else None for f in found] == [
+        (MessageStatus.ACCEPTED, wamids[0], times[0]),
+        (MessageStatus.ACCEPTED, wamids[1], times[1]),
+        (MessageStatus.PENDING, None, times[2]),
+        (MessageStatus.FAILED, None, times[3]),
+        (MessageStatus.PENDING, None, rows[4].updated_at),
+    ]
+    assert found[3] is not None
+    assert (found[3].error_code, found[3].error_title) == (131026, "undeliverable")

@@ -145,6 +145,12 @@ class OutgoingMessageRepository(Protocol):
         """``advance`` for each of them (at most one per row), in as few statements as the
         database allows; the ids of those written."""
 
+    async def advance_alike(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        """``advance_many`` for messages that mostly write alike (the same status, error,
+        Meta's time and resend time; each its own id, wamid and time): one statement per
+        such group, built once per shape, so that a batch's writes cost little CPU. The ids
+        of those written."""
+
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since

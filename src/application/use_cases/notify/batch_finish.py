@@ -79,7 +79,7 @@ async def _store_answers(
     for message in messages:
         if message.message_id in early:
             await attach_early_reports(uow, message, now)
-    written = await uow.messages.advance_many(messages)
+    written = await uow.messages.advance_alike(messages)
     stored: list[OutgoingMessage] = []
     for message in messages:
         assert message.id is not None

@@ -39,7 +39,7 @@ class SlotWriter:
                 group, self._waiting = self._waiting, []
                 try:
                     async with self._uow as uow:
-                        taken = await uow.messages.advance_many([m for m, _ in group])
+                        taken = await uow.messages.advance_alike([m for m, _ in group])
                         await uow.commit()
                 except Exception as exc:
                     for _, waiting in group:
