@@ -7,6 +7,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -519,3 +520,37 @@ async def test_a_batch_whose_records_fail_sends_each_event_once_on_its_own(
     again = await world.notify.many([first, second])
     assert all(not isinstance(r, Exception) and r.duplicate for r in again)
     assert len(world.whatsapp.sent) == 2
+
+
+async def test_an_attempt_another_worker_records_meanwhile_leaves_the_batch_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = seed_fdr()
+    raced = seed_fdr(shipment_id=first.shipment_id + 1)
+    last = seed_fdr(shipment_id=first.shipment_id + 2)
+    await world.enable(first.account_id)
+    record = RecordPhase.record
+
+    async def raced_first(self: RecordPhase, *args: Any) -> bool:
+        await world.notify(raced)  # another worker, between the batch's plan and its records
+        return await record(self, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RecordPhase, "record", raced_first)
+        results = await world.notify.many([first, raced, last])
+
+    # The refused row sends only its own event the one-event way; the others go together.
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SENT,
+        Outcome.SENT,
+    ]
+    assert [not isinstance(r, Exception) and r.duplicate for r in results] == [
+        False,
+        True,
+        False,
+    ]
+    assert len(world.whatsapp.sent) == 3  # each attempt once
+    async with world.uow() as uow:
+        records = [await uow.fdr_events.get(event_key(fdr)) for fdr in (first, raced, last)]
+    assert [r.outcome if r else None for r in records] == [Outcome.SENT] * 3
