@@ -295,3 +295,20 @@ async def test_slots_and_answers_written_alike_are_each_a_compare_and_set(
     ]
     assert found[3] is not None
     assert (found[3].error_code, found[3].error_title) == (131026, "undeliverable")
+
+
+async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFactory) -> None:
+    shipment, other, never = new_id(), new_id(), new_id()
+    attempts = [
+        ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in (7, 9, 8)
+    ]
+    elsewhere = ConversationFactory.build(shipment_id=other)
+    async with uow_factory() as uow:
+        await uow.conversations.add_many([*attempts, elsewhere])
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.conversations.for_shipments([shipment, other, never])
+        assert await uow.conversations.for_shipments([]) == []
+    assert sorted((c.shipment_id, c.status_log_id) for c in found) == sorted(
+        [(shipment, 7), (shipment, 8), (shipment, 9), (other, elsewhere.status_log_id)]
+    )

@@ -51,6 +51,9 @@ class ConversationRepository(Protocol):
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         """The newest failed attempt of the shipment (highest status log id)."""
 
+    async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
+        """Every conversation (attempt) of these shipments, in one read."""
+
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
     ) -> Conversation | None:

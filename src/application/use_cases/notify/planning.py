@@ -34,14 +34,31 @@ class BatchReads:
         self.defaults: dict[FdrReason, WaTemplate | None] = {}
         self.languages: dict[tuple[int | None, str], WaTemplate] = {}
         self.started: dict[int, int] = {}
-        #: Shipments with no conversation when the batch was planned (one read for all).
-        self.fresh: set[int] = set()
+        #: The newest attempt of each shipment whose conversations the batch read (one read
+        #: for all, ``read_shipments``); a shipment read and absent here was never messaged.
+        self.shipments: set[int] = set()
+        self.newest: dict[int, Conversation] = {}
+        #: (shipment, status log id) of every attempt of the shipments read.
+        self.attempts: set[tuple[int, int]] = set()
         #: (workspace, number) of the batch's events whose opt-out and shopper's language
         #: were read for all of them (``read_numbers``); the opted out among them; the
         #: languages the shoppers chose, by number.
         self.numbers: set[tuple[int, str]] = set()
         self.opted_out: set[tuple[int, str]] = set()
         self.chosen: dict[str, str] = {}
+
+    async def read_shipments(self, uow: UnitOfWork, shipments: set[int]) -> None:
+        """The conversations of these shipments, one read: which attempts were seen, which
+        is each shipment's newest."""
+        for c in await uow.conversations.for_shipments(shipments):
+            self.attempts.add((c.shipment_id, c.status_log_id))
+            newest = self.newest.get(c.shipment_id)
+            if newest is None or (newest.status_log_id, newest.id or 0) < (
+                c.status_log_id,
+                c.id or 0,
+            ):
+                self.newest[c.shipment_id] = c
+        self.shipments |= shipments
 
     async def read_numbers(self, uow: UnitOfWork, fdrs: Iterable[FailedDelivery]) -> None:
         """The opt-outs and the shoppers' languages of these events' numbers, one read each
@@ -94,8 +111,8 @@ class NotificationPlanner:
         ):
             return skip
         newest = (
-            None
-            if fdr.shipment_id in reads.fresh
+            reads.newest.get(fdr.shipment_id)
+            if fdr.shipment_id in reads.shipments
             else await uow.conversations.latest_for_shipment(fdr.shipment_id)
         )
         newest_id = newest.status_log_id if newest is not None else None

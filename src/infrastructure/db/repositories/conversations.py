@@ -118,6 +118,12 @@ class SqlConversationRepository(SqlRepository):
             .limit(1)
         )
 
+    async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
+        if not shipment_ids:
+            return []
+        rows = await self._conn.execute(select(t).where(t.c.shipment_id.in_(sorted(shipment_ids))))
+        return [conversation_from_row(r) for r in rows.mappings()]
+
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
     ) -> Conversation | None:
