@@ -68,21 +68,21 @@ class SqlRepository:
         return int(key[0])
 
     async def _insert_many_unique(
-        self, stmt: Insert, rows: Sequence[Mapping[str, Any]]
+        self, stmt: Insert, rows: Sequence[Mapping[str, Any]], key: Sequence[str]
     ) -> list[int] | None:
         """The new rows' ids, in the order of ``rows``: one multi-row ``INSERT ... RETURNING``
-        (``stmt`` returns the id; at most ``MANY_ROWS`` rows). None when a unique key refuses
-        any row: the statement is undone whole (see ``_execute_unique``), nothing of it is
-        written, and the caller inserts the rows one by one to learn which one it was.
+        (``stmt`` returns the id, then the columns ``key`` of a unique key; at most
+        ``MANY_ROWS`` rows). None when a unique key refuses any row: the statement is undone
+        whole (see ``_execute_unique``), nothing of it is written, and the caller inserts the
+        rows one by one to learn which one it was.
 
-        MariaDB 10.5+ and SQLite 3.35+ both return the ids; an auto-increment gives the rows
-        of one statement ascending ids in the order of VALUES, so the sorted ids match the
-        rows in order.
+        MariaDB 10.5+ and SQLite 3.35+ both return the rows; neither promises their order,
+        so each id is matched to its row by the unique key's values, not by position.
         """
         assert len(rows) <= MANY_ROWS
         result = await self._execute_unique(stmt, list(rows))
         if result is None:
             return None
-        ids = sorted(int(i) for i in result.scalars())
+        ids: dict[tuple[Any, ...], int] = {tuple(f[1:]): int(f[0]) for f in result.all()}
         assert len(ids) == len(rows)
-        return ids
+        return [ids[tuple(row[column] for column in key)] for row in rows]

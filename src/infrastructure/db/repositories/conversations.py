@@ -21,7 +21,9 @@ from infrastructure.db.tables import shopper_languages as _lang
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
-_INSERT_MANY = insert(t).returning(t.c.id)
+# The new ids with the unique key (``uq_conversation_attempt``) they are matched by.
+_ATTEMPT = ("shipment_id", "shipment_status_log_id")
+_INSERT_MANY = insert(t).returning(t.c.id, *(t.c[c] for c in _ATTEMPT))
 _UPDATE = update(t).where(t.c.id == bindparam("conversation_id"))
 
 
@@ -89,7 +91,7 @@ class SqlConversationRepository(SqlRepository):
         added: list[Conversation | None] = []
         for chunk in chunks(conversations):
             ids = (
-                await self._insert_many_unique(_INSERT_MANY, [_values(c) for c in chunk])
+                await self._insert_many_unique(_INSERT_MANY, [_values(c) for c in chunk], _ATTEMPT)
                 if len(chunk) > 1
                 else None
             )

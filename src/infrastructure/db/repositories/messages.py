@@ -41,7 +41,7 @@ from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_me
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT_OUTGOING = insert(_out)
-_INSERT_OUTGOINGS = insert(_out).returning(_out.c.id)
+_INSERT_OUTGOINGS = insert(_out).returning(_out.c.id, _out.c.client_ref)
 _UPDATE_OUTGOING = update(_out).where(_out.c.id == bindparam("outgoing_id"))
 
 
@@ -238,7 +238,11 @@ class SqlOutgoingMessageRepository(SqlRepository):
         added: list[OutgoingMessage] = []
         for chunk in chunks(messages):
             rows = [_outgoing_values(m) for m in chunk]
-            ids = await self._insert_many_unique(_INSERT_OUTGOINGS, rows) if len(rows) > 1 else None
+            ids = (
+                await self._insert_many_unique(_INSERT_OUTGOINGS, rows, ("client_ref",))
+                if len(rows) > 1
+                else None
+            )
             if ids is None:  # a key exists (or a single row): one by one, ``add``'s Conflict
                 added += [await self.add(m) for m in chunk]
             else:

@@ -84,7 +84,7 @@ def _event_values(r: FdrEventRecord) -> dict[str, object]:
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT_EVENT = insert(_e)
-_INSERT_EVENTS = insert(_e).returning(_e.c.id)
+_INSERT_EVENTS = insert(_e).returning(_e.c.id, _e.c.event_key)
 _UPDATE_EVENT = update(_e).where(_e.c.event_key == bindparam("key"))
 
 
@@ -97,7 +97,11 @@ class SqlFdrEventRepository(SqlRepository):
         added: list[FdrEventRecord | None] = []
         for chunk in chunks(records):
             rows = [_event_values(r) for r in chunk]
-            ids = await self._insert_many_unique(_INSERT_EVENTS, rows) if len(rows) > 1 else None
+            ids = (
+                await self._insert_many_unique(_INSERT_EVENTS, rows, ("event_key",))
+                if len(rows) > 1
+                else None
+            )
             if ids is None:  # a key recorded already (or a single row): one by one
                 added += [await self.add(r) for r in chunk]
             else:

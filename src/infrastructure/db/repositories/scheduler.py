@@ -62,7 +62,7 @@ def _values(job: ScheduledJob) -> dict[str, Any]:
 
 # Built once: executed with the rows as parameters (see SqlRepository._insert_unique).
 _INSERT = t.insert()
-_INSERT_MANY = t.insert().returning(t.c.id)
+_INSERT_MANY = t.insert().returning(t.c.id, t.c.kind, t.c.job_key)
 
 
 class SqlScheduledJobRepository(SqlRepository):
@@ -73,7 +73,11 @@ class SqlScheduledJobRepository(SqlRepository):
         scheduled: list[bool] = []
         for chunk in chunks(jobs):
             rows = [_values(job) for job in chunk]
-            ids = await self._insert_many_unique(_INSERT_MANY, rows) if len(rows) > 1 else None
+            ids = (
+                await self._insert_many_unique(_INSERT_MANY, rows, ("kind", "job_key"))
+                if len(rows) > 1
+                else None
+            )
             if ids is None:  # a kind and key exist already (or a single row): one by one
                 scheduled += [await self.schedule(job) for job in chunk]
             else:
