@@ -38,15 +38,26 @@ async def schedule_follow_through(
     setting = await uow.settings.get(conversation.account_id) or ChannelSetting.default(
         conversation.account_id
     )
+    for job in follow_through_jobs(conversation, setting, failed_at, now):
+        await uow.jobs.schedule(job)
+
+
+def follow_through_jobs(
+    conversation: Conversation, setting: ChannelSetting, failed_at: datetime | None, now: datetime
+) -> list[ScheduledJob]:
+    """The jobs ``schedule_follow_through`` stores, under the workspace's ``setting`` as
+    stored (a batch reads it once per workspace in its outcome transaction)."""
+    jobs: list[ScheduledJob] = []
     next_attempt = assumed_next_attempt(failed_at or now)
     payload = {NEXT_ATTEMPT: next_attempt.isoformat()}
     delay = timedelta(minutes=setting.reminder_delay_minutes)
     if (due := reminder_due(now, delay, next_attempt)) is not None:
-        await uow.jobs.schedule(_job(REMINDER, conversation, due, payload, now))
+        jobs.append(_job(REMINDER, conversation, due, payload, now))
     if conversation.reason in setting.default_actions:
         cutoff = timedelta(minutes=setting.default_action_cutoff_minutes)
         if (due := default_action_due(now, cutoff, next_attempt)) is not None:
-            await uow.jobs.schedule(_job(DEFAULT_ACTION, conversation, due, payload, now))
+            jobs.append(_job(DEFAULT_ACTION, conversation, due, payload, now))
+    return jobs
 
 
 async def cancel_follow_through(uow: UnitOfWork, conversation_id: int, now: datetime) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -519,3 +520,69 @@ async def test_a_batch_whose_records_fail_sends_each_event_once_on_its_own(
     again = await world.notify.many([first, second])
     assert all(not isinstance(r, Exception) and r.duplicate for r in again)
     assert len(world.whatsapp.sent) == 2
+
+
+async def test_an_attempt_another_worker_records_meanwhile_leaves_the_batch_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = seed_fdr()
+    raced = seed_fdr(shipment_id=first.shipment_id + 1)
+    last = seed_fdr(shipment_id=first.shipment_id + 2)
+    await world.enable(first.account_id)
+    record = RecordPhase.record
+
+    async def raced_first(self: RecordPhase, *args: Any) -> bool:
+        await world.notify(raced)  # another worker, between the batch's plan and its records
+        return await record(self, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RecordPhase, "record", raced_first)
+        results = await world.notify.many([first, raced, last])
+
+    # The refused row sends only its own event the one-event way; the others go together.
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SENT,
+        Outcome.SENT,
+    ]
+    assert [not isinstance(r, Exception) and r.duplicate for r in results] == [
+        False,
+        True,
+        False,
+    ]
+    assert len(world.whatsapp.sent) == 3  # each attempt once
+    async with world.uow() as uow:
+        records = [await uow.fdr_events.get(event_key(fdr)) for fdr in (first, raced, last)]
+    assert [r.outcome if r else None for r in records] == [Outcome.SENT] * 3
+
+
+async def test_a_batch_of_shipments_messaged_before_plans_each_as_alone(world: World) -> None:
+    newer = seed_fdr()
+    older = seed_fdr(shipment_id=newer.shipment_id + 1, status_log_id=newer.status_log_id + 10)
+    await world.enable(newer.account_id)
+    await world.notify(newer)
+    await world.notify(older)
+    fresh = seed_fdr(shipment_id=newer.shipment_id + 2)
+    batch = [
+        dataclasses.replace(newer, status_log_id=newer.status_log_id + 1),  # a newer attempt
+        dataclasses.replace(older, status_log_id=older.status_log_id - 1),  # arrives late
+        newer,  # seen before: a duplicate
+        fresh,
+    ]
+
+    results = await world.notify.many(batch)
+
+    assert [(r.outcome, r.duplicate) for r in results if not isinstance(r, Exception)] == [
+        (Outcome.SENT, False),
+        (Outcome.SKIPPED, False),
+        (Outcome.SENT, True),
+        (Outcome.SENT, False),
+    ]
+    assert len(world.whatsapp.sent) == 4  # the two before, the newer attempt, the fresh one
+    async with world.uow() as uow:
+        late = await uow.fdr_events.get(event_key(batch[1]))
+        latest = await uow.conversations.latest_for_shipment(newer.shipment_id)
+    assert late is not None
+    assert late.skip_reason == "superseded"
+    assert latest is not None
+    assert latest.status_log_id == batch[0].status_log_id

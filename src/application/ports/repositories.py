@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -40,12 +40,19 @@ class ConversationRepository(Protocol):
     async def add(self, conversation: Conversation) -> Conversation | None:
         """Stores a new conversation; None when one exists for the same shipment and attempt."""
 
+    async def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation | None]:
+        """``add`` for each, in their order, in as few statements as the database allows; a
+        conversation refused by its unique key is None there, and only that one."""
+
     async def get(self, conversation_id: int) -> Conversation | None: ...
 
     async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None: ...
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         """The newest failed attempt of the shipment (highest status log id)."""
+
+    async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
+        """Every conversation (attempt) of these shipments, in one read."""
 
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
@@ -61,6 +68,9 @@ class ConversationRepository(Protocol):
 
     async def shopper_language(self, customer_phone: str) -> str | None:
         """The language the shopper with this number chose (any workspace), if any."""
+
+    async def shopper_languages(self, customer_phones: Collection[str]) -> dict[str, str]:
+        """``shopper_language`` of each number (one read); numbers with none are left out."""
 
     async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
         """Keeps the shopper's language choice for every later message to the number."""
@@ -82,6 +92,19 @@ class ConversationRepository(Protocol):
     async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
         """Sets the root (the template's wamid) only while it is unset."""
 
+    async def set_roots(self, roots: Mapping[int, str]) -> None:
+        """``set_root`` of each conversation id to its wamid, in as few statements as the
+        database allows."""
+
+    async def move_many(
+        self,
+        conversation_ids: Collection[int],
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> int:
+        """``move`` of each (its own compare-and-set), in one statement; how many moved."""
+
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         """``last_customer_message_at`` moves only forward."""
 
@@ -97,6 +120,10 @@ class ConversationRepository(Protocol):
 class OutgoingMessageRepository(Protocol):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
         """Raises ``Conflict`` when the client_ref or message_id is stored already."""
+
+    async def add_many(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        """``add`` for each, in their order, in as few statements as the database allows;
+        raises ``Conflict`` as ``add`` does (the transaction is then the caller's to drop)."""
 
     async def get(self, outgoing_id: int) -> OutgoingMessage | None: ...
 
@@ -142,6 +169,9 @@ class DeliveryReportRepository(Protocol):
 
     async def link(self, message_id: str, outgoing_id: int) -> int:
         """Attaches reports that arrived before their message was known; returns how many."""
+
+    async def unlinked(self, message_ids: Collection[str]) -> set[str]:
+        """Which of these wamids have reports not attached to a message yet (one read)."""
 
 
 class CustomerReplyRepository(Protocol):
@@ -189,7 +219,14 @@ class FdrEventRepository(Protocol):
     async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
         """None when the same ``event_key`` was recorded already."""
 
+    async def add_many(self, records: Sequence[FdrEventRecord]) -> list[FdrEventRecord | None]:
+        """``add`` for each, in their order, in as few statements as the database allows; a
+        record whose key was recorded already is None there, and only that one."""
+
     async def get(self, event_key: str) -> FdrEventRecord | None: ...
+
+    async def recorded(self, event_keys: Collection[str]) -> set[str]:
+        """Which of these event keys have a record (one read)."""
 
     async def update(self, record: FdrEventRecord) -> None: ...
 
@@ -336,6 +373,9 @@ class OptOutRepository(Protocol):
 
     async def is_opted_out(self, account_id: int, phone: str) -> bool:
         """Whether the number stopped every message of the workspace (scope ``all``)."""
+
+    async def opted_out_among(self, numbers: Collection[tuple[int, str]]) -> set[tuple[int, str]]:
+        """``is_opted_out`` of each (workspace, number) pair, in one read: those opted out."""
 
     async def for_account(
         self, account_id: int, *, before_id: int | None, limit: int

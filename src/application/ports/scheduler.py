@@ -14,6 +14,10 @@ class ScheduledJobRepository(Protocol):
     async def schedule(self, job: ScheduledJob) -> bool:
         """Stores the job; False (and nothing changes) when its kind and key exist already."""
 
+    async def schedule_many(self, jobs: Sequence[ScheduledJob]) -> list[bool]:
+        """``schedule`` of each, in their order, in as few statements as the database allows;
+        False for a job whose kind and key exist already, and only for that one."""
+
     async def get(self, kind: str, key: str) -> ScheduledJob | None: ...
 
     async def claim_due(

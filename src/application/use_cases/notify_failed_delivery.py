@@ -81,7 +81,7 @@ class NotifyFailedDelivery:
             PlanPhase(uow, self._planner, self._recorder, senders, held),
             RecordPhase(uow, self._recorder, clock, refs, options),
             SendPhase(uow, gateway, limiter, clock, options),
-            OutcomePhase(uow, self._recorder, options),
+            OutcomePhase(uow, self._recorder, options, clock),
         )
 
     async def many(self, fdrs: Sequence[FailedDelivery]) -> list[Handled]:

@@ -4,8 +4,8 @@ The rules are those of one event (``NotifyFailedDelivery``), and so are the keys
 number of transactions changes. A batch is:
 
 1. **plan** (``batch_plan``): one read transaction for all of them; the settings, templates
-   and month counts read once per workspace (``BatchReads``), the shipments never messaged
-   found with one read (their conversations are not looked up one by one). An attempt seen
+   and month counts read once per workspace (``BatchReads``); the conversations of its
+   shipments, its outcome records, opt-outs and languages with one read each. An attempt seen
    before (a conversation or an outcome recorded), or a second event of the same shipment in
    the batch, goes the one-event way after the batch, so it sees what the batch wrote.
 2. **record** (``batch_record``): the conversations and queued messages of every send in one

@@ -1,8 +1,9 @@
 """A batch's plan (``notify.batch``, step 1): one read transaction for all its new attempts.
 
-The settings, templates and month counts are read once per workspace (``BatchReads``), the
-shipments never messaged found with one read (their conversations are not looked up one by
-one). An attempt seen before (a conversation or an outcome recorded), or a second event of the
+The settings, templates and month counts are read once per workspace (``BatchReads``); the
+conversations of the batch's shipments, its outcome records, the opt-outs of its numbers and
+its shoppers' languages with one read each (``IN`` lists), never one event at a time. An
+attempt seen before (a conversation or an outcome recorded), or a second event of the
 same shipment in the batch, goes the one-event way after the batch, so it sees what the batch
 wrote. Then each plan is screened as one event's is: quiet hours, the sender, and where its
 template is verified; a skip or a hold is that event's outcome.
@@ -66,19 +67,19 @@ class PlanPhase:
         reads = BatchReads()
         plans: list[tuple[int, Plan | Skip]] = []
         async with self._uow as uow:
-            shipments = {fdrs[index].shipment_id for index in first}
-            reads.fresh = shipments - await uow.outcomes.messaged(shipments)
+            await reads.read_shipments(uow, {fdrs[index].shipment_id for index in first})
+            recorded = await uow.fdr_events.recorded({event_key(fdrs[i]) for i in first})
+            new: list[int] = []
             for index in first:
                 fdr = fdrs[index]
-                seen = (
-                    None
-                    if fdr.shipment_id in reads.fresh
-                    else await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
-                )
-                if seen is not None or await uow.fdr_events.get(event_key(fdr)) is not None:
+                seen = (fdr.shipment_id, fdr.status_log_id) in reads.attempts
+                if seen or event_key(fdr) in recorded:
                     later.append(index)  # seen before: resumed (or acknowledged) one by one
-                    continue
-                plans.append((index, await self._planner.plan(uow, fdr, reads)))
+                else:
+                    new.append(index)
+            await reads.read_numbers(uow, (fdrs[index] for index in new))
+            for index in new:
+                plans.append((index, await self._planner.plan(uow, fdrs[index], reads)))
         ready: list[tuple[int, Plan]] = []
         for index, plan in plans:
             if isinstance(plan, Skip):

@@ -1,10 +1,11 @@
 """A batch's records (``notify.batch``, step 2): before anything is sent, in one transaction.
 
-The conversations and queued messages of every send are written together, as
-``NotifyFailedDelivery`` writes one event's (the record-before-send rule). A transaction that
-fails writes and sends nothing of it: each of its events goes the one-event way. An attempt
-another worker took a moment ago goes the one-event way too; a template that does not fit its
-event fails the conversation and is that event's skip.
+The conversations and queued messages of every send are written together (one multi-row
+insert each), as ``NotifyFailedDelivery`` writes one event's (the record-before-send rule). A
+transaction that fails writes and sends nothing of it: each of its events goes the one-event
+way. An attempt another worker took a moment ago (its conversation refused by the unique key,
+that row alone) goes the one-event way too; a template that does not fit its event fails the
+conversation and is that event's skip.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ class RecordPhase:
         nothing of it was written)."""
         try:
             async with self._uow as uow:
-                for start in starts:
-                    await self._add(uow, start)
+                await self._add(uow, starts)
                 await uow.commit()
         except Exception as exc:
             _log.warning("batch records not written, one by one now", error=str(exc)[:200])
@@ -69,25 +69,43 @@ class RecordPhase:
                 )
         return True
 
-    async def _add(self, uow: UnitOfWork, start: Start) -> None:
-        """One event's records, as ``NotifyFailedDelivery`` writes them."""
-        fdr, plan, sender = start.fdr, start.plan, start.sender
+    async def _add(self, uow: UnitOfWork, starts: list[Start]) -> None:
+        """The events' records, as ``NotifyFailedDelivery`` writes one event's: the
+        conversations in one multi-row insert, then the messages in another (an attempt whose
+        conversation exists is left out of the second, to go the one-event way)."""
         now = self._clock.now()
-        conversation = await uow.conversations.add(
-            new_conversation(fdr, plan, sender, self._refs.new_ref(), now)
+        conversations = await uow.conversations.add_many(
+            [
+                new_conversation(start.fdr, start.plan, start.sender, self._refs.new_ref(), now)
+                for start in starts
+            ]
         )
-        if conversation is None:
-            return
-        start.conversation = conversation
-        assert conversation.id is not None
-        try:
-            start.content = render(fdr, plan.template, conversation, self._options)
-        except TemplateMismatch as exc:
-            start.mismatch = str(exc)
-            conversation.template_failed()
-            await uow.conversations.update(conversation)
-            return
-        ref = self._refs.new_ref()
-        start.message = await uow.messages.add(
-            new_template_message(conversation, plan, sender, start.content, ref, now)
+        to_send: list[Start] = []
+        for start, conversation in zip(starts, conversations, strict=True):
+            if conversation is None:
+                continue
+            start.conversation = conversation
+            try:
+                start.content = render(start.fdr, start.plan.template, conversation, self._options)
+            except TemplateMismatch as exc:
+                start.mismatch = str(exc)
+                conversation.template_failed()
+                await uow.conversations.update(conversation)
+                continue
+            to_send.append(start)
+        messages = await uow.messages.add_many(
+            [
+                new_template_message(
+                    start.conversation,
+                    start.plan,
+                    start.sender,
+                    start.content,
+                    self._refs.new_ref(),
+                    now,
+                )
+                for start in to_send
+                if start.conversation is not None and start.content is not None
+            ]
         )
+        for start, message in zip(to_send, messages, strict=True):
+            start.message = message

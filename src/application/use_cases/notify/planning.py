@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, ReasonBook, SettingsReader, in_language
 from domain.activity import SkipReason
 from domain.conversation import Conversation
 from domain.cost import month_start
+from domain.errors import InvalidPhoneNumber
 from domain.failed_delivery import FailedDelivery
 from domain.messages import TemplateMessage
 from domain.notification import button_payload, template_values, tracking_link
+from domain.phone import PhoneNumber
 from domain.planning import Plan, Skip, no_template, over_cap, phone_of, screen, superseded
 from domain.reason_rules import classify
 from domain.reasons import FdrReason
@@ -30,8 +34,45 @@ class BatchReads:
         self.defaults: dict[FdrReason, WaTemplate | None] = {}
         self.languages: dict[tuple[int | None, str], WaTemplate] = {}
         self.started: dict[int, int] = {}
-        #: Shipments with no conversation when the batch was planned (one read for all).
-        self.fresh: set[int] = set()
+        #: The newest attempt of each shipment whose conversations the batch read (one read
+        #: for all, ``read_shipments``); a shipment read and absent here was never messaged.
+        self.shipments: set[int] = set()
+        self.newest: dict[int, Conversation] = {}
+        #: (shipment, status log id) of every attempt of the shipments read.
+        self.attempts: set[tuple[int, int]] = set()
+        #: (workspace, number) of the batch's events whose opt-out and shopper's language
+        #: were read for all of them (``read_numbers``); the opted out among them; the
+        #: languages the shoppers chose, by number.
+        self.numbers: set[tuple[int, str]] = set()
+        self.opted_out: set[tuple[int, str]] = set()
+        self.chosen: dict[str, str] = {}
+
+    async def read_shipments(self, uow: UnitOfWork, shipments: set[int]) -> None:
+        """The conversations of these shipments, one read: which attempts were seen, which
+        is each shipment's newest."""
+        for c in await uow.conversations.for_shipments(shipments):
+            self.attempts.add((c.shipment_id, c.status_log_id))
+            newest = self.newest.get(c.shipment_id)
+            if newest is None or (newest.status_log_id, newest.id or 0) < (
+                c.status_log_id,
+                c.id or 0,
+            ):
+                self.newest[c.shipment_id] = c
+        self.shipments |= shipments
+
+    async def read_numbers(self, uow: UnitOfWork, fdrs: Iterable[FailedDelivery]) -> None:
+        """The opt-outs and the shoppers' languages of these events' numbers, one read each
+        (a number that does not parse is the plan's skip, not read)."""
+        numbers: set[tuple[int, str]] = set()
+        for fdr in fdrs:
+            try:
+                numbers.add((fdr.account_id, PhoneNumber.parse(fdr.customer_phone).digits))
+            except InvalidPhoneNumber:
+                continue
+        if numbers:
+            self.opted_out = await uow.opt_outs.opted_out_among(numbers)
+            self.chosen = await uow.conversations.shopper_languages({n for _, n in numbers})
+            self.numbers = numbers
 
 
 class NotificationPlanner:
@@ -70,8 +111,8 @@ class NotificationPlanner:
         ):
             return skip
         newest = (
-            None
-            if fdr.shipment_id in reads.fresh
+            reads.newest.get(fdr.shipment_id)
+            if fdr.shipment_id in reads.shipments
             else await uow.conversations.latest_for_shipment(fdr.shipment_id)
         )
         newest_id = newest.status_log_id if newest is not None else None
@@ -80,13 +121,19 @@ class NotificationPlanner:
         phone = phone_of(reason, fdr.customer_phone)
         if isinstance(phone, Skip):
             return phone
-        if await uow.opt_outs.is_opted_out(fdr.account_id, phone.digits):  # docs/opt-out.md
+        number = (fdr.account_id, phone.digits)
+        if number in reads.numbers:  # read for the whole batch
+            opted_out, chosen = number in reads.opted_out, reads.chosen.get(phone.digits)
+        else:
+            opted_out = await uow.opt_outs.is_opted_out(*number)
+            chosen = None if opted_out else await uow.conversations.shopper_language(number[1])
+        if opted_out:  # docs/opt-out.md
             return Skip(reason, SkipReason.OPTED_OUT, "the shopper opted out of our messages")
         template = await self._template(uow, setting, reason, reads)
         if template is None:
             return no_template(reason, setting)
         # In the shopper's language, else the workspace's (docs/languages.md).
-        language = await uow.conversations.shopper_language(phone.digits) or setting.language
+        language = chosen or setting.language
         template = await self._in_language(uow, template, language, reads)
         cap = setting.monthly_template_cap
         started = 0

@@ -8,7 +8,6 @@ signals ``whatsapp_unreachable`` once; the timeline is told after the commit.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from application.follow_through import schedule_follow_through
@@ -17,29 +16,14 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send, signal_skip
 from application.sending import settle, settle_conversation
-from application.use_cases.notify.results import (
-    Disposition,
-    Notified,
-    outcome_of,
-    record_outcome,
-)
+from application.use_cases.notify.finished import Finished, finished, outcome_detail
+from application.use_cases.notify.results import Disposition, Notified, record_outcome
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation
 from domain.errors import SendError
 from domain.failed_delivery import FailedDelivery
 from domain.messages import OutgoingMessage
 from domain.reasons import FdrReason
-from domain.status import MessageStatus
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finished:
-    """A send's outcome as written: what ``OutcomeRecorder.announce`` tells after the commit."""
-
-    conversation: Conversation
-    message: OutgoingMessage
-    event: ActivityEvent
-    notified: Notified
 
 
 class OutcomeRecorder:
@@ -85,10 +69,7 @@ class OutcomeRecorder:
             message = await settle(uow, message, now)
         else:
             await settle_conversation(uow, message, now)
-        outcome = outcome_of(message.status)
-        detail = str(error) if error else ""
-        if not detail and message.status is MessageStatus.FAILED:
-            detail = message.error_title or ""
+        outcome, detail = outcome_detail(message, error)
         await record_outcome(
             uow,
             fdr,
@@ -101,25 +82,7 @@ class OutcomeRecorder:
         )
         if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
             await schedule_follow_through(uow, conversation, fdr.failed_at, now)
-        event = ActivityEvent(
-            account_id=fdr.account_id,
-            shipment_id=fdr.shipment_id,
-            reason=conversation.reason.value,
-            outcome=outcome,
-            message_id=message.message_id,
-            conversation_id=conversation.id,
-            error_code=message.error_code,
-            error_title=message.error_title,
-            occurred_at=now,
-        )
-        notified = Notified(
-            disposition=Disposition.ACK,
-            outcome=outcome,
-            detail=detail,
-            conversation_id=conversation.id,
-            message_id=message.message_id,
-        )
-        return Finished(conversation, message, event, notified)
+        return finished(fdr, conversation, message, outcome, detail, now)
 
     async def announce(self, finished: Sequence[Finished]) -> None:
         """After the commit: the outcomes to the workspace's timeline (one publish), and the

@@ -74,7 +74,33 @@ async def record_outcome(
 ) -> None:
     """The event's one record (``uq_fdr_event_key``), written or written over, inside ``uow``'s
     transaction; a skip's reason in a column of its own."""
-    record = FdrEventRecord(
+    record = fdr_record(
+        fdr,
+        reason,
+        outcome,
+        detail=detail,
+        conversation_id=conversation_id,
+        now=now,
+        error_code=error_code,
+        skip_reason=skip_reason,
+    )
+    if await uow.fdr_events.add(record) is None:
+        await uow.fdr_events.update(record)
+
+
+def fdr_record(
+    fdr: FailedDelivery,
+    reason: FdrReason | None,
+    outcome: Outcome,
+    *,
+    detail: str,
+    conversation_id: int | None,
+    now: datetime,
+    error_code: int | None = None,
+    skip_reason: SkipReason | None = None,
+) -> FdrEventRecord:
+    """``record_outcome``'s row (a batch writes those of its events together)."""
+    return FdrEventRecord(
         event_key=event_key(fdr),
         account_id=fdr.account_id,
         shipment_id=fdr.shipment_id,
@@ -87,5 +113,3 @@ async def record_outcome(
         error_code=error_code,
         received_at=now,
     )
-    if await uow.fdr_events.add(record) is None:
-        await uow.fdr_events.update(record)

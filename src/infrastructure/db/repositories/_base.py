@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +13,26 @@ from sqlalchemy.sql.dml import Insert
 
 from infrastructure.db.errors import is_duplicate_key
 
+_T = TypeVar("_T")
+
+#: Rows per multi-row INSERT. Below SQLAlchemy's "insertmanyvalues" page (1,000 rows, and
+#: SQLite's 32,766 parameters), so that each such INSERT is one statement: refused whole.
+MANY_ROWS = 200
+
+
+def chunks(items: Sequence[_T], size: int = MANY_ROWS) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 class SqlRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def _execute_unique(
-        self, stmt: Executable, params: Mapping[str, Any] | None = None
+        self,
+        stmt: Executable,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> CursorResult[Any] | None:
         """Runs ``stmt``; None when a unique key refuses it, and the transaction goes on.
 
@@ -53,3 +66,23 @@ class SqlRepository:
         assert key is not None
         assert key[0] is not None
         return int(key[0])
+
+    async def _insert_many_unique(
+        self, stmt: Insert, rows: Sequence[Mapping[str, Any]], key: Sequence[str]
+    ) -> list[int] | None:
+        """The new rows' ids, in the order of ``rows``: one multi-row ``INSERT ... RETURNING``
+        (``stmt`` returns the id, then the columns ``key`` of a unique key; at most
+        ``MANY_ROWS`` rows). None when a unique key refuses any row: the statement is undone
+        whole (see ``_execute_unique``), nothing of it is written, and the caller inserts the
+        rows one by one to learn which one it was.
+
+        MariaDB 10.5+ and SQLite 3.35+ both return the rows; neither promises their order,
+        so each id is matched to its row by the unique key's values, not by position.
+        """
+        assert len(rows) <= MANY_ROWS
+        result = await self._execute_unique(stmt, list(rows))
+        if result is None:
+            return None
+        ids: dict[tuple[Any, ...], int] = {tuple(f[1:]): int(f[0]) for f in result.all()}
+        assert len(ids) == len(rows)
+        return [ids[tuple(row[column] for column in key)] for row in rows]

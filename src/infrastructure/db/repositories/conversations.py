@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
 from domain.conversation import Conversation, ConversationState
 from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
-from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
+# The new ids with the unique key (``uq_conversation_attempt``) they are matched by.
+_ATTEMPT = ("shipment_id", "shipment_status_log_id")
+_INSERT_MANY = insert(t).returning(t.c.id, *(t.c[c] for c in _ATTEMPT))
 _UPDATE = update(t).where(t.c.id == bindparam("conversation_id"))
 
 
@@ -84,6 +87,20 @@ class SqlConversationRepository(SqlRepository):
         new_id = await self._insert_unique(_INSERT, _values(conversation))
         return None if new_id is None else dataclasses.replace(conversation, id=new_id)
 
+    async def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation | None]:
+        added: list[Conversation | None] = []
+        for chunk in chunks(conversations):
+            ids = (
+                await self._insert_many_unique(_INSERT_MANY, [_values(c) for c in chunk], _ATTEMPT)
+                if len(chunk) > 1
+                else None
+            )
+            if ids is None:  # one of them exists (or a single row): one by one
+                added += [await self.add(c) for c in chunk]
+            else:
+                added += [dataclasses.replace(c, id=i) for c, i in zip(chunk, ids, strict=True)]
+        return added
+
     async def get(self, conversation_id: int) -> Conversation | None:
         return await self._one(select(t).where(t.c.id == conversation_id))
 
@@ -102,6 +119,12 @@ class SqlConversationRepository(SqlRepository):
             .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
             .limit(1)
         )
+
+    async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
+        if not shipment_ids:
+            return []
+        rows = await self._conn.execute(select(t).where(t.c.shipment_id.in_(sorted(shipment_ids))))
+        return [conversation_from_row(r) for r in rows.mappings()]
 
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
@@ -142,6 +165,16 @@ class SqlConversationRepository(SqlRepository):
             )
         ).first()
         return None if row is None else str(row[0])
+
+    async def shopper_languages(self, customer_phones: Collection[str]) -> dict[str, str]:
+        if not customer_phones:
+            return {}
+        rows = await self._conn.execute(
+            select(_lang.c.customer_phone, _lang.c.language).where(
+                _lang.c.customer_phone.in_(sorted(customer_phones))
+            )
+        )
+        return {str(r.customer_phone): str(r.language) for r in rows}
 
     async def remember_language(self, customer_phone: str, language: str, now: datetime) -> None:
         row = {"language": language, "updated_at": now}
@@ -184,6 +217,41 @@ class SqlConversationRepository(SqlRepository):
             .values(root_message_id=root_message_id)
         )
         return int(result.rowcount) == 1
+
+    async def set_roots(self, roots: Mapping[int, str]) -> None:
+        if len(roots) < 2:
+            for conversation_id, root in roots.items():
+                await self.set_root(conversation_id, root)
+            return
+        kind = t.c.root_message_id.type
+        await self._conn.execute(
+            update(t)
+            .where(t.c.id.in_(sorted(roots)), t.c.root_message_id.is_(None))
+            .values(
+                root_message_id=case(
+                    *[(t.c.id == i, literal(root, kind)) for i, root in roots.items()]
+                )
+            )
+        )
+
+    async def move_many(
+        self,
+        conversation_ids: Collection[int],
+        state: ConversationState,
+        allowed_from: Collection[ConversationState],
+        updated_at: datetime,
+    ) -> int:
+        if not conversation_ids:
+            return 0
+        result = await self._conn.execute(
+            update(t)
+            .where(
+                t.c.id.in_(sorted(conversation_ids)),
+                t.c.state.in_(sorted(s.value for s in allowed_from)),
+            )
+            .values(state=state.value, updated_at=updated_at)
+        )
+        return int(result.rowcount)
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         last = t.c.last_customer_message_at

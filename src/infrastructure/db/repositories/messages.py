@@ -34,12 +34,13 @@ from domain.messages import (
 )
 from domain.status import MessageStatus
 from infrastructure.db.errors import is_duplicate_key
-from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT_OUTGOING = insert(_out)
+_INSERT_OUTGOINGS = insert(_out).returning(_out.c.id, _out.c.client_ref)
 _UPDATE_OUTGOING = update(_out).where(_out.c.id == bindparam("outgoing_id"))
 
 
@@ -202,6 +203,21 @@ class SqlOutgoingMessageRepository(SqlRepository):
         if new_id is None:
             raise Conflict("an outgoing message with this client_ref or message_id exists")
         return dataclasses.replace(message, id=new_id)
+
+    async def add_many(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        added: list[OutgoingMessage] = []
+        for chunk in chunks(messages):
+            rows = [_outgoing_values(m) for m in chunk]
+            ids = (
+                await self._insert_many_unique(_INSERT_OUTGOINGS, rows, ("client_ref",))
+                if len(rows) > 1
+                else None
+            )
+            if ids is None:  # a key exists (or a single row): one by one, ``add``'s Conflict
+                added += [await self.add(m) for m in chunk]
+            else:
+                added += [dataclasses.replace(m, id=i) for m, i in zip(chunk, ids, strict=True)]
+        return added
 
     async def get(self, outgoing_id: int) -> OutgoingMessage | None:
         return await self._one(select(_out).where(_out.c.id == outgoing_id))
@@ -414,6 +430,19 @@ class SqlDeliveryReportRepository(SqlRepository):
             .values(wa_outgoing_message_id=outgoing_id)
         )
         return int(result.rowcount)
+
+    async def unlinked(self, message_ids: Collection[str]) -> set[str]:
+        if not message_ids:
+            return set()
+        rows = await self._conn.execute(
+            select(_dlr.c.message_id)
+            .where(
+                _dlr.c.message_id.in_(sorted(message_ids)),
+                _dlr.c.wa_outgoing_message_id.is_(None),
+            )
+            .distinct()
+        )
+        return {str(r.message_id) for r in rows}
 
 
 _rep = customer_replies

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
@@ -20,7 +20,7 @@ from domain.records import (
     WebhookProblem,
     within_bytes,
 )
-from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import (
     fdr_events,
     link_clicks,
@@ -84,6 +84,7 @@ def _event_values(r: FdrEventRecord) -> dict[str, object]:
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT_EVENT = insert(_e)
+_INSERT_EVENTS = insert(_e).returning(_e.c.id, _e.c.event_key)
 _UPDATE_EVENT = update(_e).where(_e.c.event_key == bindparam("key"))
 
 
@@ -91,6 +92,29 @@ class SqlFdrEventRepository(SqlRepository):
     async def add(self, record: FdrEventRecord) -> FdrEventRecord | None:
         new_id = await self._insert_unique(_INSERT_EVENT, _event_values(record))
         return None if new_id is None else dataclasses.replace(record, id=new_id)
+
+    async def add_many(self, records: Sequence[FdrEventRecord]) -> list[FdrEventRecord | None]:
+        added: list[FdrEventRecord | None] = []
+        for chunk in chunks(records):
+            rows = [_event_values(r) for r in chunk]
+            ids = (
+                await self._insert_many_unique(_INSERT_EVENTS, rows, ("event_key",))
+                if len(rows) > 1
+                else None
+            )
+            if ids is None:  # a key recorded already (or a single row): one by one
+                added += [await self.add(r) for r in chunk]
+            else:
+                added += [dataclasses.replace(r, id=i) for r, i in zip(chunk, ids, strict=True)]
+        return added
+
+    async def recorded(self, event_keys: Collection[str]) -> set[str]:
+        if not event_keys:
+            return set()
+        rows = await self._conn.execute(
+            select(_e.c.event_key).where(_e.c.event_key.in_(sorted(event_keys)))
+        )
+        return {str(r.event_key) for r in rows}
 
     async def get(self, event_key: str) -> FdrEventRecord | None:
         row = (

@@ -17,7 +17,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
-from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import scheduled_jobs as t
 
 _PENDING = JobState.PENDING.value
@@ -45,23 +45,46 @@ def _entity(row: RowMapping) -> ScheduledJob:
     )
 
 
+def _values(job: ScheduledJob) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "job_key": job.key,
+        "account_id": job.account_id,
+        "conversation_id": job.conversation_id,
+        "due_at": job.due_at,
+        "run_after": job.run_after or job.due_at,
+        "payload": json.dumps(job.payload, separators=(",", ":"), sort_keys=True),
+        "state": job.state.value,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "created_at": job.created_at,
+        "updated_at": job.created_at,
+    }
+
+
+# Built once: executed with the rows as parameters (see SqlRepository._insert_unique).
+_INSERT = t.insert()
+_INSERT_MANY = t.insert().returning(t.c.id, t.c.kind, t.c.job_key)
+
+
 class SqlScheduledJobRepository(SqlRepository):
     async def schedule(self, job: ScheduledJob) -> bool:
-        values: dict[str, Any] = {
-            "kind": job.kind,
-            "job_key": job.key,
-            "account_id": job.account_id,
-            "conversation_id": job.conversation_id,
-            "due_at": job.due_at,
-            "run_after": job.run_after or job.due_at,
-            "payload": json.dumps(job.payload, separators=(",", ":"), sort_keys=True),
-            "state": job.state.value,
-            "attempts": job.attempts,
-            "last_error": job.last_error,
-            "created_at": job.created_at,
-            "updated_at": job.created_at,
-        }
-        return await self._insert_unique(t.insert().values(values)) is not None
+        return await self._insert_unique(_INSERT, _values(job)) is not None
+
+    async def schedule_many(self, jobs: Sequence[ScheduledJob]) -> list[bool]:
+        scheduled: list[bool] = []
+        for chunk in chunks(jobs):
+            rows = [_values(job) for job in chunk]
+            ids = (
+                await self._insert_many_unique(_INSERT_MANY, rows, ("kind", "job_key"))
+                if len(rows) > 1
+                else None
+            )
+            if ids is None:  # a kind and key exist already (or a single row): one by one
+                scheduled += [await self.schedule(job) for job in chunk]
+            else:
+                scheduled += [True] * len(chunk)
+        return scheduled
 
     async def get(self, kind: str, key: str) -> ScheduledJob | None:
         stmt = select(t).where(t.c.kind == kind, t.c.job_key == key)
