@@ -90,6 +90,15 @@ def _per_item(after: dict[str, int], before: dict[str, int], items: int) -> dict
         "transactions": round(per("commit") + per("rollback"), 1),
         "commits": per("commit"),
         "checkouts": per("checkouts"),
+        "new_connections": per("connects"),
+        # Every request to MariaDB: statements, COMMIT and ROLLBACK, the pool's pings.
+        "round_trips": round(
+            per("statements")
+            + per("round trip commit")
+            + per("round trip rollback")
+            + per("round trip ping"),
+            1,
+        ),
     }
 
 

@@ -3,8 +3,9 @@ serve --port 8000``.
 
 The bench's own wrapper (like ``bench.profiled``), so the service needs no counting hook:
 SQLAlchemy's events count, in every engine of the process, the statements by verb, the
-transactions (commits and rollbacks), the connections taken from the pool (each one a
-pre-ping round trip when the engine pings) and the pings themselves. ``SIGUSR1`` writes the
+transactions (commits and rollbacks), the connections taken from the pool and the new ones;
+wrappers of the MariaDB adapter count the round trips that are no statement (COMMIT,
+ROLLBACK, the pool's pre-ping). ``SIGUSR1`` writes the
 counts so far to ``OUT.json``: the bench reads them before and after a measured run, so
 start-up and shutdown are left out. The listeners cost a few microseconds per statement.
 """
@@ -12,6 +13,7 @@ start-up and shutdown are left out. The listeners cost a few microseconds per st
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections import Counter
@@ -25,6 +27,8 @@ from sqlalchemy.pool import Pool
 from composition.cli import main as cli_main
 
 COUNTS: Counter[str] = Counter()
+#: ``BENCH_COUNT_SQL=N``: each statement counted by its first N characters too.
+_BY_TEXT = int(os.environ.get("BENCH_COUNT_SQL", "0"))
 
 
 def _statement(
@@ -38,14 +42,32 @@ def _statement(
     verb = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "?"
     COUNTS[f"statement {verb}"] += 1
     COUNTS["statements"] += 1
+    if _BY_TEXT:
+        COUNTS["sql " + " ".join(statement.split())[:_BY_TEXT]] += 1
+
+
+def _wrap(cls: Any, name: str, key: str) -> None:
+    """Counts the calls of a DBAPI adapter's method: each one a round trip to MariaDB."""
+    inner = getattr(cls, name)
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        COUNTS[key] += 1
+        return inner(self, *args, **kwargs)
+
+    setattr(cls, name, counted)
 
 
 def _listen() -> None:
+    from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
+    from sqlalchemy.dialects.mysql.asyncmy import AsyncAdapt_asyncmy_connection
+
+    _wrap(AsyncAdapt_dbapi_connection, "rollback", "round trip rollback")
+    _wrap(AsyncAdapt_dbapi_connection, "commit", "round trip commit")
+    _wrap(AsyncAdapt_asyncmy_connection, "ping", "round trip ping")
     event.listen(Engine, "before_cursor_execute", _statement)
     for name in ("begin", "commit", "rollback"):
         event.listen(Engine, name, lambda _conn, name=name: COUNTS.update([name]))
     event.listen(Pool, "checkout", lambda *_: COUNTS.update(["checkouts"]))
-    event.listen(Pool, "reset", lambda *_: COUNTS.update(["pool resets"]))
     event.listen(Pool, "connect", lambda *_: COUNTS.update(["connects"]))
 
 

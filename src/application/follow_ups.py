@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -19,7 +20,7 @@ from application.sending import SendStep, store_answer
 from application.services import SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
-from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
+from domain.errors import Conflict, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TextMessage
 from domain.status import MessageStatus
 
@@ -87,36 +88,19 @@ class FollowUpSender:
         commits); a result instead when there is nothing to send."""
         assert conversation.id is not None
         now = self._clock.now()
+        if conversation.in_service_window(now):
+            try:  # the usual case, a new one: no read first
+                return await uow.messages.add(_follow_up(conversation, content, client_ref, now))
+            except Conflict:
+                pass  # recorded by an earlier try (the statement alone was undone)
         message = await uow.messages.get_by_client_ref(client_ref)
-        if message is not None and message.status is not MessageStatus.RETRYING:
-            return FollowUpResult(False, "sent before", message.message_id)
-        if message is not None:
-            return message  # Meta refused it for now: asked again
-        if not conversation.in_service_window(now):
+        if message is None:
             # Outside the 24-hour window only templates may be sent (Meta: 131047).
             _log.info("follow-up not sent: outside the service window", ref=client_ref)
             return FollowUpResult(False, "outside the 24-hour window")
-        return await uow.messages.add(
-            OutgoingMessage(
-                conversation_id=conversation.id,
-                kind=(
-                    MessageKind.INTERACTIVE
-                    if isinstance(content, InteractiveMessage)
-                    else MessageKind.TEXT
-                ),
-                client_ref=client_ref,
-                status_log_id=conversation.status_log_id,
-                sender_connection_id=conversation.sender_connection_id,
-                customer_phone=conversation.customer_phone,
-                business_phone="",
-                template_id=None,
-                root_message_id=conversation.root_message_id,
-                payload=content_json(content),
-                status=MessageStatus.PENDING,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        if message.status is not MessageStatus.RETRYING:
+            return FollowUpResult(False, "sent before", message.message_id)
+        return message  # Meta refused it for now: asked again
 
     async def deliver(
         self,
@@ -171,3 +155,26 @@ class FollowUpSender:
                 ),
             )
         return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
+
+
+def _follow_up(
+    conversation: Conversation, content: FollowUp, client_ref: str, now: datetime
+) -> OutgoingMessage:
+    assert conversation.id is not None
+    return OutgoingMessage(
+        conversation_id=conversation.id,
+        kind=MessageKind.INTERACTIVE
+        if isinstance(content, InteractiveMessage)
+        else MessageKind.TEXT,
+        client_ref=client_ref,
+        status_log_id=conversation.status_log_id,
+        sender_connection_id=conversation.sender_connection_id,
+        customer_phone=conversation.customer_phone,
+        business_phone="",
+        template_id=None,
+        root_message_id=conversation.root_message_id,
+        payload=content_json(content),
+        status=MessageStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )

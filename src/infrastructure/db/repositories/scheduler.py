@@ -134,6 +134,14 @@ class SqlScheduledJobRepository(SqlRepository):
         )
         return bool(result.rowcount)
 
+    async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
+        result = await self._conn.execute(
+            update(t)
+            .where(t.c.kind.in_(sorted(kinds)), t.c.job_key == key, t.c.state == _PENDING)
+            .values(state=JobState.CANCELLED.value, done_at=now, updated_at=now)
+        )
+        return int(result.rowcount)
+
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         late = now - overdue_after
         stmt = (
