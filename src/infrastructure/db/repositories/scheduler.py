@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
@@ -41,6 +41,18 @@ def _entity(row: RowMapping) -> ScheduledJob:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+# Every answer cancels its conversation's jobs: built once, executed with parameters.
+_CANCEL_ALL = (
+    update(t)
+    .where(
+        t.c.kind.in_(bindparam("kinds", expanding=True)),
+        t.c.job_key == bindparam("key"),
+        t.c.state == _PENDING,
+    )
+    .values(state=JobState.CANCELLED.value, done_at=bindparam("now"), updated_at=bindparam("now"))
+)
 
 
 class SqlScheduledJobRepository(SqlRepository):
@@ -135,12 +147,8 @@ class SqlScheduledJobRepository(SqlRepository):
         return bool(result.rowcount)
 
     async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
-        result = await self._conn.execute(
-            update(t)
-            .where(t.c.kind.in_(sorted(kinds)), t.c.job_key == key, t.c.state == _PENDING)
-            .values(state=JobState.CANCELLED.value, done_at=now, updated_at=now)
-        )
-        return int(result.rowcount)
+        params = {"kinds": sorted(kinds), "key": key, "now": now}
+        return int((await self._conn.execute(_CANCEL_ALL, params)).rowcount)
 
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         late = now - overdue_after
