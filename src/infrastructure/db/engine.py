@@ -53,12 +53,18 @@ def create_engine(
         **bounds,
     )
     event.listen(engine.sync_engine, "reset", _reset)
+    event.listen(engine.sync_engine, "checkout", _forget_ended)
     return engine
 
 
 #: Set on a pooled connection's ``info`` by the unit of work once its transaction ended
 #: (committed or rolled back): nothing is left to undo when the connection goes back.
 ENDED = "fdr_transaction_ended"
+
+
+def _forget_ended(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A mark left by a return that failed half-way never spares the next user's rollback."""
+    record.info.pop(ENDED, None)
 
 
 def _reset(dbapi_connection: Any, record: Any, state: Any) -> None:
