@@ -25,21 +25,14 @@ from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.reply.acting import ReplyActions
-from application.use_cases.reply.binding import (
-    Found,
-    button_of,
-    find_conversation,
-    new_reply,
-    note_answer,
-    root_id,
-)
+from application.use_cases.reply.binding import button_of, find_conversation
 from application.use_cases.reply.deciding import ReplyDecider
+from application.use_cases.reply.storing import ReplyStore
 from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.flows import Decision
 from domain.messages import CustomerReply, OutgoingMessage
-from domain.ndr import NdrActionKind, NdrActionState
-from domain.opt_out import OptWord
+from domain.ndr import NdrAction, NdrActionKind, NdrActionState
 from domain.webhook import InboundKind, InboundMessage, follow_up_ref
 
 _log = structlog.get_logger("replies")
@@ -57,9 +50,10 @@ class ReplyHandled:
 
 class HandleCustomerReply:
     """Three transactions for an answer that is followed up (docs/webhooks.md, "Answers side
-    by side"): bound, stored and decided; the conversation moved and the follow-up recorded;
-    Meta's answer stored and the reply closed. The ESB's action (``ask_logistics``) and an
-    opt-out (``OptOutReplies``) keep their own, between the first two."""
+    by side"): bound, stored and decided, its NDR action recorded (``ReplyStore``); the
+    conversation moved and the follow-up recorded; Meta's answer stored and the reply closed.
+    The ESB's answer (``ask_logistics``) and an opt-out (``OptOutReplies``) keep their own,
+    between the first two."""
 
     def __init__(
         self,
@@ -78,6 +72,7 @@ class HandleCustomerReply:
         self._decider = ReplyDecider(clock, options)
         self._opt_outs = OptOutReplies(uow, activity, clock, options)
         self._actions = ReplyActions(uow, ndr, activity, clock)
+        self._store = ReplyStore(self._decider, self._actions, clock)
 
     async def __call__(self, message: InboundMessage) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
@@ -107,15 +102,20 @@ class HandleCustomerReply:
             decision = await self._opt_outs(conversation, message, word)
             reply = dataclasses.replace(reply, decision=decision_json(decision))
             await self._actions.save_reply(reply)
-        return await self._act(conversation, decision, reply, message.message_id)
+        return await self._act(conversation, decision, reply, message.message_id, stored.asked)
 
     async def _act(
-        self, conversation: Conversation, decision: Decision, reply: CustomerReply, ref: str
+        self,
+        conversation: Conversation,
+        decision: Decision,
+        reply: CustomerReply,
+        ref: str,
+        asked: NdrAction | None,
     ) -> ReplyHandled:
         assert conversation.id is not None
         action_state: NdrActionState | None = None
         if decision.action is not None:
-            action_state = await self._actions.perform(conversation, decision, ref)
+            action_state = await self._actions.perform(conversation, decision, ref, asked)
         content = decision.message
         async with self._uow as uow:
             conversation = await self._actions.move_conversation(
@@ -142,49 +142,3 @@ class HandleCustomerReply:
         return ReplyHandled(
             conversation.id, why=decision.why, action=decision.action, action_state=action_state
         )
-
-    async def _store(
-        self,
-        uow: UnitOfWork,
-        message: InboundMessage,
-        button_id: str | None,
-        found: Found,
-        word: OptWord | None,
-    ) -> Stored:
-        """The reply stored with its decision (an opt-out word's comes later), inside ``uow``:
-        decided before anything is done about it. A reply stored before keeps its own."""
-        now = self._clock.now()
-        conversation, context = found.conversation, found.context
-        decision: Decision | None = None
-        if conversation is None:
-            why = f"not bound: {found.refused}" if found.refused else "no conversation"
-            decision = Decision(why=why)  # nothing to do: stored closed
-        elif word is None:
-            decision = await self._decider(uow, conversation, message, button_id)
-        root = await root_id(uow, context, conversation)
-        reply = dataclasses.replace(
-            new_reply(message, button_id, root, now),
-            decision=decision_json(decision) if decision is not None else None,
-            handled_at=now if conversation is None else None,
-        )
-        added = await uow.replies.add(reply)
-        if added is None:  # stored before: its own decision stands
-            stored = await uow.replies.get(message.message_id)
-            assert stored is not None
-            if stored.handled_at is None and stored.decision is None and decision is not None:
-                stored = dataclasses.replace(
-                    stored, decision=reply.decision, handled_at=reply.handled_at
-                )
-                await uow.replies.update(stored)
-                return Stored(stored, False, stored.handled_at is not None)
-            return Stored(stored, False, False)
-        if conversation is not None and conversation.id is not None:
-            await note_answer(uow, conversation, message, now)
-        return Stored(added, True, added.handled_at is not None)
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    reply: CustomerReply
-    is_new: bool
-    closed_now: bool  # stored (or found) without a conversation, and closed by this call

@@ -37,13 +37,12 @@ class ReplyActions:
         self._activity = activity
         self._clock = clock
 
-    async def perform(
-        self, conversation: Conversation, decision: Decision, reply_id: str
-    ) -> NdrActionState:
+    def asked(self, conversation: Conversation, decision: Decision, reply_id: str) -> NdrAction:
+        """What the decision asks of logistics (``decision.action`` set)."""
         assert conversation.id is not None
         assert decision.action is not None
         now = self._clock.now()
-        asked = NdrAction(
+        return NdrAction(
             conversation_id=conversation.id,
             account_id=conversation.account_id,
             shipment_id=conversation.shipment_id,
@@ -56,7 +55,17 @@ class ReplyActions:
             created_at=now,
             updated_at=now,
         )
-        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked)
+
+    async def perform(
+        self,
+        conversation: Conversation,
+        decision: Decision,
+        reply_id: str,
+        recorded: NdrAction | None = None,
+    ) -> NdrActionState:
+        """``recorded``: the action as the answer's first transaction recorded it."""
+        asked = self.asked(conversation, decision, reply_id)
+        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked, recorded)
         if not asked_now:
             return action.state  # asked for by another answer, or finished before
         await self._outcomes.after_action(conversation)
