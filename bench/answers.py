@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import counted
 from bench.env import ServiceProcess
 from bench.httpload import LoadResult, run_closed_loop
 from bench.ingest import WEBHOOK_PATH, _cpu, _hooks_for, _mariadb, wait_drained
@@ -44,7 +46,60 @@ def _load() -> float:
 async def _serves(
     stack: BenchStack, count: int, src: Path | None = None
 ) -> list[tuple[ServiceProcess, int]]:
-    return [await stack.start_serve(src=src, WA_META_THROUGHPUT="1000") for _ in range(count)]
+    """Each ``serve`` counts its database round trips (``bench.counted``, ``_round_trips``)."""
+    started = []
+    for _ in range(count):
+        path = stack.run_dir / f"counts-{len(_COUNTS)}.json"
+        process, port = await stack.start_serve(src=src, counts=path, WA_META_THROUGHPUT="1000")
+        _COUNTS[process.pid] = path
+        started.append((process, port))
+    return started
+
+
+#: Where each ``serve`` (by pid) writes its counts.
+_COUNTS: dict[int, Path] = {}
+
+
+async def _round_trips(processes: list[tuple[ServiceProcess, int]]) -> dict[str, int]:
+    """The counts of every process so far, summed (each asked with ``SIGUSR1``)."""
+    total: dict[str, int] = {}
+    for process, _ in processes:
+        path = _COUNTS[process.pid]
+        before = counted.load(path).get("dumps", 0)
+        process.process.send_signal(signal.SIGUSR1)
+        now: dict[str, int] = {}
+        for _ in range(500):
+            now = counted.load(path)
+            if now.get("dumps", 0) > before:
+                break
+            await asyncio.sleep(0.01)
+        for key, value in now.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _per_item(after: dict[str, int], before: dict[str, int], items: int) -> dict[str, float]:
+    """Round trips per item in the measured window: statements, transactions, connections."""
+
+    def per(key: str) -> float:
+        return round((after.get(key, 0) - before.get(key, 0)) / max(items, 1), 1)
+
+    return {
+        "statements": per("statements"),
+        "selects": per("statement select"),
+        "transactions": round(per("commit") + per("rollback"), 1),
+        "commits": per("commit"),
+        "checkouts": per("checkouts"),
+        "new_connections": per("connects"),
+        # Every request to MariaDB: statements, COMMIT and ROLLBACK, the pool's pings.
+        "round_trips": round(
+            per("statements")
+            + per("round trip commit")
+            + per("round trip rollback")
+            + per("round trip ping"),
+            1,
+        ),
+    }
 
 
 async def _split(
@@ -73,11 +128,13 @@ async def _measure(
 ) -> dict[str, Any]:
     mariadb = _mariadb()
     load = _load()
+    trips0 = await _round_trips(processes)
     cpu0 = sum(p.cpu_seconds() for p, _ in processes)
     db0, wall0 = _cpu(mariadb), time.monotonic()
     results, acked = await _split([port for _, port in processes], requests, concurrency)
     drain = await wait_drained(stack)
     wall = time.monotonic() - wall0
+    trips = await _round_trips(processes)
     ok = sum(len(r.ok()) for r in results)
     latencies = [o.seconds for r in results for o in r.ok()]
     cpu = sum(p.cpu_seconds() for p, _ in processes) - cpu0
@@ -91,6 +148,8 @@ async def _measure(
         # What sets the rate on a busy box: the CPU each POST's work costs, in all processes.
         "serve_cpu_ms_per_post": round(cpu / max(ok, 1) * 1000, 1),
         "mariadb_cores": round((_cpu(mariadb) - db0) / wall, 2),
+        # Database round trips per POST, in all processes (``bench.counted``).
+        "per_post": _per_item(trips, trips0, ok),
         "load_before": load,
         "load_after": _load(),
     }

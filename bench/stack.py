@@ -70,13 +70,17 @@ class BenchStack:
         self,
         *,
         profile: Path | None = None,
+        counts: Path | None = None,
         port: int | None = None,
         src: Path | None = None,
         **extra: str,
     ) -> tuple[env.ServiceProcess, int]:
+        """``counts``: the database round trips counted (``bench.counted``) into that file."""
         port = port or env.free_port()
         args = ["serve", "--port", str(port)]
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
+        if counts is not None:
+            python_args = ["-m", "bench.counted", str(counts)]
         service = env.spawn(
             f"serve-{port}",
             args,

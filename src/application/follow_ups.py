@@ -5,7 +5,9 @@ The send itself is the one step templates use too (``application.sending``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -14,11 +16,11 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import SendStep
+from application.sending import SendStep, store_answer
 from application.services import SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
-from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
+from domain.errors import Conflict, NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.messages import InteractiveMessage, MessageKind, OutgoingMessage, TextMessage
 from domain.status import MessageStatus
 
@@ -34,8 +36,17 @@ class FollowUpResult:
     message_id: str | None = None
 
 
+#: Writes the caller adds to the transaction that stores Meta's answer (the reply closed).
+Then = Callable[[UnitOfWork], Awaitable[None]]
+
+
 class FollowUpSender:
-    """``client_ref`` is derived from what caused the message, so a retry finds the first try."""
+    """``client_ref`` is derived from what caused the message, so a retry finds the first try.
+
+    ``record`` writes the message inside the caller's transaction (an answer records it with
+    the conversation's move); ``deliver`` sends it, outside any transaction, and stores Meta's
+    answer with the caller's ``then`` in one transaction; ``send`` is the two in a row.
+    """
 
     def __init__(
         self,
@@ -61,55 +72,74 @@ class FollowUpSender:
         context_message_id: str | None = None,
     ) -> FollowUpResult:
         """Raises ``UpstreamUnavailable`` when Meta refused for now (the caller retries later)."""
+        async with self._uow as uow:
+            recorded = await self.record(uow, conversation, content, client_ref=client_ref)
+            await uow.commit()
+        if isinstance(recorded, FollowUpResult):
+            return recorded
+        return await self.deliver(
+            recorded, conversation, content, context_message_id=context_message_id
+        )
+
+    async def record(
+        self, uow: UnitOfWork, conversation: Conversation, content: FollowUp, *, client_ref: str
+    ) -> OutgoingMessage | FollowUpResult:
+        """The message to deliver, recorded in flight inside ``uow``'s transaction (the caller
+        commits); a result instead when there is nothing to send."""
         assert conversation.id is not None
         now = self._clock.now()
-        async with self._uow as uow:
-            message = await uow.messages.get_by_client_ref(client_ref)
-            if message is not None and message.status is not MessageStatus.RETRYING:
-                return FollowUpResult(False, "sent before", message.message_id)
-            if message is None:
-                if not conversation.in_service_window(now):
-                    # Outside the 24-hour window only templates may be sent (Meta: 131047).
-                    _log.info("follow-up not sent: outside the service window", ref=client_ref)
-                    return FollowUpResult(False, "outside the 24-hour window")
-                message = await uow.messages.add(
-                    OutgoingMessage(
-                        conversation_id=conversation.id,
-                        kind=(
-                            MessageKind.INTERACTIVE
-                            if isinstance(content, InteractiveMessage)
-                            else MessageKind.TEXT
-                        ),
-                        client_ref=client_ref,
-                        status_log_id=conversation.status_log_id,
-                        sender_connection_id=conversation.sender_connection_id,
-                        customer_phone=conversation.customer_phone,
-                        business_phone="",
-                        template_id=None,
-                        root_message_id=conversation.root_message_id,
-                        payload=content_json(content),
-                        status=MessageStatus.PENDING,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await uow.commit()
+        if conversation.in_service_window(now):
+            try:  # the usual case, a new one: no read first
+                return await uow.messages.add(_follow_up(conversation, content, client_ref, now))
+            except Conflict:
+                pass  # recorded by an earlier try (the statement alone was undone)
+        message = await uow.messages.get_by_client_ref(client_ref)
+        if message is None:
+            # Outside the 24-hour window only templates may be sent (Meta: 131047).
+            _log.info("follow-up not sent: outside the service window", ref=client_ref)
+            return FollowUpResult(False, "outside the 24-hour window")
+        if message.status is not MessageStatus.RETRYING:
+            return FollowUpResult(False, "sent before", message.message_id)
+        return message  # Meta refused it for now: asked again
+
+    async def deliver(
+        self,
+        message: OutgoingMessage,
+        conversation: Conversation,
+        content: FollowUp,
+        *,
+        context_message_id: str | None = None,
+        then: Then | None = None,
+    ) -> FollowUpResult:
+        """Sends a recorded message; Meta's answer and ``then`` in one transaction (``then``
+        alone when another run has the message). Raises ``UpstreamUnavailable`` when Meta
+        refused for now (stored; ``then`` is not run: the caller retries later)."""
         try:
             sender = await self._senders.by_connection_id(conversation.sender_connection_id)
         except (NotFound, UpstreamRejected) as exc:
             message.fail(str(exc), self._clock.now())
-            return await self._close(message, conversation)
+            return await self._close(message, conversation, then)
         message.business_phone = sender.display_phone_number or sender.phone_number_id
         sent = await self._step(message, sender, content, context_message_id=context_message_id)
-        if sent is None:
-            return FollowUpResult(False, "sent before", message.message_id)  # another run has it
+        if sent is None:  # another run has it
+            if then is not None:
+                async with self._uow as uow:
+                    await then(uow)
+                    await uow.commit()
+            return FollowUpResult(False, "sent before", message.message_id)
         if sent.for_now:
             raise UpstreamUnavailable(f"Meta refused the follow-up for now: {sent.error}")
-        return await self._close(sent.message, conversation)
+        return await self._close(sent.message, conversation, then)
 
-    async def _close(self, message: OutgoingMessage, conversation: Conversation) -> FollowUpResult:
+    async def _close(
+        self, message: OutgoingMessage, conversation: Conversation, then: Then | None
+    ) -> FollowUpResult:
         status, code, title = message.status, message.error_code, message.error_title
-        message = await self._step.close(message)
+        async with self._uow as uow:  # ``SendStep.close``, with the caller's writes
+            message = await store_answer(uow, message, message.updated_at)
+            if then is not None:
+                await then(uow)
+            await uow.commit()
         if status is MessageStatus.FAILED:
             await self._activity.publish(
                 ActivityEvent(
@@ -125,3 +155,26 @@ class FollowUpSender:
                 ),
             )
         return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
+
+
+def _follow_up(
+    conversation: Conversation, content: FollowUp, client_ref: str, now: datetime
+) -> OutgoingMessage:
+    assert conversation.id is not None
+    return OutgoingMessage(
+        conversation_id=conversation.id,
+        kind=MessageKind.INTERACTIVE
+        if isinstance(content, InteractiveMessage)
+        else MessageKind.TEXT,
+        client_ref=client_ref,
+        status_log_id=conversation.status_log_id,
+        sender_connection_id=conversation.sender_connection_id,
+        customer_phone=conversation.customer_phone,
+        business_phone="",
+        template_id=None,
+        root_message_id=conversation.root_message_id,
+        payload=content_json(content),
+        status=MessageStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )

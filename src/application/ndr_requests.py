@@ -16,18 +16,33 @@ from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ndr import NdrAction
 
 
+async def record_ask(uow: UnitOfWork, asked: NdrAction) -> NdrAction:
+    """The action recorded (or the one recorded before for its conversation and kind), inside
+    ``uow``'s transaction: the caller commits it before ``ask_logistics`` sends it."""
+    action = await uow.ndr_actions.add(asked)
+    if action is None:
+        action = await uow.ndr_actions.get_for(asked.conversation_id, asked.kind)
+        assert action is not None
+    return action
+
+
 async def ask_logistics(
-    uow: UnitOfWork, ndr: NdrActions, clock: Clock, asked: NdrAction
+    uow: UnitOfWork,
+    ndr: NdrActions,
+    clock: Clock,
+    asked: NdrAction,
+    recorded: NdrAction | None = None,
 ) -> tuple[NdrAction, bool]:
     """The action as stored after asking, and whether the ESB was asked now (False: it was
-    asked for before, by another request, and is what that request left). Raises
-    ``UpstreamUnavailable`` after recording the attempt; the same call later asks again."""
-    async with uow:
-        action = await uow.ndr_actions.add(asked)
-        if action is None:
-            action = await uow.ndr_actions.get_for(asked.conversation_id, asked.kind)
-            assert action is not None
-        await uow.commit()
+    asked for before, by another request, and is what that request left). ``recorded``: what
+    ``record_ask`` committed already (an answer records it with its decision); else it is
+    recorded here first. Raises ``UpstreamUnavailable`` after recording the attempt; the same
+    call later asks again."""
+    action = recorded
+    if action is None:
+        async with uow:
+            action = await record_ask(uow, asked)
+            await uow.commit()
     if not action.to_do_for(asked.reply_message_id):
         return action, False
     # What is not stored (the address) comes from this request, the same on every retry.

@@ -103,6 +103,25 @@ async def test_a_cancelled_job_is_never_claimed(uow_factory: UowFactory) -> None
     assert stored.state is JobState.CANCELLED
 
 
+async def test_jobs_of_several_kinds_are_cancelled_at_once(uow_factory: UowFactory) -> None:
+    first, second, other = kind(), kind(), kind()
+    async with uow_factory() as uow:
+        for k in (first, second, other):
+            await uow.jobs.schedule(job(k, "c:1"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.jobs.cancel_all({first, second}, "c:1", T0) == 2
+        assert await uow.jobs.cancel_all({first, second}, "c:1", T0) == 0  # cancelled already
+        await uow.commit()
+    async with uow_factory() as uow:
+        states = [await uow.jobs.get(k, "c:1") for k in (first, second, other)]
+    assert [s.state if s else None for s in states] == [
+        JobState.CANCELLED,
+        JobState.CANCELLED,
+        JobState.PENDING,
+    ]
+
+
 async def test_a_failed_job_waits_for_its_retry_or_is_given_up(uow_factory: UowFactory) -> None:
     k = kind()
     async with uow_factory() as uow:

@@ -38,6 +38,9 @@ class ScheduledJobRepository(Protocol):
     async def cancel(self, kind: str, key: str, now: datetime) -> bool:
         """A pending job will not run; False when there is none (done, or never scheduled)."""
 
+    async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
+        """``cancel`` for each of ``kinds`` at once (one statement); how many were pending."""
+
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         """Pending jobs per kind, due and overdue (for the gauges)."""
 

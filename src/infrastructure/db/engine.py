@@ -14,9 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, timeout: float | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    echo: bool = False,
+    timeout: float | None = None,
 ) -> AsyncEngine:
-    """``timeout`` (seconds) bounds, on MySQL, a connect with its handshake, every wait for an
+    """Up to ``pool_size`` connections kept open once opened, and ``max_overflow`` more (by
+    default as many) opened when busy and closed again when given back.
+
+    ``timeout`` (seconds) bounds, on MySQL, a connect with its handshake, every wait for an
     answer (the pre-ping, each statement) and a wait for a free pooled connection; ``None``
     (migrations, maintenance) keeps the drivers' defaults: a long ALTER must not be cut off."""
     parsed = make_url(url)
@@ -32,16 +40,41 @@ def create_engine(
             "connect_args": {"connect_timeout": timeout, "read_timeout": timeout},
             "pool_timeout": timeout,
         }
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
         isolation_level="READ COMMITTED",
+        # Our own reset on return (``_reset``) instead of SQLAlchemy's unconditional ROLLBACK.
+        pool_reset_on_return=None,
         **bounds,
     )
+    event.listen(engine.sync_engine, "reset", _reset)
+    event.listen(engine.sync_engine, "checkout", _forget_ended)
+    return engine
+
+
+#: Set on a pooled connection's ``info`` by the unit of work once its transaction ended
+#: (committed or rolled back): nothing is left to undo when the connection goes back.
+ENDED = "fdr_transaction_ended"
+
+
+def _forget_ended(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A mark left by a return that failed half-way never spares the next user's rollback."""
+    record.info.pop(ENDED, None)
+
+
+def _reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+    """A connection back in the pool is rolled back, as SQLAlchemy does by default, unless
+    the unit of work just ended its transaction: a commit is followed by no second round trip
+    (docs/outages.md). ``state.asyncio_safe`` False: the pool only discards it."""
+    ended = record is not None and record.info.pop(ENDED, False)
+    if ended or state.transaction_was_reset or not state.asyncio_safe:
+        return
+    dbapi_connection.rollback()
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:

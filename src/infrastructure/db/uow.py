@@ -28,6 +28,7 @@ from application.ports.repositories import (
 )
 from application.ports.scheduler import ScheduledJobRepository
 from domain.errors import UpstreamUnavailable
+from infrastructure.db.engine import ENDED
 from infrastructure.db.repositories.conversations import SqlConversationRepository
 from infrastructure.db.repositories.messages import (
     SqlCustomerReplyRepository,
@@ -110,6 +111,7 @@ class SqlUnitOfWork:
         try:
             if tx is not None and tx.is_active:
                 await tx.rollback()
+            _ended(conn)
         except DBAPIError:
             pass  # the connection is gone; so is its transaction
         finally:
@@ -153,6 +155,14 @@ async def _connect(engine: AsyncEngine) -> AsyncConnection:
         return await engine.connect()
     except (DBAPIError, OSError, PoolTimeout) as exc:  # PoolTimeout: every connection stuck
         raise UpstreamUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+
+def _ended(conn: AsyncConnection) -> None:
+    """Nothing is open on the connection (committed or rolled back, nothing run since): the
+    pool need not roll it back again (``engine._reset``)."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.in_transaction() and not sync.invalidated:
+        sync.connection.info[ENDED] = True
 
 
 def _connection_lost(exc: BaseException | None) -> bool:

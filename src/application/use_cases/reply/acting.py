@@ -2,7 +2,9 @@
 
 Rules: the action goes through ``ask_logistics`` (recorded first, one per conversation and
 kind); once settled, the shipment's outcomes are judged again (``OutcomeJudge``); a refused
-action needs a person; the conversation moves by compare-and-set, never a whole-row write.
+action needs a person; the conversation moves by compare-and-set, never a whole-row write, in
+the transaction that records the follow-up; the reply is closed in the transaction that
+stores Meta's answer to the follow-up (or in the move's, when nothing is sent).
 """
 
 from __future__ import annotations
@@ -35,13 +37,12 @@ class ReplyActions:
         self._activity = activity
         self._clock = clock
 
-    async def perform(
-        self, conversation: Conversation, decision: Decision, reply_id: str
-    ) -> NdrActionState:
+    def asked(self, conversation: Conversation, decision: Decision, reply_id: str) -> NdrAction:
+        """What the decision asks of logistics (``decision.action`` set)."""
         assert conversation.id is not None
         assert decision.action is not None
         now = self._clock.now()
-        asked = NdrAction(
+        return NdrAction(
             conversation_id=conversation.id,
             account_id=conversation.account_id,
             shipment_id=conversation.shipment_id,
@@ -54,7 +55,17 @@ class ReplyActions:
             created_at=now,
             updated_at=now,
         )
-        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked)
+
+    async def perform(
+        self,
+        conversation: Conversation,
+        decision: Decision,
+        reply_id: str,
+        recorded: NdrAction | None = None,
+    ) -> NdrActionState:
+        """``recorded``: the action as the answer's first transaction recorded it."""
+        asked = self.asked(conversation, decision, reply_id)
+        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked, recorded)
         if not asked_now:
             return action.state  # asked for by another answer, or finished before
         await self._outcomes.after_action(conversation)
@@ -69,39 +80,44 @@ class ReplyActions:
         return action.state
 
     async def move_conversation(
-        self, conversation_id: int, decision: Decision, action_state: NdrActionState | None
+        self,
+        uow: UnitOfWork,
+        conversation_id: int,
+        decision: Decision,
+        action_state: NdrActionState | None,
     ) -> Conversation:
+        """Inside ``uow``'s transaction (the one that records the follow-up)."""
         # Compare-and-set at the database, never a whole-row write: the worker and the status
-        # webhook change the same conversation at the same time (docs/sending.md).
+        # webhook change the same conversation at the same time (docs/sending.md). READ
+        # COMMITTED: each read below sees what the other writers committed.
         for _ in range(3):
-            async with self._uow as uow:
-                conversation = await uow.conversations.get(conversation_id)
-                assert conversation is not None
-                before = conversation.state
-                now = self._clock.now()
-                moved = conversation.answered(
-                    decision.state, refused=action_state is NdrActionState.FAILED
-                )
-                if moved and not await uow.conversations.move(
-                    conversation_id, conversation.state, {before}, now
-                ):
-                    continue  # another writer moved it first: decide again on what it is now
-                if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
-                    conversation.nudged_at = now
-                await uow.commit()
-                return conversation
-        async with self._uow as uow:  # three writers in a row moved it: keep what they did
-            current = await uow.conversations.get(conversation_id)
+            conversation = await uow.conversations.get(conversation_id)
+            assert conversation is not None
+            before = conversation.state
+            now = self._clock.now()
+            moved = conversation.answered(
+                decision.state, refused=action_state is NdrActionState.FAILED
+            )
+            if moved and not await uow.conversations.move(
+                conversation_id, conversation.state, {before}, now
+            ):
+                continue  # another writer moved it first: decide again on what it is now
+            if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
+                conversation.nudged_at = now
+            return conversation
+        current = await uow.conversations.get(conversation_id)  # three writers moved it first
         assert current is not None
         return current
 
-    async def save_reply(self, reply: CustomerReply, *, handled: bool = False) -> None:
-        """The reply with its decision; ``handled`` closes it (nothing is left to do)."""
-        if handled:
-            reply = dataclasses.replace(reply, handled_at=self._clock.now())
+    async def save_reply(self, reply: CustomerReply) -> None:
+        """The reply with its decision, in a transaction of its own."""
         async with self._uow as uow:
             await uow.replies.update(reply)
             await uow.commit()
+
+    async def close_reply(self, uow: UnitOfWork, reply: CustomerReply) -> None:
+        """Nothing is left to do for the reply: closed inside ``uow``'s transaction."""
+        await uow.replies.update(dataclasses.replace(reply, handled_at=self._clock.now()))
 
     async def publish(
         self, conversation: Conversation, outcome: Outcome, kind: ActivityKind, detail: str | None

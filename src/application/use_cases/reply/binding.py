@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from application.follow_through import cancel_follow_through
 from application.ports.repositories import UnitOfWork
 from application.services import SenderResolver
 from domain.answers import why_not_bound
@@ -31,27 +32,27 @@ async def find_conversation(
 ) -> Found:
     """The conversation the message answers: the message of ours it quotes, else the one
     its button payload names with the right reference, else the shopper's latest through
-    this connection; kept only when the message is bound to it (``domain.answers``)."""
+    this connection; kept only when the message is bound to it (``domain.answers``). Read
+    inside ``uow``'s transaction (the one that stores the answer)."""
     connection_id = (
         DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
     )
-    async with uow:
-        context = (
-            await uow.messages.get_by_message_id(message.context_message_id)
-            if message.context_message_id
-            else None
+    context = (
+        await uow.messages.get_by_message_id(message.context_message_id)
+        if message.context_message_id
+        else None
+    )
+    conversation: Conversation | None = None
+    if context is not None:
+        conversation = await uow.conversations.get(context.conversation_id)
+    if conversation is None and payload is not None:
+        named = await uow.conversations.get(payload.conversation_id)
+        if named is not None and reference_matches(named, payload):
+            conversation = named
+    if conversation is None:
+        conversation = await uow.conversations.latest_for_shopper(
+            message.from_phone, message.from_user_id, connection_id
         )
-        conversation: Conversation | None = None
-        if context is not None:
-            conversation = await uow.conversations.get(context.conversation_id)
-        if conversation is None and payload is not None:
-            named = await uow.conversations.get(payload.conversation_id)
-            if named is not None and reference_matches(named, payload):
-                conversation = named
-        if conversation is None:
-            conversation = await uow.conversations.latest_for_shopper(
-                message.from_phone, message.from_user_id, connection_id
-            )
     if conversation is None:
         return Found(None, None)
     sender = await senders.by_connection_id(conversation.sender_connection_id)
@@ -122,3 +123,19 @@ def new_reply(
         external_updated_at=message.timestamp,
         created_at=now,
     )
+
+
+async def note_answer(
+    uow: UnitOfWork, conversation: Conversation, message: InboundMessage, now: datetime
+) -> None:
+    """A new answer's marks on its conversation, inside ``uow``'s transaction: the shopper's
+    username, when it was not known; the time of the latest message (the 24-hour window); no
+    reminder or default action any more (docs/scheduler.md)."""
+    assert conversation.id is not None
+    if message.from_user_id and conversation.customer_user_id is None:
+        await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
+    await uow.conversations.note_customer_message(conversation.id, message.timestamp)
+    await cancel_follow_through(uow, conversation.id, now)
+    last = conversation.last_customer_message_at
+    if last is None or message.timestamp > last:
+        conversation.last_customer_message_at = message.timestamp

@@ -1,4 +1,8 @@
-"""What an answer leads to, asked of ``domain.flows`` with what it needs (docs/conversation.md)."""
+"""What an answer leads to, asked of ``domain.flows`` with what it needs (docs/conversation.md).
+
+Every read (and the writes an answer itself asks for: a chosen language, a changed number)
+happens inside the caller's unit of work: the one that stores the answer and its decision.
+"""
 
 from __future__ import annotations
 
@@ -16,55 +20,56 @@ from domain.webhook import InboundKind, InboundMessage
 
 
 class ReplyDecider:
-    def __init__(self, uow: UnitOfWork, clock: Clock, options: NotificationOptions) -> None:
-        self._uow = uow
+    def __init__(self, clock: Clock, options: NotificationOptions) -> None:
         self._clock = clock
         self._options = options
 
     async def __call__(
-        self, conversation: Conversation, message: InboundMessage, button_id: str | None
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        message: InboundMessage,
+        button_id: str | None,
     ) -> Decision:
         if message.kind is InboundKind.ANSWER:
-            return await self._decide(conversation, message, button_id)
+            return await self._decide(uow, conversation, message, button_id)
         if message.kind is InboundKind.UNUSABLE:
-            return await self._unusable(conversation, message)
+            return unusable_answer(
+                conversation, message, (await self._context(uow, conversation)).texts
+            )
         if message.kind is InboundKind.NUMBER_CHANGED:
-            return await self._move_to_new_number(conversation, message)
+            return await self._move_to_new_number(uow, conversation, message)
         return Decision(why=f"not an answer: {message.type}")
 
     async def _move_to_new_number(
-        self, conversation: Conversation, message: InboundMessage
+        self, uow: UnitOfWork, conversation: Conversation, message: InboundMessage
     ) -> Decision:
         """Meta's ``user_changed_number``: the conversation goes on with the new number."""
         assert conversation.id is not None
         assert message.new_phone
         if conversation.state in (ConversationState.EXPIRED, ConversationState.FAILED):
             return Decision(why="number changed (conversation closed)")
-        async with self._uow as uow:
-            await uow.conversations.change_phone(
-                conversation.id, message.new_phone, self._clock.now()
-            )
-            await uow.commit()
+        await uow.conversations.change_phone(conversation.id, message.new_phone, self._clock.now())
         return Decision(why="number changed")
 
     async def _decide(
-        self, conversation: Conversation, message: InboundMessage, button_id: str | None
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        message: InboundMessage,
+        button_id: str | None,
     ) -> Decision:
         assert conversation.id is not None
         # Typed text may choose the shopper's language (docs/languages.md): it is kept before
         # the texts are chosen, so this answer is already in it.
         choice = language_in(message.text) if button_id is None else None
-        async with self._uow as uow:
-            if choice is not None:
-                phone = conversation.customer_phone
-                if await uow.conversations.shopper_language(phone) != choice.language:
-                    await uow.conversations.remember_language(
-                        phone, choice.language, self._clock.now()
-                    )
-                    await uow.commit()
-            latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
-            actions = await uow.ndr_actions.for_conversation(conversation.id)
-            context = await self._context(uow, conversation)
+        if choice is not None:
+            phone = conversation.customer_phone
+            if await uow.conversations.shopper_language(phone) != choice.language:
+                await uow.conversations.remember_language(phone, choice.language, self._clock.now())
+        latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
+        actions = await uow.ndr_actions.for_conversation(conversation.id)
+        context = await self._context(uow, conversation)
         if choice is not None and choice.explicit:
             return switched_language(conversation, context, refused_kinds(actions))
         # A refused action is no answer: the shopper may still choose another option.
@@ -83,18 +88,12 @@ class ReplyDecider:
         )
 
     async def refusal(
-        self, conversation: Conversation, kind: NdrActionKind
+        self, uow: UnitOfWork, conversation: Conversation, kind: NdrActionKind
     ) -> InteractiveMessage | TextMessage:
         assert conversation.id is not None
-        async with self._uow as uow:
-            actions = await uow.ndr_actions.for_conversation(conversation.id)
-            context = await self._context(uow, conversation)
+        actions = await uow.ndr_actions.for_conversation(conversation.id)
+        context = await self._context(uow, conversation)
         return refusal(kind, refused=refused_kinds(actions), context=context)
-
-    async def _unusable(self, conversation: Conversation, message: InboundMessage) -> Decision:
-        async with self._uow as uow:
-            context = await self._context(uow, conversation)
-        return unusable_answer(conversation, message, context.texts)
 
     async def _context(self, uow: UnitOfWork, conversation: Conversation) -> Context:
         """What the texts need; the options are the buttons of the template the shopper got,

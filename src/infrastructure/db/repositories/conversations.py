@@ -25,6 +25,24 @@ _INSERT = insert(t)
 _ATTEMPT = ("shipment_id", "shipment_status_log_id")
 _INSERT_MANY = insert(t).returning(t.c.id, *(t.c[c] for c in _ATTEMPT))
 _UPDATE = update(t).where(t.c.id == bindparam("conversation_id"))
+# The answers' hot path: built once, executed with parameters.
+_GET = select(t).where(t.c.id == bindparam("conversation_id"))
+_MOVE = (
+    update(t)
+    .where(
+        t.c.id == bindparam("conversation_id"),
+        t.c.state.in_(bindparam("allowed", expanding=True)),
+    )
+    .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"))
+)
+_NOTE_CUSTOMER_MESSAGE = (
+    update(t)
+    .where(
+        t.c.id == bindparam("conversation_id"),
+        or_(t.c.last_customer_message_at.is_(None), t.c.last_customer_message_at < bindparam("at")),
+    )
+    .values(last_customer_message_at=bindparam("at"))
+)
 
 
 def _values(c: Conversation) -> dict[str, Any]:
@@ -102,7 +120,9 @@ class SqlConversationRepository(SqlRepository):
         return added
 
     async def get(self, conversation_id: int) -> Conversation | None:
-        return await self._one(select(t).where(t.c.id == conversation_id))
+        row = (await self._conn.execute(_GET, {"conversation_id": conversation_id})).mappings()
+        found = row.first()
+        return None if found is None else conversation_from_row(found)
 
     async def get_by_attempt(self, shipment_id: int, status_log_id: int) -> Conversation | None:
         return await self._one(
@@ -204,9 +224,13 @@ class SqlConversationRepository(SqlRepository):
         updated_at: datetime,
     ) -> bool:
         result = await self._conn.execute(
-            update(t)
-            .where(t.c.id == conversation_id, t.c.state.in_(sorted(s.value for s in allowed_from)))
-            .values(state=state.value, updated_at=updated_at)
+            _MOVE,
+            {
+                "conversation_id": conversation_id,
+                "allowed": sorted(s.value for s in allowed_from),
+                "new_state": state.value,
+                "new_updated_at": updated_at,
+            },
         )
         return int(result.rowcount) == 1
 
@@ -254,11 +278,8 @@ class SqlConversationRepository(SqlRepository):
         return int(result.rowcount)
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
-        last = t.c.last_customer_message_at
         await self._conn.execute(
-            update(t)
-            .where(t.c.id == conversation_id, or_(last.is_(None), last < at))
-            .values(last_customer_message_at=at)
+            _NOTE_CUSTOMER_MESSAGE, {"conversation_id": conversation_id, "at": at}
         )
 
     async def mark_nudged(self, conversation_id: int, at: datetime) -> bool:

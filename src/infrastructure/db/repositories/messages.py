@@ -446,6 +446,18 @@ class SqlDeliveryReportRepository(SqlRepository):
 
 
 _rep = customer_replies
+# Built once, executed with the row as parameters (answers are a hot path).
+_INSERT_REPLY = insert(_rep)
+_UPDATE_REPLY = (
+    update(_rep)
+    .where(_rep.c.reply_message_id == bindparam("reply_id"))
+    .values(
+        wa_context_outgoing_message_id=bindparam("new_context"),
+        wa_root_outgoing_message_id=bindparam("new_root"),
+        decision=bindparam("new_decision"),
+        handled_at=bindparam("new_handled_at"),
+    )
+)
 
 
 def reply_from_row(row: RowMapping) -> CustomerReply:
@@ -470,23 +482,24 @@ def reply_from_row(row: RowMapping) -> CustomerReply:
 class SqlCustomerReplyRepository(SqlRepository):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
         new_id = await self._insert_unique(
-            _rep.insert().values(
-                wa_context_outgoing_message_id=reply.wa_context_outgoing_message_id,
-                wa_root_outgoing_message_id=reply.wa_root_outgoing_message_id,
-                context_message_id=reply.wa_context_outgoing_message_id,
-                reply_message_id=reply.reply_message_id,
-                customer_phone=reply.customer_phone,
-                customer_user_id=reply.customer_user_id,
-                customer_reply_type=reply.customer_reply_type.value,
-                customer_reply_value=reply.customer_reply_value,
-                button_reply_id=reply.button_reply_id,
-                payload=reply.payload,
-                external_updated_at=reply.external_updated_at,
-                decision=reply.decision,
-                handled_at=reply.handled_at,
-                created_at=reply.created_at,
-                updated_at=reply.created_at,
-            )
+            _INSERT_REPLY,
+            {
+                "wa_context_outgoing_message_id": reply.wa_context_outgoing_message_id,
+                "wa_root_outgoing_message_id": reply.wa_root_outgoing_message_id,
+                "context_message_id": reply.wa_context_outgoing_message_id,
+                "reply_message_id": reply.reply_message_id,
+                "customer_phone": reply.customer_phone,
+                "customer_user_id": reply.customer_user_id,
+                "customer_reply_type": reply.customer_reply_type.value,
+                "customer_reply_value": reply.customer_reply_value,
+                "button_reply_id": reply.button_reply_id,
+                "payload": reply.payload,
+                "external_updated_at": reply.external_updated_at,
+                "decision": reply.decision,
+                "handled_at": reply.handled_at,
+                "created_at": reply.created_at,
+                "updated_at": reply.created_at,
+            },
         )
         return None if new_id is None else dataclasses.replace(reply, id=new_id)
 
@@ -504,14 +517,14 @@ class SqlCustomerReplyRepository(SqlRepository):
 
     async def update(self, reply: CustomerReply) -> None:
         await self._conn.execute(
-            update(_rep)
-            .where(_rep.c.reply_message_id == reply.reply_message_id)
-            .values(
-                wa_context_outgoing_message_id=reply.wa_context_outgoing_message_id,
-                wa_root_outgoing_message_id=reply.wa_root_outgoing_message_id,
-                decision=reply.decision,
-                handled_at=reply.handled_at,
-            )
+            _UPDATE_REPLY,
+            {
+                "reply_id": reply.reply_message_id,
+                "new_context": reply.wa_context_outgoing_message_id,
+                "new_root": reply.wa_root_outgoing_message_id,
+                "new_decision": reply.decision,
+                "new_handled_at": reply.handled_at,
+            },
         )
 
     async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
@@ -65,6 +65,17 @@ def _values(job: ScheduledJob) -> dict[str, Any]:
 # Built once: executed with the rows as parameters (see SqlRepository._insert_unique).
 _INSERT = t.insert()
 _INSERT_MANY = t.insert().returning(t.c.id, t.c.kind, t.c.job_key)
+
+# Every answer cancels its conversation's jobs: built once, executed with parameters.
+_CANCEL_ALL = (
+    update(t)
+    .where(
+        t.c.kind.in_(bindparam("kinds", expanding=True)),
+        t.c.job_key == bindparam("key"),
+        t.c.state == _PENDING,
+    )
+    .values(state=JobState.CANCELLED.value, done_at=bindparam("now"), updated_at=bindparam("now"))
+)
 
 
 class SqlScheduledJobRepository(SqlRepository):
@@ -158,6 +169,10 @@ class SqlScheduledJobRepository(SqlRepository):
             .values(state=JobState.CANCELLED.value, done_at=now, updated_at=now)
         )
         return bool(result.rowcount)
+
+    async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
+        params = {"kinds": sorted(kinds), "key": key, "now": now}
+        return int((await self._conn.execute(_CANCEL_ALL, params)).rowcount)
 
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         late = now - overdue_after
