@@ -1,9 +1,10 @@
 """Asking logistics (the ESB) for an NDR action, once: the one path for every place a shopper
 can ask from (the WhatsApp answer, the tracking page's stand-in).
 
-The action is recorded before it is sent, unique per (conversation, kind), and the ESB gets
-the idempotency key made of the same two: a second ask, a retry after an outage or a crash
-between the send and the record all carry the same key (docs/esb.md)."""
+The action is recorded before it is sent, unique per (conversation, kind), with everything
+the ESB is sent (the date, the number, the address), and the ESB gets the idempotency key made
+of the same two: a second ask, a retry after an outage or a crash between the send and the
+record all carry the same key and the same request (docs/esb.md)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,11 @@ async def ask_logistics(
             await uow.commit()
     if not action.to_do_for(asked.reply_message_id):
         return action, False
-    # What is not stored (the address) comes from this request, the same on every retry.
-    action = dataclasses.replace(action, address=asked.address)
+    # The ESB is asked with what was recorded (the same key, the same request): a form sent
+    # again with other words carries the first address. A row recorded before the address had
+    # its column (0011) has none: this request's, stored with the attempt.
+    address = asked.address if action.address is None else action.address
+    action = dataclasses.replace(action, address=address)
     action.attempts += 1
     try:
         reference = await ndr.perform(action)

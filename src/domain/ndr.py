@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -36,9 +36,9 @@ class NdrAction:
     reply_message_id: str  # the answer that asked for it
     delivery_date: date | None = None
     phone: str | None = None
-    # The new delivery address of ``update_address``: sent to the ESB, not kept in
-    # ``wa_ndr_actions`` (no column for it; the ESB keeps it).
-    address: str | None = None
+    # The new delivery address of ``update_address`` (at most 500 characters), kept with the
+    # action and sent to the ESB from the record. Never in a log line: not in the repr.
+    address: str | None = field(default=None, repr=False)
     disputed_fake_attempt: bool = False
     state: NdrActionState = NdrActionState.PENDING
     attempts: int = 0

@@ -72,6 +72,8 @@ def row_lines(row: Row) -> list[str]:
             asked += f" on {item.delivery_date}"
         if item.phone:
             asked += f" to {item.phone}"
+        if item.address:
+            asked += f' to "{item.address}"'
         answer = item.result or "nothing yet"
         return [
             f"{at} => ESB {asked}: {item.state.value}, ESB answered: {answer} "

@@ -98,6 +98,34 @@ async def test_one_ndr_action_per_conversation_and_kind(uow_factory: UowFactory)
     assert [a.kind for a in all_actions] == [NdrActionKind.RESCHEDULE, NdrActionKind.CANCEL]
 
 
+async def test_the_address_of_an_action_is_kept_whole(uow_factory: UowFactory) -> None:
+    # 500 characters, the most the tracking page takes, not all of them ASCII.
+    address = ("मकान 12, गली 4, " + "Sector 21, Gurugram 122016, " * 20)[:500]
+    assert len(address) == 500
+    action = NdrActionFactory.build(kind=NdrActionKind.UPDATE_ADDRESS, address=address)
+    async with uow_factory() as uow:
+        stored = await uow.ndr_actions.add(action)
+        other = await uow.ndr_actions.add(
+            dataclasses.replace(action, kind=NdrActionKind.CANCEL, address=None)
+        )
+        await uow.commit()
+    assert stored is not None
+    assert other is not None
+    async with uow_factory() as uow:
+        found = await uow.ndr_actions.get_for(action.conversation_id, NdrActionKind.UPDATE_ADDRESS)
+        assert found is not None
+        assert found.address == address
+        found.state, found.attempts, found.result = NdrActionState.DONE, 1, "ESB-9"
+        await uow.ndr_actions.update(found)
+        await uow.commit()
+    async with uow_factory() as uow:
+        kept = await uow.ndr_actions.for_conversation(action.conversation_id)
+    assert [(a.kind, a.address, a.state) for a in kept] == [
+        (NdrActionKind.UPDATE_ADDRESS, address, NdrActionState.DONE),
+        (NdrActionKind.CANCEL, None, NdrActionState.PENDING),
+    ]
+
+
 async def test_link_clicks_are_kept_per_shipment(uow_factory: UowFactory) -> None:
     shipment = new_id()
     async with uow_factory() as uow:

@@ -93,6 +93,7 @@ class NdrActionFactory(DataclassFactory[NdrAction]):
     reply_message_id = Use(lambda: f"wamid.reply.{new_id()}")
     delivery_date = None
     phone = None
+    address = None
     state = NdrActionState.PENDING
     attempts = 0
     created_at = T0

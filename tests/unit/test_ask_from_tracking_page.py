@@ -138,3 +138,26 @@ async def test_an_outage_is_asked_again_with_the_same_key_and_a_refusal_needs_a_
         Outcome.NEEDS_PERSON,
     ]
     assert conversation.id is not None
+
+
+async def test_the_address_is_kept_and_a_form_sent_again_carries_the_first(
+    new_database: Callable[[], UowFactory],
+) -> None:
+    page = Page(new_database())
+    conversation = await page.conversation()
+    assert conversation.id is not None
+    page.esb.fail_next()
+    with pytest.raises(UpstreamUnavailable):
+        await page.ask(17148402, REF, NdrActionKind.UPDATE_ADDRESS, ADDRESS)
+    async with page.new_uow() as uow:
+        [recorded] = await uow.ndr_actions.for_conversation(conversation.id)
+    assert (recorded.address, recorded.state, recorded.attempts) == (
+        ADDRESS,
+        NdrActionState.PENDING,
+        1,
+    )
+    # Sent again with other words: one key, one request, the address recorded first.
+    asked = await page.ask(17148402, REF, NdrActionKind.UPDATE_ADDRESS, "House 9, MG Road, Pune")
+    assert (asked.now, asked.action.address) == (True, ADDRESS)
+    assert [a.address for a in page.esb.performed] == [ADDRESS]
+    assert ADDRESS not in repr(asked.action)  # never in a log line

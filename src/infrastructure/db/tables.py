@@ -300,6 +300,8 @@ ndr_actions = Table(
     *_timestamps(),
     # Asked for by the workspace's default action, not by the shopper (docs/scheduler.md).
     Column("automatic", Boolean, nullable=False, default=False, server_default="0"),
+    # The new delivery address of ``update_address``, as sent to the ESB (0011; docs/esb.md).
+    Column("address", String(500), nullable=True),
     UniqueConstraint("conversation_id", "kind", name="uq_ndr_action_kind"),
 )
 

@@ -89,6 +89,7 @@ THREAD_EXAMPLE = [
         "attempts": 1,
         "deliveryDate": None,
         "phone": None,
+        "address": None,
         "disputedFakeAttempt": True,
         "automatic": False,
     },
@@ -186,6 +187,9 @@ class ThreadAction(
     attempts: int
     delivery_date: date | None
     phone: str | None  # masked
+    # The new address of `update_address` as the shopper typed it (phone-like numbers in it
+    # masked); null for other actions and for one recorded before addresses were kept.
+    address: str | None = None
     disputed_fake_attempt: bool
     automatic: bool = False  # the workspace's default action, the shopper stayed silent
 
@@ -288,6 +292,7 @@ def thread_item(entry: ThreadEntry) -> ThreadItem:
             attempts=entry.attempts,
             delivery_date=entry.delivery_date,
             phone=mask(entry.phone) if entry.phone else None,
+            address=_masked(entry.address),
             disputed_fake_attempt=entry.disputed_fake_attempt,
             automatic=entry.automatic,
         )
