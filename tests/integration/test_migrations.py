@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from infrastructure.db.engine import create_engine
-from infrastructure.db.migrations import upgrade
+from infrastructure.db.migrations import downgrade, upgrade
 from infrastructure.db.tables import metadata
 
 SEED_TABLES = {
@@ -139,3 +140,41 @@ def test_skipped_events_recorded_before_0010_keep_their_reason(tmp_path: Path) -
 
     got = asyncio.run(run("SELECT event_key, skip_reason FROM wa_fdr_events ORDER BY event_key"))
     assert got == [("a", "bad_phone"), ("b", None), ("c", None)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql"])
+def test_ndr_actions_recorded_before_0011_have_no_address_and_0011_goes_back(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'fdr.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("empty_mysql_database")
+    )
+    upgrade(url, "0010")
+
+    async def run(sql: str) -> list[tuple[object, ...]]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(text(sql))
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        run(
+            "INSERT INTO wa_ndr_actions (conversation_id, account_id, shipment_id,"
+            " external_shipment_id, kind, reply_message_id, disputed_fake_attempt, state,"
+            " attempts, result, created_at, updated_at) VALUES (1, 2, 3, '', 'update_address',"
+            " 'tracking-page:1:update_address', 0, 'done', 1, 'ESB-1', '2026-11-20 10:00:00',"
+            " '2026-11-20 10:00:00')"
+        )
+    )
+    upgrade(url)
+    assert asyncio.run(run("SELECT kind, address FROM wa_ndr_actions")) == [
+        ("update_address", None)
+    ]
+    downgrade(url, "0010")  # the row stays, without its address
+    kept = asyncio.run(run("SELECT kind, state FROM wa_ndr_actions"))
+    assert kept == [("update_address", "done")]
