@@ -15,7 +15,6 @@ from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import SendStep, store_answer
 from application.services import SenderResolver
 from domain.activity import ActivityEvent, ActivityKind, Outcome
@@ -52,14 +51,13 @@ class FollowUpSender:
         self,
         uow: UnitOfWork,
         senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         activity: ActivityPublisher,
         clock: Clock,
     ) -> None:
         self._uow = uow
         self._senders = senders
-        self._step = SendStep(uow, gateway, limiter, clock)
+        self._step = step
         self._activity = activity
         self._clock = clock
 

@@ -4,6 +4,8 @@ Each caller records its message first (``uq_outgoing_client_ref``), then hands i
 ``SendStep``: a slot of the sender's limiter, Meta asked, the answer classified on the
 message (``OutgoingMessage.answered``), a refusal for now stored at once; ``SendStep.close``
 stores the rest (a first template stores it with its outcome record instead: ``settle``).
+One ``SendStep`` a request, from the container (``composition.providers.services``); a batch's
+sends and the second send of an unknown template use its pieces (``take_slot``, ``ask``).
 
 Every write here is a compare-and-set at the database (docs/sending.md): the worker never
 puts back a status or a state that the status webhook or the shopper's answer wrote first.
@@ -60,22 +62,43 @@ class SendStep:
     ) -> Sent | None:
         """Sends ``message`` once; None when another worker took it meanwhile."""
         if message.in_flight:  # recorded in flight: the slot is the limiter's alone
-            await self._limiter.acquire(sender.phone_number_id)
-        elif not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+            await self.wait_for_slot(sender)
+        elif not await self.take_slot(message, sender):
             return None
-        error = await ask_meta(
-            self._gateway,
-            message,
-            sender,
-            content,
-            self._clock.now(),
-            context_message_id=context_message_id,
-        )
+        error = await self.ask(message, sender, content, context_message_id=context_message_id)
         if isinstance(error, RetryableSendError):
             async with self._uow as uow:
                 await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
                 await uow.commit()
         return Sent(message, error)
+
+    async def wait_for_slot(self, sender: SenderConnection) -> None:
+        """Waits for a slot of the sender's limiter (the caller marks the message in flight)."""
+        await self._limiter.acquire(sender.phone_number_id)
+
+    async def take_slot(self, message: OutgoingMessage, sender: SenderConnection) -> bool:
+        """``take_slot`` with this step's limiter: False when another worker took it."""
+        return await take_slot(self._uow, self._limiter, self._clock, message, sender)
+
+    async def ask(
+        self,
+        message: OutgoingMessage,
+        sender: SenderConnection,
+        content: Content,
+        *,
+        now: datetime | None = None,
+        context_message_id: str | None = None,
+    ) -> SendError | None:
+        """``ask_meta``: Meta's answer written on ``message`` (not stored) as of ``now`` (the
+        clock's, unless given); the error, if any."""
+        return await ask_meta(
+            self._gateway,
+            message,
+            sender,
+            content,
+            now or self._clock.now(),
+            context_message_id=context_message_id,
+        )
 
     async def close(self, message: OutgoingMessage) -> OutgoingMessage:
         """Stores Meta's answer in a transaction of its own (``store_answer``) and returns the

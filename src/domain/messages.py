@@ -181,19 +181,20 @@ class ReplyType(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CustomerReply:
-    """A row of ``wa_customer_reply_messages``."""
+    """A shopper's message, a row of ``wa_customer_reply_messages`` (the repository maps the
+    fields to the seed's column names, given after each one)."""
 
     id: int | None = None
-    reply_message_id: str
+    message_id: str  # the shopper's wamid (``reply_message_id``)
     customer_phone: str  # empty for a username-only shopper
     customer_user_id: str | None = None
-    wa_context_outgoing_message_id: str | None = None  # wamid of the message answered
-    wa_root_outgoing_message_id: int | None = None  # id of the conversation's template row
-    customer_reply_type: ReplyType
-    customer_reply_value: str = ""
-    button_reply_id: str | None = None
+    context_message_id: str | None = None  # wamid of ours answered (``wa_context_...``)
+    root_id: int | None = None  # the conversation's template, its row id (``wa_root_...``)
+    kind: ReplyType  # ``customer_reply_type``
+    value: str = ""  # what the shopper tapped or wrote (``customer_reply_value``)
+    button_id: str | None = None  # the button's id or payload (``button_reply_id``)
     payload: str = ""
-    external_updated_at: datetime
+    sent_at: datetime  # when the shopper sent it, Meta's time (``external_updated_at``)
     created_at: datetime
     decision: str | None = None  # what we decided to do about it, kept so a retry does the same
     handled_at: datetime | None = None

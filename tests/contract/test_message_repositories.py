@@ -121,21 +121,21 @@ async def test_reports_that_came_first_are_linked_when_the_message_is_known(
 async def test_a_reply_is_stored_once(uow_factory: UowFactory) -> None:
     root = new_id()  # not a literal: other tests' rows share the database and its ids
     reply = CustomerReplyFactory.build(
-        wa_root_outgoing_message_id=root,
-        customer_reply_value="Reattempt delivery ✅ café",
-        button_reply_id="reattempt",
+        root_id=root,
+        value="Reattempt delivery ✅ café",
+        button_id="reattempt",
     )
     async with uow_factory() as uow:
         first = await uow.replies.add(reply)
-        second = await uow.replies.add(dataclasses.replace(reply, customer_reply_value="x"))
+        second = await uow.replies.add(dataclasses.replace(reply, value="x"))
         await uow.commit()
     async with uow_factory() as uow:
         stored = await uow.replies.for_root(root)
     assert first is not None
     assert second is None
-    assert [
-        r.customer_reply_value for r in stored if r.reply_message_id == reply.reply_message_id
-    ] == ["Reattempt delivery ✅ café"]
+    assert [r.value for r in stored if r.message_id == reply.message_id] == [
+        "Reattempt delivery ✅ café"
+    ]
 
 
 async def test_messages_are_found_in_bulk_by_wamid(uow_factory: UowFactory) -> None:
@@ -155,7 +155,7 @@ async def test_a_reply_keeps_its_decision_and_handled_time(uow_factory: UowFacto
         await uow.replies.add(reply)
         await uow.commit()
     async with uow_factory() as uow:
-        stored = await uow.replies.get(reply.reply_message_id)
+        stored = await uow.replies.get(reply.message_id)
         assert stored is not None
         assert (stored.decision, stored.handled_at) == (None, None)
         await uow.replies.update(
@@ -163,7 +163,7 @@ async def test_a_reply_keeps_its_decision_and_handled_time(uow_factory: UowFacto
         )
         await uow.commit()
     async with uow_factory() as uow:
-        updated = await uow.replies.get(reply.reply_message_id)
+        updated = await uow.replies.get(reply.message_id)
     assert updated is not None
     assert (updated.decision, updated.handled_at) == ('{"why": "reattempt"}', T0)
 

@@ -56,7 +56,7 @@ async def test_a_thread_holds_everything_recorded_about_the_conversation(
         MessageStatus.READ,
     ]
     assert all(isinstance(r, DeliveryReport) for r in thread.reports)
-    assert [r.button_reply_id for r in thread.replies] == ["alt_number", None]
+    assert [r.button_id for r in thread.replies] == ["alt_number", None]
     assert all(isinstance(r, CustomerReply) for r in thread.replies)
     assert [(a.kind.value, a.state) for a in thread.actions] == [
         ("update_phone", NdrActionState.DONE)

@@ -57,11 +57,10 @@ async def _answer(world: World, esb: InMemoryNdrActions) -> Answer:
     assert template.message_id is not None
     assert conversation.id is not None
     senders = SenderResolver(StaticDirectory(), DEFAULT_SENDER)
+    uow = world.uow()
     handle = HandleCustomerReply(
         world.uow(),
-        FollowUpSender(
-            world.uow(), senders, world.meta, world.limiter, world.activity, world.clock
-        ),
+        FollowUpSender(uow, senders, world.step(uow), world.activity, world.clock),
         esb,
         world.activity,
         world.clock,

@@ -216,11 +216,10 @@ async def test_a_reply_at_23_00_to_a_shopper_who_wrote_is_sent_at_once(world: Wo
     assert template.message_id is not None
     world.clock.current = NIGHT
     senders = SenderResolver(StaticDirectory(), DEFAULT_SENDER)
+    uow = world.uow()
     replies = HandleCustomerReply(
         world.uow(),
-        FollowUpSender(
-            world.uow(), senders, world.meta, world.limiter, world.activity, world.clock
-        ),
+        FollowUpSender(uow, senders, world.step(uow), world.activity, world.clock),
         InMemoryNdrActions(),
         world.activity,
         world.clock,
@@ -258,12 +257,12 @@ async def test_a_reminder_due_in_quiet_hours_goes_when_they_end(world: World) ->
     world.clock.current = evening
     fdr = await world.fdr(failed_at=evening - timedelta(minutes=10))
     assert (await world.notify()(fdr)).outcome is Outcome.SENT
+    uow = world.uow()
     reminder = SendReminder(
-        world.uow(),
+        uow,
         SettingsReader(InProcessSettingsCache(ttl=0.0)),
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        world.meta,
-        world.limiter,
+        world.step(uow),
         world.activity,
         world.clock,
         world.options,

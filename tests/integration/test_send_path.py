@@ -23,6 +23,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.content_codec import content_from_json
+from application.ports.repositories import UnitOfWork
+from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import (
@@ -116,14 +118,18 @@ class World:
     activity: RecordingActivityPublisher
     options: NotificationOptions
 
+    def step(self, uow: UnitOfWork) -> SendStep:
+        """The one send step, through this world's Meta and limiter."""
+        return SendStep(uow, self.meta, self.limiter, self.clock)
+
     def notify(self) -> NotifyFailedDelivery:
+        uow = self.uow()
         return NotifyFailedDelivery(
-            uow=self.uow(),
+            uow=uow,
             settings=SettingsReader(InProcessSettingsCache(ttl=0.0)),
             rules=ReasonBook(),
             senders=SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-            gateway=self.meta,
-            limiter=self.limiter,
+            step=self.step(uow),
             activity=self.activity,
             clock=self.clock,
             refs=Refs(),
@@ -134,12 +140,12 @@ class World:
         )
 
     def recheck(self) -> RecheckUnknownSends:
+        uow = self.uow()
         return RecheckUnknownSends(
-            uow=self.uow(),
+            uow=uow,
             settings=SettingsReader(InProcessSettingsCache(ttl=0.0)),
             senders=SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-            gateway=self.meta,
-            limiter=self.limiter,
+            step=self.step(uow),
             activity=self.activity,
             clock=self.clock,
             options=self.options,

@@ -73,13 +73,13 @@ class DeliveryReportFactory(DataclassFactory[DeliveryReport]):
 
 class CustomerReplyFactory(DataclassFactory[CustomerReply]):
     id = None
-    reply_message_id = Use(lambda: f"wamid.reply.{new_id()}")
+    message_id = Use(lambda: f"wamid.reply.{new_id()}")
     customer_phone = Use(_phone)
-    wa_context_outgoing_message_id = None
-    wa_root_outgoing_message_id = None
-    customer_reply_type = ReplyType.BUTTON
-    button_reply_id = None
-    external_updated_at = T0
+    context_message_id = None
+    root_id = None
+    kind = ReplyType.BUTTON
+    button_id = None
+    sent_at = T0
     created_at = T0
     decision = None
     handled_at = None

@@ -140,12 +140,12 @@ async def record_thread(
             await uow.replies.add(
                 CustomerReplyFactory.build(
                     customer_phone=SHOPPER,
-                    wa_context_outgoing_message_id=wamid,
-                    wa_root_outgoing_message_id=template.id,
-                    customer_reply_type=ReplyType.BUTTON,
-                    customer_reply_value="Alternate number",
-                    button_reply_id="alt_number",
-                    external_updated_at=at + timedelta(minutes=5),
+                    context_message_id=wamid,
+                    root_id=template.id,
+                    kind=ReplyType.BUTTON,
+                    value="Alternate number",
+                    button_id="alt_number",
+                    sent_at=at + timedelta(minutes=5),
                     created_at=at + timedelta(minutes=5),
                 )
             )
@@ -166,11 +166,11 @@ async def record_thread(
             await uow.replies.add(
                 CustomerReplyFactory.build(
                     customer_phone=SHOPPER,
-                    wa_context_outgoing_message_id=follow_up_id,
-                    wa_root_outgoing_message_id=template.id,
-                    customer_reply_type=ReplyType.TEXT,
-                    customer_reply_value="call me on 98765 43210 please",
-                    external_updated_at=at + timedelta(minutes=7),
+                    context_message_id=follow_up_id,
+                    root_id=template.id,
+                    kind=ReplyType.TEXT,
+                    value="call me on 98765 43210 please",
+                    sent_at=at + timedelta(minutes=7),
                     created_at=at + timedelta(minutes=7),
                 )
             )

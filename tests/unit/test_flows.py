@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from application.follow_ups import FollowUpSender
+from application.sending import SendStep
 from application.services import SenderResolver
 from domain.conversation import ConversationState
 from domain.flows import ANSWERS, Context, date_title, decide, deliverable_dates
@@ -191,11 +192,11 @@ def test_free_text_is_nudged_once() -> None:
 async def test_no_free_form_message_outside_the_24_hour_window(new_uow: UowFactory) -> None:
     whatsapp = ScriptedWhatsApp()
     clock = FixedClock(WEDNESDAY)
+    step_uow = new_uow()
     sender = FollowUpSender(
-        new_uow(),
+        step_uow,
         SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        whatsapp,
-        NoLimit(),
+        SendStep(step_uow, whatsapp, NoLimit(), clock),
         RecordingActivityPublisher(),
         clock,
     )

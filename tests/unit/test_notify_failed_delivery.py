@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from application.ports.cache import SettingsCache
+from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify.batch_record import RecordPhase
@@ -86,13 +87,13 @@ def make_world(new_uow: UowFactory, cache: SettingsCache | None = None) -> World
         support_phone="+91-9876543210",
         support_email="eshopbox@support.com",
     )
+    uow = new_uow()
     notify = NotifyFailedDelivery(
-        uow=new_uow(),
+        uow=uow,
         settings=SettingsReader(cache or InProcessSettingsCache(ttl=0.0)),
         rules=ReasonBook(),
         senders=SenderResolver(directory, DEFAULT_SENDER),
-        gateway=whatsapp,
-        limiter=NoLimit(),
+        step=SendStep(uow, whatsapp, NoLimit(), clock),
         activity=activity,
         clock=clock,
         refs=CountingRefs(),

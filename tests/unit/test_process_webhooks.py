@@ -11,6 +11,7 @@ from typing import cast
 
 from application.follow_ups import FollowUpSender
 from application.ports.whatsapp import TemplateCatalog
+from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply, ReplyHandled
 from application.use_cases.measure_webhook_backlog import (
@@ -117,8 +118,7 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
         FollowUpSender(
             uow,
             SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-            ScriptedWhatsApp(),
-            NoLimit(),
+            SendStep(uow, ScriptedWhatsApp(), NoLimit(), clock),
             activity,
             clock,
         ),

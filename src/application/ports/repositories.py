@@ -176,14 +176,14 @@ class DeliveryReportRepository(Protocol):
 
 class CustomerReplyRepository(Protocol):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
-        """None when a reply with the same ``reply_message_id`` is stored already."""
+        """None when a reply with the same ``message_id`` is stored already."""
 
-    async def get(self, reply_message_id: str) -> CustomerReply | None: ...
+    async def get(self, message_id: str) -> CustomerReply | None: ...
 
     async def update(self, reply: CustomerReply) -> None:
         """Saves the decision, the handled time and the root link."""
 
-    async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]: ...
+    async def for_root(self, root_id: int) -> list[CustomerReply]: ...
 
 
 class TemplateRepository(Protocol):

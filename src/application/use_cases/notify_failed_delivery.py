@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from application.ports.clock import Clock, IdGenerator
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
+from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify.batch import BatchNotify, Handled
@@ -59,8 +59,7 @@ class NotifyFailedDelivery:
         settings: SettingsReader,
         rules: ReasonBook,
         senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         activity: ActivityPublisher,
         clock: Clock,
         refs: IdGenerator,
@@ -75,12 +74,12 @@ class NotifyFailedDelivery:
         self._options = options
         self._planner = NotificationPlanner(settings, rules, clock, options)
         self._recorder = OutcomeRecorder(uow, activity, clock)
-        self._send = TemplateSend(uow, gateway, limiter, clock, options, self._recorder)
+        self._send = TemplateSend(step, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
         self._batch = BatchNotify(
             PlanPhase(uow, self._planner, self._recorder, senders, held),
             RecordPhase(uow, self._recorder, clock, refs, options),
-            SendPhase(uow, gateway, limiter, clock, options),
+            SendPhase(uow, step, clock, options),
             OutcomePhase(uow, self._recorder, options, clock),
         )
 

@@ -21,8 +21,7 @@ import structlog
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import settle_conversation
+from application.sending import SendStep, settle_conversation
 from application.services import (
     NotificationOptions,
     SenderResolver,
@@ -54,8 +53,7 @@ class RecheckUnknownSends:
         uow: UnitOfWork,
         settings: SettingsReader,
         senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         activity: ActivityPublisher,
         clock: Clock,
         options: NotificationOptions,
@@ -64,7 +62,7 @@ class RecheckUnknownSends:
         self._settings = settings
         self._clock = clock
         self._options = options
-        self._corrections = Corrections(uow, senders, gateway, limiter, activity, clock)
+        self._corrections = Corrections(uow, senders, step, activity, clock)
 
     async def __call__(self, limit: int = 100) -> Rechecked:
         now = self._clock.now()

@@ -16,7 +16,6 @@ from application.follow_through import silent_conversation
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.use_cases.notify.results import outcome_of
@@ -44,8 +43,7 @@ class SendReminder:
         uow: UnitOfWork,
         settings: SettingsReader,
         senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         activity: ActivityPublisher,
         clock: Clock,
         options: NotificationOptions,
@@ -53,7 +51,7 @@ class SendReminder:
         self._uow = uow
         self._settings = settings
         self._senders = senders
-        self._step = SendStep(uow, gateway, limiter, clock)
+        self._step = step
         self._activity = activity
         self._clock = clock
         self._options = options

@@ -7,6 +7,7 @@ from dishka import Provider, Scope, provide
 from application.ports.auth import PushAuthenticator
 from application.ports.cache import SettingsCache
 from application.ports.collaborators import ConnectionDirectory
+from application.sending import SendStep
 from application.services import ReasonBook, SenderResolver, SettingsReader
 from domain.settings import SenderConnection
 from infrastructure.auth.jwt import jwks_client
@@ -16,6 +17,10 @@ from infrastructure.config import Config
 
 class ServicesProvider(Provider):
     scope = Scope.APP
+
+    #: The one send step, one a request (it writes through the request's unit of work), shared
+    #: by templates, batches, reminders, follow-ups and second sends (``application.sending``).
+    send_step = provide(SendStep, scope=Scope.REQUEST)
 
     @provide
     def settings(self, cache: SettingsCache) -> SettingsReader:

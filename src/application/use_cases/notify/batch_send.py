@@ -12,8 +12,7 @@ import asyncio
 
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
-from application.sending import ask_meta
+from application.sending import SendStep
 from application.services import NotificationOptions
 from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.results import Notified, in_flight
@@ -56,14 +55,12 @@ class SendPhase:
     def __init__(
         self,
         uow: UnitOfWork,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         clock: Clock,
         options: NotificationOptions,
     ) -> None:
         self._uow = uow
-        self._gateway = gateway
-        self._limiter = limiter
+        self._step = step
         self._clock = clock
         self._options = options
 
@@ -92,12 +89,10 @@ class SendPhase:
         assert message is not None
         assert conversation is not None
         assert start.content is not None
-        await self._limiter.acquire(start.sender.phone_number_id)
+        await self._step.wait_for_slot(start.sender)
         message.leaves(self._clock.now())
         if not await slots.take(message):
             # Another worker has taken this send since we wrote it: look again later.
             return in_flight(conversation, message, self._options.in_flight_grace_seconds)
-        start.error = await ask_meta(
-            self._gateway, message, start.sender, start.content, self._clock.now()
-        )
+        start.error = await self._step.ask(message, start.sender, start.content)
         return None

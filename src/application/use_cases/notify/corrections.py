@@ -17,9 +17,8 @@ from application.content_codec import content_from_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.reachability import signal_failed_send
-from application.sending import ask_meta, settle, take_slot
+from application.sending import SendStep, settle
 from application.services import SenderResolver
 from application.use_cases.notify.results import attempt_event_key
 from domain.activity import ActivityEvent, Outcome
@@ -36,15 +35,13 @@ class Corrections:
         self,
         uow: UnitOfWork,
         senders: SenderResolver,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
+        step: SendStep,
         activity: ActivityPublisher,
         clock: Clock,
     ) -> None:
         self._uow = uow
         self._senders = senders
-        self._gateway = gateway
-        self._limiter = limiter
+        self._step = step
         self._activity = activity
         self._clock = clock
 
@@ -104,12 +101,10 @@ class Corrections:
         except (NotFound, UpstreamRejected) as exc:
             _log.warning("unknown send not repeated: sender unavailable", error=str(exc))
             return 0  # stays queued: looked at again on the next pass after the wait
-        if not await take_slot(self._uow, self._limiter, self._clock, message, sender):
+        if not await self._step.take_slot(message, sender):
             return 0
         now = self._clock.now()
-        error = await ask_meta(
-            self._gateway, message, sender, content_from_json(message.payload), now
-        )
+        error = await self._step.ask(message, sender, content_from_json(message.payload), now=now)
         message.resend_refused_for_now()
         async with self._uow as uow:
             stored = await settle(uow, message, now)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import structlog
 
-from application.ports.clock import Clock
-from application.ports.repositories import UnitOfWork
-from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.sending import SendStep
 from application.services import NotificationOptions
 from application.use_cases.notify.recording import OutcomeRecorder
@@ -29,14 +26,11 @@ _log = structlog.get_logger("fdr")
 class TemplateSend:
     def __init__(
         self,
-        uow: UnitOfWork,
-        gateway: WhatsAppGateway,
-        limiter: ThroughputLimiter,
-        clock: Clock,
+        step: SendStep,
         options: NotificationOptions,
         recorder: OutcomeRecorder,
     ) -> None:
-        self._step = SendStep(uow, gateway, limiter, clock)
+        self._step = step
         self._options = options
         self._recorder = recorder
 

@@ -38,7 +38,7 @@ def happened_at(entry: ThreadEntry) -> datetime:
     if isinstance(entry, DeliveryReport):
         return entry.external_timestamp
     if isinstance(entry, CustomerReply):
-        return entry.external_updated_at
+        return entry.sent_at
     if isinstance(entry, NdrAction):
         return entry.created_at
     return entry.clicked_at

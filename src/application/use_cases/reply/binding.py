@@ -109,18 +109,16 @@ def new_reply(
     message: InboundMessage, button_id: str | None, root: int | None, now: datetime
 ) -> CustomerReply:
     return CustomerReply(
-        reply_message_id=message.message_id,
+        message_id=message.message_id,
         customer_phone=message.from_phone,
         customer_user_id=message.from_user_id,
-        wa_context_outgoing_message_id=message.context_message_id,
-        wa_root_outgoing_message_id=root,
-        customer_reply_type=reply_type(message),
-        customer_reply_value=(
-            message.button_text or message.reply_title or message.text or message.type
-        ),
-        button_reply_id=button_id,
+        context_message_id=message.context_message_id,
+        root_id=root,
+        kind=reply_type(message),
+        value=message.button_text or message.reply_title or message.text or message.type,
+        button_id=button_id,
         payload=message.payload,
-        external_updated_at=message.timestamp,
+        sent_at=message.timestamp,
         created_at=now,
     )
 

@@ -277,11 +277,11 @@ def thread_item(entry: ThreadEntry) -> ThreadItem:
     if isinstance(entry, CustomerReply):
         return ThreadAnswer(
             at=at,
-            message_id=entry.reply_message_id,
-            answer_type=entry.customer_reply_type,
-            value=mask_numbers_in(entry.customer_reply_value),
-            button_id=entry.button_reply_id,
-            in_reply_to=entry.wa_context_outgoing_message_id,
+            message_id=entry.message_id,
+            answer_type=entry.kind,
+            value=mask_numbers_in(entry.value),
+            button_id=entry.button_id,
+            in_reply_to=entry.context_message_id,
         )
     if isinstance(entry, NdrAction):
         return ThreadAction(

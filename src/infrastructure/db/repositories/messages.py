@@ -461,18 +461,19 @@ _UPDATE_REPLY = (
 
 
 def reply_from_row(row: RowMapping) -> CustomerReply:
+    """The seed's columns, as the domain names them."""
     return CustomerReply(
         id=row["id"],
-        reply_message_id=row["reply_message_id"],
+        message_id=row["reply_message_id"],
         customer_phone=row["customer_phone"],
         customer_user_id=row["customer_user_id"],
-        wa_context_outgoing_message_id=row["wa_context_outgoing_message_id"],
-        wa_root_outgoing_message_id=row["wa_root_outgoing_message_id"],
-        customer_reply_type=ReplyType(row["customer_reply_type"]),
-        customer_reply_value=row["customer_reply_value"],
-        button_reply_id=row["button_reply_id"],
+        context_message_id=row["wa_context_outgoing_message_id"],
+        root_id=row["wa_root_outgoing_message_id"],
+        kind=ReplyType(row["customer_reply_type"]),
+        value=row["customer_reply_value"],
+        button_id=row["button_reply_id"],
         payload=row["payload"],
-        external_updated_at=row["external_updated_at"],
+        sent_at=row["external_updated_at"],
         created_at=row["created_at"],
         decision=row["decision"],
         handled_at=row["handled_at"],
@@ -484,17 +485,17 @@ class SqlCustomerReplyRepository(SqlRepository):
         new_id = await self._insert_unique(
             _INSERT_REPLY,
             {
-                "wa_context_outgoing_message_id": reply.wa_context_outgoing_message_id,
-                "wa_root_outgoing_message_id": reply.wa_root_outgoing_message_id,
-                "context_message_id": reply.wa_context_outgoing_message_id,
-                "reply_message_id": reply.reply_message_id,
+                "wa_context_outgoing_message_id": reply.context_message_id,
+                "wa_root_outgoing_message_id": reply.root_id,
+                "context_message_id": reply.context_message_id,
+                "reply_message_id": reply.message_id,
                 "customer_phone": reply.customer_phone,
                 "customer_user_id": reply.customer_user_id,
-                "customer_reply_type": reply.customer_reply_type.value,
-                "customer_reply_value": reply.customer_reply_value,
-                "button_reply_id": reply.button_reply_id,
+                "customer_reply_type": reply.kind.value,
+                "customer_reply_value": reply.value,
+                "button_reply_id": reply.button_id,
                 "payload": reply.payload,
-                "external_updated_at": reply.external_updated_at,
+                "external_updated_at": reply.sent_at,
                 "decision": reply.decision,
                 "handled_at": reply.handled_at,
                 "created_at": reply.created_at,
@@ -503,13 +504,9 @@ class SqlCustomerReplyRepository(SqlRepository):
         )
         return None if new_id is None else dataclasses.replace(reply, id=new_id)
 
-    async def get(self, reply_message_id: str) -> CustomerReply | None:
+    async def get(self, message_id: str) -> CustomerReply | None:
         row = (
-            (
-                await self._conn.execute(
-                    select(_rep).where(_rep.c.reply_message_id == reply_message_id)
-                )
-            )
+            (await self._conn.execute(select(_rep).where(_rep.c.reply_message_id == message_id)))
             .mappings()
             .first()
         )
@@ -519,18 +516,16 @@ class SqlCustomerReplyRepository(SqlRepository):
         await self._conn.execute(
             _UPDATE_REPLY,
             {
-                "reply_id": reply.reply_message_id,
-                "new_context": reply.wa_context_outgoing_message_id,
-                "new_root": reply.wa_root_outgoing_message_id,
+                "reply_id": reply.message_id,
+                "new_context": reply.context_message_id,
+                "new_root": reply.root_id,
                 "new_decision": reply.decision,
                 "new_handled_at": reply.handled_at,
             },
         )
 
-    async def for_root(self, root_outgoing_id: int) -> list[CustomerReply]:
+    async def for_root(self, root_id: int) -> list[CustomerReply]:
         rows = await self._conn.execute(
-            select(_rep)
-            .where(_rep.c.wa_root_outgoing_message_id == root_outgoing_id)
-            .order_by(_rep.c.id)
+            select(_rep).where(_rep.c.wa_root_outgoing_message_id == root_id).order_by(_rep.c.id)
         )
         return [reply_from_row(r) for r in rows.mappings()]
