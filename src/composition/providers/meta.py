@@ -42,11 +42,11 @@ class MetaProvider(Provider):
 
     @provide(when=META)
     async def meta_client(self, config: Config) -> AsyncIterator[httpx.AsyncClient]:
-        # 16 pools of 12 connections: httpcore's per-request walk of the pool is what costs
+        # 32 pools of 6 connections: httpcore's per-request walk of the pool is what costs
         # (docs/meta.md#the-http-client).
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.meta_timeout_seconds, connect=3.0),
-            transport=ShardedTransport(max_connections=192, shards=16),
+            transport=ShardedTransport(max_connections=192, shards=32),
         )
         yield client
         await client.aclose()
