@@ -30,6 +30,7 @@ from infrastructure.meta.gateway import (
     MetaTemplateCatalog,
 )
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
+from infrastructure.meta.transport import ShardedTransport
 from tests.fakes.meta import FakeGraphApi, closed_port_url, graph_error, send_schema_error
 
 VERSION = "v23.0"
@@ -89,6 +90,13 @@ async def fake() -> AsyncIterator[FakeGraphApi]:
         yield fake
 
 
+def _pools(kind: str) -> dict[str, Any]:
+    """One httpx pool, or the sharded pools the Meta client runs on (docs/meta.md)."""
+    if kind == "sharded":
+        return {"transport": ShardedTransport(max_connections=4, shards=2)}
+    return {}
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     # Generous: a busy machine must not turn an ordinary answer into a timeout.
@@ -97,9 +105,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def impatient_http() -> AsyncIterator[httpx.AsyncClient]:
+async def sharded_http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30.0, **_pools("sharded")) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session", params=["one pool", "sharded"])
+async def impatient_http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     """For the timeout cases only: gives up on an answer after 0.3 s."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0, read=0.3)) as client:
+    timeout = httpx.Timeout(2.0, read=0.3)
+    async with httpx.AsyncClient(timeout=timeout, **_pools(request.param)) as client:
         yield client
 
 
@@ -117,12 +132,15 @@ def meta(fake: FakeGraphApi, http: httpx.AsyncClient, sleeps: Sleeps) -> MetaClo
     return meta_gateway(http, fake.base_url, sleeps)
 
 
-@pytest.fixture(params=["meta", "sandbox"])
+@pytest.fixture(params=["meta", "meta on sharded pools", "sandbox"])
 def harness(request: pytest.FixtureRequest) -> Harness:
     """The same contract against every WhatsAppGateway."""
-    if request.param == "meta":
+    if request.param.startswith("meta"):
         fake: FakeGraphApi = request.getfixturevalue("fake")
         gateway: MetaCloudWhatsApp = request.getfixturevalue("meta")
+        if request.param == "meta on sharded pools":
+            client: httpx.AsyncClient = request.getfixturevalue("sharded_http")
+            gateway = meta_gateway(client, fake.base_url, request.getfixturevalue("sleeps"))
         return Harness(gateway, lambda: [Sent(r.phone_number_id, r.body) for r in fake.requests])
     sandbox = SandboxWhatsApp()
     return Harness(sandbox, lambda: [Sent(s.phone_number_id, dict(s.body)) for s in sandbox.sent])
@@ -308,6 +326,22 @@ async def test_a_timeout_after_sending_is_an_unknown_outcome_and_not_resent(
     assert fake.send_attempts == 1
     assert len(fake.requests) == 1  # Meta has it: only its status webhook can tell
     assert sleeps.calls == []
+
+
+async def test_more_sends_at_once_than_connections_all_go_out_after_a_timeout(
+    impatient_http: httpx.AsyncClient, fake: FakeGraphApi, sleeps: Sleeps
+) -> None:
+    meta = meta_gateway(impatient_http, fake.base_url, sleeps)
+    fake.delay_next(5.0)
+    with pytest.raises(SendOutcomeUnknown):
+        await meta.send(SENDER, CUSTOMER, TEMPLATE, client_ref="lost")
+    receipts = await asyncio.gather(
+        *(meta.send(SENDER, CUSTOMER, THANKS, client_ref=f"ref-{i}") for i in range(12))
+    )
+    assert len({r.message_id for r in receipts}) == 12
+    assert sorted(r.body["biz_opaque_callback_data"] for r in fake.requests[1:]) == sorted(
+        f"ref-{i}" for i in range(12)
+    )
 
 
 async def test_a_dropped_connection_is_an_unknown_outcome(

@@ -19,6 +19,7 @@ from infrastructure.meta.gateway import (
 )
 from infrastructure.meta.registry import MetaTemplateRegistry, SandboxTemplateRegistry
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
+from infrastructure.meta.transport import ShardedTransport
 from infrastructure.meta.webhook import MetaWebhookFormat
 
 
@@ -41,9 +42,11 @@ class MetaProvider(Provider):
 
     @provide(when=META)
     async def meta_client(self, config: Config) -> AsyncIterator[httpx.AsyncClient]:
+        # 32 pools of 6 connections: httpcore's per-request walk of the pool is what costs
+        # (docs/meta.md#the-http-client).
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.meta_timeout_seconds, connect=3.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            transport=ShardedTransport(max_connections=192, shards=32),
         )
         yield client
         await client.aclose()
