@@ -164,7 +164,7 @@ async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) ->
     sizes = (2_000, 9_000, 6_000, 1_500, 1_500) if quick else (2_000, 30_000, 12_000, 3_000, 3_000)
     per_run = 50 + sum(_needed(n) for n in sizes)
     per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick])  # and the reference
-    pool = _Messages(await seed_messages(stack.engine, 3_000_000, per_round * rounds + 100))
+    pool = _Messages(await seed_messages(stack.engine, 4_000_000, per_round * rounds + 100))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     runs["reference"] = []
     for round_ in range(rounds):
