@@ -26,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,16 @@ async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[
     return results
 
 
+async def _section(
+    results: dict[str, Any], name: str, title: str, run: Coroutine[Any, Any, dict[str, Any]]
+) -> None:
+    """One section of the run, with the CPU the rest of the machine used meanwhile."""
+    print(title, file=sys.stderr)
+    cpu = env.CpuAccount()
+    results[name] = await run
+    results[name]["machine_cpu"] = cpu.report()
+
+
 async def _run_on_stack(
     stack: BenchStack,
     sections: list[str],
@@ -269,20 +280,26 @@ async def _run_on_stack(
     if "memory" in sections:
         results["memory"] = _memory(results)
     if "answers" in sections:
-        print("answers: taps handled with Meta at 50 ms, 1 and 2 `serve`", file=sys.stderr)
-        cpu = env.CpuAccount()
-        results["answers"] = await run_answers(stack, baseline, quick)
-        results["answers"]["machine_cpu"] = cpu.report()
+        await _section(
+            results,
+            "answers",
+            "answers: taps handled with Meta at 50 ms, 1 and 2 `serve`",
+            run_answers(stack, baseline, quick),
+        )
     if "compare" in sections:
-        print("compare: the reference, before and after, side by side", file=sys.stderr)
-        cpu = env.CpuAccount()
-        results["compare"] = await run_compare(stack, baseline, quick)
-        results["compare"]["machine_cpu"] = cpu.report()
+        await _section(
+            results,
+            "compare",
+            "compare: the reference, before and after, side by side",
+            run_compare(stack, baseline, quick),
+        )
     if "statuses" in sections:
-        print("statuses: 1000-status bodies through the pump, before and after", file=sys.stderr)
-        cpu = env.CpuAccount()
-        results["statuses"] = await run_statuses(stack, baseline, quick)
-        results["statuses"]["machine_cpu"] = cpu.report()
+        await _section(
+            results,
+            "statuses",
+            "statuses: 1000-status bodies through the pump, before and after",
+            run_statuses(stack, baseline, quick),
+        )
     if "profile" in sections:
         print("profile: serve and worker under cProfile", file=sys.stderr)
         results["profile"] = await run_profile(stack, quick)

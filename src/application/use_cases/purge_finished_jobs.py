@@ -9,33 +9,16 @@ human); at most ``batch`` rows per transaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
-import structlog
-
-from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
-from application.use_cases.purge_webhook_bodies import (
-    PURGE_BATCH,
-    cutoff_before,
-    delete_in_batches,
-)
-
-_log = structlog.get_logger("maintenance")
+from application.use_cases.purge_webhook_bodies import PurgeOld
 
 
-class PurgeFinishedJobs:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
-        self._uow = uow
-        self._clock = clock
+class PurgeFinishedJobs(PurgeOld):
+    """Jobs done or cancelled (and last due) before the cut-off."""
 
-    async def __call__(self, keep: timedelta, batch: int = PURGE_BATCH) -> int:
-        """Deletes jobs finished longer than ``keep`` ago; how many."""
-        cutoff = cutoff_before(self._clock, keep)
+    purged = "finished scheduled jobs purged"
 
-        async def one_batch(uow: UnitOfWork) -> int:
-            return await uow.jobs.purge_finished(cutoff, batch)
-
-        total = await delete_in_batches(self._uow, one_batch, batch)
-        _log.info("finished scheduled jobs purged", deleted=total, before=cutoff.isoformat())
-        return total
+    async def _delete(self, uow: UnitOfWork, cutoff: datetime, batch: int) -> int:
+        return await uow.jobs.purge_finished(cutoff, batch)
