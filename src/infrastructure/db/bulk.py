@@ -1,42 +1,61 @@
-"""Many rows in one round trip, without escaping them: MariaDB's bulk insert.
+"""Large values sent without escaping them: MariaDB's binary protocol, where it pays.
 
-On the text protocol every value of a multi-row ``INSERT`` is escaped into the SQL text by
-asyncmy (a ``str.translate`` over each character: about 25 µs for a status's row, most of it
-the status's JSON). MariaDB's ``COM_STMT_BULK_EXECUTE`` binds all rows of a prepared
-statement in their binary form instead: asyncmy sends an ``executemany`` that way when the
-connection keeps server-side prepared statements (its ``stmt_cache_size``). The statement
-cache is switched on for that one call only: every other statement of the service stays on
-the text protocol (why: BENCHMARKS.md, "Stop 13: statuses").
+On the text protocol every value is escaped into the SQL text by asyncmy (a ``str.translate``
+over each character: about 25 µs for a status's row, most of it the status's JSON, and about
+15 ms for a 1000-status webhook body). With server-side prepared statements the values go in
+their binary form instead: asyncmy does so when the connection keeps prepared statements (its
+``stmt_cache_size``), and then sends an ``executemany`` as one MariaDB bulk command
+(``COM_STMT_BULK_EXECUTE``). ``binary_protocol`` switches the statement cache on for the
+statements inside it only: every other statement of the service stays on the text protocol,
+where a NULL parameter cannot upset MariaDB's collation rules (BENCHMARKS.md, "Stop 13:
+statuses": error 1267 against the ``ascii_bin`` wamid columns).
 
-Anything else (SQLite, MySQL, a driver without bulk support) is told ``False`` and inserts
-the usual way.
+On anything else (SQLite, MySQL, a driver without bulk support) both do nothing special.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Dialect, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: Prepared statements a connection keeps while a bulk insert runs: one per column set
-#: (columns that are NULL in every row are left out, as the bulk command needs a type).
+#: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
+#: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows).
 _STATEMENTS = 16
 #: A bulk command is one packet that must stay under ``max_allowed_packet`` (16 MB by
 #: default on MariaDB 10.11): rows are sent in parts of at most this many bytes of text.
 PART_BYTES = 4 * 1024 * 1024
 
 
-def _driver(conn: AsyncConnection, raw: Any) -> Any | None:
+async def _driver(conn: AsyncConnection) -> Any | None:
+    """asyncmy's connection when it talks to a MariaDB that takes bulk commands."""
     if conn.dialect.name != "mysql":
         return None
-    driver = getattr(raw, "driver_connection", None)
+    driver = getattr(await conn.get_raw_connection(), "driver_connection", None)
     if not getattr(driver, "_bulk_supported", False) or not hasattr(driver, "_stmt_cache_size"):
         return None
     return driver
+
+
+@contextlib.asynccontextmanager
+async def binary_protocol(conn: AsyncConnection) -> AsyncIterator[bool]:
+    """The statements run inside on ``conn`` are prepared on the server and their values
+    sent unescaped (MariaDB); yields whether they are."""
+    driver = await _driver(conn)
+    if driver is None:
+        yield False
+        return
+    cached = driver._stmt_cache_size
+    driver._stmt_cache_size = max(cached, _STATEMENTS)
+    try:
+        yield True
+    finally:
+        driver._stmt_cache_size = cached
 
 
 def _bound(value: Any) -> Any:
@@ -82,18 +101,13 @@ async def bulk_insert(
     connection cannot (the caller then inserts them its own way)."""
     if not rows:
         return True
-    driver = _driver(conn, await conn.get_raw_connection())
-    if driver is None:
+    if await _driver(conn) is None:
         return False
     names = tuple(n for n in rows[0] if any(r[n] is not None for r in rows))
     statement, order = _statement(conn.dialect, table, names, ignore)
     values = [tuple(_bound(r[n]) for n in order) for r in rows]
-    cached = driver._stmt_cache_size
-    driver._stmt_cache_size = max(cached, _STATEMENTS)
-    try:
+    async with binary_protocol(conn):
         for part in _parts(values, part_bytes):
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
             await conn.exec_driver_sql(statement, list(part))
-    finally:
-        driver._stmt_cache_size = cached
     return True
