@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -115,7 +115,10 @@ async def test_a_batch_of_reports_is_stored_exactly_as_given(uow_factory: UowFac
         error_title='Message undeliverable: "it\'s" \\ 🚫',
         payload='{"title":"a \\"quoted\\" \\\\ back\\u0000slash","emoji":"🙂"}\x00\n',
         external_timestamp=T0 + timedelta(seconds=1, microseconds=250),
-        created_at=T0 + timedelta(microseconds=999_999),
+        # Any zone given, UTC stored.
+        created_at=(T0 + timedelta(microseconds=999_999)).astimezone(
+            timezone(timedelta(hours=5, minutes=30))
+        ),
         pricing=None,
     )
     priced = DeliveryReportFactory.build(

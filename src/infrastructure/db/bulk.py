@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+import operator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import DateTime, Dialect, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from infrastructure.db.types import UtcDateTime
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows).
@@ -58,34 +62,63 @@ async def binary_protocol(conn: AsyncConnection) -> AsyncIterator[bool]:
         driver._stmt_cache_size = cached
 
 
-def _bound(value: Any) -> Any:
-    """What the column types do on the way in: aware datetimes become naive UTC."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A bulk insert of some columns: its SQL, and how a row becomes its parameters."""
+
+    statement: str
+    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values in the statement's order
+    times: tuple[int, ...]  # positions of datetime columns (stored naive UTC)
+    long: tuple[int, ...]  # positions of unbounded columns (TEXT, BLOB), their sizes counted
+    bounded: int  # at most this many bytes for the other columns of a row
 
 
-def _parts(rows: Sequence[tuple[Any, ...]], limit: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+@functools.lru_cache(maxsize=64)
+def _shape(dialect: Dialect, table: Table, names: tuple[str, ...], ignore: bool) -> _Shape:
+    insert_ = insert(table).prefix_with("IGNORE") if ignore else insert(table)
+    compiled = insert_.compile(dialect=dialect, column_keys=list(names))
+    assert compiled.positiontup is not None
+    order = tuple(compiled.positiontup)
+    types = [table.c[n].type for n in order]
+    long = tuple(i for i, t in enumerate(types) if getattr(t, "length", 0) is None)
+    return _Shape(
+        statement=str(compiled),
+        row=operator.itemgetter(*order) if len(order) > 1 else lambda r: (r[order[0]],),
+        times=tuple(i for i, t in enumerate(types) if isinstance(t, (DateTime, UtcDateTime))),
+        long=long,
+        bounded=sum(4 * (getattr(t, "length", None) or 8) for t in types),
+    )
+
+
+def _parameters(shape: _Shape, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them: what the column types do on the way in (aware
+    datetimes become naive UTC), in C where it can be (a status's row costs about 2 µs)."""
+    if not shape.times:
+        return [shape.row(r) for r in rows]
+    values = []
+    for r in rows:
+        row = list(shape.row(r))
+        for i in shape.times:
+            if row[i] is not None and row[i].tzinfo is not None:
+                row[i] = row[i].astimezone(UTC).replace(tzinfo=None)
+        values.append(tuple(row))
+    return values
+
+
+def _parts(
+    shape: _Shape, rows: list[tuple[Any, ...]], limit: int
+) -> Iterator[list[tuple[Any, ...]]]:
     start, size = 0, 0
     for i, row in enumerate(rows):
-        length = sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        length = shape.bounded
+        for j in shape.long:
+            length += len(row[j]) if row[j] is not None else 0
         if i > start and size + length > limit:
             yield rows[start:i]
             start, size = i, 0
         size += length
     if start < len(rows):
         yield rows[start:]
-
-
-@functools.lru_cache(maxsize=64)
-def _statement(
-    dialect: Dialect, table: Table, names: tuple[str, ...], ignore: bool
-) -> tuple[str, tuple[str, ...]]:
-    """The ``INSERT`` of these columns as the driver takes it, and its parameters' order."""
-    insert_ = insert(table).prefix_with("IGNORE") if ignore else insert(table)
-    compiled = insert_.compile(dialect=dialect, column_keys=list(names))
-    assert compiled.positiontup is not None
-    return str(compiled), tuple(compiled.positiontup)
 
 
 async def bulk_insert(
@@ -104,10 +137,9 @@ async def bulk_insert(
     if await _driver(conn) is None:
         return False
     names = tuple(n for n in rows[0] if any(r[n] is not None for r in rows))
-    statement, order = _statement(conn.dialect, table, names, ignore)
-    values = [tuple(_bound(r[n]) for n in order) for r in rows]
+    shape = _shape(conn.dialect, table, names, ignore)
     async with binary_protocol(conn):
-        for part in _parts(values, part_bytes):
+        for part in _parts(shape, _parameters(shape, rows), part_bytes):
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
-            await conn.exec_driver_sql(statement, list(part))
+            await conn.exec_driver_sql(shape.statement, part)
     return True
