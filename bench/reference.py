@@ -43,25 +43,33 @@ _CREATE = (
 _INSERT = "INSERT INTO bench_ref_inbox (body, received_at) VALUES (%s, UTC_TIMESTAMP(6))"
 
 
-def _receiver(port: int, database_url: str, secret: str) -> None:
-    import asyncmy
-    import uvicorn
+def _connect_args(database_url: str) -> dict[str, Any]:
+    """asyncmy's arguments for the bench's database (no ORM, no service code)."""
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "password": url.password or "",
+        "db": url.database,
+        "autocommit": False,
+    }
+
+
+def _receiver(port: int, database_url: str, secret: str) -> None:
+    import asyncmy
+    import uvicorn
+
     key = secret.encode()
     pools: list[Any] = []
 
     async def open_pool() -> None:
         pool = await asyncmy.create_pool(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            db=url.database,
+            **_connect_args(database_url),
             minsize=1,
             maxsize=10,  # the service's pool size
-            autocommit=False,
         )
         async with pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(_CREATE)
@@ -214,19 +222,10 @@ async def apply_statuses(
 ) -> dict[str, Any]:
     """Applies ``bodies``; the CPU seconds of this process and the wall seconds it took."""
     import asyncmy
-    from sqlalchemy.engine import make_url
 
-    url = make_url(database_url)
     decode = msgspec.json.Decoder(_Body).decode
     status = msgspec.json.Decoder(_Status).decode
-    conn = await asyncmy.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        db=url.database,
-        autocommit=False,
-    )
+    conn = await asyncmy.connect(**_connect_args(database_url))
     cpu0, wall0, applied = time.process_time(), time.monotonic(), 0
     try:
         async with conn.cursor() as cur:
