@@ -1,6 +1,7 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
 ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile,
-statuses (1000-status bodies through the pump, before and after: ``bench/statuses.py``).
+statuses (1000-status bodies through the pump, before and after, against the reference status
+writer: ``bench/statuses.py``).
 
 ``answers`` measures answers handled per second (Meta at 50 ms) with 1 and 2 ``serve``
 processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py``); with

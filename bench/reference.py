@@ -7,6 +7,12 @@
 - **sender**: pulls from the Pub/Sub emulator with gcloud-aio (as the worker), POSTs one
   template send per event to the Meta fake with httpx (as the worker), acknowledges.
   Nothing else: no database, no limiter, no settings.
+- **status writer** (``apply_statuses``, in the bench's process): applies Meta's status
+  bodies to the service's tables with asyncmy and the simplest correct multi-row SQL, 500
+  statuses a transaction as the pump: each body stored (``bench_ref_inbox``), the messages
+  looked up by wamid, every status logged with one multi-row ``INSERT IGNORE``, and each
+  message moved forward only with one ``UPDATE ... WHERE status IN (its predecessors)`` per
+  new status. Nothing else: no HTTP, no timeline events, no conversations, no problems.
 
     python -m bench.reference receiver --port 8200 --database-url mysql+asyncmy://... --secret S
     python -m bench.reference sender --emulator 127.0.0.1:8085 --subscription projects/p/... \
@@ -20,8 +26,12 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 
 REFERENCE_TABLE = "bench_ref_inbox"
@@ -33,25 +43,33 @@ _CREATE = (
 _INSERT = "INSERT INTO bench_ref_inbox (body, received_at) VALUES (%s, UTC_TIMESTAMP(6))"
 
 
-def _receiver(port: int, database_url: str, secret: str) -> None:
-    import asyncmy
-    import uvicorn
+def _connect_args(database_url: str) -> dict[str, Any]:
+    """asyncmy's arguments for the bench's database (no ORM, no service code)."""
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 3306,
+        "user": url.username or "root",
+        "password": url.password or "",
+        "db": url.database,
+        "autocommit": False,
+    }
+
+
+def _receiver(port: int, database_url: str, secret: str) -> None:
+    import asyncmy
+    import uvicorn
+
     key = secret.encode()
     pools: list[Any] = []
 
     async def open_pool() -> None:
         pool = await asyncmy.create_pool(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            db=url.database,
+            **_connect_args(database_url),
             minsize=1,
             maxsize=10,  # the service's pool size
-            autocommit=False,
         )
         async with pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(_CREATE)
@@ -151,6 +169,139 @@ async def _sender(emulator: str, subscription: str, meta: str, concurrency: int)
             task = asyncio.create_task(send(message))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
+
+
+class _Status(msgspec.Struct):
+    id: str
+    status: str
+    timestamp: str
+    biz_opaque_callback_data: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    pricing: dict[str, Any] | None = None
+
+
+class _Value(msgspec.Struct):
+    statuses: list[msgspec.Raw] = []
+
+
+class _Change(msgspec.Struct):
+    value: _Value
+
+
+class _Entry(msgspec.Struct):
+    changes: list[_Change]
+
+
+class _Body(msgspec.Struct):
+    entry: list[_Entry]
+
+
+#: Which stored statuses each new one may replace (a status never goes back).
+_BEFORE = {
+    "sent": ("accepted", "pending", "queued", "retrying", "unknown"),
+    "delivered": ("accepted", "pending", "queued", "retrying", "sent", "unknown"),
+    "read": ("accepted", "delivered", "pending", "queued", "retrying", "sent", "unknown"),
+    "failed": ("accepted", "delivered", "pending", "queued", "read", "retrying", "sent", "unknown"),
+}
+_FAILED = (
+    "UPDATE wa_outgoing_messages SET status = 'failed', error_code = %s, error_title = %s,"
+    " updated_at = %s WHERE id = %s AND status IN ('accepted', 'delivered', 'pending',"
+    " 'queued', 'read', 'retrying', 'sent', 'unknown')"
+)
+_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+_LOG = (
+    "INSERT IGNORE INTO wa_dlr_messages (wa_outgoing_message_id, message_id, status, client_ref,"
+    " error_code, error_title, payload, external_timestamp, created_at, updated_at,"
+    " pricing_billable, pricing_model, pricing_category, pricing_type)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+async def apply_statuses(
+    database_url: str, bodies: Sequence[bytes], per_transaction: int = 500
+) -> dict[str, Any]:
+    """Applies ``bodies``; the CPU seconds of this process and the wall seconds it took."""
+    import asyncmy
+
+    decode = msgspec.json.Decoder(_Body).decode
+    status = msgspec.json.Decoder(_Status).decode
+    conn = await asyncmy.connect(**_connect_args(database_url))
+    cpu0, wall0, applied = time.process_time(), time.monotonic(), 0
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(_CREATE)
+        await conn.commit()
+        rows: list[tuple[_Status, str]] = []
+        for body in bodies:
+            async with conn.cursor() as cur:
+                await cur.execute(_INSERT, (body,))
+            await conn.commit()
+            for entry in decode(body).entry:
+                for change in entry.changes:
+                    rows += [(status(raw), bytes(raw).decode()) for raw in change.value.statuses]
+        rows.sort(key=lambda r: r[0].id)  # a message's ticks in one transaction
+        for start in range(0, len(rows), per_transaction):
+            applied += await _apply(conn, rows[start : start + per_transaction])
+    finally:
+        conn.close()
+    return {
+        "statuses": applied,
+        "cpu_seconds": time.process_time() - cpu0,
+        "wall_seconds": time.monotonic() - wall0,
+    }
+
+
+async def _apply(conn: Any, rows: list[tuple[Any, str]]) -> int:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    wamids = sorted({s.id for s, _ in rows})
+    async with conn.cursor() as cur:
+        marks = ", ".join(["%s"] * len(wamids))
+        await cur.execute(
+            f"SELECT message_id, id FROM wa_outgoing_messages WHERE message_id IN ({marks})",  # noqa: S608
+            wamids,
+        )
+        ids = dict(await cur.fetchall())
+        log: list[tuple[Any, ...]] = []
+        last: dict[str, tuple[str, dict[str, Any]]] = {}
+        for s, payload in rows:
+            error = (s.errors or [{}])[0]
+            pricing = s.pricing or {}
+            log.append(
+                (
+                    ids.get(s.id),
+                    s.id,
+                    s.status,
+                    s.biz_opaque_callback_data,
+                    error.get("code"),
+                    error.get("title"),
+                    payload,
+                    datetime.fromtimestamp(int(s.timestamp), UTC).replace(tzinfo=None),
+                    now,
+                    now,
+                    pricing.get("billable"),
+                    pricing.get("pricing_model"),
+                    pricing.get("category"),
+                    pricing.get("type"),
+                )
+            )
+            if s.id in ids and _RANK[s.status] >= _RANK.get(last.get(s.id, ("", {}))[0], 0):
+                last[s.id] = (s.status, error)
+        await cur.executemany(_LOG, log)
+        by_status: dict[str, list[int]] = {}
+        for wamid, (new, error) in last.items():
+            if new == "failed":  # each with its own error
+                await cur.execute(_FAILED, (error.get("code"), error.get("title"), now, ids[wamid]))
+            else:
+                by_status.setdefault(new, []).append(ids[wamid])
+        for new, moved in by_status.items():
+            await cur.execute(
+                f"UPDATE wa_outgoing_messages SET status = %s, updated_at = %s"  # noqa: S608
+                f" WHERE id IN ({', '.join(['%s'] * len(moved))})"
+                f" AND status IN ({', '.join(['%s'] * len(_BEFORE[new]))})",
+                (new, now, *moved, *_BEFORE[new]),
+            )
+    await conn.commit()
+    return len(rows)
 
 
 def main() -> None:

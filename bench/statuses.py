@@ -12,6 +12,11 @@ alike. Each run of a variant:
 - **single**: single-status POSTs at c=64 on their own; the reference receiver
   (``bench/reference.py``: verify, insert, 200) takes the same load once per round.
 
+The floor of the batched step, once per round: the reference status writer
+(``bench/reference.py``, ``apply_statuses``: the same bodies applied with the simplest
+correct multi-row SQL, no service code, in the bench's own process), its statuses per second
+and CPU per status; ``ratios`` sets each run of ``serve`` against the floor of its round.
+
 ``WA_BENCH_PYSPY=/path/to/py-spy`` records a flame graph (``speedscope`` JSON in the run's
 directory) of each variant's batched step.
 """
@@ -29,7 +34,8 @@ from typing import Any
 from bench.compare import _Messages, _needed, _post
 from bench.env import ServiceProcess
 from bench.ingest import _cpu, _mariadb, wait_drained
-from bench.payloads import Seeded, seed_messages
+from bench.payloads import Seeded, seed_messages, status_webhooks
+from bench.reference import apply_statuses
 from bench.stack import BenchStack
 from bench.stats import ms, percentile
 
@@ -130,6 +136,46 @@ async def _reference(stack: BenchStack, pool: _Messages, quick: bool) -> dict[st
     return row
 
 
+async def _reference_writer(stack: BenchStack, messages: Sequence[Seeded]) -> dict[str, Any]:
+    """The floor: the same kind of 1000-status bodies applied by ``apply_statuses``."""
+    bodies = [hook.body for hook in status_webhooks(messages, 1000)]
+    mariadb = _mariadb()
+    db0, load0 = _cpu(mariadb), _load()
+    done = await apply_statuses(stack.database_url, bodies)
+    wall = done["wall_seconds"]
+    row = {
+        "updates": done["statuses"],
+        "processed_updates_per_s": round(done["statuses"] / wall, 1),
+        "cpu_us_per_update": round(done["cpu_seconds"] / max(done["statuses"], 1) * 1e6, 1),
+        "cores": round(done["cpu_seconds"] / wall, 2),
+        "mariadb_cores": round((_cpu(mariadb) - db0) / wall, 2),
+        "load_average_1m": [load0, _load()],
+    }
+    print(f"  statuses reference writer {row}", flush=True)
+    return row
+
+
+def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, float]]]:
+    """Each run's batched step against the floor of its round: rate ours / floor, CPU per
+    status ours / floor."""
+    floors = runs["reference_writer"]
+    ratios: dict[str, list[dict[str, float]]] = {}
+    for name in ("before", "after"):
+        for run, floor in zip(runs.get(name, []), floors, strict=False):
+            batched = run["batched"]
+            ratios.setdefault(name, []).append(
+                {
+                    "rate": round(
+                        batched["processed_updates_per_s"] / floor["processed_updates_per_s"], 2
+                    ),
+                    "cpu": round(
+                        batched["serve_cpu_us_per_update"] / floor["cpu_us_per_update"], 2
+                    ),
+                }
+            )
+    return ratios
+
+
 async def _variant(
     stack: BenchStack, variant: str, src: Path | None, pool: _Messages, quick: bool, tag: str
 ) -> dict[str, Any]:
@@ -163,12 +209,15 @@ async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) ->
     rounds = 1 if quick else 2
     sizes = (2_000, 9_000, 6_000, 1_500, 1_500) if quick else (2_000, 30_000, 12_000, 3_000, 3_000)
     per_run = 50 + sum(_needed(n) for n in sizes)
-    per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick])  # and the reference
+    floor = _needed(9_000 if quick else 30_000)  # the reference status writer's messages
+    per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick]) + floor
     pool = _Messages(await seed_messages(stack.engine, 4_000_000, per_round * rounds + 100))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     runs["reference"] = []
+    runs["reference_writer"] = []
     for round_ in range(rounds):
         runs["reference"].append(await _reference(stack, pool, quick))
+        runs["reference_writer"].append(await _reference_writer(stack, pool.take(floor)))
         for name, src in variants:
             runs[name].append(await _variant(stack, name, src, pool, quick, f"{name}-{round_}"))
     duplicates = await stack.scalar("SELECT COUNT(*) FROM wa_dlr_messages") - await stack.scalar(
@@ -177,5 +226,6 @@ async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) ->
     return {
         "baseline_src": str(baseline) if baseline else None,
         "runs": runs,
+        "ratios_to_reference_writer": _ratios(runs),
         "duplicate_reports": duplicates,
     }

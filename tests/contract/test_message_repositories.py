@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.cost import Pricing
 from domain.errors import Conflict
 from domain.messages import MessageKind, OutgoingMessage
 from domain.status import MessageStatus
@@ -100,6 +101,49 @@ async def test_a_status_is_stored_once_per_message_and_status(uow_factory: UowFa
     assert [(r.status, r.payload) for r in stored] == [
         (MessageStatus.DELIVERED, '{"a":1}'),
         (MessageStatus.READ, '{"a":1}'),
+    ]
+
+
+async def test_a_batch_of_reports_is_stored_exactly_as_given(uow_factory: UowFactory) -> None:
+    """Every column of every row as given, whatever the other rows hold: columns set in some
+    rows only, payloads with quotes, backslashes, NUL and emoji, sub-second times, pricing."""
+    failed = DeliveryReportFactory.build(
+        status=MessageStatus.FAILED,
+        wa_outgoing_message_id=new_id(),
+        client_ref=f"ref-{new_id()}",
+        error_code=131026,
+        error_title='Message undeliverable: "it\'s" \\ 🚫',
+        payload='{"title":"a \\"quoted\\" \\\\ back\\u0000slash","emoji":"🙂"}\x00\n',
+        external_timestamp=T0 + timedelta(seconds=1, microseconds=250),
+        # Any zone given, UTC stored.
+        created_at=(T0 + timedelta(microseconds=999_999)).astimezone(
+            timezone(timedelta(hours=5, minutes=30))
+        ),
+        pricing=None,
+    )
+    priced = DeliveryReportFactory.build(
+        status=MessageStatus.SENT,
+        payload="{}",
+        pricing=Pricing(
+            billable=True, model="PMP", category="utility", type="regular", conversation_id="c1"
+        ),
+    )
+    free = dataclasses.replace(
+        priced,
+        message_id=f"wamid.{new_id()}",
+        pricing=Pricing(
+            billable=False, model="PMP", category="service", type="free_customer_service"
+        ),
+    )
+    bare = DeliveryReportFactory.build(status=MessageStatus.READ, payload="", pricing=None)
+    given = [failed, priced, free, bare]
+    async with uow_factory() as uow:
+        fresh = await uow.delivery_reports.add_many(given)
+        stored = [await uow.delivery_reports.for_message(r.message_id) for r in given]
+        await uow.commit()
+    assert fresh == given
+    assert [[dataclasses.replace(r, id=None) for r in rows] for rows in stored] == [
+        [r] for r in given
     ]
 
 

@@ -1,5 +1,5 @@
 """The benchmarks cannot rot: a tiny ingest round against a real ``serve``, the peer, and the
-reference receiver and sender.
+reference receiver, sender and status writer.
 
 ``make bench`` is not part of ``make test``; this runs the same code on a few hundred updates
 (its own database, Redis prefix and processes, the session's emulator) and checks that
@@ -18,6 +18,7 @@ from bench.ingest import WEBHOOK_PATH, Level, run_ingest
 from bench.outcomes import run_outcomes
 from bench.payloads import Webhook, http_request, seed_messages, status_webhooks
 from bench.peer import run_peer
+from bench.reference import apply_statuses
 from bench.scheduler import run_scheduler
 from bench.stack import bench_stack
 
@@ -100,6 +101,24 @@ async def test_the_reference_receiver_and_sender_do_their_little(pubsub_emulator
         finally:
             await sender.stop()
         assert sorted(sends.shipments) == sorted(ids)
+
+
+async def test_the_reference_status_writer_moves_messages_forward_once(
+    pubsub_emulator_host: str,
+) -> None:
+    async with bench_stack(meta_delay=0.0, emulator_host=pubsub_emulator_host) as stack:
+        messages = await seed_messages(stack.engine, 9_100_000, 40)
+        bodies = [hook.body for hook in status_webhooks(messages, 25)]
+        first = await apply_statuses(stack.database_url, bodies, per_transaction=20)
+        again = await apply_statuses(stack.database_url, bodies, per_transaction=20)
+        read = await stack.scalar(
+            "SELECT COUNT(*) FROM wa_outgoing_messages WHERE id >= 9100000 AND status = 'read'"
+        )
+        logged = await stack.scalar(
+            "SELECT COUNT(*) FROM wa_dlr_messages WHERE wa_outgoing_message_id >= 9100000"
+        )
+    assert (first["statuses"], again["statuses"]) == (120, 120)
+    assert (read, logged) == (40, 120)
 
 
 async def test_the_scheduler_round_does_every_job_once_across_processes() -> None:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import cast
 
+import pytest
+
 from application.follow_ups import FollowUpSender
 from application.ports.whatsapp import TemplateCatalog
 from application.sending import SendStep
@@ -104,15 +106,24 @@ async def _sent_templates(new_uow: UowFactory) -> list[str]:
     return wamids
 
 
+@pytest.mark.parametrize("lanes", [False, True], ids=["one-by-one", "lanes"])
 async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transaction(
-    new_uow: UowFactory,
+    new_uow: UowFactory, lanes: bool
 ) -> None:
+    """With lanes, chunks are recorded at once, each in a unit of work of its own."""
     wamids = await _sent_templates(new_uow)
     clock = FixedClock()
     activity = RecordingActivityPublisher()
     uow = new_uow()
     reports = CountingReports(uow, activity, clock)
     reports.calls = []
+
+    @asynccontextmanager
+    async def recorders() -> AsyncIterator[RecordDeliveryReports]:
+        recorder = CountingReports(new_uow(), activity, clock)
+        recorder.calls = reports.calls
+        yield recorder
+
     replies = HandleCustomerReply(
         uow,
         FollowUpSender(
@@ -140,6 +151,7 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
         lambda: nullcontext(replies),
         RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
         clock,
+        report_lanes=recorders if lanes else None,
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, spread over three bodies.

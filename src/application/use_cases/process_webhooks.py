@@ -24,14 +24,24 @@ from application.ports.webhooks import WebhookDecoder
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.inbox.bodies import STATUSES_PER_TRANSACTION, Body, ProcessedBatch
 from application.use_cases.inbox.closing import CloseBodies
-from application.use_cases.inbox.reports import record_statuses, record_template_changes
+from application.use_cases.inbox.reports import (
+    ReportRecorders,
+    record_statuses,
+    record_template_changes,
+)
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage
 
-__all__ = ["STATUSES_PER_TRANSACTION", "ProcessWebhooks", "ProcessedBatch", "ReplyHandlers"]
+__all__ = [
+    "STATUSES_PER_TRANSACTION",
+    "ProcessWebhooks",
+    "ProcessedBatch",
+    "ReplyHandlers",
+    "ReportRecorders",
+]
 
 _log = structlog.get_logger("webhooks")
 
@@ -67,8 +77,12 @@ class ProcessWebhooks:
         clock: Clock,
         reply_concurrency: int = REPLY_CONCURRENCY,
         preferences: RecordPreferences | None = None,
+        report_lanes: ReportRecorders | None = None,
     ) -> None:
+        """``report_lanes``: chunks of statuses recorded at once, each in a unit of work of
+        its own (``inbox.reports``); without, one after the other with ``reports``."""
         self._preferences = preferences
+        self._report_lanes = report_lanes
         self._uow = uow
         self._decoder = decoder
         self._reports = reports
@@ -115,7 +129,7 @@ class ProcessWebhooks:
                 continue
             bodies.append(Body(delivery, parsed, list(parsed.problems)))
             await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
-        await record_statuses(self._uow, self._reports, bodies, batch)
+        await record_statuses(self._uow, self._reports, bodies, batch, self._report_lanes)
         await record_template_changes(self._templates, bodies, batch)
         await record_preferences(self._preferences, bodies)
         await self._handle_replies(bodies, batch)

@@ -18,7 +18,11 @@ from application.use_cases.intake import ShipmentEventIntake
 from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
-from application.use_cases.process_webhooks import ProcessWebhooks, ReplyHandlers
+from application.use_cases.process_webhooks import (
+    ProcessWebhooks,
+    ReplyHandlers,
+    ReportRecorders,
+)
 from application.use_cases.purge_finished_jobs import PurgeFinishedJobs
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
 from application.use_cases.readiness import CheckReadiness
@@ -84,9 +88,17 @@ class UseCaseProvider(Provider):
         templates: RecordTemplateStatus,
         clock: Clock,
         preferences: RecordPreferences,
+        report_lanes: ReportRecorders,
     ) -> ProcessWebhooks:
         return ProcessWebhooks(
-            uow, decoder, reports, replies, templates, clock, preferences=preferences
+            uow,
+            decoder,
+            reports,
+            replies,
+            templates,
+            clock,
+            preferences=preferences,
+            report_lanes=report_lanes,
         )
 
     @provide(scope=Scope.APP)  # one per process: it logs only when a dependency changes

@@ -33,6 +33,7 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
+from infrastructure.db.bulk import bulk_insert
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
@@ -412,9 +413,10 @@ class SqlDeliveryReportRepository(SqlRepository):
         fresh = list(unique.values())
         if fresh:
             # A concurrent writer may have stored some since the select: the unique key wins.
-            await self._conn.execute(
-                _INSERT_IGNORING_DUPLICATES, [_report_values(r) for r in fresh]
-            )
+            # On MariaDB one bulk insert, its values unescaped (infrastructure/db/bulk.py).
+            rows = [_report_values(r) for r in fresh]
+            if not await bulk_insert(self._conn, _dlr, rows, ignore=True):
+                await self._conn.execute(_INSERT_IGNORING_DUPLICATES, rows)
         return fresh
 
     async def for_message(self, message_id: str) -> list[DeliveryReport]:

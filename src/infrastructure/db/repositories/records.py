@@ -20,6 +20,7 @@ from domain.records import (
     WebhookProblem,
     within_bytes,
 )
+from infrastructure.db.bulk import binary_protocol
 from infrastructure.db.repositories._base import SqlRepository, chunks
 from infrastructure.db.tables import (
     fdr_events,
@@ -173,7 +174,8 @@ def _delivery_values(delivery: WebhookDelivery) -> dict[str, object]:
 
 class SqlWebhookInboxRepository(SqlRepository):
     async def add(self, delivery: WebhookDelivery) -> WebhookDelivery:
-        new_id = await self._insert(_INSERT_DELIVERY, _delivery_values(delivery))
+        async with binary_protocol(self._conn):  # the body unescaped (db/bulk.py)
+            new_id = await self._insert(_INSERT_DELIVERY, _delivery_values(delivery))
         return dataclasses.replace(delivery, id=new_id)
 
     async def add_many(self, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
@@ -183,9 +185,10 @@ class SqlWebhookInboxRepository(SqlRepository):
         # "insertmanyvalues"; MariaDB 10.5+ and SQLite 3.35+ both return ids). An
         # auto-increment gives the rows of one statement ascending ids in the order of
         # VALUES, so the sorted ids match the bodies in order.
-        result = await self._conn.execute(
-            _INSERT_DELIVERIES, [_delivery_values(d) for d in deliveries]
-        )
+        async with binary_protocol(self._conn):  # the bodies unescaped (db/bulk.py)
+            result = await self._conn.execute(
+                _INSERT_DELIVERIES, [_delivery_values(d) for d in deliveries]
+            )
         ids = sorted(int(i) for i in result.scalars())
         return [dataclasses.replace(d, id=i) for d, i in zip(deliveries, ids, strict=True)]
 
