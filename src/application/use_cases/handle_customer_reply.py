@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from application.content_codec import decision_from_json, decision_json
-from application.follow_ups import FollowUpSender
+from application.follow_ups import FollowUp, FollowUpResult, FollowUpSender
 from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
@@ -78,15 +78,28 @@ class HandleCustomerReply:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
+        settled: _Settled | None = None
         async with self._uow as uow:
             found = await find_conversation(uow, self._senders, message, payload)
             stored = await self._store(uow, message, button_id, found, word)
+            decided = _decided(stored.reply)
+            if found.conversation is not None and decided is not None and decided.action is None:
+                # Nothing to ask of the ESB: moved and recorded with the decision, in this
+                # transaction (docs/webhooks.md, "Answers side by side").
+                known = (
+                    found.conversation if message.kind is not InboundKind.NUMBER_CHANGED else None
+                )
+                settled = await self._settle(
+                    uow, found.conversation, decided, None, stored.reply, message.message_id, known
+                )
             await uow.commit()
         reply, conversation = stored.reply, found.conversation
         if stored.is_new and conversation is not None and message.kind is InboundKind.ANSWER:
             await self._actions.publish(
                 conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
             )
+        if settled is not None:
+            return await self._deliver(settled, reply, message.message_id)
         if conversation is None:
             why = f"not bound: {found.refused}" if found.refused else "no conversation"
             if stored.closed_now and found.refused:
@@ -116,29 +129,72 @@ class HandleCustomerReply:
         action_state: NdrActionState | None = None
         if decision.action is not None:
             action_state = await self._actions.perform(conversation, decision, ref, asked)
-        content = decision.message
         async with self._uow as uow:
-            conversation = await self._actions.move_conversation(
-                uow, conversation.id, decision, action_state
-            )
-            if action_state is NdrActionState.FAILED:
-                assert decision.action is not None
-                content = await self._decider.refusal(uow, conversation, decision.action)
-            recorded = None
-            if content is not None:
-                recorded = await self._follow_ups.record(
-                    uow, conversation, content, client_ref=follow_up_ref(ref)
-                )
-            if not isinstance(recorded, OutgoingMessage):
-                await self._actions.close_reply(uow, reply)  # nothing to send
+            settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
             await uow.commit()
+        return await self._deliver(settled, reply, ref)
+
+    async def _settle(
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        decision: Decision,
+        action_state: NdrActionState | None,
+        reply: CustomerReply,
+        ref: str,
+        known: Conversation | None = None,
+    ) -> _Settled:
+        """The conversation moved and the follow-up recorded in flight, inside ``uow``'s
+        transaction (the reply closed there when nothing is to be sent). ``known``: the
+        conversation as this transaction read it already (the move's first compare-and-set
+        starts from it)."""
+        assert conversation.id is not None
+        content = decision.message
+        conversation = await self._actions.move_conversation(
+            uow, conversation.id, decision, action_state, known
+        )
+        if action_state is NdrActionState.FAILED:
+            assert decision.action is not None
+            content = await self._decider.refusal(uow, conversation, decision.action)
+        recorded = None
+        if content is not None:
+            recorded = await self._follow_ups.record(
+                uow, conversation, content, client_ref=follow_up_ref(ref)
+            )
+        if not isinstance(recorded, OutgoingMessage):
+            await self._actions.close_reply(uow, reply)  # nothing to send
+        return _Settled(conversation, decision, action_state, content, recorded)
+
+    async def _deliver(self, settled: _Settled, reply: CustomerReply, ref: str) -> ReplyHandled:
+        """The recorded follow-up sent, outside any transaction; Meta's answer stored and the
+        reply closed in one."""
+        conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
         if isinstance(recorded, OutgoingMessage):
-            assert content is not None
+            assert settled.content is not None
 
             async def close(uow: UnitOfWork) -> None:
                 await self._actions.close_reply(uow, reply)
 
-            await self._follow_ups.deliver(recorded, conversation, content, then=close)
+            await self._follow_ups.deliver(recorded, conversation, settled.content, then=close)
         return ReplyHandled(
-            conversation.id, why=decision.why, action=decision.action, action_state=action_state
+            conversation.id,
+            why=decision.why,
+            action=decision.action,
+            action_state=settled.action_state,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    conversation: Conversation
+    decision: Decision
+    action_state: NdrActionState | None
+    content: FollowUp | None
+    recorded: OutgoingMessage | FollowUpResult | None
+
+
+def _decided(reply: CustomerReply) -> Decision | None:
+    """The decision stored on an open reply (None: closed, or an opt-out word's, decided later)."""
+    if reply.handled_at is not None or not reply.decision:
+        return None
+    return decision_from_json(reply.decision)

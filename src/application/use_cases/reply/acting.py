@@ -85,13 +85,16 @@ class ReplyActions:
         conversation_id: int,
         decision: Decision,
         action_state: NdrActionState | None,
+        known: Conversation | None = None,
     ) -> Conversation:
-        """Inside ``uow``'s transaction (the one that records the follow-up)."""
+        """Inside ``uow``'s transaction (the one that records the follow-up); ``known``: the
+        conversation as that transaction read it already, else it is read here."""
         # Compare-and-set at the database, never a whole-row write: the worker and the status
         # webhook change the same conversation at the same time (docs/sending.md). READ
         # COMMITTED: each read below sees what the other writers committed.
         for _ in range(3):
-            conversation = await uow.conversations.get(conversation_id)
+            conversation = known or await uow.conversations.get(conversation_id)
+            known = None  # a compare-and-set that failed: read again
             assert conversation is not None
             before = conversation.state
             now = self._clock.now()
