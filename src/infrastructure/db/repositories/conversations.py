@@ -35,6 +35,15 @@ _MOVE = (
     )
     .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"))
 )
+# The decider's reads, built once like the statements around them.
+_LATEST_FOR_SHIPMENT = (
+    select(t)
+    .where(t.c.shipment_id == bindparam("shipment_id"))
+    # The newest attempt, not the newest row: an older attempt may arrive late.
+    .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
+    .limit(1)
+)
+_SHOPPER_LANGUAGE = select(_lang.c.language).where(_lang.c.customer_phone == bindparam("phone"))
 _NOTE_CUSTOMER_MESSAGE = (
     update(t)
     .where(
@@ -132,13 +141,7 @@ class SqlConversationRepository(SqlRepository):
         )
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
-        return await self._one(
-            select(t)
-            .where(t.c.shipment_id == shipment_id)
-            # The newest attempt, not the newest row: an older attempt may arrive late.
-            .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
-            .limit(1)
-        )
+        return await self._one(_LATEST_FOR_SHIPMENT, {"shipment_id": shipment_id})
 
     async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
         if not shipment_ids:
@@ -179,11 +182,7 @@ class SqlConversationRepository(SqlRepository):
         return int(found.scalar_one())
 
     async def shopper_language(self, customer_phone: str) -> str | None:
-        row = (
-            await self._conn.execute(
-                select(_lang.c.language).where(_lang.c.customer_phone == customer_phone)
-            )
-        ).first()
+        row = (await self._conn.execute(_SHOPPER_LANGUAGE, {"phone": customer_phone})).first()
         return None if row is None else str(row[0])
 
     async def shopper_languages(self, customer_phones: Collection[str]) -> dict[str, str]:
@@ -317,8 +316,8 @@ class SqlConversationRepository(SqlRepository):
         rows = (await self._conn.execute(stmt)).mappings().all()
         return [conversation_from_row(r) for r in rows]
 
-    async def _one(self, stmt: Any) -> Conversation | None:
-        row = (await self._conn.execute(stmt)).mappings().first()
+    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Conversation | None:
+        row = (await self._conn.execute(stmt, params)).mappings().first()
         return None if row is None else conversation_from_row(row)
 
 

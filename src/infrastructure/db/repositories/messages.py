@@ -91,6 +91,8 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
     )
 
 
+# The message an answer quotes (every answer's first read).
+_BY_WAMID = select(_out).where(_out.c.message_id == bindparam("wamid"))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
@@ -223,7 +225,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return await self._one(select(_out).where(_out.c.id == outgoing_id))
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
-        return await self._one(select(_out).where(_out.c.message_id == message_id))
+        return await self._one(_BY_WAMID, {"wamid": message_id})
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -337,8 +339,8 @@ class SqlOutgoingMessageRepository(SqlRepository):
         )
         return [_outgoing(r) for r in rows.mappings()]
 
-    async def _one(self, stmt: Any) -> OutgoingMessage | None:
-        row = (await self._conn.execute(stmt)).mappings().first()
+    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> OutgoingMessage | None:
+        row = (await self._conn.execute(stmt, params)).mappings().first()
         return None if row is None else _outgoing(row)
 
 
@@ -390,6 +392,12 @@ _dlr = dlr_messages
 _INSERT_IGNORING_DUPLICATES = (
     insert(_dlr).prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
 )
+# Every send's answer stored links the statuses that raced ahead of it: built once.
+_LINK = (
+    update(_dlr)
+    .where(_dlr.c.message_id == bindparam("wamid"), _dlr.c.wa_outgoing_message_id.is_(None))
+    .values(wa_outgoing_message_id=bindparam("outgoing_id"))
+)
 _REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
     _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
 )
@@ -424,11 +432,7 @@ class SqlDeliveryReportRepository(SqlRepository):
         return [report_from_row(r) for r in rows.mappings()]
 
     async def link(self, message_id: str, outgoing_id: int) -> int:
-        result = await self._conn.execute(
-            update(_dlr)
-            .where(_dlr.c.message_id == message_id, _dlr.c.wa_outgoing_message_id.is_(None))
-            .values(wa_outgoing_message_id=outgoing_id)
-        )
+        result = await self._conn.execute(_LINK, {"wamid": message_id, "outgoing_id": outgoing_id})
         return int(result.rowcount)
 
     async def unlinked(self, message_ids: Collection[str]) -> set[str]:
