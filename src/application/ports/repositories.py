@@ -129,6 +129,12 @@ class OutgoingMessageRepository(Protocol):
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None: ...
 
+    async def get_with_conversation(
+        self, message_id: str
+    ) -> tuple[OutgoingMessage, Conversation | None] | None:
+        """The message with this wamid and its conversation, in one read (None: no such
+        message)."""
+
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]: ...

@@ -37,14 +37,12 @@ async def find_conversation(
     connection_id = (
         DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
     )
-    context = (
-        await uow.messages.get_by_message_id(message.context_message_id)
+    quoted = (
+        await uow.messages.get_with_conversation(message.context_message_id)
         if message.context_message_id
         else None
     )
-    conversation: Conversation | None = None
-    if context is not None:
-        conversation = await uow.conversations.get(context.conversation_id)
+    context, conversation = quoted if quoted is not None else (None, None)
     if conversation is None and payload is not None:
         named = await uow.conversations.get(payload.conversation_id)
         if named is not None and reference_matches(named, payload):

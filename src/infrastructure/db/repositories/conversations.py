@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
-from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
 from domain.conversation import Conversation, ConversationState
@@ -81,7 +80,7 @@ def _values(c: Conversation) -> dict[str, Any]:
     }
 
 
-def conversation_from_row(row: RowMapping) -> Conversation:
+def conversation_from_row(row: Mapping[Any, Any]) -> Conversation:
     return Conversation(
         id=row["id"],
         account_id=row["account_id"],

@@ -22,6 +22,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
+from domain.conversation import Conversation
 from domain.cost import Pricing
 from domain.errors import Conflict
 from domain.messages import (
@@ -35,6 +36,8 @@ from domain.messages import (
 from domain.status import MessageStatus
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories.conversations import conversation_from_row
+from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
 
 _out = outgoing_messages
@@ -93,6 +96,14 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
 
 # The message an answer quotes (every answer's first read).
 _BY_WAMID = select(_out).where(_out.c.message_id == bindparam("wamid"))
+# The message an answer quotes with its conversation, in one read (docs/webhooks.md,
+# "Binding"): the conversation's columns under a prefix.
+_CONV = "conversation__"
+_WITH_CONVERSATION = (
+    select(_out, *(c.label(_CONV + c.key) for c in _conv.c))
+    .outerjoin(_conv, _conv.c.id == _out.c.conversation_id)
+    .where(_out.c.message_id == bindparam("wamid"))
+)
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
@@ -226,6 +237,19 @@ class SqlOutgoingMessageRepository(SqlRepository):
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
         return await self._one(_BY_WAMID, {"wamid": message_id})
+
+    async def get_with_conversation(
+        self, message_id: str
+    ) -> tuple[OutgoingMessage, Conversation | None] | None:
+        row = (
+            (await self._conn.execute(_WITH_CONVERSATION, {"wamid": message_id})).mappings().first()
+        )
+        if row is None:
+            return None
+        if row[_CONV + "id"] is None:
+            return _outgoing(row), None
+        conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
+        return _outgoing(row), conversation_from_row(conversation)
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
