@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -90,8 +91,17 @@ class HandleCustomerReply:
                     found.conversation if message.kind is not InboundKind.NUMBER_CHANGED else None
                 )
                 settled = await self._settle(
-                    uow, found.conversation, decided, None, stored.reply, message.message_id, known
+                    uow,
+                    found.conversation,
+                    decided,
+                    None,
+                    stored.reply,
+                    message.message_id,
+                    known,
+                    stored.noted_at,
                 )
+            else:
+                assert stored.noted_at is None  # noted by the move, which is here alone
             await uow.commit()
         reply, conversation = stored.reply, found.conversation
         if stored.is_new and conversation is not None and message.kind is InboundKind.ANSWER:
@@ -143,15 +153,16 @@ class HandleCustomerReply:
         reply: CustomerReply,
         ref: str,
         known: Conversation | None = None,
+        noted_at: datetime | None = None,
     ) -> _Settled:
         """The conversation moved and the follow-up recorded in flight, inside ``uow``'s
         transaction (the reply closed there when nothing is to be sent). ``known``: the
         conversation as this transaction read it already (the move's first compare-and-set
-        starts from it)."""
+        starts from it); ``noted_at``: the shopper's message, noted with the move."""
         assert conversation.id is not None
         content = decision.message
         conversation = await self._actions.move_conversation(
-            uow, conversation.id, decision, action_state, known
+            uow, conversation.id, decision, action_state, known, noted_at
         )
         if action_state is NdrActionState.FAILED:
             assert decision.action is not None

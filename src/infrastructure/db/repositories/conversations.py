@@ -43,6 +43,20 @@ _LATEST_FOR_SHIPMENT = (
     .limit(1)
 )
 _SHOPPER_LANGUAGE = select(_lang.c.language).where(_lang.c.customer_phone == bindparam("phone"))
+# An answer's move with the shopper's message noted (``_NOTE_CUSTOMER_MESSAGE``), in one
+# statement (docs/webhooks.md, "Answers side by side").
+_MOVE_NOTED = _MOVE.values(
+    last_customer_message_at=case(
+        (
+            or_(
+                t.c.last_customer_message_at.is_(None),
+                t.c.last_customer_message_at < bindparam("at"),
+            ),
+            bindparam("at"),
+        ),
+        else_=t.c.last_customer_message_at,
+    )
+)
 _NOTE_CUSTOMER_MESSAGE = (
     update(t)
     .where(
@@ -220,16 +234,18 @@ class SqlConversationRepository(SqlRepository):
         state: ConversationState,
         allowed_from: Collection[ConversationState],
         updated_at: datetime,
+        noted_at: datetime | None = None,
     ) -> bool:
-        result = await self._conn.execute(
-            _MOVE,
-            {
-                "conversation_id": conversation_id,
-                "allowed": sorted(s.value for s in allowed_from),
-                "new_state": state.value,
-                "new_updated_at": updated_at,
-            },
-        )
+        params = {
+            "conversation_id": conversation_id,
+            "allowed": sorted(s.value for s in allowed_from),
+            "new_state": state.value,
+            "new_updated_at": updated_at,
+        }
+        if noted_at is None:
+            result = await self._conn.execute(_MOVE, params)
+        else:
+            result = await self._conn.execute(_MOVE_NOTED, {**params, "at": noted_at})
         return int(result.rowcount) == 1
 
     async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
