@@ -50,11 +50,13 @@ class ReplyHandled:
 
 
 class HandleCustomerReply:
-    """Three transactions for an answer that is followed up (docs/webhooks.md, "Answers side
-    by side"): bound, stored and decided, its NDR action recorded (``ReplyStore``); the
-    conversation moved and the follow-up recorded; Meta's answer stored and the reply closed.
-    The ESB's answer (``ask_logistics``) and an opt-out (``OptOutReplies``) keep their own,
-    between the first two."""
+    """Two transactions for an answer that is followed up and asks nothing of the ESB
+    (docs/webhooks.md, "Answers side by side"): bound, stored and decided, the conversation
+    moved and the follow-up recorded, in one (``ReplyStore``, then ``_settle``); Meta's answer
+    stored and the reply closed. An answer with an NDR action records it with its decision,
+    asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
+    then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
+    keeps its own transaction, between the first two."""
 
     def __init__(
         self,

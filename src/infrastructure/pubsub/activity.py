@@ -41,7 +41,7 @@ def encode_activity(event: ActivityEvent) -> bytes:
 
 class PubSubActivityPublisher:
     """One event goes at once; events published while a request is in flight go together in
-    the next one (docs/activity.md, "Publishing"): under load, the answers handled side by
+    the next one (docs/adr/0007-best-effort-activity.md): under load, the answers handled side by
     side share requests. Each caller waits for the request that carries its event and hears
     its error, as if it had sent it alone."""
 
