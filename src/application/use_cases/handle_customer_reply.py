@@ -77,14 +77,16 @@ class HandleCustomerReply:
         self._actions = ReplyActions(uow, ndr, activity, clock)
         self._store = ReplyStore(self._decider, self._actions, clock)
 
-    async def __call__(self, message: InboundMessage) -> ReplyHandled:
-        """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
+    async def __call__(self, message: InboundMessage, *, again: bool = False) -> ReplyHandled:
+        """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later.
+        ``again``: the answer was most likely stored before (its body is retried): the stored
+        reply is read first, and its decision stands without deciding again."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
         settled: _Settled | None = None
         async with self._uow as uow:
             found = await find_conversation(uow, self._senders, message, payload)
-            stored = await self._store(uow, message, button_id, found, word)
+            stored = await self._store(uow, message, button_id, found, word, again=again)
             decided = _decided(stored.reply)
             if found.conversation is not None and decided is not None and decided.action is None:
                 # Nothing to ask of the ESB: moved and recorded with the decision, in this

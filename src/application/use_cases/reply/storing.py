@@ -52,9 +52,16 @@ class ReplyStore:
         button_id: str | None,
         found: Found,
         word: OptWord | None,
+        *,
+        again: bool = False,
     ) -> Stored:
         """The reply stored with its decision (an opt-out word's comes later), inside ``uow``:
-        decided before anything is done about it. A reply stored before keeps its own."""
+        decided before anything is done about it. A reply stored before keeps its own;
+        ``again``: it is looked for first, so its decision is not made again for nothing."""
+        if again:
+            before = await uow.replies.get(message.message_id)
+            if before is not None and (before.decision is not None or word is not None):
+                return Stored(before, False, False)
         now = self._clock.now()
         conversation, context = found.conversation, found.context
         decision: Decision | None = None
