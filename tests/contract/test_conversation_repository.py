@@ -169,6 +169,47 @@ async def test_state_and_root_are_set_only_by_compare_and_set(uow_factory: UowFa
     assert (found.state, found.root_message_id) == (ConversationState.RESOLVED, "wamid.root")
 
 
+async def test_a_move_may_note_the_shoppers_message_only_forward_and_only_when_it_moves(
+    uow_factory: UowFactory,
+) -> None:
+    open_ = ConversationState.OPEN
+    async with uow_factory() as uow:
+        a = await uow.conversations.add(ConversationFactory.build(state=open_))
+        b = await uow.conversations.add(
+            ConversationFactory.build(state=open_, last_customer_message_at=T0)
+        )
+        await uow.commit()
+    assert a is not None
+    assert a.id is not None
+    assert b is not None
+    assert b.id is not None
+    later = T0 + timedelta(minutes=5)
+    async with uow_factory() as uow:
+        # Moved: noted too (a had no message yet).
+        assert await uow.conversations.move(
+            a.id, ConversationState.AWAITING_DATE, (open_,), later, later
+        )
+        # Refused by the compare-and-set: nothing is written, not even the note.
+        assert not await uow.conversations.move(
+            a.id, ConversationState.RESOLVED, (open_,), later, later + timedelta(1)
+        )
+        # Moved with an earlier message than the one stored: the stored time stays.
+        assert await uow.conversations.move(
+            b.id, ConversationState.RESOLVED, (open_,), later, T0 - timedelta(1)
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        found_a = await uow.conversations.get(a.id)
+        found_b = await uow.conversations.get(b.id)
+    assert found_a is not None
+    assert found_b is not None
+    assert (found_a.state, found_a.last_customer_message_at) == (
+        ConversationState.AWAITING_DATE,
+        later,
+    )
+    assert (found_b.state, found_b.last_customer_message_at) == (ConversationState.RESOLVED, T0)
+
+
 async def test_the_latest_conversation_is_the_newest_attempt(uow_factory: UowFactory) -> None:
     shipment = new_id()
     newer = ConversationFactory.build(shipment_id=shipment, status_log_id=200)

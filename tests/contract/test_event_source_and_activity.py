@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +14,7 @@ from gcloud.aio.pubsub import PublisherClient, PubsubMessage
 
 from application.ports.collaborators import EventSource, ReceivedEvent
 from domain.activity import ActivityEvent, Outcome
+from domain.errors import UpstreamUnavailable
 from infrastructure.local.events import InMemoryEventSource
 from infrastructure.pubsub.activity import PubSubActivityPublisher
 from infrastructure.pubsub.client import PubSubTarget
@@ -166,3 +168,56 @@ async def test_activity_events_are_published_as_json(pubsub_target: PubSubTarget
         "occurred_at": "2026-11-20T10:30:15.123456+00:00",
     }
     assert event.attributes["outcome"] == "failed"
+
+
+async def test_activity_events_published_side_by_side_each_arrive_once(
+    pubsub_target: PubSubTarget,
+) -> None:
+    # Answers handled at once publish at once: they share requests, and nothing is lost.
+    topic, subscription = await _topic_with_subscription(pubsub_target)
+    publisher = pubsub_target.publisher()
+    subscriber = pubsub_target.subscriber()
+    try:
+        activity = PubSubActivityPublisher(publisher, topic)
+        events = [
+            ActivityEvent(
+                account_id=379,
+                shipment_id=shipment_id,
+                reason="otp_cancellation",
+                outcome=Outcome.ANSWERED,
+                occurred_at=T0,
+            )
+            for shipment_id in range(1, 41)
+        ]
+        await asyncio.gather(*(activity.publish(e) for e in events))
+        received = await _receive_until(
+            PubSubEventSource(subscriber, subscription, pull_timeout=2), len(events)
+        )
+    finally:
+        await publisher.close()
+        await subscriber.close()
+    shipments = sorted(json.loads(r.data)["shipment_id"] for r in received)
+    assert shipments == list(range(1, 41))
+
+
+async def test_each_caller_hears_that_its_activity_event_was_not_published(
+    pubsub_target: PubSubTarget,
+) -> None:
+    publisher = pubsub_target.publisher()
+    try:
+        activity = PubSubActivityPublisher(
+            publisher, pubsub_target.topic_path(unique_name("no-such-topic"))
+        )
+        event = ActivityEvent(
+            account_id=379,
+            shipment_id=1,
+            reason="otp_cancellation",
+            outcome=Outcome.ANSWERED,
+            occurred_at=T0,
+        )
+        outcomes = await asyncio.gather(
+            *(activity.publish(event) for _ in range(3)), return_exceptions=True
+        )
+    finally:
+        await publisher.close()
+    assert [type(o) for o in outcomes] == [UpstreamUnavailable] * 3

@@ -17,6 +17,7 @@ from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import UowFactory, new_id
 from tests.support.factories import (
     T0,
+    ConversationFactory,
     CustomerReplyFactory,
     DeliveryReportFactory,
     OutgoingMessageFactory,
@@ -40,6 +41,32 @@ async def test_an_outgoing_message_is_found_by_wamid_and_by_our_ref(
     assert by_wamid == stored
     assert by_ref == stored
     assert by_conversation == [stored]
+
+
+async def test_the_message_an_answer_quotes_is_read_with_its_conversation(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        conversation = await uow.conversations.add(ConversationFactory.build())
+        assert conversation is not None
+        assert conversation.id is not None
+        template = await uow.messages.add(
+            OutgoingMessageFactory.build(
+                conversation_id=conversation.id, message_id=f"wamid.q{conversation.id}"
+            )
+        )
+        orphan = await uow.messages.add(
+            OutgoingMessageFactory.build(message_id=f"wamid.o{conversation.id}")
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.messages.get_with_conversation(f"wamid.q{conversation.id}")
+        without = await uow.messages.get_with_conversation(f"wamid.o{conversation.id}")
+        missing = await uow.messages.get_with_conversation("wamid.none")
+        read_alone = await uow.conversations.get(conversation.id)
+    assert found == (template, read_alone)
+    assert without == (orphan, None)  # its conversation is gone
+    assert missing is None
 
 
 async def test_wamids_differing_only_in_case_are_different_messages(

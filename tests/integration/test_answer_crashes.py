@@ -5,6 +5,7 @@ where the process would die."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -142,3 +143,37 @@ async def test_a_crash_after_meta_accepted_the_follow_up_never_sends_it_again(
     assert _follow_ups(world, answer) == 1  # recorded in flight: Meta may have it, never again
     assert esb.calls == 1  # settled before the follow-up: not asked again
     assert await _closed(world, answer)
+
+
+async def test_an_answer_without_an_esb_action_cut_off_after_meta_follows_up_once(
+    world: World,
+) -> None:
+    # A date asked for: nothing for the ESB, so the conversation is moved and the follow-up
+    # recorded in the transaction that stores the decision.
+    esb = InMemoryNdrActions()
+    answer = await _answer(world, esb)
+    async with world.uow() as uow:
+        conversation = await uow.conversations.get(answer.conversation_id)
+    assert conversation is not None
+    tap = dataclasses.replace(
+        answer.tap,
+        button_payload=button_payload(conversation, "choose_date"),
+        button_text="Choose a date",
+    )
+    answer = dataclasses.replace(answer, tap=tap)
+    world.meta.die_after_accepting = True
+
+    with pytest.raises(Killed):
+        await answer.handle(tap)
+    world.meta.die_after_accepting = False
+    assert _follow_ups(world, answer) == 1
+    assert not await _closed(world, answer)
+    assert await _state(world, answer) is ConversationState.AWAITING_DATE  # before the send
+
+    await answer.handle(tap)  # the body done again
+
+    assert _follow_ups(world, answer) == 1  # recorded in flight: Meta may have it, never again
+    assert await _closed(world, answer)
+    assert esb.calls == 0
+    assert (await answer.handle(tap)).duplicate
+    assert _follow_ups(world, answer) == 1

@@ -85,9 +85,11 @@ class ConversationRepository(Protocol):
         state: ConversationState,
         allowed_from: Collection[ConversationState],
         updated_at: datetime,
+        noted_at: datetime | None = None,
     ) -> bool:
         """Sets ``state`` only while the stored state is one of ``allowed_from`` (a
-        compare-and-set at the database); False when another writer moved it first."""
+        compare-and-set at the database); False when another writer moved it first.
+        ``noted_at``: ``note_customer_message`` in the same statement, when it moves."""
 
     async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
         """Sets the root (the template's wamid) only while it is unset."""
@@ -128,6 +130,12 @@ class OutgoingMessageRepository(Protocol):
     async def get(self, outgoing_id: int) -> OutgoingMessage | None: ...
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None: ...
+
+    async def get_with_conversation(
+        self, message_id: str
+    ) -> tuple[OutgoingMessage, Conversation | None] | None:
+        """The message with this wamid and its conversation, in one read (None: no such
+        message)."""
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
 from application.content_codec import decision_from_json, decision_json
-from application.follow_ups import FollowUpSender
+from application.follow_ups import FollowUp, FollowUpResult, FollowUpSender
 from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
@@ -49,11 +50,13 @@ class ReplyHandled:
 
 
 class HandleCustomerReply:
-    """Three transactions for an answer that is followed up (docs/webhooks.md, "Answers side
-    by side"): bound, stored and decided, its NDR action recorded (``ReplyStore``); the
-    conversation moved and the follow-up recorded; Meta's answer stored and the reply closed.
-    The ESB's answer (``ask_logistics``) and an opt-out (``OptOutReplies``) keep their own,
-    between the first two."""
+    """Two transactions for an answer that is followed up and asks nothing of the ESB
+    (docs/webhooks.md, "Answers side by side"): bound, stored and decided, the conversation
+    moved and the follow-up recorded, in one (``ReplyStore``, then ``_settle``); Meta's answer
+    stored and the reply closed. An answer with an NDR action records it with its decision,
+    asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
+    then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
+    keeps its own transaction, between the first two."""
 
     def __init__(
         self,
@@ -74,19 +77,43 @@ class HandleCustomerReply:
         self._actions = ReplyActions(uow, ndr, activity, clock)
         self._store = ReplyStore(self._decider, self._actions, clock)
 
-    async def __call__(self, message: InboundMessage) -> ReplyHandled:
-        """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later."""
+    async def __call__(self, message: InboundMessage, *, again: bool = False) -> ReplyHandled:
+        """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later.
+        ``again``: the answer was most likely stored before (its body is retried): the stored
+        reply is read first, and its decision stands without deciding again."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
+        settled: _Settled | None = None
         async with self._uow as uow:
             found = await find_conversation(uow, self._senders, message, payload)
-            stored = await self._store(uow, message, button_id, found, word)
+            stored = await self._store(uow, message, button_id, found, word, again=again)
+            decided = _decided(stored.reply)
+            if found.conversation is not None and decided is not None and decided.action is None:
+                # Nothing to ask of the ESB: moved and recorded with the decision, in this
+                # transaction (docs/webhooks.md, "Answers side by side").
+                known = (
+                    found.conversation if message.kind is not InboundKind.NUMBER_CHANGED else None
+                )
+                settled = await self._settle(
+                    uow,
+                    found.conversation,
+                    decided,
+                    None,
+                    stored.reply,
+                    message.message_id,
+                    known,
+                    stored.noted_at,
+                )
+            else:
+                assert stored.noted_at is None  # noted by the move, which is here alone
             await uow.commit()
         reply, conversation = stored.reply, found.conversation
         if stored.is_new and conversation is not None and message.kind is InboundKind.ANSWER:
             await self._actions.publish(
                 conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
             )
+        if settled is not None:
+            return await self._deliver(settled, reply, message.message_id)
         if conversation is None:
             why = f"not bound: {found.refused}" if found.refused else "no conversation"
             if stored.closed_now and found.refused:
@@ -116,29 +143,73 @@ class HandleCustomerReply:
         action_state: NdrActionState | None = None
         if decision.action is not None:
             action_state = await self._actions.perform(conversation, decision, ref, asked)
-        content = decision.message
         async with self._uow as uow:
-            conversation = await self._actions.move_conversation(
-                uow, conversation.id, decision, action_state
-            )
-            if action_state is NdrActionState.FAILED:
-                assert decision.action is not None
-                content = await self._decider.refusal(uow, conversation, decision.action)
-            recorded = None
-            if content is not None:
-                recorded = await self._follow_ups.record(
-                    uow, conversation, content, client_ref=follow_up_ref(ref)
-                )
-            if not isinstance(recorded, OutgoingMessage):
-                await self._actions.close_reply(uow, reply)  # nothing to send
+            settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
             await uow.commit()
+        return await self._deliver(settled, reply, ref)
+
+    async def _settle(
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        decision: Decision,
+        action_state: NdrActionState | None,
+        reply: CustomerReply,
+        ref: str,
+        known: Conversation | None = None,
+        noted_at: datetime | None = None,
+    ) -> _Settled:
+        """The conversation moved and the follow-up recorded in flight, inside ``uow``'s
+        transaction (the reply closed there when nothing is to be sent). ``known``: the
+        conversation as this transaction read it already (the move's first compare-and-set
+        starts from it); ``noted_at``: the shopper's message, noted with the move."""
+        assert conversation.id is not None
+        content = decision.message
+        conversation = await self._actions.move_conversation(
+            uow, conversation.id, decision, action_state, known, noted_at
+        )
+        if action_state is NdrActionState.FAILED:
+            assert decision.action is not None
+            content = await self._decider.refusal(uow, conversation, decision.action)
+        recorded = None
+        if content is not None:
+            recorded = await self._follow_ups.record(
+                uow, conversation, content, client_ref=follow_up_ref(ref)
+            )
+        if not isinstance(recorded, OutgoingMessage):
+            await self._actions.close_reply(uow, reply)  # nothing to send
+        return _Settled(conversation, decision, action_state, content, recorded)
+
+    async def _deliver(self, settled: _Settled, reply: CustomerReply, ref: str) -> ReplyHandled:
+        """The recorded follow-up sent, outside any transaction; Meta's answer stored and the
+        reply closed in one."""
+        conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
         if isinstance(recorded, OutgoingMessage):
-            assert content is not None
+            assert settled.content is not None
 
             async def close(uow: UnitOfWork) -> None:
                 await self._actions.close_reply(uow, reply)
 
-            await self._follow_ups.deliver(recorded, conversation, content, then=close)
+            await self._follow_ups.deliver(recorded, conversation, settled.content, then=close)
         return ReplyHandled(
-            conversation.id, why=decision.why, action=decision.action, action_state=action_state
+            conversation.id,
+            why=decision.why,
+            action=decision.action,
+            action_state=settled.action_state,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    conversation: Conversation
+    decision: Decision
+    action_state: NdrActionState | None
+    content: FollowUp | None
+    recorded: OutgoingMessage | FollowUpResult | None
+
+
+def _decided(reply: CustomerReply) -> Decision | None:
+    """The decision stored on an open reply (None: closed, or an opt-out word's, decided later)."""
+    if reply.handled_at is not None or not reply.decision:
+        return None
+    return decision_from_json(reply.decision)

@@ -156,7 +156,7 @@ class ProcessWebhooks:
                         continue
                     try:
                         async with self._replies() as handle:
-                            handled = await handle(message)
+                            handled = await handle(message, again=body.again)
                     except UpstreamUnavailable as exc:
                         blocked = exc
                         body.waits(exc)

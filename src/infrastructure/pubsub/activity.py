@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import aiohttp
@@ -39,12 +40,39 @@ def encode_activity(event: ActivityEvent) -> bytes:
 
 
 class PubSubActivityPublisher:
+    """One event goes at once; events published while a request is in flight go together in
+    the next one (docs/adr/0007-best-effort-activity.md): under load, the answers handled side by
+    side share requests. Each caller waits for the request that carries its event and hears
+    its error, as if it had sent it alone."""
+
     def __init__(self, client: PublisherClient, topic_path: str) -> None:
         self._client = client
         self._topic = topic_path
+        self._waiting: list[tuple[ActivityEvent, asyncio.Future[None]]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def publish(self, event: ActivityEvent) -> None:
-        await self.publish_many([event])
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, done))
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send_waiting())
+        await done
+
+    async def _send_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            error: BaseException | None = None
+            try:
+                await self.publish_many([event for event, _ in batch])
+            except Exception as exc:
+                error = exc
+            for _, done in batch:
+                if done.done():  # its caller was cancelled
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
 
     async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
         messages = [

@@ -52,6 +52,12 @@ class Body:
         assert self.delivery.id is not None
         return self.delivery.id
 
+    @property
+    def again(self) -> bool:
+        """Taken again after it had to wait (Meta or the ESB unavailable): its answers were
+        most likely stored and decided the first time."""
+        return self.delivery.error is not None or self.delivery.attempts > 0
+
     def failed(self, element: str, exc: Exception) -> None:
         self.problems.append(
             ElementProblem(

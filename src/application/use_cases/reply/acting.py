@@ -10,6 +10,7 @@ stores Meta's answer to the follow-up (or in the move's, when nothing is sent).
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
@@ -85,29 +86,46 @@ class ReplyActions:
         conversation_id: int,
         decision: Decision,
         action_state: NdrActionState | None,
+        known: Conversation | None = None,
+        noted_at: datetime | None = None,
     ) -> Conversation:
-        """Inside ``uow``'s transaction (the one that records the follow-up)."""
+        """Inside ``uow``'s transaction (the one that records the follow-up); ``known``: the
+        conversation as that transaction read it already, else it is read here; ``noted_at``:
+        the shopper's message, not noted yet (``note_answer``): noted with the move."""
         # Compare-and-set at the database, never a whole-row write: the worker and the status
         # webhook change the same conversation at the same time (docs/sending.md). READ
         # COMMITTED: each read below sees what the other writers committed.
         for _ in range(3):
-            conversation = await uow.conversations.get(conversation_id)
+            conversation = known or await uow.conversations.get(conversation_id)
+            known = None  # a compare-and-set that failed: read again
             assert conversation is not None
             before = conversation.state
             now = self._clock.now()
             moved = conversation.answered(
                 decision.state, refused=action_state is NdrActionState.FAILED
             )
-            if moved and not await uow.conversations.move(
-                conversation_id, conversation.state, {before}, now
-            ):
-                continue  # another writer moved it first: decide again on what it is now
+            if moved:
+                if not await uow.conversations.move(
+                    conversation_id, conversation.state, {before}, now, noted_at
+                ):
+                    # Another writer moved it first: noted alone, then decided again on
+                    # what it is now.
+                    await self._note(uow, conversation_id, noted_at)
+                    noted_at = None
+                    continue
+                noted_at = None
+            await self._note(uow, conversation_id, noted_at)
             if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
                 conversation.nudged_at = now
             return conversation
         current = await uow.conversations.get(conversation_id)  # three writers moved it first
         assert current is not None
         return current
+
+    @staticmethod
+    async def _note(uow: UnitOfWork, conversation_id: int, noted_at: datetime | None) -> None:
+        if noted_at is not None:
+            await uow.conversations.note_customer_message(conversation_id, noted_at)
 
     async def save_reply(self, reply: CustomerReply) -> None:
         """The reply with its decision, in a transaction of its own."""

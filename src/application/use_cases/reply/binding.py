@@ -37,14 +37,12 @@ async def find_conversation(
     connection_id = (
         DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
     )
-    context = (
-        await uow.messages.get_by_message_id(message.context_message_id)
+    quoted = (
+        await uow.messages.get_with_conversation(message.context_message_id)
         if message.context_message_id
         else None
     )
-    conversation: Conversation | None = None
-    if context is not None:
-        conversation = await uow.conversations.get(context.conversation_id)
+    context, conversation = quoted if quoted is not None else (None, None)
     if conversation is None and payload is not None:
         named = await uow.conversations.get(payload.conversation_id)
         if named is not None and reference_matches(named, payload):
@@ -124,15 +122,22 @@ def new_reply(
 
 
 async def note_answer(
-    uow: UnitOfWork, conversation: Conversation, message: InboundMessage, now: datetime
+    uow: UnitOfWork,
+    conversation: Conversation,
+    message: InboundMessage,
+    now: datetime,
+    *,
+    with_the_move: bool = False,
 ) -> None:
     """A new answer's marks on its conversation, inside ``uow``'s transaction: the shopper's
     username, when it was not known; the time of the latest message (the 24-hour window); no
-    reminder or default action any more (docs/scheduler.md)."""
+    reminder or default action any more (docs/scheduler.md). ``with_the_move``: the time is
+    written by the conversation's move in this transaction (``ReplyActions``), not here."""
     assert conversation.id is not None
     if message.from_user_id and conversation.customer_user_id is None:
         await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
-    await uow.conversations.note_customer_message(conversation.id, message.timestamp)
+    if not with_the_move:
+        await uow.conversations.note_customer_message(conversation.id, message.timestamp)
     await cancel_follow_through(uow, conversation.id, now)
     last = conversation.last_customer_message_at
     if last is None or message.timestamp > last:

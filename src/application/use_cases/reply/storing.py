@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 from application.content_codec import decision_json
 from application.ndr_requests import record_ask
@@ -33,6 +34,9 @@ class Stored:
     is_new: bool
     closed_now: bool  # stored (or found) without a conversation, and closed by this call
     asked: NdrAction | None = None  # the decision's action, recorded with it
+    # The shopper's message, to be noted by the conversation's move in this transaction
+    # (a new answer with nothing for the ESB: ``HandleCustomerReply`` moves it at once).
+    noted_at: datetime | None = None
 
 
 class ReplyStore:
@@ -48,9 +52,16 @@ class ReplyStore:
         button_id: str | None,
         found: Found,
         word: OptWord | None,
+        *,
+        again: bool = False,
     ) -> Stored:
         """The reply stored with its decision (an opt-out word's comes later), inside ``uow``:
-        decided before anything is done about it. A reply stored before keeps its own."""
+        decided before anything is done about it. A reply stored before keeps its own;
+        ``again``: it is looked for first, so its decision is not made again for nothing."""
+        if again:
+            before = await uow.replies.get(message.message_id)
+            if before is not None and (before.decision is not None or word is not None):
+                return Stored(before, False, False)
         now = self._clock.now()
         conversation, context = found.conversation, found.context
         decision: Decision | None = None
@@ -77,10 +88,13 @@ class ReplyStore:
                 asked = await self._record_action(uow, conversation, decision, message)
                 return Stored(stored, False, stored.handled_at is not None, asked)
             return Stored(stored, False, False)
+        noted_at = None
         if conversation is not None and conversation.id is not None:
-            await note_answer(uow, conversation, message, now)
+            with_the_move = decision is not None and decision.action is None
+            await note_answer(uow, conversation, message, now, with_the_move=with_the_move)
+            noted_at = message.timestamp if with_the_move else None
         asked = await self._record_action(uow, conversation, decision, message)
-        return Stored(added, True, added.handled_at is not None, asked)
+        return Stored(added, True, added.handled_at is not None, asked, noted_at)
 
     async def _record_action(
         self,

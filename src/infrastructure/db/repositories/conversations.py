@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
-from sqlalchemy.engine import RowMapping
 
 from application.ports.repositories import ConversationQuery
 from domain.conversation import Conversation, ConversationState
@@ -34,6 +33,29 @@ _MOVE = (
         t.c.state.in_(bindparam("allowed", expanding=True)),
     )
     .values(state=bindparam("new_state"), updated_at=bindparam("new_updated_at"))
+)
+# The decider's reads, built once like the statements around them.
+_LATEST_FOR_SHIPMENT = (
+    select(t)
+    .where(t.c.shipment_id == bindparam("shipment_id"))
+    # The newest attempt, not the newest row: an older attempt may arrive late.
+    .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
+    .limit(1)
+)
+_SHOPPER_LANGUAGE = select(_lang.c.language).where(_lang.c.customer_phone == bindparam("phone"))
+# An answer's move with the shopper's message noted (``_NOTE_CUSTOMER_MESSAGE``), in one
+# statement (docs/webhooks.md, "Answers side by side").
+_MOVE_NOTED = _MOVE.values(
+    last_customer_message_at=case(
+        (
+            or_(
+                t.c.last_customer_message_at.is_(None),
+                t.c.last_customer_message_at < bindparam("at"),
+            ),
+            bindparam("at"),
+        ),
+        else_=t.c.last_customer_message_at,
+    )
 )
 _NOTE_CUSTOMER_MESSAGE = (
     update(t)
@@ -72,7 +94,7 @@ def _values(c: Conversation) -> dict[str, Any]:
     }
 
 
-def conversation_from_row(row: RowMapping) -> Conversation:
+def conversation_from_row(row: Mapping[Any, Any]) -> Conversation:
     return Conversation(
         id=row["id"],
         account_id=row["account_id"],
@@ -132,13 +154,7 @@ class SqlConversationRepository(SqlRepository):
         )
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
-        return await self._one(
-            select(t)
-            .where(t.c.shipment_id == shipment_id)
-            # The newest attempt, not the newest row: an older attempt may arrive late.
-            .order_by(t.c.shipment_status_log_id.desc(), t.c.id.desc())
-            .limit(1)
-        )
+        return await self._one(_LATEST_FOR_SHIPMENT, {"shipment_id": shipment_id})
 
     async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
         if not shipment_ids:
@@ -179,11 +195,7 @@ class SqlConversationRepository(SqlRepository):
         return int(found.scalar_one())
 
     async def shopper_language(self, customer_phone: str) -> str | None:
-        row = (
-            await self._conn.execute(
-                select(_lang.c.language).where(_lang.c.customer_phone == customer_phone)
-            )
-        ).first()
+        row = (await self._conn.execute(_SHOPPER_LANGUAGE, {"phone": customer_phone})).first()
         return None if row is None else str(row[0])
 
     async def shopper_languages(self, customer_phones: Collection[str]) -> dict[str, str]:
@@ -222,16 +234,18 @@ class SqlConversationRepository(SqlRepository):
         state: ConversationState,
         allowed_from: Collection[ConversationState],
         updated_at: datetime,
+        noted_at: datetime | None = None,
     ) -> bool:
-        result = await self._conn.execute(
-            _MOVE,
-            {
-                "conversation_id": conversation_id,
-                "allowed": sorted(s.value for s in allowed_from),
-                "new_state": state.value,
-                "new_updated_at": updated_at,
-            },
-        )
+        params = {
+            "conversation_id": conversation_id,
+            "allowed": sorted(s.value for s in allowed_from),
+            "new_state": state.value,
+            "new_updated_at": updated_at,
+        }
+        if noted_at is None:
+            result = await self._conn.execute(_MOVE, params)
+        else:
+            result = await self._conn.execute(_MOVE_NOTED, {**params, "at": noted_at})
         return int(result.rowcount) == 1
 
     async def set_root(self, conversation_id: int, root_message_id: str) -> bool:
@@ -317,8 +331,8 @@ class SqlConversationRepository(SqlRepository):
         rows = (await self._conn.execute(stmt)).mappings().all()
         return [conversation_from_row(r) for r in rows]
 
-    async def _one(self, stmt: Any) -> Conversation | None:
-        row = (await self._conn.execute(stmt)).mappings().first()
+    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Conversation | None:
+        row = (await self._conn.execute(stmt, params)).mappings().first()
         return None if row is None else conversation_from_row(row)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
+from domain.conversation import Conversation
 from domain.cost import Pricing
 from domain.errors import Conflict
 from domain.messages import (
@@ -36,6 +37,8 @@ from domain.status import MessageStatus
 from infrastructure.db.bulk import bulk_insert
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories.conversations import conversation_from_row
+from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
 
 _out = outgoing_messages
@@ -92,6 +95,16 @@ def _outgoing(row: RowMapping) -> OutgoingMessage:
     )
 
 
+# The message an answer quotes (every answer's first read).
+_BY_WAMID = select(_out).where(_out.c.message_id == bindparam("wamid"))
+# The message an answer quotes with its conversation, in one read (docs/webhooks.md,
+# "Binding"): the conversation's columns under a prefix.
+_CONV = "conversation__"
+_WITH_CONVERSATION = (
+    select(_out, *(c.label(_CONV + c.key) for c in _conv.c))
+    .outerjoin(_conv, _conv.c.id == _out.c.conversation_id)
+    .where(_out.c.message_id == bindparam("wamid"))
+)
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
@@ -224,7 +237,20 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return await self._one(select(_out).where(_out.c.id == outgoing_id))
 
     async def get_by_message_id(self, message_id: str) -> OutgoingMessage | None:
-        return await self._one(select(_out).where(_out.c.message_id == message_id))
+        return await self._one(_BY_WAMID, {"wamid": message_id})
+
+    async def get_with_conversation(
+        self, message_id: str
+    ) -> tuple[OutgoingMessage, Conversation | None] | None:
+        row = (
+            (await self._conn.execute(_WITH_CONVERSATION, {"wamid": message_id})).mappings().first()
+        )
+        if row is None:
+            return None
+        if row[_CONV + "id"] is None:
+            return _outgoing(row), None
+        conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
+        return _outgoing(row), conversation_from_row(conversation)
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -338,8 +364,8 @@ class SqlOutgoingMessageRepository(SqlRepository):
         )
         return [_outgoing(r) for r in rows.mappings()]
 
-    async def _one(self, stmt: Any) -> OutgoingMessage | None:
-        row = (await self._conn.execute(stmt)).mappings().first()
+    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> OutgoingMessage | None:
+        row = (await self._conn.execute(stmt, params)).mappings().first()
         return None if row is None else _outgoing(row)
 
 
@@ -391,6 +417,12 @@ _dlr = dlr_messages
 _INSERT_IGNORING_DUPLICATES = (
     insert(_dlr).prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
 )
+# Every send's answer stored links the statuses that raced ahead of it: built once.
+_LINK = (
+    update(_dlr)
+    .where(_dlr.c.message_id == bindparam("wamid"), _dlr.c.wa_outgoing_message_id.is_(None))
+    .values(wa_outgoing_message_id=bindparam("outgoing_id"))
+)
 _REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
     _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
 )
@@ -426,11 +458,7 @@ class SqlDeliveryReportRepository(SqlRepository):
         return [report_from_row(r) for r in rows.mappings()]
 
     async def link(self, message_id: str, outgoing_id: int) -> int:
-        result = await self._conn.execute(
-            update(_dlr)
-            .where(_dlr.c.message_id == message_id, _dlr.c.wa_outgoing_message_id.is_(None))
-            .values(wa_outgoing_message_id=outgoing_id)
-        )
+        result = await self._conn.execute(_LINK, {"wamid": message_id, "outgoing_id": outgoing_id})
         return int(result.rowcount)
 
     async def unlinked(self, message_ids: Collection[str]) -> set[str]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
 from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import ndr_actions as t
+
+# Read by every answer (the decider's): built once, executed with parameters.
+_FOR_CONVERSATION = (
+    select(t).where(t.c.conversation_id == bindparam("conversation_id")).order_by(t.c.id)
+)
 
 
 def _values(a: NdrAction) -> dict[str, Any]:
@@ -80,7 +85,5 @@ class SqlNdrActionRepository(SqlRepository):
         await self._conn.execute(update(t).where(t.c.id == action.id).values(values))
 
     async def for_conversation(self, conversation_id: int) -> list[NdrAction]:
-        rows = await self._conn.execute(
-            select(t).where(t.c.conversation_id == conversation_id).order_by(t.c.id)
-        )
+        rows = await self._conn.execute(_FOR_CONVERSATION, {"conversation_id": conversation_id})
         return [_entity(r) for r in rows.mappings()]
