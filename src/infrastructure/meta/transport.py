@@ -332,17 +332,12 @@ class _Reader(asyncio.Protocol):
         """The next bytes received (``seconds`` at most to wait); ``b""`` at the end of the
         stream."""
         if not self._chunks and not self._ended and not self.lost:
-            loop = asyncio.get_running_loop()
-            self._waiter = waiter = loop.create_future()
-            timer = None if seconds is None else loop.call_later(seconds, _time_out, waiter)
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
             try:
-                await waiter
-            except TimeoutError:
-                raise httpx.ReadTimeout("no answer in time", request=request) from None
+                if not await _within(waiter, seconds):
+                    raise httpx.ReadTimeout("no answer in time", request=request)
             finally:
                 self._waiter = None
-                if timer is not None:
-                    timer.cancel()
         if self._chunks:
             return self._chunks.popleft()
         if self._error is not None:
@@ -354,17 +349,12 @@ class _Reader(asyncio.Protocol):
         high-water mark."""
         if not self._paused or self.lost:
             return
-        loop = asyncio.get_running_loop()
-        self._drain = drain = loop.create_future()
-        timer = None if seconds is None else loop.call_later(seconds, _time_out, drain)
+        self._drain = drain = asyncio.get_running_loop().create_future()
         try:
-            await drain
-        except TimeoutError:
-            raise httpx.WriteTimeout("the request did not leave in time", request=request) from None
+            if not await _within(drain, seconds):
+                raise httpx.WriteTimeout("the request did not leave in time", request=request)
         finally:
             self._drain = None
-            if timer is not None:
-                timer.cancel()
         if self.lost:
             raise httpx.WriteError("the connection closed while writing", request=request)
 
@@ -377,6 +367,22 @@ class _Reader(asyncio.Protocol):
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
+
+
+async def _within(future: asyncio.Future[None], seconds: float | None) -> bool:
+    """Awaits ``future``; False when ``seconds`` passed first (a timer on the loop, cheaper
+    than a timeout context per read)."""
+    timer = None
+    if seconds is not None:
+        timer = asyncio.get_running_loop().call_later(seconds, _time_out, future)
+    try:
+        await future
+    except TimeoutError:
+        return False
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return True
 
 
 def _time_out(future: asyncio.Future[Any]) -> None:
