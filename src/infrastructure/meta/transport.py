@@ -3,9 +3,9 @@
 
 ``httpx``'s own transport goes through httpcore's pool and anyio: for every request httpcore
 walks every pooled connection (polling each idle socket), and every read and write opens an
-anyio cancel scope; at 128 sends in flight that is most of a send's CPU. This transport keeps
-``httpx``'s client, its timeouts and errors, and h11's framing (what httpcore uses), and does
-the rest directly on asyncio:
+anyio cancel scope; at 128 sends in flight that is most of a send's CPU. This transport is an
+ordinary ``httpx`` transport (httpx's requests, answers, timeouts and errors) framed by h11
+(what httpcore frames with), and does the rest directly on asyncio:
 
 - idle connections are kept per origin, newest first: taking one is a pop, not a walk; one
   the server has closed while idle (data or end of stream received) is dropped then, without a
@@ -115,7 +115,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             if self._open < self._max:
                 self._open += 1
                 try:
-                    return await _Connection.open(origin, self._context(origin), timeouts)
+                    context = self._context(origin)
+                    return await _Connection.open(origin, context, timeouts, request)
                 except BaseException:
                     self._open -= 1
                     self._wake()
@@ -207,6 +208,7 @@ class _Connection:
         origin: _Origin,
         context: ssl.SSLContext | None,
         timeouts: dict[str, float | None],
+        request: httpx.Request,
     ) -> _Connection:
         _, host, port = origin
         loop = asyncio.get_running_loop()
@@ -216,9 +218,11 @@ class _Connection:
                     _Reader, host, port, ssl=context, server_hostname=host if context else None
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"no connection to {host}:{port} in time") from None
+            raise httpx.ConnectTimeout(
+                f"no connection to {host}:{port} in time", request=request
+            ) from None
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
-            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
         return cls(transport, protocol)
 
     def usable(self, now: float) -> bool:
