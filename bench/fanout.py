@@ -56,7 +56,8 @@ def template_event() -> dict[str, Any]:
 
 
 def new_events(template: dict[str, Any], count: int) -> tuple[list[int], list[bytes]]:
-    """``count`` failed deliveries of new shipments (the fixture's event, renumbered)."""
+    """``count`` failed deliveries of new shipments (the fixture's event, renumbered), each
+    to a shopper of its own (as in production: a number parsed, looked up per event)."""
     data = template["response_data"]
     ids: list[int] = []
     bodies: list[bytes] = []
@@ -64,6 +65,7 @@ def new_events(template: dict[str, Any], count: int) -> tuple[list[int], list[by
         shipment = next(_shipments)
         data["id"] = shipment
         data["status_log_id"] = str(shipment)
+        data["customerContactNumber"] = f"98{shipment % 100_000_000:08d}"
         ids.append(shipment)
         bodies.append(json.dumps(template, separators=(",", ":")).encode())
     return ids, bodies

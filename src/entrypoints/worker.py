@@ -17,6 +17,7 @@ import structlog
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
+from application.ports.shipment_events import DecodedEvent
 from application.use_cases.intake import IntakeResult, ShipmentEventIntake
 from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
@@ -73,12 +74,12 @@ class Worker:
                     self._failures.failed("event source unavailable", exc)
                     await _sleep_or_stop(stop, 2.0)
                     continue
-                rest = await self._triage(batch)
+                rest, decoded = await self._triage(batch)
                 if rest:
                     # The events of one pull are handled together (NotifyFailedDelivery.many);
                     # each counts against the concurrency until its batch is done.
                     self._busy += len(rest)
-                    task = asyncio.create_task(self._handle(rest))
+                    task = asyncio.create_task(self._handle(rest, decoded))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
             if in_flight:
@@ -90,25 +91,30 @@ class Worker:
                     await task
             await self._flush_acks()
 
-    async def _triage(self, batch: list[ReceivedEvent]) -> list[ReceivedEvent]:
-        """Acknowledges at once what needs no handling; the rest, to be handled one by one."""
+    async def _triage(
+        self, batch: list[ReceivedEvent]
+    ) -> tuple[list[ReceivedEvent], list[DecodedEvent] | None]:
+        """Acknowledges at once what needs no handling; the rest, to be handled one by one
+        (and the rest as the triage decoded it, when it could)."""
         if not batch:
-            return batch
+            return batch, None
         try:
             async with self._container() as request:
                 triage = await request.get(ShipmentEventTriage)
-                skip = await triage([event.data for event in batch])
+                skip, decoded = await triage.sort([event.data for event in batch])
         except Exception as exc:  # the database: each event finds out on its own
             self._failures.failed("batch not triaged", exc)
-            return batch
-        rest = []
-        for event, ignorable in zip(batch, skip, strict=True):
+            return batch, None
+        rest: list[ReceivedEvent] = []
+        rest_decoded: list[DecodedEvent] = []
+        for event, ignorable, read in zip(batch, skip, decoded, strict=True):
             if ignorable:
                 self._acks.append(event.ack_id)
                 self.handled += 1
             else:
                 rest.append(event)
-        return rest
+                rest_decoded.append(read)
+        return rest, rest_decoded
 
     async def _receive(self, count: int, stop: asyncio.Event) -> list[ReceivedEvent]:
         receive = asyncio.create_task(self._source.receive(count))
@@ -128,20 +134,25 @@ class Worker:
                 await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
-    async def _handle(self, events: list[ReceivedEvent]) -> None:
+    async def _handle(
+        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
+    ) -> None:
         WORKER_IN_FLIGHT.inc(len(events))
         try:
-            await self._handle_batch(events)
+            await self._handle_batch(events, decoded)
         finally:
             WORKER_IN_FLIGHT.dec(len(events))
             self._busy -= len(events)
 
-    async def _handle_batch(self, events: list[ReceivedEvent]) -> None:
+    async def _handle_batch(
+        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
+    ) -> None:
         results: list[IntakeResult | Exception]
         try:
             async with self._container() as request:
                 intake = await request.get(ShipmentEventIntake)
-                results = await intake.many([(event.data, event.message_id) for event in events])
+                pulled = [(event.data, event.message_id) for event in events]
+                results = await intake.many(pulled, decoded)
         except Exception as exc:  # the container itself: every event finds out alike
             results = [exc] * len(events)
         for event, result in zip(events, results, strict=True):

@@ -30,10 +30,14 @@ from infrastructure.meta.gateway import (
     MetaTemplateCatalog,
 )
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
-from infrastructure.meta.transport import ShardedTransport
+from infrastructure.meta.transport import Http11Transport
 from tests.fakes.meta import FakeGraphApi, closed_port_url, graph_error, send_schema_error
 
 VERSION = "v23.0"
+# Generous: a busy machine must not turn an ordinary answer into a timeout.
+PATIENT = httpx.Timeout(30.0)
+#: For the timeout cases only: gives up on an answer after 0.3 s.
+IMPATIENT = httpx.Timeout(2.0, read=0.3)
 PHONE_ID = "106540352242922"
 WABA_ID = "102290129340398"
 TOKEN = "EAAG-secret-token-1234"
@@ -90,32 +94,36 @@ async def fake() -> AsyncIterator[FakeGraphApi]:
         yield fake
 
 
-def _pools(kind: str) -> dict[str, Any]:
-    """One httpx pool, or the sharded pools the Meta client runs on (docs/meta.md)."""
-    if kind == "sharded":
-        return {"transport": ShardedTransport(max_connections=4, shards=2)}
-    return {}
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Generous: a busy machine must not turn an ordinary answer into a timeout.
-    async with httpx.AsyncClient(timeout=30.0) as client:
+    """The template lists' client, on the service's transport."""
+    transport = Http11Transport(max_connections=4)
+    async with httpx.AsyncClient(timeout=PATIENT, transport=transport) as client:
         yield client
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def sharded_http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30.0, **_pools("sharded")) as client:
-        yield client
+async def transport() -> AsyncIterator[Http11Transport]:
+    """The sends' transport, as the service builds it."""
+    async with Http11Transport(max_connections=192) as transport:
+        yield transport
 
 
-@pytest_asyncio.fixture(loop_scope="session", params=["one pool", "sharded"])
-async def impatient_http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def impatient_http() -> AsyncIterator[httpx.AsyncClient]:
     """For the timeout cases only: gives up on an answer after 0.3 s."""
     timeout = httpx.Timeout(2.0, read=0.3)
-    async with httpx.AsyncClient(timeout=timeout, **_pools(request.param)) as client:
-        yield client
+    async with httpx.AsyncClient(
+        timeout=timeout, transport=Http11Transport(max_connections=4)
+    ) as c:
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def small_transport() -> AsyncIterator[Http11Transport]:
+    """4 connections at most."""
+    async with Http11Transport(max_connections=4) as transport:
+        yield transport
 
 
 @pytest.fixture
@@ -123,24 +131,28 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-def meta_gateway(client: httpx.AsyncClient, graph_url: str, sleeps: Sleeps) -> MetaCloudWhatsApp:
-    return MetaCloudWhatsApp(client, graph_url=graph_url, api_version=VERSION, sleep=sleeps)
+def meta_gateway(
+    transport: Http11Transport,
+    graph_url: str,
+    sleeps: Sleeps,
+    timeout: httpx.Timeout = PATIENT,
+) -> MetaCloudWhatsApp:
+    return MetaCloudWhatsApp(
+        transport, timeout=timeout, graph_url=graph_url, api_version=VERSION, sleep=sleeps
+    )
 
 
 @pytest.fixture
-def meta(fake: FakeGraphApi, http: httpx.AsyncClient, sleeps: Sleeps) -> MetaCloudWhatsApp:
-    return meta_gateway(http, fake.base_url, sleeps)
+def meta(fake: FakeGraphApi, transport: Http11Transport, sleeps: Sleeps) -> MetaCloudWhatsApp:
+    return meta_gateway(transport, fake.base_url, sleeps)
 
 
-@pytest.fixture(params=["meta", "meta on sharded pools", "sandbox"])
+@pytest.fixture(params=["meta", "sandbox"])
 def harness(request: pytest.FixtureRequest) -> Harness:
     """The same contract against every WhatsAppGateway."""
     if request.param.startswith("meta"):
         fake: FakeGraphApi = request.getfixturevalue("fake")
         gateway: MetaCloudWhatsApp = request.getfixturevalue("meta")
-        if request.param == "meta on sharded pools":
-            client: httpx.AsyncClient = request.getfixturevalue("sharded_http")
-            gateway = meta_gateway(client, fake.base_url, request.getfixturevalue("sleeps"))
         return Harness(gateway, lambda: [Sent(r.phone_number_id, r.body) for r in fake.requests])
     sandbox = SandboxWhatsApp()
     return Harness(sandbox, lambda: [Sent(s.phone_number_id, dict(s.body)) for s in sandbox.sent])
@@ -317,9 +329,9 @@ async def test_pair_rate_limit_waits_4_to_the_x_within_the_time_budget(
 
 
 async def test_a_timeout_after_sending_is_an_unknown_outcome_and_not_resent(
-    impatient_http: httpx.AsyncClient, fake: FakeGraphApi, sleeps: Sleeps
+    small_transport: Http11Transport, fake: FakeGraphApi, sleeps: Sleeps
 ) -> None:
-    meta = meta_gateway(impatient_http, fake.base_url, sleeps)
+    meta = meta_gateway(small_transport, fake.base_url, sleeps, IMPATIENT)
     fake.delay_next(5.0)  # the client's read timeout is 0.3 s
     with pytest.raises(SendOutcomeUnknown):
         await meta.send(SENDER, CUSTOMER, TEMPLATE, client_ref="ref-1")
@@ -329,9 +341,9 @@ async def test_a_timeout_after_sending_is_an_unknown_outcome_and_not_resent(
 
 
 async def test_more_sends_at_once_than_connections_all_go_out_after_a_timeout(
-    impatient_http: httpx.AsyncClient, fake: FakeGraphApi, sleeps: Sleeps
+    small_transport: Http11Transport, fake: FakeGraphApi, sleeps: Sleeps
 ) -> None:
-    meta = meta_gateway(impatient_http, fake.base_url, sleeps)
+    meta = meta_gateway(small_transport, fake.base_url, sleeps, IMPATIENT)
     fake.delay_next(5.0)
     with pytest.raises(SendOutcomeUnknown):
         await meta.send(SENDER, CUSTOMER, TEMPLATE, client_ref="lost")
@@ -355,11 +367,11 @@ async def test_a_dropped_connection_is_an_unknown_outcome(
 
 
 async def test_a_refused_connection_is_retried_then_retryable(
-    http: httpx.AsyncClient, sleeps: Sleeps
+    transport: Http11Transport, sleeps: Sleeps
 ) -> None:
     # Nothing left the process, so retrying cannot duplicate; after the budget the caller
     # gets RetryableSendError (the port's own vocabulary) rather than UpstreamUnavailable.
-    gateway = meta_gateway(http, closed_port_url(), sleeps)
+    gateway = meta_gateway(transport, closed_port_url(), sleeps)
     with pytest.raises(RetryableSendError) as caught:
         await gateway.send(SENDER, CUSTOMER, TEMPLATE, client_ref="ref-1")
     assert caught.value.code is None
@@ -379,9 +391,9 @@ async def test_a_bad_token_is_permanent_and_never_quoted(
 
 
 async def test_a_wrong_token_is_refused_by_meta(
-    fake: FakeGraphApi, http: httpx.AsyncClient, sleeps: Sleeps
+    fake: FakeGraphApi, transport: Http11Transport, sleeps: Sleeps
 ) -> None:
-    gateway = meta_gateway(http, fake.base_url, sleeps)
+    gateway = meta_gateway(transport, fake.base_url, sleeps)
     stranger = SenderConnection(
         connection_id=2,
         account_id=5,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import structlog
 
 from application.ports.shipment_events import (
+    DecodedEvent,
     IntakeMetrics,
     Malformed,
     NotFailedDelivery,
@@ -63,12 +64,18 @@ class ShipmentEventIntake:
         self._metrics.took(time.perf_counter() - started)
         return result
 
-    async def many(self, events: Sequence[tuple[bytes, str]]) -> list[IntakeResult | Exception]:
+    async def many(
+        self,
+        events: Sequence[tuple[bytes, str]],
+        decoded: Sequence[DecodedEvent] | None = None,
+    ) -> list[IntakeResult | Exception]:
         """The events of one pull (data, message id): the failed deliveries together
         (``NotifyFailedDelivery.many``), the others one by one. Per event, its result or the
-        error that makes it one to deliver again (one event's error is never the batch's)."""
+        error that makes it one to deliver again (one event's error is never the batch's).
+        ``decoded``: the events as the triage decoded them, not decoded again."""
         started = time.perf_counter()
-        decoded = [self._decoder.decode(data) for data, _ in events]
+        if decoded is None:
+            decoded = [self._decoder.decode(data) for data, _ in events]
         results: list[IntakeResult | Exception] = []
         fdrs: list[tuple[int, FailedDelivery]] = []
         for index, ((data, message_id), event) in enumerate(zip(events, decoded, strict=True)):

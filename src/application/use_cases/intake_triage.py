@@ -7,7 +7,12 @@ batch and no write. Every other event goes to ``ShipmentEventIntake``.
 
 from __future__ import annotations
 
-from application.ports.shipment_events import IntakeMetrics, NotFailedDelivery, ShipmentEventDecoder
+from application.ports.shipment_events import (
+    DecodedEvent,
+    IntakeMetrics,
+    NotFailedDelivery,
+    ShipmentEventDecoder,
+)
 from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
 from domain.outcomes import ShipmentEvent
 
@@ -29,6 +34,10 @@ class ShipmentEventTriage:
 
     async def __call__(self, batch: list[bytes]) -> list[bool]:
         """Per event: True when it may be acknowledged without being handled."""
+        return (await self.sort(batch))[0]
+
+    async def sort(self, batch: list[bytes]) -> tuple[list[bool], list[DecodedEvent]]:
+        """``__call__``'s verdicts, and each event as decoded (for the intake: decoded once)."""
         decoded = [self._decoder.decode(data) for data in batch]
         shipments = {d.shipment_id for d in decoded if isinstance(d, ShipmentEvent)}
         messaged = await self._outcomes.messaged(shipments) if shipments else set()
@@ -43,4 +52,4 @@ class ShipmentEventTriage:
                 verdicts.append(True)
             else:
                 verdicts.append(False)
-        return verdicts
+        return verdicts, decoded

@@ -19,7 +19,7 @@ from infrastructure.meta.gateway import (
 )
 from infrastructure.meta.registry import MetaTemplateRegistry, SandboxTemplateRegistry
 from infrastructure.meta.sandbox import SandboxTemplateCatalog, SandboxWhatsApp
-from infrastructure.meta.transport import ShardedTransport
+from infrastructure.meta.transport import Http11Transport
 from infrastructure.meta.webhook import MetaWebhookFormat
 
 
@@ -41,20 +41,28 @@ class MetaProvider(Provider):
         return SandboxTemplateRegistry()
 
     @provide(when=META)
-    async def meta_client(self, config: Config) -> AsyncIterator[httpx.AsyncClient]:
-        # 32 pools of 6 connections: httpcore's per-request walk of the pool is what costs
-        # (docs/meta.md#the-http-client).
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.meta_timeout_seconds, connect=3.0),
-            transport=ShardedTransport(max_connections=192, shards=32),
-        )
+    async def meta_transport(self) -> AsyncIterator[Http11Transport]:
+        # Connections on asyncio framed by h11: httpcore's per-request walk of its pool and
+        # anyio's cancel scopes were most of a send's CPU (docs/meta.md#the-http-client).
+        transport = Http11Transport(max_connections=192, keepalive_expiry=5.0)
+        yield transport
+        await transport.aclose()
+
+    @provide(when=META)
+    async def meta_client(
+        self, config: Config, transport: Http11Transport
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        client = httpx.AsyncClient(timeout=_timeout(config), transport=transport)
         yield client
         await client.aclose()
 
     @provide(when=META)
-    def meta_gateway(self, config: Config, client: httpx.AsyncClient) -> WhatsAppGateway:
+    def meta_gateway(self, config: Config, transport: Http11Transport) -> WhatsAppGateway:
         return MetaCloudWhatsApp(
-            client, graph_url=config.meta_graph_url, api_version=config.meta_api_version
+            transport,
+            timeout=_timeout(config),
+            graph_url=config.meta_graph_url,
+            api_version=config.meta_api_version,
         )
 
     @provide(when=META)
@@ -70,3 +78,9 @@ class MetaProvider(Provider):
         return MetaTemplateRegistry(
             client, graph_url=config.meta_graph_url, api_version=config.meta_api_version
         )
+
+
+def _timeout(config: Config) -> httpx.Timeout:
+    """``WA_META_TIMEOUT_SECONDS`` to write, read and wait for a free connection; 3 s to
+    connect."""
+    return httpx.Timeout(config.meta_timeout_seconds, connect=3.0)

@@ -58,6 +58,10 @@ _send_answer = msgspec.json.Decoder(_SendAnswer)
 class MetaCloudWhatsApp:
     """``WhatsAppGateway`` on ``POST /{version}/{phone-number-id}/messages``.
 
+    Each send is one ``httpx.Request`` handed to the transport (``Http11Transport`` in the
+    service): none of the client's cookies, auth, redirects or default headers are wanted on a
+    send, and building them cost more than the request itself (docs/meta.md#the-http-client).
+
     Retries only what cannot duplicate a message: Meta's "not now" codes and connections that
     never opened. A timeout or a connection lost after the request left is ``SendOutcomeUnknown``
     at once, since Meta has no idempotency key (docs/meta.md#no-idempotency-key).
@@ -65,8 +69,9 @@ class MetaCloudWhatsApp:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
+        timeout: httpx.Timeout,
         graph_url: str,
         api_version: str,
         max_attempts: int = 4,
@@ -75,8 +80,10 @@ class MetaCloudWhatsApp:
         backoff_max: float = 4.0,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self._client = client
+        self._transport = transport
+        self._extensions = {"timeout": timeout.as_dict()}
         self._base = f"{graph_url.rstrip('/')}/{api_version}"
+        self._urls: dict[str, httpx.URL] = {}  # per phone number id, parsed once
         self._max_attempts = max_attempts
         self._max_delay = max_delay
         self._backoff = wait_exponential_jitter(
@@ -96,7 +103,10 @@ class MetaCloudWhatsApp:
         body = _encoder.encode(
             send_body(to, content, client_ref=client_ref, context_message_id=context_message_id)
         )
-        url = f"{self._base}/{sender.phone_number_id}/messages"
+        url = self._urls.get(sender.phone_number_id)
+        if url is None:
+            url = httpx.URL(f"{self._base}/{sender.phone_number_id}/messages")
+            self._urls[sender.phone_number_id] = url
         async for attempt in self._retrying():
             with attempt:
                 return await self._post(
@@ -105,14 +115,24 @@ class MetaCloudWhatsApp:
         raise AssertionError("tenacity either returns or raises")  # pragma: no cover
 
     async def _post(
-        self, url: str, body: bytes, sender: SenderConnection, *, earlier_failures: int
+        self, url: httpx.URL, body: bytes, sender: SenderConnection, *, earlier_failures: int
     ) -> SendReceipt:
-        headers = {
-            "Authorization": f"Bearer {sender.access_token}",
-            "Content-Type": "application/json",
-        }
+        request = httpx.Request(
+            "POST",
+            url,
+            headers=[
+                (b"Authorization", f"Bearer {sender.access_token}".encode()),
+                (b"Content-Type", b"application/json"),
+            ],
+            content=body,
+            extensions=self._extensions,
+        )
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except _NOT_SENT as exc:
             raise RetryableSendError(None, f"Graph API unreachable ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

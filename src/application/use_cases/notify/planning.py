@@ -46,6 +46,8 @@ class BatchReads:
         self.numbers: set[tuple[int, str]] = set()
         self.opted_out: set[tuple[int, str]] = set()
         self.chosen: dict[str, str] = {}
+        #: The numbers ``read_numbers`` parsed, as the events gave them: parsed once a batch.
+        self.phones: dict[str, PhoneNumber] = {}
 
     async def read_shipments(self, uow: UnitOfWork, shipments: set[int]) -> None:
         """The conversations of these shipments, one read: which attempts were seen, which
@@ -65,10 +67,14 @@ class BatchReads:
         (a number that does not parse is the plan's skip, not read)."""
         numbers: set[tuple[int, str]] = set()
         for fdr in fdrs:
-            try:
-                numbers.add((fdr.account_id, PhoneNumber.parse(fdr.customer_phone).digits))
-            except InvalidPhoneNumber:
-                continue
+            phone = self.phones.get(fdr.customer_phone)
+            if phone is None:
+                try:
+                    phone = PhoneNumber.parse(fdr.customer_phone)
+                except InvalidPhoneNumber:
+                    continue
+                self.phones[fdr.customer_phone] = phone
+            numbers.add((fdr.account_id, phone.digits))
         if numbers:
             self.opted_out = await uow.opt_outs.opted_out_among(numbers)
             self.chosen = await uow.conversations.shopper_languages({n for _, n in numbers})
@@ -118,7 +124,7 @@ class NotificationPlanner:
         newest_id = newest.status_log_id if newest is not None else None
         if skip := superseded(reason, fdr.status_log_id, newest_id):
             return skip
-        phone = phone_of(reason, fdr.customer_phone)
+        phone = reads.phones.get(fdr.customer_phone) or phone_of(reason, fdr.customer_phone)
         if isinstance(phone, Skip):
             return phone
         number = (fdr.account_id, phone.digits)

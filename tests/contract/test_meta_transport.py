@@ -1,0 +1,212 @@
+"""The Meta client's transport (``Http11Transport``) against real local servers: connections
+kept and given up as HTTP/1.1 says, the pool's bound, TLS with verification, and httpx's
+errors and timeouts (docs/meta.md#the-http-client)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from infrastructure.meta.transport import Http11Transport
+from tests.fakes.meta import closed_port_url
+
+
+@dataclass
+class Server:
+    url: str
+    ports: list[int] = field(default_factory=list)  # the client's port, per request
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # at /slow
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # for /slow
+
+
+def _app(server: Server) -> web.Application:
+    async def hello(request: web.Request) -> web.Response:
+        server.ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        return web.json_response({"echo": (await request.read()).decode()})
+
+    async def slow(request: web.Request) -> web.Response:
+        server.ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        server.arrived.set()
+        await server.release.wait()
+        return web.json_response({"slow": True})
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        response.enable_compression(web.ContentCoding.gzip)
+        await response.prepare(request)
+        for part in (b"one ", b"two ", b"three"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hello", hello)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/chunked", chunked)
+    return app
+
+
+@pytest_asyncio.fixture
+async def serve() -> AsyncIterator[Callable[..., object]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(*, keepalive: float = 75.0, tls: ssl.SSLContext | None = None) -> Server:
+        server = Server(url="")
+        runner = web.AppRunner(_app(server), keepalive_timeout=keepalive)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server.url = f"{'https' if tls else 'http'}://{'localhost' if tls else '127.0.0.1'}:{port}"
+        return server
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def test_a_connection_is_kept_for_the_next_request(serve: Callable[..., object]) -> None:
+    server: Server = await serve()  # type: ignore[misc]
+    async with httpx.AsyncClient(transport=Http11Transport(max_connections=4)) as client:
+        first = await client.post(f"{server.url}/hello", content=b"a")
+        second = await client.post(f"{server.url}/hello", content=b"b")
+    assert (first.json(), second.json()) == ({"echo": "a"}, {"echo": "b"})
+    assert server.ports[0] == server.ports[1]
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used_again(
+    serve: Callable[..., object],
+) -> None:
+    server: Server = await serve(keepalive=0.1)  # type: ignore[misc]
+    async with httpx.AsyncClient(transport=Http11Transport(max_connections=4)) as client:
+        await client.post(f"{server.url}/hello", content=b"a")
+        await asyncio.sleep(1.0)  # the server has closed the idle connection by now
+        again = await client.post(f"{server.url}/hello", content=b"b")
+    assert again.json() == {"echo": "b"}
+    assert server.ports[0] != server.ports[1]
+
+
+async def test_requests_wait_for_a_free_connection_up_to_the_pool_timeout(
+    serve: Callable[..., object],
+) -> None:
+    server: Server = await serve()  # type: ignore[misc]
+    impatient = httpx.Timeout(30.0, pool=0.2)
+    async with httpx.AsyncClient(
+        transport=Http11Transport(max_connections=1), timeout=impatient
+    ) as client:
+        busy = asyncio.create_task(client.get(f"{server.url}/slow"))
+        await server.arrived.wait()  # the one connection is taken
+        with pytest.raises(httpx.PoolTimeout):
+            await client.post(f"{server.url}/hello", content=b"late")
+        waiting = asyncio.create_task(
+            client.post(f"{server.url}/hello", content=b"waits", timeout=30.0)
+        )
+        server.release.set()
+        assert (await busy).json() == {"slow": True}
+        assert (await waiting).json() == {"echo": "waits"}
+    assert len(set(server.ports)) == 1
+
+
+async def test_a_cancelled_request_gives_its_connection_back(serve: Callable[..., object]) -> None:
+    server: Server = await serve()  # type: ignore[misc]
+    async with httpx.AsyncClient(
+        transport=Http11Transport(max_connections=1), timeout=httpx.Timeout(30.0, pool=5.0)
+    ) as client:
+        busy = asyncio.create_task(client.get(f"{server.url}/slow"))
+        await server.arrived.wait()
+        busy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await busy
+        answer = await client.post(f"{server.url}/hello", content=b"next")
+    server.release.set()
+    assert answer.json() == {"echo": "next"}
+    assert server.ports[0] != server.ports[1]  # the cancelled one's connection was closed
+
+
+async def test_a_chunked_compressed_answer_is_read_whole(serve: Callable[..., object]) -> None:
+    server: Server = await serve()  # type: ignore[misc]
+    async with httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.get(f"{server.url}/chunked", headers={"Accept-Encoding": "gzip"})
+        again = await client.get(f"{server.url}/chunked")
+    assert answer.text == again.text == "one two three"
+
+
+async def test_the_timeouts_are_httpx_s(serve: Callable[..., object]) -> None:
+    server: Server = await serve()  # type: ignore[misc]
+    async with httpx.AsyncClient(
+        transport=Http11Transport(max_connections=2), timeout=httpx.Timeout(30.0, read=0.2)
+    ) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(f"{server.url}/slow")
+        with pytest.raises(httpx.ConnectError):
+            await client.get(closed_port_url())
+        server.release.set()
+
+
+def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for localhost: the server's context, and a client's that
+    trusts it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
+
+
+async def test_tls_is_verified(serve: Callable[..., object], tmp_path: Path) -> None:
+    server_context, trusting = _certificate(tmp_path)
+    server: Server = await serve(tls=server_context)  # type: ignore[misc]
+    async with httpx.AsyncClient(transport=Http11Transport(max_connections=2)) as stranger:
+        with pytest.raises(httpx.ConnectError):  # the system's CAs do not know this one
+            await stranger.post(f"{server.url}/hello", content=b"a")
+    async with httpx.AsyncClient(
+        transport=Http11Transport(max_connections=2, verify=trusting)
+    ) as client:
+        first = await client.post(f"{server.url}/hello", content=b"over tls")
+        second = await client.post(f"{server.url}/hello", content=b"again")
+    assert (first.json(), second.json()) == ({"echo": "over tls"}, {"echo": "again"})
+    assert server.ports[0] == server.ports[1]
