@@ -74,7 +74,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from entrypoints.http.app import create_app
 
     structlog.get_logger("startup").info(config.meta_label())
-    app = create_app(_container(config))
+    # WA_WEBHOOK_PUMP=off: this process stores and answers POSTs, `pump` processes them.
+    app = create_app(_container(config), run_pump=config.webhook_pump == "inline")
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
@@ -87,6 +88,14 @@ def _worker(config: Config, args: argparse.Namespace) -> int:
     return run_worker(
         config, lambda: _container(config)
     )  # says where messages go once its own checks pass
+
+
+def _pump(config: Config, args: argparse.Namespace) -> int:
+    from entrypoints.pump import run_pump
+
+    if not _schema_is_current(config):
+        return 2
+    return run_pump(config, lambda: _container(config))
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:
@@ -145,6 +154,7 @@ def _sandbox(config: Config, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "serve": _serve,
     "worker": _worker,
+    "pump": _pump,
     "migrate": _migrate,
     "purge": _purge,
     "templates": _templates,

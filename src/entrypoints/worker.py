@@ -22,6 +22,7 @@ from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
+from entrypoints.metrics_server import MetricsPortError, start_metrics
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
@@ -222,28 +223,21 @@ def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
             file=sys.stderr,
         )
         return 2
-    metrics = None
-    if config.worker_metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        try:
-            metrics, _ = start_http_server(config.worker_metrics_port)
-        except OSError as exc:
-            problem = f"{config.worker_metrics_port} cannot be served: {exc.strerror or exc}"
-            if config.worker_metrics_port_required:
-                print(f"configuration error: WA_WORKER_METRICS_PORT {problem}", file=sys.stderr)
-                return 2
-            _log.warning(
-                "worker metrics not served: the default port is taken (another worker on "
-                "this host?); set WA_WORKER_METRICS_PORT per worker",
-                problem=problem,
-            )
+    try:
+        stop_metrics = start_metrics(
+            "worker",
+            config.worker_metrics_port,
+            required=config.worker_metrics_port_required,
+            variable="WA_WORKER_METRICS_PORT",
+        )
+    except MetricsPortError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     _log.info(config.meta_label())
     try:
         return asyncio.run(_main(config, containers))
     finally:
-        if metrics is not None:
-            metrics.shutdown()
+        stop_metrics()
 
 
 async def _main(config: Config, containers: Callable[[], AsyncContainer]) -> int:
