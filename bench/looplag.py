@@ -2,9 +2,12 @@
 ``python -m bench.looplag OUT.json serve --port 8000``.
 
 A task sleeps 5 ms over and over and records how late it woke (with the ``time.monotonic()``
-it started, comparable with the bench's own clock); the samples are written to ``OUT.json``
-when the process returns. A late wake-up is a stretch in which nothing else on the loop could
-run either: a POST waiting behind a pump pass, or the process not scheduled at all.
+it started, comparable with the bench's own clock) and how much CPU the loop's thread used
+meanwhile; the samples are written to ``OUT.json`` when the process returns. A late wake-up
+is a stretch in which nothing else on the loop could run either: a POST waiting behind other
+work on the loop (a pump pass, other POSTs), or the process not scheduled at all. On a shared
+machine the second dominates; the CPU used while the sampler waited (``loop_busy``) counts
+only the first: what this process itself made its POSTs wait for.
 """
 
 from __future__ import annotations
@@ -25,26 +28,29 @@ PERIOD = 0.005
 
 
 def lag_stats(samples: Sequence[Sequence[float]], start: float, end: float) -> dict[str, Any]:
-    """p50 / p99 / max of the lags sampled between ``start`` and ``end``, in ms."""
-    lags = sorted(lag for at, lag in samples if start <= at <= end)
-    if not lags:
-        return {}
-
-    def at(share: float) -> float:
-        return round(lags[min(len(lags) - 1, int(len(lags) * share))] * 1000, 1)
-
-    return {"loop_lag_p50_ms": at(0.5), "loop_lag_p99_ms": at(0.99), "loop_lag_max_ms": at(1.0)}
+    """p50 / p99 / max of the lags sampled between ``start`` and ``end``, and of the CPU the
+    loop used while each sample waited (less the 5 ms asked for), in ms."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    row: dict[str, Any] = {}
+    for name, column in (("loop_lag", 1), ("loop_busy", 2)):
+        values = sorted(max(s[column], 0.0) for s in inside)
+        for label, share in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
+            if values:
+                value = values[min(len(values) - 1, int(len(values) * share))]
+                row[f"{name}_{label}_ms"] = round(value * 1000, 1)
+    return row
 
 
 def main() -> int:
     out, *argv = sys.argv[1:]
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
 
     async def sample() -> None:
         while True:
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.thread_time()
             await asyncio.sleep(PERIOD)
-            samples.append((started, time.monotonic() - started - PERIOD))
+            lag = time.monotonic() - started - PERIOD
+            samples.append((started, lag, time.thread_time() - cpu - PERIOD))
 
     startup = uvicorn.Server.startup
 
