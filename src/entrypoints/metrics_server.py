@@ -1,8 +1,13 @@
-"""Prometheus metrics of a process that serves no HTTP app (``worker``, ``pump``)."""
+"""The processes that serve no HTTP app (``worker``, ``pump``): their Prometheus metrics on a
+port of their own, an event loop, and SIGTERM or SIGINT asking them to stop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -38,3 +43,35 @@ def start_metrics(
         )
         return lambda: None
     return server.shutdown
+
+
+def run_with_metrics(
+    process: str,
+    port: int | None,
+    main: Callable[[], Coroutine[Any, Any, int]],
+    *,
+    required: bool,
+    variable: str,
+    label: str,
+) -> int:
+    """``main()`` in an event loop of its own, with the metrics served meanwhile; 2 (after one
+    line on stderr) when the port set cannot be served. ``label`` is logged once it can."""
+    try:
+        stop_metrics = start_metrics(process, port, required=required, variable=variable)
+    except MetricsPortError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    structlog.get_logger(process).info(label)
+    try:
+        return asyncio.run(main())
+    finally:
+        stop_metrics()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM (what Kubernetes sends) or SIGINT, in the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -8,16 +8,13 @@ claims what it takes (docs/webhooks.md, "The pump in a process of its own").
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 from collections.abc import Callable
 
 import structlog
 from dishka import AsyncContainer
 
 from entrypoints.background import WebhookPump
-from entrypoints.metrics_server import MetricsPortError, start_metrics
+from entrypoints.metrics_server import run_with_metrics, stop_on_signals
 from infrastructure.config import Config
 
 _log = structlog.get_logger("pump")
@@ -29,29 +26,19 @@ STOP_GRACE_SECONDS = 20.0
 
 def run_pump(config: Config, containers: Callable[[], AsyncContainer]) -> int:
     """The pump process until SIGTERM or SIGINT; ``containers`` makes its container."""
-    try:
-        stop_metrics = start_metrics(
-            "pump",
-            config.pump_metrics_port,
-            required=config.pump_metrics_port_required,
-            variable="WA_PUMP_METRICS_PORT",
-        )
-    except MetricsPortError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    _log.info(config.meta_label())
-    try:
-        return asyncio.run(_main(config, containers))
-    finally:
-        stop_metrics()
+    return run_with_metrics(
+        "pump",
+        config.pump_metrics_port,
+        lambda: _main(config, containers),
+        required=config.pump_metrics_port_required,
+        variable="WA_PUMP_METRICS_PORT",
+        label=config.meta_label(),
+    )
 
 
 async def _main(config: Config, containers: Callable[[], AsyncContainer]) -> int:
     container = containers()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     pump = WebhookPump(container, poll_seconds=config.webhook_poll_seconds)
     try:
         pump.start()

@@ -132,16 +132,20 @@ def test_dotenv_fills_in_and_the_environment_wins(tmp_path: Path) -> None:
     assert (config.default_account_id, config.meta_throughput) == (7, 300)
 
 
-def test_a_bad_webhook_pump_mode_stops_serve_with_one_line() -> None:
-    result = subprocess.run(
+def _serve(**environ: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "composition.cli", "serve"],
         cwd=PROJECT,
-        env={**os.environ, "WA_WEBHOOK_PUMP": "separate"},
+        env={**os.environ, **environ},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_a_bad_webhook_pump_mode_stops_serve_with_one_line() -> None:
+    result = _serve(WA_WEBHOOK_PUMP="separate")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "configuration error: WA_WEBHOOK_PUMP must be inline or off, not 'separate'"
@@ -149,22 +153,12 @@ def test_a_bad_webhook_pump_mode_stops_serve_with_one_line() -> None:
 
 
 def test_the_cli_stops_at_start_with_one_line() -> None:
-    env = {
-        **os.environ,
-        "WA_REDIS_URL": "localhost:6379",
-        "WA_META_APP_SECRET": "app-secret",
-        "WA_META_PHONE_NUMBER_ID": "106540352242922",
-        "WA_META_WABA_ID": "102290129340398",
-        "WA_META_ACCESS_TOKEN": "tok-secret",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "composition.cli", "serve"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = _serve(
+        WA_REDIS_URL="localhost:6379",
+        WA_META_APP_SECRET="app-secret",
+        WA_META_PHONE_NUMBER_ID="106540352242922",
+        WA_META_WABA_ID="102290129340398",
+        WA_META_ACCESS_TOKEN="tok-secret",
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
