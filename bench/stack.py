@@ -71,16 +71,20 @@ class BenchStack:
         *,
         profile: Path | None = None,
         counts: Path | None = None,
+        lags: Path | None = None,
         port: int | None = None,
         src: Path | None = None,
         **extra: str,
     ) -> tuple[env.ServiceProcess, int]:
-        """``counts``: the database round trips counted (``bench.counted``) into that file."""
+        """``counts``: the database round trips counted (``bench.counted``) into that file;
+        ``lags``: the event loop's lag sampled (``bench.looplag``) into that file."""
         port = port or env.free_port()
         args = ["serve", "--port", str(port)]
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
         if counts is not None:
             python_args = ["-m", "bench.counted", str(counts)]
+        if lags is not None:
+            python_args = ["-m", "bench.looplag", str(lags)]
         service = env.spawn(
             f"serve-{port}",
             args,
@@ -118,6 +122,14 @@ class BenchStack:
             src=src,
         )
         await env.wait_log_line(service, "worker started")
+        return service
+
+    async def start_pump(self, *, src: Path | None = None, **extra: str) -> env.ServiceProcess:
+        """``fdr-whatsapp pump`` (the webhook pump in a process of its own)."""
+        values = {"WA_PUMP_METRICS_PORT": str(env.free_port()), **extra}
+        name = f"pump-{secrets.token_hex(2)}"
+        service = env.spawn(name, ["pump"], self.service_env(**values), self.run_dir, src=src)
+        await env.wait_log_line(service, "pump started")
         return service
 
     async def start_reference_receiver(self) -> tuple[env.ServiceProcess, int]:

@@ -3,6 +3,10 @@
 Each POST stores its body and kicks the pump; the pump works in batches (one transaction for
 all statuses in a batch). A sweep every few seconds picks up what is left: bodies of a
 crashed process, or answers waiting for Meta or the ESB to come back.
+
+The pump runs in ``serve`` (``WA_WEBHOOK_PUMP=inline``) or in a process of its own
+(``fdr-whatsapp pump``, ``run_pump``), which hears no kicks and looks for new bodies every
+``WA_WEBHOOK_POLL_SECONDS`` instead (docs/webhooks.md, "The pump in a process of its own").
 """
 
 from __future__ import annotations
@@ -37,8 +41,14 @@ class WebhookPump:
         batch_size: int = 500,
         sweep_seconds: float = 5.0,
         stale_after: timedelta = timedelta(seconds=10),
+        poll_seconds: float | None = None,
     ) -> None:
+        """``poll_seconds``: a pump in a process of its own takes every body not claimed by
+        another pump that often (no POST kicks it); ``None``: kicked by this process's POSTs,
+        it takes fresh bodies when kicked and only those left behind on a sweep."""
         self._container = container
+        self._poll = poll_seconds
+        self._stopping = False
         self._batch = batch_size
         self._sweep = sweep_seconds
         self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
@@ -53,14 +63,22 @@ class WebhookPump:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="webhook-pump")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stops after the pass in progress when it ends within ``grace`` seconds; cancels it
+        otherwise (its bodies are taken again once their claim has passed)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._kicked.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
 
     async def drain(self) -> None:
         """Processes everything pending now (tests, shutdown)."""
@@ -68,17 +86,20 @@ class WebhookPump:
             pass
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             kicked = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), self._sweep)
+                await asyncio.wait_for(self._kicked.wait(), self._poll or self._sweep)
                 kicked = True
             self._kicked.clear()
+            if self._stopping:
+                return
             self.idle.clear()
             try:
                 # A kick means fresh bodies of ours; a sweep takes only those left behind.
-                min_age = None if kicked else self._stale_after
-                while await self._pass(min_age):
+                # A pump of its own process takes whatever no other pump has claimed.
+                min_age = None if kicked or self._poll else self._stale_after
+                while await self._pass(min_age) and not self._stopping:
                     pass
             except Exception as exc:
                 self._failures.failed("webhook pass failed; the next sweep retries", exc)

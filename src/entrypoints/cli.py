@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def environment(command: str) -> str:
-    """The ``--help`` epilog of ``serve`` and ``worker``: the variables the process reads,
+    """The ``--help`` epilog of ``serve``, ``worker`` and ``pump``: the variables it reads,
     generated from the configuration's own definition (``infrastructure.config``)."""
     listed = variables(command)
     width = max(len(v.name) for v in listed)
@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the HTTP app (portal API, webhooks, console, tracking links)",
         description="Run the HTTP app: portal API, Meta's webhook, the push endpoint, the "
-        "console, tracking links; it also processes stored webhooks.",
+        "console, tracking links; it also processes stored webhooks (the pump), unless "
+        "WA_WEBHOOK_PUMP=off leaves them to `fdr-whatsapp pump`.",
         epilog=environment("serve"),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Pull shipment events from WA_PUBSUB_FDR_SUBSCRIPTION and send the "
         "templates; also looks again at sends whose outcome is unknown.",
         epilog=environment("worker"),
+    )
+
+    commands.add_parser(
+        "pump",
+        help="process stored webhooks in a process of their own (with WA_WEBHOOK_PUMP=off)",
+        description="Process the webhook bodies `serve` stored (statuses, answers, template "
+        "changes), apart from the process that answers Meta's POSTs: run `serve` with "
+        "WA_WEBHOOK_PUMP=off and one or more pumps; they share the bodies.",
+        epilog=environment("pump"),
     )
 
     migrate = commands.add_parser("migrate", help="upgrade the database (alembic upgrade head)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
+from entrypoints.metrics_server import run_with_metrics, stop_on_signals
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
 from infrastructure.logging import FailureLog
@@ -233,36 +233,19 @@ def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
             file=sys.stderr,
         )
         return 2
-    metrics = None
-    if config.worker_metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        try:
-            metrics, _ = start_http_server(config.worker_metrics_port)
-        except OSError as exc:
-            problem = f"{config.worker_metrics_port} cannot be served: {exc.strerror or exc}"
-            if config.worker_metrics_port_required:
-                print(f"configuration error: WA_WORKER_METRICS_PORT {problem}", file=sys.stderr)
-                return 2
-            _log.warning(
-                "worker metrics not served: the default port is taken (another worker on "
-                "this host?); set WA_WORKER_METRICS_PORT per worker",
-                problem=problem,
-            )
-    _log.info(config.meta_label())
-    try:
-        return asyncio.run(_main(config, containers))
-    finally:
-        if metrics is not None:
-            metrics.shutdown()
+    return run_with_metrics(
+        "worker",
+        config.worker_metrics_port,
+        lambda: _main(config, containers),
+        required=config.worker_metrics_port_required,
+        variable="WA_WORKER_METRICS_PORT",
+        label=config.meta_label(),
+    )
 
 
 async def _main(config: Config, containers: Callable[[], AsyncContainer]) -> int:
     container = containers()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as resources:
         resources.push_async_callback(container.close)
         every = recheck_interval(config)

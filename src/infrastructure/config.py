@@ -26,6 +26,8 @@ GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 META_THROUGHPUT_MAX = 1000
 #: Where ``fdr-whatsapp worker`` serves Prometheus metrics (OpenTelemetry's Prometheus port).
 DEFAULT_WORKER_METRICS_PORT: int | None = 9464
+#: Where ``fdr-whatsapp pump`` serves them.
+DEFAULT_PUMP_METRICS_PORT: int | None = 9465
 
 
 #: Sending to Meta needs all four; the sandbox none of them.
@@ -46,15 +48,19 @@ class ConfigError(Exception):
         self.variable = variable
 
 
-BOTH = ("serve", "worker")
+ALL = ("serve", "worker", "pump")
 SERVE = ("serve",)
 WORKER = ("worker",)
+PUMP = ("pump",)
+#: ``WA_WEBHOOK_PUMP``: ``serve`` processes the stored webhooks itself, or only stores them
+#: (docs/webhooks.md, "The pump in a process of its own").
+PUMP_MODES = ("inline", "off")
 
 
 def _env(
     name: str,
     about: str,
-    used_by: tuple[str, ...] = BOTH,
+    used_by: tuple[str, ...] = ALL,
     *,
     default: object = None,
     secret: bool = False,
@@ -202,6 +208,19 @@ class Config:
     default_phone_region: str = _env(  # whose mobiles are accepted as alternates
         "WA_DEFAULT_PHONE_REGION", "the shoppers' country (ISO 3166)", default=DEFAULT_REGION
     )
+    webhook_pump: str = _env(
+        "WA_WEBHOOK_PUMP",
+        "inline: serve also processes stored webhooks; off: it only stores them "
+        "(run `fdr-whatsapp pump`)",
+        SERVE,
+        default="inline",
+    )
+    webhook_poll_seconds: float = _env(  # how often `fdr-whatsapp pump` looks for new bodies
+        "WA_WEBHOOK_POLL_SECONDS",
+        "seconds between looks for newly stored webhook bodies",
+        PUMP,
+        default=0.2,
+    )
     worker_concurrency: int = _env(
         "WA_WORKER_CONCURRENCY", "events handled at once", WORKER, default=32
     )
@@ -238,6 +257,13 @@ class Config:
     # Set explicitly: a port that cannot be served stops the worker. The default port, when
     # taken (a second worker on the same host), only costs that worker its metrics.
     worker_metrics_port_required: bool = False
+    pump_metrics_port: int | None = _env(  # where `fdr-whatsapp pump` serves /metrics
+        "WA_PUMP_METRICS_PORT",
+        "Prometheus metrics port (0: off)",
+        PUMP,
+        shown=str(DEFAULT_PUMP_METRICS_PORT),
+    )
+    pump_metrics_port_required: bool = False  # as worker_metrics_port_required
     log_level: str = _env("WA_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", default="INFO")
     log_json: bool = _env("WA_LOG_JSON", "log JSON lines", default=False)
 
@@ -395,6 +421,8 @@ class _Reader:
             support_phone=self.raw("WA_SUPPORT_PHONE") or "+91-9876543210",
             support_email=self.raw("WA_SUPPORT_EMAIL") or "eshopbox@support.com",
             default_phone_region=self.get("WA_DEFAULT_PHONE_REGION", _region, DEFAULT_REGION),
+            webhook_pump=self.get("WA_WEBHOOK_PUMP", _pump_mode, "inline"),
+            webhook_poll_seconds=self.get("WA_WEBHOOK_POLL_SECONDS", _positive_float, 0.2),
             worker_concurrency=self.get("WA_WORKER_CONCURRENCY", _positive_int, 32),
             unknown_send_recheck_seconds=self.get(
                 "WA_UNKNOWN_SEND_RECHECK_SECONDS", _positive_float, 600.0
@@ -413,6 +441,10 @@ class _Reader:
                 "WA_WORKER_METRICS_PORT", _port_or_off, DEFAULT_WORKER_METRICS_PORT
             ),
             worker_metrics_port_required=self.raw("WA_WORKER_METRICS_PORT") is not None,
+            pump_metrics_port=self.get(
+                "WA_PUMP_METRICS_PORT", _port_or_off, DEFAULT_PUMP_METRICS_PORT
+            ),
+            pump_metrics_port_required=self.raw("WA_PUMP_METRICS_PORT") is not None,
             log_level=self.get("WA_LOG_LEVEL", _log_level, "INFO"),
             log_json=self.get("WA_LOG_JSON", _boolean, False),
         )
@@ -573,6 +605,13 @@ def _region(value: str) -> str:
     region = value.upper()
     mobile_example(region)  # raises ValueError for a region without mobile numbers
     return region
+
+
+def _pump_mode(value: str) -> str:
+    mode = value.lower()
+    if mode not in PUMP_MODES:
+        raise ValueError(f"must be inline or off, not {value[:32]!r}")
+    return mode
 
 
 def _log_level(value: str) -> str:

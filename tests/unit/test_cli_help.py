@@ -63,7 +63,11 @@ def test_worker_and_serve_help_list_the_variables_they_read() -> None:
     assert "WA_AUTH_JWT_SECRET" in serve
     assert "WA_PUBSUB_FDR_SUBSCRIPTION" not in serve
     assert "--port PORT  port to listen on (default: 8000)" in serve
-    for command, text in (("serve", serve), ("worker", worker)):
+    pump = _help("pump")
+    assert "WA_WEBHOOK_POLL_SECONDS" in pump
+    assert "WA_AUTH_JWT_SECRET" not in pump  # it answers no request
+    assert "WA_WEBHOOK_PUMP " in serve
+    for command, text in (("serve", serve), ("worker", worker), ("pump", pump)):
         for variable in variables(command):
             assert variable.name in text
 

@@ -69,6 +69,9 @@ def test_all_meta_credentials_turn_the_sandbox_off_and_stay_out_of_repr() -> Non
         ({"WA_QUIET_HOURS": "21:00"}, "WA_QUIET_HOURS"),
         ({"WA_QUIET_HOURS": "9pm-9am"}, "WA_QUIET_HOURS"),
         ({"WA_QUIET_HOURS_ZONE": "IST"}, "WA_QUIET_HOURS_ZONE"),
+        ({"WA_WEBHOOK_PUMP": "separate"}, "WA_WEBHOOK_PUMP"),
+        ({"WA_WEBHOOK_POLL_SECONDS": "0"}, "WA_WEBHOOK_POLL_SECONDS"),
+        ({"WA_PUMP_METRICS_PORT": "metrics"}, "WA_PUMP_METRICS_PORT"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -110,6 +113,18 @@ def test_the_worker_metrics_port_can_be_turned_off() -> None:
     assert load_config({"WA_WORKER_METRICS_PORT": "0"}, env_file=None).worker_metrics_port is None
 
 
+def test_serve_runs_the_webhook_pump_unless_it_is_turned_off() -> None:
+    default = load_config({}, env_file=None)
+    assert (default.webhook_pump, default.webhook_poll_seconds) == ("inline", 0.2)
+    assert default.pump_metrics_port == 9465
+    apart = load_config(
+        {"WA_WEBHOOK_PUMP": "Off", "WA_WEBHOOK_POLL_SECONDS": "0.5", "WA_PUMP_METRICS_PORT": "0"},
+        env_file=None,
+    )
+    assert (apart.webhook_pump, apart.webhook_poll_seconds) == ("off", 0.5)
+    assert apart.pump_metrics_port is None
+
+
 def test_dotenv_fills_in_and_the_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("WA_DEFAULT_ACCOUNT_ID=7\nWA_META_THROUGHPUT=200\n")
@@ -117,23 +132,33 @@ def test_dotenv_fills_in_and_the_environment_wins(tmp_path: Path) -> None:
     assert (config.default_account_id, config.meta_throughput) == (7, 300)
 
 
-def test_the_cli_stops_at_start_with_one_line() -> None:
-    env = {
-        **os.environ,
-        "WA_REDIS_URL": "localhost:6379",
-        "WA_META_APP_SECRET": "app-secret",
-        "WA_META_PHONE_NUMBER_ID": "106540352242922",
-        "WA_META_WABA_ID": "102290129340398",
-        "WA_META_ACCESS_TOKEN": "tok-secret",
-    }
-    result = subprocess.run(
+def _serve(**environ: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "composition.cli", "serve"],
         cwd=PROJECT,
-        env=env,
+        env={**os.environ, **environ},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def test_a_bad_webhook_pump_mode_stops_serve_with_one_line() -> None:
+    result = _serve(WA_WEBHOOK_PUMP="separate")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: WA_WEBHOOK_PUMP must be inline or off, not 'separate'"
+    ]
+
+
+def test_the_cli_stops_at_start_with_one_line() -> None:
+    result = _serve(
+        WA_REDIS_URL="localhost:6379",
+        WA_META_APP_SECRET="app-secret",
+        WA_META_PHONE_NUMBER_ID="106540352242922",
+        WA_META_WABA_ID="102290129340398",
+        WA_META_ACCESS_TOKEN="tok-secret",
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -224,8 +249,10 @@ def test_the_help_lists_exactly_the_variables_the_reader_reads(
 
     monkeypatch.setattr(config_module._Reader, "raw", raw)
     load_config({}, env_file=None)
-    listed = {v.name for v in variables("serve")} | {v.name for v in variables("worker")}
+    listed = {v.name for c in ("serve", "worker", "pump") for v in variables(c)}
     assert listed == asked
+    assert "WA_WEBHOOK_PUMP" in {v.name for v in variables("serve")}
+    assert "WA_WEBHOOK_POLL_SECONDS" in {v.name for v in variables("pump")}
     assert "WA_PUBSUB_FDR_SUBSCRIPTION" in {v.name for v in variables("worker")}
     assert "WA_PUBSUB_FDR_SUBSCRIPTION" not in {v.name for v in variables("serve")}
 
