@@ -42,6 +42,7 @@ async def _steady(
     async def send() -> None:
         async with slots:
             await limiter.acquire(number)
+            await limiter.depart(number)  # as the send step does, just before the request
             sent.append(time.monotonic())
             await asyncio.sleep(0.05)
 

@@ -36,7 +36,12 @@ class TemplateCatalog(Protocol):
 
 class ThroughputLimiter(Protocol):
     async def acquire(self, phone_number_id: str) -> None:
-        """Waits until one more message may leave this sender number."""
+        """Waits until one more message may leave this sender number (its slot)."""
+
+    async def depart(self, phone_number_id: str) -> None:
+        """Just before a request leaves: waits, if need be, until this process's previous
+        request from the number left a slot ago. Slots taken one apart but written in flight
+        together would otherwise leave together (docs/meta.md#limits)."""
 
 
 class TemplateRegistry(Protocol):

@@ -10,6 +10,12 @@ Without Redis (or while it does not answer) each process books in its own memory
 goes on, but with W workers a number may briefly see up to W x ``rate``; Meta then answers
 130429, which the gateway already retries.
 
+A slot is taken while the message is still ``queued`` (docs/sending.md): the in-flight write
+comes after it, and a write that marks several messages at once (the batch's group commit)
+would send them together. ``depart``, just before each request, holds a request back while
+``rate`` of this process's requests from the number left in the last second (a moving window
+of when they actually left, in memory).
+
 Why pacing, not a window of ``rate`` sends a second: a window lets a second's ``rate`` sends
 leave at the same instant. At the start of a backlog those first requests open connections
 and wait on the in-flight write all together, reach Meta late, and bunch with the next
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -113,6 +120,8 @@ class PacedThroughputLimiter:
         self._interval = 1.0 / rate
         self._shared = book
         self._local = fallback or MemorySlotBook(monotonic)
+        # Per number: when this process's last ``rate`` requests left (``depart``).
+        self._left: dict[str, deque[float]] = {}
         self._retry_after = retry_shared_after
         self._now = monotonic
         self._degraded = False
@@ -155,6 +164,25 @@ class PacedThroughputLimiter:
         wait = await self._book(phone_number_id)
         if wait > 0:
             await asyncio.sleep(wait)
+
+    async def depart(self, phone_number_id: str) -> None:
+        """Holds a request back while ``rate`` of this process's requests from the number left
+        within the last second: the work between a slot and its request (the in-flight write,
+        a busy event loop) may bunch sends whose slots were apart, as a group commit that marks
+        several in flight at once does. Counted as they leave, a late one costs nothing more
+        than its lateness, and the sends go on at the full rate."""
+        left = self._left.get(phone_number_id)
+        if left is None:
+            if len(self._left) > 10_000:  # numbers idle for a second hold nothing back
+                now = self._now()
+                self._left = {n: d for n, d in self._left.items() if d and d[-1] > now - 1.0}
+            left = self._left[phone_number_id] = deque(maxlen=self._rate)
+        while len(left) == self._rate:
+            wait = left[0] + 1.0 - self._now()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        left.append(self._now())
 
     async def _book(self, phone_number_id: str) -> float:
         while not (self._degraded and self._now() < self._use_local_until):
