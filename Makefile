@@ -26,7 +26,7 @@ $(UV):
 
 # --compile-bytecode: the dependencies' bytecode written once here, as the image does
 # (Dockerfile): where PYTHONDONTWRITEBYTECODE is set, every start compiled them again, which
-# was two thirds of `serve`'s start-up (docs/deploy.md#start-up).
+# was three fifths of `serve`'s start-up (docs/deploy.md#start-up).
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
