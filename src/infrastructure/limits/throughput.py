@@ -20,7 +20,9 @@ Why pacing, not a window of ``rate`` sends a second: a window lets a second's ``
 leave at the same instant. At the start of a backlog those first requests open connections
 and wait on the in-flight write all together, reach Meta late, and bunch with the next
 second's, which leave on time (112 in one second at limit 80: BENCHMARKS.md, Stop 13). Paced
-sends leave one at a time: a late one can put at most a slot's worth more into a second.
+sends leave one at a time: a late one can put at most a slot's worth more into a second. The
+cost: a pull's events leave a slot apart instead of together (latency, and smaller group
+commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
 The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
 script is ten lines, and one call per send replaces the window's hit, window read and retry of
 each send that had to wait.
