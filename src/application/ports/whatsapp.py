@@ -39,9 +39,9 @@ class ThroughputLimiter(Protocol):
         """Waits until one more message may leave this sender number (its slot)."""
 
     async def depart(self, phone_number_id: str) -> None:
-        """Just before a request leaves: waits, if need be, until this process's previous
-        request from the number left a slot ago. Slots taken one apart but written in flight
-        together would otherwise leave together (docs/meta.md#limits)."""
+        """Just before a request leaves: waits while as many of this process's requests from
+        the number as it may send in a second left within the last second. Slots taken apart
+        but written in flight together would otherwise leave together (docs/meta.md#limits)."""
 
 
 class TemplateRegistry(Protocol):
