@@ -24,8 +24,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --compile-bytecode: the dependencies' bytecode written once here, as the image does
+# (Dockerfile): where PYTHONDONTWRITEBYTECODE is set, every start compiled them again, which
+# was three fifths of `serve`'s start-up (docs/deploy.md#start-up).
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 # ruff (with the complexity gate) and the import contracts of pyproject.toml [tool.importlinter].

@@ -206,6 +206,8 @@ class ServiceProcess:
     started_at: float  # time.monotonic() just before spawning
     rss: RssSampler
     ready_seconds: float | None = None
+    #: CPU the process had used when it was ready: what start-up costs, whatever the load.
+    ready_cpu_seconds: float | None = None
     cpu_before: float = 0.0
 
     @property
@@ -302,6 +304,7 @@ async def wait_http_ready(service: ServiceProcess, url: str, within: float = 60.
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(url)).status_code == 200:
                     service.ready_seconds = time.monotonic() - service.started_at
+                    service.ready_cpu_seconds = service.cpu_seconds()
                     return service.ready_seconds
             await asyncio.sleep(0.01)
     raise BenchError(f"{service.name} not ready within {within} s: {service.log_text()[-3000:]}")
@@ -313,6 +316,7 @@ async def wait_log_line(service: ServiceProcess, needle: str, within: float = 60
     while time.monotonic() < deadline:
         if needle in service.log_text():
             service.ready_seconds = time.monotonic() - service.started_at
+            service.ready_cpu_seconds = service.cpu_seconds()
             return service.ready_seconds
         if service.process.poll() is not None:
             raise BenchError(f"{service.name} exited: {service.log_text()[-3000:]}")

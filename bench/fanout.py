@@ -224,6 +224,7 @@ async def run_fanout(
                 first = await _sent(stack, set(probe_ids), 60)
                 startup = {
                     "started_log_seconds": round(worker.ready_seconds or 0.0, 3),
+                    "started_log_cpu_seconds": round(worker.ready_cpu_seconds or 0.0, 3),
                     "first_send_seconds": round(min(first.times) - spawned, 3),
                     "rss_idle_mib": mib(worker.rss.now()),
                 }

@@ -333,6 +333,7 @@ async def run_ingest(
         rss_under_load = serve.rss.between(load_started, load_ended)
         memory = {
             "ready_seconds": round(serve.ready_seconds or 0.0, 3),
+            "ready_cpu_seconds": round(serve.ready_cpu_seconds or 0.0, 3),
             "rss_idle_mib": mib(idle_rss),
             "rss_under_load_median_mib": mib(sorted(rss_under_load)[len(rss_under_load) // 2])
             if rss_under_load

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from bench.env import REDIS_URL
 from bench.stats import max_in_window
-from infrastructure.limits.throughput import LimitsThroughputLimiter
+from infrastructure.limits.throughput import PacedThroughputLimiter
 
 
 async def _scripts(client: Redis) -> int:
@@ -33,7 +33,7 @@ async def _scripts(client: Redis) -> int:
 async def _steady(
     prefix: str, *, rate: int = 80, offered: int = 200, concurrency: int = 32
 ) -> dict[str, Any]:
-    limiter = LimitsThroughputLimiter.redis(REDIS_URL, rate, key_prefix=prefix)
+    limiter = PacedThroughputLimiter.redis(REDIS_URL, rate, key_prefix=prefix)
     client = Redis.from_url(REDIS_URL)
     number = f"1065{secrets.token_hex(4)}"
     slots = asyncio.Semaphore(concurrency)
@@ -42,6 +42,7 @@ async def _steady(
     async def send() -> None:
         async with slots:
             await limiter.acquire(number)
+            await limiter.depart(number)  # as the send step does, just before the request
             sent.append(time.monotonic())
             await asyncio.sleep(0.05)
 
@@ -81,7 +82,7 @@ async def _steady(
 
 
 async def _burst(prefix: str, senders: int = 250) -> dict[str, Any]:
-    limiter = LimitsThroughputLimiter.redis(REDIS_URL, 80, key_prefix=prefix)
+    limiter = PacedThroughputLimiter.redis(REDIS_URL, 80, key_prefix=prefix)
     try:
         with structlog.testing.capture_logs() as logs:
             numbers = [f"1065{secrets.token_hex(4)}" for _ in range(senders)]

@@ -90,7 +90,9 @@ class SendStep:
         context_message_id: str | None = None,
     ) -> SendError | None:
         """``ask_meta``: Meta's answer written on ``message`` (not stored) as of ``now`` (the
-        clock's, unless given); the error, if any."""
+        clock's, unless given); the error, if any. The request waits for room in this
+        process's last second of requests from the sender (``ThroughputLimiter.depart``)."""
+        await self._limiter.depart(sender.phone_number_id)
         return await ask_meta(
             self._gateway,
             message,

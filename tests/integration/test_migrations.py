@@ -14,7 +14,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from infrastructure.db.engine import create_engine
-from infrastructure.db.migrations import downgrade, upgrade
+from infrastructure.db.migrations import (
+    _alembic_config,
+    downgrade,
+    expected_head,
+    known_revisions,
+    upgrade,
+)
 from infrastructure.db.tables import metadata
 
 SEED_TABLES = {
@@ -80,6 +86,19 @@ def test_migrate_on_mariadb_creates_every_table_and_downgrade_removes_them(
     assert down.returncode == 0, down.stderr
     tables, _ = _tables_and_drift(empty_mysql_database)
     assert tables <= {"alembic_version"}
+
+
+def test_the_start_up_check_reads_the_chain_alembic_runs() -> None:
+    """``serve`` checks the schema without importing Alembic: the same revisions, same head."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config("unused://"))
+    alembic_chain = {
+        script.revision: tuple(script._normalized_down_revisions)
+        for script in scripts.walk_revisions()
+    }
+    assert known_revisions() == alembic_chain
+    assert [expected_head()] == list(scripts.get_heads())
 
 
 def test_the_same_chain_runs_on_sqlite(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.config import Config
 from infrastructure.db.tables import metadata
 from infrastructure.db.uow import SqlUnitOfWork
-from infrastructure.limits.throughput import LimitsThroughputLimiter
+from infrastructure.limits.throughput import PacedThroughputLimiter
 from tests.conftest import new_id
 from tests.integration.test_database_outages import push_envelope
 from tests.support.app import http_client
@@ -105,7 +105,7 @@ async def test_a_workspace_disabled_while_redis_is_down_is_off_everywhere_within
 async def test_the_limiter_falls_back_at_once_when_redis_freezes(
     redis_server: PrivateRedis,
 ) -> None:
-    limiter = LimitsThroughputLimiter.redis(redis_server.url, 1000, key_prefix="outage-test:")
+    limiter = PacedThroughputLimiter.redis(redis_server.url, 1000, key_prefix="outage-test:")
     try:
         await asyncio.wait_for(limiter.acquire("pn-1"), NEVER_LONGER)
         assert not limiter.degraded

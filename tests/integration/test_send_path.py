@@ -103,6 +103,9 @@ class Limiter:
             self.kill_while_waiting = False
             raise Killed
 
+    async def depart(self, phone_number_id: str) -> None:
+        return None
+
 
 class Refs:
     def new_ref(self) -> str:

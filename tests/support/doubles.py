@@ -64,6 +64,9 @@ class NoLimit:
     async def acquire(self, phone_number_id: str) -> None:
         return None
 
+    async def depart(self, phone_number_id: str) -> None:
+        return None
+
 
 @dataclass
 class FixedClock:

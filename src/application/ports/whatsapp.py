@@ -36,7 +36,12 @@ class TemplateCatalog(Protocol):
 
 class ThroughputLimiter(Protocol):
     async def acquire(self, phone_number_id: str) -> None:
-        """Waits until one more message may leave this sender number."""
+        """Waits until one more message may leave this sender number (its slot)."""
+
+    async def depart(self, phone_number_id: str) -> None:
+        """Just before a request leaves: waits while as many of this process's requests from
+        the number as it may send in a second left within the last second. Slots taken apart
+        but written in flight together would otherwise leave together (docs/meta.md#limits)."""
 
 
 class TemplateRegistry(Protocol):

@@ -17,7 +17,7 @@ from infrastructure.cache.client import redis_client
 from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.cache.redis import RedisSettingsCache
 from infrastructure.config import Config
-from infrastructure.limits.throughput import LimitsThroughputLimiter
+from infrastructure.limits.throughput import PacedThroughputLimiter
 from infrastructure.probes import DatabaseProbe, RedisProbe, SchemaProbe
 
 
@@ -30,7 +30,7 @@ class CacheProvider(Provider):
 
     @provide
     def limiter(self, config: Config) -> ThroughputLimiter:
-        return LimitsThroughputLimiter.in_process(config.meta_throughput)
+        return PacedThroughputLimiter.in_process(config.meta_throughput)
 
     @provide
     def probes(self, engine: AsyncEngine) -> list[DependencyProbe]:
@@ -50,7 +50,7 @@ class CacheProvider(Provider):
     @provide(when=REDIS)
     async def redis_limiter(self, config: Config) -> AsyncIterator[ThroughputLimiter]:
         assert config.redis_url
-        limiter = LimitsThroughputLimiter.redis(
+        limiter = PacedThroughputLimiter.redis(
             config.redis_url, config.meta_throughput, key_prefix=config.redis_key_prefix
         )
         yield limiter

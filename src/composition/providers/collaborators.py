@@ -5,6 +5,7 @@ and for shipment events (``PUBSUB_EVENTS``, ``PUBSUB_OUTCOMES``)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import httpx
 from dishka import Provider, Scope, provide
@@ -32,9 +33,9 @@ from infrastructure.integration_engine.directory import (
 from infrastructure.local.activity import LoggingActivityPublisher
 from infrastructure.local.collaborators import InMemoryConnectionDirectory, InMemoryNdrActions
 from infrastructure.local.events import InMemoryEventSource
-from infrastructure.pubsub.activity import PubSubActivityPublisher
-from infrastructure.pubsub.client import PubSubTarget
-from infrastructure.pubsub.source import PubSubEventSource
+
+if TYPE_CHECKING:  # gcloud-aio and aiohttp load only where Pub/Sub is configured
+    from infrastructure.pubsub.source import PubSubEventSource
 
 
 class CollaboratorsProvider(Provider):
@@ -77,6 +78,9 @@ class CollaboratorsProvider(Provider):
     async def pubsub_activity(self, config: Config) -> AsyncIterator[ActivityPublisher]:
         assert config.pubsub_project
         assert config.pubsub_activity_topic
+        from infrastructure.pubsub.activity import PubSubActivityPublisher
+        from infrastructure.pubsub.client import PubSubTarget
+
         target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
         client = target.publisher()
         yield PubSubActivityPublisher(client, target.topic_path(config.pubsub_activity_topic))
@@ -98,6 +102,9 @@ async def _pull(config: Config, subscription: str | None) -> AsyncIterator[PubSu
     """A pull source of ``subscription``, closed after the container."""
     assert config.pubsub_project
     assert subscription
+    from infrastructure.pubsub.client import PubSubTarget
+    from infrastructure.pubsub.source import PubSubEventSource
+
     target = PubSubTarget(config.pubsub_project, config.pubsub_emulator_host)
     client = target.subscriber()
     yield PubSubEventSource(client, target.subscription_path(subscription))

@@ -1,81 +1,142 @@
 """At most ``rate`` messages per second leave each sender number, across processes
 (docs/meta.md#limits).
 
-A moving window per ``phone_number_id`` kept by the ``limits`` library: in Redis when several
-workers send from the same number, in process memory otherwise. If Redis stops answering, each
-process falls back to its own in-memory window (logged once per outage) and tries Redis again
-every ``retry_shared_after`` seconds: sending goes on, but with W workers a number may briefly
-see up to W x ``rate``; Meta then answers 130429, which the gateway already retries.
+Sends are paced: one every ``1 / rate`` seconds per ``phone_number_id``, as GCRA's virtual
+scheduling does it. Each send books the number's next free slot in one Redis script call and
+sleeps until it; the script keeps one time per number (when its next slot is free) and reads
+the clock of Redis itself (``TIME``), so every process and host books on the same clock.
+Without Redis (or while it does not answer) each process books in its own memory instead
+(logged once per outage) and tries Redis again every ``retry_shared_after`` seconds: sending
+goes on, but with W workers a number may briefly see up to W x ``rate``; Meta then answers
+130429, which the gateway already retries.
 
-The window holds the times limits stamps hits, taken just before the Redis round trip: a send
-goes out that long after its stamp (under a millisecond on a warm pool, tens of ms while a burst
-opens new connections), so at a cold start a second can see a few messages more than ``rate``.
+A slot is taken while the message is still ``queued`` (docs/sending.md): the in-flight write
+comes after it, and a write that marks several messages at once (the batch's group commit)
+would send them together. ``depart``, just before each request, holds a request back while
+``rate`` of this process's requests from the number left in the last second (a moving window
+of when they actually left, in memory).
+
+Why pacing, not a window of ``rate`` sends a second: a window lets a second's ``rate`` sends
+leave at the same instant. At the start of a backlog those first requests open connections
+and wait on the in-flight write all together, reach Meta late, and bunch with the next
+second's, which leave on time (112 in one second at limit 80: BENCHMARKS.md, Stop 13). Paced
+sends leave one at a time: a late one can put at most a slot's worth more into a second. The
+cost: a pull's events leave a slot apart instead of together (latency, and smaller group
+commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
+The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
+script is ten lines, and one call per send replaces the window's hit, window read and retry of
+each send that had to wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
+from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from infrastructure.cache.client import fail_fast_retry
+from infrastructure.cache.client import redis_client
 
 DEFAULT_RATE = 80  # Meta's default per number; upgraded numbers get 1000
 NAMESPACE = "wa-throughput"
 
+#: KEYS[1]: the number's next free slot (µs of Redis's clock); ARGV[1]: µs between two sends.
+#: Books that slot, moves it on by one interval, returns how many µs until the booked one.
+_BOOK_SLOT = """
+local interval = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local slot = tonumber(redis.call('GET', KEYS[1])) or now
+if slot < now then slot = now end
+local after = slot + interval
+local keep_ms = math.floor((after - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', keep_ms)
+return slot - now
+"""
 
-def _limits_redis_uri(url: str) -> str:
-    """``redis://h:6379/0`` as ``limits`` spells it (``async+redis://...``)."""
-    if url.startswith("async+"):
-        return url
-    if url.startswith("unix://"):
-        return "async+redis+unix://" + url.removeprefix("unix://")
-    return "async+" + url
+
+class SlotBook(Protocol):
+    async def book(self, number: str, interval: float) -> float:
+        """Books ``number``'s next free slot, ``interval`` seconds before the one after it;
+        seconds until the booked slot."""
+
+    async def aclose(self) -> None: ...
 
 
-class LimitsThroughputLimiter:
-    """Waits, without busy-looping, until the sender's window has room for one more message."""
+class MemorySlotBook:
+    """Slots booked in this process: the limiter without Redis, and its fallback."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._now = monotonic
+        self._next: dict[str, float] = {}  # per number: when its next slot is free
+
+    async def book(self, number: str, interval: float) -> float:
+        now = self._now()
+        slot = max(self._next.get(number, now), now)
+        self._next[number] = slot + interval
+        if len(self._next) > 10_000:  # numbers long idle book from "now" anyway
+            self._next = {n: t for n, t in self._next.items() if t > now}
+        return slot - now
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisSlotBook:
+    """Slots booked in Redis (``_BOOK_SLOT``), shared by every process with the same prefix."""
+
+    def __init__(self, client: Redis, key_prefix: str) -> None:
+        self._client = client
+        self._prefix = f"{key_prefix}{NAMESPACE}:"
+        self._script = client.register_script(_BOOK_SLOT)
+
+    async def book(self, number: str, interval: float) -> float:
+        micros = await self._script(keys=[self._prefix + number], args=[round(interval * 1e6)])
+        return int(micros) / 1e6
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class PacedThroughputLimiter:
+    """Lets each send go at its own slot, ``1 / rate`` seconds after the one before."""
 
     def __init__(
         self,
-        storage: Storage,
+        book: SlotBook,
         rate: int = DEFAULT_RATE,
         *,
-        fallback: Storage | None = None,
-        jitter: float = 0.005,
+        fallback: SlotBook | None = None,
         retry_shared_after: float = 15.0,
         monotonic: Callable[[], float] = time.monotonic,
         max_storage_calls: int = 50,
     ) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1 message per second")
-        self._storage = storage
-        self._shared = MovingWindowRateLimiter(storage)
-        self._local = MovingWindowRateLimiter(fallback or MemoryStorage())
-        self._item = RateLimitItemPerSecond(rate, 1, namespace=NAMESPACE)
-        self._jitter = jitter
+        self._rate = rate
+        self._interval = 1.0 / rate
+        self._shared = book
+        self._local = fallback or MemorySlotBook(monotonic)
+        # Per number: when this process's last ``rate`` requests left (``depart``).
+        self._left: dict[str, deque[float]] = {}
         self._retry_after = retry_shared_after
         self._now = monotonic
         self._degraded = False
         self._use_local_until = 0.0
-        self._lines: dict[str, asyncio.Lock] = {}  # per sender number: who waits for a slot
-        # redis-py refuses a command when all its pool's connections (100) are busy; the
-        # limiter would take that for Redis being down and count in this process only.
+        # redis-py refuses a command when all its pool's connections are busy; the limiter
+        # would take that for Redis being down and count in this process only.
         self._storage_calls = asyncio.Semaphore(max_storage_calls)
         self._log = structlog.get_logger("throughput")
 
     @classmethod
-    def in_process(cls, rate: int = DEFAULT_RATE) -> LimitsThroughputLimiter:
-        """For one process (no Redis): the window lives in memory."""
-        return cls(MemoryStorage(), rate)
+    def in_process(cls, rate: int = DEFAULT_RATE) -> PacedThroughputLimiter:
+        """For one process (no Redis): the slots are booked in memory."""
+        return cls(MemorySlotBook(), rate)
 
     @classmethod
     def redis(
@@ -85,28 +146,16 @@ class LimitsThroughputLimiter:
         *,
         key_prefix: str = "fdr-whatsapp:",
         timeout: float = 1.0,
-    ) -> LimitsThroughputLimiter:
+    ) -> PacedThroughputLimiter:
         """Shared by every process using the same Redis and ``key_prefix``.
 
         ``timeout`` bounds how long a send waits on an unanswering Redis before falling back.
         """
-        storage = RedisStorage(
-            _limits_redis_uri(url),
-            wrap_exceptions=True,
-            implementation="redispy",
-            # limits joins prefix and key with ":" itself.
-            key_prefix=key_prefix.rstrip(":"),
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            # redis-py would retry a timed-out hit 10 times with backoff: a send would wait
-            # on a frozen Redis for many seconds instead of falling back after ``timeout``.
-            retry=fail_fast_retry(),  # type: ignore[arg-type]
-        )
-        return cls(storage, rate)
+        return cls(RedisSlotBook(redis_client(url, timeout), key_prefix), rate)
 
     @property
     def rate(self) -> int:
-        return self._item.amount
+        return self._rate
 
     @property
     def degraded(self) -> bool:
@@ -114,69 +163,52 @@ class LimitsThroughputLimiter:
         return self._degraded
 
     async def acquire(self, phone_number_id: str) -> None:
-        line = self._lines.setdefault(phone_number_id, asyncio.Lock())
-        free_at = 0.0  # (monotonic) when the window may have a slot, as the storage last said
-        if not line.locked():
-            wait = await self._attempt(phone_number_id)
-            if wait is None:
-                return
-            free_at = self._now() + wait
-        # Senders that must wait queue up, and only the first asks the storage when the next
-        # slot frees: with every waiter asking, each freed slot cost one or two storage round
-        # trips per waiter (hundreds under a backlog), which took the CPU the sends needed.
-        async with line:
-            while True:
-                # What the storage said before the queue is still true: not asked again early.
-                await asyncio.sleep(max(free_at - self._now(), 0.0))
-                wait = await self._attempt(phone_number_id)
-                if wait is None:
-                    return
-                free_at = self._now() + wait
+        wait = await self._book(phone_number_id)
+        if wait > 0:
+            await asyncio.sleep(wait)
 
-    async def _attempt(self, phone_number_id: str) -> float | None:
-        """Takes a slot (None), or says how long until the window may have one."""
-        while True:
-            limiter = self._limiter()
+    async def depart(self, phone_number_id: str) -> None:
+        """Holds a request back while ``rate`` of this process's requests from the number left
+        within the last second: the work between a slot and its request (the in-flight write,
+        a busy event loop) may bunch sends whose slots were apart, as a group commit that marks
+        several in flight at once does. Counted as they leave, a late one costs nothing more
+        than its lateness, and the sends go on at the full rate."""
+        left = self._left.get(phone_number_id)
+        if left is None:
+            if len(self._left) > 10_000:  # numbers idle for a second hold nothing back
+                now = self._now()
+                self._left = {n: d for n, d in self._left.items() if d and d[-1] > now - 1.0}
+            left = self._left[phone_number_id] = deque(maxlen=self._rate)
+        while len(left) == self._rate:
+            wait = left[0] + 1.0 - self._now()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        left.append(self._now())
+
+    async def _book(self, phone_number_id: str) -> float:
+        while not (self._degraded and self._now() < self._use_local_until):
             try:
                 async with self._storage_calls:
-                    if await limiter.hit(self._item, phone_number_id):
-                        if limiter is self._shared:
-                            self._recovered()
-                        return None
-                    stats = await limiter.get_window_stats(self._item, phone_number_id)
-            except StorageError as exc:
-                if limiter is self._local:
-                    raise  # pragma: no cover - memory storage does not fail
-                self._degrade(exc)
+                    wait = await self._shared.book(phone_number_id, self._interval)
+            except (RedisError, OSError) as exc:
+                self._degrade(exc)  # in this process until retry_shared_after has passed
                 continue
-            return self._wait(stats.reset_time)
+            self._recovered()
+            return wait
+        return await self._local.book(phone_number_id, self._interval)
 
     async def aclose(self) -> None:
-        """Closes the Redis connections ``limits`` opened (nothing to do in process)."""
-        if isinstance(self._storage, RedisStorage):
-            # limits keeps its redis-py client on the bridge and offers no close of its own.
-            client = getattr(self._storage.bridge, "storage", None)
-            if isinstance(client, Redis):
-                await client.aclose()
+        """Closes the Redis connections (nothing to do in process)."""
+        await self._shared.aclose()
 
-    def _limiter(self) -> MovingWindowRateLimiter:
-        if self._degraded and self._now() < self._use_local_until:
-            return self._local
-        return self._shared
-
-    def _wait(self, reset_time: float) -> float:
-        # reset_time is when the oldest hit leaves the window (wall clock, as limits keeps it);
-        # the jitter keeps waiting senders from all waking in the same millisecond.
-        until_free = min(max(reset_time - time.time(), 0.0), float(self._item.get_expiry()))
-        return until_free + 0.001 + random.random() * self._jitter  # noqa: S311 - not a secret
-
-    def _degrade(self, exc: StorageError) -> None:
+    def _degrade(self, exc: Exception) -> None:
         self._use_local_until = self._now() + self._retry_after
         if not self._degraded:
             self._degraded = True
             self._log.warning(
                 "throughput limiter storage unreachable; limiting in this process only",
-                problem=type(exc.storage_error).__name__,
+                problem=type(exc).__name__,
                 retry_after_seconds=self._retry_after,
             )
 
