@@ -2,9 +2,13 @@
 (docs/meta.md#limits).
 
 Sends are paced: one every ``1 / rate`` seconds per ``phone_number_id``, as GCRA's virtual
-scheduling does it. Each send books the number's next free slot in one Redis script call and
-sleeps until it; the script keeps one time per number (when its next slot is free) and reads
-the clock of Redis itself (``TIME``), so every process and host books on the same clock.
+scheduling does it. Each send books the number's next slot in one Redis script call and
+sleeps until it; the script keeps one time per number (its theoretical arrival time, TAT)
+and reads the clock of Redis itself (``TIME``), so every process and host books on the same
+clock. A number that was idle may send ``burst`` at once (GCRA's tolerance: a send may go
+``burst - 1`` slots before its TAT; by default a tenth of a second's sends), so a pull's
+events leave together; across processes any second then holds at most ``rate + burst - 1``
+sends, and ``depart`` still holds one process to ``rate``.
 Without Redis (or while it does not answer) each process books in its own memory instead
 (logged once per outage) and tries Redis again every ``retry_shared_after`` seconds: sending
 goes on, but with W workers a number may briefly see up to W x ``rate``; Meta then answers
@@ -21,8 +25,8 @@ leave at the same instant. At the start of a backlog those first requests open c
 and wait on the in-flight write all together, reach Meta late, and bunch with the next
 second's, which leave on time (112 in one second at limit 80: BENCHMARKS.md, Stop 13). Paced
 sends leave one at a time: a late one can put at most a slot's worth more into a second. The
-cost: a pull's events leave a slot apart instead of together (latency, and smaller group
-commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
+cost: beyond the burst, a pull's events leave a slot apart instead of together (latency, and
+smaller group commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
 The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
 script is ten lines, and one call per send replaces the window's hit, window read and retry of
 each send that had to wait.
