@@ -28,7 +28,7 @@ sends leave one at a time: a late one can put at most a slot's worth more into a
 cost: beyond the burst, a pull's events leave a slot apart instead of together (latency, and
 smaller group commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
 The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
-script is ten lines, and one call per send replaces the window's hit, window read and retry of
+script is a dozen lines, and one call per send replaces the window's hit, window read and retry of
 each send that had to wait.
 """
 
