@@ -1,4 +1,5 @@
-"""The sender throughput limiter, in process and on Redis: never more than the rate per second."""
+"""The sender throughput limiter, in process and on Redis: never more than the rate per second,
+but for the burst an idle number may send at once (docs/meta.md#limits)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ WINDOW = 1.0 - 0.01
 
 @dataclass
 class Backend:
-    new: Callable[[int], PacedThroughputLimiter]  # another limiter on the same shared state
+    new: Callable[..., PacedThroughputLimiter]  # another limiter on the same shared state
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -41,19 +42,19 @@ def backend(request: pytest.FixtureRequest, opened: list[PacedThroughputLimiter]
     if request.param == "memory":
         book = MemorySlotBook()  # one process: its limiters share the book
 
-        def new_in_process(rate: int) -> PacedThroughputLimiter:
-            return PacedThroughputLimiter(book, rate)
+        def new_in_process(rate: int, burst: int | None = None) -> PacedThroughputLimiter:
+            return PacedThroughputLimiter(book, rate, burst=burst)
 
         return Backend(new_in_process)
 
     prefix: str = request.getfixturevalue("redis_prefix")
 
-    def new_on_redis(rate: int) -> PacedThroughputLimiter:
+    def new_on_redis(rate: int, burst: int | None = None) -> PacedThroughputLimiter:
         # Each limiter opens its own connections, like a separate worker process.
         # A generous timeout: these cases are about sharing the rate, not about a Redis that
         # stalls (a busy box can take over a second to answer; the fallback would then count).
         limiter = PacedThroughputLimiter.redis(
-            services.REDIS_URL, rate, key_prefix=prefix, timeout=10.0
+            services.REDIS_URL, rate, key_prefix=prefix, timeout=10.0, burst=burst
         )
         opened.append(limiter)
         return limiter
@@ -87,9 +88,10 @@ async def acquire_all(limiters: list[PacedThroughputLimiter], number: str, n: in
     return sorted(stamps)
 
 
-def assert_paced(stamps: list[float], started: float, rate: int) -> None:
-    """No more than ``rate`` acquisitions in the first second of a burst, ``2 * rate`` in the
-    first two... for sends all asked for at ``started``.
+def assert_paced(stamps: list[float], started: float, rate: int, burst: int = 1) -> None:
+    """No more than ``rate + burst - 1`` acquisitions in the first second of a backlog,
+    ``2 * rate + burst - 1`` in the first two... for sends all asked for at ``started`` from an
+    idle number (``burst - 1``: the sends its tolerance lets go early).
 
     A send is let go (stamped here) some time after the limiter granted it: a Redis round trip
     and the event loop's turn, which on a busy machine can be long. Checking each window of the
@@ -97,9 +99,10 @@ def assert_paced(stamps: list[float], started: float, rate: int) -> None:
     sound whatever it is: lateness only makes a stamp later. A limiter that lets a burst
     through, or lets twice the rate through evenly, still fails.
     """
-    for window in range(1, len(stamps) // rate + (len(stamps) % rate > 0)):
-        assert stamps[window * rate] - started >= window * WINDOW, (
-            f"{window * rate + 1} sends within {window} s"
+    extra = burst - 1
+    for window in range(1, (len(stamps) - extra - 1) // rate + 1):
+        assert stamps[window * rate + extra] - started >= window * WINDOW, (
+            f"{window * rate + extra + 1} sends within {window} s"
         )
 
 
@@ -110,7 +113,7 @@ async def test_one_number_never_gets_more_than_the_rate(backend: Backend) -> Non
 
     stamps = await acquire_all([limiter], sender_number(), 3 * RATE)
 
-    assert_paced(stamps, started, RATE)
+    assert_paced(stamps, started, RATE, limiter.burst)
     # Paced, 3N take three seconds less one slot; waiting much longer than that would waste
     # throughput (the bound is loose: a busy machine lets sends go late).
     assert stamps[-1] - started < 3 + 1.5
@@ -141,7 +144,7 @@ async def test_two_limiters_sharing_state_together_keep_the_rate(backend: Backen
 
     stamps = await acquire_all([worker_a, worker_b], sender_number(), 2 * RATE)
 
-    assert_paced(stamps, started, RATE)
+    assert_paced(stamps, started, RATE, worker_a.burst)
 
 
 @pytest.mark.redis
@@ -156,7 +159,7 @@ async def test_without_redis_sending_goes_on_limited_in_process(
         started = time.monotonic()
         stamps = await acquire_all([limiter], sender_number(), 10)
 
-    assert_paced(stamps, started, 5)
+    assert_paced(stamps, started, 5, limiter.burst)
     assert limiter.degraded
     assert [entry["log_level"] for entry in logs] == ["warning"]
 
@@ -168,11 +171,11 @@ class FlakyBook(MemorySlotBook):
         super().__init__()
         self.failures = failures
 
-    async def book(self, number: str, interval: float) -> float:
+    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
         if self.failures:
             self.failures -= 1
             raise RedisConnectionError("Connection refused")
-        return await super().book(number, interval)
+        return await super().book(number, interval, tolerance)
 
 
 async def test_shared_limits_come_back_when_the_storage_answers_again() -> None:
@@ -188,6 +191,32 @@ async def test_shared_limits_come_back_when_the_storage_answers_again() -> None:
 def test_a_rate_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="rate"):
         PacedThroughputLimiter.in_process(0)
+
+
+def test_a_burst_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="burst"):
+        PacedThroughputLimiter(MemorySlotBook(), 5, burst=0)
+
+
+def test_an_idle_number_may_send_a_tenth_of_a_second_at_once() -> None:
+    assert [PacedThroughputLimiter.in_process(r).burst for r in (1, 80, 1000)] == [1, 8, 100]
+
+
+async def test_an_idle_number_may_send_its_burst_at_once_but_not_more(backend: Backend) -> None:
+    # One send a second, three at once: the three go together, the fourth a second later.
+    limiter = backend.new(1, burst=3)
+    await warm(limiter)
+    number = sender_number()
+    started = time.monotonic()
+
+    stamps = await acquire_all([limiter], number, 4)
+
+    # Paced without a burst, the third would wait two seconds (the bound is loose).
+    assert stamps[2] - started < 1.5
+    assert stamps[3] - started >= WINDOW
+    # Having sent its burst, the number is held to the rate: the next goes a second later.
+    await limiter.acquire(number)
+    assert time.monotonic() - started >= 2 * WINDOW
 
 
 @pytest.mark.redis

@@ -2,9 +2,13 @@
 (docs/meta.md#limits).
 
 Sends are paced: one every ``1 / rate`` seconds per ``phone_number_id``, as GCRA's virtual
-scheduling does it. Each send books the number's next free slot in one Redis script call and
-sleeps until it; the script keeps one time per number (when its next slot is free) and reads
-the clock of Redis itself (``TIME``), so every process and host books on the same clock.
+scheduling does it. Each send books the number's next slot in one Redis script call and
+sleeps until it; the script keeps one time per number (its theoretical arrival time, TAT)
+and reads the clock of Redis itself (``TIME``), so every process and host books on the same
+clock. A number that was idle may send ``burst`` at once (GCRA's tolerance: a send may go
+``burst - 1`` slots before its TAT; by default a tenth of a second's sends), so a pull's
+events leave together; across processes any second then holds at most ``rate + burst - 1``
+sends, and ``depart`` still holds one process to ``rate``.
 Without Redis (or while it does not answer) each process books in its own memory instead
 (logged once per outage) and tries Redis again every ``retry_shared_after`` seconds: sending
 goes on, but with W workers a number may briefly see up to W x ``rate``; Meta then answers
@@ -21,10 +25,10 @@ leave at the same instant. At the start of a backlog those first requests open c
 and wait on the in-flight write all together, reach Meta late, and bunch with the next
 second's, which leave on time (112 in one second at limit 80: BENCHMARKS.md, Stop 13). Paced
 sends leave one at a time: a late one can put at most a slot's worth more into a second. The
-cost: a pull's events leave a slot apart instead of together (latency, and smaller group
-commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
+cost: beyond the burst, a pull's events leave a slot apart instead of together (latency, and
+smaller group commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
 The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
-script is ten lines, and one call per send replaces the window's hit, window read and retry of
+script is a dozen lines, and one call per send replaces the window's hit, window read and retry of
 each send that had to wait.
 """
 
@@ -45,25 +49,35 @@ from infrastructure.cache.client import redis_client
 DEFAULT_RATE = 80  # Meta's default per number; upgraded numbers get 1000
 NAMESPACE = "wa-throughput"
 
-#: KEYS[1]: the number's next free slot (µs of Redis's clock); ARGV[1]: µs between two sends.
-#: Books that slot, moves it on by one interval, returns how many µs until the booked one.
+#: KEYS[1]: the number's theoretical arrival time, TAT (µs of Redis's clock); ARGV[1]: µs
+#: between two sends; ARGV[2]: the tolerance, µs a send may go before the TAT. Books the slot
+#: ``max(now, TAT - tolerance)``, moves the TAT on by one interval from ``max(TAT, now)``,
+#: returns how many µs until the booked slot.
 _BOOK_SLOT = """
 local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local slot = tonumber(redis.call('GET', KEYS[1])) or now
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local slot = tat - tolerance
 if slot < now then slot = now end
-local after = slot + interval
+local after = tat + interval
 local keep_ms = math.floor((after - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', after), 'PX', keep_ms)
 return slot - now
 """
 
 
+def default_burst(rate: int) -> int:
+    """A tenth of a second's sends (at least one) may go at once (docs/meta.md#limits)."""
+    return max(1, rate // 10)
+
+
 class SlotBook(Protocol):
-    async def book(self, number: str, interval: float) -> float:
-        """Books ``number``'s next free slot, ``interval`` seconds before the one after it;
-        seconds until the booked slot."""
+    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
+        """Books ``number``'s next slot: its theoretical arrival time (TAT) less ``tolerance``
+        seconds, not before now; the TAT moves on by ``interval``. Seconds until the slot."""
 
     async def aclose(self) -> None: ...
 
@@ -73,12 +87,13 @@ class MemorySlotBook:
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._now = monotonic
-        self._next: dict[str, float] = {}  # per number: when its next slot is free
+        self._next: dict[str, float] = {}  # per number: its theoretical arrival time
 
-    async def book(self, number: str, interval: float) -> float:
+    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
         now = self._now()
-        slot = max(self._next.get(number, now), now)
-        self._next[number] = slot + interval
+        tat = max(self._next.get(number, now), now)
+        slot = max(tat - tolerance, now)
+        self._next[number] = tat + interval
         if len(self._next) > 10_000:  # numbers long idle book from "now" anyway
             self._next = {n: t for n, t in self._next.items() if t > now}
         return slot - now
@@ -95,8 +110,10 @@ class RedisSlotBook:
         self._prefix = f"{key_prefix}{NAMESPACE}:"
         self._script = client.register_script(_BOOK_SLOT)
 
-    async def book(self, number: str, interval: float) -> float:
-        micros = await self._script(keys=[self._prefix + number], args=[round(interval * 1e6)])
+    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
+        micros = await self._script(
+            keys=[self._prefix + number], args=[round(interval * 1e6), round(tolerance * 1e6)]
+        )
         return int(micros) / 1e6
 
     async def aclose(self) -> None:
@@ -104,13 +121,15 @@ class RedisSlotBook:
 
 
 class PacedThroughputLimiter:
-    """Lets each send go at its own slot, ``1 / rate`` seconds after the one before."""
+    """Lets each send go at its own slot, ``1 / rate`` seconds after the one before; a number
+    that was idle may send ``burst`` at once (``default_burst``)."""
 
     def __init__(
         self,
         book: SlotBook,
         rate: int = DEFAULT_RATE,
         *,
+        burst: int | None = None,
         fallback: SlotBook | None = None,
         retry_shared_after: float = 15.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -118,8 +137,13 @@ class PacedThroughputLimiter:
     ) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1 message per second")
+        burst = default_burst(rate) if burst is None else burst
+        if burst < 1:
+            raise ValueError("burst must be at least 1 message")
         self._rate = rate
+        self._burst = burst
         self._interval = 1.0 / rate
+        self._tolerance = (burst - 1) * self._interval  # GCRA's τ
         self._shared = book
         self._local = fallback or MemorySlotBook(monotonic)
         # Per number: when this process's last ``rate`` requests left (``depart``).
@@ -134,9 +158,11 @@ class PacedThroughputLimiter:
         self._log = structlog.get_logger("throughput")
 
     @classmethod
-    def in_process(cls, rate: int = DEFAULT_RATE) -> PacedThroughputLimiter:
+    def in_process(
+        cls, rate: int = DEFAULT_RATE, *, burst: int | None = None
+    ) -> PacedThroughputLimiter:
         """For one process (no Redis): the slots are booked in memory."""
-        return cls(MemorySlotBook(), rate)
+        return cls(MemorySlotBook(), rate, burst=burst)
 
     @classmethod
     def redis(
@@ -146,16 +172,21 @@ class PacedThroughputLimiter:
         *,
         key_prefix: str = "fdr-whatsapp:",
         timeout: float = 1.0,
+        burst: int | None = None,
     ) -> PacedThroughputLimiter:
         """Shared by every process using the same Redis and ``key_prefix``.
 
         ``timeout`` bounds how long a send waits on an unanswering Redis before falling back.
         """
-        return cls(RedisSlotBook(redis_client(url, timeout), key_prefix), rate)
+        return cls(RedisSlotBook(redis_client(url, timeout), key_prefix), rate, burst=burst)
 
     @property
     def rate(self) -> int:
         return self._rate
+
+    @property
+    def burst(self) -> int:
+        return self._burst
 
     @property
     def degraded(self) -> bool:
@@ -190,13 +221,13 @@ class PacedThroughputLimiter:
         while not (self._degraded and self._now() < self._use_local_until):
             try:
                 async with self._storage_calls:
-                    wait = await self._shared.book(phone_number_id, self._interval)
+                    wait = await self._shared.book(phone_number_id, self._interval, self._tolerance)
             except (RedisError, OSError) as exc:
                 self._degrade(exc)  # in this process until retry_shared_after has passed
                 continue
             self._recovered()
             return wait
-        return await self._local.book(phone_number_id, self._interval)
+        return await self._local.book(phone_number_id, self._interval, self._tolerance)
 
     async def aclose(self) -> None:
         """Closes the Redis connections (nothing to do in process)."""
