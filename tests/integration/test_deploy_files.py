@@ -152,6 +152,7 @@ def test_every_container_runs_a_cli_command_of_this_version_with_resources() -> 
     specs = list(_pod_specs(_manifests()))
     assert {name for name, _ in specs} == {
         "fdr-whatsapp-serve",
+        "fdr-whatsapp-pump",
         "fdr-whatsapp-worker",
         "fdr-whatsapp-migrate",
         "fdr-whatsapp-purge",
@@ -208,6 +209,29 @@ async def test_the_probes_ask_routes_the_app_answers(sqlite_url: str) -> None:
     metrics_port = worker["containers"][0]["ports"][0]["containerPort"]
     config_map = _by_kind("ConfigMap", "fdr-whatsapp-config")["data"]
     assert str(metrics_port) == config_map["WA_WORKER_METRICS_PORT"]
+
+
+def test_serve_leaves_the_stored_webhooks_to_the_pump_deployment() -> None:
+    """serve runs with the pump off, so a pump Deployment must process what it stores, and
+    its probes ask the metrics port its settings give it."""
+    config_map = _by_kind("ConfigMap", "fdr-whatsapp-config")["data"]
+    serve = _by_kind("Deployment", "fdr-whatsapp-serve")["spec"]["template"]["spec"]
+    serve_env = {e["name"]: e["value"] for e in serve["containers"][0].get("env", [])}
+    secrets = {key: SECRET_SAMPLES.get(key, "s" * 40) for key in SECRET_KEYS}
+    config = load_config({**config_map, **secrets, **serve_env}, env_file=None)
+    assert config.webhook_pump == "off"
+    pump = _by_kind("Deployment", "fdr-whatsapp-pump")["spec"]
+    assert pump["replicas"] >= 1
+    container = pump["template"]["spec"]["containers"][0]
+    assert _parser().parse_args(container["args"]).command == "pump"
+    port = container["ports"][0]
+    assert str(port["containerPort"]) == config_map["WA_PUMP_METRICS_PORT"]
+    probes = [container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
+    assert all(p["httpGet"]["port"] == port["name"] for p in probes)
+    policy = _by_kind("NetworkPolicy", "fdr-whatsapp")["spec"]
+    assert any(
+        p["port"] == port["containerPort"] for rule in policy["ingress"] for p in rule["ports"]
+    )
 
 
 def test_workers_scale_on_the_backlog_of_the_subscription_they_pull() -> None:
