@@ -77,7 +77,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-# Every section but compare and profile (python -m bench --help lists them).
+# Every section but compare, profile and statuses (python -m bench --help lists them).
 bench: install
 	$(BIN)/python -m bench
 

@@ -12,8 +12,8 @@ processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py
 service, side by side in the same minutes (``bench/compare.py``).
 
 ``all`` (the default, what ``make bench`` runs) is everything but compare (about half an
-hour: ``make bench-compare``) and profile (the service under cProfile); both are asked for by
-name. Results are merged into
+hour: ``make bench-compare``), profile (the service under cProfile) and statuses (about five
+minutes); they are asked for by name. Results are merged into
 ``bench/results/latest.json`` (each section with the time it ran).
 """
 
