@@ -17,7 +17,12 @@ from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send, signal_skip
 from application.sending import settle, settle_conversation
 from application.use_cases.notify.finished import Finished, finished, outcome_detail
-from application.use_cases.notify.results import Disposition, Notified, record_outcome
+from application.use_cases.notify.results import (
+    Disposition,
+    Notified,
+    fdr_record,
+    record_outcome,
+)
 from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation
 from domain.errors import SendError
@@ -70,8 +75,7 @@ class OutcomeRecorder:
         else:
             await settle_conversation(uow, message, now)
         outcome, detail = outcome_detail(message, error)
-        await record_outcome(
-            uow,
+        record = fdr_record(
             fdr,
             conversation.reason,
             outcome,
@@ -80,6 +84,7 @@ class OutcomeRecorder:
             error_code=message.error_code if outcome is Outcome.FAILED else None,
             now=now,
         )
+        await record_outcome(uow, record)
         if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
             await schedule_follow_through(uow, conversation, fdr.failed_at, now)
         return finished(fdr, conversation, message, outcome, detail, now)
@@ -105,8 +110,7 @@ class OutcomeRecorder:
     ) -> Notified:
         text = f"{why.value}: {detail}"[:1000]
         async with self._uow as uow:
-            await record_outcome(
-                uow,
+            record = fdr_record(
                 fdr,
                 reason,
                 Outcome.SKIPPED,
@@ -115,6 +119,7 @@ class OutcomeRecorder:
                 skip_reason=why,
                 now=self._clock.now(),
             )
+            await record_outcome(uow, record)
             known = reason.value if reason else None
             signal = await signal_skip(uow, fdr, known, why, conversation_id, self._clock.now())
             await uow.commit()

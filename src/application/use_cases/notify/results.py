@@ -60,30 +60,9 @@ def outcome_of(status: MessageStatus) -> Outcome:
     return Outcome.SENT
 
 
-async def record_outcome(
-    uow: UnitOfWork,
-    fdr: FailedDelivery,
-    reason: FdrReason | None,
-    outcome: Outcome,
-    *,
-    detail: str,
-    conversation_id: int | None,
-    now: datetime,
-    error_code: int | None = None,
-    skip_reason: SkipReason | None = None,
-) -> None:
-    """The event's one record (``uq_fdr_event_key``), written or written over, inside ``uow``'s
-    transaction; a skip's reason in a column of its own."""
-    record = fdr_record(
-        fdr,
-        reason,
-        outcome,
-        detail=detail,
-        conversation_id=conversation_id,
-        now=now,
-        error_code=error_code,
-        skip_reason=skip_reason,
-    )
+async def record_outcome(uow: UnitOfWork, record: FdrEventRecord) -> None:
+    """The event's one record (``uq_fdr_event_key``, built by ``fdr_record``), written or
+    written over, inside ``uow``'s transaction."""
     if await uow.fdr_events.add(record) is None:
         await uow.fdr_events.update(record)
 
@@ -99,7 +78,8 @@ def fdr_record(
     error_code: int | None = None,
     skip_reason: SkipReason | None = None,
 ) -> FdrEventRecord:
-    """``record_outcome``'s row (a batch writes those of its events together)."""
+    """An event's record, a skip's reason in a column of its own (``record_outcome`` writes
+    one; a batch writes those of its events together)."""
     return FdrEventRecord(
         event_key=event_key(fdr),
         account_id=fdr.account_id,

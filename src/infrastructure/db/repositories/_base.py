@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +14,12 @@ from sqlalchemy.sql.dml import Insert
 
 from infrastructure.db.errors import is_duplicate_key
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _T = TypeVar("_T")
+_R = TypeVar("_R")
+_D = TypeVar("_D", bound="DataclassInstance")
 
 #: Rows per multi-row INSERT. Below SQLAlchemy's "insertmanyvalues" page (1,000 rows, and
 #: SQLite's 32,766 parameters), so that each such INSERT is one statement: refused whole.
@@ -23,6 +29,11 @@ MANY_ROWS = 200
 def chunks(items: Sequence[_T], size: int = MANY_ROWS) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def with_id(entity: _D, new_id: int) -> _D:
+    """An entity as inserted: the same, with the id the database gave it."""
+    return dataclasses.replace(entity, id=new_id)
 
 
 class SqlRepository:
@@ -86,3 +97,29 @@ class SqlRepository:
         ids: dict[tuple[Any, ...], int] = {tuple(f[1:]): int(f[0]) for f in result.all()}
         assert len(ids) == len(rows)
         return [ids[tuple(row[column] for column in key)] for row in rows]
+
+    async def _add_many(
+        self,
+        items: Sequence[_T],
+        stmt: Insert,
+        values: Callable[[_T], Mapping[str, Any]],
+        key: Sequence[str],
+        one: Callable[[_T], Awaitable[_R]],
+        added: Callable[[_T, int], _R],
+    ) -> list[_R]:
+        """Each chunk of ``items`` in one multi-row insert (``_insert_many_unique``), each
+        item's result ``added(item, its new id)``; a chunk a unique key refuses, or a single
+        item, goes one by one through ``one`` (the repository's own single insert), so that
+        only the refused item gets the single insert's answer."""
+        results: list[_R] = []
+        for chunk in chunks(items):
+            ids = (
+                await self._insert_many_unique(stmt, [values(item) for item in chunk], key)
+                if len(chunk) > 1
+                else None
+            )
+            if ids is None:
+                results += [await one(item) for item in chunk]
+            else:
+                results += [added(item, i) for item, i in zip(chunk, ids, strict=True)]
+        return results

@@ -13,7 +13,7 @@ from application.ports.repositories import ConversationQuery
 from domain.conversation import Conversation, ConversationState
 from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
-from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
@@ -128,18 +128,10 @@ class SqlConversationRepository(SqlRepository):
         return None if new_id is None else dataclasses.replace(conversation, id=new_id)
 
     async def add_many(self, conversations: Sequence[Conversation]) -> list[Conversation | None]:
-        added: list[Conversation | None] = []
-        for chunk in chunks(conversations):
-            ids = (
-                await self._insert_many_unique(_INSERT_MANY, [_values(c) for c in chunk], _ATTEMPT)
-                if len(chunk) > 1
-                else None
-            )
-            if ids is None:  # one of them exists (or a single row): one by one
-                added += [await self.add(c) for c in chunk]
-            else:
-                added += [dataclasses.replace(c, id=i) for c, i in zip(chunk, ids, strict=True)]
-        return added
+        # One that exists already (or a single row): one by one.
+        return await self._add_many(
+            conversations, _INSERT_MANY, _values, _ATTEMPT, self.add, with_id
+        )
 
     async def get(self, conversation_id: int) -> Conversation | None:
         row = (await self._conn.execute(_GET, {"conversation_id": conversation_id})).mappings()

@@ -36,7 +36,7 @@ from domain.messages import (
 from domain.status import MessageStatus
 from infrastructure.db.bulk import bulk_insert
 from infrastructure.db.errors import is_duplicate_key
-from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
@@ -219,19 +219,10 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return dataclasses.replace(message, id=new_id)
 
     async def add_many(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
-        added: list[OutgoingMessage] = []
-        for chunk in chunks(messages):
-            rows = [_outgoing_values(m) for m in chunk]
-            ids = (
-                await self._insert_many_unique(_INSERT_OUTGOINGS, rows, ("client_ref",))
-                if len(rows) > 1
-                else None
-            )
-            if ids is None:  # a key exists (or a single row): one by one, ``add``'s Conflict
-                added += [await self.add(m) for m in chunk]
-            else:
-                added += [dataclasses.replace(m, id=i) for m, i in zip(chunk, ids, strict=True)]
-        return added
+        # A key that exists (or a single row): one by one, with ``add``'s Conflict.
+        return await self._add_many(
+            messages, _INSERT_OUTGOINGS, _outgoing_values, ("client_ref",), self.add, with_id
+        )
 
     async def get(self, outgoing_id: int) -> OutgoingMessage | None:
         return await self._one(select(_out).where(_out.c.id == outgoing_id))

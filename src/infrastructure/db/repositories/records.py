@@ -21,7 +21,7 @@ from domain.records import (
     within_bytes,
 )
 from infrastructure.db.bulk import binary_protocol
-from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import (
     fdr_events,
     link_clicks,
@@ -95,19 +95,10 @@ class SqlFdrEventRepository(SqlRepository):
         return None if new_id is None else dataclasses.replace(record, id=new_id)
 
     async def add_many(self, records: Sequence[FdrEventRecord]) -> list[FdrEventRecord | None]:
-        added: list[FdrEventRecord | None] = []
-        for chunk in chunks(records):
-            rows = [_event_values(r) for r in chunk]
-            ids = (
-                await self._insert_many_unique(_INSERT_EVENTS, rows, ("event_key",))
-                if len(rows) > 1
-                else None
-            )
-            if ids is None:  # a key recorded already (or a single row): one by one
-                added += [await self.add(r) for r in chunk]
-            else:
-                added += [dataclasses.replace(r, id=i) for r, i in zip(chunk, ids, strict=True)]
-        return added
+        # A key recorded already (or a single row): one by one.
+        return await self._add_many(
+            records, _INSERT_EVENTS, _event_values, ("event_key",), self.add, with_id
+        )
 
     async def recorded(self, event_keys: Collection[str]) -> set[str]:
         if not event_keys:

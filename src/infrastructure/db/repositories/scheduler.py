@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.scheduling import JobCounts, JobState, ScheduledJob
-from infrastructure.db.repositories._base import SqlRepository, chunks
+from infrastructure.db.repositories._base import SqlRepository
 from infrastructure.db.tables import scheduled_jobs as t
 
 _PENDING = JobState.PENDING.value
@@ -83,19 +83,10 @@ class SqlScheduledJobRepository(SqlRepository):
         return await self._insert_unique(_INSERT, _values(job)) is not None
 
     async def schedule_many(self, jobs: Sequence[ScheduledJob]) -> list[bool]:
-        scheduled: list[bool] = []
-        for chunk in chunks(jobs):
-            rows = [_values(job) for job in chunk]
-            ids = (
-                await self._insert_many_unique(_INSERT_MANY, rows, ("kind", "job_key"))
-                if len(rows) > 1
-                else None
-            )
-            if ids is None:  # a kind and key exist already (or a single row): one by one
-                scheduled += [await self.schedule(job) for job in chunk]
-            else:
-                scheduled += [True] * len(chunk)
-        return scheduled
+        # A kind and key that exist already (or a single row): one by one.
+        return await self._add_many(
+            jobs, _INSERT_MANY, _values, ("kind", "job_key"), self.schedule, lambda _, __: True
+        )
 
     async def get(self, kind: str, key: str) -> ScheduledJob | None:
         stmt = select(t).where(t.c.kind == kind, t.c.job_key == key)
