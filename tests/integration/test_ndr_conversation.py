@@ -51,6 +51,13 @@ class Thread:
         assert response.status_code == 200
         await self.client.app.state.webhook_pump.drain()
 
+    def ticks(self, *states: str) -> bytes:
+        """The template's statuses as Meta sends them: with the callback data the send
+        carried, which links them even when they overtake the worker's record of the send."""
+        callback = self.template.body["biz_opaque_callback_data"]
+        wamid = self.template.message_id
+        return statuses_body([status(wamid, state, callback=callback) for state in states])
+
     async def tap(self, button_id: str, label: str = "label") -> RecordedSend | None:
         before = len(self.stack.meta.requests)
         await self.post(
@@ -157,7 +164,7 @@ async def test_each_reason_from_event_to_one_esb_action(
     steps, expected = FLOWS[reason]
     thread = await start(stack, client, reason)
     wamid = thread.template.message_id
-    await thread.post(statuses_body([status(wamid, "delivered"), status(wamid, "read")]))
+    await thread.post(thread.ticks("delivered", "read"))
 
     answers: list[RecordedSend | None] = []
     last: RecordedSend | None = None
@@ -324,9 +331,8 @@ async def test_the_tracking_link_is_counted_and_redirects(stack: Stack, client: 
 
 async def test_the_workspace_timeline_hears_every_step(stack: Stack, client: AppClient) -> None:
     thread = await start(stack, client, "otp_cancellation")
-    wamid = thread.template.message_id
-    await thread.post(statuses_body([status(wamid, "sent"), status(wamid, "delivered")]))
-    await thread.post(statuses_body([status(wamid, "read")]))
+    await thread.post(thread.ticks("sent", "delivered"))
+    await thread.post(thread.ticks("read"))
     await thread.tap("confirm_cancel")
     await thread.client.get(f"/track/whatsapp/{thread.shipment_id}")
 
