@@ -76,6 +76,15 @@ class SendStep:
         """Waits for a slot of the sender's limiter (the caller marks the message in flight)."""
         await self._limiter.acquire(sender.phone_number_id)
 
+    async def reserve_slots(self, sender: SenderConnection, count: int) -> list[float]:
+        """Books ``count`` slots of the sender's limiter at once (a batch's sends from one
+        number: one call); each send waits for its own (``wait_for``), then is marked in
+        flight by the caller."""
+        return await self._limiter.reserve(sender.phone_number_id, count)
+
+    async def wait_for(self, slot: float) -> None:
+        await self._limiter.wait_for(slot)
+
     async def take_slot(self, message: OutgoingMessage, sender: SenderConnection) -> bool:
         """``take_slot`` with this step's limiter: False when another worker took it."""
         return await take_slot(self._uow, self._limiter, self._clock, message, sender)

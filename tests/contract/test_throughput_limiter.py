@@ -147,6 +147,34 @@ async def test_two_limiters_sharing_state_together_keep_the_rate(backend: Backen
     assert_paced(stamps, started, RATE, worker_a.burst)
 
 
+async def test_slots_booked_together_keep_the_rate_with_other_senders(backend: Backend) -> None:
+    """A batch books its sends' slots in one call (``reserve``); with another worker's sends
+    from the same number at the same time, still never more than the rate (and the burst)."""
+    batch_worker, other = backend.new(RATE), backend.new(RATE)
+    await warm(batch_worker, other)
+    number = sender_number()
+    stamps: list[float] = []
+
+    async def batch() -> None:
+        async def send(slot: float) -> None:
+            await batch_worker.wait_for(slot)
+            stamps.append(time.monotonic())
+
+        slots = await batch_worker.reserve(number, 2 * RATE)
+        assert slots == sorted(slots)
+        await asyncio.gather(*(send(slot) for slot in slots))
+
+    started = time.monotonic()
+    alone = asyncio.create_task(acquire_all([other], number, RATE))
+    await batch()
+    stamps += await alone
+
+    assert len(stamps) == 3 * RATE
+    assert_paced(sorted(stamps), started, RATE, batch_worker.burst)
+    # Paced together, 3N take three seconds less one slot (a loose bound, as above).
+    assert max(stamps) - started < 3 + 1.5
+
+
 @pytest.mark.redis
 async def test_without_redis_sending_goes_on_limited_in_process(
     opened: list[PacedThroughputLimiter],
@@ -171,11 +199,13 @@ class FlakyBook(MemorySlotBook):
         super().__init__()
         self.failures = failures
 
-    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
+    async def book(
+        self, number: str, interval: float, tolerance: float = 0.0, count: int = 1
+    ) -> list[float]:
         if self.failures:
             self.failures -= 1
             raise RedisConnectionError("Connection refused")
-        return await super().book(number, interval, tolerance)
+        return await super().book(number, interval, tolerance, count)
 
 
 async def test_shared_limits_come_back_when_the_storage_answers_again() -> None:

@@ -29,6 +29,7 @@ from application.services import NotificationOptions, ReasonBook, SenderResolver
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import (
     Disposition,
+    Notified,
     NotifyFailedDelivery,
     event_key,
 )
@@ -97,10 +98,19 @@ class FakeMeta:
 @dataclass
 class Limiter:
     kill_while_waiting: bool = False
+    #: Every send of a batch dies while waiting for its slot (the process is gone).
+    kill_batch_while_waiting: bool = False
 
     async def acquire(self, phone_number_id: str) -> None:
         if self.kill_while_waiting:
             self.kill_while_waiting = False
+            raise Killed
+
+    async def reserve(self, phone_number_id: str, count: int) -> list[float]:
+        return [0.0] * count
+
+    async def wait_for(self, slot: float) -> None:
+        if self.kill_batch_while_waiting:
             raise Killed
 
     async def depart(self, phone_number_id: str) -> None:
@@ -421,6 +431,29 @@ async def test_killed_while_waiting_for_the_limiter_the_event_is_sent_on_redeliv
     assert (again.disposition, again.outcome) == (Disposition.ACK, Outcome.SENT)
     [(client_ref, _)] = world.meta.sent
     assert client_ref == waiting.client_ref
+
+
+async def test_a_batch_killed_while_waiting_for_its_slots_sends_each_once_on_redelivery(
+    world: World,
+) -> None:
+    """The slots of a batch's sends are booked together; none is in flight until its own
+    slot has come, so a worker killed meanwhile leaves them all queued, sent on redelivery."""
+    events = [await world.fdr(), await world.fdr()]
+    world.limiter.kill_batch_while_waiting = True
+    killed = await world.notify().many(events)
+    assert all(isinstance(result, Killed) for result in killed)
+    waiting = [(await world.state(fdr))[1] for fdr in events]
+    assert [m.status for m in waiting] == [MessageStatus.QUEUED] * 2
+    assert world.meta.sent == []
+
+    world.limiter.kill_batch_while_waiting = False
+    world.clock.advance(world.options.in_flight_grace_seconds + 1)
+    again = await world.notify().many(events)
+
+    assert [(a.disposition, a.outcome) for a in again if isinstance(a, Notified)] == [
+        (Disposition.ACK, Outcome.SENT)
+    ] * 2
+    assert sorted(ref for ref, _ in world.meta.sent) == sorted(m.client_ref for m in waiting)
 
 
 # --- 5: the root after a reconciled timeout ----------------------------------------------------

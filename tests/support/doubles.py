@@ -64,6 +64,12 @@ class NoLimit:
     async def acquire(self, phone_number_id: str) -> None:
         return None
 
+    async def reserve(self, phone_number_id: str, count: int) -> list[float]:
+        return [0.0] * count
+
+    async def wait_for(self, slot: float) -> None:
+        return None
+
     async def depart(self, phone_number_id: str) -> None:
         return None
 

@@ -38,6 +38,14 @@ class ThroughputLimiter(Protocol):
     async def acquire(self, phone_number_id: str) -> None:
         """Waits until one more message may leave this sender number (its slot)."""
 
+    async def reserve(self, phone_number_id: str, count: int) -> list[float]:
+        """Books ``count`` slots of the number at once (one call to the shared book), as
+        ``count`` calls of ``acquire`` at that instant would; when each comes, in order, for
+        ``wait_for``."""
+
+    async def wait_for(self, slot: float) -> None:
+        """Waits until ``slot`` (one of ``reserve``'s) has come."""
+
     async def depart(self, phone_number_id: str) -> None:
         """Just before a request leaves: waits while as many of this process's requests from
         the number as it may send in a second left within the last second. Slots taken apart

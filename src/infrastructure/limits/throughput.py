@@ -29,7 +29,8 @@ cost: beyond the burst, a pull's events leave a slot apart instead of together (
 smaller group commits of the in-flight marks at high limits: BENCHMARKS.md, Stop 13).
 The ``limits`` library, used before, has windows only (fixed, moving, sliding counter); the
 script is a dozen lines, and one call per send replaces the window's hit, window read and retry of
-each send that had to wait.
+each send that had to wait. A batch's sends from one number book their slots in one call
+(``reserve``): the same slots as one call each at that instant, one round trip instead of many.
 """
 
 from __future__ import annotations
@@ -50,22 +51,28 @@ DEFAULT_RATE = 80  # Meta's default per number; upgraded numbers get 1000
 NAMESPACE = "wa-throughput"
 
 #: KEYS[1]: the number's theoretical arrival time, TAT (µs of Redis's clock); ARGV[1]: µs
-#: between two sends; ARGV[2]: the tolerance, µs a send may go before the TAT. Books the slot
-#: ``max(now, TAT - tolerance)``, moves the TAT on by one interval from ``max(TAT, now)``,
-#: returns how many µs until the booked slot.
-_BOOK_SLOT = """
+#: between two sends; ARGV[2]: the tolerance, µs a send may go before the TAT; ARGV[3]: how many
+#: slots to book. Books each slot ``max(now, TAT - tolerance)`` and moves the TAT on by one
+#: interval from ``max(TAT, now)``, as that many calls of one slot each would at the same
+#: instant; returns how many µs until each booked slot, in order.
+_BOOK_SLOTS = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local slot = tat - tolerance
-if slot < now then slot = now end
-local after = tat + interval
-local keep_ms = math.floor((after - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%d', after), 'PX', keep_ms)
-return slot - now
+local waits = {}
+for i = 1, count do
+  if tat < now then tat = now end
+  local slot = tat - tolerance
+  if slot < now then slot = now end
+  waits[i] = slot - now
+  tat = tat + interval
+end
+local keep_ms = math.floor((tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', keep_ms)
+return waits
 """
 
 
@@ -75,9 +82,12 @@ def default_burst(rate: int) -> int:
 
 
 class SlotBook(Protocol):
-    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
-        """Books ``number``'s next slot: its theoretical arrival time (TAT) less ``tolerance``
-        seconds, not before now; the TAT moves on by ``interval``. Seconds until the slot."""
+    async def book(
+        self, number: str, interval: float, tolerance: float = 0.0, count: int = 1
+    ) -> list[float]:
+        """Books ``number``'s next ``count`` slots: each its theoretical arrival time (TAT)
+        less ``tolerance`` seconds, not before now, the TAT moved on by ``interval`` after
+        each (as ``count`` bookings of one at the same instant). Seconds until each slot."""
 
     async def aclose(self) -> None: ...
 
@@ -89,32 +99,40 @@ class MemorySlotBook:
         self._now = monotonic
         self._next: dict[str, float] = {}  # per number: its theoretical arrival time
 
-    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
+    async def book(
+        self, number: str, interval: float, tolerance: float = 0.0, count: int = 1
+    ) -> list[float]:
         now = self._now()
         tat = max(self._next.get(number, now), now)
-        slot = max(tat - tolerance, now)
-        self._next[number] = tat + interval
+        waits: list[float] = []
+        for _ in range(count):
+            waits.append(max(tat - tolerance, now) - now)
+            tat += interval
+        self._next[number] = tat
         if len(self._next) > 10_000:  # numbers long idle book from "now" anyway
             self._next = {n: t for n, t in self._next.items() if t > now}
-        return slot - now
+        return waits
 
     async def aclose(self) -> None:
         return None
 
 
 class RedisSlotBook:
-    """Slots booked in Redis (``_BOOK_SLOT``), shared by every process with the same prefix."""
+    """Slots booked in Redis (``_BOOK_SLOTS``), shared by every process with the same prefix."""
 
     def __init__(self, client: Redis, key_prefix: str) -> None:
         self._client = client
         self._prefix = f"{key_prefix}{NAMESPACE}:"
-        self._script = client.register_script(_BOOK_SLOT)
+        self._script = client.register_script(_BOOK_SLOTS)
 
-    async def book(self, number: str, interval: float, tolerance: float = 0.0) -> float:
+    async def book(
+        self, number: str, interval: float, tolerance: float = 0.0, count: int = 1
+    ) -> list[float]:
         micros = await self._script(
-            keys=[self._prefix + number], args=[round(interval * 1e6), round(tolerance * 1e6)]
+            keys=[self._prefix + number],
+            args=[round(interval * 1e6), round(tolerance * 1e6), count],
         )
-        return int(micros) / 1e6
+        return [int(m) / 1e6 for m in micros]
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -194,7 +212,19 @@ class PacedThroughputLimiter:
         return self._degraded
 
     async def acquire(self, phone_number_id: str) -> None:
-        wait = await self._book(phone_number_id)
+        await self.wait_for((await self.reserve(phone_number_id, 1))[0])
+
+    async def reserve(self, phone_number_id: str, count: int) -> list[float]:
+        """Books ``count`` slots of the number at once, in one call to the book (a batch's
+        sends from one number: one round trip to Redis, not one each); when each comes, in
+        this limiter's monotonic clock, in order. Each send waits for its own (``wait_for``)."""
+        waits = await self._book(phone_number_id, count)
+        now = self._now()  # after the answer: a slot is kept late, never early
+        return [now + wait for wait in waits]
+
+    async def wait_for(self, slot: float) -> None:
+        """Sleeps until ``slot`` (one of ``reserve``'s)."""
+        wait = slot - self._now()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -217,17 +247,19 @@ class PacedThroughputLimiter:
             await asyncio.sleep(wait)
         left.append(self._now())
 
-    async def _book(self, phone_number_id: str) -> float:
+    async def _book(self, phone_number_id: str, count: int) -> list[float]:
         while not (self._degraded and self._now() < self._use_local_until):
             try:
                 async with self._storage_calls:
-                    wait = await self._shared.book(phone_number_id, self._interval, self._tolerance)
+                    waits = await self._shared.book(
+                        phone_number_id, self._interval, self._tolerance, count
+                    )
             except (RedisError, OSError) as exc:
                 self._degrade(exc)  # in this process until retry_shared_after has passed
                 continue
             self._recovered()
-            return wait
-        return await self._local.book(phone_number_id, self._interval, self._tolerance)
+            return waits
+        return await self._local.book(phone_number_id, self._interval, self._tolerance, count)
 
     async def aclose(self) -> None:
         """Closes the Redis connections (nothing to do in process)."""

@@ -1,6 +1,8 @@
 """A batch's sends (``notify.batch``, step 3): concurrently, each through its sender's limiter.
 
-A slot taken is written (``in flight``) before the send, the slots of the sends waiting
+The slots of the sends from one number are booked in one call (``SendStep.reserve_slots``:
+the slots one call each would book at that instant); a slot come is written (``in flight``)
+before the send, the slots of the sends waiting
 together written together (``SlotWriter``); a send another worker has taken since it was
 written is that event's to look at again later. Meta's answer is kept on the event for the
 outcomes (``batch_outcomes``); an error in one send is that event's alone.
@@ -68,8 +70,10 @@ class SendPhase:
         """Each through its limiter and to Meta, at the same time; the sends Meta answered
         (their outcomes still to record)."""
         slots = SlotWriter(self._uow)
+        booked = await self._book(starts)
         answers = await asyncio.gather(
-            *(self._send(start, slots) for start in starts), return_exceptions=True
+            *(self._send(start, slot, slots) for start, slot in zip(starts, booked, strict=True)),
+            return_exceptions=True,
         )
         finished: list[Start] = []
         for start, answer in zip(starts, answers, strict=True):
@@ -83,13 +87,35 @@ class SendPhase:
                 finished.append(start)
         return finished
 
-    async def _send(self, start: Start, slots: SlotWriter) -> Notified | None:
-        """``TemplateSend`` of one event, up to Meta's answer; None: answered, to record."""
+    async def _book(self, starts: list[Start]) -> list[float | Exception]:
+        """Each start's slot, booked with the others from its number in one call (in the
+        order of ``starts``); a booking that failed is the error of each of its sends."""
+        numbers: dict[str, list[int]] = {}
+        for place, start in enumerate(starts):
+            numbers.setdefault(start.sender.phone_number_id, []).append(place)
+        booked: list[float | Exception] = [0.0] * len(starts)
+        for places in numbers.values():
+            slots: list[float | Exception]
+            try:
+                slots = [*await self._step.reserve_slots(starts[places[0]].sender, len(places))]
+            except Exception as exc:
+                slots = [exc] * len(places)
+            for place, slot in zip(places, slots, strict=True):
+                booked[place] = slot
+        return booked
+
+    async def _send(
+        self, start: Start, slot: float | Exception, slots: SlotWriter
+    ) -> Notified | None:
+        """``TemplateSend`` of one event from its slot, up to Meta's answer; None: answered,
+        to record."""
         message, conversation = start.message, start.conversation
         assert message is not None
         assert conversation is not None
         assert start.content is not None
-        await self._step.wait_for_slot(start.sender)
+        if isinstance(slot, Exception):
+            raise slot
+        await self._step.wait_for(slot)
         message.leaves(self._clock.now())
         if not await slots.take(message):
             # Another worker has taken this send since we wrote it: look again later.
