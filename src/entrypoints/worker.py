@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from dishka import AsyncContainer
@@ -33,6 +35,15 @@ _log = structlog.get_logger("worker")
 MAX_BACKOFF_SECONDS = 600
 #: How long a stopping worker waits for a pull already sent (the pull's own timeout is 10 s).
 PULL_GRACE_SECONDS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class _Pulled:
+    """The events of one pull to be handled, as the triage left them (and decoded them, when it
+    could)."""
+
+    events: list[ReceivedEvent]
+    decoded: list[DecodedEvent] | None
 
 
 class Worker:
@@ -58,38 +69,84 @@ class Worker:
         self.handled = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set; then finishes (and acks) what is in flight."""
+        """Until ``stop`` is set; then finishes (and acks) what is in flight.
+
+        A pull is at most half the concurrency (and ``batch_size``), so two batches are handled
+        at once while the next pull is on its way, or waits triaged for room: a batch that
+        ends makes room for events already here, not for a pull to start then. A pull's events
+        start together once there is room for all (a pull is never split into smaller
+        batches, each of which would cost a batch's transactions). Events pulled ahead and not
+        started when the worker stops are handed back at once."""
         in_flight: set[asyncio.Task[None]] = set()
+        ready: deque[_Pulled] = deque()  # pulled and triaged, not started: one pull each
+        waiting = 0  # events in ``ready``
+        pulling: asyncio.Task[_Pulled] | None = None
+        stopped = asyncio.create_task(stop.wait())
         flusher = asyncio.create_task(self._flush_acks_forever())
         rechecker = asyncio.create_task(self._recheck_forever(stop))
+        ahead = min(self._batch_size, -(-self._concurrency // 2))
         try:
             while not stop.is_set():
-                free = self._concurrency - self._busy
-                if free <= 0:
-                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                try:
-                    batch = await self._receive(min(free, self._batch_size), stop)
-                except UpstreamUnavailable as exc:
-                    self._failures.failed("event source unavailable", exc)
-                    await _sleep_or_stop(stop, 2.0)
-                    continue
-                rest, decoded = await self._triage(batch)
-                if rest:
+                if pulling is None and waiting < ahead:
+                    pulling = asyncio.create_task(self._pull(ahead - waiting, stop))
+                if ready and self._concurrency - self._busy >= len(ready[0].events):
                     # The events of one pull are handled together (NotifyFailedDelivery.many);
                     # each counts against the concurrency until its batch is done.
-                    self._busy += len(rest)
-                    task = asyncio.create_task(self._handle(rest, decoded))
+                    events, decoded = ready[0].events, ready[0].decoded
+                    ready.popleft()
+                    waiting -= len(events)
+                    self._busy += len(events)
+                    task = asyncio.create_task(self._handle(events, decoded))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
+                    continue
+                # A pull lands, a batch ends (room for what waits), or the worker is stopped.
+                events_or_room: set[asyncio.Future[Any]] = {stopped, *in_flight}
+                if pulling is not None:
+                    events_or_room.add(pulling)
+                await asyncio.wait(events_or_room, return_when=asyncio.FIRST_COMPLETED)
+                if pulling is not None and pulling.done():
+                    pulled, pulling = await self._pulled(pulling, stop), None
+                    if pulled.events:
+                        ready.append(pulled)
+                        waiting += len(pulled.events)
+            if pulling is not None:  # it sees the stop: what it brings is handed back
+                ready.append(await self._pulled(pulling, stop))
+            await self._hand_back(ready)
             if in_flight:
                 await asyncio.wait(in_flight)
         finally:
-            for task in (rechecker, flusher):
+            background: tuple[asyncio.Task[Any], ...] = (rechecker, flusher, stopped)
+            for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._flush_acks()
+
+    async def _pull(self, count: int, stop: asyncio.Event) -> _Pulled:
+        """One pull of up to ``count`` events, triaged (``_triage``)."""
+        batch = await self._receive(count, stop)
+        return _Pulled(*await self._triage(batch))
+
+    async def _pulled(self, pulling: asyncio.Task[_Pulled], stop: asyncio.Event) -> _Pulled:
+        """What a finished pull brought; nothing when the source failed (after a pause)."""
+        try:
+            return await pulling
+        except UpstreamUnavailable as exc:
+            self._failures.failed("event source unavailable", exc)
+            await _sleep_or_stop(stop, 2.0)
+            return _Pulled([], None)
+
+    async def _hand_back(self, ready: deque[_Pulled]) -> None:
+        """Events pulled ahead and never started, back to the source for another delivery now
+        (not after their ack deadline)."""
+        ack_ids = [event.ack_id for pulled in ready for event in pulled.events]
+        ready.clear()
+        if ack_ids:
+            try:
+                await self._source.nack(ack_ids, 0)
+            except UpstreamUnavailable as exc:
+                self._failures.failed("nack failed; the ack deadline will redeliver", exc)
 
     async def _triage(
         self, batch: list[ReceivedEvent]

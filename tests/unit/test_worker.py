@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from application.ports.collaborators import ReceivedEvent
+from application.ports.shipment_events import DecodedEvent
 from composition.container import build_container
 from entrypoints.worker import Worker
 from infrastructure.config import Config
@@ -51,6 +53,14 @@ async def test_a_pull_landing_after_stop_is_handed_back_not_stranded() -> None:
     assert source.acked == []
 
 
+async def until(condition: Callable[[], bool], within: float = 60.0) -> None:
+    """Waits until ``condition`` holds (or ``within`` seconds have passed)."""
+    for _ in range(int(within / 0.05)):
+        await asyncio.sleep(0.05)
+        if condition():
+            return
+
+
 class OneBatch(SlowPull):
     """One pull of shipment events that need no handling, then nothing."""
 
@@ -70,13 +80,70 @@ async def test_events_needing_no_handling_are_acknowledged_from_the_batch() -> N
     worker = Worker(container, source)
     try:
         run = asyncio.create_task(worker.run(stop))
-        for _ in range(1200):  # up to 60 s
-            await asyncio.sleep(0.05)
-            if len(source.acked) == 3:
-                break
+        await until(lambda: len(source.acked) == 3)
         stop.set()
         await asyncio.wait_for(run, 60)
     finally:
         await container.close()
     assert sorted(source.acked) == ["a0", "a1", "a2"]
     assert worker.handled == 3
+
+
+class EndlessPulls(SlowPull):
+    """Every pull brings as many events as asked for."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__(stop)
+        self.asked: list[int] = []
+
+    async def receive(self, max_messages: int) -> list[ReceivedEvent]:
+        self.asked.append(max_messages)
+        first = sum(self.asked[:-1])
+        return [
+            ReceivedEvent(ack_id=f"a{n}", message_id=f"m{n}", data=b"{}")
+            for n in range(first, first + max_messages)
+        ]
+
+
+class GatedWorker(Worker):
+    """Handles a batch (acks its events) only once ``gate`` opens; every event needs handling."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gate = asyncio.Event()
+        self.started: list[list[str]] = []
+
+    async def _triage(
+        self, batch: list[ReceivedEvent]
+    ) -> tuple[list[ReceivedEvent], list[DecodedEvent] | None]:
+        return batch, None
+
+    async def _handle_batch(
+        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
+    ) -> None:
+        self.started.append([event.ack_id for event in events])
+        await self.gate.wait()
+        self._acks.extend(event.ack_id for event in events)
+
+
+async def test_the_next_pull_waits_ready_while_batches_are_handled_and_is_handed_back_on_stop() -> (
+    None
+):
+    container = build_container(Config(database_url="sqlite+aiosqlite:///:memory:"))
+    stop = asyncio.Event()
+    source = EndlessPulls(stop)
+    worker = GatedWorker(container, source, concurrency=4, batch_size=100)
+    try:
+        run = asyncio.create_task(worker.run(stop))
+        await until(lambda: len(source.asked) == 3)
+        # Two batches of half the concurrency each, and a third pull that waits for room.
+        assert source.asked == [2, 2, 2]
+        assert worker.started == [["a0", "a1"], ["a2", "a3"]]
+        stop.set()
+        await asyncio.sleep(0.1)
+        worker.gate.set()
+        await asyncio.wait_for(run, 60)
+    finally:
+        await container.close()
+    assert source.nacked == [(["a4", "a5"], 0)]  # handed back at once, never started
+    assert sorted(source.acked) == ["a0", "a1", "a2", "a3"]
