@@ -405,3 +405,33 @@ async def test_outcome_events_may_come_on_a_subscription_of_their_own(
         return [o["outcome"] for o in await outcomes(stack, thread)] == ["delivered"]
 
     await stack.wait_for(delivered, seconds=60, what="the outcome from the second subscription")
+
+
+async def test_a_batch_of_new_failed_attempts_records_each_earlier_attempt_s_outcome(
+    stack: Stack, client: AppClient
+) -> None:
+    threads = [
+        await start(stack, client, "address_issue"),
+        await start(stack, client, "customer_unavailable"),
+    ]
+    logs = [(await attempt_of(stack, thread))["shipment_status_log_id"] for thread in threads]
+    never = new_id()  # a shipment never messaged, in the same batch
+    batch = [
+        fdr_event(account_id=t.account_id, shipment_id=t.shipment_id, status_log_id=log + 5)
+        for t, log in zip(threads, logs, strict=True)
+    ]
+    batch.append(fdr_event(account_id=threads[0].account_id, shipment_id=never))
+    async with stack.container() as request:
+        intake = await request.get(ShipmentEventIntake)
+        results = await intake.many(
+            [(json.dumps(e).encode(), f"m-{n}-{new_id()}") for n, e in enumerate(batch)]
+        )
+
+    assert all(not isinstance(r, Exception) and r.disposition.value == "ack" for r in results)
+    for thread, log in zip(threads, logs, strict=True):
+        attempt = await attempt_of(stack, thread)
+        [first] = [
+            o for o in await outcomes(stack, thread) if o["conversation_id"] == attempt["id"]
+        ]
+        assert (first["outcome"], first["outcome_status_log_id"]) == ("failed_again", log + 5)
+    assert await stack.rows("wa_shipment_events", shipment_id=never) == []

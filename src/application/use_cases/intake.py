@@ -24,7 +24,7 @@ from application.use_cases.notify_failed_delivery import (
     NotifyFailedDelivery,
 )
 from application.use_cases.record_poison_event import RecordPoisonEvent
-from application.use_cases.record_shipment_outcome import RecordShipmentOutcome
+from application.use_cases.record_shipment_outcome import Recorded, RecordShipmentOutcome
 from domain.failed_delivery import FailedDelivery
 from domain.outcomes import ShipmentEvent, ShipmentEventKind
 
@@ -90,13 +90,26 @@ class ShipmentEventIntake:
                 notified = await self._notify.many([fdr for _, fdr in fdrs])
             except Exception as exc:
                 notified = [exc] * len(fdrs)
+            # Another failed attempt is also the outcome of the attempt notified before it:
+            # recorded for the batch's such events together (``RecordShipmentOutcome.many``).
+            later = [
+                (index, fdr)
+                for (index, fdr), outcome in zip(fdrs, notified, strict=True)
+                if not isinstance(outcome, Exception) and fdr.shipment_id not in firsts
+            ]
+            earlier = await self._earlier_outcomes([fdr for _, fdr in later])
+            failed = {
+                index: problem
+                for (index, _), problem in zip(later, earlier, strict=True)
+                if isinstance(problem, Exception)
+            }
             for (index, fdr), outcome in zip(fdrs, notified, strict=True):
-                first = fdr.shipment_id in firsts
-                results[index] = (
-                    outcome
-                    if isinstance(outcome, Exception)
-                    else await _caught(self._notified(fdr, outcome, first_attempt=first))
-                )
+                if isinstance(outcome, Exception):
+                    results[index] = outcome
+                elif (problem := failed.get(index)) is not None:
+                    results[index] = problem
+                else:
+                    results[index] = self._told(fdr, outcome)
         seconds = time.perf_counter() - started
         for result in results:
             if isinstance(result, IntakeResult):
@@ -135,16 +148,26 @@ class ShipmentEventIntake:
         except Exception:  # each event reads its own, as alone
             return set()
 
-    async def _notified(
-        self, fdr: FailedDelivery, notified: Notified, *, first_attempt: bool = False
-    ) -> IntakeResult:
+    async def _earlier_outcomes(self, fdrs: list[FailedDelivery]) -> list[Recorded | Exception]:
+        """Each failed attempt recorded as the outcome of the attempt before it, if any."""
+        if not fdrs:
+            return []
+        try:
+            return await self._outcomes.many([_as_shipment_event(fdr) for fdr in fdrs])
+        except Exception as exc:
+            return [exc] * len(fdrs)
+
+    async def _notified(self, fdr: FailedDelivery, notified: Notified) -> IntakeResult:
+        # Another failed attempt is also the outcome of the attempt notified before it.
+        await self._outcomes(_as_shipment_event(fdr))
+        return self._told(fdr, notified)
+
+    def _told(self, fdr: FailedDelivery, notified: Notified) -> IntakeResult:
+        """The event's result, logged."""
         outcome = "duplicate" if notified.duplicate else notified.outcome.value
         if notified.disposition is Disposition.RETRY:
             outcome = "retry"
         result = IntakeResult(notified.disposition, outcome, notified.retry_after)
-        if not first_attempt:
-            # Another failed attempt is also the outcome of the attempt notified before it.
-            await self._outcomes(_as_shipment_event(fdr))
         _log.info(
             "fdr event",
             outcome=outcome,

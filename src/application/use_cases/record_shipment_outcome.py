@@ -8,7 +8,7 @@ most of the traffic, cost one indexed read and no write.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection, Sequence
 from enum import StrEnum
 
 from application.ports.clock import Clock
@@ -37,12 +37,39 @@ class RecordShipmentOutcome:
             return await uow.outcomes.messaged(shipment_ids)
 
     async def __call__(self, event: ShipmentEvent) -> Recorded:
-        now = self._clock.now()
         async with self._uow as uow:
             # The common case (never messaged) must stay one cheap read, no lock, no write.
             known = await uow.outcomes.attempts(event.shipment_id)
         if not any(a.status_log_id < event.status_log_id for a in known):
             return Recorded.IGNORED
+        return await self._record(event)
+
+    async def many(self, events: Sequence[ShipmentEvent]) -> list[Recorded | Exception]:
+        """Each event as ``__call__`` records it alone (its result, or the error that makes it
+        one to deliver again), with one read for all of them to find those that follow an
+        attempt of their shipment; only those are then stored, one by one under their
+        shipment's lock. When that read fails, each event reads its own."""
+        try:
+            async with self._uow as uow:
+                found = await uow.conversations.for_shipments({e.shipment_id for e in events})
+        except Exception:
+            return [await _caught(self(event)) for event in events]
+        first: dict[int, int] = {}  # per shipment: its earliest attempt's status log id
+        for attempt in found:
+            known = first.get(attempt.shipment_id, attempt.status_log_id)
+            first[attempt.shipment_id] = min(known, attempt.status_log_id)
+        results: list[Recorded | Exception] = []
+        for event in events:
+            earliest = first.get(event.shipment_id)
+            if earliest is None or earliest >= event.status_log_id:
+                results.append(Recorded.IGNORED)
+            else:
+                results.append(await _caught(self._record(event)))
+        return results
+
+    async def _record(self, event: ShipmentEvent) -> Recorded:
+        """Stores the event of a shipment with an attempt before it; its outcomes derived."""
+        now = self._clock.now()
         async with self._uow as uow:
             # One shipment's outcomes are derived by one transaction at a time. The lock is
             # this transaction's first read: what it reads next includes whatever the one
@@ -52,3 +79,10 @@ class RecordShipmentOutcome:
                 return Recorded.DUPLICATE
             await self._judge.derive(uow, event.shipment_id, attempts, now)
         return Recorded.RECORDED
+
+
+async def _caught(step: Awaitable[Recorded]) -> Recorded | Exception:
+    try:
+        return await step
+    except Exception as exc:
+        return exc
