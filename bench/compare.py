@@ -18,6 +18,7 @@ p99 of single POSTs while 1000-status passes run, answers (Meta at 50 ms), fan-o
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from bench.env import ServiceProcess
 from bench.fanout import enable_account, new_events, publish_all, template_event
 from bench.httpload import LoadResult, run_closed_loop
 from bench.ingest import WEBHOOK_PATH, Ledger, _cpu, _hooks_for, _mariadb, _replies, wait_drained
+from bench.looplag import lag_stats
 from bench.meta_fake import SendLog
 from bench.payloads import TICKS, Seeded, http_request, seed_messages
 from bench.stack import BenchStack
@@ -199,17 +201,24 @@ async def fanout_side_by_side(
     for variant in variants:
         await stack.meta_reset()
         await stack.new_fdr_subscription()
+        lags = stack.run_dir / f"lags-fanout-{variant}.json"
         if variant == "reference":
             process = await stack.start_reference_sender(128)
         else:
             src = baseline if variant == "before" else None
-            process = await stack.start_worker(throughput=1000, concurrency=128, src=src)
+            process = await stack.start_worker(throughput=1000, concurrency=128, src=src, lags=lags)
         try:
             await asyncio.sleep(0.5)
+            drained = time.monotonic()
             rows[variant] = await _drain_events(stack, [process], events)
             rows[variant]["load_average_1m"] = round(os.getloadavg()[0], 2)
+            window = (drained, time.monotonic())
         finally:
             await process.stop()
+        if variant != "reference":
+            # The worker's loop meanwhile: how late a 5 ms timer woke, and how much of that
+            # the loop's own work took (the rest: the process not scheduled).
+            rows[variant].update(lag_stats(json.loads(lags.read_text()), *window))
         print(f"  compare fanout {variant:<9} {rows[variant]}")
     return rows
 

@@ -1,4 +1,4 @@
-"""``fdr-whatsapp serve`` with its event loop's lag sampled:
+"""``fdr-whatsapp serve`` (or ``worker``) with its event loop's lag sampled:
 ``python -m bench.looplag OUT.json serve --port 8000``.
 
 A task sleeps 5 ms over and over and records how late it woke (with the ``time.monotonic()``
@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from composition.cli import main as cli_main
+from entrypoints.worker import Worker
 
 PERIOD = 0.005
 
@@ -59,6 +60,15 @@ def main() -> int:
         await startup(self, *args, **kwargs)
 
     uvicorn.Server.startup = started  # type: ignore[method-assign]
+    run = Worker.run
+    sampling: list[asyncio.Task[None]] = []
+
+    async def worker_run(self: Worker, stop: asyncio.Event) -> None:
+        if not sampling:  # one sampler for the process (its workers share the loop)
+            sampling.append(asyncio.create_task(sample()))
+        await run(self, stop)
+
+    Worker.run = worker_run  # type: ignore[method-assign]
     # As bench.profiled: uvicorn re-raises SIGTERM after its shutdown; keep the process to write.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:

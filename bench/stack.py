@@ -102,9 +102,11 @@ class BenchStack:
         throughput: int,
         concurrency: int,
         profile: Path | None = None,
+        lags: Path | None = None,
         src: Path | None = None,
         **extra: str,
     ) -> env.ServiceProcess:
+        """``lags``: the event loop's lag sampled (``bench.looplag``) into that file."""
         values = {
             "WA_META_THROUGHPUT": str(throughput),
             "WA_WORKER_CONCURRENCY": str(concurrency),
@@ -112,6 +114,8 @@ class BenchStack:
             **extra,
         }
         python_args = ["-m", "bench.profiled", str(profile)] if profile else None
+        if lags is not None:
+            python_args = ["-m", "bench.looplag", str(lags)]
         name = f"worker-{throughput}-{secrets.token_hex(2)}"
         service = env.spawn(
             name,
