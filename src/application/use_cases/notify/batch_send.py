@@ -35,6 +35,9 @@ class SlotWriter:
         """True when the message is now in flight; False when another worker took it."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((message, done))
+        # One turn of the loop first: the sends whose slots came at the same moment (a burst
+        # booked together) join this write instead of waiting for the next one.
+        await asyncio.sleep(0)
         async with self._lock:
             if not done.done():
                 group, self._waiting = self._waiting, []
