@@ -33,6 +33,8 @@ from infrastructure.metrics import UNKNOWN_SENDS, WORKER_IN_FLIGHT
 _log = structlog.get_logger("worker")
 
 MAX_BACKOFF_SECONDS = 600
+#: The smallest batch the worker splits its concurrency into (``pull_size``).
+MIN_BATCH = 32
 #: How long a stopping worker waits for a pull already sent (the pull's own timeout is 10 s).
 PULL_GRACE_SECONDS = 15
 
@@ -71,9 +73,9 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then finishes (and acks) what is in flight.
 
-        A pull is at most half the concurrency (and ``batch_size``), so two batches are handled
-        at once while the next pull is on its way, or waits triaged for room: a batch that
-        ends makes room for events already here, not for a pull to start then. A pull's events
+        The next pull is on its way while batches are handled, or waits triaged for room
+        (``pull_size``): a batch that ends makes room for events already here, not for a
+        pull to start then. A pull's events
         start together once there is room for all (a pull is never split into smaller
         batches, each of which would cost a batch's transactions). Events pulled ahead and not
         started when the worker stops are handed back at once."""
@@ -84,7 +86,7 @@ class Worker:
         stopped = asyncio.create_task(stop.wait())
         flusher = asyncio.create_task(self._flush_acks_forever())
         rechecker = asyncio.create_task(self._recheck_forever(stop))
-        ahead = min(self._batch_size, -(-self._concurrency // 2))
+        ahead = pull_size(self._concurrency, self._batch_size)
         try:
             while not stop.is_set():
                 if pulling is None and waiting < ahead:
@@ -268,6 +270,16 @@ class Worker:
         except UpstreamUnavailable as exc:
             # Unacked events come back; the recorded outcome makes them no-ops.
             self._failures.failed("ack failed", exc, count=len(batch))
+
+
+def pull_size(concurrency: int, batch_size: int) -> int:
+    """How many events a pull asks for: half the concurrency, so that two pulls' batches are
+    handled at once while a third waits; but no batch smaller than ``MIN_BATCH`` for that
+    (each batch costs its transactions: a lower concurrency runs one batch while the next
+    waits), and none above ``batch_size``."""
+    if concurrency < 2 * MIN_BATCH:
+        return min(batch_size, concurrency)
+    return min(batch_size, -(-concurrency // 2))
 
 
 def recheck_interval(config: Config) -> float:

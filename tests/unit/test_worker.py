@@ -8,7 +8,7 @@ from collections.abc import Callable
 from application.ports.collaborators import ReceivedEvent
 from application.ports.shipment_events import DecodedEvent
 from composition.container import build_container
-from entrypoints.worker import Worker
+from entrypoints.worker import Worker, pull_size
 from infrastructure.config import Config
 
 
@@ -132,18 +132,22 @@ async def test_the_next_pull_waits_ready_while_batches_are_handled_and_is_handed
     container = build_container(Config(database_url="sqlite+aiosqlite:///:memory:"))
     stop = asyncio.Event()
     source = EndlessPulls(stop)
-    worker = GatedWorker(container, source, concurrency=4, batch_size=100)
+    worker = GatedWorker(container, source, concurrency=64, batch_size=100)
     try:
         run = asyncio.create_task(worker.run(stop))
         await until(lambda: len(source.asked) == 3)
         # Two batches of half the concurrency each, and a third pull that waits for room.
-        assert source.asked == [2, 2, 2]
-        assert worker.started == [["a0", "a1"], ["a2", "a3"]]
+        assert source.asked == [32, 32, 32]
+        assert [len(batch) for batch in worker.started] == [32, 32]
         stop.set()
         await asyncio.sleep(0.1)
         worker.gate.set()
         await asyncio.wait_for(run, 60)
     finally:
         await container.close()
-    assert source.nacked == [(["a4", "a5"], 0)]  # handed back at once, never started
-    assert sorted(source.acked) == ["a0", "a1", "a2", "a3"]
+    assert source.nacked == [([f"a{n}" for n in range(64, 96)], 0)]  # handed back, not started
+    assert sorted(source.acked) == sorted(f"a{n}" for n in range(64))
+
+
+def test_a_pull_is_half_the_concurrency_but_no_batch_is_made_small_for_it() -> None:
+    assert [pull_size(c, 100) for c in (1, 32, 63, 64, 128, 256)] == [1, 32, 63, 32, 64, 100]
