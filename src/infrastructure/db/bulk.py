@@ -6,9 +6,10 @@ over each character: about 25 µs for a status's row, most of it the status's JS
 their binary form instead: asyncmy does so when the connection keeps prepared statements (its
 ``stmt_cache_size``), and then sends an ``executemany`` as one MariaDB bulk command
 (``COM_STMT_BULK_EXECUTE``). ``binary_protocol`` switches the statement cache on for the
-statements inside it only: every other statement of the service stays on the text protocol,
-where a NULL parameter cannot upset MariaDB's collation rules (BENCHMARKS.md, "Stop 13:
-statuses": error 1267 against the ``ascii_bin`` wamid columns).
+statements inside it only (the bulk inserts, the webhook bodies, the statuses' compare-and-set):
+every other statement of the service stays on the text protocol, where a NULL parameter cannot
+upset MariaDB's collation rules (BENCHMARKS.md, "Stop 13: statuses": error 1267 against the
+``ascii_bin`` wamid columns; a statement put inside casts its parameters' side to the column).
 
 On anything else (SQLite, MySQL, a driver without bulk support) both do nothing special.
 """
@@ -29,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from infrastructure.db.types import UtcDateTime
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
-#: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows).
-_STATEMENTS = 16
+#: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
+#: the compare-and-set's seven sizes, 2 to 128 rows).
+_STATEMENTS = 32
 #: A bulk command is one packet that must stay under ``max_allowed_packet`` (16 MB by
 #: default on MariaDB 10.11): rows are sent in parts of at most this many bytes of text.
 PART_BYTES = 4 * 1024 * 1024

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Dialect,
     bindparam,
     case,
+    cast,
     func,
     insert,
     literal_column,
@@ -35,12 +36,13 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
-from infrastructure.db.bulk import bulk_insert
+from infrastructure.db.bulk import binary_protocol, bulk_insert
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
+from infrastructure.db.types import WaId
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -171,7 +173,9 @@ def _advance_many_statement(rows: int) -> Any:
 
     values = {column: per_row(column) for column in _ADVANCED}
     # The row's wamid when given, else the stored one (which is then left as it is).
-    wamid = func.coalesce(per_row("message_id"), _out.c.message_id)
+    # Cast to the column's type: on the binary protocol a NULL parameter carries the
+    # connection's collation, which MariaDB cannot mix with ascii_bin (error 1267).
+    wamid = func.coalesce(cast(per_row("message_id"), WaId), _out.c.message_id)
     return (
         update(_out)
         .where(
@@ -361,10 +365,11 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 _advance_many_statement(rows), _advance_params(part, rows)
             )
         compiled = _compiled_advance(dialect, rows)
-        # SQLAlchemy's execution still (its errors, events and invalidation as usual).
-        return await self._conn.exec_driver_sql(
-            compiled.sql, _advance_driver_params(compiled, part, rows)
-        )
+        async with binary_protocol(self._conn):
+            # SQLAlchemy's execution still (its errors, events and invalidation as usual).
+            return await self._conn.exec_driver_sql(
+                compiled.sql, _advance_driver_params(compiled, part, rows)
+            )
 
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
