@@ -36,8 +36,8 @@ def publish_request(events: Sequence[ActivityEvent]) -> bytes:
                 _Message(
                     encode_activity(event),
                     {
-                        "kind": event.kind.value,
-                        "outcome": event.outcome.value,
+                        "kind": event.kind,
+                        "outcome": event.outcome,
                         "account_id": str(event.account_id or ""),
                     },
                 )
@@ -54,8 +54,9 @@ def encode_activity(event: ActivityEvent) -> bytes:
             "account_id": event.account_id,
             "shipment_id": event.shipment_id,
             "reason": event.reason,
-            "kind": event.kind.value,
-            "outcome": event.outcome.value,
+            # StrEnums: msgspec writes their value (``.value`` costs a property lookup each).
+            "kind": event.kind,
+            "outcome": event.outcome,
             "message_id": event.message_id,
             "conversation_id": event.conversation_id,
             "detail": event.detail,
