@@ -21,6 +21,7 @@ from entrypoints.http.portal.docs import security_schemes
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.pubsub_push import PubSubPushController
 from entrypoints.http.tracking import TrackingController
+from entrypoints.http.webhook_posts import WebhookPosts
 from entrypoints.http.webhooks import WhatsAppWebhookController
 from infrastructure.config import Config
 
@@ -91,4 +92,8 @@ def create_app(container: AsyncContainer, *, run_pump: bool = True) -> Litestar:
     )
     app.state.webhook_pump = pump
     setup_dishka(container, app)
+    # Meta's POSTs skip the request container, routing and middlewares (webhook_posts.py).
+    app.asgi_handler = WebhookPosts(
+        app, app.asgi_handler, container, pump, prometheus, exception_handlers()
+    )
     return app
