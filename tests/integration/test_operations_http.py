@@ -149,8 +149,8 @@ def _requests(text: str, path: str, status: int) -> float:
 
 
 async def test_webhook_posts_are_counted_by_route_and_status(sqlite_url: str) -> None:
-    """Meta's POSTs skip Litestar's routing (entrypoints/http/webhook_posts.py): they are still
-    counted, under the route's path template, as every other request."""
+    """Meta's webhook counts its own requests (entrypoints/http/webhooks.py): under the route's
+    path templates, as the Prometheus middleware counts every other request."""
     secret = "metrics-test-secret"
     bare, own = "/webhooks/whatsapp", "/webhooks/whatsapp/{connection_id}"
     body = statuses_body([status(f"wamid.M{new_id()}", "delivered", recipient="919800000000")])
@@ -178,3 +178,13 @@ async def test_a_webhook_body_over_the_limit_is_refused_unread(sqlite_url: str) 
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["status"] == 413
+
+
+async def test_the_webhook_route_refuses_other_methods_and_paths(sqlite_url: str) -> None:
+    async with http_client(Config(database_url=sqlite_url, meta_app_secret="s")) as client:
+        put = await client.put("/webhooks/whatsapp", content=b"{}")
+        named = await client.post("/webhooks/whatsapp/abc", content=b"{}")
+        deeper = await client.post("/webhooks/whatsapp/12/34", content=b"{}")
+    assert put.status_code == 405
+    assert put.headers["content-type"].startswith("application/problem+json")
+    assert [named.status_code, deeper.status_code] == [404, 404]

@@ -55,7 +55,7 @@ class UseCaseProvider(Provider):
     replies = provide(HandleCustomerReply)
     preferences = provide(RecordPreferences)
     # Application scope: it holds nothing of one POST, which takes it without a request
-    # container (entrypoints/http/webhook_posts.py).
+    # container (entrypoints/http/webhooks.py).
     receive_webhook = provide(ReceiveWebhook, scope=Scope.APP)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
     purge_finished_jobs = provide(PurgeFinishedJobs)
