@@ -29,7 +29,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from dishka import AsyncContainer
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import (
     HTTPException,
     InternalServerException,
@@ -244,7 +244,7 @@ async def _answer(
 ) -> None:
     """Sends a Litestar ``Response`` (a problem: the rare answers) as the route's answer."""
     request: Request[Any, Any, Any] = Request(cast("Scope", scope), cast("Receive", receive))
-    answer = respond(request).to_asgi_response(cast("Litestar", scope["app"]), request)
+    answer = respond(request).to_asgi_response(None, request)  # the app: request.app
     await answer(cast("Scope", scope), cast("Receive", receive), cast("Send", send))
 
 
@@ -273,4 +273,4 @@ async def _body(scope: _Scope, receive: _Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-__all__ = ["OWN_METRICS", "PATH", "MediaType", "MetaWebhook"]
+__all__ = ["OWN_METRICS", "PATH", "MetaWebhook"]
