@@ -152,6 +152,7 @@ class MetaWebhook:
         if rest and not (rest.isascii() and rest.isdigit()):
             raise NotFoundException  # as the path's route, which took only an int
         connection_id = int(rest) if rest else None
+        scope["path"] = f"{PATH}/{rest}" if rest else PATH  # the mount left only the rest
         method = scope["method"]
         template = _TEMPLATES[connection_id is not None]
         started = time.perf_counter()
