@@ -191,6 +191,9 @@ class CustomerReplyRepository(Protocol):
     async def update(self, reply: CustomerReply) -> None:
         """Saves the decision, the handled time and the root link."""
 
+    async def close_many(self, message_ids: Collection[str], handled_at: datetime) -> None:
+        """The replies with these wamids handled at ``handled_at`` (one statement)."""
+
     async def for_root(self, root_id: int) -> list[CustomerReply]: ...
 
 

@@ -27,6 +27,7 @@ from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import button_of, find_conversation
+from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.deciding import ReplyDecider
 from application.use_cases.reply.storing import ReplyStore
 from domain.activity import ActivityKind, Outcome
@@ -77,10 +78,13 @@ class HandleCustomerReply:
         self._actions = ReplyActions(uow, ndr, activity, clock)
         self._store = ReplyStore(self._decider, self._actions, clock)
 
-    async def __call__(self, message: InboundMessage, *, again: bool = False) -> ReplyHandled:
+    async def __call__(
+        self, message: InboundMessage, *, again: bool = False, closer: CloseReplies | None = None
+    ) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later.
         ``again``: the answer was most likely stored before (its body is retried): the stored
-        reply is read first, and its decision stands without deciding again."""
+        reply is read first, and its decision stands without deciding again. ``closer``: the
+        last transaction shared with the other answers of the pass (``CloseReplies``)."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
         settled: _Settled | None = None
@@ -113,7 +117,7 @@ class HandleCustomerReply:
                 conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
             )
         if settled is not None:
-            return await self._deliver(settled, reply, message.message_id)
+            return await self._deliver(settled, reply, message.message_id, closer)
         if conversation is None:
             why = f"not bound: {found.refused}" if found.refused else "no conversation"
             if stored.closed_now and found.refused:
@@ -129,7 +133,9 @@ class HandleCustomerReply:
             decision = await self._opt_outs(conversation, message, word)
             reply = dataclasses.replace(reply, decision=decision_json(decision))
             await self._actions.save_reply(reply)
-        return await self._act(conversation, decision, reply, message.message_id, stored.asked)
+        return await self._act(
+            conversation, decision, reply, message.message_id, stored.asked, closer
+        )
 
     async def _act(
         self,
@@ -138,6 +144,7 @@ class HandleCustomerReply:
         reply: CustomerReply,
         ref: str,
         asked: NdrAction | None,
+        closer: CloseReplies | None,
     ) -> ReplyHandled:
         assert conversation.id is not None
         action_state: NdrActionState | None = None
@@ -146,7 +153,7 @@ class HandleCustomerReply:
         async with self._uow as uow:
             settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
             await uow.commit()
-        return await self._deliver(settled, reply, ref)
+        return await self._deliver(settled, reply, ref, closer)
 
     async def _settle(
         self,
@@ -180,11 +187,20 @@ class HandleCustomerReply:
             await self._actions.close_reply(uow, reply)  # nothing to send
         return _Settled(conversation, decision, action_state, content, recorded)
 
-    async def _deliver(self, settled: _Settled, reply: CustomerReply, ref: str) -> ReplyHandled:
+    async def _deliver(
+        self, settled: _Settled, reply: CustomerReply, ref: str, closer: CloseReplies | None
+    ) -> ReplyHandled:
         """The recorded follow-up sent, outside any transaction; Meta's answer stored and the
-        reply closed in one."""
+        reply closed in one (``closer``'s, shared with other answers, when given)."""
         conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
-        if isinstance(recorded, OutgoingMessage):
+        if isinstance(recorded, OutgoingMessage) and closer is not None:
+            assert settled.content is not None
+            answer = await self._follow_ups.ask(recorded, conversation, settled.content)
+            stored = await closer(answer.message if answer is not None else None, reply)
+            if answer is not None:
+                assert stored is not None
+                await self._follow_ups.told(answer, stored, conversation)
+        elif isinstance(recorded, OutgoingMessage):
             assert settled.content is not None
 
             async def close(uow: UnitOfWork) -> None:

@@ -31,6 +31,7 @@ from application.use_cases.inbox.reports import (
 )
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.reply.closing import CloseReplies
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage
@@ -145,6 +146,7 @@ class ProcessWebhooks:
                 signed = dataclasses.replace(message, connection_id=body.delivery.connection_id)
                 by_shopper.setdefault(message.shopper, []).append((body, signed))
         gate = asyncio.Semaphore(self._reply_concurrency)
+        closer = CloseReplies(self._uow, self._clock)  # the answers' last writes, shared
 
         async def one_shopper(answers: list[tuple[Body, InboundMessage]]) -> None:
             blocked: UpstreamUnavailable | None = None
@@ -156,7 +158,7 @@ class ProcessWebhooks:
                         continue
                     try:
                         async with self._replies() as handle:
-                            handled = await handle(message, again=body.again)
+                            handled = await handle(message, again=body.again, closer=closer)
                     except UpstreamUnavailable as exc:
                         blocked = exc
                         body.waits(exc)

@@ -480,6 +480,12 @@ _UPDATE_REPLY = (
     )
 )
 
+_CLOSE_REPLIES = (
+    update(_rep)
+    .where(_rep.c.reply_message_id.in_(bindparam("reply_ids", expanding=True)))
+    .values(handled_at=bindparam("handled_at"))
+)
+
 
 def reply_from_row(row: RowMapping) -> CustomerReply:
     """The seed's columns, as the domain names them."""
@@ -544,6 +550,12 @@ class SqlCustomerReplyRepository(SqlRepository):
                 "new_handled_at": reply.handled_at,
             },
         )
+
+    async def close_many(self, message_ids: Collection[str], handled_at: datetime) -> None:
+        if message_ids:
+            await self._conn.execute(
+                _CLOSE_REPLIES, {"reply_ids": sorted(message_ids), "handled_at": handled_at}
+            )
 
     async def for_root(self, root_id: int) -> list[CustomerReply]:
         rows = await self._conn.execute(
