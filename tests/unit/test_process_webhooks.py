@@ -191,7 +191,7 @@ class _SlowAnswers:
         self.most_at_once = 0
 
     async def __call__(
-        self, message: InboundMessage, *, again: bool = False, closer: object = None
+        self, message: InboundMessage, *, again: bool = False, **_: object
     ) -> ReplyHandled:
         self.in_flight += 1
         self.most_at_once = max(self.most_at_once, self.in_flight)

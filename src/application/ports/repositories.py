@@ -51,6 +51,9 @@ class ConversationRepository(Protocol):
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         """The newest failed attempt of the shipment (highest status log id)."""
 
+    async def latest_for_shipments(self, shipment_ids: Collection[int]) -> dict[int, Conversation]:
+        """``latest_for_shipment`` of each (one read); a shipment of none is no key."""
+
     async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
         """Every conversation (attempt) of these shipments, in one read."""
 
@@ -136,6 +139,11 @@ class OutgoingMessageRepository(Protocol):
     ) -> tuple[OutgoingMessage, Conversation | None] | None:
         """The message with this wamid and its conversation, in one read (None: no such
         message)."""
+
+    async def get_many_with_conversations(
+        self, message_ids: Collection[str]
+    ) -> dict[str, tuple[OutgoingMessage, Conversation | None]]:
+        """``get_with_conversation`` of each (one read); a wamid of no message is no key."""
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -319,6 +327,11 @@ class NdrActionRepository(Protocol):
     async def update(self, action: NdrAction) -> None: ...
 
     async def for_conversation(self, conversation_id: int) -> list[NdrAction]: ...
+
+    async def for_conversations(
+        self, conversation_ids: Collection[int]
+    ) -> dict[int, list[NdrAction]]:
+        """``for_conversation`` of each (one read), every id a key."""
 
 
 @dataclass(frozen=True, slots=True)

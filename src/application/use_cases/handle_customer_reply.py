@@ -29,6 +29,7 @@ from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import button_of, find_conversation
 from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.deciding import ReplyDecider
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from application.use_cases.reply.storing import ReplyStore
 from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation
@@ -79,18 +80,26 @@ class HandleCustomerReply:
         self._store = ReplyStore(self._decider, self._actions, clock)
 
     async def __call__(
-        self, message: InboundMessage, *, again: bool = False, closer: CloseReplies | None = None
+        self,
+        message: InboundMessage,
+        *,
+        again: bool = False,
+        closer: CloseReplies | None = None,
+        reads: ReadAhead = NO_READS,
     ) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later.
         ``again``: the answer was most likely stored before (its body is retried): the stored
         reply is read first, and its decision stands without deciding again. ``closer``: the
-        last transaction shared with the other answers of the pass (``CloseReplies``)."""
+        last transaction shared with the other answers of the pass (``CloseReplies``); ``reads``:
+        what the pass read for it already (``ReadAhead``)."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
         settled: _Settled | None = None
         async with self._uow as uow:
-            found = await find_conversation(uow, self._senders, message, payload)
-            stored = await self._store(uow, message, button_id, found, word, again=again)
+            found = await find_conversation(uow, self._senders, message, payload, reads)
+            stored = await self._store(
+                uow, message, button_id, found, word, again=again, reads=reads
+            )
             decided = _decided(stored.reply)
             if found.conversation is not None and decided is not None and decided.action is None:
                 # Nothing to ask of the ESB: moved and recorded with the decision, in this

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Protocol
@@ -22,7 +23,12 @@ from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
 from application.use_cases.handle_customer_reply import HandleCustomerReply
-from application.use_cases.inbox.bodies import STATUSES_PER_TRANSACTION, Body, ProcessedBatch
+from application.use_cases.inbox.bodies import (
+    STATUSES_PER_TRANSACTION,
+    Body,
+    ProcessedBatch,
+    describe,
+)
 from application.use_cases.inbox.closing import CloseBodies
 from application.use_cases.inbox.reports import (
     ReportRecorders,
@@ -32,6 +38,7 @@ from application.use_cases.inbox.reports import (
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.reply.closing import CloseReplies
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage
@@ -147,18 +154,24 @@ class ProcessWebhooks:
                 by_shopper.setdefault(message.shopper, []).append((body, signed))
         gate = asyncio.Semaphore(self._reply_concurrency)
         closer = CloseReplies(self._uow, self._clock)  # the answers' last writes, shared
+        ahead = await self._read_ahead(by_shopper.values())
 
         async def one_shopper(answers: list[tuple[Body, InboundMessage]]) -> None:
             blocked: UpstreamUnavailable | None = None
             async with gate:
-                for body, message in answers:
+                for n, (body, message) in enumerate(answers):
+                    # Read ahead for a shopper's first answer only: the next ones must see
+                    # what it wrote (``ReadAhead``).
+                    reads = ahead if n == 0 and not body.again else NO_READS
                     if blocked is not None:
                         # A shopper's answers are acted on in order: the rest wait too.
                         body.waits(blocked)
                         continue
                     try:
                         async with self._replies() as handle:
-                            handled = await handle(message, again=body.again, closer=closer)
+                            handled = await handle(
+                                message, again=body.again, closer=closer, reads=reads
+                            )
                     except UpstreamUnavailable as exc:
                         blocked = exc
                         body.waits(exc)
@@ -171,6 +184,27 @@ class ProcessWebhooks:
                     batch.unmatched += handled.conversation_id is None and not handled.refused
 
         await asyncio.gather(*(one_shopper(a) for a in by_shopper.values()))
+
+    async def _read_ahead(
+        self, by_shopper: Iterable[list[tuple[Body, InboundMessage]]]
+    ) -> ReadAhead:
+        """The reads of each shopper's first answer, for all in one go (a body taken again
+        reads in its own transaction: its answers were most likely stored before)."""
+        wamids = [
+            wamid
+            for (body, first), *_ in by_shopper
+            if (wamid := first.context_message_id) and not body.again
+        ]
+        if len(wamids) < 2:
+            return NO_READS  # nothing to share
+        try:
+            async with self._uow as uow:
+                ahead = await ReadAhead.of(uow, wamids)
+                await uow.commit()
+        except Exception as exc:  # each answer reads for itself, and meets the trouble there
+            _log.warning("answers not read ahead", error=describe(exc))
+            return NO_READS
+        return ahead
 
     async def _mark(self, delivery: WebhookDelivery, error: str) -> None:
         assert delivery.id is not None

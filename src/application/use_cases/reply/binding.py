@@ -9,6 +9,7 @@ from datetime import datetime
 from application.follow_through import cancel_follow_through
 from application.ports.repositories import UnitOfWork
 from application.services import SenderResolver
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.answers import why_not_bound
 from domain.conversation import Conversation
 from domain.messages import CustomerReply, OutgoingMessage, ReplyType
@@ -29,16 +30,17 @@ async def find_conversation(
     senders: SenderResolver,
     message: InboundMessage,
     payload: ButtonPayload | None,
+    reads: ReadAhead = NO_READS,
 ) -> Found:
     """The conversation the message answers: the message of ours it quotes, else the one
     its button payload names with the right reference, else the shopper's latest through
     this connection; kept only when the message is bound to it (``domain.answers``). Read
-    inside ``uow``'s transaction (the one that stores the answer)."""
+    inside ``uow``'s transaction (the one that stores the answer), unless ``reads`` has it."""
     connection_id = (
         DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
     )
     quoted = (
-        await uow.messages.get_with_conversation(message.context_message_id)
+        await reads.quoted_message(uow, message.context_message_id)
         if message.context_message_id
         else None
     )

@@ -154,6 +154,18 @@ class SqlConversationRepository(SqlRepository):
         rows = await self._conn.execute(select(t).where(t.c.shipment_id.in_(sorted(shipment_ids))))
         return [conversation_from_row(r) for r in rows.mappings()]
 
+    async def latest_for_shipments(self, shipment_ids: Collection[int]) -> dict[int, Conversation]:
+        latest: dict[int, Conversation] = {}
+        for found in await self.for_shipments(shipment_ids):
+            held = latest.get(found.shipment_id)
+            # As ``_LATEST_FOR_SHIPMENT``: the newest attempt, then the newest row.
+            if held is None or (found.status_log_id, found.id or 0) > (
+                held.status_log_id,
+                held.id or 0,
+            ):
+                latest[found.shipment_id] = found
+        return latest
+
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
     ) -> Conversation | None:

@@ -100,11 +100,11 @@ _BY_WAMID = select(_out).where(_out.c.message_id == bindparam("wamid"))
 # The message an answer quotes with its conversation, in one read (docs/webhooks.md,
 # "Binding"): the conversation's columns under a prefix.
 _CONV = "conversation__"
-_WITH_CONVERSATION = (
-    select(_out, *(c.label(_CONV + c.key) for c in _conv.c))
-    .outerjoin(_conv, _conv.c.id == _out.c.conversation_id)
-    .where(_out.c.message_id == bindparam("wamid"))
+_JOINED = select(_out, *(c.label(_CONV + c.key) for c in _conv.c)).outerjoin(
+    _conv, _conv.c.id == _out.c.conversation_id
 )
+_WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
+_MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
@@ -236,12 +236,15 @@ class SqlOutgoingMessageRepository(SqlRepository):
         row = (
             (await self._conn.execute(_WITH_CONVERSATION, {"wamid": message_id})).mappings().first()
         )
-        if row is None:
-            return None
-        if row[_CONV + "id"] is None:
-            return _outgoing(row), None
-        conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
-        return _outgoing(row), conversation_from_row(conversation)
+        return None if row is None else _with_conversation(row)
+
+    async def get_many_with_conversations(
+        self, message_ids: Collection[str]
+    ) -> dict[str, tuple[OutgoingMessage, Conversation | None]]:
+        if not message_ids:
+            return {}
+        rows = await self._conn.execute(_MANY_WITH_CONVERSATIONS, {"wamids": sorted(message_ids)})
+        return {r["message_id"]: _with_conversation(r) for r in rows.mappings()}
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -485,6 +488,13 @@ _CLOSE_REPLIES = (
     .where(_rep.c.reply_message_id.in_(bindparam("reply_ids", expanding=True)))
     .values(handled_at=bindparam("handled_at"))
 )
+
+
+def _with_conversation(row: RowMapping) -> tuple[OutgoingMessage, Conversation | None]:
+    if row[_CONV + "id"] is None:
+        return _outgoing(row), None
+    conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
+    return _outgoing(row), conversation_from_row(conversation)
 
 
 def reply_from_row(row: RowMapping) -> CustomerReply:
