@@ -17,8 +17,9 @@ chosen) is read in the answer's own transaction, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from application.ports.repositories import UnitOfWork
 from domain.conversation import Conversation
@@ -26,6 +27,8 @@ from domain.messages import OutgoingMessage
 from domain.ndr import NdrAction
 
 Quoted = tuple[OutgoingMessage, Conversation | None]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +61,21 @@ class ReadAhead:
         )
 
     async def quoted_message(self, uow: UnitOfWork, wamid: str) -> Quoted | None:
-        if wamid in self.quoted:
-            return self.quoted[wamid]
-        return await uow.messages.get_with_conversation(wamid)
+        return await _or_read(self.quoted, wamid, uow.messages.get_with_conversation)
 
     async def latest_for_shipment(self, uow: UnitOfWork, shipment_id: int) -> Conversation | None:
-        if shipment_id in self.latest:
-            return self.latest[shipment_id]
-        return await uow.conversations.latest_for_shipment(shipment_id)
+        return await _or_read(self.latest, shipment_id, uow.conversations.latest_for_shipment)
 
     async def actions_of(self, uow: UnitOfWork, conversation_id: int) -> list[NdrAction]:
-        if conversation_id in self.actions:
-            return self.actions[conversation_id]
-        return await uow.ndr_actions.for_conversation(conversation_id)
+        return await _or_read(self.actions, conversation_id, uow.ndr_actions.for_conversation)
 
     async def language_of(self, uow: UnitOfWork, customer_phone: str) -> str | None:
-        if customer_phone in self.languages:
-            return self.languages[customer_phone]
-        return await uow.conversations.shopper_language(customer_phone)
+        return await _or_read(self.languages, customer_phone, uow.conversations.shopper_language)
+
+
+async def _or_read(found: Mapping[K, V], key: K, read: Callable[[K], Awaitable[V]]) -> V:
+    """What was read ahead for ``key``, else ``read`` now."""
+    return found[key] if key in found else await read(key)
 
 
 #: Nothing read ahead: every read in the answer's own transaction.
