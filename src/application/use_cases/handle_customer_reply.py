@@ -55,7 +55,9 @@ class HandleCustomerReply:
     """Two transactions for an answer that is followed up and asks nothing of the ESB
     (docs/webhooks.md, "Answers side by side"): bound, stored and decided, the conversation
     moved and the follow-up recorded, in one (``ReplyStore``, then ``_settle``); Meta's answer
-    stored and the reply closed. An answer with an NDR action records it with its decision,
+    stored and the reply closed (in the pump, together with other answers of the pass:
+    ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``).
+    An answer with an NDR action records it with its decision,
     asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
     then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
     keeps its own transaction, between the first two."""
