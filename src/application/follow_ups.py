@@ -5,7 +5,7 @@ The send itself is the one step templates use too (``application.sending``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,6 +99,20 @@ class FollowUpSender:
         if message.status is not MessageStatus.RETRYING:
             return FollowUpResult(False, "sent before", message.message_id)
         return message  # Meta refused it for now: asked again
+
+    async def record_many(
+        self, uow: UnitOfWork, items: Sequence[tuple[Conversation, FollowUp, str]]
+    ) -> list[OutgoingMessage] | None:
+        """``record`` of each new follow-up (conversation, content, client_ref) inside
+        ``uow``'s transaction, in one statement; None, with nothing recorded, when one of
+        them is not for now (outside the 24-hour window): those go through ``record``.
+        Raises ``Conflict`` when one was recorded before (the caller drops the transaction)."""
+        now = self._clock.now()
+        if not all(conversation.in_service_window(now) for conversation, _, _ in items):
+            return None
+        return await uow.messages.add_many(
+            [_follow_up(conversation, content, ref, now) for conversation, content, ref in items]
+        )
 
     async def deliver(
         self,

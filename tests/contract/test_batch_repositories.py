@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from application.ports.repositories import NotedMove
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.errors import Conflict
@@ -363,3 +364,58 @@ async def test_replies_closed_together_are_closed_and_only_they(uow_factory: Uow
     async with uow_factory() as uow:
         closed = [await uow.replies.get(r.message_id) for r in replies]
     assert [r.handled_at if r else "missing" for r in closed] == [T0, T0, None]
+
+
+async def test_replies_added_together_keep_one_per_wamid(uow_factory: UowFactory) -> None:
+    before = CustomerReplyFactory.build()
+    async with uow_factory() as uow:
+        assert await uow.replies.add(before) is not None
+        await uow.commit()
+    fresh = CustomerReplyFactory.batch(2)
+    async with uow_factory() as uow:
+        added = await uow.replies.add_many(
+            [fresh[0], dataclasses.replace(before, value="x"), fresh[1]]
+        )
+        await uow.commit()
+    assert added[1] is None
+    assert [a.id is not None for a in added if a is not None] == [True, True]
+    async with uow_factory() as uow:
+        found = [await uow.replies.get(r.message_id) for r in (fresh[0], before, fresh[1])]
+    assert found[0::2] == [added[0], added[2]]
+    assert found[1] is not None
+    assert found[1].value == before.value
+
+
+async def test_answers_moves_together_are_each_a_compare_and_set_noting_forward(
+    uow_factory: UowFactory,
+) -> None:
+    seen = T0 - timedelta(hours=1)
+    moved, noted_later, elsewhere = (
+        ConversationFactory.build(state=ConversationState.OPEN, last_customer_message_at=at)
+        for at in (None, T0 + timedelta(hours=1), None)
+    )
+    async with uow_factory() as uow:
+        stored = [c for c in await uow.conversations.add_many([moved, noted_later, elsewhere]) if c]
+        await uow.commit()
+    ids = [c.id for c in stored if c.id is not None]
+    awaiting = ConversationState.AWAITING_DATE
+    async with uow_factory() as uow:
+        count = await uow.conversations.move_noted_many(
+            [
+                NotedMove(ids[0], awaiting, ConversationState.OPEN, seen),
+                NotedMove(ids[1], ConversationState.AWAITING_PHONE, ConversationState.OPEN, seen),
+                # Read as pending, but it is open now: not moved.
+                NotedMove(ids[2], awaiting, ConversationState.PENDING, seen),
+            ],
+            T0,
+        )
+        assert await uow.conversations.move_noted_many([], T0) == 0
+        await uow.commit()
+    assert count == 2
+    async with uow_factory() as uow:
+        rows = [await uow.conversations.get(i) for i in ids]
+    assert [(r.state, r.last_customer_message_at) if r else None for r in rows] == [
+        (awaiting, seen),
+        (ConversationState.AWAITING_PHONE, T0 + timedelta(hours=1)),  # only forward
+        (ConversationState.OPEN, None),
+    ]

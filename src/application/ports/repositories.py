@@ -36,6 +36,17 @@ class ConversationQuery:
     limit: int = 50
 
 
+@dataclass(frozen=True, slots=True)
+class NotedMove:
+    """A conversation moved from ``before`` to ``state`` (a compare-and-set), the shopper's
+    message at ``noted_at`` noted with it (``ConversationRepository.move``)."""
+
+    conversation_id: int
+    state: ConversationState
+    before: ConversationState
+    noted_at: datetime
+
+
 class ConversationRepository(Protocol):
     async def add(self, conversation: Conversation) -> Conversation | None:
         """Stores a new conversation; None when one exists for the same shipment and attempt."""
@@ -109,6 +120,10 @@ class ConversationRepository(Protocol):
         updated_at: datetime,
     ) -> int:
         """``move`` of each (its own compare-and-set), in one statement; how many moved."""
+
+    async def move_noted_many(self, moves: Sequence[NotedMove], updated_at: datetime) -> int:
+        """``move`` of each with its ``noted_at`` (each its own compare-and-set), in one
+        statement; how many moved."""
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         """``last_customer_message_at`` moves only forward."""
@@ -193,6 +208,9 @@ class DeliveryReportRepository(Protocol):
 class CustomerReplyRepository(Protocol):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
         """None when a reply with the same ``message_id`` is stored already."""
+
+    async def add_many(self, replies: Sequence[CustomerReply]) -> list[CustomerReply | None]:
+        """``add`` for each, in their order, in as few statements as the database allows."""
 
     async def get(self, message_id: str) -> CustomerReply | None: ...
 

@@ -18,7 +18,7 @@ chosen) is read in the answer's own transaction, as before.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from application.ports.repositories import UnitOfWork
@@ -61,7 +61,15 @@ class ReadAhead:
         )
 
     async def quoted_message(self, uow: UnitOfWork, wamid: str) -> Quoted | None:
-        return await _or_read(self.quoted, wamid, uow.messages.get_with_conversation)
+        """A copy of what was read ahead (an answer changes its conversation as it moves it:
+        an answer that reads it after a failed try must find it as read)."""
+        if wamid not in self.quoted:
+            return await uow.messages.get_with_conversation(wamid)
+        found = self.quoted[wamid]
+        if found is None:
+            return None
+        message, conversation = found
+        return replace(message), None if conversation is None else replace(conversation)
 
     async def latest_for_shipment(self, uow: UnitOfWork, shipment_id: int) -> Conversation | None:
         return await _or_read(self.latest, shipment_id, uow.conversations.latest_for_shipment)

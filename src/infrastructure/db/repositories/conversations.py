@@ -7,9 +7,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, update
 
-from application.ports.repositories import ConversationQuery
+from application.ports.repositories import ConversationQuery, NotedMove
 from domain.conversation import Conversation, ConversationState
 from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
@@ -294,6 +294,39 @@ class SqlConversationRepository(SqlRepository):
             .values(state=state.value, updated_at=updated_at)
         )
         return int(result.rowcount)
+
+    async def move_noted_many(self, moves: Sequence[NotedMove], updated_at: datetime) -> int:
+        if not moves:
+            return 0
+        # Each row under its own condition (its id and the state it was read in), its new
+        # state and noted time by id: ``_MOVE_NOTED`` of each, in one statement.
+        noted = t.c.last_customer_message_at
+        stmt = (
+            update(t)
+            .where(
+                or_(
+                    *(and_(t.c.id == m.conversation_id, t.c.state == m.before.value) for m in moves)
+                )
+            )
+            .values(
+                state=case({m.conversation_id: m.state.value for m in moves}, value=t.c.id),
+                updated_at=updated_at,
+                last_customer_message_at=case(
+                    *(
+                        (
+                            and_(
+                                t.c.id == m.conversation_id,
+                                or_(noted.is_(None), noted < m.noted_at),
+                            ),
+                            m.noted_at,
+                        )
+                        for m in moves
+                    ),
+                    else_=noted,
+                ),
+            )
+        )
+        return int((await self._conn.execute(stmt)).rowcount)
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         await self._conn.execute(

@@ -472,6 +472,7 @@ class SqlDeliveryReportRepository(SqlRepository):
 _rep = customer_replies
 # Built once, executed with the row as parameters (answers are a hot path).
 _INSERT_REPLY = insert(_rep)
+_INSERT_REPLIES = insert(_rep).returning(_rep.c.id, _rep.c.reply_message_id)
 _UPDATE_REPLY = (
     update(_rep)
     .where(_rep.c.reply_message_id == bindparam("reply_id"))
@@ -497,6 +498,26 @@ def _with_conversation(row: RowMapping) -> tuple[OutgoingMessage, Conversation |
     return _outgoing(row), conversation_from_row(conversation)
 
 
+def _reply_values(reply: CustomerReply) -> dict[str, Any]:
+    return {
+        "wa_context_outgoing_message_id": reply.context_message_id,
+        "wa_root_outgoing_message_id": reply.root_id,
+        "context_message_id": reply.context_message_id,
+        "reply_message_id": reply.message_id,
+        "customer_phone": reply.customer_phone,
+        "customer_user_id": reply.customer_user_id,
+        "customer_reply_type": reply.kind.value,
+        "customer_reply_value": reply.value,
+        "button_reply_id": reply.button_id,
+        "payload": reply.payload,
+        "external_updated_at": reply.sent_at,
+        "decision": reply.decision,
+        "handled_at": reply.handled_at,
+        "created_at": reply.created_at,
+        "updated_at": reply.created_at,
+    }
+
+
 def reply_from_row(row: RowMapping) -> CustomerReply:
     """The seed's columns, as the domain names them."""
     return CustomerReply(
@@ -519,27 +540,14 @@ def reply_from_row(row: RowMapping) -> CustomerReply:
 
 class SqlCustomerReplyRepository(SqlRepository):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
-        new_id = await self._insert_unique(
-            _INSERT_REPLY,
-            {
-                "wa_context_outgoing_message_id": reply.context_message_id,
-                "wa_root_outgoing_message_id": reply.root_id,
-                "context_message_id": reply.context_message_id,
-                "reply_message_id": reply.message_id,
-                "customer_phone": reply.customer_phone,
-                "customer_user_id": reply.customer_user_id,
-                "customer_reply_type": reply.kind.value,
-                "customer_reply_value": reply.value,
-                "button_reply_id": reply.button_id,
-                "payload": reply.payload,
-                "external_updated_at": reply.sent_at,
-                "decision": reply.decision,
-                "handled_at": reply.handled_at,
-                "created_at": reply.created_at,
-                "updated_at": reply.created_at,
-            },
-        )
+        new_id = await self._insert_unique(_INSERT_REPLY, _reply_values(reply))
         return None if new_id is None else dataclasses.replace(reply, id=new_id)
+
+    async def add_many(self, replies: Sequence[CustomerReply]) -> list[CustomerReply | None]:
+        # A key that exists (or a single row): one by one, with ``add``'s None.
+        return await self._add_many(
+            replies, _INSERT_REPLIES, _reply_values, ("reply_message_id",), self.add, with_id
+        )
 
     async def get(self, message_id: str) -> CustomerReply | None:
         row = (
