@@ -64,7 +64,8 @@ class HandleCustomerReply:
     (docs/webhooks.md, "Answers side by side"): bound, stored and decided, the conversation
     moved and the follow-up recorded, in one (``ReplyStore``, then ``_settle``); Meta's answer
     stored and the reply closed (in the pump, together with other answers of the pass:
-    ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``).
+    ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``;
+    the first transaction of the common answers shared too: ``begin_together``).
     An answer with an NDR action records it with its decision,
     asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
     then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
