@@ -21,8 +21,10 @@ both processes'.
 
 The floor of the batched step, once per round: the reference status writer
 (``bench/reference.py``, ``apply_statuses``: the same bodies applied with the simplest
-correct multi-row SQL, no service code, in the bench's own process), its statuses per second
-and CPU per status; ``ratios`` sets each run of ``serve`` against the floor of its round.
+correct multi-row SQL on MariaDB's binary protocol, no service code, in the bench's own
+process), its statuses per second and CPU per status; ``ratios`` sets each run of ``serve``
+against the floor of its round. ``reference_writer_text`` is Stop 13's floor (the same SQL
+with every value escaped into its text), kept to compare with earlier runs.
 
 ``WA_BENCH_PYSPY=/path/to/py-spy`` records a flame graph (``speedscope`` JSON in the run's
 directory) of each variant's batched step.
@@ -180,12 +182,15 @@ async def _reference(stack: BenchStack, pool: _Messages, quick: bool) -> dict[st
     return row
 
 
-async def _reference_writer(stack: BenchStack, messages: Sequence[Seeded]) -> dict[str, Any]:
-    """The floor: the same kind of 1000-status bodies applied by ``apply_statuses``."""
+async def _reference_writer(
+    stack: BenchStack, messages: Sequence[Seeded], *, binary: bool = True
+) -> dict[str, Any]:
+    """The floor: the same kind of 1000-status bodies applied by ``apply_statuses``
+    (``binary=False``: Stop 13's floor, every value escaped into the SQL text)."""
     bodies = [hook.body for hook in status_webhooks(messages, 1000)]
     mariadb = _mariadb()
     db0, load0 = _cpu(mariadb), _load()
-    done = await apply_statuses(stack.database_url, bodies)
+    done = await apply_statuses(stack.database_url, bodies, binary=binary)
     wall = done["wall_seconds"]
     row = {
         "updates": done["statuses"],
@@ -195,7 +200,7 @@ async def _reference_writer(stack: BenchStack, messages: Sequence[Seeded]) -> di
         "mariadb_cores": round((_cpu(mariadb) - db0) / wall, 2),
         "load_average_1m": [load0, _load()],
     }
-    print(f"  statuses reference writer {row}", flush=True)
+    print(f"  statuses reference writer{'' if binary else ' (text)'} {row}", flush=True)
     return row
 
 
@@ -271,14 +276,18 @@ async def run_statuses(stack: BenchStack, baseline: Path | None, quick: bool) ->
     sizes = (2_000, 9_000, 6_000, 1_500, 1_500) if quick else (2_000, 30_000, 12_000, 3_000, 3_000)
     per_run = 50 + sum(_needed(n) for n in sizes)
     floor = _needed(9_000 if quick else 30_000)  # the reference status writer's messages
-    per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick]) + floor
+    per_round = per_run * len(variants) + 50 + _needed(_SINGLES[quick]) + 2 * floor
     pool = _Messages(await seed_messages(stack.engine, 4_000_000, per_round * rounds + 100))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     runs["reference"] = []
     runs["reference_writer"] = []
+    runs["reference_writer_text"] = []
     for round_ in range(rounds):
         runs["reference"].append(await _reference(stack, pool, quick))
         runs["reference_writer"].append(await _reference_writer(stack, pool.take(floor)))
+        runs["reference_writer_text"].append(
+            await _reference_writer(stack, pool.take(floor), binary=False)
+        )
         for name, src in variants:
             runs[name].append(await _variant(stack, name, src, pool, quick, f"{name}-{round_}"))
     duplicates = await stack.scalar("SELECT COUNT(*) FROM wa_dlr_messages") - await stack.scalar(

@@ -300,6 +300,38 @@ async def test_slots_and_answers_written_alike_are_each_a_compare_and_set(
     assert (found[3].error_code, found[3].error_title) == (131026, "undeliverable")
 
 
+async def test_a_pass_of_statuses_moves_every_message_in_statements_of_many_rows(
+    uow_factory: UowFactory,
+) -> None:
+    # More messages than one statement takes (128): some given their wamid, some failed with
+    # an error, all with their own times; on MariaDB prepared, its values in binary form.
+    async with uow_factory() as uow:
+        rows = await uow.messages.add_many(
+            OutgoingMessageFactory.batch(131, status=MessageStatus.ACCEPTED, message_id=None)
+        )
+        await uow.commit()
+    wamids = [f"wamid.pass-{new_id()}" if i % 3 else None for i in range(len(rows))]
+    moved = [
+        dataclasses.replace(
+            r,
+            message_id=wamids[i],
+            status=MessageStatus.FAILED if i % 5 == 0 else MessageStatus.DELIVERED,
+            error_code=131026 if i % 5 == 0 else None,
+            error_title="undeliverable" if i % 5 == 0 else None,
+            external_updated_at=T0 + timedelta(seconds=i, microseconds=7),
+            updated_at=T0 + timedelta(minutes=1, seconds=i),
+        )
+        for i, r in enumerate(rows)
+    ]
+    async with uow_factory() as uow:
+        advanced = await uow.messages.advance_many(moved)
+        await uow.commit()
+    assert advanced == {r.id for r in rows}
+    async with uow_factory() as uow:
+        found = [await uow.messages.get(r.id or 0) for r in rows]
+    assert found == moved
+
+
 async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFactory) -> None:
     shipment, other, never = new_id(), new_id(), new_id()
     attempts = [

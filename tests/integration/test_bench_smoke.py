@@ -103,14 +103,15 @@ async def test_the_reference_receiver_and_sender_do_their_little(pubsub_emulator
         assert sorted(sends.shipments) == sorted(ids)
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "text"])
 async def test_the_reference_status_writer_moves_messages_forward_once(
-    pubsub_emulator_host: str,
+    pubsub_emulator_host: str, binary: bool
 ) -> None:
     async with bench_stack(meta_delay=0.0, emulator_host=pubsub_emulator_host) as stack:
         messages = await seed_messages(stack.engine, 9_100_000, 40)
         bodies = [hook.body for hook in status_webhooks(messages, 25)]
-        first = await apply_statuses(stack.database_url, bodies, per_transaction=20)
-        again = await apply_statuses(stack.database_url, bodies, per_transaction=20)
+        first = await apply_statuses(stack.database_url, bodies, per_transaction=20, binary=binary)
+        again = await apply_statuses(stack.database_url, bodies, per_transaction=20, binary=binary)
         read = await stack.scalar(
             "SELECT COUNT(*) FROM wa_outgoing_messages WHERE id >= 9100000 AND status = 'read'"
         )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Dialect,
     bindparam,
     case,
+    cast,
     func,
     insert,
     literal_column,
@@ -34,12 +36,13 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
-from infrastructure.db.bulk import bulk_insert
+from infrastructure.db.bulk import binary_protocol, bulk_insert
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
+from infrastructure.db.types import WaId
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -170,7 +173,9 @@ def _advance_many_statement(rows: int) -> Any:
 
     values = {column: per_row(column) for column in _ADVANCED}
     # The row's wamid when given, else the stored one (which is then left as it is).
-    wamid = func.coalesce(per_row("message_id"), _out.c.message_id)
+    # Cast to the column's type: on the binary protocol a NULL parameter carries the
+    # connection's collation, which MariaDB cannot mix with ascii_bin (error 1267).
+    wamid = func.coalesce(cast(per_row("message_id"), WaId), _out.c.message_id)
     return (
         update(_out)
         .where(
@@ -187,28 +192,79 @@ def _advance_params(messages: Sequence[OutgoingMessage], rows: int) -> dict[str,
     params: dict[str, Any] = {}
     padded = [*messages, *[messages[-1]] * (rows - len(messages))]
     for i, m in enumerate(padded):
-        params[f"cas_id_{i}"] = m.id
-        params[f"cas_message_id_{i}"] = m.message_id
-        params[f"cas_status_{i}"] = m.status.value
-        params[f"cas_error_code_{i}"] = m.error_code
-        params[f"cas_error_title_{i}"] = m.error_title
-        params[f"cas_external_updated_at_{i}"] = m.external_updated_at
-        params[f"cas_resent_at_{i}"] = m.resent_at
-        params[f"cas_updated_at_{i}"] = m.updated_at
+        for column, value in zip(_CAS_FIELDS, _cas_row(m), strict=True):
+            params[f"cas_{column}_{i}"] = value
     return params
+
+
+#: A row's values in ``_cas_row``'s order, by the name its parameters carry.
+_CAS_FIELDS = ("id", "message_id", *_ADVANCED)
+
+
+def _cas_row(m: OutgoingMessage) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.message_id,
+        m.status.value,
+        m.error_code,
+        m.error_title,
+        m.external_updated_at,
+        m.resent_at,
+        m.updated_at,
+    )
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """What ``UtcDateTime`` binds: naive UTC."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CompiledAdvance:
+    """``_advance_many_statement(rows)`` compiled for MariaDB: its SQL and, for each of its
+    positional parameters, which row and which of ``_cas_row``'s values it takes (an id is
+    named once per column's ``CASE``, so it is repeated)."""
+
+    sql: str
+    plan: tuple[tuple[int, int], ...]
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_advance(dialect: Dialect, rows: int) -> _CompiledAdvance:
+    compiled = _advance_many_statement(rows).compile(dialect=dialect)
+    assert compiled.positiontup is not None
+    plan = []
+    for name in compiled.positiontup:
+        column, row = name.removeprefix("cas_").rsplit("_", 1)
+        plan.append((int(row), _CAS_FIELDS.index(column)))
+    return _CompiledAdvance(str(compiled), tuple(plan))
+
+
+def _advance_driver_params(
+    compiled: _CompiledAdvance, messages: Sequence[OutgoingMessage], rows: int
+) -> tuple[Any, ...]:
+    """The parameters of ``compiled`` as the driver takes them, without SQLAlchemy binding
+    each of them (about 2,000 for 128 rows: most of the compare-and-set's cost)."""
+    values = []
+    for m in messages:
+        row = _cas_row(m)
+        values.append((*row[:5], *(_naive_utc(t) for t in row[5:])))
+    values += [values[-1]] * (rows - len(values))
+    return tuple(values[i][f] for i, f in compiled.plan)
 
 
 def _advance_batches(
     messages: Sequence[OutgoingMessage],
-) -> Iterator[tuple[Any, dict[str, Any], int]]:
-    """(statement, parameters, rows) for at most ``_ADVANCE_ROWS`` messages at a time."""
+) -> Iterator[tuple[Sequence[OutgoingMessage], int]]:
+    """(messages, rows of the statement) for at most ``_ADVANCE_ROWS`` messages at a time."""
     ids = [m.id for m in messages]
     assert None not in ids
     assert len(set(ids)) == len(ids)
     for start in range(0, len(messages), _ADVANCE_ROWS):
         part = messages[start : start + _ADVANCE_ROWS]
-        rows = 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, at least 2
-        yield _advance_many_statement(rows), _advance_params(part, rows), len(part)
+        yield part, 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, >= 2
 
 
 class SqlOutgoingMessageRepository(SqlRepository):
@@ -293,9 +349,8 @@ class SqlOutgoingMessageRepository(SqlRepository):
         # is exactly the one-by-one outcome.
         try:
             async with self._conn.begin_nested():
-                for statement, params, rows in _advance_batches(messages):
-                    result = await self._conn.execute(statement, params)
-                    if int(result.rowcount) != rows:
+                for part, rows in _advance_batches(messages):
+                    if int((await self._advance_rows(part, rows)).rowcount) != len(part):
                         raise _NotAll
             return {m.id for m in messages if m.id is not None}
         except _NotAll:
@@ -304,6 +359,20 @@ class SqlOutgoingMessageRepository(SqlRepository):
             if not is_duplicate_key(exc):
                 raise
         return {m.id for m in messages if m.id is not None and await self.advance(m)}
+
+    async def _advance_rows(self, part: Sequence[OutgoingMessage], rows: int) -> Any:
+        """``part`` in one statement of ``rows`` rows; MariaDB's parameters bound here."""
+        dialect = self._conn.dialect
+        if dialect.name != "mysql":
+            return await self._conn.execute(
+                _advance_many_statement(rows), _advance_params(part, rows)
+            )
+        compiled = _compiled_advance(dialect, rows)
+        async with binary_protocol(self._conn):
+            # SQLAlchemy's execution still (its errors, events and invalidation as usual).
+            return await self._conn.exec_driver_sql(
+                compiled.sql, _advance_driver_params(compiled, part, rows)
+            )
 
     async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
