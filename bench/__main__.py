@@ -1,7 +1,8 @@
 """``python -m bench [SECTION ...|all] [--quick] [--out FILE] [--baseline SRC]``; sections:
 ingest, fanout, limiter, peer, outcomes, scheduler, memory, answers, compare, profile,
 statuses (1000-status bodies through the pump, before and after, against the reference status
-writer: ``bench/statuses.py``).
+writer: ``bench/statuses.py``), singles (single-status POSTs against one ``serve``, pump inline
+and apart, before and after, against the reference receiver: ``bench/singles.py``).
 
 ``answers`` measures answers handled per second (Meta at 50 ms) with 1 and 2 ``serve``
 processes, and single-status POSTs against 1 and 2 ``serve`` (``bench/answers.py``); with
@@ -13,7 +14,7 @@ service, side by side in the same minutes (``bench/compare.py``).
 
 ``all`` (the default, what ``make bench`` runs) is everything but compare (about half an
 hour: ``make bench-compare``), profile (the service under cProfile) and statuses (about five
-minutes); they are asked for by name. Results are merged into
+minutes) and singles; they are asked for by name. Results are merged into
 ``bench/results/latest.json`` (each section with the time it ran).
 """
 
@@ -44,6 +45,7 @@ from bench.outcomes import run_outcomes
 from bench.peer import run_peer
 from bench.profile import run_profile
 from bench.scheduler import run_scheduler
+from bench.singles import run_singles
 from bench.stack import BenchStack, bench_stack
 from bench.statuses import run_statuses
 
@@ -60,9 +62,10 @@ SECTIONS = (
     "compare",
     "profile",
     "statuses",
+    "singles",
 )
 #: Not in ``all``: compare takes about half an hour, profile runs under cProfile.
-ON_DEMAND = ("compare", "profile", "statuses")
+ON_DEMAND = ("compare", "profile", "statuses", "singles")
 
 
 def _machine() -> dict[str, Any]:
@@ -242,7 +245,16 @@ async def _run(sections: list[str], quick: bool, baseline: Path | None) -> dict[
     results: dict[str, Any] = {}
     needs_stack = any(
         s in sections
-        for s in ("ingest", "fanout", "memory", "answers", "profile", "compare", "statuses")
+        for s in (
+            "ingest",
+            "fanout",
+            "memory",
+            "answers",
+            "profile",
+            "compare",
+            "statuses",
+            "singles",
+        )
     )
     if "peer" in sections:
         print("peer: pywa and ours, in process", file=sys.stderr)
@@ -311,6 +323,13 @@ async def _run_on_stack(
             "statuses",
             "statuses: 1000-status bodies through the pump, before and after",
             run_statuses(stack, baseline, quick),
+        )
+    if "singles" in sections:
+        await _section(
+            results,
+            "singles",
+            "singles: single-status POSTs, pump inline and apart, before and after",
+            run_singles(stack, baseline, quick),
         )
     if "profile" in sections:
         print("profile: serve and worker under cProfile", file=sys.stderr)

@@ -7,6 +7,10 @@ starts a write at once (no timer, no added wait when the service is quiet); bodi
 while a write is in flight queue up and go together in the next one, one multi-row INSERT and
 one COMMIT. Every waiting POST learns the outcome of the write its body was in: its stored row,
 or the write's error (each of them then answers as a single POST would have, e.g. 503).
+
+A few writes may be in flight at once (``max_writes``): one write at a time left the process
+waiting for each COMMIT's log flush with nothing else to do, so a ``serve`` answered no more
+POSTs per second than one connection could commit batches (docs/webhooks.md, "Group commit").
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ OpenUnitOfWork = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 MAX_BODIES = 500
 MAX_BYTES = 8 * 1024 * 1024  # one statement stays well under MariaDB's max_allowed_packet
+MAX_WRITES = 4  # writes in flight at once, each on a pooled connection of its own
 
 
 @dataclass(slots=True)
@@ -36,21 +41,31 @@ class InboxWriter:
     """One per process; ``store`` is called by each POST, concurrently."""
 
     def __init__(
-        self, open_uow: OpenUnitOfWork, *, max_bodies: int = MAX_BODIES, max_bytes: int = MAX_BYTES
+        self,
+        open_uow: OpenUnitOfWork,
+        *,
+        max_bodies: int = MAX_BODIES,
+        max_bytes: int = MAX_BYTES,
+        max_writes: int = MAX_WRITES,
     ) -> None:
         self._open_uow = open_uow
         self._max_bodies = max_bodies
         self._max_bytes = max_bytes
+        self._max_writes = max_writes
         self._queue: list[_Waiting] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
         self.writes = 0  # transactions so far (for tests and metrics: bodies per write)
 
     async def store(self, delivery: WebhookDelivery) -> WebhookDelivery:
         """``delivery`` with its id once committed; the write's error if it failed."""
         waiting = _Waiting(delivery, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all(), name="inbox-group-commit")
+        # A writer takes what has queued up each time its write ends; more start only while
+        # fewer than ``max_writes`` are at work (the queue is then their next batch).
+        if len(self._writers) < self._max_writes:
+            writer = asyncio.create_task(self._write_all(), name="inbox-group-commit")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         # A POST whose client went away stops waiting; its body is still written (Meta sends
         # it again, and processing a body twice changes nothing).
         return await waiting.stored

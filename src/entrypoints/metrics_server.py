@@ -53,9 +53,11 @@ def run_with_metrics(
     required: bool,
     variable: str,
     label: str,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> int:
-    """``main()`` in an event loop of its own, with the metrics served meanwhile; 2 (after one
-    line on stderr) when the port set cannot be served. ``label`` is logged once it can."""
+    """``main()`` in an event loop of its own (made by ``loop_factory``, asyncio's by
+    default), with the metrics served meanwhile; 2 (after one line on stderr) when the port
+    set cannot be served. ``label`` is logged once it can."""
     try:
         stop_metrics = start_metrics(process, port, required=required, variable=variable)
     except MetricsPortError as exc:
@@ -63,7 +65,8 @@ def run_with_metrics(
         return 2
     structlog.get_logger(process).info(label)
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
     finally:
         stop_metrics()
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+import structlog
 
 from domain.settings import SenderConnection
 from domain.status import MessageStatus
@@ -176,11 +177,15 @@ async def test_a_connection_without_a_secret_is_refused(client: AppClient, stack
     )
     body = (WEBHOOKS / "status-sent.json").read_bytes()
     before = await inbox_count(stack)
-    response = await client.post(
-        f"/webhooks/whatsapp/{connection}", content=body, headers=signed(body, "")
-    )
+    with structlog.testing.capture_logs() as logs:
+        response = await client.post(
+            f"/webhooks/whatsapp/{connection}", content=body, headers=signed(body, "")
+        )
     assert response.status_code == 503
     assert await inbox_count(stack) == before
+    # The operator's line names the path Meta posted to.
+    [refused] = [line for line in logs if line["event"] == "request refused: not configured"]
+    assert refused["path"] == f"/webhooks/whatsapp/{connection}"
 
 
 async def test_database_down_answers_5xx_so_meta_retries() -> None:

@@ -137,3 +137,54 @@ def test_the_demo_command_answers_ready(tmp_path: Path) -> None:
         process.terminate()
         output, _ = process.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}/schema" in output
+
+
+def _requests(text: str, path: str, status: int) -> float:
+    """``http_requests_total`` of ``POST path`` answered ``status`` (0 when absent)."""
+    labels = ('method="POST"', f'path="{path}"', f'status_code="{status}"')
+    for line in text.splitlines():
+        if line.startswith("http_requests_total{") and all(label in line for label in labels):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+async def test_webhook_posts_are_counted_by_route_and_status(sqlite_url: str) -> None:
+    """Meta's webhook counts its own requests (entrypoints/http/webhooks.py): under the route's
+    path templates, as the Prometheus middleware counts every other request."""
+    secret = "metrics-test-secret"
+    bare, own = "/webhooks/whatsapp", "/webhooks/whatsapp/{connection_id}"
+    body = statuses_body([status(f"wamid.M{new_id()}", "delivered", recipient="919800000000")])
+    async with http_client(Config(database_url=sqlite_url, meta_app_secret=secret)) as client:
+        before = (await client.get("/metrics")).text
+        ok = await client.post(bare, content=body, headers=signed(body, secret))
+        refused = await client.post(bare, content=body, headers=signed(body, "other"))
+        unknown = await client.post("/webhooks/whatsapp/77", content=body, headers={})
+        after = (await client.get("/metrics")).text
+    assert (ok.status_code, ok.text) == (200, "ok")
+    assert ok.headers["content-type"] == "text/plain; charset=utf-8"
+    assert refused.status_code == unknown.status_code == 401
+    assert refused.json()["type"].endswith("/signature")
+    for path, code, count in ((bare, 200, 1), (bare, 401, 1), (own, 401, 1)):
+        assert _requests(after, path, code) - _requests(before, path, code) == count
+
+
+async def test_a_webhook_body_over_the_limit_is_refused_unread(sqlite_url: str) -> None:
+    secret = "metrics-test-secret"
+    body = b'{"object":"whatsapp_business_account","entry":[]}' + b" " * 10_000_001
+    async with http_client(Config(database_url=sqlite_url, meta_app_secret=secret)) as client:
+        response = await client.post(
+            "/webhooks/whatsapp", content=body, headers=signed(body, secret)
+        )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 413
+
+
+async def test_the_webhook_route_refuses_other_methods_and_paths(sqlite_url: str) -> None:
+    async with http_client(Config(database_url=sqlite_url, meta_app_secret="s")) as client:
+        put = await client.put("/webhooks/whatsapp", content=b"{}")
+        named = await client.post("/webhooks/whatsapp/abc", content=b"{}")
+        deeper = await client.post("/webhooks/whatsapp/12/34", content=b"{}")
+    assert put.status_code == 405
+    assert put.headers["content-type"].startswith("application/problem+json")
+    assert [named.status_code, deeper.status_code] == [404, 404]

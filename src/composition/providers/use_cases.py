@@ -54,7 +54,9 @@ class UseCaseProvider(Provider):
     template_status = provide(RecordTemplateStatus)
     replies = provide(HandleCustomerReply)
     preferences = provide(RecordPreferences)
-    receive_webhook = provide(ReceiveWebhook)
+    # Application scope: it holds nothing of one POST, which takes it without a request
+    # container (entrypoints/http/webhooks.py).
+    receive_webhook = provide(ReceiveWebhook, scope=Scope.APP)
     purge_webhook_bodies = provide(PurgeWebhookBodies)
     purge_finished_jobs = provide(PurgeFinishedJobs)
     show_webhook_body = provide(ShowWebhookBody)
