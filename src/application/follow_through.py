@@ -5,6 +5,7 @@ before the courier's next attempt. Scheduled with the send's outcome, cancelled 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import structlog
@@ -64,6 +65,14 @@ async def cancel_follow_through(uow: UnitOfWork, conversation_id: int, now: date
     """The shopper wrote: no reminder, no default action (inside ``uow``'s transaction). A
     job claimed at this very moment finds the answer when it looks (``silent_conversation``)."""
     await uow.jobs.cancel_all((REMINDER, DEFAULT_ACTION), conversation_key(conversation_id), now)
+
+
+async def cancel_follow_through_of(
+    uow: UnitOfWork, conversation_ids: Collection[int], now: datetime
+) -> None:
+    """``cancel_follow_through`` of each conversation, in one statement."""
+    keys = [conversation_key(i) for i in conversation_ids]
+    await uow.jobs.cancel_all_many((REMINDER, DEFAULT_ACTION), keys, now)
 
 
 async def silent_conversation(

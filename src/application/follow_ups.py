@@ -5,7 +5,7 @@ The send itself is the one step templates use too (``application.sending``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -100,6 +100,20 @@ class FollowUpSender:
             return FollowUpResult(False, "sent before", message.message_id)
         return message  # Meta refused it for now: asked again
 
+    async def record_many(
+        self, uow: UnitOfWork, items: Sequence[tuple[Conversation, FollowUp, str]]
+    ) -> list[OutgoingMessage] | None:
+        """``record`` of each new follow-up (conversation, content, client_ref) inside
+        ``uow``'s transaction, in one statement; None, with nothing recorded, when one of
+        them is not for now (outside the 24-hour window): those go through ``record``.
+        Raises ``Conflict`` when one was recorded before (the caller drops the transaction)."""
+        now = self._clock.now()
+        if not all(conversation.in_service_window(now) for conversation, _, _ in items):
+            return None
+        return await uow.messages.add_many(
+            [_follow_up(conversation, content, ref, now) for conversation, content, ref in items]
+        )
+
     async def deliver(
         self,
         message: OutgoingMessage,
@@ -112,33 +126,52 @@ class FollowUpSender:
         """Sends a recorded message; Meta's answer and ``then`` in one transaction (``then``
         alone when another run has the message). Raises ``UpstreamUnavailable`` when Meta
         refused for now (stored; ``then`` is not run: the caller retries later)."""
-        try:
-            sender = await self._senders.by_connection_id(conversation.sender_connection_id)
-        except (NotFound, UpstreamRejected) as exc:
-            message.fail(str(exc), self._clock.now())
-            return await self._close(message, conversation, then)
-        message.business_phone = sender.display_phone_number or sender.phone_number_id
-        sent = await self._step(message, sender, content, context_message_id=context_message_id)
-        if sent is None:  # another run has it
+        answer = await self.ask(
+            message, conversation, content, context_message_id=context_message_id
+        )
+        if answer is None:  # another run has it
             if then is not None:
                 async with self._uow as uow:
                     await then(uow)
                     await uow.commit()
             return FollowUpResult(False, "sent before", message.message_id)
-        if sent.for_now:
-            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {sent.error}")
-        return await self._close(sent.message, conversation, then)
-
-    async def _close(
-        self, message: OutgoingMessage, conversation: Conversation, then: Then | None
-    ) -> FollowUpResult:
-        status, code, title = message.status, message.error_code, message.error_title
         async with self._uow as uow:  # ``SendStep.close``, with the caller's writes
-            message = await store_answer(uow, message, message.updated_at)
+            stored = await store_answer(uow, answer.message, answer.message.updated_at)
             if then is not None:
                 await then(uow)
             await uow.commit()
-        if status is MessageStatus.FAILED:
+        return await self.told(answer, stored, conversation)
+
+    async def ask(
+        self,
+        message: OutgoingMessage,
+        conversation: Conversation,
+        content: FollowUp,
+        *,
+        context_message_id: str | None = None,
+    ) -> Answer | None:
+        """Sends a recorded message, outside any transaction: Meta's answer on it, to be
+        stored by the caller (``deliver``, or several answers' together); None when another
+        run has the message. Raises ``UpstreamUnavailable`` when Meta refused for now
+        (stored)."""
+        try:
+            sender = await self._senders.by_connection_id(conversation.sender_connection_id)
+        except (NotFound, UpstreamRejected) as exc:
+            message.fail(str(exc), self._clock.now())
+            return Answer.of(message)
+        message.business_phone = sender.display_phone_number or sender.phone_number_id
+        sent = await self._step(message, sender, content, context_message_id=context_message_id)
+        if sent is None:
+            return None
+        if sent.for_now:
+            raise UpstreamUnavailable(f"Meta refused the follow-up for now: {sent.error}")
+        return Answer.of(sent.message)
+
+    async def told(
+        self, answer: Answer, stored: OutgoingMessage, conversation: Conversation
+    ) -> FollowUpResult:
+        """Once ``answer`` is stored (``stored``: the row as it is now): a failure told."""
+        if answer.status is MessageStatus.FAILED:
             await self._activity.publish(
                 ActivityEvent(
                     account_id=conversation.account_id,
@@ -147,12 +180,29 @@ class FollowUpSender:
                     outcome=Outcome.FAILED,
                     kind=ActivityKind.STATUS,
                     conversation_id=conversation.id,
-                    error_code=code,
-                    error_title=title,
+                    error_code=answer.error_code,
+                    error_title=answer.error_title,
                     occurred_at=self._clock.now(),
                 ),
             )
-        return FollowUpResult(status is not MessageStatus.FAILED, status.value, message.message_id)
+        sent = answer.status is not MessageStatus.FAILED
+        return FollowUpResult(sent, answer.status.value, stored.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Meta's answer to a follow-up, as the sender saw it (what storing it may change: the
+    statuses that raced ahead are joined to ``message``, and another writer may have moved
+    it further)."""
+
+    message: OutgoingMessage
+    status: MessageStatus
+    error_code: int | None
+    error_title: str | None
+
+    @classmethod
+    def of(cls, message: OutgoingMessage) -> Answer:
+        return cls(message, message.status, message.error_code, message.error_title)
 
 
 def _follow_up(

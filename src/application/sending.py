@@ -13,6 +13,7 @@ puts back a status or a state that the status webhook or the shopper's answer wr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -175,6 +176,30 @@ async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime)
         assert stored is not None
         message = stored
     return message
+
+
+async def store_answers(
+    uow: UnitOfWork, messages: Sequence[OutgoingMessage], now: datetime
+) -> list[OutgoingMessage]:
+    """``store_answer`` of each, in a few statements for all (a batch's outcomes, the answers
+    of a pump pass closed together): one read finds the wamids with statuses that raced
+    ahead (each joined as alone), one compare-and-set writes them all; a message another
+    writer moved since is read back. The messages as they are now stored, in their order."""
+    wamids = {m.message_id for m in messages if m.message_id is not None}
+    early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
+    for message in messages:
+        if message.message_id in early:
+            await attach_early_reports(uow, message, now)
+    written = await uow.messages.advance_many(messages)
+    stored: list[OutgoingMessage] = []
+    for message in messages:
+        assert message.id is not None
+        if message.id not in written:  # another writer got there first: READ COMMITTED
+            found = await uow.messages.get(message.id)
+            assert found is not None
+            message = found
+        stored.append(message)
+    return stored
 
 
 async def settle(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from application.ports.repositories import NotedMove
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.errors import Conflict
@@ -19,7 +20,9 @@ from tests.conftest import UowFactory, new_id
 from tests.support.factories import (
     T0,
     ConversationFactory,
+    CustomerReplyFactory,
     DeliveryReportFactory,
+    NdrActionFactory,
     OutgoingMessageFactory,
 )
 
@@ -344,3 +347,107 @@ async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFa
     assert sorted((c.shipment_id, c.status_log_id) for c in found) == sorted(
         [(shipment, 7), (shipment, 8), (shipment, 9), (other, elsewhere.status_log_id)]
     )
+
+
+async def test_the_reads_of_a_pass_of_answers_each_in_one_read(uow_factory: UowFactory) -> None:
+    # ``ReadAhead``: what each answer read alone, for all answers of a pump pass at once.
+    shipment, quiet = new_id(), new_id()
+    attempts = [
+        ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in (7, 9, 8)
+    ]
+    async with uow_factory() as uow:
+        stored = [c for c in await uow.conversations.add_many([*attempts]) if c is not None]
+        newest = next(c for c in stored if c.status_log_id == 9)
+        assert newest.id is not None
+        quoted = await uow.messages.add(
+            OutgoingMessageFactory.build(conversation_id=newest.id, message_id=f"wamid.q{new_id()}")
+        )
+        alone = await uow.messages.add(
+            OutgoingMessageFactory.build(conversation_id=new_id(), message_id=f"wamid.a{new_id()}")
+        )
+        action = await uow.ndr_actions.add(NdrActionFactory.build(conversation_id=newest.id))
+        await uow.commit()
+    assert quoted.message_id is not None
+    assert alone.message_id is not None
+    assert action is not None
+    async with uow_factory() as uow:
+        found = await uow.messages.get_many_with_conversations(
+            [quoted.message_id, alone.message_id, "wamid.none"]
+        )
+        latest = await uow.conversations.latest_for_shipments([shipment, quiet])
+        actions = await uow.ndr_actions.for_conversations([newest.id, newest.id + 10**9])
+        alone_ = await uow.messages.get_with_conversation(quoted.message_id)
+    assert found[quoted.message_id] == alone_
+    assert found[quoted.message_id][1] == newest
+    assert found[alone.message_id] == (alone, None)
+    assert "wamid.none" not in found
+    assert latest == {shipment: newest}
+    assert actions == {newest.id: [action], newest.id + 10**9: []}
+
+
+async def test_replies_closed_together_are_closed_and_only_they(uow_factory: UowFactory) -> None:
+    replies = CustomerReplyFactory.batch(3)
+    async with uow_factory() as uow:
+        for reply in replies:
+            assert await uow.replies.add(reply) is not None
+        await uow.replies.close_many([r.message_id for r in replies[:2]], T0)
+        await uow.replies.close_many([], T0)
+        await uow.commit()
+    async with uow_factory() as uow:
+        closed = [await uow.replies.get(r.message_id) for r in replies]
+    assert [r.handled_at if r else "missing" for r in closed] == [T0, T0, None]
+
+
+async def test_replies_added_together_keep_one_per_wamid(uow_factory: UowFactory) -> None:
+    before = CustomerReplyFactory.build()
+    async with uow_factory() as uow:
+        assert await uow.replies.add(before) is not None
+        await uow.commit()
+    fresh = CustomerReplyFactory.batch(2)
+    async with uow_factory() as uow:
+        added = await uow.replies.add_many(
+            [fresh[0], dataclasses.replace(before, value="x"), fresh[1]]
+        )
+        await uow.commit()
+    assert added[1] is None
+    assert [a.id is not None for a in added if a is not None] == [True, True]
+    async with uow_factory() as uow:
+        found = [await uow.replies.get(r.message_id) for r in (fresh[0], before, fresh[1])]
+    assert found[0::2] == [added[0], added[2]]
+    assert found[1] is not None
+    assert found[1].value == before.value
+
+
+async def test_answers_moves_together_are_each_a_compare_and_set_noting_forward(
+    uow_factory: UowFactory,
+) -> None:
+    seen = T0 - timedelta(hours=1)
+    moved, noted_later, elsewhere = (
+        ConversationFactory.build(state=ConversationState.OPEN, last_customer_message_at=at)
+        for at in (None, T0 + timedelta(hours=1), None)
+    )
+    async with uow_factory() as uow:
+        stored = [c for c in await uow.conversations.add_many([moved, noted_later, elsewhere]) if c]
+        await uow.commit()
+    ids = [c.id for c in stored if c.id is not None]
+    awaiting = ConversationState.AWAITING_DATE
+    async with uow_factory() as uow:
+        count = await uow.conversations.move_noted_many(
+            [
+                NotedMove(ids[0], awaiting, ConversationState.OPEN, seen),
+                NotedMove(ids[1], ConversationState.AWAITING_PHONE, ConversationState.OPEN, seen),
+                # Read as pending, but it is open now: not moved.
+                NotedMove(ids[2], awaiting, ConversationState.PENDING, seen),
+            ],
+            T0,
+        )
+        assert await uow.conversations.move_noted_many([], T0) == 0
+        await uow.commit()
+    assert count == 2
+    async with uow_factory() as uow:
+        rows = [await uow.conversations.get(i) for i in ids]
+    assert [(r.state, r.last_customer_message_at) if r else None for r in rows] == [
+        (awaiting, seen),
+        (ConversationState.AWAITING_PHONE, T0 + timedelta(hours=1)),  # only forward
+        (ConversationState.OPEN, None),
+    ]

@@ -221,3 +221,24 @@ async def test_two_transactions_claiming_at_once_take_disjoint_jobs(
     assert len(taken) == 6
     assert len(rest) == 4
     assert not {j.key for j in taken} & {j.key for j in rest}
+
+
+async def test_the_jobs_of_several_keys_are_cancelled_at_once(uow_factory: UowFactory) -> None:
+    first, second = kind(), kind()
+    async with uow_factory() as uow:
+        for k in (first, second):
+            for key in ("c:1", "c:2", "c:3"):
+                await uow.jobs.schedule(job(k, key))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.jobs.cancel_all_many({first, second}, ["c:1", "c:2"], T0) == 4
+        assert await uow.jobs.cancel_all_many({first, second}, ["c:1", "c:2"], T0) == 0
+        assert await uow.jobs.cancel_all_many({first, second}, [], T0) == 0
+        await uow.commit()
+    async with uow_factory() as uow:
+        states = [await uow.jobs.get(first, key) for key in ("c:1", "c:2", "c:3")]
+    assert [s.state if s else None for s in states] == [
+        JobState.CANCELLED,
+        JobState.CANCELLED,
+        JobState.PENDING,
+    ]

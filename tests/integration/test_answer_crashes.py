@@ -13,6 +13,7 @@ import pytest
 from application.follow_ups import FollowUpSender
 from application.services import SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.conversation import ConversationState
 from domain.ndr import NdrAction, NdrActionKind
 from domain.notification import button_payload
@@ -21,6 +22,7 @@ from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
 from tests.integration.test_send_path import Killed, World, _world
 from tests.support.doubles import DEFAULT_SENDER, StaticDirectory
+from tests.support.factories import T0
 
 
 @pytest.fixture
@@ -79,6 +81,23 @@ async def _answer(world: World, esb: InMemoryNdrActions) -> Answer:
         business_number_id=DEFAULT_SENDER.phone_number_id,
     )
     return Answer(handle, tap, conversation.id)
+
+
+async def _asking_dates(world: World, esb: InMemoryNdrActions, count: int) -> list[Answer]:
+    """Answers whose tap asks for a date (nothing for the ESB: the path begun together)."""
+    answers = []
+    for _ in range(count):
+        answer = await _answer(world, esb)
+        async with world.uow() as uow:
+            conversation = await uow.conversations.get(answer.conversation_id)
+        assert conversation is not None
+        tap = dataclasses.replace(
+            answer.tap,
+            button_payload=button_payload(conversation, "choose_date"),
+            button_text="Choose a date",
+        )
+        answers.append(dataclasses.replace(answer, tap=tap))
+    return answers
 
 
 async def _closed(world: World, answer: Answer) -> bool:
@@ -151,16 +170,8 @@ async def test_an_answer_without_an_esb_action_cut_off_after_meta_follows_up_onc
     # A date asked for: nothing for the ESB, so the conversation is moved and the follow-up
     # recorded in the transaction that stores the decision.
     esb = InMemoryNdrActions()
-    answer = await _answer(world, esb)
-    async with world.uow() as uow:
-        conversation = await uow.conversations.get(answer.conversation_id)
-    assert conversation is not None
-    tap = dataclasses.replace(
-        answer.tap,
-        button_payload=button_payload(conversation, "choose_date"),
-        button_text="Choose a date",
-    )
-    answer = dataclasses.replace(answer, tap=tap)
+    (answer,) = await _asking_dates(world, esb, 1)
+    tap = answer.tap
     world.meta.die_after_accepting = True
 
     with pytest.raises(Killed):
@@ -177,3 +188,64 @@ async def test_an_answer_without_an_esb_action_cut_off_after_meta_follows_up_onc
     assert esb.calls == 0
     assert (await answer.handle(tap)).duplicate
     assert _follow_ups(world, answer) == 1
+
+
+async def test_answers_begun_together_cut_off_after_meta_follow_up_once_each(
+    world: World,
+) -> None:
+    # The pump's shared path (``begin_together``, then ``finish`` for each): the replies,
+    # moves and follow-ups of both answers committed in one transaction before either send.
+    esb = InMemoryNdrActions()
+    answers = await _asking_dates(world, esb, 2)
+    taps = [a.tap for a in answers]
+    begun = await answers[0].handle.begin_together(taps, NO_READS)
+    assert set(begun) == {t.message_id for t in taps}
+    for answer in answers:
+        assert await _state(world, answer) is ConversationState.AWAITING_DATE
+    world.meta.die_after_accepting = True
+
+    with pytest.raises(Killed):
+        await answers[0].handle.finish(begun[taps[0].message_id])
+    world.meta.die_after_accepting = False
+    assert _follow_ups(world, answers[0]) == 1
+    assert not await _closed(world, answers[0])
+
+    for answer in answers:  # the body done again
+        await answer.handle(answer.tap, again=True)
+
+    assert _follow_ups(world, answers[0]) == 1  # recorded in flight: never again
+    # Recorded in flight too, though the process died before sending it: Meta may have it
+    # for all the pump can tell, so never sent (as for an answer begun alone).
+    assert _follow_ups(world, answers[1]) == 0
+    for answer in answers:
+        assert await _closed(world, answer)
+        assert (await answer.handle(answer.tap, again=True)).duplicate
+    assert _follow_ups(world, answers[0]) == 1
+    assert esb.calls == 0
+
+
+async def test_answers_whose_conversation_moved_since_read_are_not_begun_together(
+    world: World,
+) -> None:
+    answers = await _asking_dates(world, InMemoryNdrActions(), 2)
+    read_in = await _state(world, answers[1])
+    async with world.uow() as uow:  # the pass reads ahead
+        quoted = [a.tap.context_message_id for a in answers if a.tap.context_message_id]
+        ahead = await ReadAhead.of(uow, quoted)
+        await uow.commit()
+    async with world.uow() as uow:  # another writer moves it after the pass read it
+        moved = await uow.conversations.move(
+            answers[1].conversation_id, ConversationState.AWAITING_PHONE, {read_in}, T0
+        )
+        await uow.commit()
+    assert moved
+
+    assert await answers[0].handle.begin_together([a.tap for a in answers], ahead) == {}
+
+    for answer in answers:  # nothing of either was written: each goes alone
+        assert not await _closed(world, answer)
+        async with world.uow() as uow:
+            assert await uow.replies.get(answer.tap.message_id) is None
+        await answer.handle(answer.tap, reads=ahead)
+        assert _follow_ups(world, answer) == 1
+        assert await _closed(world, answer)

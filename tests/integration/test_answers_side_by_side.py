@@ -190,3 +190,26 @@ async def test_a_body_of_many_shoppers_done_twice_answers_each_once(
         assert len(_sent_to(stack, shopper, before)) == 1
     assert len(stack.esb.actions) - esb_before == len(shoppers)
     assert (await _inbox_row(stack, inbox_id))["processed_at"] is not None
+
+
+async def test_a_shopper_s_second_tap_of_a_pass_sees_what_the_first_asked(
+    stack: Stack, client: AppClient
+) -> None:
+    # The pass reads ahead for each shopper's first answer; the second must read what the
+    # first wrote, or it would promise the reattempt a second time.
+    shoppers = await _shoppers(stack, client, 3, "customer_unavailable")
+    again, *others = shoppers
+    before = len(stack.meta.requests)
+    esb_before = len(stack.esb.actions)
+    first, second = _tap(again, "reattempt"), _tap(again, "reattempt")
+    await _store(client, _body([first, second, *(_tap(s, "reattempt") for s in others)]))
+
+    await _pass(stack)
+
+    promise, already = (r.body["text"]["body"] for r in _sent_to(stack, again, before))
+    assert promise != already
+    assert already == "We already have your answer for this order. Thank you!"
+    for shopper in others:
+        (sent,) = _sent_to(stack, shopper, before)
+        assert sent.body["text"]["body"] == promise
+    assert len(stack.esb.actions) - esb_before == len(shoppers)

@@ -190,7 +190,9 @@ class _SlowAnswers:
         self.in_flight = 0
         self.most_at_once = 0
 
-    async def __call__(self, message: InboundMessage, *, again: bool = False) -> ReplyHandled:
+    async def __call__(
+        self, message: InboundMessage, *, again: bool = False, **_: object
+    ) -> ReplyHandled:
         self.in_flight += 1
         self.most_at_once = max(self.most_at_once, self.in_flight)
         await asyncio.sleep(0.2)

@@ -36,6 +36,17 @@ class ConversationQuery:
     limit: int = 50
 
 
+@dataclass(frozen=True, slots=True)
+class NotedMove:
+    """A conversation moved from ``before`` to ``state`` (a compare-and-set), the shopper's
+    message at ``noted_at`` noted with it (``ConversationRepository.move``)."""
+
+    conversation_id: int
+    state: ConversationState
+    before: ConversationState
+    noted_at: datetime
+
+
 class ConversationRepository(Protocol):
     async def add(self, conversation: Conversation) -> Conversation | None:
         """Stores a new conversation; None when one exists for the same shipment and attempt."""
@@ -50,6 +61,9 @@ class ConversationRepository(Protocol):
 
     async def latest_for_shipment(self, shipment_id: int) -> Conversation | None:
         """The newest failed attempt of the shipment (highest status log id)."""
+
+    async def latest_for_shipments(self, shipment_ids: Collection[int]) -> dict[int, Conversation]:
+        """``latest_for_shipment`` of each (one read); a shipment of none is no key."""
 
     async def for_shipments(self, shipment_ids: Collection[int]) -> list[Conversation]:
         """Every conversation (attempt) of these shipments, in one read."""
@@ -107,6 +121,10 @@ class ConversationRepository(Protocol):
     ) -> int:
         """``move`` of each (its own compare-and-set), in one statement; how many moved."""
 
+    async def move_noted_many(self, moves: Sequence[NotedMove], updated_at: datetime) -> int:
+        """``move`` of each with its ``noted_at`` (each its own compare-and-set), in one
+        statement; how many moved."""
+
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         """``last_customer_message_at`` moves only forward."""
 
@@ -136,6 +154,11 @@ class OutgoingMessageRepository(Protocol):
     ) -> tuple[OutgoingMessage, Conversation | None] | None:
         """The message with this wamid and its conversation, in one read (None: no such
         message)."""
+
+    async def get_many_with_conversations(
+        self, message_ids: Collection[str]
+    ) -> dict[str, tuple[OutgoingMessage, Conversation | None]]:
+        """``get_with_conversation`` of each (one read); a wamid of no message is no key."""
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -186,10 +209,16 @@ class CustomerReplyRepository(Protocol):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
         """None when a reply with the same ``message_id`` is stored already."""
 
+    async def add_many(self, replies: Sequence[CustomerReply]) -> list[CustomerReply | None]:
+        """``add`` for each, in their order, in as few statements as the database allows."""
+
     async def get(self, message_id: str) -> CustomerReply | None: ...
 
     async def update(self, reply: CustomerReply) -> None:
         """Saves the decision, the handled time and the root link."""
+
+    async def close_many(self, message_ids: Collection[str], handled_at: datetime) -> None:
+        """The replies with these wamids handled at ``handled_at`` (one statement)."""
 
     async def for_root(self, root_id: int) -> list[CustomerReply]: ...
 
@@ -316,6 +345,11 @@ class NdrActionRepository(Protocol):
     async def update(self, action: NdrAction) -> None: ...
 
     async def for_conversation(self, conversation_id: int) -> list[NdrAction]: ...
+
+    async def for_conversations(
+        self, conversation_ids: Collection[int]
+    ) -> dict[int, list[NdrAction]]:
+        """``for_conversation`` of each (one read), every id a key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,11 @@ class ScheduledJobRepository(Protocol):
     async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
         """``cancel`` for each of ``kinds`` at once (one statement); how many were pending."""
 
+    async def cancel_all_many(
+        self, kinds: Collection[str], keys: Collection[str], now: datetime
+    ) -> int:
+        """``cancel_all`` for each of ``keys`` (one statement); how many were pending."""
+
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         """Pending jobs per kind, due and overdue (for the gauges)."""
 

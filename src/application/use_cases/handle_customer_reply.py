@@ -13,6 +13,7 @@ window (``FollowUpSender``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,14 +24,23 @@ from application.follow_ups import FollowUp, FollowUpResult, FollowUpSender
 from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
-from application.ports.repositories import UnitOfWork
+from application.ports.repositories import NotedMove, UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.reply.acting import ReplyActions
-from application.use_cases.reply.binding import button_of, find_conversation
+from application.use_cases.reply.binding import (
+    button_of,
+    find_conversation,
+    new_reply,
+    note_answers,
+    root_id,
+)
+from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.deciding import ReplyDecider
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from application.use_cases.reply.storing import ReplyStore
 from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation
+from domain.errors import Conflict
 from domain.flows import Decision
 from domain.messages import CustomerReply, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
@@ -53,7 +63,10 @@ class HandleCustomerReply:
     """Two transactions for an answer that is followed up and asks nothing of the ESB
     (docs/webhooks.md, "Answers side by side"): bound, stored and decided, the conversation
     moved and the follow-up recorded, in one (``ReplyStore``, then ``_settle``); Meta's answer
-    stored and the reply closed. An answer with an NDR action records it with its decision,
+    stored and the reply closed (in the pump, together with other answers of the pass:
+    ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``;
+    the first transaction of the common answers shared too: ``begin_together``).
+    An answer with an NDR action records it with its decision,
     asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
     then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
     keeps its own transaction, between the first two."""
@@ -77,16 +90,27 @@ class HandleCustomerReply:
         self._actions = ReplyActions(uow, ndr, activity, clock)
         self._store = ReplyStore(self._decider, self._actions, clock)
 
-    async def __call__(self, message: InboundMessage, *, again: bool = False) -> ReplyHandled:
+    async def __call__(
+        self,
+        message: InboundMessage,
+        *,
+        again: bool = False,
+        closer: CloseReplies | None = None,
+        reads: ReadAhead = NO_READS,
+    ) -> ReplyHandled:
         """Raises ``UpstreamUnavailable`` when the ESB or Meta must be asked again later.
         ``again``: the answer was most likely stored before (its body is retried): the stored
-        reply is read first, and its decision stands without deciding again."""
+        reply is read first, and its decision stands without deciding again. ``closer``: the
+        last transaction shared with the other answers of the pass (``CloseReplies``); ``reads``:
+        what the pass read for it already (``ReadAhead``)."""
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
         settled: _Settled | None = None
         async with self._uow as uow:
-            found = await find_conversation(uow, self._senders, message, payload)
-            stored = await self._store(uow, message, button_id, found, word, again=again)
+            found = await find_conversation(uow, self._senders, message, payload, reads)
+            stored = await self._store(
+                uow, message, button_id, found, word, again=again, reads=reads
+            )
             decided = _decided(stored.reply)
             if found.conversation is not None and decided is not None and decided.action is None:
                 # Nothing to ask of the ESB: moved and recorded with the decision, in this
@@ -113,7 +137,7 @@ class HandleCustomerReply:
                 conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
             )
         if settled is not None:
-            return await self._deliver(settled, reply, message.message_id)
+            return await self._deliver(settled, reply, message.message_id, closer)
         if conversation is None:
             why = f"not bound: {found.refused}" if found.refused else "no conversation"
             if stored.closed_now and found.refused:
@@ -129,7 +153,124 @@ class HandleCustomerReply:
             decision = await self._opt_outs(conversation, message, word)
             reply = dataclasses.replace(reply, decision=decision_json(decision))
             await self._actions.save_reply(reply)
-        return await self._act(conversation, decision, reply, message.message_id, stored.asked)
+        return await self._act(
+            conversation, decision, reply, message.message_id, stored.asked, closer
+        )
+
+    async def begin_together(
+        self, messages: Sequence[InboundMessage], reads: ReadAhead
+    ) -> dict[str, Begun]:
+        """The first transaction of several new answers, in one (docs/webhooks.md, "Answers
+        side by side"): those that quote a message of ours, are bound to its conversation, are
+        a tap and ask nothing of the ESB, bound, stored, decided, moved and followed up in a
+        few statements for all; by the answer's wamid. The others, or all of them when any
+        statement finds what it would not find alone (a reply stored before, a conversation
+        moved since it was read, a follow-up recorded before), are not in the result and
+        nothing of them is written: each goes through ``__call__``. ``finish`` does the rest."""
+        begun: list[Begun] = []
+        async with self._uow as uow:
+            plans: dict[int, _Plan] = {}
+            for message in messages:
+                plan = await self._plan(uow, message, reads)
+                if plan is not None and plan.conversation.id not in plans:
+                    assert plan.conversation.id is not None
+                    plans[plan.conversation.id] = plan
+            if not plans:
+                return {}
+            try:
+                begun = await self._write_together(uow, list(plans.values()))
+            except Conflict:
+                return {}  # recorded before: rolled back, each alone
+            if not begun:
+                return {}  # rolled back, each alone
+            await uow.commit()
+        return {b.message.message_id: b for b in begun}
+
+    async def finish(self, begun: Begun, closer: CloseReplies | None = None) -> ReplyHandled:
+        """After ``begin_together``: the answer told, its follow-up sent and closed."""
+        conversation = begun.settled.conversation
+        button_id = begun.reply.button_id
+        await self._actions.publish(conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id)
+        return await self._deliver(begun.settled, begun.reply, begun.message.message_id, closer)
+
+    async def _plan(
+        self, uow: UnitOfWork, message: InboundMessage, reads: ReadAhead
+    ) -> _Plan | None:
+        """Bound and decided, nothing written (None: not one to begin together)."""
+        button_id, payload = button_of(message)
+        if message.kind is not InboundKind.ANSWER or button_id is None:
+            return None  # typed text may choose a language, which is a write
+        if opt_word_of(message, button_id) is not None:
+            return None
+        found = await find_conversation(uow, self._senders, message, payload, reads)
+        conversation = found.conversation
+        if conversation is None or conversation.id is None or found.context is None:
+            return None
+        decision = await self._decider(uow, conversation, message, button_id, reads)
+        if decision.action is not None:
+            return None
+        root = await root_id(uow, found.context, conversation)
+        return _Plan(message, button_id, conversation, decision, root)
+
+    async def _write_together(self, uow: UnitOfWork, plans: list[_Plan]) -> list[Begun]:
+        """``ReplyStore`` and ``_settle`` of each plan, in a few statements for all; empty
+        when one would have gone otherwise alone (the caller drops the transaction)."""
+        now = self._clock.now()
+        replies = [
+            dataclasses.replace(
+                new_reply(p.message, p.button_id, p.root, now), decision=decision_json(p.decision)
+            )
+            for p in plans
+        ]
+        added = [r for r in await uow.replies.add_many(replies) if r is not None]
+        if len(added) < len(plans):
+            return []  # stored before: its own decision stands (``ReplyStore``)
+        await note_answers(uow, [(p.conversation, p.message) for p in plans], now)
+        moves: list[NotedMove] = []
+        for plan in plans:
+            conversation = plan.conversation
+            assert conversation.id is not None
+            before = conversation.state
+            if conversation.answered(plan.decision.state, refused=False):
+                moves.append(
+                    NotedMove(conversation.id, conversation.state, before, plan.message.timestamp)
+                )
+            else:
+                await uow.conversations.note_customer_message(
+                    conversation.id, plan.message.timestamp
+                )
+            if plan.decision.nudge and await uow.conversations.mark_nudged(conversation.id, now):
+                conversation.nudged_at = now
+        if await uow.conversations.move_noted_many(moves, now) != len(moves):
+            return []  # another writer moved one first: decided again alone
+        sent = [p for p in plans if p.decision.message is not None]
+        recorded = await self._follow_ups.record_many(
+            uow,
+            [
+                (p.conversation, p.decision.message, follow_up_ref(p.message.message_id))
+                for p in sent
+                if p.decision.message is not None
+            ],
+        )
+        if recorded is None:
+            return []
+        by_plan = dict(zip((id(p) for p in sent), recorded, strict=True))
+        quiet = [r.message_id for p, r in zip(plans, added, strict=True) if id(p) not in by_plan]
+        await uow.replies.close_many(quiet, now)  # nothing to send
+        return [
+            Begun(
+                plan.message,
+                reply,
+                _Settled(
+                    plan.conversation,
+                    plan.decision,
+                    None,
+                    plan.decision.message,
+                    by_plan.get(id(plan)),
+                ),
+            )
+            for plan, reply in zip(plans, added, strict=True)
+        ]
 
     async def _act(
         self,
@@ -138,6 +279,7 @@ class HandleCustomerReply:
         reply: CustomerReply,
         ref: str,
         asked: NdrAction | None,
+        closer: CloseReplies | None,
     ) -> ReplyHandled:
         assert conversation.id is not None
         action_state: NdrActionState | None = None
@@ -146,7 +288,7 @@ class HandleCustomerReply:
         async with self._uow as uow:
             settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
             await uow.commit()
-        return await self._deliver(settled, reply, ref)
+        return await self._deliver(settled, reply, ref, closer)
 
     async def _settle(
         self,
@@ -180,11 +322,20 @@ class HandleCustomerReply:
             await self._actions.close_reply(uow, reply)  # nothing to send
         return _Settled(conversation, decision, action_state, content, recorded)
 
-    async def _deliver(self, settled: _Settled, reply: CustomerReply, ref: str) -> ReplyHandled:
+    async def _deliver(
+        self, settled: _Settled, reply: CustomerReply, ref: str, closer: CloseReplies | None
+    ) -> ReplyHandled:
         """The recorded follow-up sent, outside any transaction; Meta's answer stored and the
-        reply closed in one."""
+        reply closed in one (``closer``'s, shared with other answers, when given)."""
         conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
-        if isinstance(recorded, OutgoingMessage):
+        if isinstance(recorded, OutgoingMessage) and closer is not None:
+            assert settled.content is not None
+            answer = await self._follow_ups.ask(recorded, conversation, settled.content)
+            stored = await closer(answer.message if answer is not None else None, reply)
+            if answer is not None:
+                assert stored is not None
+                await self._follow_ups.told(answer, stored, conversation)
+        elif isinstance(recorded, OutgoingMessage):
             assert settled.content is not None
 
             async def close(uow: UnitOfWork) -> None:
@@ -197,6 +348,24 @@ class HandleCustomerReply:
             action=decision.action,
             action_state=settled.action_state,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    message: InboundMessage
+    button_id: str
+    conversation: Conversation
+    decision: Decision
+    root: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """An answer whose first transaction is done (``begin_together``), for ``finish``."""
+
+    message: InboundMessage
+    reply: CustomerReply
+    settled: _Settled
 
 
 @dataclass(frozen=True, slots=True)

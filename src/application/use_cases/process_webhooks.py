@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Protocol
@@ -21,8 +22,17 @@ from application.opt_outs import RecordPreferences, record_preferences
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
-from application.use_cases.handle_customer_reply import HandleCustomerReply
-from application.use_cases.inbox.bodies import STATUSES_PER_TRANSACTION, Body, ProcessedBatch
+from application.use_cases.handle_customer_reply import (
+    Begun,
+    HandleCustomerReply,
+    ReplyHandled,
+)
+from application.use_cases.inbox.bodies import (
+    STATUSES_PER_TRANSACTION,
+    Body,
+    ProcessedBatch,
+    describe,
+)
 from application.use_cases.inbox.closing import CloseBodies
 from application.use_cases.inbox.reports import (
     ReportRecorders,
@@ -31,6 +41,9 @@ from application.use_cases.inbox.reports import (
 )
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
+from application.use_cases.reply.closing import CloseReplies
+from application.use_cases.reply.reading import NO_READS, ReadAhead
+from application.use_cases.reply.starting import StartTogether
 from domain.errors import MalformedPayload, UpstreamUnavailable
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage
@@ -52,6 +65,9 @@ PASS_BYTES = 8 * 1024 * 1024
 
 #: Shoppers whose answers are handled side by side (one shopper's answers stay in order).
 REPLY_CONCURRENCY = 16
+#: Answers begun together (``StartTogether``) sent side by side: they hold no connection of
+#: their own while they wait for Meta, and close together (``CloseReplies``).
+SENDS_AT_ONCE = 64
 
 #: How long the bodies of a pass are this process's (docs/webhooks.md, "Several serve
 #: processes"): other pumps skip them meanwhile. A pass outlasting it only lets another pump
@@ -138,37 +154,101 @@ class ProcessWebhooks:
 
     async def _handle_replies(self, bodies: list[Body], batch: ProcessedBatch) -> None:
         """Answers of different shoppers at once, each shopper's in order; a body waits when
-        one of its answers must (Meta or the ESB unavailable)."""
+        one of its answers must (Meta or the ESB unavailable). A shopper's only answer in the
+        pass may begin together with others (``StartTogether``); the rest go alone."""
         by_shopper: dict[str, list[tuple[Body, InboundMessage]]] = {}
         for body in bodies:
             for message in body.parsed.messages:
                 signed = dataclasses.replace(message, connection_id=body.delivery.connection_id)
                 by_shopper.setdefault(message.shopper, []).append((body, signed))
         gate = asyncio.Semaphore(self._reply_concurrency)
+        sends = asyncio.Semaphore(SENDS_AT_ONCE)
+        closer = CloseReplies(self._uow, self._clock)  # the answers' last writes, shared
+        ahead = await self._read_ahead(by_shopper.values())
+
+        async def begin(messages: Sequence[InboundMessage]) -> dict[str, Begun]:
+            async with self._replies() as handle:
+                return await handle.begin_together(messages, ahead)
+
+        starts = StartTogether(begin)
+
+        async def finish(started: Begun) -> ReplyHandled:
+            async with self._replies() as handle:
+                return await handle.finish(started, closer)
+
+        async def one(body: Body, message: InboundMessage, n: int) -> UpstreamUnavailable | None:
+            """One answer alone; what it must wait for, if anything."""
+            # Read ahead for a shopper's first answer only: the next ones must see what it
+            # wrote (``ReadAhead``).
+            reads = ahead if n == 0 and not body.again else NO_READS
+
+            async def alone() -> ReplyHandled:
+                async with self._replies() as handle:
+                    return await handle(message, again=body.again, closer=closer, reads=reads)
+
+            return await self._count(alone(), body, message, batch)
 
         async def one_shopper(answers: list[tuple[Body, InboundMessage]]) -> None:
+            (body, message), *_ = answers
+            if len(answers) == 1 and message.context_message_id and not body.again:
+                async with sends:
+                    started = await starts(message)
+                    if started is not None:
+                        await self._count(finish(started), body, message, batch)
+                        return
             blocked: UpstreamUnavailable | None = None
             async with gate:
-                for body, message in answers:
+                for n, (body, message) in enumerate(answers):
                     if blocked is not None:
                         # A shopper's answers are acted on in order: the rest wait too.
                         body.waits(blocked)
                         continue
-                    try:
-                        async with self._replies() as handle:
-                            handled = await handle(message, again=body.again)
-                    except UpstreamUnavailable as exc:
-                        blocked = exc
-                        body.waits(exc)
-                        continue
-                    except Exception as exc:
-                        body.failed(message.element, exc)
-                        continue
-                    batch.replies += 1
-                    batch.refused += handled.refused
-                    batch.unmatched += handled.conversation_id is None and not handled.refused
+                    blocked = await one(body, message, n)
 
         await asyncio.gather(*(one_shopper(a) for a in by_shopper.values()))
+
+    @staticmethod
+    async def _count(
+        handling: Awaitable[ReplyHandled],
+        body: Body,
+        message: InboundMessage,
+        batch: ProcessedBatch,
+    ) -> UpstreamUnavailable | None:
+        """An answer handled and counted; what it must wait for, if anything (its body waits
+        too); an error is a problem of its body."""
+        try:
+            handled = await handling
+        except UpstreamUnavailable as exc:
+            body.waits(exc)
+            return exc
+        except Exception as exc:
+            body.failed(message.element, exc)
+            return None
+        batch.replies += 1
+        batch.refused += handled.refused
+        batch.unmatched += handled.conversation_id is None and not handled.refused
+        return None
+
+    async def _read_ahead(
+        self, by_shopper: Iterable[list[tuple[Body, InboundMessage]]]
+    ) -> ReadAhead:
+        """The reads of each shopper's first answer, for all in one go (a body taken again
+        reads in its own transaction: its answers were most likely stored before)."""
+        wamids = [
+            wamid
+            for (body, first), *_ in by_shopper
+            if (wamid := first.context_message_id) and not body.again
+        ]
+        if len(wamids) < 2:
+            return NO_READS  # nothing to share
+        try:
+            async with self._uow as uow:
+                ahead = await ReadAhead.of(uow, wamids)
+                await uow.commit()
+        except Exception as exc:  # each answer reads for itself, and meets the trouble there
+            _log.warning("answers not read ahead", error=describe(exc))
+            return NO_READS
+        return ahead
 
     async def _mark(self, delivery: WebhookDelivery, error: str) -> None:
         assert delivery.id is not None

@@ -20,8 +20,9 @@ POOL_SIZE = 20
 class DatabaseProvider(Provider):
     @provide(scope=Scope.APP)
     async def engine(self, config: Config) -> AsyncIterator[AsyncEngine]:
-        # 20 kept open (docs/deploy.md): 16 answers side by side, the inbox writer and the
-        # pump's own transactions fit without opening and closing connections all the time.
+        # 20 kept open (docs/deploy.md): 16 answers side by side, the inbox writer's writes,
+        # the pump's own transactions and the answers begun together (one group at a time)
+        # mostly fit without opening and closing connections all the time.
         engine = create_engine(
             config.database_url,
             pool_size=POOL_SIZE,

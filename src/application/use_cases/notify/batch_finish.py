@@ -16,7 +16,7 @@ from datetime import datetime
 
 from application.follow_through import follow_through_jobs
 from application.ports.repositories import UnitOfWork
-from application.services import attach_early_reports
+from application.sending import store_answers
 from application.use_cases.notify.batch_event import Start
 from application.use_cases.notify.finished import Finished, finished, outcome_detail
 from application.use_cases.notify.results import fdr_record
@@ -32,7 +32,7 @@ from domain.settings import ChannelSetting
 async def write_finishes(uow: UnitOfWork, starts: Sequence[Start], now: datetime) -> list[Finished]:
     """Each start's ``write_finish`` inside ``uow``'s transaction (the caller commits, then
     announces), in the order of ``starts``."""
-    messages = await _store_answers(uow, [_message(start) for start in starts], now)
+    messages = await store_answers(uow, [_message(start) for start in starts], now)
     await _settle_conversations(uow, messages, now)
     done: list[Finished] = []
     records: list[FdrEventRecord] = []
@@ -68,27 +68,6 @@ async def write_finishes(uow: UnitOfWork, starts: Sequence[Start], now: datetime
 def _message(start: Start) -> OutgoingMessage:
     assert start.message is not None
     return start.message
-
-
-async def _store_answers(
-    uow: UnitOfWork, messages: list[OutgoingMessage], now: datetime
-) -> list[OutgoingMessage]:
-    """``store_answer`` of each: the messages as they are now stored."""
-    wamids = {m.message_id for m in messages if m.message_id is not None}
-    early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
-    for message in messages:
-        if message.message_id in early:
-            await attach_early_reports(uow, message, now)
-    written = await uow.messages.advance_many(messages)
-    stored: list[OutgoingMessage] = []
-    for message in messages:
-        assert message.id is not None
-        if message.id not in written:  # another writer got there first: READ COMMITTED
-            found = await uow.messages.get(message.id)
-            assert found is not None
-            message = found
-        stored.append(message)
-    return stored
 
 
 async def _settle_conversations(

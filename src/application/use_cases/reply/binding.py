@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.follow_through import cancel_follow_through
+from application.follow_through import cancel_follow_through, cancel_follow_through_of
 from application.ports.repositories import UnitOfWork
 from application.services import SenderResolver
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.answers import why_not_bound
 from domain.conversation import Conversation
 from domain.messages import CustomerReply, OutgoingMessage, ReplyType
@@ -29,16 +31,17 @@ async def find_conversation(
     senders: SenderResolver,
     message: InboundMessage,
     payload: ButtonPayload | None,
+    reads: ReadAhead = NO_READS,
 ) -> Found:
     """The conversation the message answers: the message of ours it quotes, else the one
     its button payload names with the right reference, else the shopper's latest through
     this connection; kept only when the message is bound to it (``domain.answers``). Read
-    inside ``uow``'s transaction (the one that stores the answer)."""
+    inside ``uow``'s transaction (the one that stores the answer), unless ``reads`` has it."""
     connection_id = (
         DEFAULT_CONNECTION_ID if message.connection_id is None else message.connection_id
     )
     quoted = (
-        await uow.messages.get_with_conversation(message.context_message_id)
+        await reads.quoted_message(uow, message.context_message_id)
         if message.context_message_id
         else None
     )
@@ -139,6 +142,23 @@ async def note_answer(
     if not with_the_move:
         await uow.conversations.note_customer_message(conversation.id, message.timestamp)
     await cancel_follow_through(uow, conversation.id, now)
+    _noted(conversation, message)
+
+
+async def note_answers(
+    uow: UnitOfWork, answered: Sequence[tuple[Conversation, InboundMessage]], now: datetime
+) -> None:
+    """``note_answer`` of each (``with_the_move``), the follow-through of all cancelled in one
+    statement."""
+    for conversation, message in answered:
+        if message.from_user_id and conversation.customer_user_id is None:
+            assert conversation.id is not None
+            await uow.conversations.remember_user_id(conversation.id, message.from_user_id)
+        _noted(conversation, message)
+    await cancel_follow_through_of(uow, [c.id for c, _ in answered if c.id is not None], now)
+
+
+def _noted(conversation: Conversation, message: InboundMessage) -> None:
     last = conversation.last_customer_message_at
     if last is None or message.timestamp > last:
         conversation.last_customer_message_at = message.timestamp

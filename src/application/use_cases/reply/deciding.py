@@ -9,6 +9,7 @@ from __future__ import annotations
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, buttons_in
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.answers import unusable_answer
 from domain.conversation import Conversation, ConversationState
 from domain.flows import Context, Decision, decide, refusal, switched_language
@@ -30,12 +31,14 @@ class ReplyDecider:
         conversation: Conversation,
         message: InboundMessage,
         button_id: str | None,
+        reads: ReadAhead = NO_READS,
     ) -> Decision:
+        """``reads``: what the pass read for it already (``ReadAhead``)."""
         if message.kind is InboundKind.ANSWER:
-            return await self._decide(uow, conversation, message, button_id)
+            return await self._decide(uow, conversation, message, button_id, reads)
         if message.kind is InboundKind.UNUSABLE:
             return unusable_answer(
-                conversation, message, (await self._context(uow, conversation)).texts
+                conversation, message, (await self._context(uow, conversation, reads)).texts
             )
         if message.kind is InboundKind.NUMBER_CHANGED:
             return await self._move_to_new_number(uow, conversation, message)
@@ -58,18 +61,20 @@ class ReplyDecider:
         conversation: Conversation,
         message: InboundMessage,
         button_id: str | None,
+        reads: ReadAhead,
     ) -> Decision:
         assert conversation.id is not None
         # Typed text may choose the shopper's language (docs/languages.md): it is kept before
         # the texts are chosen, so this answer is already in it.
         choice = language_in(message.text) if button_id is None else None
         if choice is not None:
+            reads = NO_READS  # the language is read after it is chosen
             phone = conversation.customer_phone
             if await uow.conversations.shopper_language(phone) != choice.language:
                 await uow.conversations.remember_language(phone, choice.language, self._clock.now())
-        latest = await uow.conversations.latest_for_shipment(conversation.shipment_id)
-        actions = await uow.ndr_actions.for_conversation(conversation.id)
-        context = await self._context(uow, conversation)
+        latest = await reads.latest_for_shipment(uow, conversation.shipment_id)
+        actions = await reads.actions_of(uow, conversation.id)
+        context = await self._context(uow, conversation, reads)
         if choice is not None and choice.explicit:
             return switched_language(conversation, context, refused_kinds(actions))
         # A refused action is no answer: the shopper may still choose another option.
@@ -95,7 +100,9 @@ class ReplyDecider:
         context = await self._context(uow, conversation)
         return refusal(kind, refused=refused_kinds(actions), context=context)
 
-    async def _context(self, uow: UnitOfWork, conversation: Conversation) -> Context:
+    async def _context(
+        self, uow: UnitOfWork, conversation: Conversation, reads: ReadAhead = NO_READS
+    ) -> Context:
         """What the texts need; the options are the buttons of the template the shopper got,
         the language the shopper's own choice, else the template's (docs/languages.md)."""
         template = (
@@ -103,7 +110,7 @@ class ReplyDecider:
             if conversation.template_id is not None
             else None
         )
-        language = await uow.conversations.shopper_language(conversation.customer_phone)
+        language = await reads.language_of(uow, conversation.customer_phone)
         if language is None and template is not None:
             language = normalise(template.language)
         base = self._options.tracking_base_url

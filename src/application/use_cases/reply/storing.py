@@ -20,6 +20,7 @@ from application.ports.repositories import UnitOfWork
 from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import Found, new_reply, note_answer, root_id
 from application.use_cases.reply.deciding import ReplyDecider
+from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.conversation import Conversation
 from domain.flows import Decision
 from domain.messages import CustomerReply
@@ -54,6 +55,7 @@ class ReplyStore:
         word: OptWord | None,
         *,
         again: bool = False,
+        reads: ReadAhead = NO_READS,
     ) -> Stored:
         """The reply stored with its decision (an opt-out word's comes later), inside ``uow``:
         decided before anything is done about it. A reply stored before keeps its own;
@@ -69,7 +71,7 @@ class ReplyStore:
             why = f"not bound: {found.refused}" if found.refused else "no conversation"
             decision = Decision(why=why)  # nothing to do: stored closed
         elif word is None:
-            decision = await self._decider(uow, conversation, message, button_id)
+            decision = await self._decider(uow, conversation, message, button_id, reads)
         root = await root_id(uow, context, conversation)
         reply = dataclasses.replace(
             new_reply(message, button_id, root, now),

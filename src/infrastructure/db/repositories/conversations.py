@@ -7,9 +7,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, update
 
-from application.ports.repositories import ConversationQuery
+from application.ports.repositories import ConversationQuery, NotedMove
 from domain.conversation import Conversation, ConversationState
 from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
@@ -154,6 +154,18 @@ class SqlConversationRepository(SqlRepository):
         rows = await self._conn.execute(select(t).where(t.c.shipment_id.in_(sorted(shipment_ids))))
         return [conversation_from_row(r) for r in rows.mappings()]
 
+    async def latest_for_shipments(self, shipment_ids: Collection[int]) -> dict[int, Conversation]:
+        latest: dict[int, Conversation] = {}
+        for found in await self.for_shipments(shipment_ids):
+            held = latest.get(found.shipment_id)
+            # As ``_LATEST_FOR_SHIPMENT``: the newest attempt, then the newest row.
+            if held is None or (found.status_log_id, found.id or 0) > (
+                held.status_log_id,
+                held.id or 0,
+            ):
+                latest[found.shipment_id] = found
+        return latest
+
     async def latest_for_shopper(
         self, customer_phone: str, user_id: str | None, connection_id: int
     ) -> Conversation | None:
@@ -282,6 +294,39 @@ class SqlConversationRepository(SqlRepository):
             .values(state=state.value, updated_at=updated_at)
         )
         return int(result.rowcount)
+
+    async def move_noted_many(self, moves: Sequence[NotedMove], updated_at: datetime) -> int:
+        if not moves:
+            return 0
+        # Each row under its own condition (its id and the state it was read in), its new
+        # state and noted time by id: ``_MOVE_NOTED`` of each, in one statement.
+        noted = t.c.last_customer_message_at
+        stmt = (
+            update(t)
+            .where(
+                or_(
+                    *(and_(t.c.id == m.conversation_id, t.c.state == m.before.value) for m in moves)
+                )
+            )
+            .values(
+                state=case({m.conversation_id: m.state.value for m in moves}, value=t.c.id),
+                updated_at=updated_at,
+                last_customer_message_at=case(
+                    *(
+                        (
+                            and_(
+                                t.c.id == m.conversation_id,
+                                or_(noted.is_(None), noted < m.noted_at),
+                            ),
+                            m.noted_at,
+                        )
+                        for m in moves
+                    ),
+                    else_=noted,
+                ),
+            )
+        )
+        return int((await self._conn.execute(stmt)).rowcount)
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         await self._conn.execute(

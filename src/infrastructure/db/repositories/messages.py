@@ -103,11 +103,11 @@ _BY_WAMID = select(_out).where(_out.c.message_id == bindparam("wamid"))
 # The message an answer quotes with its conversation, in one read (docs/webhooks.md,
 # "Binding"): the conversation's columns under a prefix.
 _CONV = "conversation__"
-_WITH_CONVERSATION = (
-    select(_out, *(c.label(_CONV + c.key) for c in _conv.c))
-    .outerjoin(_conv, _conv.c.id == _out.c.conversation_id)
-    .where(_out.c.message_id == bindparam("wamid"))
+_JOINED = select(_out, *(c.label(_CONV + c.key) for c in _conv.c)).outerjoin(
+    _conv, _conv.c.id == _out.c.conversation_id
 )
+_WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
+_MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
@@ -292,12 +292,15 @@ class SqlOutgoingMessageRepository(SqlRepository):
         row = (
             (await self._conn.execute(_WITH_CONVERSATION, {"wamid": message_id})).mappings().first()
         )
-        if row is None:
-            return None
-        if row[_CONV + "id"] is None:
-            return _outgoing(row), None
-        conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
-        return _outgoing(row), conversation_from_row(conversation)
+        return None if row is None else _with_conversation(row)
+
+    async def get_many_with_conversations(
+        self, message_ids: Collection[str]
+    ) -> dict[str, tuple[OutgoingMessage, Conversation | None]]:
+        if not message_ids:
+            return {}
+        rows = await self._conn.execute(_MANY_WITH_CONVERSATIONS, {"wamids": sorted(message_ids)})
+        return {r["message_id"]: _with_conversation(r) for r in rows.mappings()}
 
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
@@ -538,6 +541,7 @@ class SqlDeliveryReportRepository(SqlRepository):
 _rep = customer_replies
 # Built once, executed with the row as parameters (answers are a hot path).
 _INSERT_REPLY = insert(_rep)
+_INSERT_REPLIES = insert(_rep).returning(_rep.c.id, _rep.c.reply_message_id)
 _UPDATE_REPLY = (
     update(_rep)
     .where(_rep.c.reply_message_id == bindparam("reply_id"))
@@ -548,6 +552,39 @@ _UPDATE_REPLY = (
         handled_at=bindparam("new_handled_at"),
     )
 )
+
+_CLOSE_REPLIES = (
+    update(_rep)
+    .where(_rep.c.reply_message_id.in_(bindparam("reply_ids", expanding=True)))
+    .values(handled_at=bindparam("handled_at"))
+)
+
+
+def _with_conversation(row: RowMapping) -> tuple[OutgoingMessage, Conversation | None]:
+    if row[_CONV + "id"] is None:
+        return _outgoing(row), None
+    conversation = {c.key: row[_CONV + c.key] for c in _conv.c}
+    return _outgoing(row), conversation_from_row(conversation)
+
+
+def _reply_values(reply: CustomerReply) -> dict[str, Any]:
+    return {
+        "wa_context_outgoing_message_id": reply.context_message_id,
+        "wa_root_outgoing_message_id": reply.root_id,
+        "context_message_id": reply.context_message_id,
+        "reply_message_id": reply.message_id,
+        "customer_phone": reply.customer_phone,
+        "customer_user_id": reply.customer_user_id,
+        "customer_reply_type": reply.kind.value,
+        "customer_reply_value": reply.value,
+        "button_reply_id": reply.button_id,
+        "payload": reply.payload,
+        "external_updated_at": reply.sent_at,
+        "decision": reply.decision,
+        "handled_at": reply.handled_at,
+        "created_at": reply.created_at,
+        "updated_at": reply.created_at,
+    }
 
 
 def reply_from_row(row: RowMapping) -> CustomerReply:
@@ -572,27 +609,14 @@ def reply_from_row(row: RowMapping) -> CustomerReply:
 
 class SqlCustomerReplyRepository(SqlRepository):
     async def add(self, reply: CustomerReply) -> CustomerReply | None:
-        new_id = await self._insert_unique(
-            _INSERT_REPLY,
-            {
-                "wa_context_outgoing_message_id": reply.context_message_id,
-                "wa_root_outgoing_message_id": reply.root_id,
-                "context_message_id": reply.context_message_id,
-                "reply_message_id": reply.message_id,
-                "customer_phone": reply.customer_phone,
-                "customer_user_id": reply.customer_user_id,
-                "customer_reply_type": reply.kind.value,
-                "customer_reply_value": reply.value,
-                "button_reply_id": reply.button_id,
-                "payload": reply.payload,
-                "external_updated_at": reply.sent_at,
-                "decision": reply.decision,
-                "handled_at": reply.handled_at,
-                "created_at": reply.created_at,
-                "updated_at": reply.created_at,
-            },
-        )
+        new_id = await self._insert_unique(_INSERT_REPLY, _reply_values(reply))
         return None if new_id is None else dataclasses.replace(reply, id=new_id)
+
+    async def add_many(self, replies: Sequence[CustomerReply]) -> list[CustomerReply | None]:
+        # A key that exists (or a single row): one by one, with ``add``'s None.
+        return await self._add_many(
+            replies, _INSERT_REPLIES, _reply_values, ("reply_message_id",), self.add, with_id
+        )
 
     async def get(self, message_id: str) -> CustomerReply | None:
         row = (
@@ -613,6 +637,12 @@ class SqlCustomerReplyRepository(SqlRepository):
                 "new_handled_at": reply.handled_at,
             },
         )
+
+    async def close_many(self, message_ids: Collection[str], handled_at: datetime) -> None:
+        if message_ids:
+            await self._conn.execute(
+                _CLOSE_REPLIES, {"reply_ids": sorted(message_ids), "handled_at": handled_at}
+            )
 
     async def for_root(self, root_id: int) -> list[CustomerReply]:
         rows = await self._conn.execute(

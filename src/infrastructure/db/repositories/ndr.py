@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -15,6 +16,9 @@ from infrastructure.db.tables import ndr_actions as t
 # Read by every answer (the decider's): built once, executed with parameters.
 _FOR_CONVERSATION = (
     select(t).where(t.c.conversation_id == bindparam("conversation_id")).order_by(t.c.id)
+)
+_FOR_CONVERSATIONS = (
+    select(t).where(t.c.conversation_id.in_(bindparam("ids", expanding=True))).order_by(t.c.id)
 )
 
 
@@ -83,6 +87,16 @@ class SqlNdrActionRepository(SqlRepository):
         values = _values(action)
         values.pop("created_at")
         await self._conn.execute(update(t).where(t.c.id == action.id).values(values))
+
+    async def for_conversations(
+        self, conversation_ids: Collection[int]
+    ) -> dict[int, list[NdrAction]]:
+        found: dict[int, list[NdrAction]] = {i: [] for i in conversation_ids}
+        if found:
+            rows = await self._conn.execute(_FOR_CONVERSATIONS, {"ids": sorted(found)})
+            for row in rows.mappings():
+                found[row["conversation_id"]].append(_entity(row))
+        return found
 
     async def for_conversation(self, conversation_id: int) -> list[NdrAction]:
         rows = await self._conn.execute(_FOR_CONVERSATION, {"conversation_id": conversation_id})

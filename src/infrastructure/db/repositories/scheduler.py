@@ -77,6 +77,16 @@ _CANCEL_ALL = (
     .values(state=JobState.CANCELLED.value, done_at=bindparam("now"), updated_at=bindparam("now"))
 )
 
+_CANCEL_ALL_MANY = (
+    update(t)
+    .where(
+        t.c.kind.in_(bindparam("kinds", expanding=True)),
+        t.c.job_key.in_(bindparam("keys", expanding=True)),
+        t.c.state == _PENDING,
+    )
+    .values(state=JobState.CANCELLED.value, done_at=bindparam("now"), updated_at=bindparam("now"))
+)
+
 
 class SqlScheduledJobRepository(SqlRepository):
     async def schedule(self, job: ScheduledJob) -> bool:
@@ -164,6 +174,14 @@ class SqlScheduledJobRepository(SqlRepository):
     async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
         params = {"kinds": sorted(kinds), "key": key, "now": now}
         return int((await self._conn.execute(_CANCEL_ALL, params)).rowcount)
+
+    async def cancel_all_many(
+        self, kinds: Collection[str], keys: Collection[str], now: datetime
+    ) -> int:
+        if not keys:
+            return 0
+        params = {"kinds": sorted(kinds), "keys": sorted(keys), "now": now}
+        return int((await self._conn.execute(_CANCEL_ALL_MANY, params)).rowcount)
 
     async def counts(self, now: datetime, overdue_after: timedelta) -> list[JobCounts]:
         late = now - overdue_after
