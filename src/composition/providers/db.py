@@ -13,16 +13,17 @@ from infrastructure.config import Config
 from infrastructure.db.engine import create_engine
 from infrastructure.db.uow import SqlUnitOfWork
 
-#: Connections per process, all kept once opened (as many as before: 10 and 10 more).
-POOL_SIZE = 20
+#: Connections per process, all kept once opened: the most a busy ``serve`` asks for at once
+#: (docs/deploy.md, "database connections").
+POOL_SIZE = 24
 
 
 class DatabaseProvider(Provider):
     @provide(scope=Scope.APP)
     async def engine(self, config: Config) -> AsyncIterator[AsyncEngine]:
-        # 20 kept open (docs/deploy.md): 16 answers side by side, the inbox writer's writes,
-        # the pump's own transactions and the answers begun together (one group at a time)
-        # mostly fit without opening and closing connections all the time.
+        # 24 kept open (docs/deploy.md): 16 answers side by side, 4 inbox writes, the pump's
+        # two status lanes and the answers begun together (one group at a time) fit without
+        # waiting for a connection or opening and closing them all the time.
         engine = create_engine(
             config.database_url,
             pool_size=POOL_SIZE,
