@@ -107,7 +107,9 @@ async def test_the_webhook_pump_counts_what_it_processed(sqlite_url: str) -> Non
             if (metric(metrics, status_sample) or 0.0) > before:
                 break
             await asyncio.sleep(0.05)
-    assert metric(metrics, status_sample) == before + 1
+    # The counter is the process's: with the suite's tests sharing one event loop per process,
+    # another test's pass may count too, so at least this body's status is asked for here.
+    assert (metric(metrics, status_sample) or 0.0) >= before + 1
 
 
 def test_the_demo_command_answers_ready(tmp_path: Path) -> None:
