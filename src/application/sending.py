@@ -168,13 +168,19 @@ async def ask_meta(
 async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
     """Records Meta's answer (``message`` as the sender saw it) inside ``uow``'s transaction
     and returns the row as it is now stored: a compare-and-set, so a status the webhook
-    recorded meanwhile stands; statuses that raced ahead of the answer are joined first."""
+    recorded meanwhile stands; then statuses that raced ahead of the answer are joined. The
+    wamid is written before that look: a status pass that found no message looks again
+    after its commit and waits for this row (docs/sending.md, "Statuses ahead of Meta's
+    answer")."""
     assert message.id is not None
-    await attach_early_reports(uow, message, now)
     if not await uow.messages.advance(message):
-        stored = await uow.messages.get(message.id)  # READ COMMITTED: the latest write
-        assert stored is not None
-        message = stored
+        message = await _stored(uow, message.id)
+    wamid = message.message_id
+    if wamid is None or not await uow.delivery_reports.unlinked({wamid}):
+        return message
+    # Moved by them: written again (a status another writer stored meanwhile stands).
+    if await attach_early_reports(uow, message, now) and not await uow.messages.advance(message):
+        message = await _stored(uow, message.id or 0)
     return message
 
 
@@ -182,23 +188,29 @@ async def store_answers(
     uow: UnitOfWork, messages: Sequence[OutgoingMessage], now: datetime
 ) -> list[OutgoingMessage]:
     """``store_answer`` of each, in a few statements for all (a batch's outcomes, the answers
-    of a pump pass closed together): one read finds the wamids with statuses that raced
-    ahead (each joined as alone), one compare-and-set writes them all; a message another
-    writer moved since is read back. The messages as they are now stored, in their order."""
-    wamids = {m.message_id for m in messages if m.message_id is not None}
-    early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
-    for message in messages:
-        if message.message_id in early:
-            await attach_early_reports(uow, message, now)
+    of a pump pass closed together): one compare-and-set writes them all (a message another
+    writer moved since is read back), then one read finds the wamids with statuses that
+    raced ahead (each joined as alone; the wamids written before that look, as alone). The
+    messages as they are now stored, in their order."""
     written = await uow.messages.advance_many(messages)
-    stored: list[OutgoingMessage] = []
-    for message in messages:
-        assert message.id is not None
-        if message.id not in written:  # another writer got there first: READ COMMITTED
-            found = await uow.messages.get(message.id)
-            assert found is not None
-            message = found
-        stored.append(message)
+    stored = [m if m.id in written else await _stored(uow, m.id or 0) for m in messages]
+    wamids = {m.message_id for m in stored if m.message_id is not None}
+    early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
+    for index, message in enumerate(stored):
+        if message.message_id not in early:
+            continue
+        # Moved by them: written again (a status another writer stored meanwhile stands).
+        if await attach_early_reports(uow, message, now) and not await uow.messages.advance(
+            message
+        ):
+            stored[index] = await _stored(uow, message.id or 0)
+    return stored
+
+
+async def _stored(uow: UnitOfWork, message_id: int) -> OutgoingMessage:
+    """The row as stored: READ COMMITTED, the latest write."""
+    stored = await uow.messages.get(message_id)
+    assert stored is not None
     return stored
 
 

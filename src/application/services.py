@@ -42,15 +42,19 @@ class NotificationOptions:
     quiet_hours: QuietHours = DEFAULT_QUIET_HOURS  # for workspaces that chose none
 
 
-async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:
+async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> bool:
     """Statuses that raced ahead of Meta's answer to the send are joined to the message now,
-    applied as the status webhook applies them (in Meta's order; a failure keeps its code)."""
+    applied as the status webhook applies them (in Meta's order; a failure keeps its code);
+    True when they moved it (the caller writes it). The caller has written the wamid first
+    (docs/sending.md, "Statuses ahead of Meta's answer")."""
     if message.message_id is None or message.id is None:
-        return
+        return False
+    moved = False
     if await uow.delivery_reports.link(message.message_id, message.id):
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
-            message.apply(report, now)
+            moved = message.apply(report, now) or moved
+    return moved
 
 
 async def in_language(

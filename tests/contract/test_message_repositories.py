@@ -217,7 +217,9 @@ async def test_messages_are_found_in_bulk_by_wamid(uow_factory: UowFactory) -> N
         await uow.commit()
     async with uow_factory() as uow:
         found = await uow.messages.get_many_by_message_ids([one.message_id or "", "wamid.none"])
-    assert found == {one.message_id: stored[0]}
+        # The status pass's second look (docs/sending.md), a locking read on MariaDB.
+        locked = await uow.messages.lock_many_by_message_ids({one.message_id or "", "wamid.x"})
+    assert found == locked == {one.message_id: stored[0]}
 
 
 async def test_a_reply_keeps_its_decision_and_handled_time(uow_factory: UowFactory) -> None:

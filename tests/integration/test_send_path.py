@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Self
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.content_codec import content_from_json
@@ -35,7 +36,7 @@ from application.use_cases.notify_failed_delivery import (
 )
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
-from domain.activity import Outcome
+from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation, ConversationState
 from domain.errors import SendOutcomeUnknown
 from domain.failed_delivery import FailedDelivery
@@ -371,6 +372,238 @@ class GatedUnitOfWork(SqlUnitOfWork):
 
         self.messages.get_by_client_ref = gated  # type: ignore[method-assign]
         return self
+
+
+# --- 9b: a status naming only the wamid, on either side of the worker's commit --------------
+#
+# Such a status finds its message by the wamid alone. The status pass may look the wamid up
+# before the worker's transaction that stores it commits, and the worker may look for statuses
+# stored ahead of it before the pass commits: the worker writes the wamid before its look, and
+# the pass looks again after its commit with a locking read, which waits for the worker's
+# transaction (docs/sending.md, "Statuses ahead of Meta's answer"). MariaDB only: SQLite runs
+# one writing transaction at a time (BEGIN IMMEDIATE), so the two cannot overlap there.
+
+
+Hook0 = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Gates:
+    """Each hook runs once: when the next unit of work is about to commit, or when the next
+    look for unlinked statuses is about to be made."""
+
+    before_commit: list[Hook0] = field(default_factory=list)
+    before_unlinked: list[Hook0] = field(default_factory=list)
+
+
+class GatedSqlUnitOfWork(SqlUnitOfWork):
+    def __init__(self, engine: AsyncEngine, gates: Gates) -> None:
+        super().__init__(engine)
+        self._gates = gates
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        unlinked, gates = self.delivery_reports.unlinked, self._gates
+
+        async def gated(message_ids: Collection[str]) -> set[str]:
+            if gates.before_unlinked:
+                await gates.before_unlinked.pop(0)()
+            return await unlinked(message_ids)
+
+        self.delivery_reports.unlinked = gated  # type: ignore[method-assign]
+        return self
+
+    async def commit(self) -> None:
+        if self._gates.before_commit:
+            await self._gates.before_commit.pop(0)()
+        await super().commit()
+
+
+@dataclass
+class Race:
+    world: World
+    gates: Gates
+    engine: AsyncEngine
+    passes: list[asyncio.Task[int]] = field(default_factory=list)
+
+    def start(self, wamids: Sequence[str], *statuses: str) -> asyncio.Task[int]:
+        """One status pass of ``statuses`` for each of ``wamids`` (no callback data)."""
+        updates = [
+            StatusUpdate(
+                message_id=wamid,
+                status=MessageStatus(status),
+                timestamp=self.world.clock.now() + timedelta(seconds=rank),
+            )
+            for wamid in wamids
+            for rank, status in enumerate(statuses)
+        ]
+        reports = RecordDeliveryReports(self.world.uow(), self.world.activity, self.world.clock)
+        task = asyncio.create_task(reports(updates))
+        self.passes.append(task)
+        return task
+
+    def status_pass(self, wamids: Sequence[str], *statuses: str) -> Hook0:
+        """A hook that starts the pass and returns once it has committed and waits for a
+        row lock (the worker's), or has ended."""
+
+        async def start() -> None:
+            await self._until_waiting_for_a_lock(self.start(wamids, *statuses))
+
+        return start
+
+    async def passes_done(self) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.passes), 60)
+
+    async def _until_waiting_for_a_lock(self, task: asyncio.Task[int]) -> None:
+        database = self.engine.url.database
+        async with self.engine.connect() as conn:
+            for _ in range(1200):  # 60 s at most
+                waiting = await conn.scalar(_LOCKING_READS, {"db": database})
+                if waiting or task.done():
+                    return
+                await asyncio.sleep(0.05)
+        raise AssertionError("the status pass neither waited for a lock nor ended")
+
+
+# The pass's look in progress: blocked on the worker's row (it shows as "Statistics" while
+# the optimizer reads the one row by its unique key, then as a lock wait).
+_LOCKING_READS = text(
+    "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+    " WHERE DB = :db AND INFO LIKE 'SELECT%FOR UPDATE'"
+)
+
+
+@pytest.fixture
+async def race(mysql_engine: AsyncEngine) -> AsyncIterator[Race]:
+    gates = Gates()
+    world = _world(lambda: GatedSqlUnitOfWork(mysql_engine, gates))
+    yield Race(world, gates, mysql_engine)
+    await leave_no_unknown_send(mysql_engine)
+
+
+async def _linked(world: World, template: OutgoingMessage) -> set[int | None]:
+    assert template.message_id is not None
+    async with world.uow() as uow:
+        reports = await uow.delivery_reports.for_message(template.message_id)
+    return {r.wa_outgoing_message_id for r in reports}
+
+
+async def _read_and_linked(world: World, fdr: FailedDelivery, result: Notified) -> OutgoingMessage:
+    """The event sent, its template ``read`` (not left accepted), the statuses linked to it."""
+    assert result.outcome is Outcome.SENT
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.READ
+    assert await _linked(world, template) == {template.id}
+    return template
+
+
+def _ticks(world: World, template: OutgoingMessage) -> list[Outcome]:
+    """The statuses the timeline was told of, for this message."""
+    told = [e for e in world.activity.events if e.message_id == template.message_id]
+    return [e.outcome for e in told if e.kind is ActivityKind.STATUS]
+
+
+async def test_a_wamid_only_status_committed_inside_the_workers_commit_moves_the_message(
+    race: Race,
+) -> None:
+    """The pass finds no message (the worker's record is not committed) and commits its
+    statuses after the worker looked for some: its look after its commit waits for the
+    worker's transaction and finds the message."""
+    world = race.world
+    fdr = await world.fdr()
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        # The worker's next commit stores the wamid; the pass runs just before it.
+        race.gates.before_commit.append(race.status_pass([wamid], "sent", "delivered", "read"))
+
+    world.meta.when_accepted = accepted
+    result = await world.notify()(fdr)
+    await race.passes_done()
+
+    assert result.outcome is Outcome.SENT
+    conversation, template = await world.state(fdr)
+    assert template.status is MessageStatus.READ  # not left accepted
+    assert await _linked(world, template) == {template.id}
+    assert conversation.state is ConversationState.OPEN
+    assert _ticks(world, template) == [Outcome.SENT, Outcome.DELIVERED, Outcome.READ]
+
+
+async def test_a_wamid_only_status_committed_after_the_workers_commit_moves_the_message(
+    race: Race,
+) -> None:
+    """The pass finds no message before the worker's commit and commits after it: its look
+    after its commit finds the message."""
+    world = race.world
+    fdr = await world.fdr()
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        reached.set()
+        await release.wait()
+
+    async def pass_held_at_its_commit() -> None:
+        race.gates.before_commit.append(held)  # the pass's commit, while the worker's waits
+        race.start(wamids, "delivered", "read")
+        await asyncio.wait_for(reached.wait(), 30)
+
+    wamids: list[str] = []
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        wamids.append(wamid)
+        race.gates.before_commit.append(pass_held_at_its_commit)
+
+    world.meta.when_accepted = accepted
+    result = await world.notify()(fdr)  # committed: its look found nothing
+    release.set()
+    await race.passes_done()
+
+    await _read_and_linked(world, fdr, result)
+
+
+async def test_when_both_sides_find_the_wamid_only_statuses_they_are_applied_once(
+    race: Race,
+) -> None:
+    """The pass commits between the worker's write of the wamid and its look: the worker
+    finds the statuses, and the pass's look, waiting for the worker's commit, finds the
+    message with them linked already: applied once."""
+    world = race.world
+    fdr = await world.fdr()
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        race.gates.before_unlinked.append(race.status_pass([wamid], "delivered", "read"))
+
+    world.meta.when_accepted = accepted
+    result = await world.notify()(fdr)
+    await race.passes_done()
+
+    template = await _read_and_linked(world, fdr, result)
+    # Joined by the worker, as statuses ahead of its answer are (its outcome is the event),
+    # and not again by the pass.
+    assert _ticks(world, template) == []
+
+
+async def test_wamid_only_statuses_committed_inside_a_batchs_commit_move_its_messages(
+    race: Race,
+) -> None:
+    """The batch path: the pass's look waits for the batch's commit and finds its sends."""
+    world = race.world
+    fdrs = [await world.fdr(), await world.fdr()]
+    wamids: list[str] = []
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        wamids.append(wamid)
+        if len(wamids) == len(fdrs):  # every slot stored: the next commit is the outcomes'
+            race.gates.before_commit.append(race.status_pass(wamids, "sent", "delivered"))
+
+    world.meta.when_accepted = accepted
+    results = await world.notify().many(fdrs)
+    await race.passes_done()
+
+    assert [getattr(r, "outcome", r) for r in results] == [Outcome.SENT, Outcome.SENT]
+    for fdr in fdrs:
+        _, template = await world.state(fdr)
+        assert template.status is MessageStatus.DELIVERED
+        assert await _linked(world, template) == {template.id}
 
 
 # --- 10: every acknowledged event has its outcome row --------------------------------------

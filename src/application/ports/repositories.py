@@ -164,6 +164,13 @@ class OutgoingMessageRepository(Protocol):
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]: ...
 
+    async def lock_many_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        """``get_many_by_message_ids`` as a locking read (``FOR UPDATE``): a row another
+        transaction is writing is waited for and read as it commits it (docs/sending.md,
+        "Statuses ahead of Meta's answer"). SQLite runs one writer at a time: a plain read."""
+
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None: ...
 
     async def update(self, message: OutgoingMessage) -> None: ...

@@ -1,30 +1,20 @@
 """Status webhooks. Rules: each (message, status) stored once (``uq_dlr_message_status``); a
 status moves its message only forward (compare-and-set); a timed-out send is linked by its
-``client_ref``, a tick naming no known message kept and linked later; the reminder never moves
-its conversation; a failure for a number without WhatsApp signals ``whatsapp_unreachable``."""
+``client_ref``, a tick naming no known message kept and linked later (looked up again after
+the commit: ``application.statuses``); the reminder never moves its conversation; a failure
+for a number without WhatsApp signals ``whatsapp_unreachable``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.reachability import signal_failed_sends
-from application.sending import settle_conversation
-from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.conversation import Conversation
-from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
-from domain.status import MessageStatus
+from application.statuses import apply_statuses, join_stored, tell
+from domain.messages import DeliveryReport, OutgoingMessage
 from domain.webhook import StatusUpdate
-
-_OUTCOME = {
-    MessageStatus.SENT: Outcome.SENT,
-    MessageStatus.DELIVERED: Outcome.DELIVERED,
-    MessageStatus.READ: Outcome.READ,
-    MessageStatus.FAILED: Outcome.FAILED,
-}
 
 
 class RecordDeliveryReports:
@@ -56,42 +46,15 @@ class RecordDeliveryReports:
             fresh = await uow.delivery_reports.add_many(
                 [_report(u, known.get(u.message_id), now) for u in updates]
             )
-            moved: list[DeliveryReport] = []
-            # Equal seconds are broken by rank: read after delivered after sent.
-            for report in sorted(fresh, key=lambda r: (r.external_timestamp, r.status.rank)):
-                message = known.get(report.message_id)
-                if message is None:
-                    continue  # kept with no message: linked when the send response lands
-                if not message.apply(report, now):
-                    continue  # late or repeated: kept as a report, the status stays
-                changed[report.message_id] = message
-                moved.append(report)
-            conversations = await uow.conversations.get_many(
-                {m.conversation_id for m in changed.values()}
-            )
-            # A compare-and-set per message, all in one statement when all of them match: a
-            # writer that stored a later status first (the worker recording Meta's answer,
-            # another pass) keeps it (docs/sending.md).
-            advanced = await uow.messages.advance_many(list(changed.values()))
-            for message_id, message in changed.items():
-                if message.id not in advanced:
-                    moved = [r for r in moved if r.message_id != message_id]
-                    continue
-                conversation = conversations.get(message.conversation_id)
-                if (
-                    message.kind is MessageKind.TEMPLATE
-                    and not message.is_reminder  # the reminder never moves its conversation
-                    and _unsettled(conversation, message)
-                ):
-                    # Roots the conversation too when this reconciles a send that timed out.
-                    await settle_conversation(uow, message, now)
+            moves = await apply_statuses(uow, fresh, known, changed, now)
             await uow.commit()
-        events = _activity_events(moved, changed, conversations)
-        if events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
-            await self._activity.publish_many(events)
-        # 131026 and the like: the SMS fallback's cue (docs/opt-out.md)
-        failed = [changed[r.message_id] for r in moved if r.status is MessageStatus.FAILED]
-        await signal_failed_sends(self._uow, self._activity, conversations, failed, now)
+        await tell(self._uow, self._activity, moves, now)
+        unlinked = {r.message_id for r in fresh if r.wa_outgoing_message_id is None}
+        if unlinked:
+            # The worker may have stored their wamid after our look-up, and looked for them
+            # before our commit: looked up again now (docs/sending.md, "Statuses ahead of
+            # Meta's answer").
+            await join_stored(self._uow, self._activity, unlinked, now)
         return len(fresh)
 
 
@@ -108,42 +71,3 @@ def _report(update: StatusUpdate, message: OutgoingMessage | None, now: datetime
         created_at=now,
         pricing=update.pricing,
     )
-
-
-def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> bool:
-    """Whether the template's status may still change its conversation: a root is never unset
-    and no state goes back to ``pending``, so most ticks need no compare-and-set."""
-    if conversation is None:
-        return True
-    rooting = conversation.root_message_id is None and message.message_id is not None
-    return rooting or conversation.follows_template(message.status)
-
-
-def _activity_events(
-    moved: list[DeliveryReport],
-    changed: dict[str, OutgoingMessage],
-    conversations: Mapping[int, Conversation],
-) -> list[ActivityEvent]:
-    """One timeline event per status that moved a message (``sent`` ... ``failed``)."""
-    events: list[ActivityEvent] = []
-    for report in moved:
-        message = changed[report.message_id]
-        outcome = _OUTCOME.get(report.status)
-        if outcome is None:
-            continue
-        conversation = conversations.get(message.conversation_id)
-        events.append(
-            ActivityEvent(
-                account_id=conversation.account_id if conversation else None,
-                shipment_id=conversation.shipment_id if conversation else None,
-                reason=conversation.reason.value if conversation else None,
-                outcome=outcome,
-                kind=ActivityKind.STATUS,
-                message_id=report.message_id,
-                conversation_id=message.conversation_id,
-                error_code=report.error_code,
-                error_title=report.error_title,
-                occurred_at=report.external_timestamp,
-            )
-        )
-    return events

@@ -2,11 +2,12 @@
 send Meta answered, in a few statements for all of them instead of a few for each.
 
 Rules: the writes are those of one event (``OutcomeRecorder.write_finish``), each still its own
-compare-and-set: Meta's answer stored (statuses that raced ahead of it joined first: one read
-finds the wamids that have some, each joined as alone; a message another writer moved since
-is read back), the conversation rooted and moved, the event's one record (a key recorded
-already is written over), and the follow-through of the templates sent, under the workspace's
-settings as stored, read once per workspace.
+compare-and-set: Meta's answer stored (a message another writer moved since is read back), then
+statuses that raced ahead of it joined (one read finds the wamids that have some, after the
+wamids are written: docs/sending.md, "Statuses ahead of Meta's answer"; each joined as alone),
+the conversation rooted and moved, the event's one record (a key recorded already is written
+over), and the follow-through of the templates sent, under the workspace's settings as
+stored, read once per workspace.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     Dialect,
+    Select,
     bindparam,
     case,
     cast,
@@ -109,6 +110,7 @@ _JOINED = select(_out, *(c.label(_CONV + c.key) for c in _conv.c)).outerjoin(
 _WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
 _MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
+_BY_WAMIDS_LOCKED = _BY_WAMIDS.with_for_update()  # nothing on SQLite (one writer at a time)
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
 _ADVANCE = (
@@ -305,9 +307,19 @@ class SqlOutgoingMessageRepository(SqlRepository):
     async def get_many_by_message_ids(
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]:
+        return await self._by_wamids(_BY_WAMIDS, message_ids)
+
+    async def lock_many_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        return await self._by_wamids(_BY_WAMIDS_LOCKED, sorted(message_ids))
+
+    async def _by_wamids(
+        self, statement: Select[Any], message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
         if not message_ids:
             return {}
-        rows = await self._conn.execute(_BY_WAMIDS, {"wamids": list(message_ids)})
+        rows = await self._conn.execute(statement, {"wamids": list(message_ids)})
         return {r["message_id"]: _outgoing(r) for r in rows.mappings()}
 
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None:
@@ -486,6 +498,15 @@ _LINK = (
     .where(_dlr.c.message_id == bindparam("wamid"), _dlr.c.wa_outgoing_message_id.is_(None))
     .values(wa_outgoing_message_id=bindparam("outgoing_id"))
 )
+# Read by every batch of sends, and again after its commit (docs/sending.md): built once.
+_UNLINKED = (
+    select(_dlr.c.message_id)
+    .where(
+        _dlr.c.message_id.in_(bindparam("wamids", expanding=True)),
+        _dlr.c.wa_outgoing_message_id.is_(None),
+    )
+    .distinct()
+)
 _REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
     _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
 )
@@ -527,14 +548,7 @@ class SqlDeliveryReportRepository(SqlRepository):
     async def unlinked(self, message_ids: Collection[str]) -> set[str]:
         if not message_ids:
             return set()
-        rows = await self._conn.execute(
-            select(_dlr.c.message_id)
-            .where(
-                _dlr.c.message_id.in_(sorted(message_ids)),
-                _dlr.c.wa_outgoing_message_id.is_(None),
-            )
-            .distinct()
-        )
+        rows = await self._conn.execute(_UNLINKED, {"wamids": sorted(message_ids)})
         return {str(r.message_id) for r in rows}
 
 

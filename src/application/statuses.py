@@ -1,0 +1,169 @@
+"""Meta's statuses applied to their messages: the writes of a status pass
+(``RecordDeliveryReports``), and of its second look at statuses it stored before their
+message was known (``join_stored``).
+
+Rules: a status moves its message only forward (a compare-and-set per message); the reminder
+never moves its conversation; each status that moved a message is told to the timeline, and a
+failure for a number without WhatsApp signals ``whatsapp_unreachable``, after the commit.
+
+A status naming only the wamid (no callback data) is stored unlinked when no message has that
+wamid yet; the worker links it when it stores Meta's answer. The two transactions may miss each
+other, so the worker writes the wamid before it looks for such statuses, and the pass looks for
+the message again after its commit with a locking read, which waits for a worker's transaction
+that has written the wamid: one of the two always sees the other's rows (docs/sending.md,
+"Statuses ahead of Meta's answer").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from application.ports.collaborators import ActivityPublisher
+from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_sends
+from application.sending import settle_conversation
+from domain.activity import ActivityEvent, ActivityKind, Outcome
+from domain.conversation import Conversation
+from domain.errors import UpstreamUnavailable
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
+from domain.status import MessageStatus
+
+_log = structlog.get_logger("statuses")
+
+_OUTCOME = {
+    MessageStatus.SENT: Outcome.SENT,
+    MessageStatus.DELIVERED: Outcome.DELIVERED,
+    MessageStatus.READ: Outcome.READ,
+    MessageStatus.FAILED: Outcome.FAILED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """What a transaction of statuses wrote, to be told after its commit."""
+
+    moved: list[DeliveryReport]  # the statuses that moved their message, in Meta's order
+    changed: dict[str, OutgoingMessage]  # by wamid: the messages written
+    conversations: Mapping[int, Conversation]
+
+
+async def apply_statuses(
+    uow: UnitOfWork,
+    reports: Sequence[DeliveryReport],
+    known: Mapping[str, OutgoingMessage],
+    changed: dict[str, OutgoingMessage],
+    now: datetime,
+) -> Moves:
+    """Inside ``uow``'s transaction: each of ``reports`` applied to its message in ``known``
+    (``changed`` holds messages to write whatever the statuses do), then the messages written
+    and their templates' conversations settled."""
+    moved: list[DeliveryReport] = []
+    # Equal seconds are broken by rank: read after delivered after sent.
+    for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
+        message = known.get(report.message_id)
+        if message is None:
+            continue  # kept with no message: linked when the send response lands
+        if not message.apply(report, now):
+            continue  # late or repeated: kept as a report, the status stays
+        changed[report.message_id] = message
+        moved.append(report)
+    conversations = await uow.conversations.get_many({m.conversation_id for m in changed.values()})
+    # A compare-and-set per message, all in one statement when all of them match: a
+    # writer that stored a later status first (the worker recording Meta's answer,
+    # another pass) keeps it (docs/sending.md).
+    advanced = await uow.messages.advance_many(list(changed.values()))
+    for message_id, message in changed.items():
+        if message.id not in advanced:
+            moved = [r for r in moved if r.message_id != message_id]
+            continue
+        conversation = conversations.get(message.conversation_id)
+        if (
+            message.kind is MessageKind.TEMPLATE
+            and not message.is_reminder  # the reminder never moves its conversation
+            and _unsettled(conversation, message)
+        ):
+            # Roots the conversation too when this reconciles a send that timed out.
+            await settle_conversation(uow, message, now)
+    return Moves(moved, changed, conversations)
+
+
+async def tell(uow: UnitOfWork, activity: ActivityPublisher, moves: Moves, now: datetime) -> None:
+    """After the commit: the timeline's events, and the failures' ``whatsapp_unreachable``."""
+    events = _activity_events(moves)
+    if events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
+        await activity.publish_many(events)
+    # 131026 and the like: the SMS fallback's cue (docs/opt-out.md)
+    failed = [moves.changed[r.message_id] for r in moves.moved if r.status is MessageStatus.FAILED]
+    await signal_failed_sends(uow, activity, moves.conversations, failed, now)
+
+
+async def join_stored(
+    uow: UnitOfWork, activity: ActivityPublisher, wamids: Collection[str], now: datetime
+) -> None:
+    """The status pass, after its commit, for the wamids whose statuses it stored with no
+    message: those whose message is stored now, or being stored (the read waits for the
+    worker's transaction), are linked and moved (docs/sending.md, "Statuses ahead of Meta's
+    answer"). Rare; one read when none is. Best effort: a database failing now is logged
+    (the statuses stay unlinked), not raised, which would only make the pass run again."""
+    try:
+        await _join(uow, activity, wamids, now)
+    except UpstreamUnavailable as exc:
+        _log.warning("statuses stored ahead of their message not joined", error=str(exc)[:200])
+
+
+async def _join(
+    uow: UnitOfWork, activity: ActivityPublisher, wamids: Collection[str], now: datetime
+) -> None:
+    async with uow:
+        known = await uow.messages.lock_many_by_message_ids(wamids)
+        reports: list[DeliveryReport] = []
+        for wamid in sorted(known):
+            message = known[wamid]
+            # Linked by nobody else first (the worker may have): whoever links them applies
+            # them, once.
+            if message.id is not None and await uow.delivery_reports.link(wamid, message.id):
+                reports += await uow.delivery_reports.for_message(wamid)
+        if not reports:
+            return
+        moves = await apply_statuses(uow, reports, known, {}, now)
+        await uow.commit()
+    await tell(uow, activity, moves, now)
+
+
+def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> bool:
+    """Whether the template's status may still change its conversation: a root is never unset
+    and no state goes back to ``pending``, so most ticks need no compare-and-set."""
+    if conversation is None:
+        return True
+    rooting = conversation.root_message_id is None and message.message_id is not None
+    return rooting or conversation.follows_template(message.status)
+
+
+def _activity_events(moves: Moves) -> list[ActivityEvent]:
+    """One timeline event per status that moved a message (``sent`` ... ``failed``)."""
+    events: list[ActivityEvent] = []
+    for report in moves.moved:
+        message = moves.changed[report.message_id]
+        outcome = _OUTCOME.get(report.status)
+        if outcome is None:
+            continue
+        conversation = moves.conversations.get(message.conversation_id)
+        events.append(
+            ActivityEvent(
+                account_id=conversation.account_id if conversation else None,
+                shipment_id=conversation.shipment_id if conversation else None,
+                reason=conversation.reason.value if conversation else None,
+                outcome=outcome,
+                kind=ActivityKind.STATUS,
+                message_id=report.message_id,
+                conversation_id=message.conversation_id,
+                error_code=report.error_code,
+                error_title=report.error_title,
+                occurred_at=report.external_timestamp,
+            )
+        )
+    return events
