@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+import uvloop
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
@@ -309,6 +310,10 @@ def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
         required=config.worker_metrics_port_required,
         variable="WA_WORKER_METRICS_PORT",
         label=config.meta_label(),
+        # libuv's loop, as the pump's and `serve`'s: the worker's time is socket reads and
+        # writes to the broker, MariaDB, Redis and Meta (BENCHMARKS.md, "Stop 14: the worker on
+        # uvloop").
+        loop_factory=uvloop.new_event_loop,
     )
 
 
