@@ -115,8 +115,9 @@ async def test_one_number_never_gets_more_than_the_rate(backend: Backend) -> Non
 
     assert_paced(stamps, started, RATE, limiter.burst)
     # Paced, 3N take three seconds less one slot; waiting much longer than that would waste
-    # throughput (the bound is loose: a busy machine lets sends go late).
-    assert stamps[-1] - started < 3 + 1.5
+    # throughput (the bound is loose: a busy machine lets sends go late; a limiter that held
+    # each send twice as long would take six).
+    assert stamps[-1] - started < 3 + 2.5
 
 
 async def test_a_second_number_is_not_slowed_by_the_first(backend: Backend) -> None:
@@ -124,13 +125,14 @@ async def test_a_second_number_is_not_slowed_by_the_first(backend: Backend) -> N
     await warm(limiter)
     busy, quiet = sender_number(), sender_number()
     started = time.monotonic()
-    backlog = asyncio.create_task(acquire_all([limiter], busy, 2 * RATE))
-    await asyncio.sleep(0)  # the busy number's sends have booked the next two seconds
+    backlog = asyncio.create_task(acquire_all([limiter], busy, 4 * RATE))
+    await asyncio.sleep(0)  # the busy number's sends have booked the next four seconds
 
     quiet_started = time.monotonic()
     await limiter.acquire(quiet)
-    # Long before the busy number's backlog is through, two seconds after it started.
-    assert time.monotonic() - quiet_started < 0.9
+    # Long before the busy number's backlog is through, four seconds after it started (the
+    # bound is loose: a busy machine lets sends go late).
+    assert time.monotonic() - quiet_started < 2
     assert not backlog.done()
 
     await backlog
@@ -172,7 +174,7 @@ async def test_slots_booked_together_keep_the_rate_with_other_senders(backend: B
     assert len(stamps) == 3 * RATE
     assert_paced(sorted(stamps), started, RATE, batch_worker.burst)
     # Paced together, 3N take three seconds less one slot (a loose bound, as above).
-    assert max(stamps) - started < 3 + 1.5
+    assert max(stamps) - started < 3 + 2.5
 
 
 @pytest.mark.redis
