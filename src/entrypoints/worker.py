@@ -311,8 +311,8 @@ def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
         variable="WA_WORKER_METRICS_PORT",
         label=config.meta_label(),
         # libuv's loop, as the pump's and `serve`'s: the worker's time is socket reads and
-        # writes to the broker, MariaDB, Redis and Meta (BENCHMARKS.md, "Stop 14: the worker on
-        # uvloop").
+        # writes to the broker, MariaDB, Redis and Meta (BENCHMARKS.md, "Stop 14: the whole
+        # stop on a quiet box").
         loop_factory=uvloop.new_event_loop,
     )
 
