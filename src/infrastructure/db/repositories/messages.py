@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,6 +111,40 @@ _WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
 _MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS_LOCKED = _BY_WAMIDS.with_for_update()  # nothing on SQLite (one writer at a time)
+# The status pass's read: the columns of a message but the request body, which no status
+# reads or writes; in ``_outgoing_for_statuses``'s order.
+_STATUS_COLUMNS = tuple(
+    _out.c[name]
+    for name in (
+        "id",
+        "conversation_id",
+        "kind",
+        "client_ref",
+        "shipment_status_log_id",
+        "whatsappSenderConnectionId",
+        "customer_phone",
+        "business_phone",
+        "wa_template_id",
+        "root_message_id",
+        "message_id",
+        "status",
+        "error_code",
+        "error_title",
+        "external_updated_at",
+        "resent_at",
+        "created_at",
+        "updated_at",
+    )
+)
+_FOR_STATUSES = select(*_STATUS_COLUMNS).where(
+    _out.c.message_id.in_(bindparam("wamids", expanding=True))
+)
+#: Wamids per read of ``get_many_for_statuses`` on MariaDB; fewer are padded up to a power of
+#: two (the last one repeated), at least ``_READ_MIN``: a handful of prepared statements.
+_READ_ROWS = 256
+_READ_MIN = 16
+_STATUS_OF = {s.value: s for s in MessageStatus}
+_KIND_OF = {k.value: k for k in MessageKind}
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
 _ADVANCE = (
@@ -269,6 +303,81 @@ def _advance_batches(
         yield part, 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, >= 2
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_for_statuses(dialect: Dialect, rows: int) -> str:
+    """``_FOR_STATUSES`` for ``rows`` wamids, compiled once per size for MariaDB."""
+    wamids = [bindparam(f"wamid_{i}", type_=_out.c.message_id.type) for i in range(rows)]
+    return str(
+        select(*_STATUS_COLUMNS).where(_out.c.message_id.in_(wamids)).compile(dialect=dialect)
+    )
+
+
+def _read_batches(message_ids: list[str]) -> Iterator[tuple[list[str], int]]:
+    """(wamids, their statement's size) for at most ``_READ_ROWS`` wamids at a time."""
+    for start in range(0, len(message_ids), _READ_ROWS):
+        part = message_ids[start : start + _READ_ROWS]
+        yield part, max(_READ_MIN, 1 << (len(part) - 1).bit_length())
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """What ``UtcDateTime`` returns: aware UTC."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
+    """A row of ``_STATUS_COLUMNS``, as the driver returns it (the column types' conversions
+    done here: aware UTC times stay as they are) or SQLAlchemy; no request body (``payload``
+    is "")."""
+    (
+        id_,
+        conversation_id,
+        kind,
+        client_ref,
+        status_log_id,
+        sender_connection_id,
+        customer_phone,
+        business_phone,
+        template_id,
+        root_message_id,
+        message_id,
+        status,
+        error_code,
+        error_title,
+        external_updated_at,
+        resent_at,
+        created_at,
+        updated_at,
+    ) = row
+    return OutgoingMessage(
+        id=id_,
+        conversation_id=conversation_id,
+        kind=_KIND_OF.get(kind) or MessageKind(kind),
+        client_ref=client_ref,
+        status_log_id=status_log_id,
+        sender_connection_id=sender_connection_id,
+        customer_phone=customer_phone,
+        business_phone=business_phone,
+        template_id=template_id,
+        root_message_id=root_message_id,
+        message_id=message_id,
+        status=_STATUS_OF.get(status) or MessageStatus(status),
+        error_code=error_code,
+        error_title=error_title,
+        external_updated_at=_utc(external_updated_at),
+        resent_at=_utc(resent_at),
+        created_at=created_at.replace(tzinfo=UTC),
+        updated_at=updated_at.replace(tzinfo=UTC),
+    )
+
+
+def _by_wamid(rows: Iterable[Sequence[Any]]) -> dict[str, OutgoingMessage]:
+    found: dict[str, OutgoingMessage] = {}
+    for message in map(_outgoing_for_statuses, rows):
+        assert message.message_id is not None  # found by it
+        found[message.message_id] = message
+    return found
+
+
 class SqlOutgoingMessageRepository(SqlRepository):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
         new_id = await self._insert_unique(_INSERT_OUTGOING, _outgoing_values(message))
@@ -313,6 +422,23 @@ class SqlOutgoingMessageRepository(SqlRepository):
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]:
         return await self._by_wamids(_BY_WAMIDS_LOCKED, sorted(message_ids))
+
+    async def get_many_for_statuses(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        if not message_ids:
+            return {}
+        if self._conn.dialect.name != "mysql":
+            return _by_wamid(await self._conn.execute(_FOR_STATUSES, {"wamids": list(message_ids)}))
+        # MariaDB: prepared, the rows read as the driver returns them (no SQLAlchemy result
+        # processing: most of the read's cost), like the compare-and-set below.
+        found: dict[str, OutgoingMessage] = {}
+        async with binary_protocol(self._conn):
+            for part, size in _read_batches(list(message_ids)):
+                params = (*part, *[part[-1]] * (size - len(part)))
+                sql = _compiled_for_statuses(self._conn.dialect, size)
+                found.update(_by_wamid(await self._conn.exec_driver_sql(sql, params)))
+        return found
 
     async def _by_wamids(
         self, statement: Select[Any], message_ids: Collection[str]
