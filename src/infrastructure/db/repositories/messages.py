@@ -37,7 +37,7 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
-from infrastructure.db.bulk import binary_protocol, bulk_insert
+from infrastructure.db.bulk import binary_protocol, bulk_insert, select_in
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
@@ -139,10 +139,6 @@ _STATUS_COLUMNS = tuple(
 _FOR_STATUSES = select(*_STATUS_COLUMNS).where(
     _out.c.message_id.in_(bindparam("wamids", expanding=True))
 )
-#: Wamids per read of ``get_many_for_statuses`` on MariaDB; fewer are padded up to a power of
-#: two (the last one repeated), at least ``_READ_MIN``: a handful of prepared statements.
-_READ_ROWS = 256
-_READ_MIN = 16
 _STATUS_OF = {s.value: s for s in MessageStatus}
 _KIND_OF = {k.value: k for k in MessageKind}
 _UNKNOWN = MessageStatus.UNKNOWN.value
@@ -303,22 +299,6 @@ def _advance_batches(
         yield part, 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, >= 2
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled_for_statuses(dialect: Dialect, rows: int) -> str:
-    """``_FOR_STATUSES`` for ``rows`` wamids, compiled once per size for MariaDB."""
-    wamids = [bindparam(f"wamid_{i}", type_=_out.c.message_id.type) for i in range(rows)]
-    return str(
-        select(*_STATUS_COLUMNS).where(_out.c.message_id.in_(wamids)).compile(dialect=dialect)
-    )
-
-
-def _read_batches(message_ids: list[str]) -> Iterator[tuple[list[str], int]]:
-    """(wamids, their statement's size) for at most ``_READ_ROWS`` wamids at a time."""
-    for start in range(0, len(message_ids), _READ_ROWS):
-        part = message_ids[start : start + _READ_ROWS]
-        yield part, max(_READ_MIN, 1 << (len(part) - 1).bit_length())
-
-
 def _utc(value: datetime | None) -> datetime | None:
     """What ``UtcDateTime`` returns: aware UTC."""
     return None if value is None else value.replace(tzinfo=UTC)
@@ -428,17 +408,12 @@ class SqlOutgoingMessageRepository(SqlRepository):
     ) -> dict[str, OutgoingMessage]:
         if not message_ids:
             return {}
-        if self._conn.dialect.name != "mysql":
-            return _by_wamid(await self._conn.execute(_FOR_STATUSES, {"wamids": list(message_ids)}))
         # MariaDB: prepared, the rows read as the driver returns them (no SQLAlchemy result
         # processing: most of the read's cost), like the compare-and-set below.
-        found: dict[str, OutgoingMessage] = {}
-        async with binary_protocol(self._conn):
-            for part, size in _read_batches(list(message_ids)):
-                params = (*part, *[part[-1]] * (size - len(part)))
-                sql = _compiled_for_statuses(self._conn.dialect, size)
-                found.update(_by_wamid(await self._conn.exec_driver_sql(sql, params)))
-        return found
+        rows = await select_in(self._conn, _STATUS_COLUMNS, _out.c.message_id, list(message_ids))
+        if rows is None:
+            rows = list(await self._conn.execute(_FOR_STATUSES, {"wamids": list(message_ids)}))
+        return _by_wamid(rows)
 
     async def _by_wamids(
         self, statement: Select[Any], message_ids: Collection[str]
