@@ -350,7 +350,7 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
     )
 
 
-def _by_wamid(rows: Iterable[Sequence[Any]]) -> dict[str, OutgoingMessage]:
+def _keyed_by_wamid(rows: Iterable[Sequence[Any]]) -> dict[str, OutgoingMessage]:
     found: dict[str, OutgoingMessage] = {}
     for message in map(_outgoing_for_statuses, rows):
         assert message.message_id is not None  # found by it
@@ -413,7 +413,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         rows = await select_in(self._conn, _STATUS_COLUMNS, _out.c.message_id, list(message_ids))
         if rows is None:
             rows = list(await self._conn.execute(_FOR_STATUSES, {"wamids": list(message_ids)}))
-        return _by_wamid(rows)
+        return _keyed_by_wamid(rows)
 
     async def _by_wamids(
         self, statement: Select[Any], message_ids: Collection[str]
