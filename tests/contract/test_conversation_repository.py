@@ -282,3 +282,31 @@ async def test_search_filters_by_what_the_shopper_chose(uow_factory: UowFactory)
     assert await found("reschedule") == {cancelled.id, rescheduled.id}
     assert await found(NO_ANSWER) == {silent.id}
     assert await found("update_phone") == set()
+
+
+async def test_conversations_are_read_in_bulk_past_one_statement(uow_factory: UowFactory) -> None:
+    """MariaDB reads them 256 ids at a time: more than that, every column as stored (times
+    aware UTC with their microseconds, states, roots, user ids)."""
+    later = T0 + timedelta(days=1, microseconds=250)
+    async with uow_factory() as uow:
+        stored = [
+            await uow.conversations.add(
+                ConversationFactory.build(
+                    state=ConversationState.OPEN if i % 2 else ConversationState.PENDING,
+                    root_message_id=f"wamid.conv-{new_id()}" if i % 2 else None,
+                    last_customer_message_at=later if i % 3 == 0 else None,
+                    nudged_at=later if i % 4 == 0 else None,
+                    customer_user_id=f"IN.{i}" if i % 5 == 0 else None,
+                    customer_name="Café ✅",
+                )
+            )
+            for i in range(260)
+        ]
+        await uow.commit()
+    ids = [c.id for c in stored if c is not None and c.id is not None]
+    async with uow_factory() as uow:
+        many = await uow.conversations.get_many([*ids, 10**15])
+        few = await uow.conversations.get_many([ids[3]])
+    assert len(ids) == 260
+    assert many == {c.id: c for c in stored if c is not None}
+    assert few == {ids[3]: stored[3]}

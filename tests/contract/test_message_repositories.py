@@ -405,3 +405,41 @@ async def test_many_statuses_written_together_match_one_by_one(uow_factory: UowF
         assert row.id == m.id
         assert row.status is (MessageStatus.READ if i < 130 else MessageStatus.DELIVERED)
         assert row.external_updated_at == later
+
+
+async def test_the_status_pass_reads_its_messages_without_their_request_body(
+    uow_factory: UowFactory,
+) -> None:
+    """More wamids than one statement holds (MariaDB reads them 256 at a time), every
+    column the pass works with as stored (times aware UTC, errors, a resend, kinds), no
+    request body; a wamid of no message is no key."""
+    later = T0 + timedelta(minutes=3, microseconds=250)
+    async with uow_factory() as uow:
+        stored = [
+            await uow.messages.add(
+                OutgoingMessageFactory.build(
+                    message_id=f"wamid.pass-{new_id()}",
+                    payload='{"to": "+917891971009", "body": "Reattempt ✅"}',
+                    kind=MessageKind.TEMPLATE if i % 2 else MessageKind.TEXT,
+                    template_id=7 if i % 2 else None,
+                    root_message_id=None if i % 2 else f"wamid.root-{i}",
+                    status=MessageStatus.FAILED if i % 5 == 0 else MessageStatus.DELIVERED,
+                    error_code=131026 if i % 5 == 0 else None,
+                    error_title="Message undeliverable" if i % 5 == 0 else None,
+                    external_updated_at=later if i % 3 else None,
+                    resent_at=later if i % 7 == 0 else None,
+                    updated_at=later,
+                )
+            )
+            for i in range(260)
+        ]
+        await uow.commit()
+    wamids = {m.message_id or "" for m in stored}
+    async with uow_factory() as uow:
+        found = await uow.messages.get_many_for_statuses([*wamids, "wamid.none"])
+        few = await uow.messages.get_many_for_statuses([stored[3].message_id or "", "wamid.x"])
+        nothing = await uow.messages.get_many_for_statuses([])
+    assert found == {m.message_id: dataclasses.replace(m, payload="") for m in stored}
+    assert few == {stored[3].message_id: dataclasses.replace(stored[3], payload="")}
+    assert nothing == {}
+    assert found[stored[1].message_id or ""].updated_at.tzinfo is not None

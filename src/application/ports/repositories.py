@@ -164,6 +164,12 @@ class OutgoingMessageRepository(Protocol):
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]: ...
 
+    async def get_many_for_statuses(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        """``get_many_by_message_ids`` without the request body (``payload`` is ""): the
+        status pass's read, which neither reads nor writes it (never given to ``update``)."""
+
     async def lock_many_by_message_ids(
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]:

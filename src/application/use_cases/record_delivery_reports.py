@@ -29,7 +29,7 @@ class RecordDeliveryReports:
             return 0
         now = self._clock.now()
         async with self._uow as uow:
-            known = await uow.messages.get_many_by_message_ids({u.message_id for u in updates})
+            known = await uow.messages.get_many_for_statuses({u.message_id for u in updates})
             changed: dict[str, OutgoingMessage] = {}
             for update in updates:
                 if update.message_id not in known and update.client_ref:

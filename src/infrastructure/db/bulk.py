@@ -7,6 +7,8 @@ their binary form instead: asyncmy does so when the connection keeps prepared st
 ``stmt_cache_size``), and then sends an ``executemany`` as one MariaDB bulk command
 (``COM_STMT_BULK_EXECUTE``). ``binary_protocol`` switches the statement cache on for the
 statements inside it only (the bulk inserts, the webhook bodies, the statuses' compare-and-set):
+``select_in`` reads rows by key the same way, the rows as the driver returns them (no
+SQLAlchemy result processing: the status pass's reads of its messages and conversations);
 every other statement of the service stays on the text protocol, where a NULL parameter cannot
 upset MariaDB's collation rules (BENCHMARKS.md, "Stop 13: statuses": error 1267 against the
 ``ascii_bin`` wamid columns; a statement put inside casts its parameters' side to the column).
@@ -24,15 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Table, insert
+from sqlalchemy import Column, DateTime, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infrastructure.db.types import UtcDateTime
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
-#: the compare-and-set's seven sizes, 2 to 128 rows).
-_STATEMENTS = 32
+#: the compare-and-set's seven sizes, 2 to 128 rows; ``select_in``'s five sizes per read).
+_STATEMENTS = 48
+#: Keys per statement of ``select_in``; fewer are padded up to a power of two (the last key
+#: repeated), at least ``_READ_MIN``: a handful of prepared statements per read.
+READ_ROWS = 256
+_READ_MIN = 16
 #: A bulk command is one packet that must stay under ``max_allowed_packet`` (16 MB by
 #: default on MariaDB 10.11): rows are sent in parts of at most this many bytes of text.
 PART_BYTES = 4 * 1024 * 1024
@@ -152,3 +158,32 @@ async def bulk_insert(
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
             await conn.exec_driver_sql(shape.statement, part)
     return True
+
+
+@functools.lru_cache(maxsize=32)
+def _select_in(
+    dialect: Dialect, columns: tuple[Column[Any], ...], key: Column[Any], size: int
+) -> str:
+    keys = [bindparam(f"key_{i}", type_=key.type) for i in range(size)]
+    return str(select(*columns).where(key.in_(keys)).compile(dialect=dialect))
+
+
+async def select_in(
+    conn: AsyncConnection, columns: tuple[Column[Any], ...], key: Column[Any], values: Sequence[Any]
+) -> list[Sequence[Any]] | None:
+    """The rows of ``columns`` whose ``key`` is one of ``values`` (not empty), as the driver
+    returns them (times naive, strings as strings: the column types' conversions are the
+    caller's), read as prepared statements; ``None``, with nothing read, when the connection
+    cannot (the caller then reads them its own way)."""
+    if await _driver(conn) is None:
+        return None
+    rows: list[Sequence[Any]] = []
+    async with binary_protocol(conn):
+        for start in range(0, len(values), READ_ROWS):
+            part = values[start : start + READ_ROWS]
+            size = max(_READ_MIN, 1 << (len(part) - 1).bit_length())
+            sql = _select_in(conn.dialect, columns, key, size)
+            # SQLAlchemy's execution still (its errors, events and invalidation as usual).
+            result = await conn.exec_driver_sql(sql, (*part, *[part[-1]] * (size - len(part))))
+            rows += result.all()
+    return rows

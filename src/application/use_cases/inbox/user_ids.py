@@ -20,7 +20,7 @@ async def remember_user_ids(uow: UnitOfWork, statuses: Sequence[StatusUpdate]) -
         return
     try:
         async with uow:
-            ours = await uow.messages.get_many_by_message_ids({s.message_id for s in statuses})
+            ours = await uow.messages.get_many_for_statuses({s.message_id for s in statuses})
             for status in statuses:
                 message = ours.get(status.message_id)
                 if message is not None and status.recipient_user_id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, update
@@ -13,10 +13,12 @@ from application.ports.repositories import ConversationQuery, NotedMove
 from domain.conversation import Conversation, ConversationState
 from domain.outcomes import NO_ANSWER
 from domain.reasons import FdrReason
+from infrastructure.db.bulk import select_in
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
+from infrastructure.db.types import UtcDateTime
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -92,6 +94,20 @@ def _values(c: Conversation) -> dict[str, Any]:
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }
+
+
+_COLUMNS = tuple(t.c)
+_KEYS = tuple(c.key for c in _COLUMNS)
+_TIMES = tuple(c.key for c in _COLUMNS if isinstance(c.type, UtcDateTime))
+
+
+def _driver_row(raw: Sequence[Any]) -> dict[str, Any]:
+    """A row as the driver returns it, as ``UtcDateTime`` returns it (times aware UTC)."""
+    row = dict(zip(_KEYS, raw, strict=True))
+    for key in _TIMES:
+        if row[key] is not None:
+            row[key] = row[key].replace(tzinfo=UTC)
+    return row
 
 
 def conversation_from_row(row: Mapping[Any, Any]) -> Conversation:
@@ -223,6 +239,10 @@ class SqlConversationRepository(SqlRepository):
     async def get_many(self, conversation_ids: Collection[int]) -> dict[int, Conversation]:
         if not conversation_ids:
             return {}
+        # MariaDB (every status pass): prepared, read as the driver returns the rows.
+        raw = await select_in(self._conn, _COLUMNS, t.c.id, list(conversation_ids))
+        if raw is not None:
+            return {r[0]: conversation_from_row(_driver_row(r)) for r in raw}
         rows = await self._conn.execute(select(t).where(t.c.id.in_(list(conversation_ids))))
         return {r["id"]: conversation_from_row(r) for r in rows.mappings()}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +37,7 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
-from infrastructure.db.bulk import binary_protocol, bulk_insert
+from infrastructure.db.bulk import binary_protocol, bulk_insert, select_in
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
@@ -111,6 +111,36 @@ _WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
 _MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS_LOCKED = _BY_WAMIDS.with_for_update()  # nothing on SQLite (one writer at a time)
+# The status pass's read: the columns of a message but the request body, which no status
+# reads or writes; in ``_outgoing_for_statuses``'s order.
+_STATUS_COLUMNS = tuple(
+    _out.c[name]
+    for name in (
+        "id",
+        "conversation_id",
+        "kind",
+        "client_ref",
+        "shipment_status_log_id",
+        "whatsappSenderConnectionId",
+        "customer_phone",
+        "business_phone",
+        "wa_template_id",
+        "root_message_id",
+        "message_id",
+        "status",
+        "error_code",
+        "error_title",
+        "external_updated_at",
+        "resent_at",
+        "created_at",
+        "updated_at",
+    )
+)
+_FOR_STATUSES = select(*_STATUS_COLUMNS).where(
+    _out.c.message_id.in_(bindparam("wamids", expanding=True))
+)
+_STATUS_OF = {s.value: s for s in MessageStatus}
+_KIND_OF = {k.value: k for k in MessageKind}
 _UNKNOWN = MessageStatus.UNKNOWN.value
 # The compare-and-set of a status (docs/sending.md), built once like the statements above.
 _ADVANCE = (
@@ -269,6 +299,65 @@ def _advance_batches(
         yield part, 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, >= 2
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """What ``UtcDateTime`` returns: aware UTC."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
+    """A row of ``_STATUS_COLUMNS``, as the driver returns it (the column types' conversions
+    done here: aware UTC times stay as they are) or SQLAlchemy; no request body (``payload``
+    is "")."""
+    (
+        id_,
+        conversation_id,
+        kind,
+        client_ref,
+        status_log_id,
+        sender_connection_id,
+        customer_phone,
+        business_phone,
+        template_id,
+        root_message_id,
+        message_id,
+        status,
+        error_code,
+        error_title,
+        external_updated_at,
+        resent_at,
+        created_at,
+        updated_at,
+    ) = row
+    return OutgoingMessage(
+        id=id_,
+        conversation_id=conversation_id,
+        kind=_KIND_OF.get(kind) or MessageKind(kind),
+        client_ref=client_ref,
+        status_log_id=status_log_id,
+        sender_connection_id=sender_connection_id,
+        customer_phone=customer_phone,
+        business_phone=business_phone,
+        template_id=template_id,
+        root_message_id=root_message_id,
+        message_id=message_id,
+        status=_STATUS_OF.get(status) or MessageStatus(status),
+        error_code=error_code,
+        error_title=error_title,
+        external_updated_at=_utc(external_updated_at),
+        resent_at=_utc(resent_at),
+        created_at=created_at.replace(tzinfo=UTC),
+        updated_at=updated_at.replace(tzinfo=UTC),
+    )
+
+
+def _keyed_by_wamid(rows: Iterable[Sequence[Any]]) -> dict[str, OutgoingMessage]:
+    found: dict[str, OutgoingMessage] = {}
+    for message in map(_outgoing_for_statuses, rows):
+        assert message.message_id is not None  # found by it
+        found[message.message_id] = message
+    return found
+
+
 class SqlOutgoingMessageRepository(SqlRepository):
     async def add(self, message: OutgoingMessage) -> OutgoingMessage:
         new_id = await self._insert_unique(_INSERT_OUTGOING, _outgoing_values(message))
@@ -313,6 +402,18 @@ class SqlOutgoingMessageRepository(SqlRepository):
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]:
         return await self._by_wamids(_BY_WAMIDS_LOCKED, sorted(message_ids))
+
+    async def get_many_for_statuses(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        if not message_ids:
+            return {}
+        # MariaDB: prepared, the rows read as the driver returns them (no SQLAlchemy result
+        # processing: most of the read's cost), like the compare-and-set below.
+        rows = await select_in(self._conn, _STATUS_COLUMNS, _out.c.message_id, list(message_ids))
+        if rows is None:
+            rows = list(await self._conn.execute(_FOR_STATUSES, {"wamids": list(message_ids)}))
+        return _keyed_by_wamid(rows)
 
     async def _by_wamids(
         self, statement: Select[Any], message_ids: Collection[str]
