@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.services import SettingsReader
 from domain.errors import UpstreamUnavailable
+from domain.quiet_hours import NO_QUIET_HOURS
 from domain.settings import ChannelSetting
 from infrastructure.cache.client import redis_client
 from infrastructure.cache.redis import RedisSettingsCache
@@ -134,8 +135,11 @@ async def test_with_redis_frozen_the_service_is_ready_degraded_and_follows_the_p
 ) -> None:
     account = new_id()
     await _save(mysql_engine, ChannelSetting(account_id=account, whatsapp_enabled=True))
-    config = Config(  # Meta's sandbox
-        database_url=mysql_url, redis_url=redis_server.url, auth_jwt_secret=SECRET
+    config = Config(  # Meta's sandbox; on the real clock at any hour, so no quiet hours
+        database_url=mysql_url,
+        redis_url=redis_server.url,
+        auth_jwt_secret=SECRET,
+        quiet_hours=NO_QUIET_HOURS,
     )
     before, after = fdr_event(account_id=account), fdr_event(account_id=account)
     async with http_client(config) as client:
