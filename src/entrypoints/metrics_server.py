@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
+import uvloop
 
 _log = structlog.get_logger("metrics")
 
@@ -53,11 +54,13 @@ def run_with_metrics(
     required: bool,
     variable: str,
     label: str,
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> int:
-    """``main()`` in an event loop of its own (made by ``loop_factory``, asyncio's by
-    default), with the metrics served meanwhile; 2 (after one line on stderr) when the port
-    set cannot be served. ``label`` is logged once it can."""
+    """``main()`` in an event loop of its own, with the metrics served meanwhile; 2 (after
+    one line on stderr) when the port set cannot be served. ``label`` is logged once it can.
+
+    The loop is libuv's (uvloop), as `serve`'s under uvicorn: these processes spend their time
+    on socket reads and writes (MariaDB, the broker, Redis, Meta), which cost less CPU there
+    than on asyncio's own loop (BENCHMARKS.md, "Stop 14: single POSTs")."""
     try:
         stop_metrics = start_metrics(process, port, required=required, variable=variable)
     except MetricsPortError as exc:
@@ -65,7 +68,7 @@ def run_with_metrics(
         return 2
     structlog.get_logger(process).info(label)
     try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(main())
     finally:
         stop_metrics()

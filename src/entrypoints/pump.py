@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-import uvloop
 from dishka import AsyncContainer
 
 from entrypoints.background import WebhookPump
@@ -34,9 +33,6 @@ def run_pump(config: Config, containers: Callable[[], AsyncContainer]) -> int:
         required=config.pump_metrics_port_required,
         variable="WA_PUMP_METRICS_PORT",
         label=config.meta_label(),
-        # libuv's loop, as `serve`'s (uvicorn's): its socket reads and writes to MariaDB and
-        # the broker cost less CPU than asyncio's own (BENCHMARKS.md, "Stop 14: single POSTs").
-        loop_factory=uvloop.new_event_loop,
     )
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-import uvloop
 from dishka import AsyncContainer
 
 from application.ports.collaborators import EventSource, OutcomeEventSource, ReceivedEvent
@@ -310,10 +309,6 @@ def run_worker(config: Config, containers: Callable[[], AsyncContainer]) -> int:
         required=config.worker_metrics_port_required,
         variable="WA_WORKER_METRICS_PORT",
         label=config.meta_label(),
-        # libuv's loop, as the pump's and `serve`'s: the worker's time is socket reads and
-        # writes to the broker, MariaDB, Redis and Meta (BENCHMARKS.md, "Stop 14: the whole
-        # stop on a quiet box").
-        loop_factory=uvloop.new_event_loop,
     )
 
 
