@@ -20,6 +20,8 @@ from datetime import timedelta
 from typing import Self
 
 import pytest
+import structlog
+import structlog.testing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,7 +40,7 @@ from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation, ConversationState
-from domain.errors import SendOutcomeUnknown
+from domain.errors import SendOutcomeUnknown, UpstreamUnavailable
 from domain.failed_delivery import FailedDelivery
 from domain.messages import Content, OutgoingMessage, SendReceipt
 from domain.records import FdrEventRecord
@@ -604,6 +606,52 @@ async def test_wamid_only_statuses_committed_inside_a_batchs_commit_move_its_mes
         _, template = await world.state(fdr)
         assert template.status is MessageStatus.DELIVERED
         assert await _linked(world, template) == {template.id}
+
+
+class LookDownUnitOfWork(SqlUnitOfWork):
+    """The database gone at the status pass's look after its commit (the locking read)."""
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+
+        async def down(message_ids: Collection[str]) -> dict[str, OutgoingMessage]:
+            raise UpstreamUnavailable("database: lost connection")
+
+        self.messages.lock_many_by_message_ids = down  # type: ignore[method-assign]
+        return self
+
+
+async def test_a_status_pass_whose_look_after_its_commit_fails_keeps_its_statuses(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """The pass's second look is best effort: the database failing there is logged, the pass
+    ends normally, and the statuses it stored stay stored, for the worker's own look to link
+    when it records the send."""
+    world = _world(lambda: LookDownUnitOfWork(mysql_engine))
+    fdr = await world.fdr()
+    passes: list[int] = []
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        # Before the worker stores the wamid: the pass finds no message and stores unlinked.
+        updates = [
+            StatusUpdate(
+                message_id=wamid,
+                status=MessageStatus(status),
+                timestamp=world.clock.now() + timedelta(seconds=rank),
+            )
+            for rank, status in enumerate(("sent", "delivered", "read"))
+        ]
+        reports = RecordDeliveryReports(world.uow(), world.activity, world.clock)
+        passes.append(await reports(updates))
+
+    world.meta.when_accepted = accepted
+    with structlog.testing.capture_logs() as logs:
+        result = await world.notify()(fdr)
+
+    assert passes == [3]
+    assert "statuses stored ahead of their message not joined" in [e["event"] for e in logs]
+    await _read_and_linked(world, fdr, result)
+    await leave_no_unknown_send(mysql_engine)
 
 
 # --- 10: every acknowledged event has its outcome row --------------------------------------
