@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
+from application.isolation import isolated
 from application.ports.shipment_events import (
     DecodedEvent,
     IntakeMetrics,
@@ -83,7 +84,7 @@ class ShipmentEventIntake:
             if isinstance(event, FailedDelivery):
                 fdrs.append((index, event))
             else:
-                results[index] = await _caught(self._other(event, data, message_id))
+                results[index] = await isolated(self._other(event, data, message_id))
         if fdrs:
             firsts = await self._first_attempts([fdr for _, fdr in fdrs])
             try:
@@ -152,10 +153,8 @@ class ShipmentEventIntake:
         """Each failed attempt recorded as the outcome of the attempt before it, if any."""
         if not fdrs:
             return []
-        try:
-            return await self._outcomes.many([_as_shipment_event(fdr) for fdr in fdrs])
-        except Exception as exc:
-            return [exc] * len(fdrs)
+        # ``many`` returns each event's error, never raises (RecordShipmentOutcome.many).
+        return await self._outcomes.many([_as_shipment_event(fdr) for fdr in fdrs])
 
     async def _notified(self, fdr: FailedDelivery, notified: Notified) -> IntakeResult:
         # Another failed attempt is also the outcome of the attempt notified before it.
@@ -180,13 +179,6 @@ class ShipmentEventIntake:
 
 #: A place in ``ShipmentEventIntake.many``'s results, filled before they are returned.
 _NOT_YET = IntakeResult(Disposition.RETRY, "not_handled")
-
-
-async def _caught(step: Awaitable[IntakeResult]) -> IntakeResult | Exception:
-    try:
-        return await step
-    except Exception as exc:
-        return exc
 
 
 def _as_shipment_event(fdr: FailedDelivery) -> ShipmentEvent:

@@ -8,9 +8,10 @@ most of the traffic, cost one indexed read and no write.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 
+from application.isolation import isolated
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
@@ -53,7 +54,7 @@ class RecordShipmentOutcome:
             async with self._uow as uow:
                 found = await uow.conversations.for_shipments({e.shipment_id for e in events})
         except Exception:
-            return [await _caught(self(event)) for event in events]
+            return [await isolated(self(event)) for event in events]
         first: dict[int, int] = {}  # per shipment: its earliest attempt's status log id
         for attempt in found:
             known = first.get(attempt.shipment_id, attempt.status_log_id)
@@ -64,7 +65,7 @@ class RecordShipmentOutcome:
             if earliest is None or earliest >= event.status_log_id:
                 results.append(Recorded.IGNORED)
             else:
-                results.append(await _caught(self._record(event)))
+                results.append(await isolated(self._record(event)))
         return results
 
     async def _record(self, event: ShipmentEvent) -> Recorded:
@@ -79,10 +80,3 @@ class RecordShipmentOutcome:
                 return Recorded.DUPLICATE
             await self._judge.derive(uow, event.shipment_id, attempts, now)
         return Recorded.RECORDED
-
-
-async def _caught(step: Awaitable[Recorded]) -> Recorded | Exception:
-    try:
-        return await step
-    except Exception as exc:
-        return exc

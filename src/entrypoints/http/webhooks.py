@@ -131,7 +131,7 @@ class MetaWebhook:
     """The route's handler, one per app."""
 
     def __init__(
-        self, container: AsyncContainer, pump: WebhookPump | None, prometheus: PrometheusConfig
+        self, container: AsyncContainer, pump: WebhookPump, prometheus: PrometheusConfig
     ) -> None:
         self._container = container
         self._pump = pump
@@ -191,8 +191,7 @@ class MetaWebhook:
         # Raises InvalidSignature (401), NotConfigured or UpstreamUnavailable (503), ...:
         # Litestar answers them with the app's exception handlers.
         await self._receive(connection_id, body, signature)
-        if self._pump is not None:
-            self._pump.kick()
+        self._pump.kick()
         await send(_OK_START)
         await send(_OK_BODY)
 

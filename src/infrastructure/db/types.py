@@ -27,6 +27,18 @@ RefId = String(128).with_variant(
 LongBytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
+def as_naive_utc(value: datetime | None) -> datetime | None:
+    """What a UTC column stores: naive UTC (a naive value is taken as UTC already)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def as_aware_utc(value: datetime | None) -> datetime | None:
+    """What a UTC column gives back: aware UTC."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC with microseconds."""
 
@@ -43,9 +55,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return as_naive_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC)
+        return as_aware_utc(value)

@@ -45,17 +45,19 @@ async def record_statuses(
     lanes: ReportRecorders | None = None,
 ) -> None:
     updates = [(body, s) for body in bodies for s in body.parsed.statuses]
-    chunks = by_message(updates)
+    chunks = list(by_message(updates))
     if lanes is None:
-        await _record_chunks(reports, chunks, batch)
+        await _record_chunks(reports, iter(chunks), batch)
     else:
+        shared = iter(chunks)
 
         async def lane() -> None:
             async with lanes() as recorder:
-                await _record_chunks(recorder, chunks, batch)
+                await _record_chunks(recorder, shared, batch)
 
-        # The lanes share one iterator: each takes the next chunk when done with its own.
-        await asyncio.gather(*(lane() for _ in range(STATUS_LANES)))
+        # The lanes share one iterator: each takes the next chunk when done with its own (no
+        # more lanes than chunks: a lane opens a unit of work).
+        await asyncio.gather(*(lane() for _ in range(min(STATUS_LANES, len(chunks)))))
     await remember_user_ids(uow, [s for _, s in updates if s.recipient_user_id])
 
 

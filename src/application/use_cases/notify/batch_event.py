@@ -1,12 +1,11 @@
 """One event of a batch (``notify.batch``): its state through the phases, and its outcome.
 
 An event's outcome, or the error that makes it one to deliver again, is that event's alone
-(``Handled``; ``isolated`` keeps one event's step from failing the batch).
+(``Handled``; ``application.isolation.isolated`` keeps one event's step from failing the batch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from application.use_cases.notify.results import Notified
@@ -34,11 +33,3 @@ class Start:
     content: TemplateMessage | None = None
     mismatch: str = ""
     error: SendError | None = None
-
-
-async def isolated(step: Awaitable[Notified]) -> Handled:
-    """One event's step; its error is that event's (to be delivered again), not the batch's."""
-    try:
-        return await step
-    except Exception as exc:
-        return exc

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import structlog
 
+from application.isolation import isolated
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.notify.batch_event import Handled, Start, isolated
+from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.batch_finish import write_finishes
 from application.use_cases.notify.finished import Finished
 from application.use_cases.notify.recording import OutcomeRecorder

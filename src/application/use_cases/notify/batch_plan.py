@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from application.isolation import isolated
 from application.ports.repositories import UnitOfWork
 from application.services import SenderResolver
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.notify.batch_event import Handled, Start, isolated
+from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.planning import BatchReads, NotificationPlanner
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import Disposition, Notified, event_key

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import structlog
 
+from application.isolation import isolated
 from application.ports.clock import Clock, IdGenerator
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
-from application.use_cases.notify.batch_event import Handled, Start, isolated
+from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.planning import render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.rows import new_conversation, new_template_message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, update
@@ -18,7 +18,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
-from infrastructure.db.types import UtcDateTime
+from infrastructure.db.types import UtcDateTime, as_aware_utc
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -105,8 +105,7 @@ def _driver_row(raw: Sequence[Any]) -> dict[str, Any]:
     """A row as the driver returns it, as ``UtcDateTime`` returns it (times aware UTC)."""
     row = dict(zip(_KEYS, raw, strict=True))
     for key in _TIMES:
-        if row[key] is not None:
-            row[key] = row[key].replace(tzinfo=UTC)
+        row[key] = as_aware_utc(row[key])
     return row
 
 

@@ -43,7 +43,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
-from infrastructure.db.types import WaId
+from infrastructure.db.types import WaId, as_aware_utc, as_naive_utc
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -246,13 +246,6 @@ def _cas_row(m: OutgoingMessage) -> tuple[Any, ...]:
     )
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """What ``UtcDateTime`` binds: naive UTC."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _CompiledAdvance:
     """``_advance_many_statement(rows)`` compiled for MariaDB: its SQL and, for each of its
@@ -282,7 +275,7 @@ def _advance_driver_params(
     values = []
     for m in messages:
         row = _cas_row(m)
-        values.append((*row[:5], *(_naive_utc(t) for t in row[5:])))
+        values.append((*row[:5], *(as_naive_utc(t) for t in row[5:])))
     values += [values[-1]] * (rows - len(values))
     return tuple(values[i][f] for i, f in compiled.plan)
 
@@ -297,11 +290,6 @@ def _advance_batches(
     for start in range(0, len(messages), _ADVANCE_ROWS):
         part = messages[start : start + _ADVANCE_ROWS]
         yield part, 1 << max(len(part) - 1, 1).bit_length()  # the next power of two, >= 2
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """What ``UtcDateTime`` returns: aware UTC."""
-    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
@@ -343,8 +331,8 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
         status=_STATUS_OF.get(status) or MessageStatus(status),
         error_code=error_code,
         error_title=error_title,
-        external_updated_at=_utc(external_updated_at),
-        resent_at=_utc(resent_at),
+        external_updated_at=as_aware_utc(external_updated_at),
+        resent_at=as_aware_utc(resent_at),
         created_at=created_at.replace(tzinfo=UTC),
         updated_at=updated_at.replace(tzinfo=UTC),
     )
