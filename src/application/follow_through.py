@@ -64,7 +64,7 @@ def follow_through_jobs(
 async def cancel_follow_through(uow: UnitOfWork, conversation_id: int, now: datetime) -> None:
     """The shopper wrote: no reminder, no default action (inside ``uow``'s transaction). A
     job claimed at this very moment finds the answer when it looks (``silent_conversation``)."""
-    await uow.jobs.cancel_all((REMINDER, DEFAULT_ACTION), conversation_key(conversation_id), now)
+    await cancel_follow_through_of(uow, [conversation_id], now)
 
 
 async def cancel_follow_through_of(

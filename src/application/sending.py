@@ -178,10 +178,7 @@ async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime)
     wamid = message.message_id
     if wamid is None or not await uow.delivery_reports.unlinked({wamid}):
         return message
-    # Moved by them: written again (a status another writer stored meanwhile stands).
-    if await attach_early_reports(uow, message, now) and not await uow.messages.advance(message):
-        message = await _stored(uow, message.id or 0)
-    return message
+    return await _join_early(uow, message, now)
 
 
 async def store_answers(
@@ -197,14 +194,18 @@ async def store_answers(
     wamids = {m.message_id for m in stored if m.message_id is not None}
     early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
     for index, message in enumerate(stored):
-        if message.message_id not in early:
-            continue
-        # Moved by them: written again (a status another writer stored meanwhile stands).
-        if await attach_early_reports(uow, message, now) and not await uow.messages.advance(
-            message
-        ):
-            stored[index] = await _stored(uow, message.id or 0)
+        if message.message_id in early:
+            stored[index] = await _join_early(uow, message, now)
     return stored
+
+
+async def _join_early(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+    """The statuses that raced ahead of ``message``'s answer joined to it; moved by them, it
+    is written again (a status another writer stored meanwhile stands)."""
+    if await attach_early_reports(uow, message, now) and not await uow.messages.advance(message):
+        assert message.id is not None
+        return await _stored(uow, message.id)
+    return message
 
 
 async def _stored(uow: UnitOfWork, message_id: int) -> OutgoingMessage:

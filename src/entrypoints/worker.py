@@ -108,12 +108,12 @@ class Worker:
                     events_or_room.add(pulling)
                 await asyncio.wait(events_or_room, return_when=asyncio.FIRST_COMPLETED)
                 if pulling is not None and pulling.done():
-                    pulled, pulling = await self._pulled(pulling, stop), None
+                    pulled, pulling = pulling.result(), None
                     if pulled.events:
                         ready.append(pulled)
                         waiting += len(pulled.events)
             if pulling is not None:  # it sees the stop: what it brings is handed back
-                ready.append(await self._pulled(pulling, stop))
+                ready.append(await pulling)
             await self._hand_back(ready)
             if in_flight:
                 await asyncio.wait(in_flight)
@@ -126,18 +126,15 @@ class Worker:
             await self._flush_acks()
 
     async def _pull(self, count: int, stop: asyncio.Event) -> _Pulled:
-        """One pull of up to ``count`` events, triaged (``_triage``)."""
-        batch = await self._receive(count, stop)
-        return _Pulled(*await self._triage(batch))
-
-    async def _pulled(self, pulling: asyncio.Task[_Pulled], stop: asyncio.Event) -> _Pulled:
-        """What a finished pull brought; nothing when the source failed (after a pause)."""
+        """One pull of up to ``count`` events, triaged (``_triage``); nothing when the source
+        failed, after a pause taken here, so that events already pulled start meanwhile."""
         try:
-            return await pulling
+            batch = await self._receive(count, stop)
         except UpstreamUnavailable as exc:
             self._failures.failed("event source unavailable", exc)
             await _sleep_or_stop(stop, 2.0)
             return _Pulled([], None)
+        return _Pulled(*await self._triage(batch))
 
     async def _hand_back(self, ready: deque[_Pulled]) -> None:
         """Events pulled ahead and never started, back to the source for another delivery now

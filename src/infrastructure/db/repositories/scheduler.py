@@ -67,16 +67,6 @@ _INSERT = t.insert()
 _INSERT_MANY = t.insert().returning(t.c.id, t.c.kind, t.c.job_key)
 
 # Every answer cancels its conversation's jobs: built once, executed with parameters.
-_CANCEL_ALL = (
-    update(t)
-    .where(
-        t.c.kind.in_(bindparam("kinds", expanding=True)),
-        t.c.job_key == bindparam("key"),
-        t.c.state == _PENDING,
-    )
-    .values(state=JobState.CANCELLED.value, done_at=bindparam("now"), updated_at=bindparam("now"))
-)
-
 _CANCEL_ALL_MANY = (
     update(t)
     .where(
@@ -172,8 +162,7 @@ class SqlScheduledJobRepository(SqlRepository):
         return bool(result.rowcount)
 
     async def cancel_all(self, kinds: Collection[str], key: str, now: datetime) -> int:
-        params = {"kinds": sorted(kinds), "key": key, "now": now}
-        return int((await self._conn.execute(_CANCEL_ALL, params)).rowcount)
+        return await self.cancel_all_many(kinds, [key], now)
 
     async def cancel_all_many(
         self, kinds: Collection[str], keys: Collection[str], now: datetime
