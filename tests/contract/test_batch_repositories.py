@@ -349,6 +349,23 @@ async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFa
     )
 
 
+async def test_the_first_attempt_of_several_shipments_in_one_read(
+    uow_factory: UowFactory,
+) -> None:
+    shipment, other, never = new_id(), new_id(), new_id()
+    attempts = [
+        ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in (9, 7, 8)
+    ]
+    elsewhere = ConversationFactory.build(shipment_id=other)
+    async with uow_factory() as uow:
+        await uow.conversations.add_many([*attempts, elsewhere])
+        await uow.commit()
+    async with uow_factory() as uow:
+        first = await uow.outcomes.first_attempts([shipment, other, never])
+        assert await uow.outcomes.first_attempts([]) == {}
+    assert first == {shipment: 7, other: elsewhere.status_log_id}
+
+
 async def test_the_reads_of_a_pass_of_answers_each_in_one_read(uow_factory: UowFactory) -> None:
     # ``ReadAhead``: what each answer read alone, for all answers of a pump pass at once.
     shipment, quiet = new_id(), new_id()

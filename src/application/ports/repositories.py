@@ -386,6 +386,10 @@ class ShipmentOutcomeRepository(Protocol):
     async def messaged(self, shipment_ids: Collection[int]) -> set[int]:
         """Those of ``shipment_ids`` that have a conversation (one indexed read for all)."""
 
+    async def first_attempts(self, shipment_ids: Collection[int]) -> dict[int, int]:
+        """Per shipment of ``shipment_ids`` with a conversation, its oldest attempt's status
+        log id (one indexed read for all)."""
+
     async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
         """False when the shipment's event with that ``status_log_id`` is stored already."""
 

@@ -52,13 +52,10 @@ class RecordShipmentOutcome:
         shipment's lock. When that read fails, each event reads its own."""
         try:
             async with self._uow as uow:
-                found = await uow.conversations.for_shipments({e.shipment_id for e in events})
+                # per shipment: its earliest attempt's status log id
+                first = await uow.outcomes.first_attempts({e.shipment_id for e in events})
         except Exception:
             return [await isolated(self(event)) for event in events]
-        first: dict[int, int] = {}  # per shipment: its earliest attempt's status log id
-        for attempt in found:
-            known = first.get(attempt.shipment_id, attempt.status_log_id)
-            first[attempt.shipment_id] = min(known, attempt.status_log_id)
         results: list[Recorded | Exception] = []
         for event in events:
             earliest = first.get(event.shipment_id)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from application.ports.repositories import Attempt
 from domain.outcomes import ShipmentEvent, ShipmentEventKind, ShipmentOutcome, Verdict
@@ -50,6 +50,16 @@ class SqlShipmentOutcomeRepository(SqlRepository):
             select(c.c.shipment_id).where(c.c.shipment_id.in_(list(shipment_ids))).distinct()
         )
         return {r.shipment_id for r in rows}
+
+    async def first_attempts(self, shipment_ids: Collection[int]) -> dict[int, int]:
+        if not shipment_ids:
+            return {}
+        rows = await self._conn.execute(
+            select(c.c.shipment_id, func.min(c.c.shipment_status_log_id))
+            .where(c.c.shipment_id.in_(list(shipment_ids)))
+            .group_by(c.c.shipment_id)
+        )
+        return {int(shipment): int(first) for shipment, first in rows}
 
     async def add_event(self, event: ShipmentEvent, received_at: datetime) -> bool:
         added = await self._execute_unique(
