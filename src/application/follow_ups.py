@@ -5,7 +5,7 @@ The send itself is the one step templates use too (``application.sending``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,16 +35,13 @@ class FollowUpResult:
     message_id: str | None = None
 
 
-#: Writes the caller adds to the transaction that stores Meta's answer (the reply closed).
-Then = Callable[[UnitOfWork], Awaitable[None]]
-
-
 class FollowUpSender:
     """``client_ref`` is derived from what caused the message, so a retry finds the first try.
 
     ``record`` writes the message inside the caller's transaction (an answer records it with
     the conversation's move); ``deliver`` sends it, outside any transaction, and stores Meta's
-    answer with the caller's ``then`` in one transaction; ``send`` is the two in a row.
+    answer in one; ``send`` is the two in a row (an answer's follow-up is sent with ``ask``
+    and its answer stored with the reply closed: ``reply.closing``).
     """
 
     def __init__(
@@ -121,24 +118,17 @@ class FollowUpSender:
         content: FollowUp,
         *,
         context_message_id: str | None = None,
-        then: Then | None = None,
     ) -> FollowUpResult:
-        """Sends a recorded message; Meta's answer and ``then`` in one transaction (``then``
-        alone when another run has the message). Raises ``UpstreamUnavailable`` when Meta
-        refused for now (stored; ``then`` is not run: the caller retries later)."""
+        """Sends a recorded message; Meta's answer stored in a transaction of its own (an
+        answer's is stored with its reply closed, together with others: ``ask``, then
+        ``told``). Raises ``UpstreamUnavailable`` when Meta refused for now (stored)."""
         answer = await self.ask(
             message, conversation, content, context_message_id=context_message_id
         )
         if answer is None:  # another run has it
-            if then is not None:
-                async with self._uow as uow:
-                    await then(uow)
-                    await uow.commit()
             return FollowUpResult(False, "sent before", message.message_id)
-        async with self._uow as uow:  # ``SendStep.close``, with the caller's writes
+        async with self._uow as uow:  # ``SendStep.close``
             stored = await store_answer(uow, answer.message, answer.message.updated_at)
-            if then is not None:
-                await then(uow)
             await uow.commit()
         return await self.told(answer, stored, conversation)
 

@@ -13,6 +13,7 @@ import pytest
 from application.follow_ups import FollowUpSender
 from application.services import SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
+from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.conversation import ConversationState
 from domain.ndr import NdrAction, NdrActionKind
@@ -205,7 +206,9 @@ async def test_answers_begun_together_cut_off_after_meta_follow_up_once_each(
     world.meta.die_after_accepting = True
 
     with pytest.raises(Killed):
-        await answers[0].handle.finish(begun[taps[0].message_id])
+        await answers[0].handle.finish(
+            begun[taps[0].message_id], CloseReplies(world.uow(), world.clock)
+        )
     world.meta.die_after_accepting = False
     assert _follow_ups(world, answers[0]) == 1
     assert not await _closed(world, answers[0])

@@ -19,12 +19,12 @@ from datetime import datetime
 
 import structlog
 
-from application.content_codec import decision_from_json, decision_json
+from application.content_codec import decision_json
 from application.follow_ups import FollowUp, FollowUpResult, FollowUpSender
 from application.opt_outs import OptOutReplies, opt_word_of
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
-from application.ports.repositories import NotedMove, UnitOfWork
+from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions, SenderResolver
 from application.use_cases.reply.acting import ReplyActions
 from application.use_cases.reply.binding import (
@@ -102,7 +102,9 @@ class HandleCustomerReply:
         ``again``: the answer was most likely stored before (its body is retried): the stored
         reply is read first, and its decision stands without deciding again. ``closer``: the
         last transaction shared with the other answers of the pass (``CloseReplies``); ``reads``:
-        what the pass read for it already (``ReadAhead``)."""
+        what the pass read for it already (``ReadAhead``); without, one of its own (a group of
+        one)."""
+        closer = closer or CloseReplies(self._uow, self._clock)
         button_id, payload = button_of(message)
         word = opt_word_of(message, button_id)  # STOP / START (docs/opt-out.md)
         settled: _Settled | None = None
@@ -111,7 +113,7 @@ class HandleCustomerReply:
             stored = await self._store(
                 uow, message, button_id, found, word, again=again, reads=reads
             )
-            decided = _decided(stored.reply)
+            decided = stored.decision
             if found.conversation is not None and decided is not None and decided.action is None:
                 # Nothing to ask of the ESB: moved and recorded with the decision, in this
                 # transaction (docs/webhooks.md, "Answers side by side").
@@ -147,7 +149,7 @@ class HandleCustomerReply:
         if reply.handled_at is not None:
             return ReplyHandled(conversation.id, duplicate=True)
         assert conversation.id is not None
-        decision = decision_from_json(reply.decision) if reply.decision else None
+        decision = stored.decision
         if decision is None:  # an opt-out word: recorded and told in its own transaction
             assert word is not None
             decision = await self._opt_outs(conversation, message, word)
@@ -186,7 +188,7 @@ class HandleCustomerReply:
             await uow.commit()
         return {b.message.message_id: b for b in begun}
 
-    async def finish(self, begun: Begun, closer: CloseReplies | None = None) -> ReplyHandled:
+    async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
         """After ``begin_together``: the answer told, its follow-up sent and closed."""
         conversation = begun.settled.conversation
         button_id = begun.reply.button_id
@@ -226,22 +228,8 @@ class HandleCustomerReply:
         if len(added) < len(plans):
             return []  # stored before: its own decision stands (``ReplyStore``)
         await note_answers(uow, [(p.conversation, p.message) for p in plans], now)
-        moves: list[NotedMove] = []
-        for plan in plans:
-            conversation = plan.conversation
-            assert conversation.id is not None
-            before = conversation.state
-            if conversation.answered(plan.decision.state, refused=False):
-                moves.append(
-                    NotedMove(conversation.id, conversation.state, before, plan.message.timestamp)
-                )
-            else:
-                await uow.conversations.note_customer_message(
-                    conversation.id, plan.message.timestamp
-                )
-            if plan.decision.nudge and await uow.conversations.mark_nudged(conversation.id, now):
-                conversation.nudged_at = now
-        if await uow.conversations.move_noted_many(moves, now) != len(moves):
+        answered = [(p.conversation, p.decision, p.message.timestamp) for p in plans]
+        if not await self._actions.move_together(uow, answered):
             return []  # another writer moved one first: decided again alone
         sent = [p for p in plans if p.decision.message is not None]
         recorded = await self._follow_ups.record_many(
@@ -279,7 +267,7 @@ class HandleCustomerReply:
         reply: CustomerReply,
         ref: str,
         asked: NdrAction | None,
-        closer: CloseReplies | None,
+        closer: CloseReplies,
     ) -> ReplyHandled:
         assert conversation.id is not None
         action_state: NdrActionState | None = None
@@ -323,25 +311,18 @@ class HandleCustomerReply:
         return _Settled(conversation, decision, action_state, content, recorded)
 
     async def _deliver(
-        self, settled: _Settled, reply: CustomerReply, ref: str, closer: CloseReplies | None
+        self, settled: _Settled, reply: CustomerReply, ref: str, closer: CloseReplies
     ) -> ReplyHandled:
         """The recorded follow-up sent, outside any transaction; Meta's answer stored and the
-        reply closed in one (``closer``'s, shared with other answers, when given)."""
+        reply closed in ``closer``'s transaction (shared with the pass's other answers)."""
         conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
-        if isinstance(recorded, OutgoingMessage) and closer is not None:
+        if isinstance(recorded, OutgoingMessage):
             assert settled.content is not None
             answer = await self._follow_ups.ask(recorded, conversation, settled.content)
             stored = await closer(answer.message if answer is not None else None, reply)
             if answer is not None:
                 assert stored is not None
                 await self._follow_ups.told(answer, stored, conversation)
-        elif isinstance(recorded, OutgoingMessage):
-            assert settled.content is not None
-
-            async def close(uow: UnitOfWork) -> None:
-                await self._actions.close_reply(uow, reply)
-
-            await self._follow_ups.deliver(recorded, conversation, settled.content, then=close)
         return ReplyHandled(
             conversation.id,
             why=decision.why,
@@ -375,10 +356,3 @@ class _Settled:
     action_state: NdrActionState | None
     content: FollowUp | None
     recorded: OutgoingMessage | FollowUpResult | None
-
-
-def _decided(reply: CustomerReply) -> Decision | None:
-    """The decision stored on an open reply (None: closed, or an opt-out word's, decided later)."""
-    if reply.handled_at is not None or not reply.decision:
-        return None
-    return decision_from_json(reply.decision)

@@ -10,15 +10,16 @@ stores Meta's answer to the follow-up (or in the move's, when nothing is sent).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
-from application.ports.repositories import UnitOfWork
+from application.ports.repositories import NotedMove, UnitOfWork
 from application.shipment_outcomes import OutcomeJudge
 from domain.activity import ActivityEvent, ActivityKind, Outcome
-from domain.conversation import Conversation
+from domain.conversation import Conversation, ConversationState
 from domain.flows import Decision
 from domain.messages import CustomerReply
 from domain.ndr import NdrAction, NdrActionState
@@ -99,12 +100,9 @@ class ReplyActions:
             conversation = known or await uow.conversations.get(conversation_id)
             known = None  # a compare-and-set that failed: read again
             assert conversation is not None
-            before = conversation.state
             now = self._clock.now()
-            moved = conversation.answered(
-                decision.state, refused=action_state is NdrActionState.FAILED
-            )
-            if moved:
+            before = _leaves(conversation, decision, action_state)
+            if before is not None:
                 if not await uow.conversations.move(
                     conversation_id, conversation.state, {before}, now, noted_at
                 ):
@@ -115,12 +113,38 @@ class ReplyActions:
                     continue
                 noted_at = None
             await self._note(uow, conversation_id, noted_at)
-            if decision.nudge and await uow.conversations.mark_nudged(conversation_id, now):
-                conversation.nudged_at = now
+            await self._nudge(uow, conversation, decision, now)
             return conversation
         current = await uow.conversations.get(conversation_id)  # three writers moved it first
         assert current is not None
         return current
+
+    async def move_together(
+        self, uow: UnitOfWork, answered: Sequence[tuple[Conversation, Decision, datetime]]
+    ) -> bool:
+        """``move_conversation`` of each (conversation as read, decision asking nothing of the
+        ESB, shopper's message noted with the move), the moves in one statement, each row
+        under its own compare-and-set; False when another writer moved one first (the caller
+        drops the transaction: each goes alone, and reads again)."""
+        now = self._clock.now()
+        moves: list[NotedMove] = []
+        for conversation, decision, noted_at in answered:
+            assert conversation.id is not None
+            before = _leaves(conversation, decision, None)
+            if before is None:
+                await self._note(uow, conversation.id, noted_at)
+            else:
+                moves.append(NotedMove(conversation.id, conversation.state, before, noted_at))
+            await self._nudge(uow, conversation, decision, now)
+        return await uow.conversations.move_noted_many(moves, now) == len(moves)
+
+    @staticmethod
+    async def _nudge(
+        uow: UnitOfWork, conversation: Conversation, decision: Decision, now: datetime
+    ) -> None:
+        assert conversation.id is not None
+        if decision.nudge and await uow.conversations.mark_nudged(conversation.id, now):
+            conversation.nudged_at = now
 
     @staticmethod
     async def _note(uow: UnitOfWork, conversation_id: int, noted_at: datetime | None) -> None:
@@ -152,3 +176,13 @@ class ReplyActions:
                 occurred_at=self._clock.now(),
             )
         )
+
+
+def _leaves(
+    conversation: Conversation, decision: Decision, action_state: NdrActionState | None
+) -> ConversationState | None:
+    """The state ``conversation`` leaves when the answer moves it (``Conversation.answered``
+    sets the new one on it); None when it stays."""
+    before = conversation.state
+    moved = conversation.answered(decision.state, refused=action_state is NdrActionState.FAILED)
+    return before if moved else None

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.content_codec import decision_json
+from application.content_codec import decision_from_json, decision_json
 from application.ndr_requests import record_ask
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
@@ -35,6 +35,9 @@ class Stored:
     is_new: bool
     closed_now: bool  # stored (or found) without a conversation, and closed by this call
     asked: NdrAction | None = None  # the decision's action, recorded with it
+    # The decision still to carry out (None: the reply is closed, or it is an opt-out word's,
+    # decided later): the one made here, or the stored one of a reply stored before.
+    decision: Decision | None = None
     # The shopper's message, to be noted by the conversation's move in this transaction
     # (a new answer with nothing for the ESB: ``HandleCustomerReply`` moves it at once).
     noted_at: datetime | None = None
@@ -63,7 +66,7 @@ class ReplyStore:
         if again:
             before = await uow.replies.get(message.message_id)
             if before is not None and (before.decision is not None or word is not None):
-                return Stored(before, False, False)
+                return _stored_before(before)
         now = self._clock.now()
         conversation, context = found.conversation, found.context
         decision: Decision | None = None
@@ -88,15 +91,18 @@ class ReplyStore:
                 )
                 await uow.replies.update(stored)
                 asked = await self._record_action(uow, conversation, decision, message)
-                return Stored(stored, False, stored.handled_at is not None, asked)
-            return Stored(stored, False, False)
-        noted_at = None
-        if conversation is not None and conversation.id is not None:
-            with_the_move = decision is not None and decision.action is None
-            await note_answer(uow, conversation, message, now, with_the_move=with_the_move)
-            noted_at = message.timestamp if with_the_move else None
+                closed = stored.handled_at is not None
+                return Stored(stored, False, closed, asked, None if closed else decision)
+            return _stored_before(stored)
+        if conversation is None or conversation.id is None:
+            return Stored(added, True, added.handled_at is not None)
+        # Nothing for the ESB: the conversation moves in this transaction, and notes the
+        # shopper's message with its move (``HandleCustomerReply``).
+        with_the_move = decision is not None and decision.action is None
+        await note_answer(uow, conversation, message, now, with_the_move=with_the_move)
+        noted_at = message.timestamp if with_the_move else None
         asked = await self._record_action(uow, conversation, decision, message)
-        return Stored(added, True, added.handled_at is not None, asked, noted_at)
+        return Stored(added, True, False, asked, decision, noted_at)
 
     async def _record_action(
         self,
@@ -111,3 +117,11 @@ class ReplyStore:
         return await record_ask(
             uow, self._actions.asked(conversation, decision, message.message_id)
         )
+
+
+def _stored_before(reply: CustomerReply) -> Stored:
+    """A reply stored before: its own decision stands (read once, here)."""
+    decision = None
+    if reply.handled_at is None and reply.decision:
+        decision = decision_from_json(reply.decision)
+    return Stored(reply, False, False, decision=decision)
