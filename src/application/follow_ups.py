@@ -111,6 +111,24 @@ class FollowUpSender:
             [_follow_up(conversation, content, ref, now) for conversation, content, ref in items]
         )
 
+    async def reserve(self, conversations: Sequence[Conversation]) -> list[float | None]:
+        """A slot of its sender's limiter for the follow-up of each conversation, about to be
+        sent (``ask``'s ``slot``), booked in one call per sender rather than one per send;
+        None where the sender is not known (``ask`` finds out)."""
+        slots: list[float | None] = [None] * len(conversations)
+        by_connection: dict[int, list[int]] = {}
+        for index, conversation in enumerate(conversations):
+            by_connection.setdefault(conversation.sender_connection_id, []).append(index)
+        for connection_id, indexes in by_connection.items():
+            try:
+                sender = await self._senders.by_connection_id(connection_id)
+            except (NotFound, UpstreamRejected):
+                continue
+            booked = await self._step.reserve_slots(sender, len(indexes))
+            for index, slot in zip(indexes, booked, strict=True):
+                slots[index] = slot
+        return slots
+
     async def deliver(
         self,
         message: OutgoingMessage,
@@ -139,18 +157,21 @@ class FollowUpSender:
         content: FollowUp,
         *,
         context_message_id: str | None = None,
+        slot: float | None = None,
     ) -> Answer | None:
         """Sends a recorded message, outside any transaction: Meta's answer on it, to be
         stored by the caller (``deliver``, or several answers' together); None when another
-        run has the message. Raises ``UpstreamUnavailable`` when Meta refused for now
-        (stored)."""
+        run has the message. ``slot``: its slot of the sender's limiter, booked before
+        (``reserve``). Raises ``UpstreamUnavailable`` when Meta refused for now (stored)."""
         try:
             sender = await self._senders.by_connection_id(conversation.sender_connection_id)
         except (NotFound, UpstreamRejected) as exc:
             message.fail(str(exc), self._clock.now())
             return Answer.of(message)
         message.business_phone = sender.display_phone_number or sender.phone_number_id
-        sent = await self._step(message, sender, content, context_message_id=context_message_id)
+        sent = await self._step(
+            message, sender, content, context_message_id=context_message_id, slot=slot
+        )
         if sent is None:
             return None
         if sent.for_now:

@@ -60,10 +60,12 @@ class SendStep:
         content: Content,
         *,
         context_message_id: str | None = None,
+        slot: float | None = None,
     ) -> Sent | None:
-        """Sends ``message`` once; None when another worker took it meanwhile."""
+        """Sends ``message`` once; None when another worker took it meanwhile. ``slot``: a
+        slot of the sender's limiter booked for it already (``reserve_slots``)."""
         if message.in_flight:  # recorded in flight: the slot is the limiter's alone
-            await self.wait_for_slot(sender)
+            await (self.wait_for(slot) if slot is not None else self.wait_for_slot(sender))
         elif not await self.take_slot(message, sender):
             return None
         error = await self.ask(message, sender, content, context_message_id=context_message_id)

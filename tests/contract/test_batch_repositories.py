@@ -12,6 +12,7 @@ from application.ports.repositories import NotedMove
 from domain.activity import Outcome
 from domain.conversation import ConversationState
 from domain.errors import Conflict
+from domain.ndr import NdrActionKind
 from domain.opt_out import OptOut, OptOutScope, OptOutSource
 from domain.records import FdrEventRecord
 from domain.scheduling import ScheduledJob
@@ -433,6 +434,33 @@ async def test_replies_added_together_keep_one_per_wamid(uow_factory: UowFactory
     assert found[0::2] == [added[0], added[2]]
     assert found[1] is not None
     assert found[1].value == before.value
+
+
+async def test_actions_added_together_keep_one_per_conversation_and_kind(
+    uow_factory: UowFactory,
+) -> None:
+    before = NdrActionFactory.build(kind=NdrActionKind.REATTEMPT)
+    async with uow_factory() as uow:
+        assert await uow.ndr_actions.add(before) is not None
+        await uow.commit()
+    fresh = [NdrActionFactory.build(kind=NdrActionKind.CANCEL) for _ in range(2)]
+    # Another kind for the same conversation is an action of its own.
+    other_kind = dataclasses.replace(before, kind=NdrActionKind.CANCEL)
+    again = dataclasses.replace(before, reply_message_id="wamid.again")
+    async with uow_factory() as uow:
+        together = await uow.ndr_actions.add_many([fresh[0], other_kind, fresh[1]])
+        refused = await uow.ndr_actions.add_many([again, *NdrActionFactory.batch(1)])
+        await uow.commit()
+    assert all(a is not None and a.id is not None for a in together)
+    assert refused[0] is None
+    assert refused[1] is not None
+    async with uow_factory() as uow:
+        stored = await uow.ndr_actions.get_for(before.conversation_id, NdrActionKind.REATTEMPT)
+        for action in together:
+            assert action is not None
+            assert await uow.ndr_actions.get_for(action.conversation_id, action.kind) == action
+    assert stored is not None
+    assert stored.reply_message_id == before.reply_message_id
 
 
 async def test_answers_moves_together_are_each_a_compare_and_set_noting_forward(

@@ -353,6 +353,9 @@ class NdrActionRepository(Protocol):
     async def add(self, action: NdrAction) -> NdrAction | None:
         """None when the conversation already has an action of that kind."""
 
+    async def add_many(self, actions: Sequence[NdrAction]) -> list[NdrAction | None]:
+        """``add`` for each, in their order, in as few statements as the database allows."""
+
     async def get_for(self, conversation_id: int, kind: NdrActionKind) -> NdrAction | None: ...
 
     async def update(self, action: NdrAction) -> None: ...

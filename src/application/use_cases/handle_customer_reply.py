@@ -186,7 +186,23 @@ class HandleCustomerReply:
             if not begun:
                 return {}  # rolled back, each alone
             await uow.commit()
-        return {b.message.message_id: b for b in begun}
+        return {b.message.message_id: b for b in await self._reserve(begun)}
+
+    async def _reserve(self, begun: list[Begun]) -> list[Begun]:
+        """Each recorded follow-up of the group with its slot of the sender's limiter, booked
+        for all at once (one call per sender, not one per send). Never raises: the group is
+        committed, and a follow-up without a slot waits for one as it is sent."""
+        sent = [b for b in begun if isinstance(b.settled.recorded, OutgoingMessage)]
+        try:
+            slots = await self._follow_ups.reserve([b.settled.conversation for b in sent])
+        except Exception as exc:
+            _log.warning("follow-up slots not booked together", error=str(exc)[:200])
+            return begun
+        booked = {
+            id(b): dataclasses.replace(b, settled=dataclasses.replace(b.settled, slot=slot))
+            for b, slot in zip(sent, slots, strict=True)
+        }
+        return [booked.get(id(b), b) for b in begun]
 
     async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
         """After ``begin_together``: the answer told, its follow-up sent and closed."""
@@ -318,7 +334,9 @@ class HandleCustomerReply:
         conversation, decision, recorded = settled.conversation, settled.decision, settled.recorded
         if isinstance(recorded, OutgoingMessage):
             assert settled.content is not None
-            answer = await self._follow_ups.ask(recorded, conversation, settled.content)
+            answer = await self._follow_ups.ask(
+                recorded, conversation, settled.content, slot=settled.slot
+            )
             stored = await closer(answer.message if answer is not None else None, reply)
             if answer is not None:
                 assert stored is not None
@@ -356,3 +374,4 @@ class _Settled:
     action_state: NdrActionState | None
     content: FollowUp | None
     recorded: OutgoingMessage | FollowUpResult | None
+    slot: float | None = None  # booked with the group's (``_reserve``); None: waits for one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,39 @@ _NOTE_CUSTOMER_MESSAGE = (
     )
     .values(last_customer_message_at=bindparam("at"))
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _move_noted_many(rows: int) -> Any:
+    """``_MOVE_NOTED`` of ``rows`` conversations in one ``UPDATE``, each row under its own
+    condition (its id and the state it was read in), its new state and noted time by id;
+    built once per size, the values as parameters (``mv_<name>_<row>``), so that its
+    compiled form is cached (an answer's group writes one: docs/webhooks.md)."""
+    ids = [bindparam(f"mv_id_{i}", type_=t.c.id.type) for i in range(rows)]
+    ats = [bindparam(f"mv_at_{i}", type_=t.c.last_customer_message_at.type) for i in range(rows)]
+    noted = t.c.last_customer_message_at
+    return (
+        update(t)
+        .where(
+            or_(
+                *(
+                    and_(t.c.id == ids[i], t.c.state == bindparam(f"mv_before_{i}"))
+                    for i in range(rows)
+                )
+            )
+        )
+        .values(
+            state=case(*((ids[i], bindparam(f"mv_state_{i}")) for i in range(rows)), value=t.c.id),
+            updated_at=bindparam("mv_updated_at", type_=t.c.updated_at.type),
+            last_customer_message_at=case(
+                *(
+                    (and_(t.c.id == ids[i], or_(noted.is_(None), noted < ats[i])), ats[i])
+                    for i in range(rows)
+                ),
+                else_=noted,
+            ),
+        )
+    )
 
 
 def _values(c: Conversation) -> dict[str, Any]:
@@ -317,35 +351,18 @@ class SqlConversationRepository(SqlRepository):
     async def move_noted_many(self, moves: Sequence[NotedMove], updated_at: datetime) -> int:
         if not moves:
             return 0
-        # Each row under its own condition (its id and the state it was read in), its new
-        # state and noted time by id: ``_MOVE_NOTED`` of each, in one statement.
-        noted = t.c.last_customer_message_at
-        stmt = (
-            update(t)
-            .where(
-                or_(
-                    *(and_(t.c.id == m.conversation_id, t.c.state == m.before.value) for m in moves)
-                )
-            )
-            .values(
-                state=case({m.conversation_id: m.state.value for m in moves}, value=t.c.id),
-                updated_at=updated_at,
-                last_customer_message_at=case(
-                    *(
-                        (
-                            and_(
-                                t.c.id == m.conversation_id,
-                                or_(noted.is_(None), noted < m.noted_at),
-                            ),
-                            m.noted_at,
-                        )
-                        for m in moves
-                    ),
-                    else_=noted,
-                ),
-            )
-        )
-        return int((await self._conn.execute(stmt)).rowcount)
+        # ``_MOVE_NOTED`` of each, in one statement built once per size (a power of two, the
+        # last move repeated: the same row under the same condition, counted once).
+        rows = 1 << max(len(moves) - 1, 1).bit_length()
+        padded = [*moves, *[moves[-1]] * (rows - len(moves))]
+        params: dict[str, Any] = {"mv_updated_at": updated_at}
+        for i, m in enumerate(padded):
+            params[f"mv_id_{i}"] = m.conversation_id
+            params[f"mv_before_{i}"] = m.before.value
+            params[f"mv_state_{i}"] = m.state.value
+            params[f"mv_at_{i}"] = m.noted_at
+        result = await self._conn.execute(_move_noted_many(rows), params)
+        return int(result.rowcount)
 
     async def note_customer_message(self, conversation_id: int, at: datetime) -> None:
         await self._conn.execute(

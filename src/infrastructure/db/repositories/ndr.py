@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
 
 from domain.ndr import NdrAction, NdrActionKind, NdrActionState
-from infrastructure.db.repositories._base import SqlRepository
+from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import ndr_actions as t
 
 # Read by every answer (the decider's): built once, executed with parameters.
 _FOR_CONVERSATION = (
     select(t).where(t.c.conversation_id == bindparam("conversation_id")).order_by(t.c.id)
 )
+_INSERT = t.insert().returning(t.c.id, t.c.conversation_id, t.c.kind)
 _FOR_CONVERSATIONS = (
     select(t).where(t.c.conversation_id.in_(bindparam("ids", expanding=True))).order_by(t.c.id)
 )
@@ -69,6 +70,12 @@ class SqlNdrActionRepository(SqlRepository):
     async def add(self, action: NdrAction) -> NdrAction | None:
         new_id = await self._insert_unique(t.insert().values(_values(action)))
         return None if new_id is None else dataclasses.replace(action, id=new_id)
+
+    async def add_many(self, actions: Sequence[NdrAction]) -> list[NdrAction | None]:
+        # A key that exists (or a single row): one by one, with ``add``'s None.
+        return await self._add_many(
+            actions, _INSERT, _values, ("conversation_id", "kind"), self.add, with_id
+        )
 
     async def get_for(self, conversation_id: int, kind: NdrActionKind) -> NdrAction | None:
         row = (
