@@ -252,3 +252,79 @@ async def test_answers_whose_conversation_moved_since_read_are_not_begun_togethe
         await answer.handle(answer.tap, reads=ahead)
         assert _follow_ups(world, answer) == 1
         assert await _closed(world, answer)
+
+
+async def test_answers_with_an_esb_action_begun_together_cut_off_after_the_esb_acted_once(
+    world: World,
+) -> None:
+    # Taps asking the ESB to act begin together too: the replies, their decisions and their
+    # actions in one transaction; each then asks the ESB (``finish``). The process dies once
+    # the ESB has acted on the first, before the answer is heard.
+    esb = DyingEsb()
+    answers = [await _answer(world, esb) for _ in range(2)]
+    taps = [a.tap for a in answers]
+    begun = await answers[0].handle.begin_together(taps, NO_READS)
+    assert set(begun) == {t.message_id for t in taps}
+    assert all(b.acts for b in begun.values())
+    for answer in answers:  # recorded, not asked yet, nothing moved or sent
+        async with world.uow() as uow:
+            action = await uow.ndr_actions.get_for(answer.conversation_id, NdrActionKind.REATTEMPT)
+        assert action is not None
+        assert action.reply_message_id == answer.tap.message_id
+        assert action.attempts == 0
+    closer = CloseReplies(world.uow(), world.clock)
+
+    with pytest.raises(Killed):
+        await answers[0].handle.finish(begun[taps[0].message_id], closer)
+    assert _follow_ups(world, answers[0]) == 0
+
+    for answer in answers:  # the body done again
+        handled = await answer.handle(answer.tap, again=True)
+        assert handled.action is NdrActionKind.REATTEMPT
+
+    # The first asked again with the same idempotency key: the ESB acts once for each.
+    assert esb.calls == 3
+    assert len(esb.performed) == 2
+    for answer in answers:
+        assert _follow_ups(world, answer) == 1
+        assert await _closed(world, answer)
+        assert await _state(world, answer) is ConversationState.RESOLVED
+        assert (await answer.handle(answer.tap, again=True)).duplicate
+    assert esb.calls == 3
+
+
+async def test_answers_whose_action_was_recorded_since_read_are_not_begun_together(
+    world: World,
+) -> None:
+    esb = InMemoryNdrActions()
+    answers = [await _answer(world, esb) for _ in range(2)]
+    async with world.uow() as uow:  # the pass reads ahead
+        quoted = [a.tap.context_message_id for a in answers if a.tap.context_message_id]
+        ahead = await ReadAhead.of(uow, quoted)
+        await uow.commit()
+    async with world.uow() as uow:  # the tracking page asks for the same action meanwhile
+        conversation = await uow.conversations.get(answers[1].conversation_id)
+        assert conversation is not None
+        page = NdrAction(
+            conversation_id=conversation.id or 0,
+            account_id=conversation.account_id,
+            shipment_id=conversation.shipment_id,
+            external_shipment_id=conversation.external_shipment_id,
+            kind=NdrActionKind.REATTEMPT,
+            reply_message_id="tracking-page",
+            created_at=T0,
+            updated_at=T0,
+        )
+        assert await uow.ndr_actions.add(page) is not None
+        await uow.commit()
+
+    assert await answers[0].handle.begin_together([a.tap for a in answers], ahead) == {}
+
+    for answer in answers:  # nothing of either was written: each goes alone
+        async with world.uow() as uow:
+            assert await uow.replies.get(answer.tap.message_id) is None
+        await answer.handle(answer.tap, reads=ahead)
+        assert _follow_ups(world, answer) == 1
+        assert await _closed(world, answer)
+    # The first's action asked once; the second's was the page's to ask, never asked twice.
+    assert [a.conversation_id for a in esb.performed] == [answers[0].conversation_id]

@@ -162,13 +162,15 @@ class HandleCustomerReply:
     async def begin_together(
         self, messages: Sequence[InboundMessage], reads: ReadAhead
     ) -> dict[str, Begun]:
-        """The first transaction of several new answers, in one (docs/webhooks.md, "Answers
-        side by side"): those that quote a message of ours, are bound to its conversation, are
-        a tap and ask nothing of the ESB, bound, stored, decided, moved and followed up in a
-        few statements for all; by the answer's wamid. The others, or all of them when any
-        statement finds what it would not find alone (a reply stored before, a conversation
-        moved since it was read, a follow-up recorded before), are not in the result and
-        nothing of them is written: each goes through ``__call__``. ``finish`` does the rest."""
+        """The first transaction of several new answers, in one (docs/webhooks.md, "Begun
+        together"): those that quote a message of ours, are bound to its conversation and are
+        a tap, bound, stored and decided in a few statements for all; those that ask nothing
+        of the ESB moved and followed up too, those that do with their NDR action recorded
+        (the ESB is asked by ``finish``); by the answer's wamid. The others, or all of them
+        when any statement finds what it would not find alone (a reply or an action stored
+        before, a conversation moved since it was read, a follow-up recorded before), are not
+        in the result and nothing of them is written: each goes through ``__call__``.
+        ``finish`` does the rest."""
         begun: list[Begun] = []
         async with self._uow as uow:
             plans: dict[int, _Plan] = {}
@@ -192,24 +194,36 @@ class HandleCustomerReply:
         """Each recorded follow-up of the group with its slot of the sender's limiter, booked
         for all at once (one call per sender, not one per send). Never raises: the group is
         committed, and a follow-up without a slot waits for one as it is sent."""
-        sent = [b for b in begun if isinstance(b.settled.recorded, OutgoingMessage)]
+        sent = [
+            b
+            for b in begun
+            if b.settled is not None and isinstance(b.settled.recorded, OutgoingMessage)
+        ]
         try:
-            slots = await self._follow_ups.reserve([b.settled.conversation for b in sent])
+            slots = await self._follow_ups.reserve([b.conversation for b in sent])
         except Exception as exc:
             _log.warning("follow-up slots not booked together", error=str(exc)[:200])
             return begun
         booked = {
             id(b): dataclasses.replace(b, settled=dataclasses.replace(b.settled, slot=slot))
             for b, slot in zip(sent, slots, strict=True)
+            if b.settled is not None
         }
         return [booked.get(id(b), b) for b in begun]
 
     async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
-        """After ``begin_together``: the answer told, its follow-up sent and closed."""
-        conversation = begun.settled.conversation
+        """After ``begin_together``: the answer told, its NDR action asked of the ESB (then the
+        conversation moved and the follow-up recorded: ``_act``), its follow-up sent and the
+        reply closed."""
+        conversation = begun.conversation
         button_id = begun.reply.button_id
         await self._actions.publish(conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id)
-        return await self._deliver(begun.settled, begun.reply, begun.message.message_id, closer)
+        ref = begun.message.message_id
+        if begun.settled is None:
+            return await self._act(
+                conversation, begun.decision, begun.reply, ref, begun.asked, closer
+            )
+        return await self._deliver(begun.settled, begun.reply, ref, closer)
 
     async def _plan(
         self, uow: UnitOfWork, message: InboundMessage, reads: ReadAhead
@@ -225,14 +239,13 @@ class HandleCustomerReply:
         if conversation is None or conversation.id is None or found.context is None:
             return None
         decision = await self._decider(uow, conversation, message, button_id, reads)
-        if decision.action is not None:
-            return None
         root = await root_id(uow, found.context, conversation)
         return _Plan(message, button_id, conversation, decision, root)
 
     async def _write_together(self, uow: UnitOfWork, plans: list[_Plan]) -> list[Begun]:
-        """``ReplyStore`` and ``_settle`` of each plan, in a few statements for all; empty
-        when one would have gone otherwise alone (the caller drops the transaction)."""
+        """``ReplyStore`` of each plan, and ``_settle`` of those asking nothing of the ESB, in
+        a few statements for all; empty when one would have gone otherwise alone (the caller
+        drops the transaction)."""
         now = self._clock.now()
         replies = [
             dataclasses.replace(
@@ -244,10 +257,20 @@ class HandleCustomerReply:
         if len(added) < len(plans):
             return []  # stored before: its own decision stands (``ReplyStore``)
         await note_answers(uow, [(p.conversation, p.message) for p in plans], now)
-        answered = [(p.conversation, p.decision, p.message.timestamp) for p in plans]
-        if not await self._actions.move_together(uow, answered):
+        quick = [p for p in plans if p.decision.action is None]
+        acting = [p for p in plans if p.decision.action is not None]
+        if not await self._actions.move_together(
+            uow,
+            [(p.conversation, p.decision, p.message.timestamp) for p in quick],
+            [(p.conversation, p.message.timestamp) for p in acting],
+        ):
             return []  # another writer moved one first: decided again alone
-        sent = [p for p in plans if p.decision.message is not None]
+        asked = await uow.ndr_actions.add_many(
+            [self._actions.asked(p.conversation, p.decision, p.message.message_id) for p in acting]
+        )
+        if None in asked:
+            return []  # recorded before (``record_ask``): alone, which finds it
+        sent = [p for p in quick if p.decision.message is not None]
         recorded = await self._follow_ups.record_many(
             uow,
             [
@@ -258,21 +281,14 @@ class HandleCustomerReply:
         )
         if recorded is None:
             return []
-        by_plan = dict(zip((id(p) for p in sent), recorded, strict=True))
+        by_plan: dict[int, OutgoingMessage | NdrAction | None] = {
+            **{id(p): r for p, r in zip(sent, recorded, strict=True)},
+            **{id(p): a for p, a in zip(acting, asked, strict=True)},
+        }
         quiet = [r.message_id for p, r in zip(plans, added, strict=True) if id(p) not in by_plan]
-        await uow.replies.close_many(quiet, now)  # nothing to send
+        await uow.replies.close_many(quiet, now)  # nothing to send, nothing to ask
         return [
-            Begun(
-                plan.message,
-                reply,
-                _Settled(
-                    plan.conversation,
-                    plan.decision,
-                    None,
-                    plan.decision.message,
-                    by_plan.get(id(plan)),
-                ),
-            )
+            _begun(plan, reply, by_plan.get(id(plan)))
             for plan, reply in zip(plans, added, strict=True)
         ]
 
@@ -364,7 +380,26 @@ class Begun:
 
     message: InboundMessage
     reply: CustomerReply
-    settled: _Settled
+    conversation: Conversation
+    decision: Decision
+    settled: _Settled | None  # moved and followed up already; None: the ESB is asked first
+    asked: NdrAction | None = None  # the decision's action, recorded (the ESB not asked yet)
+
+    @property
+    def acts(self) -> bool:
+        """Its NDR action is still to be asked of the ESB (the steps that hold a connection
+        each, as an answer alone: ``finish``)."""
+        return self.settled is None
+
+
+def _begun(plan: _Plan, reply: CustomerReply, written: OutgoingMessage | NdrAction | None) -> Begun:
+    """What ``begin_together`` wrote for ``plan``: its follow-up recorded in flight, or its
+    NDR action recorded, or neither (nothing to send: the reply closed)."""
+    conversation, decision = plan.conversation, plan.decision
+    if isinstance(written, NdrAction):
+        return Begun(plan.message, reply, conversation, decision, None, written)
+    settled = _Settled(conversation, decision, None, decision.message, written)
+    return Begun(plan.message, reply, conversation, decision, settled)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,8 @@ class ProcessWebhooks:
     async def _handle_replies(self, bodies: list[Body], batch: ProcessedBatch) -> None:
         """Answers of different shoppers at once, each shopper's in order; a body waits when
         one of its answers must (Meta or the ESB unavailable). A shopper's only answer in the
-        pass may begin together with others (``StartTogether``); the rest go alone."""
+        pass may begin together with others (``StartTogether``); the rest go alone. An answer
+        begun together that asks the ESB goes on among those alone (``REPLY_CONCURRENCY``)."""
         by_shopper: dict[str, list[tuple[Body, InboundMessage]]] = {}
         for body in bodies:
             for message in body.parsed.messages:
@@ -193,9 +194,15 @@ class ProcessWebhooks:
             if len(answers) == 1 and message.context_message_id and not body.again:
                 async with sends:
                     started = await starts(message)
-                    if started is not None:
+                    if started is not None and not started.acts:
                         await self._count(finish(started), body, message, batch)
                         return
+                if started is not None:
+                    # The ESB to ask, then two transactions of its own: it holds a connection
+                    # as an answer alone does, so it takes a place among those.
+                    async with gate:
+                        await self._count(finish(started), body, message, batch)
+                    return
             blocked: UpstreamUnavailable | None = None
             async with gate:
                 for n, (body, message) in enumerate(answers):

@@ -120,14 +120,19 @@ class ReplyActions:
         return current
 
     async def move_together(
-        self, uow: UnitOfWork, answered: Sequence[tuple[Conversation, Decision, datetime]]
+        self,
+        uow: UnitOfWork,
+        answered: Sequence[tuple[Conversation, Decision, datetime]],
+        noted: Sequence[tuple[Conversation, datetime]] = (),
     ) -> bool:
-        """``move_conversation`` of each (conversation as read, decision asking nothing of the
-        ESB, shopper's message noted with the move), the moves in one statement, each row
-        under its own compare-and-set; False when another writer moved one first (the caller
-        drops the transaction: each goes alone, and reads again)."""
+        """``move_conversation`` of each of ``answered`` (conversation as read, decision asking
+        nothing of the ESB, shopper's message noted with the move), and the shopper's message
+        noted on each of ``noted`` (answers whose move waits for the ESB), in one statement,
+        each row under its own compare-and-set (the state it was read in); False when another
+        writer moved one first (the caller drops the transaction: each goes alone, and reads
+        again)."""
         now = self._clock.now()
-        moves: list[NotedMove] = []
+        moves = [NotedMove(c.id or 0, c.state, c.state, at) for c, at in noted]
         for conversation, decision, noted_at in answered:
             assert conversation.id is not None
             before = _leaves(conversation, decision, None)
