@@ -13,6 +13,7 @@ puts back a status or a state that the status webhook or the shopper's answer wr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,7 @@ class SendStep:
         self._gateway = gateway
         self._limiter = limiter
         self._clock = clock
+        self._storing = asyncio.Lock()
 
     async def __call__(
         self,
@@ -70,7 +72,8 @@ class SendStep:
             return None
         error = await self.ask(message, sender, content, context_message_id=context_message_id)
         if isinstance(error, RetryableSendError):
-            async with self._uow as uow:
+            # One at a time: the follow-ups begun together are sent through one step.
+            async with self._storing, self._uow as uow:
                 await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
                 await uow.commit()
         return Sent(message, error)

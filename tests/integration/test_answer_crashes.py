@@ -5,6 +5,7 @@ where the process would die."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.reading import NO_READS, ReadAhead
 from domain.conversation import ConversationState
+from domain.errors import RetryableSendError, UpstreamUnavailable
 from domain.ndr import NdrAction, NdrActionKind
 from domain.notification import button_payload
 from domain.webhook import InboundMessage, follow_up_ref
@@ -328,3 +330,28 @@ async def test_answers_whose_action_was_recorded_since_read_are_not_begun_togeth
         assert await _closed(world, answer)
     # The first's action asked once; the second's was the page's to ask, never asked twice.
     assert [a.conversation_id for a in esb.performed] == [answers[0].conversation_id]
+
+
+async def test_follow_ups_begun_together_refused_for_now_at_once_each_wait_and_go_once(
+    world: World,
+) -> None:
+    # The pump finishes the answers begun together through one handler: two refusals for
+    # now at the same moment are each stored (one at a time), and each answer waits.
+    answers = await _asking_dates(world, InMemoryNdrActions(), 2)
+    taps = [a.tap for a in answers]
+    handle = answers[0].handle
+    begun = await handle.begin_together(taps, NO_READS)
+    world.meta.script = [RetryableSendError(131000, "not now") for _ in taps]
+    closer = CloseReplies(world.uow(), world.clock)
+
+    results = await asyncio.gather(
+        *(handle.finish(begun[t.message_id], closer) for t in taps), return_exceptions=True
+    )
+
+    assert [type(r) for r in results] == [UpstreamUnavailable, UpstreamUnavailable]
+    for answer in answers:
+        assert _follow_ups(world, answer) == 0
+        assert not await _closed(world, answer)
+        await answer.handle(answer.tap, again=True)  # the body done again: sent now, once
+        assert _follow_ups(world, answer) == 1
+        assert await _closed(world, answer)

@@ -132,6 +132,40 @@ async def test_a_shopper_meta_keeps_refusing_holds_no_one_else(
     assert (await _inbox_row(stack, inbox_id))["processed_at"] is not None
 
 
+async def test_shoppers_meta_refuses_at_the_same_moment_each_wait_then_get_one_answer(
+    stack: Stack, client: AppClient
+) -> None:
+    # The follow-ups begun together are sent through one handler of the pass: refusals for
+    # now that come back at the same moment are each stored, and each body waits.
+    shoppers = await _shoppers(stack, client, 4, "customer_unavailable")
+    *stuck, fine = shoppers
+    for shopper in stuck:
+        stack.meta.fail_sends_to(shopper.to, 131000, http_status=500, times=4)
+    before = len(stack.meta.requests)
+    inbox_ids = [await _store(client, _body([_tap(s, "choose_date")])) for s in shoppers]
+
+    await _pass(stack)
+
+    (picker,) = _sent_to(stack, fine, before)
+    assert picker.body["type"] == "interactive"
+    for shopper, inbox_id in zip(shoppers, inbox_ids, strict=True):
+        assert _sent_to(stack, shopper, before) == [] or shopper is fine
+        row = await _inbox_row(stack, inbox_id)
+        if shopper is fine:
+            assert row["processed_at"] is not None
+        else:
+            assert row["processed_at"] is None
+            assert str(row["error"]).startswith("waiting:")
+
+    await client.app.state.webhook_pump.drain()  # Meta is back: the bodies are done again
+
+    for shopper in shoppers:
+        (picker,) = _sent_to(stack, shopper, before)  # each answered once
+        assert picker.body["type"] == "interactive"
+    for inbox_id in inbox_ids:
+        assert (await _inbox_row(stack, inbox_id))["processed_at"] is not None
+
+
 async def test_a_shopper_meta_does_not_answer_holds_no_one_else(
     stack: Stack, client: AppClient
 ) -> None:

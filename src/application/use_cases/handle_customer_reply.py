@@ -214,7 +214,9 @@ class HandleCustomerReply:
     async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
         """After ``begin_together``: the answer told, its NDR action asked of the ESB (then the
         conversation moved and the follow-up recorded: ``_act``), its follow-up sent and the
-        reply closed."""
+        reply closed. An answer with no NDR action (``Begun.acts`` false) opens no transaction
+        here (bar ``SendStep``'s store of a refusal for now, one at a time): one handler may
+        finish many such at once."""
         conversation = begun.conversation
         button_id = begun.reply.button_id
         await self._actions.publish(conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id)

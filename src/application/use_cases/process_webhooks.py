@@ -157,11 +157,9 @@ class ProcessWebhooks:
         one of its answers must (Meta or the ESB unavailable). A shopper's only answer in the
         pass may begin together with others (``StartTogether``); the rest go alone. An answer
         begun together that asks the ESB goes on among those alone (``REPLY_CONCURRENCY``)."""
-        by_shopper: dict[str, list[tuple[Body, InboundMessage]]] = {}
-        for body in bodies:
-            for message in body.parsed.messages:
-                signed = dataclasses.replace(message, connection_id=body.delivery.connection_id)
-                by_shopper.setdefault(message.shopper, []).append((body, signed))
+        by_shopper = _by_shopper(bodies)
+        if not by_shopper:
+            return
         gate = asyncio.Semaphore(self._reply_concurrency)
         sends = asyncio.Semaphore(SENDS_AT_ONCE)
         closer = CloseReplies(self._uow, self._clock)  # the answers' last writes, shared
@@ -173,7 +171,9 @@ class ProcessWebhooks:
 
         starts = StartTogether(begin)
 
-        async def finish(started: Begun) -> ReplyHandled:
+        async def finish(started: Begun, sender: HandleCustomerReply) -> ReplyHandled:
+            if not started.acts:  # only its follow-up to send: the pass's one handler
+                return await sender.finish(started, closer)
             async with self._replies() as handle:
                 return await handle.finish(started, closer)
 
@@ -189,19 +189,21 @@ class ProcessWebhooks:
 
             return await self._count(alone(), body, message, batch)
 
-        async def one_shopper(answers: list[tuple[Body, InboundMessage]]) -> None:
+        async def one_shopper(
+            answers: list[tuple[Body, InboundMessage]], sender: HandleCustomerReply
+        ) -> None:
             (body, message), *_ = answers
             if len(answers) == 1 and message.context_message_id and not body.again:
                 async with sends:
                     started = await starts(message)
                     if started is not None and not started.acts:
-                        await self._count(finish(started), body, message, batch)
+                        await self._count(finish(started, sender), body, message, batch)
                         return
                 if started is not None:
                     # The ESB to ask, then two transactions of its own: it holds a connection
                     # as an answer alone does, so it takes a place among those.
                     async with gate:
-                        await self._count(finish(started), body, message, batch)
+                        await self._count(finish(started, sender), body, message, batch)
                     return
             blocked: UpstreamUnavailable | None = None
             async with gate:
@@ -212,7 +214,10 @@ class ProcessWebhooks:
                         continue
                     blocked = await one(body, message, n)
 
-        await asyncio.gather(*(one_shopper(a) for a in by_shopper.values()))
+        # One handler sends the follow-ups of all the answers begun together (``finish``: no
+        # transaction of its own), rather than a scope for each.
+        async with self._replies() as sender:
+            await asyncio.gather(*(one_shopper(a, sender) for a in by_shopper.values()))
 
     @staticmethod
     async def _count(
@@ -262,3 +267,13 @@ class ProcessWebhooks:
         async with self._uow as uow:
             await uow.inbox.mark_processed(delivery.id, self._clock.now(), error[:2000])
             await uow.commit()
+
+
+def _by_shopper(bodies: list[Body]) -> dict[str, list[tuple[Body, InboundMessage]]]:
+    """The answers of the bodies, by shopper, in the order of the bodies and their messages."""
+    by_shopper: dict[str, list[tuple[Body, InboundMessage]]] = {}
+    for body in bodies:
+        for message in body.parsed.messages:
+            signed = dataclasses.replace(message, connection_id=body.delivery.connection_id)
+            by_shopper.setdefault(message.shopper, []).append((body, signed))
+    return by_shopper
