@@ -36,9 +36,28 @@ async def ask_logistics(
 ) -> tuple[NdrAction, bool]:
     """The action as stored after asking, and whether the ESB was asked now (False: it was
     asked for before, by another request, and is what that request left). ``recorded``: what
-    ``record_ask`` committed already (an answer records it with its decision); else it is
-    recorded here first. Raises ``UpstreamUnavailable`` after recording the attempt; the same
-    call later asks again."""
+    ``record_ask`` committed already; else it is recorded here first. Raises
+    ``UpstreamUnavailable`` after recording the attempt; the same call later asks again."""
+    action, asked_now = await call_logistics(uow, ndr, clock, asked, recorded)
+    if asked_now:
+        async with uow:
+            await uow.ndr_actions.update(action)
+            await uow.commit()
+    return action, asked_now
+
+
+async def call_logistics(
+    uow: UnitOfWork,
+    ndr: NdrActions,
+    clock: Clock,
+    asked: NdrAction,
+    recorded: NdrAction | None = None,
+) -> tuple[NdrAction, bool]:
+    """``ask_logistics`` but for storing the ESB's answer: when asked now, the action comes
+    back done or refused, for the caller to store (``ndr_actions.update``) in its next
+    transaction (an answer stores it with the conversation's move: docs/webhooks.md). Until
+    then a retry finds it pending and asks again, with the same key: the ESB acts once. An
+    ESB unavailable is stored here (the attempt), then raised."""
     action = recorded
     if action is None:
         async with uow:
@@ -64,7 +83,4 @@ async def ask_logistics(
         raise
     else:
         action.done(reference, clock.now())
-    async with uow:
-        await uow.ndr_actions.update(action)
-        await uow.commit()
     return action, True

@@ -67,8 +67,8 @@ class HandleCustomerReply:
     ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``;
     the first transaction of the common answers shared too: ``begin_together``).
     An answer with an NDR action records it with its decision,
-    asks the ESB (``ask_logistics``: the ESB's answer in a transaction of its own) and only
-    then moves the conversation and records the follow-up. An opt-out (``OptOutReplies``)
+    asks the ESB (``call_logistics``) and only then moves the conversation and records the
+    follow-up, in the transaction that stores the ESB's answer. An opt-out (``OptOutReplies``)
     keeps its own transaction, between the first two."""
 
     def __init__(
@@ -304,12 +304,20 @@ class HandleCustomerReply:
         closer: CloseReplies,
     ) -> ReplyHandled:
         assert conversation.id is not None
-        action_state: NdrActionState | None = None
+        action: NdrAction | None = None
+        asked_now = False
         if decision.action is not None:
-            action_state = await self._actions.perform(conversation, decision, ref, asked)
+            action, asked_now = await self._actions.ask(conversation, decision, ref, asked)
+        action_state = action.state if action is not None else None
         async with self._uow as uow:
+            if asked_now:  # the ESB's answer, stored with the move (docs/webhooks.md)
+                assert action is not None
+                await uow.ndr_actions.update(action)
             settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
             await uow.commit()
+        if asked_now:
+            assert action is not None
+            await self._actions.settled(conversation, action)
         return await self._deliver(settled, reply, ref, closer)
 
     async def _settle(

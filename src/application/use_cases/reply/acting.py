@@ -1,7 +1,8 @@
 """A decided answer carried out: the NDR action once, the conversation moved, the reply closed.
 
-Rules: the action goes through ``ask_logistics`` (recorded first, one per conversation and
-kind); once settled, the shipment's outcomes are judged again (``OutcomeJudge``); a refused
+Rules: the action goes through ``call_logistics`` (recorded first, one per conversation and
+kind; the ESB's answer stored with the conversation's move); once settled, the shipment's
+outcomes are judged again (``OutcomeJudge``); a refused
 action needs a person; the conversation moves by compare-and-set, never a whole-row write, in
 the transaction that records the follow-up; the reply is closed in the transaction that
 stores Meta's answer to the follow-up (or in the move's, when nothing is sent).
@@ -13,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from application.ndr_requests import ask_logistics
+from application.ndr_requests import call_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import NotedMove, UnitOfWork
@@ -58,18 +59,23 @@ class ReplyActions:
             updated_at=now,
         )
 
-    async def perform(
+    async def ask(
         self,
         conversation: Conversation,
         decision: Decision,
         reply_id: str,
         recorded: NdrAction | None = None,
-    ) -> NdrActionState:
-        """``recorded``: the action as the answer's first transaction recorded it."""
+    ) -> tuple[NdrAction, bool]:
+        """The ESB asked for the decision's action (``call_logistics``): the action with the
+        ESB's answer, to be stored in the transaction that moves the conversation, and whether
+        it was asked now. ``recorded``: the action as the answer's first transaction recorded
+        it."""
         asked = self.asked(conversation, decision, reply_id)
-        action, asked_now = await ask_logistics(self._uow, self._ndr, self._clock, asked, recorded)
-        if not asked_now:
-            return action.state  # asked for by another answer, or finished before
+        return await call_logistics(self._uow, self._ndr, self._clock, asked, recorded)
+
+    async def settled(self, conversation: Conversation, action: NdrAction) -> None:
+        """Once the ESB's answer (asked now) is stored: the shipment's outcomes judged again
+        with it, and the timeline told."""
         await self._outcomes.after_action(conversation)
         await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
@@ -79,7 +85,6 @@ class ReplyActions:
                 ActivityKind.ACTION,
                 f"{action.kind.value}: {action.result}"[:500],
             )
-        return action.state
 
     async def move_conversation(
         self,
