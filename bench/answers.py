@@ -11,6 +11,8 @@ Rows, in the same minutes so the machine's other load weighs on each alike:
 - **before** (``--baseline DIR``, another copy of ``src``) and **after** (this checkout), with
   1 ``serve``, then with 2 ``serve`` processes sharing MariaDB and Redis (the taps dealt to
   them in turn);
+- **before** and **after** with 1 ``serve``, each tap a ``reattempt`` (an NDR action: the ESB
+  is asked, the bench's in-process one, then the shopper is told);
 - single-status POSTs (c=64) against 1 and 2 ``serve``: statuses acknowledged and processed
   per second (the ``serve`` scale-out of status ingest).
 
@@ -34,6 +36,9 @@ from bench.ingest import WEBHOOK_PATH, _cpu, _hooks_for, _mariadb, wait_drained
 from bench.payloads import TICKS, Seeded, http_request, reply_webhook, seed_messages
 from bench.stack import BenchStack
 from bench.stats import ms, percentile
+
+#: The buttons tapped: a date asked for (the picker sent back), or an NDR action.
+DATE, REATTEMPT = "choose_date", "reattempt"
 
 #: Taps in flight at the load generator (Meta retries nothing here: every POST is answered).
 CONCURRENCY = 32
@@ -156,14 +161,15 @@ async def _measure(
 
 
 async def _answers(
-    stack: BenchStack, count: int, taps: Sequence[Seeded], src: Path | None
+    stack: BenchStack, count: int, taps: Sequence[Seeded], src: Path | None, button: str
 ) -> dict[str, Any]:
     handled = "SELECT COUNT(*) FROM wa_customer_reply_messages WHERE handled_at IS NOT NULL"
-    before = await stack.scalar(handled)
+    acted = "SELECT COUNT(*) FROM wa_ndr_actions WHERE state = 'done'"
+    before, acted_before = await stack.scalar(handled), await stack.scalar(acted)
     processes = await _serves(stack, count, src)
     try:
         await stack.meta_reset()
-        requests = [http_request(WEBHOOK_PATH, reply_webhook(m)) for m in taps]
+        requests = [http_request(WEBHOOK_PATH, reply_webhook(m, button)) for m in taps]
         row = await _measure(stack, processes, requests, CONCURRENCY, 1)
     finally:
         for process, _ in processes:
@@ -171,6 +177,7 @@ async def _answers(
     sends = await stack.meta_sends()
     row["follow_ups_sent"] = len(sends.times)
     row["handled_in_db"] = await stack.scalar(handled) - before
+    row["esb_actions_done"] = await stack.scalar(acted) - acted_before  # one per reattempt
     return row
 
 
@@ -197,11 +204,15 @@ async def run_answers(
     taps = taps or (100 if quick else 300)
     statuses = (1_000 if quick else 3_000) if statuses is None else statuses
     per_status_run = -(-statuses // len(TICKS))
-    variants: list[tuple[str, int, Path | None]] = [
-        *([("before", 1, baseline)] if baseline else []),
-        ("after", 1, None),
-        *([("before", 2, baseline)] if baseline else []),
-        ("after", 2, None),
+    # (row, serve processes, src, the button tapped): a date asked for (nothing for the ESB),
+    # or a reattempt (an NDR action).
+    variants: list[tuple[str, int, Path | None, str]] = [
+        *([("before", 1, baseline, DATE)] if baseline else []),
+        ("after", 1, None, DATE),
+        *([("before", 2, baseline, DATE)] if baseline else []),
+        ("after", 2, None, DATE),
+        *([("before", 1, baseline, REATTEMPT)] if baseline else []),
+        ("after", 1, None, REATTEMPT),
     ]
     pool = await seed_messages(
         stack.engine, 3_000_000, taps * len(variants) + 2 * per_status_run + 50
@@ -212,12 +223,13 @@ async def run_answers(
         warm = await _serves(stack, 1, baseline)  # first start: imports and caches warm
         for process, _ in warm:
             await process.stop()
-    for variant, count, src in variants:
+    for variant, count, src, button in variants:
         part = pool[cursor : cursor + taps]
         cursor += taps
-        row = await _answers(stack, count, part, src)
-        out["answers"][f"{variant}, {count} serve"] = row
-        print(f"  answers {variant:<6} {count} serve: {row}")
+        row = await _answers(stack, count, part, src, button)
+        name = f"{variant}, {count} serve" + ("" if button == DATE else f", {button}")
+        out["answers"][name] = row
+        print(f"  answers {name}: {row}")
     out["statuses_single_c64"] = {}
     for count in (1, 2) if statuses else ():
         part = pool[cursor : cursor + per_status_run]

@@ -43,10 +43,16 @@ async def test_answers_on_one_and_two_serve_are_each_answered_once(
     async with bench_stack(meta_delay=0.0, emulator_host=pubsub_emulator_host) as stack:
         result = await run_answers(stack, None, quick=True, taps=8, statuses=0)
 
-    assert set(result["answers"]) == {"after, 1 serve", "after, 2 serve"}
+    assert set(result["answers"]) == {
+        "after, 1 serve",
+        "after, 2 serve",
+        "after, 1 serve, reattempt",
+    }
     for row in result["answers"].values():
         assert row["errors"] == 0
         assert row["posts"] == row["follow_ups_sent"] == row["handled_in_db"] == 8
+    assert result["answers"]["after, 1 serve, reattempt"]["esb_actions_done"] == 8
+    assert result["answers"]["after, 1 serve"]["esb_actions_done"] == 0
 
 
 def test_the_peer_parses_the_same_bodies() -> None:
