@@ -313,7 +313,13 @@ class HandleCustomerReply:
             if asked_now:  # the ESB's answer, stored with the move (docs/webhooks.md)
                 assert action is not None
                 await uow.ndr_actions.update(action)
-            settled = await self._settle(uow, conversation, decision, action_state, reply, ref)
+            # After the ESB, the conversation as the answer's first transaction read it: the
+            # move's compare-and-set starts from it (and reads again if another writer moved
+            # it meanwhile).
+            known = conversation if action is not None else None
+            settled = await self._settle(
+                uow, conversation, decision, action_state, reply, ref, known
+            )
             await uow.commit()
         if asked_now:
             assert action is not None
