@@ -33,31 +33,18 @@ async def ask_logistics(
     clock: Clock,
     asked: NdrAction,
     recorded: NdrAction | None = None,
+    *,
+    store: bool = True,
 ) -> tuple[NdrAction, bool]:
     """The action as stored after asking, and whether the ESB was asked now (False: it was
     asked for before, by another request, and is what that request left). ``recorded``: what
     ``record_ask`` committed already; else it is recorded here first. Raises
-    ``UpstreamUnavailable`` after recording the attempt; the same call later asks again."""
-    action, asked_now = await call_logistics(uow, ndr, clock, asked, recorded)
-    if asked_now:
-        async with uow:
-            await uow.ndr_actions.update(action)
-            await uow.commit()
-    return action, asked_now
+    ``UpstreamUnavailable`` after recording the attempt; the same call later asks again.
 
-
-async def call_logistics(
-    uow: UnitOfWork,
-    ndr: NdrActions,
-    clock: Clock,
-    asked: NdrAction,
-    recorded: NdrAction | None = None,
-) -> tuple[NdrAction, bool]:
-    """``ask_logistics`` but for storing the ESB's answer: when asked now, the action comes
-    back done or refused, for the caller to store (``ndr_actions.update``) in its next
-    transaction (an answer stores it with the conversation's move: docs/webhooks.md). Until
-    then a retry finds it pending and asks again, with the same key: the ESB acts once. An
-    ESB unavailable is stored here (the attempt), then raised."""
+    ``store=False``: the ESB's answer (done or refused, when asked now) is not stored here;
+    the caller stores it (``ndr_actions.update``) in its next transaction (an answer stores it
+    with the conversation's move: docs/webhooks.md). Until then a retry finds the action
+    pending and asks again, with the same key: the ESB acts once."""
     action = recorded
     if action is None:
         async with uow:
@@ -83,4 +70,8 @@ async def call_logistics(
         raise
     else:
         action.done(reference, clock.now())
+    if store:
+        async with uow:
+            await uow.ndr_actions.update(action)
+            await uow.commit()
     return action, True

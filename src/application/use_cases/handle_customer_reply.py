@@ -66,10 +66,10 @@ class HandleCustomerReply:
     stored and the reply closed (in the pump, together with other answers of the pass:
     ``CloseReplies``; the reads that bind and decide done for the pass too: ``ReadAhead``;
     the first transaction of the common answers shared too: ``begin_together``).
-    An answer with an NDR action records it with its decision,
-    asks the ESB (``call_logistics``) and only then moves the conversation and records the
-    follow-up, in the transaction that stores the ESB's answer. An opt-out (``OptOutReplies``)
-    keeps its own transaction, between the first two."""
+    An answer with an NDR action records it with its decision, asks the ESB
+    (``ask_logistics``) and only then moves the conversation and records the follow-up, in
+    the transaction that stores the ESB's answer. An opt-out (``OptOutReplies``) keeps its
+    own transaction, between the first two."""
 
     def __init__(
         self,

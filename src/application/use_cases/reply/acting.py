@@ -1,6 +1,6 @@
 """A decided answer carried out: the NDR action once, the conversation moved, the reply closed.
 
-Rules: the action goes through ``call_logistics`` (recorded first, one per conversation and
+Rules: the action goes through ``ask_logistics`` (recorded first, one per conversation and
 kind; the ESB's answer stored with the conversation's move); once settled, the shipment's
 outcomes are judged again (``OutcomeJudge``); a refused
 action needs a person; the conversation moves by compare-and-set, never a whole-row write, in
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from application.ndr_requests import call_logistics
+from application.ndr_requests import ask_logistics
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher, NdrActions
 from application.ports.repositories import NotedMove, UnitOfWork
@@ -66,12 +66,12 @@ class ReplyActions:
         reply_id: str,
         recorded: NdrAction | None = None,
     ) -> tuple[NdrAction, bool]:
-        """The ESB asked for the decision's action (``call_logistics``): the action with the
+        """The ESB asked for the decision's action (``ask_logistics``): the action with the
         ESB's answer, to be stored in the transaction that moves the conversation, and whether
         it was asked now. ``recorded``: the action as the answer's first transaction recorded
         it."""
         asked = self.asked(conversation, decision, reply_id)
-        return await call_logistics(self._uow, self._ndr, self._clock, asked, recorded)
+        return await ask_logistics(self._uow, self._ndr, self._clock, asked, recorded, store=False)
 
     async def settled(self, conversation: Conversation, action: NdrAction) -> None:
         """Once the ESB's answer (asked now) is stored: the shipment's outcomes judged again
