@@ -211,21 +211,35 @@ class HandleCustomerReply:
         }
         return [booked.get(id(b), b) for b in begun]
 
-    async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
-        """After ``begin_together``: the answer told, its NDR action asked of the ESB (then the
-        conversation moved and the follow-up recorded: ``_act``), its follow-up sent and the
-        reply closed. An answer with no NDR action (``Begun.acts`` false) opens no transaction
-        here (bar ``SendStep``'s store of a refusal for now, one at a time): one handler may
-        finish many such at once."""
-        conversation = begun.conversation
-        button_id = begun.reply.button_id
-        await self._actions.publish(conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id)
+    async def act(self, begun: Begun) -> Begun:
+        """After ``begin_together``, for an answer with an NDR action (``Begun.acts``): told,
+        its action asked of the ESB, then the conversation moved and the follow-up recorded
+        (``_carry_out``: the transactions that hold a connection); ``finish`` sends it, and
+        holds none."""
+        await self._tell(begun)
         ref = begun.message.message_id
-        if begun.settled is None:
-            return await self._act(
-                conversation, begun.decision, begun.reply, ref, begun.asked, closer
-            )
-        return await self._deliver(begun.settled, begun.reply, ref, closer)
+        settled = await self._carry_out(
+            begun.conversation, begun.decision, begun.reply, ref, begun.asked
+        )
+        return dataclasses.replace(begun, settled=settled, told=True)
+
+    async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
+        """After ``begin_together`` (and ``act`` for an answer with an NDR action): the answer
+        told, its follow-up sent and the reply closed. This opens no transaction (bar
+        ``SendStep``'s store of a refusal for now, one at a time), so one handler may finish
+        many answers at once; an answer not acted on yet is acted on first."""
+        if begun.acts:
+            begun = await self.act(begun)
+        elif not begun.told:
+            await self._tell(begun)
+        assert begun.settled is not None
+        return await self._deliver(begun.settled, begun.reply, begun.message.message_id, closer)
+
+    async def _tell(self, begun: Begun) -> None:
+        button_id = begun.reply.button_id
+        await self._actions.publish(
+            begun.conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
+        )
 
     async def _plan(
         self, uow: UnitOfWork, message: InboundMessage, reads: ReadAhead
@@ -303,6 +317,19 @@ class HandleCustomerReply:
         asked: NdrAction | None,
         closer: CloseReplies,
     ) -> ReplyHandled:
+        settled = await self._carry_out(conversation, decision, reply, ref, asked)
+        return await self._deliver(settled, reply, ref, closer)
+
+    async def _carry_out(
+        self,
+        conversation: Conversation,
+        decision: Decision,
+        reply: CustomerReply,
+        ref: str,
+        asked: NdrAction | None,
+    ) -> _Settled:
+        """The decision's NDR action asked of the ESB, then, in one transaction, its answer
+        stored, the conversation moved and the follow-up recorded (``_settle``)."""
         assert conversation.id is not None
         action: NdrAction | None = None
         asked_now = False
@@ -324,7 +351,7 @@ class HandleCustomerReply:
         if asked_now:
             assert action is not None
             await self._actions.settled(conversation, action)
-        return await self._deliver(settled, reply, ref, closer)
+        return settled
 
     async def _settle(
         self,
@@ -400,6 +427,7 @@ class Begun:
     decision: Decision
     settled: _Settled | None  # moved and followed up already; None: the ESB is asked first
     asked: NdrAction | None = None  # the decision's action, recorded (the ESB not asked yet)
+    told: bool = False  # the timeline heard of the answer (``act``)
 
     @property
     def acts(self) -> bool:

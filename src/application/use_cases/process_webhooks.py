@@ -171,11 +171,13 @@ class ProcessWebhooks:
 
         starts = StartTogether(begin)
 
-        async def finish(started: Begun, sender: HandleCustomerReply) -> ReplyHandled:
-            if not started.acts:  # only its follow-up to send: the pass's one handler
-                return await sender.finish(started, closer)
-            async with self._replies() as handle:
-                return await handle.finish(started, closer)
+        async def act_then_finish(started: Begun, sender: HandleCustomerReply) -> ReplyHandled:
+            """The ESB asked, then two transactions of its own: it holds a connection as an
+            answer alone does, so it takes a place among those; its follow-up, recorded in
+            flight, is then sent as the others' are, in no place (it holds no connection)."""
+            async with gate, self._replies() as handle:
+                acted = await handle.act(started)
+            return await sender.finish(acted, closer)
 
         async def one(body: Body, message: InboundMessage, n: int) -> UpstreamUnavailable | None:
             """One answer alone; what it must wait for, if anything."""
@@ -197,13 +199,10 @@ class ProcessWebhooks:
                 async with sends:
                     started = await starts(message)
                     if started is not None and not started.acts:
-                        await self._count(finish(started, sender), body, message, batch)
+                        await self._count(sender.finish(started, closer), body, message, batch)
                         return
                 if started is not None:
-                    # The ESB to ask, then two transactions of its own: it holds a connection
-                    # as an answer alone does, so it takes a place among those.
-                    async with gate:
-                        await self._count(finish(started, sender), body, message, batch)
+                    await self._count(act_then_finish(started, sender), body, message, batch)
                     return
             blocked: UpstreamUnavailable | None = None
             async with gate:
