@@ -1,6 +1,7 @@
 """Meta's statuses applied to their messages: the writes of a status pass
-(``RecordDeliveryReports``), and of its second look at statuses it stored before their
-message was known (``join_stored``).
+(``RecordDeliveryReports``), of its second look at statuses it stored before their
+message was known (``join_stored``), and of the workers' sweep of what that look missed
+(``sweep_unlinked``); the timeline's events of statuses (``status_events``).
 
 Rules: a status moves its message only forward (a compare-and-set per message); the reminder
 never moves its conversation; each status that moved a message is told to the timeline, and a
@@ -10,8 +11,9 @@ A status naming only the wamid (no callback data) is stored unlinked when no mes
 wamid yet; the worker links it when it stores Meta's answer. The two transactions may miss each
 other, so the worker writes the wamid before it looks for such statuses, and the pass looks for
 the message again after its commit with a locking read, which waits for a worker's transaction
-that has written the wamid: one of the two always sees the other's rows (docs/sending.md,
-"Statuses ahead of Meta's answer").
+that has written the wamid: one of the two always sees the other's rows. That look is best
+effort; the sweep links, later, what it left when it failed (docs/sending.md, "Statuses ahead
+of Meta's answer").
 """
 
 from __future__ import annotations
