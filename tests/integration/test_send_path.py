@@ -637,8 +637,9 @@ async def test_statuses_joined_by_the_worker_are_told_as_the_pass_tells_them(
         assert told[0].kind is ActivityKind.FDR  # the outcome first, then its statuses
 
 
-class LookDownUnitOfWork(SqlUnitOfWork):
-    """The database gone at the status pass's look after its commit (the locking read)."""
+class LookDownUnitOfWork(GatedSqlUnitOfWork):
+    """The race's gates (none unless given), and the database gone at the status pass's look
+    after its commit (the locking read)."""
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -656,7 +657,7 @@ async def test_a_status_pass_whose_look_after_its_commit_fails_keeps_its_statuse
     """The pass's second look is best effort: the database failing there is logged, the pass
     ends normally, and the statuses it stored stay stored, for the worker's own look to link
     when it records the send."""
-    world = _world(lambda: LookDownUnitOfWork(mysql_engine))
+    world = _world(lambda: LookDownUnitOfWork(mysql_engine, Gates()))
     fdr = await world.fdr()
     passes: list[int] = []
 
@@ -681,19 +682,6 @@ async def test_a_status_pass_whose_look_after_its_commit_fails_keeps_its_statuse
     assert "statuses stored ahead of their message not joined" in [e["event"] for e in logs]
     await _read_and_linked(world, fdr, result)
     await leave_no_unknown_send(mysql_engine)
-
-
-class GatedLookDownUnitOfWork(GatedSqlUnitOfWork):
-    """The race's gates, and the database gone at the status pass's look after its commit."""
-
-    async def __aenter__(self) -> Self:
-        await super().__aenter__()
-
-        async def down(message_ids: Collection[str]) -> dict[str, OutgoingMessage]:
-            raise UpstreamUnavailable("database: lost connection")
-
-        self.messages.lock_many_by_message_ids = down  # type: ignore[method-assign]
-        return self
 
 
 def _a_day_of_its_own(world: World) -> None:
@@ -725,11 +713,11 @@ async def _lost_second_look(race: Race) -> tuple[FailedDelivery, Notified]:
 
 
 @pytest.fixture
-async def lost_look(mysql_engine: AsyncEngine) -> AsyncIterator[Race]:
-    gates = Gates()
-    world = _world(lambda: GatedLookDownUnitOfWork(mysql_engine, gates))
-    yield Race(world, gates, mysql_engine)
-    await leave_no_unknown_send(mysql_engine)
+def lost_look(race: Race) -> Race:
+    """The race, with every status pass's look after its commit failing."""
+    gates, engine = race.gates, race.engine
+    race.world.uow = lambda: LookDownUnitOfWork(engine, gates)
+    return race
 
 
 def _sweep(world: World) -> LinkEarlyStatuses:
