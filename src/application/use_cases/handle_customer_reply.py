@@ -155,9 +155,9 @@ class HandleCustomerReply:
             decision = await self._opt_outs(conversation, message, word)
             reply = dataclasses.replace(reply, decision=decision_json(decision))
             await self._actions.save_reply(reply)
-        return await self._act(
-            conversation, decision, reply, message.message_id, stored.asked, closer
-        )
+        ref = message.message_id
+        settled = await self._carry_out(conversation, decision, reply, ref, stored.asked)
+        return await self._deliver(settled, reply, ref, closer)
 
     async def begin_together(
         self, messages: Sequence[InboundMessage], reads: ReadAhead
@@ -307,18 +307,6 @@ class HandleCustomerReply:
             _begun(plan, reply, by_plan.get(id(plan)))
             for plan, reply in zip(plans, added, strict=True)
         ]
-
-    async def _act(
-        self,
-        conversation: Conversation,
-        decision: Decision,
-        reply: CustomerReply,
-        ref: str,
-        asked: NdrAction | None,
-        closer: CloseReplies,
-    ) -> ReplyHandled:
-        settled = await self._carry_out(conversation, decision, reply, ref, asked)
-        return await self._deliver(settled, reply, ref, closer)
 
     async def _carry_out(
         self,
