@@ -86,11 +86,12 @@ class ShipmentEventIntake:
             else:
                 results[index] = await isolated(self._other(event, data, message_id))
         if fdrs:
-            firsts = await self._first_attempts([fdr for _, fdr in fdrs])
             try:
-                notified = await self._notify.many([fdr for _, fdr in fdrs])
+                batch = await self._notify.batch([fdr for _, fdr in fdrs])
+                notified, unmessaged = batch.results, batch.unmessaged
             except Exception as exc:
-                notified = [exc] * len(fdrs)
+                notified, unmessaged = [exc] * len(fdrs), set()
+            firsts = _first_attempts([fdr for _, fdr in fdrs], unmessaged)
             # Another failed attempt is also the outcome of the attempt notified before it:
             # recorded for the batch's such events together (``RecordShipmentOutcome.many``).
             later = [
@@ -138,17 +139,6 @@ class ShipmentEventIntake:
         )
         return IntakeResult(Disposition.ACK, "malformed")
 
-    async def _first_attempts(self, fdrs: list[FailedDelivery]) -> set[int]:
-        """The shipments of the batch never messaged before it, with one event in it: no
-        attempt notified before theirs, so their events are no attempt's outcome (one read
-        for the batch instead of one per event; none known when the read fails)."""
-        once = Counter(fdr.shipment_id for fdr in fdrs)
-        single = {shipment for shipment, count in once.items() if count == 1}
-        try:
-            return single - await self._outcomes.messaged(single) if single else set()
-        except Exception:  # each event reads its own, as alone
-            return set()
-
     async def _earlier_outcomes(self, fdrs: list[FailedDelivery]) -> list[Recorded | Exception]:
         """Each failed attempt recorded as the outcome of the attempt before it, if any."""
         if not fdrs:
@@ -175,6 +165,15 @@ class ShipmentEventIntake:
             detail=notified.detail[:200],
         )
         return result
+
+
+def _first_attempts(fdrs: list[FailedDelivery], unmessaged: set[int]) -> set[int]:
+    """The shipments of the batch never messaged before it, with one event in it: no attempt
+    notified before theirs, so their events are no attempt's outcome. Never messaged is what
+    the batch's plan read with their conversations (``NotifiedBatch.unmessaged``: no read of
+    its own; none known when the plan failed, and each event then reads its own)."""
+    once = Counter(fdr.shipment_id for fdr in fdrs)
+    return {shipment for shipment, count in once.items() if count == 1} & unmessaged
 
 
 #: A place in ``ShipmentEventIntake.many``'s results, filled before they are returned.

@@ -24,6 +24,7 @@ at Meta is that event's outcome, and an error in one event's step makes only tha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -34,9 +35,19 @@ from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify.batch_send import SendPhase
 from domain.failed_delivery import FailedDelivery
 
-__all__ = ["BatchNotify", "Handled"]
+__all__ = ["BatchNotify", "Handled", "NotifiedBatch"]
 
 _log = structlog.get_logger("fdr")
+
+
+@dataclass(frozen=True, slots=True)
+class NotifiedBatch:
+    """``NotifyFailedDelivery.batch``: each event's outcome (or error), in their order, and
+    the shipments of the batch that had no conversation before it (none when its plan
+    failed: then each event finds out on its own)."""
+
+    results: list[Handled]
+    unmessaged: set[int]
 
 
 class BatchNotify:
@@ -52,17 +63,19 @@ class BatchNotify:
 
     async def __call__(
         self, fdrs: Sequence[FailedDelivery]
-    ) -> tuple[dict[int, Handled], list[int]]:
-        """The outcomes of the events handled here (by their index) and the indexes of those
-        left to the one-event way, in their order."""
+    ) -> tuple[dict[int, Handled], list[int], set[int]]:
+        """The outcomes of the events handled here (by their index), the indexes of those
+        left to the one-event way, in their order, and the batch's shipments the plan found
+        never messaged before it (none known when the plan failed)."""
         results: dict[int, Handled] = {}
         later: list[int] = []
+        unmessaged: set[int] = set()
         first = firsts(fdrs, later)
         try:
-            plans = await self._plans.plan(fdrs, first, results, later)
+            plans = await self._plans.plan(fdrs, first, results, later, unmessaged)
         except Exception as exc:  # whatever it was, one by one each event meets it alone
             _log.warning("batch not planned, one by one now", error=str(exc)[:200])
-            return {}, sorted(range(len(fdrs)))
+            return {}, sorted(range(len(fdrs))), set()
         starts: list[Start] = []
         for index, plan in plans:
             start = await self._plans.screen(fdrs[index], index, plan, results)
@@ -75,4 +88,4 @@ class BatchNotify:
         if finished:
             results.update(await self._outcomes.outcomes(finished))
         later.sort()
-        return results, later
+        return results, later, unmessaged

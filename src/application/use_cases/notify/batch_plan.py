@@ -63,12 +63,17 @@ class PlanPhase:
         first: list[int],
         results: dict[int, Handled],
         later: list[int],
+        unmessaged: set[int],
     ) -> list[tuple[int, Plan]]:
-        """One read transaction: what to do about each new attempt."""
+        """One read transaction: what to do about each new attempt. ``unmessaged`` gets the
+        batch's shipments that had no conversation before the batch (read with the
+        conversations, for the intake: ``ShipmentEventIntake.many``)."""
         reads = BatchReads()
         plans: list[tuple[int, Plan | Skip]] = []
         async with self._uow as uow:
-            await reads.read_shipments(uow, {fdrs[index].shipment_id for index in first})
+            shipments = {fdrs[index].shipment_id for index in first}
+            await reads.read_shipments(uow, shipments)
+            unmessaged |= shipments - reads.newest.keys()
             recorded = await uow.fdr_events.recorded({event_key(fdrs[i]) for i in first})
             new: list[int] = []
             for index in first:
