@@ -618,9 +618,30 @@ async def test_a_batch_whose_plan_failed_knows_no_shipment_never_messaged(
         raise RuntimeError("database down")
 
     with monkeypatch.context() as patched:
-        patched.setattr(PlanPhase, "plan", down)
+        patched.setattr(PlanPhase, "read", down)
         batch = await world.notify.batch([fdr])
 
     # Each event then went the one-event way (and sent), and reads its own history.
     assert batch.unmessaged == set()
     assert [r.outcome for r in batch.results if not isinstance(r, Exception)] == [Outcome.SENT]
+
+
+async def test_a_batch_planned_ahead_sends_once_what_another_batch_sent_meanwhile(
+    world: World,
+) -> None:
+    # The worker plans the next pull's batch while it waits for room (a read, nothing
+    # written); the same event, delivered twice, may be sent by a batch running meanwhile.
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    planned = await world.notify.plan([fdr])
+    assert planned is not None
+
+    first = await world.notify.batch([fdr])
+    again = await world.notify.batch([fdr], planned)
+
+    [sent], [duplicate] = first.results, again.results
+    assert not isinstance(sent, Exception)
+    assert not isinstance(duplicate, Exception)
+    assert (sent.outcome, sent.duplicate) == (Outcome.SENT, False)
+    assert (duplicate.outcome, duplicate.duplicate) == (Outcome.SENT, True)
+    assert len(world.whatsapp.sent) == 1

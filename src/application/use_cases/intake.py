@@ -23,6 +23,7 @@ from application.use_cases.notify_failed_delivery import (
     Disposition,
     Notified,
     NotifyFailedDelivery,
+    Planned,
 )
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import Recorded, RecordShipmentOutcome
@@ -65,15 +66,24 @@ class ShipmentEventIntake:
         self._metrics.took(time.perf_counter() - started)
         return result
 
+    async def plan(self, decoded: Sequence[DecodedEvent]) -> Planned | None:
+        """The plan of the failed deliveries among these events, read ahead of ``many``
+        (``NotifyFailedDelivery.plan``: nothing written); None when there are none or it
+        could not be read."""
+        fdrs = [event for event in decoded if isinstance(event, FailedDelivery)]
+        return await self._notify.plan(fdrs) if fdrs else None
+
     async def many(
         self,
         events: Sequence[tuple[bytes, str]],
         decoded: Sequence[DecodedEvent] | None = None,
+        planned: Planned | None = None,
     ) -> list[IntakeResult | Exception]:
         """The events of one pull (data, message id): the failed deliveries together
         (``NotifyFailedDelivery.many``), the others one by one. Per event, its result or the
         error that makes it one to deliver again (one event's error is never the batch's).
-        ``decoded``: the events as the triage decoded them, not decoded again."""
+        ``decoded``: the events as the triage decoded them, not decoded again; ``planned``:
+        their failed deliveries' plan read ahead (``plan``), else read now."""
         started = time.perf_counter()
         if decoded is None:
             decoded = [self._decoder.decode(data) for data, _ in events]
@@ -87,7 +97,7 @@ class ShipmentEventIntake:
                 results[index] = await isolated(self._other(event, data, message_id))
         if fdrs:
             try:
-                batch = await self._notify.batch([fdr for _, fdr in fdrs])
+                batch = await self._notify.batch([fdr for _, fdr in fdrs], planned)
                 notified, unmessaged = batch.results, batch.unmessaged
             except Exception as exc:
                 notified, unmessaged = [exc] * len(fdrs), set()

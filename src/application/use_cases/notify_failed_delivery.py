@@ -21,7 +21,7 @@ from application.ports.repositories import UnitOfWork
 from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.notify.batch import BatchNotify, Handled, NotifiedBatch
+from application.use_cases.notify.batch import BatchNotify, Handled, NotifiedBatch, Planned
 from application.use_cases.notify.batch_outcomes import OutcomePhase
 from application.use_cases.notify.batch_plan import PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
@@ -48,6 +48,7 @@ __all__ = [
     "Notified",
     "NotifiedBatch",
     "NotifyFailedDelivery",
+    "Planned",
     "attempt_event_key",
     "event_key",
 ]
@@ -90,10 +91,18 @@ class NotifyFailedDelivery:
         (the event is to be delivered again), never raised for the batch."""
         return (await self.batch(fdrs)).results
 
-    async def batch(self, fdrs: Sequence[FailedDelivery]) -> NotifiedBatch:
+    async def plan(self, fdrs: Sequence[FailedDelivery]) -> Planned | None:
+        """The batch's plan, read ahead of ``batch`` (nothing written); None when it could not
+        be read."""
+        return await self._batch.plan(fdrs)
+
+    async def batch(
+        self, fdrs: Sequence[FailedDelivery], planned: Planned | None = None
+    ) -> NotifiedBatch:
         """``many``, and which of the events' shipments had no conversation before the batch
-        (read by the batch's plan with their conversations: no read of its own)."""
-        results, later, unmessaged = await self._batch(fdrs)
+        (read by the batch's plan with their conversations: no read of its own).
+        ``planned``: these events' plan read ahead (``plan``), else read now."""
+        results, later, unmessaged = await self._batch(fdrs, planned)
         for index in later:  # seen before, raced, or a shipment's second event: one by one
             try:
                 results[index] = await self(fdrs[index])

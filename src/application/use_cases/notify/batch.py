@@ -30,12 +30,12 @@ import structlog
 
 from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.batch_outcomes import OutcomePhase
-from application.use_cases.notify.batch_plan import PlanPhase, firsts
+from application.use_cases.notify.batch_plan import Planned, PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify.batch_send import SendPhase
 from domain.failed_delivery import FailedDelivery
 
-__all__ = ["BatchNotify", "Handled", "NotifiedBatch"]
+__all__ = ["BatchNotify", "Handled", "NotifiedBatch", "Planned"]
 
 _log = structlog.get_logger("fdr")
 
@@ -61,23 +61,30 @@ class BatchNotify:
         self._sends = sends
         self._outcomes = outcomes
 
+    async def plan(self, fdrs: Sequence[FailedDelivery]) -> Planned | None:
+        """The batch's plan (``PlanPhase.read``, nothing written); None when it could not be
+        read (then each event goes the one-event way and meets the problem alone)."""
+        try:
+            return await self._plans.read(fdrs)
+        except Exception as exc:
+            _log.warning("batch not planned, one by one now", error=str(exc)[:200])
+            return None
+
     async def __call__(
-        self, fdrs: Sequence[FailedDelivery]
+        self, fdrs: Sequence[FailedDelivery], planned: Planned | None = None
     ) -> tuple[dict[int, Handled], list[int], set[int]]:
         """The outcomes of the events handled here (by their index), the indexes of those
         left to the one-event way, in their order, and the batch's shipments the plan found
-        never messaged before it (none known when the plan failed)."""
+        never messaged before it (none known when the plan failed). ``planned``: the plan of
+        these very events read before (``plan``), else read now."""
+        if planned is None or planned.fdrs != tuple(fdrs):
+            planned = await self.plan(fdrs)
+        if planned is None:
+            return {}, list(range(len(fdrs))), set()
         results: dict[int, Handled] = {}
-        later: list[int] = []
-        unmessaged: set[int] = set()
-        first = firsts(fdrs, later)
-        try:
-            plans = await self._plans.plan(fdrs, first, results, later, unmessaged)
-        except Exception as exc:  # whatever it was, one by one each event meets it alone
-            _log.warning("batch not planned, one by one now", error=str(exc)[:200])
-            return {}, sorted(range(len(fdrs))), set()
+        later = list(planned.later)
         starts: list[Start] = []
-        for index, plan in plans:
+        for index, plan in await self._plans.skip(planned, results):
             start = await self._plans.screen(fdrs[index], index, plan, results)
             if start is not None:
                 starts.append(start)
@@ -88,4 +95,4 @@ class BatchNotify:
         if finished:
             results.update(await self._outcomes.outcomes(finished))
         later.sort()
-        return results, later, unmessaged
+        return results, later, planned.unmessaged
