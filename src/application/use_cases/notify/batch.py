@@ -7,13 +7,16 @@ number of transactions changes. A batch is:
    and month counts read once per workspace (``BatchReads``); the conversations of its
    shipments, its outcome records, opt-outs and languages with one read each. An attempt seen
    before (a conversation or an outcome recorded), or a second event of the same shipment in
-   the batch, goes the one-event way after the batch, so it sees what the batch wrote.
-2. **record** (``batch_record``): the conversations and queued messages of every send in one
-   transaction, before anything is sent (the record-before-send rule). A transaction that
-   fails sends nothing of it: each of its events goes the one-event way.
-3. **send** (``batch_send``): concurrently, each through its sender's limiter; a slot taken
-   is written (``in flight``) before the send, the slots of the sends waiting together
-   written together (``SlotWriter``).
+   the batch, goes the one-event way after the batch, so it sees what the batch wrote. It
+   writes nothing: the worker reads it ahead, while the pull waits for room (``plan``).
+2. **record** (``batch_record``): the sends' slots booked (``SendPhase.book``), then the
+   conversations and messages of every send in one transaction, before anything is sent (the
+   record-before-send rule); a message whose slot has come is written in flight, the others
+   queued. A transaction that fails sends nothing of it: each of its events goes the
+   one-event way.
+3. **send** (``batch_send``): concurrently, each through its sender's limiter; a queued
+   message's slot come is written (``in flight``) before the send, the slots of the sends
+   waiting together written together (``SlotWriter``).
 4. **outcomes** (``batch_outcomes``): one transaction for the outcomes of all sends;
    published in one call.
 
@@ -88,6 +91,8 @@ class BatchNotify:
             start = await self._plans.screen(fdrs[index], index, plan, results)
             if start is not None:
                 starts.append(start)
+        if starts:
+            await self._sends.book(starts)
         if starts and not await self._records.record(starts, results, later):
             later.extend(start.index for start in starts)
             starts = []
