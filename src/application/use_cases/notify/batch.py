@@ -65,12 +65,11 @@ class BatchNotify:
         self._outcomes = outcomes
 
     async def plan(self, fdrs: Sequence[FailedDelivery]) -> Planned | None:
-        """The batch's plan (``PlanPhase.read``, nothing written); None when it could not be
-        read (then each event goes the one-event way and meets the problem alone)."""
+        """The batch's plan (``PlanPhase.read``, nothing written), read ahead of the batch;
+        None when it could not be read (the batch then reads it when it starts)."""
         try:
             return await self._plans.read(fdrs)
-        except Exception as exc:
-            _log.warning("batch not planned, one by one now", error=str(exc)[:200])
+        except Exception:
             return None
 
     async def __call__(
@@ -81,9 +80,11 @@ class BatchNotify:
         never messaged before it (none known when the plan failed). ``planned``: the plan of
         these very events read before (``plan``), else read now."""
         if planned is None or planned.fdrs != tuple(fdrs):
-            planned = await self.plan(fdrs)
-        if planned is None:
-            return {}, list(range(len(fdrs))), set()
+            try:
+                planned = await self._plans.read(fdrs)
+            except Exception as exc:  # whatever it was, one by one each event meets it alone
+                _log.warning("batch not planned, one by one now", error=str(exc)[:200])
+                return {}, list(range(len(fdrs))), set()
         results: dict[int, Handled] = {}
         later = list(planned.later)
         starts: list[Start] = []
