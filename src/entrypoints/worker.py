@@ -81,10 +81,10 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then finishes (and acks) what is in flight.
 
-        The next pull is on its way while batches are handled, or waits triaged for room
-        (``pull_size``): a batch that ends makes room for events already here, not for a
-        pull to start then. A pull's events
-        start together once there is room for all (a pull is never split into smaller
+        The next pull is on its way while batches are handled, or waits triaged and planned
+        for room (``pull_size``, ``_plan``): a batch that ends makes room for events already
+        here, not for a pull to start then. A pull's events start together once there is
+        room for all (a pull is never split into smaller
         batches, each of which would cost a batch's transactions). Events pulled ahead and not
         started when the worker stops are handed back at once."""
         in_flight: set[asyncio.Task[None]] = set()
