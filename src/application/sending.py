@@ -102,6 +102,10 @@ class SendStep:
     async def wait_for(self, slot: float) -> None:
         await self._limiter.wait_for(slot)
 
+    def come(self, slot: float) -> bool:
+        """Whether ``slot`` (one of ``reserve_slots``') has come: its send need not wait."""
+        return self._limiter.come(slot)
+
     async def take_slot(self, message: OutgoingMessage, sender: SenderConnection) -> bool:
         """``take_slot`` with this step's limiter: False when another worker took it."""
         return await take_slot(self._uow, self._limiter, self._clock, message, sender)

@@ -21,7 +21,7 @@ from application.ports.collaborators import EventSource, OutcomeEventSource, Rec
 from application.ports.shipment_events import DecodedEvent
 from application.use_cases.intake import IntakeResult, ShipmentEventIntake
 from application.use_cases.intake_triage import ShipmentEventTriage
-from application.use_cases.notify_failed_delivery import Disposition
+from application.use_cases.notify_failed_delivery import Disposition, Planned
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
 from entrypoints.metrics_server import run_with_metrics, stop_on_signals
@@ -39,13 +39,21 @@ MIN_BATCH = 32
 PULL_GRACE_SECONDS = 15
 
 
+#: How old a batch's plan read ahead may be when the batch starts; an older one is read again
+#: (docs/sending.md, "The events of one pull go together").
+PLAN_FRESH_SECONDS = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class _Pulled:
     """The events of one pull to be handled, as the triage left them (and decoded them, when it
-    could)."""
+    could), and their plan read ahead while they waited for room (when it could be), with the
+    loop's time it was read at."""
 
     events: list[ReceivedEvent]
     decoded: list[DecodedEvent] | None
+    planned: Planned | None = None
+    planned_at: float = 0.0
 
 
 class Worker:
@@ -73,10 +81,10 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then finishes (and acks) what is in flight.
 
-        The next pull is on its way while batches are handled, or waits triaged for room
-        (``pull_size``): a batch that ends makes room for events already here, not for a
-        pull to start then. A pull's events
-        start together once there is room for all (a pull is never split into smaller
+        The next pull is on its way while batches are handled, or waits triaged and planned
+        for room (``pull_size``, ``_plan``): a batch that ends makes room for events already
+        here, not for a pull to start then. A pull's events start together once there is
+        room for all (a pull is never split into smaller
         batches, each of which would cost a batch's transactions). Events pulled ahead and not
         started when the worker stops are handed back at once."""
         in_flight: set[asyncio.Task[None]] = set()
@@ -94,11 +102,10 @@ class Worker:
                 if ready and self._concurrency - self._busy >= len(ready[0].events):
                     # The events of one pull are handled together (NotifyFailedDelivery.many);
                     # each counts against the concurrency until its batch is done.
-                    events, decoded = ready[0].events, ready[0].decoded
-                    ready.popleft()
-                    waiting -= len(events)
-                    self._busy += len(events)
-                    task = asyncio.create_task(self._handle(events, decoded))
+                    pulled = ready.popleft()
+                    waiting -= len(pulled.events)
+                    self._busy += len(pulled.events)
+                    task = asyncio.create_task(self._handle(pulled))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                     continue
@@ -134,7 +141,23 @@ class Worker:
             self._failures.failed("event source unavailable", exc)
             await _sleep_or_stop(stop, 2.0)
             return _Pulled([], None)
-        return _Pulled(*await self._triage(batch))
+        events, decoded = await self._triage(batch)
+        if not events or decoded is None or stop.is_set():
+            return _Pulled(events, decoded)
+        return _Pulled(
+            events, decoded, await self._plan(decoded), asyncio.get_running_loop().time()
+        )
+
+    async def _plan(self, decoded: list[DecodedEvent]) -> Planned | None:
+        """The pull's batch planned while it waits for room (``ShipmentEventIntake.plan``: a
+        read, nothing written), so that its plan is off the time its events count against the
+        concurrency; None when it could not be (the batch then plans when it starts)."""
+        try:
+            async with self._container() as request:
+                intake = await request.get(ShipmentEventIntake)
+                return await intake.plan(decoded)
+        except Exception:  # the batch reads it again when it starts, and meets the problem
+            return None
 
     async def _hand_back(self, ready: deque[_Pulled]) -> None:
         """Events pulled ahead and never started, back to the source for another delivery now
@@ -190,25 +213,26 @@ class Worker:
                 await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
-    async def _handle(
-        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
-    ) -> None:
-        WORKER_IN_FLIGHT.inc(len(events))
+    async def _handle(self, pulled: _Pulled) -> None:
+        count = len(pulled.events)
+        WORKER_IN_FLIGHT.inc(count)
         try:
-            await self._handle_batch(events, decoded)
+            await self._handle_batch(pulled)
         finally:
-            WORKER_IN_FLIGHT.dec(len(events))
-            self._busy -= len(events)
+            WORKER_IN_FLIGHT.dec(count)
+            self._busy -= count
 
-    async def _handle_batch(
-        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
-    ) -> None:
+    async def _handle_batch(self, pulled: _Pulled) -> None:
+        events = pulled.events
+        planned = pulled.planned
+        if asyncio.get_running_loop().time() - pulled.planned_at > PLAN_FRESH_SECONDS:
+            planned = None  # waited too long for room: planned again now
         results: list[IntakeResult | Exception]
         try:
             async with self._container() as request:
                 intake = await request.get(ShipmentEventIntake)
-                pulled = [(event.data, event.message_id) for event in events]
-                results = await intake.many(pulled, decoded)
+                data = [(event.data, event.message_id) for event in events]
+                results = await intake.many(data, pulled.decoded, planned)
         except Exception as exc:  # the container itself: every event finds out alike
             results = [exc] * len(events)
         for event, result in zip(events, results, strict=True):

@@ -106,6 +106,8 @@ class Limiter:
     kill_while_waiting: bool = False
     #: Every send of a batch dies while waiting for its slot (the process is gone).
     kill_batch_while_waiting: bool = False
+    #: Every send dies after its slot, before its request leaves.
+    kill_before_leaving: bool = False
 
     async def acquire(self, phone_number_id: str) -> None:
         if self.kill_while_waiting:
@@ -119,8 +121,12 @@ class Limiter:
         if self.kill_batch_while_waiting:
             raise Killed
 
+    def come(self, slot: float) -> bool:
+        return not self.kill_batch_while_waiting  # slots to wait for: the process dies then
+
     async def depart(self, phone_number_id: str) -> None:
-        return None
+        if self.kill_before_leaving:
+            raise Killed
 
 
 class Refs:
@@ -828,27 +834,57 @@ async def test_killed_while_waiting_for_the_limiter_the_event_is_sent_on_redeliv
     assert client_ref == waiting.client_ref
 
 
+async def _a_batch_killed(
+    world: World, kill: str
+) -> tuple[list[FailedDelivery], list[OutgoingMessage]]:
+    """Two events handled as a batch by a worker killed where ``Limiter``'s flag ``kill``
+    says; the events, and their messages as the worker left them."""
+    events = [await world.fdr(), await world.fdr()]
+    setattr(world.limiter, kill, True)
+    killed = await world.notify().many(events)
+    assert all(isinstance(result, Killed) for result in killed)
+    setattr(world.limiter, kill, False)
+    return events, [(await world.state(fdr))[1] for fdr in events]
+
+
+async def _redelivered_after_the_grace(
+    world: World, events: list[FailedDelivery]
+) -> list[tuple[Disposition, Outcome]]:
+    world.clock.advance(world.options.in_flight_grace_seconds + 1)
+    again = await world.notify().many(events)
+    return [(a.disposition, a.outcome) for a in again if isinstance(a, Notified)]
+
+
 async def test_a_batch_killed_while_waiting_for_its_slots_sends_each_once_on_redelivery(
     world: World,
 ) -> None:
     """The slots of a batch's sends are booked together; none is in flight until its own
     slot has come, so a worker killed meanwhile leaves them all queued, sent on redelivery."""
-    events = [await world.fdr(), await world.fdr()]
-    world.limiter.kill_batch_while_waiting = True
-    killed = await world.notify().many(events)
-    assert all(isinstance(result, Killed) for result in killed)
-    waiting = [(await world.state(fdr))[1] for fdr in events]
+    events, waiting = await _a_batch_killed(world, "kill_batch_while_waiting")
     assert [m.status for m in waiting] == [MessageStatus.QUEUED] * 2
     assert world.meta.sent == []
 
-    world.limiter.kill_batch_while_waiting = False
-    world.clock.advance(world.options.in_flight_grace_seconds + 1)
-    again = await world.notify().many(events)
+    again = await _redelivered_after_the_grace(world, events)
 
-    assert [(a.disposition, a.outcome) for a in again if isinstance(a, Notified)] == [
-        (Disposition.ACK, Outcome.SENT)
-    ] * 2
+    assert again == [(Disposition.ACK, Outcome.SENT)] * 2
     assert sorted(ref for ref, _ in world.meta.sent) == sorted(m.client_ref for m in waiting)
+
+
+async def test_a_batch_whose_slots_had_come_is_written_in_flight_and_never_sent_twice(
+    world: World,
+) -> None:
+    """Slots that have come when a batch writes its records: the messages are written in
+    flight with them (no write of their own before the send). A worker killed before the
+    requests leave leaves them ``pending``: on redelivery, after the in-flight grace, each is
+    recorded ``unknown`` and nothing is sent again (docs/sending.md)."""
+    events, in_flight = await _a_batch_killed(world, "kill_before_leaving")
+    assert [m.status for m in in_flight] == [MessageStatus.PENDING] * 2
+    assert world.meta.sent == []
+
+    again = await _redelivered_after_the_grace(world, events)
+
+    assert again == [(Disposition.ACK, Outcome.UNKNOWN)] * 2
+    assert world.meta.sent == []
 
 
 # --- 5: the root after a reconciled timeout ----------------------------------------------------

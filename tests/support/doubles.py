@@ -70,6 +70,9 @@ class NoLimit:
     async def wait_for(self, slot: float) -> None:
         return None
 
+    def come(self, slot: float) -> bool:
+        return True
+
     async def depart(self, phone_number_id: str) -> None:
         return None
 

@@ -15,6 +15,7 @@ from application.ports.cache import SettingsCache
 from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.notify.batch_plan import PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify_failed_delivery import (
     Disposition,
@@ -587,3 +588,60 @@ async def test_a_batch_of_shipments_messaged_before_plans_each_as_alone(world: W
     assert late.skip_reason == "superseded"
     assert latest is not None
     assert latest.status_log_id == batch[0].status_log_id
+
+
+async def test_a_batch_tells_which_of_its_shipments_were_never_messaged(world: World) -> None:
+    # The intake records a failed attempt as the outcome of the attempt notified before it;
+    # the batch's plan reads which shipments had none, so the intake need not read it again.
+    before = seed_fdr()
+    await world.enable(before.account_id)
+    await world.notify(before)
+    fresh = seed_fdr(shipment_id=before.shipment_id + 1)
+    again = dataclasses.replace(before, status_log_id=before.status_log_id + 1)
+
+    batch = await world.notify.batch([again, fresh])
+
+    assert batch.unmessaged == {fresh.shipment_id}
+    assert [r.outcome for r in batch.results if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SENT,
+    ]
+
+
+async def test_a_batch_whose_plan_failed_knows_no_shipment_never_messaged(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+
+    async def down(*_: object) -> None:
+        raise RuntimeError("database down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(PlanPhase, "read", down)
+        batch = await world.notify.batch([fdr])
+
+    # Each event then went the one-event way (and sent), and reads its own history.
+    assert batch.unmessaged == set()
+    assert [r.outcome for r in batch.results if not isinstance(r, Exception)] == [Outcome.SENT]
+
+
+async def test_a_batch_planned_ahead_sends_once_what_another_batch_sent_meanwhile(
+    world: World,
+) -> None:
+    # The worker plans the next pull's batch while it waits for room (a read, nothing
+    # written); the same event, delivered twice, may be sent by a batch running meanwhile.
+    fdr = seed_fdr()
+    await world.enable(fdr.account_id)
+    planned = await world.notify.plan([fdr])
+    assert planned is not None
+
+    first = await world.notify.batch([fdr])
+    again = await world.notify.batch([fdr], planned)
+
+    [sent], [duplicate] = first.results, again.results
+    assert not isinstance(sent, Exception)
+    assert not isinstance(duplicate, Exception)
+    assert (sent.outcome, sent.duplicate) == (Outcome.SENT, False)
+    assert (duplicate.outcome, duplicate.duplicate) == (Outcome.SENT, True)
+    assert len(world.whatsapp.sent) == 1

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from application.ports.collaborators import ReceivedEvent
 from application.ports.shipment_events import DecodedEvent
 from composition.container import build_container
-from entrypoints.worker import Worker, pull_size
+from entrypoints.worker import Worker, _Pulled, pull_size
 from infrastructure.config import Config
 
 
@@ -118,12 +118,10 @@ class GatedWorker(Worker):
     ) -> tuple[list[ReceivedEvent], list[DecodedEvent] | None]:
         return batch, None
 
-    async def _handle_batch(
-        self, events: list[ReceivedEvent], decoded: list[DecodedEvent] | None
-    ) -> None:
-        self.started.append([event.ack_id for event in events])
+    async def _handle_batch(self, pulled: _Pulled) -> None:
+        self.started.append([event.ack_id for event in pulled.events])
         await self.gate.wait()
-        self._acks.extend(event.ack_id for event in events)
+        self._acks.extend(event.ack_id for event in pulled.events)
 
 
 async def test_the_next_pull_waits_ready_while_batches_are_handled_and_is_handed_back_on_stop() -> (

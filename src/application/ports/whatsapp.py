@@ -46,6 +46,9 @@ class ThroughputLimiter(Protocol):
     async def wait_for(self, slot: float) -> None:
         """Waits until ``slot`` (one of ``reserve``'s) has come."""
 
+    def come(self, slot: float) -> bool:
+        """Whether ``slot`` (one of ``reserve``'s) has come: ``wait_for`` would not wait."""
+
     async def depart(self, phone_number_id: str) -> None:
         """Just before a request leaves: waits while as many of this process's requests from
         the number as it may send in a second left within the last second. Slots taken apart

@@ -23,6 +23,7 @@ from application.use_cases.notify_failed_delivery import (
     Disposition,
     Notified,
     NotifyFailedDelivery,
+    Planned,
 )
 from application.use_cases.record_poison_event import RecordPoisonEvent
 from application.use_cases.record_shipment_outcome import Recorded, RecordShipmentOutcome
@@ -65,15 +66,24 @@ class ShipmentEventIntake:
         self._metrics.took(time.perf_counter() - started)
         return result
 
+    async def plan(self, decoded: Sequence[DecodedEvent]) -> Planned | None:
+        """The plan of the failed deliveries among these events, read ahead of ``many``
+        (``NotifyFailedDelivery.plan``: nothing written); None when there are none or it
+        could not be read."""
+        fdrs = [event for event in decoded if isinstance(event, FailedDelivery)]
+        return await self._notify.plan(fdrs) if fdrs else None
+
     async def many(
         self,
         events: Sequence[tuple[bytes, str]],
         decoded: Sequence[DecodedEvent] | None = None,
+        planned: Planned | None = None,
     ) -> list[IntakeResult | Exception]:
         """The events of one pull (data, message id): the failed deliveries together
         (``NotifyFailedDelivery.many``), the others one by one. Per event, its result or the
         error that makes it one to deliver again (one event's error is never the batch's).
-        ``decoded``: the events as the triage decoded them, not decoded again."""
+        ``decoded``: the events as the triage decoded them, not decoded again; ``planned``:
+        their failed deliveries' plan read ahead (``plan``), else read now."""
         started = time.perf_counter()
         if decoded is None:
             decoded = [self._decoder.decode(data) for data, _ in events]
@@ -86,11 +96,12 @@ class ShipmentEventIntake:
             else:
                 results[index] = await isolated(self._other(event, data, message_id))
         if fdrs:
-            firsts = await self._first_attempts([fdr for _, fdr in fdrs])
             try:
-                notified = await self._notify.many([fdr for _, fdr in fdrs])
+                batch = await self._notify.batch([fdr for _, fdr in fdrs], planned)
+                notified, unmessaged = batch.results, batch.unmessaged
             except Exception as exc:
-                notified = [exc] * len(fdrs)
+                notified, unmessaged = [exc] * len(fdrs), set()
+            firsts = _first_attempts([fdr for _, fdr in fdrs], unmessaged)
             # Another failed attempt is also the outcome of the attempt notified before it:
             # recorded for the batch's such events together (``RecordShipmentOutcome.many``).
             later = [
@@ -138,17 +149,6 @@ class ShipmentEventIntake:
         )
         return IntakeResult(Disposition.ACK, "malformed")
 
-    async def _first_attempts(self, fdrs: list[FailedDelivery]) -> set[int]:
-        """The shipments of the batch never messaged before it, with one event in it: no
-        attempt notified before theirs, so their events are no attempt's outcome (one read
-        for the batch instead of one per event; none known when the read fails)."""
-        once = Counter(fdr.shipment_id for fdr in fdrs)
-        single = {shipment for shipment, count in once.items() if count == 1}
-        try:
-            return single - await self._outcomes.messaged(single) if single else set()
-        except Exception:  # each event reads its own, as alone
-            return set()
-
     async def _earlier_outcomes(self, fdrs: list[FailedDelivery]) -> list[Recorded | Exception]:
         """Each failed attempt recorded as the outcome of the attempt before it, if any."""
         if not fdrs:
@@ -175,6 +175,15 @@ class ShipmentEventIntake:
             detail=notified.detail[:200],
         )
         return result
+
+
+def _first_attempts(fdrs: list[FailedDelivery], unmessaged: set[int]) -> set[int]:
+    """The shipments of the batch never messaged before it, with one event in it: no attempt
+    notified before theirs, so their events are no attempt's outcome. Never messaged is what
+    the batch's plan read with their conversations (``NotifiedBatch.unmessaged``: no read of
+    its own; none known when the plan failed, and each event then reads its own)."""
+    once = Counter(fdr.shipment_id for fdr in fdrs)
+    return {shipment for shipment, count in once.items() if count == 1} & unmessaged
 
 
 #: A place in ``ShipmentEventIntake.many``'s results, filled before they are returned.

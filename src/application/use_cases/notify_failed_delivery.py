@@ -21,7 +21,7 @@ from application.ports.repositories import UnitOfWork
 from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
 from application.use_cases.held_sends import HeldSends
-from application.use_cases.notify.batch import BatchNotify, Handled
+from application.use_cases.notify.batch import BatchNotify, Handled, NotifiedBatch, Planned
 from application.use_cases.notify.batch_outcomes import OutcomePhase
 from application.use_cases.notify.batch_plan import PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
@@ -46,7 +46,9 @@ __all__ = [
     "Disposition",
     "Handled",
     "Notified",
+    "NotifiedBatch",
     "NotifyFailedDelivery",
+    "Planned",
     "attempt_event_key",
     "event_key",
 ]
@@ -87,13 +89,26 @@ class NotifyFailedDelivery:
         """The events of one pull, planned and written together (``notify.batch``), each
         with the outcome it would have alone; an event's error is returned as its outcome
         (the event is to be delivered again), never raised for the batch."""
-        results, later = await self._batch(fdrs)
+        return (await self.batch(fdrs)).results
+
+    async def plan(self, fdrs: Sequence[FailedDelivery]) -> Planned | None:
+        """The batch's plan, read ahead of ``batch`` (nothing written); None when it could not
+        be read."""
+        return await self._batch.plan(fdrs)
+
+    async def batch(
+        self, fdrs: Sequence[FailedDelivery], planned: Planned | None = None
+    ) -> NotifiedBatch:
+        """``many``, and which of the events' shipments had no conversation before the batch
+        (read by the batch's plan with their conversations: no read of its own).
+        ``planned``: these events' plan read ahead (``plan``), else read now."""
+        results, later, unmessaged = await self._batch(fdrs, planned)
         for index in later:  # seen before, raced, or a shipment's second event: one by one
             try:
                 results[index] = await self(fdrs[index])
             except Exception as exc:
                 results[index] = exc
-        return [results[index] for index in range(len(fdrs))]
+        return NotifiedBatch([results[index] for index in range(len(fdrs))], unmessaged)
 
     async def __call__(self, fdr: FailedDelivery, *, released: bool = False) -> Notified:
         """``released``: the scheduler sends an event held through quiet hours (held_sends)."""

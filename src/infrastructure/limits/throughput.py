@@ -228,6 +228,9 @@ class PacedThroughputLimiter:
         if wait > 0:
             await asyncio.sleep(wait)
 
+    def come(self, slot: float) -> bool:
+        return slot <= self._now()
+
     async def depart(self, phone_number_id: str) -> None:
         """Holds a request back while ``rate`` of this process's requests from the number left
         within the last second: the work between a slot and its request (the in-flight write,

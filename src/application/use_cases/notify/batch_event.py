@@ -22,12 +22,16 @@ Handled = Notified | Exception
 
 @dataclass(slots=True)
 class Start:
-    """An event to be sent: its plan, then its records."""
+    """An event to be sent: its plan, its limiter slot (or the error booking it), then its
+    records. ``come``: the slot had come when the records were written (the message is then
+    written in flight with them: docs/sending.md)."""
 
     index: int
     fdr: FailedDelivery
     plan: Plan
     sender: SenderConnection
+    slot: float | Exception = 0.0
+    come: bool = False
     conversation: Conversation | None = None
     message: OutgoingMessage | None = None
     content: TemplateMessage | None = None

@@ -12,6 +12,7 @@ template is verified; a skip or a hold is that event's outcome.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from application.isolation import isolated
 from application.ports.repositories import UnitOfWork
@@ -25,6 +26,21 @@ from domain.activity import Outcome, SkipReason
 from domain.errors import NotFound, UpstreamRejected
 from domain.failed_delivery import FailedDelivery
 from domain.planning import Plan, Skip, verified_elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A batch's plan as read (``PlanPhase.read``), nothing of it written yet.
+
+    ``later``: the events left to the one-event way (seen before, or a shipment's second
+    event); ``unmessaged``: the batch's shipments that had no conversation when it was read
+    (for the intake: ``ShipmentEventIntake.many``); ``plans``: each new attempt's plan or
+    skip, by its index in ``fdrs``."""
+
+    fdrs: tuple[FailedDelivery, ...]
+    later: list[int]
+    unmessaged: set[int]
+    plans: list[tuple[int, Plan | Skip]]
 
 
 def firsts(fdrs: Sequence[FailedDelivery], later: list[int]) -> list[int]:
@@ -57,18 +73,17 @@ class PlanPhase:
         self._senders = senders
         self._held = held
 
-    async def plan(
-        self,
-        fdrs: Sequence[FailedDelivery],
-        first: list[int],
-        results: dict[int, Handled],
-        later: list[int],
-    ) -> list[tuple[int, Plan]]:
-        """One read transaction: what to do about each new attempt."""
+    async def read(self, fdrs: Sequence[FailedDelivery]) -> Planned:
+        """One read transaction: what to do about each new attempt. Writes nothing, so it may
+        run before the batch is started (the worker plans the next pull's batch while the
+        current ones wait on Meta: docs/sending.md)."""
+        later: list[int] = []
+        first = firsts(fdrs, later)
         reads = BatchReads()
         plans: list[tuple[int, Plan | Skip]] = []
         async with self._uow as uow:
-            await reads.read_shipments(uow, {fdrs[index].shipment_id for index in first})
+            shipments = {fdrs[index].shipment_id for index in first}
+            await reads.read_shipments(uow, shipments)
             recorded = await uow.fdr_events.recorded({event_key(fdrs[i]) for i in first})
             new: list[int] = []
             for index in first:
@@ -81,11 +96,15 @@ class PlanPhase:
             await reads.read_numbers(uow, (fdrs[index] for index in new))
             for index in new:
                 plans.append((index, await self._planner.plan(uow, fdrs[index], reads)))
+        return Planned(tuple(fdrs), later, shipments - reads.newest.keys(), plans)
+
+    async def skip(self, planned: Planned, results: dict[int, Handled]) -> list[tuple[int, Plan]]:
+        """Each planned skip recorded (that event's outcome); the plans to send."""
         ready: list[tuple[int, Plan]] = []
-        for index, plan in plans:
+        for index, plan in planned.plans:
             if isinstance(plan, Skip):
                 results[index] = await isolated(
-                    self._recorder.skip(fdrs[index], plan.reason, plan.why, plan.detail)
+                    self._recorder.skip(planned.fdrs[index], plan.reason, plan.why, plan.detail)
                 )
             else:
                 ready.append((index, plan))

@@ -1,7 +1,8 @@
 """A batch's records (``notify.batch``, step 2): before anything is sent, in one transaction.
 
-The conversations and queued messages of every send are written together (one multi-row
-insert each), as ``NotifyFailedDelivery`` writes one event's (the record-before-send rule). A
+The conversations and messages of every send are written together (one multi-row insert
+each), as ``NotifyFailedDelivery`` writes one event's (the record-before-send rule): queued,
+or in flight when the send's slot has come already (booked before: ``SendPhase.book``). A
 transaction that fails writes and sends nothing of it: each of its events goes the one-event
 way. An attempt another worker took a moment ago (its conversation refused by the unique key,
 that row alone) goes the one-event way too; a template that does not fit its event fails the
@@ -94,19 +95,21 @@ class RecordPhase:
                 await uow.conversations.update(conversation)
                 continue
             to_send.append(start)
-        messages = await uow.messages.add_many(
-            [
-                new_template_message(
-                    start.conversation,
-                    start.plan,
-                    start.sender,
-                    start.content,
-                    self._refs.new_ref(),
-                    now,
-                )
-                for start in to_send
-                if start.conversation is not None and start.content is not None
-            ]
-        )
+        messages = [
+            new_template_message(
+                start.conversation,
+                start.plan,
+                start.sender,
+                start.content,
+                self._refs.new_ref(),
+                now,
+            )
+            for start in to_send
+            if start.conversation is not None and start.content is not None
+        ]
+        for start, message in zip(to_send, messages, strict=True):
+            if start.come:  # its slot has come: written in flight, sent once this commits
+                message.leaves(now)
+        messages = await uow.messages.add_many(messages)
         for start, message in zip(to_send, messages, strict=True):
             start.message = message

@@ -1,11 +1,13 @@
 """A batch's sends (``notify.batch``, step 3): concurrently, each through its sender's limiter.
 
 The slots of the sends from one number are booked in one call (``SendStep.reserve_slots``:
-the slots one call each would book at that instant); a slot come is written (``in flight``)
-before the send, the slots of the sends waiting
-together written together (``SlotWriter``); a send another worker has taken since it was
-written is that event's to look at again later. Meta's answer is kept on the event for the
-outcomes (``batch_outcomes``); an error in one send is that event's alone.
+the slots one call each would book at that instant), before the records are written
+(``book``): a message whose slot has come then is written in flight with its records and
+leaves at once. For a queued one, its slot come is written (``in flight``) before the send,
+the slots of the sends waiting together written together (``SlotWriter``); a send another
+worker has taken since it was written is that event's to look at again later. Meta's answer
+is kept on the event for the outcomes (``batch_outcomes``); an error in one send is that
+event's alone.
 """
 
 from __future__ import annotations
@@ -69,13 +71,20 @@ class SendPhase:
         self._clock = clock
         self._options = options
 
+    async def book(self, starts: list[Start]) -> None:
+        """Each start's slot (``Start.slot``), booked with the others from its number in one
+        call, before the records are written; ``Start.come`` when it has come already (the
+        message is then written in flight with the records, and sent without waiting)."""
+        for start, slot in zip(starts, await self._book(starts), strict=True):
+            start.slot = slot
+            start.come = not isinstance(slot, Exception) and self._step.come(slot)
+
     async def send_all(self, starts: list[Start], results: dict[int, Handled]) -> list[Start]:
-        """Each through its limiter and to Meta, at the same time; the sends Meta answered
-        (their outcomes still to record)."""
+        """Each through its limiter (booked by ``book``) and to Meta, at the same time; the
+        sends Meta answered (their outcomes still to record)."""
         slots = SlotWriter(self._uow)
-        booked = await self._book(starts)
         answers = await asyncio.gather(
-            *(self._send(start, slot, slots) for start, slot in zip(starts, booked, strict=True)),
+            *(self._send(start, slots) for start in starts),
             return_exceptions=True,
         )
         finished: list[Start] = []
@@ -107,21 +116,21 @@ class SendPhase:
                 booked[place] = slot
         return booked
 
-    async def _send(
-        self, start: Start, slot: float | Exception, slots: SlotWriter
-    ) -> Notified | None:
+    async def _send(self, start: Start, slots: SlotWriter) -> Notified | None:
         """``TemplateSend`` of one event from its slot, up to Meta's answer; None: answered,
-        to record."""
-        message, conversation = start.message, start.conversation
+        to record. A message written in flight with its records (its slot had come) goes
+        at once: it was never ``queued``, so no other worker can have taken it."""
+        message, conversation, slot = start.message, start.conversation, start.slot
         assert message is not None
         assert conversation is not None
         assert start.content is not None
         if isinstance(slot, Exception):
             raise slot
-        await self._step.wait_for(slot)
-        message.leaves(self._clock.now())
-        if not await slots.take(message):
-            # Another worker has taken this send since we wrote it: look again later.
-            return in_flight(conversation, message, self._options.in_flight_grace_seconds)
+        if not message.in_flight:
+            await self._step.wait_for(slot)
+            message.leaves(self._clock.now())
+            if not await slots.take(message):
+                # Another worker has taken this send since we wrote it: look again later.
+                return in_flight(conversation, message, self._options.in_flight_grace_seconds)
         start.error = await self._step.ask(message, start.sender, start.content)
         return None
