@@ -15,6 +15,7 @@ from application.follow_ups import FollowUpSender
 from application.ports.whatsapp import TemplateCatalog
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver
+from application.timeline import Timeline
 from application.use_cases.handle_customer_reply import HandleCustomerReply, ReplyHandled
 from application.use_cases.measure_webhook_backlog import (
     MeasureWebhookBacklog,
@@ -62,9 +63,11 @@ class CountingReports(RecordDeliveryReports):
 
     calls: list[int]
 
-    async def __call__(self, updates: Sequence[StatusUpdate]) -> int:
+    async def __call__(
+        self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+    ) -> int:
         self.calls.append(len(updates))
-        return await super().__call__(updates)
+        return await super().__call__(updates, timeline)
 
 
 async def _sent_templates(new_uow: UowFactory) -> list[str]:

@@ -36,9 +36,10 @@ from application.use_cases.inbox.bodies import (
 from application.use_cases.inbox.closing import CloseBodies
 from application.use_cases.inbox.reports import (
     ReportRecorders,
-    record_statuses,
+    StatusLanes,
     record_template_changes,
 )
+from application.use_cases.inbox.user_ids import remember_user_ids
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.reply.closing import CloseReplies
@@ -132,20 +133,26 @@ class ProcessWebhooks:
             taken=len(pending), retried=sum(1 for d in pending if d.error is not None)
         )
         bodies: list[Body] = []
-        for delivery in pending:
-            try:
-                parsed = self._decoder.decode(delivery.body)
-            except MalformedPayload as exc:
-                # Signed by Meta yet unreadable: keep it, never ask Meta to retry, alert.
-                _log.error(
-                    "ALERT unreadable webhook stored", delivery_id=delivery.id, error=str(exc)
-                )
-                await self._mark(delivery, f"malformed: {exc}")
-                batch.malformed += 1
-                continue
-            bodies.append(Body(delivery, parsed, list(parsed.problems)))
-            await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
-        await record_statuses(self._uow, self._reports, bodies, batch, self._report_lanes)
+        # The statuses of each body are recorded while the next ones are decoded, their
+        # events published while the lanes go on (docs/webhooks.md, "Lanes").
+        timeline = self._reports.timeline()
+        async with StatusLanes(self._reports, self._report_lanes, timeline, batch) as lanes:
+            for delivery in pending:
+                try:
+                    parsed = self._decoder.decode(delivery.body)
+                except MalformedPayload as exc:
+                    # Signed by Meta yet unreadable: keep it, never ask Meta to retry, alert.
+                    _log.error(
+                        "ALERT unreadable webhook stored", delivery_id=delivery.id, error=str(exc)
+                    )
+                    await self._mark(delivery, f"malformed: {exc}")
+                    batch.malformed += 1
+                    continue
+                body = Body(delivery, parsed, list(parsed.problems))
+                bodies.append(body)
+                lanes.add(body)
+                await asyncio.sleep(0)  # a large body takes milliseconds: let the rest in
+        await remember_user_ids(self._uow, lanes.user_ids)
         await record_template_changes(self._templates, bodies, batch)
         await record_preferences(self._preferences, bodies)
         await self._handle_replies(bodies, batch)
