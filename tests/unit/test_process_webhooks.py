@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import cast
@@ -12,6 +12,7 @@ from typing import cast
 import pytest
 
 from application.follow_ups import FollowUpSender
+from application.ports.collaborators import ActivityPublisher
 from application.ports.whatsapp import TemplateCatalog
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver
@@ -24,14 +25,15 @@ from application.use_cases.measure_webhook_backlog import (
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
-from domain.activity import Outcome
+from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation
+from domain.errors import UpstreamUnavailable
 from domain.messages import MessageKind, OutgoingMessage
 from domain.reasons import FdrReason
 from domain.records import WebhookDelivery
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
-from domain.webhook import InboundMessage, StatusUpdate
+from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.local.collaborators import InMemoryNdrActions
 from infrastructure.meta.sandbox import SandboxTemplateCatalog
@@ -70,10 +72,10 @@ class CountingReports(RecordDeliveryReports):
         return await super().__call__(updates, timeline)
 
 
-async def _sent_templates(new_uow: UowFactory) -> list[str]:
+async def _sent_templates(new_uow: UowFactory, count: int = MESSAGES) -> list[str]:
     wamids = []
     async with new_uow() as uow:
-        for n in range(MESSAGES):
+        for n in range(count):
             conversation = await uow.conversations.add(
                 Conversation(
                     account_id=5,
@@ -183,6 +185,175 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     outcomes = [e.outcome for e in activity.events]
     assert outcomes.count(Outcome.SENT) == outcomes.count(Outcome.READ) == MESSAGES
     assert outcomes.count(Outcome.DELIVERED) == MESSAGES
+
+
+class _Decoder(MetaWebhookFormat):
+    """Meta's format, counting the bodies decoded so far."""
+
+    decoded = 0
+
+    def decode(self, body: bytes) -> ParsedWebhook:
+        self.decoded += 1
+        return super().decode(body)
+
+
+class _Recorders:
+    """A recorder per lane over the real use case: notes how many bodies were decoded (and
+    how many publishes had begun) when each chunk began; with ``fail_first``, the first chunk
+    meets a database that does not answer."""
+
+    def __init__(
+        self,
+        new_uow: UowFactory,
+        decoder: _Decoder,
+        activity: ActivityPublisher,
+        *,
+        fail_first: bool = False,
+    ) -> None:
+        self.new_uow = new_uow
+        self.decoder = decoder
+        self.activity = activity
+        self.fail_first = fail_first
+        self.began: list[int] = []  # bodies decoded when each chunk began
+        self.publishing: list[int] = []  # publishes begun when each chunk began
+        self.failed: set[str] = set()  # the wamids of the chunk that failed
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[RecordDeliveryReports]:
+        outer = self
+
+        class Recorder(RecordDeliveryReports):
+            async def __call__(
+                self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+            ) -> int:
+                outer.began.append(outer.decoder.decoded)
+                outer.publishing.append(getattr(outer.activity, "calls", 0))
+                if outer.fail_first and len(outer.began) == 1:
+                    outer.failed = {u.message_id for u in updates}
+                    raise UpstreamUnavailable("database: OperationalError")
+                return await super().__call__(updates, timeline)
+
+        yield Recorder(self.new_uow(), self.activity, FixedClock())
+
+
+def _status_pass(
+    new_uow: UowFactory, decoder: _Decoder, recorders: _Recorders, activity: ActivityPublisher
+) -> ProcessWebhooks:
+    uow = new_uow()
+    clock = FixedClock()
+    return ProcessWebhooks(
+        uow,
+        decoder,
+        RecordDeliveryReports(uow, activity, clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
+        report_lanes=recorders,
+    )
+
+
+async def _store_ticks(new_uow: UowFactory, wamids: list[str], per_body: int) -> None:
+    """Every message sent, then every one delivered, then read, ``per_body`` ticks a body."""
+    ticks = [
+        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
+        for rank, state in ((0, "sent"), (1, "delivered"), (2, "read"))
+        for w in wamids
+    ]
+    async with new_uow() as inbox:
+        for start in range(0, len(ticks), per_body):
+            body = statuses_body(ticks[start : start + per_body])
+            await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await inbox.commit()
+
+
+async def test_a_chunk_that_fails_while_later_bodies_are_decoded_holds_only_its_bodies(
+    new_uow: UowFactory,
+) -> None:
+    """Lanes record while the pass still decodes; a chunk the database refuses for now makes
+    its bodies wait, and only them; the other chunks, recorded before and after, are kept, and
+    the bodies taken again apply what is missing, each message's ticks in order."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids, per_body=200)  # 6 bodies, 1200 ticks
+    decoder = _Decoder()
+    activity = RecordingActivityPublisher()
+    recorders = _Recorders(new_uow, decoder, activity, fail_first=True)
+    process = _status_pass(new_uow, decoder, recorders, activity)
+
+    batch = await process(limit=10)
+
+    # The first chunks began before the last body was decoded (a lane holds a full chunk of
+    # 500 once about 1000 ticks are decoded), and the pass went on after one failed.
+    assert min(recorders.began) < 6
+    assert len(recorders.began) > 2
+    assert batch.taken == 6
+    assert 0 < len(batch.waiting) < 6
+    assert batch.processed == 6 - len(batch.waiting)
+    async with new_uow() as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+    # A message of the failed chunk moved only with the ticks of its later chunks, if any.
+    assert {m.status for w, m in found.items() if w not in recorders.failed} == {MessageStatus.READ}
+
+    again = await process(limit=10, retry_early=True)
+
+    assert again.taken == len(batch.waiting)
+    assert again.waiting == []
+    async with new_uow() as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+    assert {m.status for m in found.values()} == {MessageStatus.READ}
+    # Every status stored once, whichever pass stored it.
+    assert batch.statuses + again.statuses == 3 * 400
+
+
+class _HeldPublisher(RecordingActivityPublisher):
+    """Records the events of a publish only once released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.calls += 1
+        await self.release.wait()
+        await super().publish_many(events)
+
+
+async def test_lanes_go_on_while_the_timeline_publishes_and_the_pass_waits_for_it(
+    new_uow: UowFactory,
+) -> None:
+    """A chunk's events are published beside the next chunks' writes, not between them; the
+    bodies are marked processed only once every publish has returned."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids, per_body=200)
+    decoder = _Decoder()
+    activity = _HeldPublisher()
+    recorders = _Recorders(new_uow, decoder, activity)
+    process = _status_pass(new_uow, decoder, recorders, activity)
+
+    running = asyncio.create_task(process(limit=10))
+    # A lane holds more than one chunk (1200 ticks in two lanes): its next chunk begins
+    # while the events of its first are being published.
+    await _until(lambda: any(recorders.publishing) or running.done())
+
+    assert not running.done()
+    assert activity.events == []  # no publish has returned
+    async with new_uow() as check:
+        assert await check.inbox.pending(10) != []  # no body marked yet
+    activity.release.set()
+    batch = await asyncio.wait_for(running, 30)
+
+    assert (batch.processed, batch.statuses) == (6, 1200)
+    # One event per tick that moved its message, each published once.
+    outcomes = [e.outcome for e in activity.events]
+    assert len(outcomes) == len({(e.message_id, e.outcome) for e in activity.events})
+    assert outcomes.count(Outcome.READ) == 400
+
+
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 class _SlowAnswers:
