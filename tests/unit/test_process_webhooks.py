@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
-from typing import cast
+from typing import Any, Self, cast
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
 from application.ports.collaborators import ActivityPublisher
@@ -34,6 +35,7 @@ from domain.records import WebhookDelivery
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
 from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
+from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.local.collaborators import InMemoryNdrActions
 from infrastructure.meta.sandbox import SandboxTemplateCatalog
@@ -347,6 +349,69 @@ async def test_lanes_go_on_while_the_timeline_publishes_and_the_pass_waits_for_i
     outcomes = [e.outcome for e in activity.events]
     assert len(outcomes) == len({(e.message_id, e.outcome) for e in activity.events})
     assert outcomes.count(Outcome.READ) == 400
+
+
+class _BodiesArriveAfterTheClaim(SqlUnitOfWork):
+    """The pass's own unit of work: once its first claim has committed, more bodies are
+    stored (POSTs that arrive while the pass works)."""
+
+    def __init__(self, engine: AsyncEngine, arrive: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(engine)
+        self.arrive = arrive
+        self.claims = 0
+        self.claimed = False
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        claim = self.inbox.pending
+
+        async def pending(*args: Any, **kwargs: Any) -> list[WebhookDelivery]:
+            self.claims += 1
+            self.claimed = True
+            return await claim(*args, **kwargs)
+
+        self.inbox.pending = pending  # type: ignore[method-assign]
+        return self
+
+    async def commit(self) -> None:
+        await super().commit()
+        if self.claimed and self.claims == 1:
+            self.claimed = False
+            await self.arrive()
+
+
+async def test_bodies_that_arrive_while_a_pass_writes_join_it(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
+    """A pass claims again once it has decoded what it took: the bodies stored meanwhile are
+    recorded by the same lanes, without waiting for the pass to end (docs/webhooks.md)."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids[:200], per_body=200)  # 3 bodies
+
+    async def arrive() -> None:
+        await _store_ticks(new_uow, wamids[200:], per_body=200)  # 3 more
+
+    uow = _BodiesArriveAfterTheClaim(sqlite_db, arrive)
+    clock = FixedClock()
+    activity = RecordingActivityPublisher()
+    process = ProcessWebhooks(
+        uow,
+        MetaWebhookFormat(),
+        RecordDeliveryReports(uow, activity, clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
+        report_lanes=_Recorders(new_uow, _Decoder(), activity),
+    )
+
+    batch = await process(limit=10)
+
+    assert (batch.taken, batch.processed, batch.statuses) == (6, 6, 1200)
+    assert uow.claims >= 2
+    async with new_uow() as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+        assert await check.inbox.pending(10) == []
+    assert {m.status for m in found.values()} == {MessageStatus.READ}
 
 
 async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
