@@ -162,16 +162,7 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, spread over three bodies.
-    ticks = [
-        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
-        for rank, state in ((2, "read"), (1, "delivered"), (0, "sent"))
-        for w in wamids
-    ]
-    async with new_uow() as inbox:
-        for start in range(0, len(ticks), PER_BODY):
-            body = statuses_body(ticks[start : start + PER_BODY])
-            await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
-        await inbox.commit()
+    await _store_ticks(new_uow, wamids, PER_BODY, ("read", "delivered", "sent"))
 
     assert 3 * MESSAGES > STATUSES_PER_TRANSACTION
     batch = await process(limit=10)
@@ -254,11 +245,20 @@ def _status_pass(
     )
 
 
-async def _store_ticks(new_uow: UowFactory, wamids: list[str], per_body: int) -> None:
-    """Every message sent, then every one delivered, then read, ``per_body`` ticks a body."""
+_RANKS = {"sent": 0, "delivered": 1, "read": 2}
+
+
+async def _store_ticks(
+    new_uow: UowFactory,
+    wamids: list[str],
+    per_body: int,
+    order: tuple[str, ...] = ("sent", "delivered", "read"),
+) -> None:
+    """A tick of every message, then the next tick of every one ..., in ``order`` (each
+    tick's time by its rank, whatever the order), ``per_body`` ticks a body."""
     ticks = [
-        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
-        for rank, state in ((0, "sent"), (1, "delivered"), (2, "read"))
+        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + _RANKS[state]))
+        for state in order
         for w in wamids
     ]
     async with new_uow() as inbox:

@@ -184,25 +184,30 @@ async def _record_chunk(
     timeline: Timeline,
 ) -> None:
     try:
-        # Awaited before the sum: ``batch`` is shared with the other lanes.
-        fresh = await reports([s for _, s in chunk], timeline)
-        batch.statuses += fresh
-    except UpstreamUnavailable as exc:
-        for body, _ in chunk:
-            body.waits(exc)
+        await _record(reports, chunk, batch, timeline)
     except Exception:
         # Something in the chunk is refused for good: each message's ticks on their own, so
         # the one that cannot be stored is found and the others are kept.
         for group in by_message(chunk, size=1):
             try:
-                fresh = await reports([s for _, s in group], timeline)
-                batch.statuses += fresh
-            except UpstreamUnavailable as exc:
-                for body, _ in group:
-                    body.waits(exc)
+                await _record(reports, group, batch, timeline)
             except Exception as exc:
                 for body, status in group:
                     body.failed(status.element, exc)
+
+
+async def _record(
+    reports: RecordDeliveryReports, items: list[Item], batch: ProcessedBatch, timeline: Timeline
+) -> None:
+    """``items`` in one transaction; what may heal makes their bodies wait, anything else
+    is raised (refused for good)."""
+    try:
+        # Awaited before the sum: ``batch`` is shared with the other lanes.
+        fresh = await reports([s for _, s in items], timeline)
+        batch.statuses += fresh
+    except UpstreamUnavailable as exc:
+        for body, _ in items:
+            body.waits(exc)
 
 
 async def record_template_changes(
