@@ -5,7 +5,7 @@ A lane of statuses that awaited the publish of its chunk's events before it bega
 chunk spent about half of its time waiting for Pub/Sub (BENCHMARKS.md, "Stop 14: statuses").
 A ``Timeline`` takes the events of a committed chunk and returns at once; up to
 ``PUBLISHES_AT_ONCE`` requests are in flight, each with the events waiting when it starts (at
-most ``EVENTS_PER_PUBLISH``, Pub/Sub's limit per request). The pass waits for every request
+most ``EVENTS_PER_PUBLISH``). The pass waits for every request
 (``drain``) before it marks its bodies processed, as it waited for each chunk's publish
 before. The rule for a failed publish is unchanged (docs/adr/0007-best-effort-activity.md):
 logged, not retried; the events of the other requests still go.
@@ -27,8 +27,10 @@ _log = structlog.get_logger("activity")
 #: Publish requests in flight at once: one request after the other kept up with about 17,000
 #: events/s on the emulator, four with 38,000-47,000 (BENCHMARKS.md, "Stop 15: statuses").
 PUBLISHES_AT_ONCE = 4
-#: Events per publish request (Pub/Sub takes at most 1000 messages in one).
-EVENTS_PER_PUBLISH = 1000
+#: Events per publish request (Pub/Sub takes at most 1000): a chunk's, as before. Writing a
+#: request holds the event loop the POSTs are answered on (about 250 KB of JSON for 500
+#: events; the loopback's copy is charged to the writer).
+EVENTS_PER_PUBLISH = 500
 
 
 class Timeline:
