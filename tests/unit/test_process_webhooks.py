@@ -380,16 +380,21 @@ class _BodiesArriveAfterTheClaim(SqlUnitOfWork):
             await self.arrive()
 
 
-async def test_bodies_that_arrive_while_a_pass_writes_join_it(
-    new_uow: UowFactory, sqlite_db: AsyncEngine
+@pytest.mark.parametrize(
+    ("messages", "joined"), [(200, True), (2, False)], ids=["statuses waiting", "little left"]
+)
+async def test_bodies_that_arrive_while_a_pass_writes_join_it_while_its_lanes_are_busy(
+    new_uow: UowFactory, sqlite_db: AsyncEngine, messages: int, joined: bool
 ) -> None:
-    """A pass claims again once it has decoded what it took: the bodies stored meanwhile are
-    recorded by the same lanes, without waiting for the pass to end (docs/webhooks.md)."""
+    """A pass claims again once it has decoded what it took, while its lanes still have a
+    chunk's worth of statuses waiting: the bodies stored meanwhile are recorded by the same
+    lanes. A pass with little left ends as before; the next one takes them."""
     wamids = await _sent_templates(new_uow, 400)
-    await _store_ticks(new_uow, wamids[:200], per_body=200)  # 3 bodies
+    # Three bodies first, three more after the claim: 600 + 600 ticks, or 6 + 6.
+    await _store_ticks(new_uow, wamids[:messages], per_body=messages)
 
     async def arrive() -> None:
-        await _store_ticks(new_uow, wamids[200:], per_body=200)  # 3 more
+        await _store_ticks(new_uow, wamids[200 : 200 + messages], per_body=messages)
 
     uow = _BodiesArriveAfterTheClaim(sqlite_db, arrive)
     clock = FixedClock()
@@ -406,12 +411,16 @@ async def test_bodies_that_arrive_while_a_pass_writes_join_it(
 
     batch = await process(limit=10)
 
-    assert (batch.taken, batch.processed, batch.statuses) == (6, 6, 1200)
-    assert uow.claims >= 2
+    if joined:
+        assert (batch.taken, batch.processed, batch.statuses) == (6, 6, 1200)
+        assert batch.more_may_wait  # and the next pass finds nothing
+    else:
+        assert (batch.taken, batch.processed) == (3, 3)
+        assert uow.claims == 1
+        following = await process(limit=10)
+        assert (following.taken, following.processed) == (3, 3)
     async with new_uow() as check:
-        found = await check.messages.get_many_by_message_ids(wamids)
         assert await check.inbox.pending(10) == []
-    assert {m.status for m in found.values()} == {MessageStatus.READ}
 
 
 async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:

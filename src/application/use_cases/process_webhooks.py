@@ -138,9 +138,11 @@ class ProcessWebhooks:
                         bodies.append(body)
                         lanes.add(body)
                     await asyncio.sleep(0)  # a large body takes milliseconds: let the rest in
-                # The bodies that came meanwhile join this pass while its lanes write (a
-                # drain takes every body at once; its claims would not keep it from its own).
-                if retry_early or batch.taken >= limit or budget < max_bytes // 2:
+                # While the lanes have statuses waiting, the bodies that came meanwhile join
+                # this pass (docs/webhooks.md, "A pass claims again while it writes"). A
+                # drain takes every body at once; its claims would not keep it from its own.
+                full = batch.taken >= limit or budget < max_bytes // 2
+                if retry_early or full or not lanes.busy:
                     break
                 pending = await self._claim_more(limit - batch.taken, min_age, budget)
         await remember_user_ids(self._uow, lanes.user_ids)

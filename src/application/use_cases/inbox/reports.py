@@ -73,6 +73,10 @@ class _Lane:
         if self._eager and self._count >= self._size:
             self.ready.set()
 
+    @property
+    def waiting(self) -> int:
+        return self._count
+
     def close(self) -> None:
         self.closed = True
         self.ready.set()
@@ -115,6 +119,7 @@ class StatusLanes:
         self._batch = batch
         # Until every body is in, a lane waits for a full chunk: a message's ticks in the
         # next bodies are then more often ordered together with those already waiting.
+        self._size = size
         eager = recorders is not None
         self._lanes = [_Lane(size, eager) for _ in range(lanes if eager else 1)]
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,6 +136,11 @@ class StatusLanes:
             lanes[hash(status.message_id) % len(lanes)].add((body, status))
             if status.recipient_user_id:
                 self.user_ids.append(status)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a full chunk waits for the lanes (they have work for a while yet)."""
+        return sum(lane.waiting for lane in self._lanes) >= self._size
 
     async def __aexit__(
         self,
