@@ -15,8 +15,9 @@ from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.sending import SendStep, store_answer
+from application.sending import SendStep, Stored, store_answer
 from application.services import SenderResolver
+from application.statuses import status_events
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import Conflict, NotFound, UpstreamRejected, UpstreamUnavailable
@@ -168,9 +169,10 @@ class FollowUpSender:
         return Answer.of(sent.message)
 
     async def told(
-        self, answer: Answer, stored: OutgoingMessage, conversation: Conversation
+        self, answer: Answer, stored: Stored, conversation: Conversation
     ) -> FollowUpResult:
-        """Once ``answer`` is stored (``stored``: the row as it is now): a failure told."""
+        """Once ``answer`` is stored (``stored``: the row as it is now): a failure told, and
+        the statuses that raced ahead of the answer, as the status pass tells them."""
         if answer.status is MessageStatus.FAILED:
             await self._activity.publish(
                 ActivityEvent(
@@ -185,8 +187,12 @@ class FollowUpSender:
                     occurred_at=self._clock.now(),
                 ),
             )
+        if stored.early:
+            await self._activity.publish_many(
+                status_events(conversation, stored.message, stored.early)
+            )
         sent = answer.status is not MessageStatus.FAILED
-        return FollowUpResult(sent, answer.status.value, stored.message_id)
+        return FollowUpResult(sent, answer.status.value, stored.message.message_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from application.ports.whatsapp import ThroughputLimiter, WhatsAppGateway
 from application.services import attach_early_reports
 from domain.conversation import template_move
 from domain.errors import RetryableSendError, SendError
-from domain.messages import Content, OutgoingMessage
+from domain.messages import Content, DeliveryReport, OutgoingMessage
 from domain.settings import SenderConnection
 
 
@@ -38,6 +38,17 @@ class Sent:
     def for_now(self) -> bool:
         """Meta refused for now: the ``retrying`` status is stored; the caller retries later."""
         return isinstance(self.error, RetryableSendError)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Meta's answer as stored (``store_answer``): the message as the row is now, and the
+    statuses that raced ahead of the answer and moved it when they were joined, in Meta's
+    order. The caller tells those to the timeline after its commit, as the status pass tells
+    the statuses it applies (``statuses.status_events``; docs/sending.md)."""
+
+    message: OutgoingMessage
+    early: tuple[DeliveryReport, ...] = ()
 
 
 class SendStep:
@@ -112,9 +123,9 @@ class SendStep:
             context_message_id=context_message_id,
         )
 
-    async def close(self, message: OutgoingMessage) -> OutgoingMessage:
-        """Stores Meta's answer in a transaction of its own (``store_answer``) and returns the
-        message as it is now stored."""
+    async def close(self, message: OutgoingMessage) -> Stored:
+        """Stores Meta's answer in a transaction of its own (``store_answer``): the message as
+        it is now stored, with the statuses joined to it that the caller tells."""
         async with self._uow as uow:
             stored = await store_answer(uow, message, message.updated_at)
             await uow.commit()
@@ -165,25 +176,25 @@ async def ask_meta(
     return None
 
 
-async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+async def store_answer(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> Stored:
     """Records Meta's answer (``message`` as the sender saw it) inside ``uow``'s transaction
     and returns the row as it is now stored: a compare-and-set, so a status the webhook
-    recorded meanwhile stands; then statuses that raced ahead of the answer are joined. The
-    wamid is written before that look: a status pass that found no message looks again
-    after its commit and waits for this row (docs/sending.md, "Statuses ahead of Meta's
-    answer")."""
+    recorded meanwhile stands; then statuses that raced ahead of the answer are joined (the
+    caller tells those that moved it after its commit). The wamid is written before that
+    look: a status pass that found no message looks again after its commit and waits for
+    this row (docs/sending.md, "Statuses ahead of Meta's answer")."""
     assert message.id is not None
     if not await uow.messages.advance(message):
         message = await _stored(uow, message.id)
     wamid = message.message_id
     if wamid is None or not await uow.delivery_reports.unlinked({wamid}):
-        return message
+        return Stored(message)
     return await _join_early(uow, message, now)
 
 
 async def store_answers(
     uow: UnitOfWork, messages: Sequence[OutgoingMessage], now: datetime
-) -> list[OutgoingMessage]:
+) -> list[Stored]:
     """``store_answer`` of each, in a few statements for all (a batch's outcomes, the answers
     of a pump pass closed together): one compare-and-set writes them all (a message another
     writer moved since is read back), then one read finds the wamids with statuses that
@@ -193,19 +204,21 @@ async def store_answers(
     stored = [m if m.id in written else await _stored(uow, m.id or 0) for m in messages]
     wamids = {m.message_id for m in stored if m.message_id is not None}
     early = await uow.delivery_reports.unlinked(wamids) if wamids else set()
-    for index, message in enumerate(stored):
-        if message.message_id in early:
-            stored[index] = await _join_early(uow, message, now)
-    return stored
+    return [
+        await _join_early(uow, message, now) if message.message_id in early else Stored(message)
+        for message in stored
+    ]
 
 
-async def _join_early(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+async def _join_early(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> Stored:
     """The statuses that raced ahead of ``message``'s answer joined to it; moved by them, it
-    is written again (a status another writer stored meanwhile stands)."""
-    if await attach_early_reports(uow, message, now) and not await uow.messages.advance(message):
+    is written again (a status another writer stored meanwhile stands, and those statuses,
+    not written, are not told: that writer tells its own)."""
+    moved = await attach_early_reports(uow, message, now)
+    if moved and not await uow.messages.advance(message):
         assert message.id is not None
-        return await _stored(uow, message.id)
-    return message
+        return Stored(await _stored(uow, message.id))
+    return Stored(message, tuple(moved))
 
 
 async def _stored(uow: UnitOfWork, message_id: int) -> OutgoingMessage:
@@ -215,13 +228,13 @@ async def _stored(uow: UnitOfWork, message_id: int) -> OutgoingMessage:
     return stored
 
 
-async def settle(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> OutgoingMessage:
+async def settle(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> Stored:
     """A template's answer stored (``store_answer``), then its conversation settled: it
     leaves ``pending`` (``failed`` when the template is dead) and gets its root, each only
     if nobody set them before."""
-    message = await store_answer(uow, message, now)
-    await settle_conversation(uow, message, now)
-    return message
+    stored = await store_answer(uow, message, now)
+    await settle_conversation(uow, stored.message, now)
+    return stored
 
 
 async def settle_conversation(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> None:

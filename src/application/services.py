@@ -15,7 +15,7 @@ from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
 from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
-from domain.messages import OutgoingMessage, QuickReply
+from domain.messages import DeliveryReport, OutgoingMessage, QuickReply
 from domain.phone import DEFAULT_REGION
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from domain.reason_rules import ReasonRule
@@ -42,18 +42,22 @@ class NotificationOptions:
     quiet_hours: QuietHours = DEFAULT_QUIET_HOURS  # for workspaces that chose none
 
 
-async def attach_early_reports(uow: UnitOfWork, message: OutgoingMessage, now: datetime) -> bool:
+async def attach_early_reports(
+    uow: UnitOfWork, message: OutgoingMessage, now: datetime
+) -> list[DeliveryReport]:
     """Statuses that raced ahead of Meta's answer to the send are joined to the message now,
     applied as the status webhook applies them (in Meta's order; a failure keeps its code);
-    True when they moved it (the caller writes it). The caller has written the wamid first
-    (docs/sending.md, "Statuses ahead of Meta's answer")."""
+    the ones that moved it, in that order (the caller writes it, and tells them after its
+    commit). The caller has written the wamid first (docs/sending.md, "Statuses ahead of
+    Meta's answer")."""
     if message.message_id is None or message.id is None:
-        return False
-    moved = False
+        return []
+    moved: list[DeliveryReport] = []
     if await uow.delivery_reports.link(message.message_id, message.id):
         reports = await uow.delivery_reports.for_message(message.message_id)
         for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
-            moved = message.apply(report, now) or moved
+            if message.apply(report, now):
+                moved.append(report)
     return moved
 
 

@@ -1,6 +1,7 @@
 """Meta's statuses applied to their messages: the writes of a status pass
-(``RecordDeliveryReports``), and of its second look at statuses it stored before their
-message was known (``join_stored``).
+(``RecordDeliveryReports``), of its second look at statuses it stored before their
+message was known (``join_stored``), and of the workers' sweep of what that look missed
+(``sweep_unlinked``); the timeline's events of statuses (``status_events``).
 
 Rules: a status moves its message only forward (a compare-and-set per message); the reminder
 never moves its conversation; each status that moved a message is told to the timeline, and a
@@ -10,8 +11,9 @@ A status naming only the wamid (no callback data) is stored unlinked when no mes
 wamid yet; the worker links it when it stores Meta's answer. The two transactions may miss each
 other, so the worker writes the wamid before it looks for such statuses, and the pass looks for
 the message again after its commit with a locking read, which waits for a worker's transaction
-that has written the wamid: one of the two always sees the other's rows (docs/sending.md,
-"Statuses ahead of Meta's answer").
+that has written the wamid: one of the two always sees the other's rows. That look is best
+effort; the sweep links, later, what it left when it failed (docs/sending.md, "Statuses ahead
+of Meta's answer").
 """
 
 from __future__ import annotations
@@ -130,18 +132,68 @@ async def _join(
 ) -> None:
     async with uow:
         known = await uow.messages.lock_many_by_message_ids(wamids)
-        reports: list[DeliveryReport] = []
-        for wamid in sorted(known):
-            message = known[wamid]
-            # Linked by nobody else first (the worker may have): whoever links them applies
-            # them, once.
-            if message.id is not None and await uow.delivery_reports.link(wamid, message.id):
-                reports += await uow.delivery_reports.for_message(wamid)
-        if not reports:
+        joined = await _link_and_apply(uow, known, now)
+        if joined is None:
             return
-        moves = await apply_statuses(uow, reports, known, {}, now)
         await uow.commit()
+    await tell(uow, activity, joined[0], now)
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What a sweep linked: how many statuses, to which messages (their ids)."""
+
+    statuses: int = 0
+    messages: tuple[int, ...] = ()
+
+
+async def sweep_unlinked(
+    uow: UnitOfWork,
+    activity: ActivityPublisher,
+    since: datetime,
+    until: datetime,
+    limit: int,
+    now: datetime,
+) -> Swept:
+    """Statuses stored unlinked in ``[since, until)`` whose message is stored now, linked and
+    applied as the pass's second look applies them, for the times that look failed (docs/
+    sending.md, "Statuses ahead of Meta's answer"). Their messages are claimed (``FOR UPDATE
+    SKIP LOCKED``): a message a worker, a pass or another sweep is writing is left to it, or
+    to the next sweep. One read when there is nothing to link."""
+    async with uow:
+        wamids = await uow.delivery_reports.unlinked_with_message(since, until, limit)
+        if not wamids:
+            return Swept()
+        known = await uow.messages.claim_by_message_ids(wamids)
+        joined = await _link_and_apply(uow, known, now)
+        if joined is None:
+            return Swept()
+        await uow.commit()
+    moves, linked = joined
     await tell(uow, activity, moves, now)
+    return Swept(sum(linked.values()), tuple(sorted(linked)))
+
+
+async def _link_and_apply(
+    uow: UnitOfWork, known: Mapping[str, OutgoingMessage], now: datetime
+) -> tuple[Moves, dict[int, int]] | None:
+    """Inside ``uow``'s transaction: the unlinked statuses of the messages in ``known`` linked
+    to them and applied; with how many each message got. None when nobody left any."""
+    reports: list[DeliveryReport] = []
+    linked: dict[int, int] = {}
+    for wamid in sorted(known):
+        message = known[wamid]
+        if message.id is None:
+            continue
+        # Linked by nobody else first (the worker, the pass's look or a sweep may have):
+        # whoever links them applies them, once.
+        count = await uow.delivery_reports.link(wamid, message.id)
+        if count:
+            linked[message.id] = count
+            reports += await uow.delivery_reports.for_message(wamid)
+    if not reports:
+        return None
+    return await apply_statuses(uow, reports, known, {}, now), linked
 
 
 def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> bool:
@@ -158,10 +210,21 @@ def _activity_events(moves: Moves) -> list[ActivityEvent]:
     events: list[ActivityEvent] = []
     for report in moves.moved:
         message = moves.changed[report.message_id]
+        conversation = moves.conversations.get(message.conversation_id)
+        events += status_events(conversation, message, [report])
+    return events
+
+
+def status_events(
+    conversation: Conversation | None, message: OutgoingMessage, moved: Sequence[DeliveryReport]
+) -> list[ActivityEvent]:
+    """The timeline's events of statuses that moved ``message``, in their order: the status
+    pass's, and those of statuses joined when Meta's answer was stored (``Stored.early``)."""
+    events: list[ActivityEvent] = []
+    for report in moved:
         outcome = _OUTCOME.get(report.status)
         if outcome is None:
             continue
-        conversation = moves.conversations.get(message.conversation_id)
         events.append(
             ActivityEvent(
                 account_id=conversation.account_id if conversation else None,

@@ -81,3 +81,8 @@ JOBS_DONE = Counter(
     "backoff) or failed (given up)",
     ["kind", "outcome"],
 )
+EARLY_STATUSES_LINKED = Counter(
+    "fdr_early_statuses_linked",
+    "Meta statuses stored ahead of their message that the workers' sweep linked and applied "
+    "(the status pass's look after its commit had failed; docs/sending.md)",
+)

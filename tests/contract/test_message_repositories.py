@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta, timezone
+import secrets
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.cost import Pricing
 from domain.errors import Conflict
-from domain.messages import MessageKind, OutgoingMessage
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import UowFactory, new_id
@@ -443,3 +444,75 @@ async def test_the_status_pass_reads_its_messages_without_their_request_body(
     assert few == {stored[3].message_id: dataclasses.replace(stored[3], payload="")}
     assert nothing == {}
     assert found[stored[1].message_id or ""].updated_at.tzinfo is not None
+
+
+def _a_window_of_its_own() -> datetime:
+    """A minute in the past no other test stores statuses in (they share the database)."""
+    return T0 - timedelta(days=400, minutes=secrets.randbelow(10**7))
+
+
+async def test_the_sweep_reads_recent_unlinked_statuses_whose_message_is_stored(
+    uow_factory: UowFactory,
+) -> None:
+    """Unlinked, stored in the window, their wamid stored on a message: each wamid once, in
+    the order they were stored, at most ``limit`` statuses (docs/sending.md)."""
+    since = _a_window_of_its_own()
+    until = since + timedelta(minutes=1)
+    known = [f"wamid.sweep{new_id()}" for _ in range(3)]
+    unknown, linked, late = (f"wamid.sweep{new_id()}" for _ in range(3))
+
+    def status(wamid: str, seconds: float, **changes: object) -> DeliveryReport:
+        at = since + timedelta(seconds=seconds)
+        return DeliveryReportFactory.build(message_id=wamid, created_at=at, **changes)
+
+    async with uow_factory() as uow:
+        for wamid in [*known, linked, late]:
+            await uow.messages.add(OutgoingMessageFactory.build(message_id=wamid))
+        await uow.delivery_reports.add_many(
+            [
+                status(known[1], 1, status=MessageStatus.SENT),
+                status(known[1], 2),
+                status(known[0], 3),
+                status(known[2], 4),
+                status(unknown, 5),  # no message has its wamid (yet)
+                status(linked, 6, wa_outgoing_message_id=new_id()),
+                status(late, 60),  # at ``until``: not in the window
+                status(late, -1, status=MessageStatus.SENT),  # before it
+            ]
+        )
+        await uow.commit()
+    async with uow_factory() as uow:
+        found = await uow.delivery_reports.unlinked_with_message(since, until, 100)
+        first = await uow.delivery_reports.unlinked_with_message(since, until, 3)
+    assert found == [known[1], known[0], known[2]]
+    assert first == [known[1], known[0]]  # three statuses, two of them known[1]'s
+
+
+async def test_the_sweep_claims_messages_as_the_look_locks_them(uow_factory: UowFactory) -> None:
+    one = OutgoingMessageFactory.build(message_id=f"wamid.claim{new_id()}")
+    async with uow_factory() as uow:
+        stored = await uow.messages.add(one)
+        await uow.commit()
+    async with uow_factory() as uow:
+        claimed = await uow.messages.claim_by_message_ids({one.message_id or "", "wamid.none"})
+        none = await uow.messages.claim_by_message_ids(set())
+    assert (claimed, none) == ({one.message_id: stored}, {})
+
+
+async def test_a_message_claimed_by_one_sweep_is_skipped_by_another_on_mariadb(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """``FOR UPDATE SKIP LOCKED``: the second sweep does not wait for the first, and does not
+    get the message; once the first commits, it is free again."""
+    wamids = [f"wamid.claim{new_id()}" for _ in range(2)]
+    async with SqlUnitOfWork(mysql_engine) as uow:
+        for wamid in wamids:
+            await uow.messages.add(OutgoingMessageFactory.build(message_id=wamid))
+        await uow.commit()
+    async with SqlUnitOfWork(mysql_engine) as first:
+        taken = await first.messages.claim_by_message_ids(wamids[:1])
+        async with SqlUnitOfWork(mysql_engine) as second:
+            others = await asyncio.wait_for(second.messages.claim_by_message_ids(wamids), 30)
+    async with SqlUnitOfWork(mysql_engine) as third:
+        later = await third.messages.claim_by_message_ids(wamids)
+    assert (list(taken), list(others), sorted(later)) == (wamids[:1], wamids[1:], sorted(wamids))

@@ -14,9 +14,11 @@ from application.follow_ups import FollowUpSender
 from application.services import SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.reply.reading import NO_READS, ReadAhead
+from domain.activity import ActivityKind, Outcome
 from domain.conversation import ConversationState
 from domain.ndr import NdrAction, NdrActionKind
 from domain.notification import button_payload
+from domain.status import MessageStatus
 from domain.webhook import InboundMessage, follow_up_ref
 from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
@@ -249,3 +251,28 @@ async def test_answers_whose_conversation_moved_since_read_are_not_begun_togethe
         await answer.handle(answer.tap, reads=ahead)
         assert _follow_ups(world, answer) == 1
         assert await _closed(world, answer)
+
+
+async def test_statuses_ahead_of_a_follow_ups_answer_are_told_as_the_pass_tells_them(
+    world: World,
+) -> None:
+    """Not a crash: the follow-up's statuses reach the pass before the answer's handler has
+    stored Meta's answer (stored unlinked); the handler joins them and tells the timeline each
+    one, as the pass does for those it applies (docs/sending.md)."""
+    answer = await _answer(world, InMemoryNdrActions())
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        for status in ("sent", "delivered"):
+            await world.status(wamid, status)
+            world.clock.advance(1)
+
+    world.meta.when_accepted = accepted
+    await answer.handle(answer.tap)
+
+    async with world.uow() as uow:
+        follow_up = await uow.messages.get_by_client_ref(follow_up_ref(answer.tap.message_id))
+    assert follow_up is not None
+    assert follow_up.status is MessageStatus.DELIVERED
+    told = [e for e in world.activity.events if e.message_id == follow_up.message_id]
+    ticks = [e.outcome for e in told if e.kind is ActivityKind.STATUS]
+    assert ticks == [Outcome.SENT, Outcome.DELIVERED]

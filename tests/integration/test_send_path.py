@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ from application.content_codec import content_from_json
 from application.ports.repositories import UnitOfWork
 from application.sending import SendStep
 from application.services import NotificationOptions, ReasonBook, SenderResolver, SettingsReader
+from application.statuses import Swept
 from application.use_cases.held_sends import HeldSends
+from application.use_cases.link_early_statuses import GRACE, LinkEarlyStatuses
 from application.use_cases.notify_failed_delivery import (
     Disposition,
     Notified,
@@ -579,9 +582,9 @@ async def test_when_both_sides_find_the_wamid_only_statuses_they_are_applied_onc
     await race.passes_done()
 
     template = await _read_and_linked(world, fdr, result)
-    # Joined by the worker, as statuses ahead of its answer are (its outcome is the event),
-    # and not again by the pass.
-    assert _ticks(world, template) == []
+    # Joined by the worker and told by it, as the pass tells the statuses it applies; not
+    # applied, nor told, again by the pass.
+    assert _ticks(world, template) == [Outcome.DELIVERED, Outcome.READ]
 
 
 async def test_wamid_only_statuses_committed_inside_a_batchs_commit_move_its_messages(
@@ -608,8 +611,35 @@ async def test_wamid_only_statuses_committed_inside_a_batchs_commit_move_its_mes
         assert await _linked(world, template) == {template.id}
 
 
-class LookDownUnitOfWork(SqlUnitOfWork):
-    """The database gone at the status pass's look after its commit (the locking read)."""
+@pytest.mark.parametrize("batch", [False, True], ids=["alone", "batch"])
+async def test_statuses_joined_by_the_worker_are_told_as_the_pass_tells_them(
+    world: World, batch: bool
+) -> None:
+    """Statuses that reached the pass before the worker stored Meta's answer (stored unlinked,
+    the pass's look finding no message yet) are joined by the worker, which tells the
+    timeline each status that moved the message, in Meta's order, after the outcome: what
+    the pass tells when it applies them itself."""
+    fdrs = [await world.fdr() for _ in range(2 if batch else 1)]
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        for status in ("sent", "delivered", "read"):
+            await world.status(wamid, status)
+            world.clock.advance(1)
+
+    world.meta.when_accepted = accepted
+    results = await world.notify().many(fdrs) if batch else [await world.notify()(fdrs[0])]
+
+    for fdr, result in zip(fdrs, results, strict=True):
+        assert isinstance(result, Notified)
+        template = await _read_and_linked(world, fdr, result)
+        assert _ticks(world, template) == [Outcome.SENT, Outcome.DELIVERED, Outcome.READ]
+        told = [e for e in world.activity.events if e.message_id == template.message_id]
+        assert told[0].kind is ActivityKind.FDR  # the outcome first, then its statuses
+
+
+class LookDownUnitOfWork(GatedSqlUnitOfWork):
+    """The race's gates (none unless given), and the database gone at the status pass's look
+    after its commit (the locking read)."""
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -627,7 +657,7 @@ async def test_a_status_pass_whose_look_after_its_commit_fails_keeps_its_statuse
     """The pass's second look is best effort: the database failing there is logged, the pass
     ends normally, and the statuses it stored stay stored, for the worker's own look to link
     when it records the send."""
-    world = _world(lambda: LookDownUnitOfWork(mysql_engine))
+    world = _world(lambda: LookDownUnitOfWork(mysql_engine, Gates()))
     fdr = await world.fdr()
     passes: list[int] = []
 
@@ -652,6 +682,90 @@ async def test_a_status_pass_whose_look_after_its_commit_fails_keeps_its_statuse
     assert "statuses stored ahead of their message not joined" in [e["event"] for e in logs]
     await _read_and_linked(world, fdr, result)
     await leave_no_unknown_send(mysql_engine)
+
+
+def _a_day_of_its_own(world: World) -> None:
+    """The world's clock on a day no other test stores statuses on (the sweep reads a window
+    of hours of the shared database), at the same time of day (not in quiet hours)."""
+    world.clock.current += timedelta(days=1 + secrets.randbelow(10_000))
+
+
+async def _lost_second_look(race: Race) -> tuple[FailedDelivery, Notified]:
+    """The pass finds no message (the worker's record is not committed) and commits its
+    statuses after the worker looked for some; its look after its commit then fails: the
+    statuses stay unlinked, the message ``accepted``."""
+    world = race.world
+    _a_day_of_its_own(world)
+    fdr = await world.fdr(failed_at=world.clock.now() - timedelta(hours=1))
+
+    async def accepted(wamid: str, client_ref: str) -> None:
+        race.gates.before_commit.append(race.status_pass([wamid], "sent", "delivered", "read"))
+
+    world.meta.when_accepted = accepted
+    with structlog.testing.capture_logs() as logs:
+        result = await world.notify()(fdr)
+        await race.passes_done()
+    assert "statuses stored ahead of their message not joined" in [e["event"] for e in logs]
+    _, template = await world.state(fdr)
+    assert template.status is MessageStatus.ACCEPTED
+    assert await _linked(world, template) == {None}
+    return fdr, result
+
+
+@pytest.fixture
+def lost_look(race: Race) -> Race:
+    """The race, with every status pass's look after its commit failing."""
+    gates, engine = race.gates, race.engine
+    race.world.uow = lambda: LookDownUnitOfWork(engine, gates)
+    return race
+
+
+def _sweep(world: World) -> LinkEarlyStatuses:
+    return LinkEarlyStatuses(world.uow(), world.activity, world.clock)
+
+
+async def test_the_sweep_links_statuses_whose_look_after_the_commit_failed(
+    lost_look: Race,
+) -> None:
+    """The lost second look: the sweep, once the statuses are past its grace, links them and
+    applies them in Meta's order, tells the timeline as the pass would have, and has nothing
+    left to do after."""
+    world = lost_look.world
+    fdr, result = await _lost_second_look(lost_look)
+
+    assert await _sweep(world)() == Swept()  # too young: left to the worker and the pass
+    world.clock.advance(GRACE.total_seconds() + 1)
+    with structlog.testing.capture_logs() as logs:
+        swept = await _sweep(world)()
+
+    template = await _read_and_linked(world, fdr, result)
+    assert swept == Swept(statuses=3, messages=(template.id or 0,))
+    linked = [e for e in logs if e["event"].endswith("linked by the sweep")]
+    assert [(e["statuses"], e["messages"]) for e in linked] == [(3, [template.id])]
+    assert _ticks(world, template) == [Outcome.SENT, Outcome.DELIVERED, Outcome.READ]
+    conversation, _ = await world.state(fdr)
+    assert conversation.state is ConversationState.OPEN
+    assert await _sweep(world)() == Swept()
+
+
+async def test_two_sweeps_at_once_apply_the_statuses_once(lost_look: Race) -> None:
+    """The second sweep runs while the first holds the message it claimed, uncommitted: it
+    skips it without waiting (``SKIP LOCKED``) and links nothing; the statuses are applied,
+    and told, once."""
+    world = lost_look.world
+    fdr, result = await _lost_second_look(lost_look)
+    world.clock.advance(GRACE.total_seconds() + 1)
+    second: list[Swept] = []
+
+    async def the_other_sweep() -> None:
+        second.append(await asyncio.wait_for(_sweep(world)(), 30))
+
+    lost_look.gates.before_commit.append(the_other_sweep)  # the first sweep's commit
+    first = await _sweep(world)()
+
+    template = await _read_and_linked(world, fdr, result)
+    assert (first.statuses, second) == (3, [Swept()])
+    assert _ticks(world, template) == [Outcome.SENT, Outcome.DELIVERED, Outcome.READ]
 
 
 # --- 10: every acknowledged event has its outcome row --------------------------------------

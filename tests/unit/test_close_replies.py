@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from application.sending import Stored
 from application.use_cases.reply.closing import CloseReplies
 from domain.messages import CustomerReply, MessageKind, OutgoingMessage
 from domain.status import MessageStatus
@@ -42,8 +43,8 @@ async def test_answers_ending_together_are_closed_in_one_transaction_each_alone_
 
     assert isinstance(results[1], Exception)
     for (message, _), stored in ((first, results[0]), (third, results[2])):
-        assert isinstance(stored, OutgoingMessage)
-        assert (stored.id, stored.status) == (message.id, MessageStatus.ACCEPTED)
+        assert isinstance(stored, Stored)
+        assert (stored.message.id, stored.message.status) == (message.id, MessageStatus.ACCEPTED)
     # The first alone; the two that waited meanwhile together, then each alone.
     assert closer.writes == 4
     async with new_uow() as uow:

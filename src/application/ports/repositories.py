@@ -177,6 +177,13 @@ class OutgoingMessageRepository(Protocol):
         transaction is writing is waited for and read as it commits it (docs/sending.md,
         "Statuses ahead of Meta's answer"). SQLite runs one writer at a time: a plain read."""
 
+    async def claim_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        """``lock_many_by_message_ids`` that skips what another transaction holds (``FOR
+        UPDATE SKIP LOCKED``): the sweep of unlinked statuses takes the messages no worker,
+        status pass or other sweep is writing (docs/sending.md). A plain read on SQLite."""
+
     async def get_by_client_ref(self, client_ref: str) -> OutgoingMessage | None: ...
 
     async def update(self, message: OutgoingMessage) -> None: ...
@@ -216,6 +223,13 @@ class DeliveryReportRepository(Protocol):
 
     async def unlinked(self, message_ids: Collection[str]) -> set[str]:
         """Which of these wamids have reports not attached to a message yet (one read)."""
+
+    async def unlinked_with_message(
+        self, since: datetime, until: datetime, limit: int
+    ) -> list[str]:
+        """The wamids of reports stored unlinked in ``[since, until)`` whose message is stored
+        now (one read of at most ``limit`` reports, in the order they were stored; each wamid
+        once): what the sweep links (docs/sending.md, "Statuses ahead of Meta's answer")."""
 
 
 class CustomerReplyRepository(Protocol):

@@ -18,6 +18,7 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver, SettingsReader
+from application.statuses import status_events
 from application.use_cases.notify.results import outcome_of
 from application.use_cases.reminder_message import reminder_message, reminder_template
 from domain.activity import ActivityEvent, ActivityKind
@@ -101,7 +102,8 @@ class SendReminder:
             return  # another run of the job has it
         if sent.for_now:
             raise UpstreamUnavailable(f"Meta refused the reminder for now: {sent.error}")
-        message = await self._step.close(sent.message)
+        stored = await self._step.close(sent.message)
+        message = stored.message
         await self._activity.publish(
             ActivityEvent(
                 account_id=conversation.account_id,
@@ -116,3 +118,5 @@ class SendReminder:
                 occurred_at=self._clock.now(),
             )
         )
+        if stored.early:  # statuses that raced ahead of the answer, as the pass tells them
+            await self._activity.publish_many(status_events(conversation, message, stored.early))

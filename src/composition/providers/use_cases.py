@@ -16,6 +16,7 @@ from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.intake import ShipmentEventIntake
 from application.use_cases.intake_triage import ShipmentEventTriage
+from application.use_cases.link_early_statuses import LinkEarlyStatuses
 from application.use_cases.measure_webhook_backlog import MeasureWebhookBacklog
 from application.use_cases.notify_failed_delivery import NotifyFailedDelivery
 from application.use_cases.process_webhooks import (
@@ -65,6 +66,7 @@ class UseCaseProvider(Provider):
     requeue_webhook_bodies = provide(RequeueWebhookBodies)
     measure_webhook_backlog = provide(MeasureWebhookBacklog)
     recheck_unknown_sends = provide(RecheckUnknownSends)
+    link_early_statuses = provide(LinkEarlyStatuses)
     ask_from_tracking_page = provide(AskFromTrackingPage)
     run_due_jobs = provide(RunDueJobs)
     held_sends = provide(HeldSends)

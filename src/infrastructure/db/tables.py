@@ -126,7 +126,9 @@ dlr_messages = Table(
     Column("pricing_type", String(32), nullable=True),
     Column("pricing_conversation_id", String(128), nullable=True),
     UniqueConstraint("message_id", "status", name="uq_dlr_message_status"),
-    Index("ix_dlr_outgoing", "wa_outgoing_message_id"),
+    # By message; and the unlinked ones (NULL) by when they were stored, for the sweep that
+    # links statuses stored ahead of their message (0012; docs/sending.md).
+    Index("ix_dlr_outgoing_created", "wa_outgoing_message_id", "created_at"),
 )
 
 customer_replies = Table(

@@ -33,12 +33,14 @@ from domain.settings import ChannelSetting
 async def write_finishes(uow: UnitOfWork, starts: Sequence[Start], now: datetime) -> list[Finished]:
     """Each start's ``write_finish`` inside ``uow``'s transaction (the caller commits, then
     announces), in the order of ``starts``."""
-    messages = await store_answers(uow, [_message(start) for start in starts], now)
+    stored = await store_answers(uow, [_message(start) for start in starts], now)
+    messages = [s.message for s in stored]
     await _settle_conversations(uow, messages, now)
     done: list[Finished] = []
     records: list[FdrEventRecord] = []
     follow: list[tuple[Conversation, FailedDelivery]] = []
-    for start, message in zip(starts, messages, strict=True):
+    for start, answer in zip(starts, stored, strict=True):
+        message = answer.message
         conversation = start.conversation
         assert conversation is not None
         outcome, detail = outcome_detail(message, start.error)
@@ -56,7 +58,7 @@ async def write_finishes(uow: UnitOfWork, starts: Sequence[Start], now: datetime
         )
         if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
             follow.append((conversation, start.fdr))
-        done.append(finished(start.fdr, conversation, message, outcome, detail, now))
+        done.append(finished(start.fdr, conversation, message, outcome, detail, now, answer.early))
     for record, added in zip(records, await uow.fdr_events.add_many(records), strict=True):
         if added is None:  # recorded before (a skip, a hold): written over, as alone
             await uow.fdr_events.update(record)

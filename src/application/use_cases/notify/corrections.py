@@ -20,6 +20,7 @@ from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send
 from application.sending import SendStep, settle
 from application.services import SenderResolver
+from application.statuses import status_events
 from application.use_cases.notify.results import attempt_event_key
 from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation
@@ -107,7 +108,8 @@ class Corrections:
         error = await self._step.ask(message, sender, content_from_json(message.payload), now=now)
         message.resend_refused_for_now()
         async with self._uow as uow:
-            stored = await settle(uow, message, now)
+            answer = await settle(uow, message, now)
+            stored = answer.message
             outcome = {MessageStatus.FAILED: Outcome.FAILED, MessageStatus.UNKNOWN: None}.get(
                 stored.status, Outcome.SENT
             )
@@ -117,6 +119,8 @@ class Corrections:
             await uow.commit()
         if outcome is not None:
             await self.publish(stored, conversation, outcome, _detail(error, stored), now)
+        if answer.early:  # statuses that raced ahead of the answer, as the pass tells them
+            await self._activity.publish_many(status_events(conversation, stored, answer.early))
         await signal_failed_send(self._uow, self._activity, conversation, stored, now)
         return 1
 

@@ -11,7 +11,7 @@ from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation
 from domain.errors import SendError
 from domain.failed_delivery import FailedDelivery
-from domain.messages import OutgoingMessage
+from domain.messages import DeliveryReport, OutgoingMessage
 from domain.status import MessageStatus
 
 
@@ -23,6 +23,9 @@ class Finished:
     message: OutgoingMessage
     event: ActivityEvent
     notified: Notified
+    #: Statuses that raced ahead of Meta's answer and moved the message when it was stored:
+    #: told after the outcome, as the status pass tells its own (docs/sending.md).
+    early: tuple[DeliveryReport, ...] = ()
 
 
 def outcome_detail(message: OutgoingMessage, error: SendError | None) -> tuple[Outcome, str]:
@@ -41,6 +44,7 @@ def finished(
     outcome: Outcome,
     detail: str,
     now: datetime,
+    early: tuple[DeliveryReport, ...] = (),
 ) -> Finished:
     event = ActivityEvent(
         account_id=fdr.account_id,
@@ -60,4 +64,4 @@ def finished(
         conversation_id=conversation.id,
         message_id=message.message_id,
     )
-    return Finished(conversation, message, event, notified)
+    return Finished(conversation, message, event, notified, early)

@@ -16,6 +16,7 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send, signal_skip
 from application.sending import settle, settle_conversation
+from application.statuses import status_events
 from application.use_cases.notify.finished import Finished, finished, outcome_detail
 from application.use_cases.notify.results import (
     Disposition,
@@ -27,7 +28,7 @@ from domain.activity import ActivityEvent, Outcome, SkipReason
 from domain.conversation import Conversation
 from domain.errors import SendError
 from domain.failed_delivery import FailedDelivery
-from domain.messages import OutgoingMessage
+from domain.messages import DeliveryReport, OutgoingMessage
 from domain.reasons import FdrReason
 
 
@@ -70,8 +71,10 @@ class OutcomeRecorder:
         """``finish``'s writes inside ``uow``'s transaction (the caller commits, then
         ``announce``s): a batch writes the outcomes of its sends in one transaction."""
         now = self._clock.now()
+        early: tuple[DeliveryReport, ...] = ()
         if answered:
-            message = await settle(uow, message, now)
+            stored = await settle(uow, message, now)
+            message, early = stored.message, stored.early
         else:
             await settle_conversation(uow, message, now)
         outcome, detail = outcome_detail(message, error)
@@ -87,14 +90,17 @@ class OutcomeRecorder:
         await record_outcome(uow, record)
         if outcome in (Outcome.SENT, Outcome.UNKNOWN):  # the reminder, the default action
             await schedule_follow_through(uow, conversation, fdr.failed_at, now)
-        return finished(fdr, conversation, message, outcome, detail, now)
+        return finished(fdr, conversation, message, outcome, detail, now, early)
 
     async def announce(self, finished: Sequence[Finished]) -> None:
         """After the commit: the outcomes to the workspace's timeline (one publish), and the
         shoppers the sends found unreachable."""
         if not finished:
             return
-        await self._activity.publish_many([done.event for done in finished])
+        events: list[ActivityEvent] = []
+        for done in finished:  # the outcome, then the statuses joined to its message
+            events += [done.event, *status_events(done.conversation, done.message, done.early)]
+        await self._activity.publish_many(events)
         for done in finished:
             await signal_failed_send(
                 self._uow, self._activity, done.conversation, done.message, done.event.occurred_at

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
-from application.sending import store_answers
+from application.sending import Stored, store_answers
 from domain.messages import CustomerReply, OutgoingMessage
 
 
@@ -26,7 +26,7 @@ from domain.messages import CustomerReply, OutgoingMessage
 class _Closing:
     answer: OutgoingMessage | None  # None: another run has the follow-up (nothing to store)
     reply: CustomerReply
-    done: asyncio.Future[OutgoingMessage | None]
+    done: asyncio.Future[Stored | None]
 
 
 class CloseReplies:
@@ -39,10 +39,9 @@ class CloseReplies:
         self._lock = asyncio.Lock()
         self.writes = 0  # transactions so far (answers per write, for tests)
 
-    async def __call__(
-        self, answer: OutgoingMessage | None, reply: CustomerReply
-    ) -> OutgoingMessage | None:
-        """``answer`` stored and ``reply`` closed; the message as it is now stored."""
+    async def __call__(self, answer: OutgoingMessage | None, reply: CustomerReply) -> Stored | None:
+        """``answer`` stored and ``reply`` closed; the message as it is now stored (with the
+        statuses joined to it, which the caller tells: ``FollowUpSender.told``)."""
         closing = _Closing(answer, reply, asyncio.get_running_loop().create_future())
         self._waiting.append(closing)
         async with self._lock:

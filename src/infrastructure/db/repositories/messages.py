@@ -111,6 +111,7 @@ _WITH_CONVERSATION = _JOINED.where(_out.c.message_id == bindparam("wamid"))
 _MANY_WITH_CONVERSATIONS = _JOINED.where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS = select(_out).where(_out.c.message_id.in_(bindparam("wamids", expanding=True)))
 _BY_WAMIDS_LOCKED = _BY_WAMIDS.with_for_update()  # nothing on SQLite (one writer at a time)
+_BY_WAMIDS_CLAIMED = _BY_WAMIDS.with_for_update(skip_locked=True)  # the sweep's (ditto)
 # The status pass's read: the columns of a message but the request body, which no status
 # reads or writes; in ``_outgoing_for_statuses``'s order.
 _STATUS_COLUMNS = tuple(
@@ -391,6 +392,11 @@ class SqlOutgoingMessageRepository(SqlRepository):
     ) -> dict[str, OutgoingMessage]:
         return await self._by_wamids(_BY_WAMIDS_LOCKED, sorted(message_ids))
 
+    async def claim_by_message_ids(
+        self, message_ids: Collection[str]
+    ) -> dict[str, OutgoingMessage]:
+        return await self._by_wamids(_BY_WAMIDS_CLAIMED, sorted(message_ids))
+
     async def get_many_for_statuses(
         self, message_ids: Collection[str]
     ) -> dict[str, OutgoingMessage]:
@@ -596,6 +602,21 @@ _UNLINKED = (
     )
     .distinct()
 )
+# The sweep's read (docs/sending.md): a range of ``ix_dlr_outgoing_created`` (unlinked, stored
+# in the window), each row's message found by its unique wamid. MariaDB: in that order
+# (STRAIGHT_JOIN), never by a scan of the messages, whatever the statistics say.
+_UNLINKED_WITH_MESSAGE = (
+    select(_dlr.c.message_id)
+    .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+    .join(_out, _out.c.message_id == _dlr.c.message_id)
+    .where(
+        _dlr.c.wa_outgoing_message_id.is_(None),
+        _dlr.c.created_at >= bindparam("since"),
+        _dlr.c.created_at < bindparam("until"),
+    )
+    .order_by(_dlr.c.created_at)  # the range's own order: no sort
+    .limit(bindparam("limit"))
+)
 _REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
     _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
 )
@@ -639,6 +660,13 @@ class SqlDeliveryReportRepository(SqlRepository):
             return set()
         rows = await self._conn.execute(_UNLINKED, {"wamids": sorted(message_ids)})
         return {str(r.message_id) for r in rows}
+
+    async def unlinked_with_message(
+        self, since: datetime, until: datetime, limit: int
+    ) -> list[str]:
+        params = {"since": since, "until": until, "limit": limit}
+        rows = await self._conn.execute(_UNLINKED_WITH_MESSAGE, params)
+        return list(dict.fromkeys(str(r.message_id) for r in rows))
 
 
 _rep = customer_replies
