@@ -151,22 +151,26 @@ class StatusLanes:
         if error is not None:
             # Decoding failed (or the pass was cancelled): the lanes stop where they are;
             # their bodies are not marked, so they are taken again.
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._timeline.cancel()
+            await self._stop(error)
             return
         for lane in self._lanes:
             lane.close()
         try:
             await asyncio.gather(*self._tasks)
-        except BaseException:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._timeline.cancel()
+        except BaseException as failed:
+            await self._stop(failed)
             raise
         await self._timeline.drain()
+
+    async def _stop(self, error: BaseException) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if isinstance(error, asyncio.CancelledError):
+            await self._timeline.cancel()
+        else:
+            # The chunks committed before the failure are told all the same (best effort).
+            await self._timeline.drain()
 
     async def _run(self, lane: _Lane) -> None:
         async with contextlib.AsyncExitStack() as scope:
