@@ -24,9 +24,10 @@ from domain.activity import ActivityEvent
 
 _log = structlog.get_logger("activity")
 
-#: Publish requests in flight at once: one request after the other kept up with about 17,000
-#: events/s on the emulator, four with 38,000-47,000 (BENCHMARKS.md, "Stop 15: statuses").
-PUBLISHES_AT_ONCE = 4
+#: Publish requests in flight at once: as many as the lanes, which each awaited one before.
+#: The emulator took 20,700 events/s with two, 38,000-47,000 with four, but with four the
+#: POSTs answered during passes waited longer (BENCHMARKS.md, "Stop 15: statuses").
+PUBLISHES_AT_ONCE = 2
 #: Events per publish request (Pub/Sub takes at most 1000): a chunk's, as before. Writing a
 #: request holds the event loop the POSTs are answered on (about 250 KB of JSON for 500
 #: events; the loopback's copy is charged to the writer).
