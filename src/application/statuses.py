@@ -28,6 +28,7 @@ from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_sends
 from application.sending import settle_conversation
+from application.timeline import Timeline
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import UpstreamUnavailable
@@ -93,10 +94,19 @@ async def apply_statuses(
     return Moves(moved, changed, conversations)
 
 
-async def tell(uow: UnitOfWork, activity: ActivityPublisher, moves: Moves, now: datetime) -> None:
-    """After the commit: the timeline's events, and the failures' ``whatsapp_unreachable``."""
+async def tell(
+    uow: UnitOfWork,
+    activity: ActivityPublisher,
+    moves: Moves,
+    now: datetime,
+    timeline: Timeline | None = None,
+) -> None:
+    """After the commit: the timeline's events (handed to ``timeline`` when given, which
+    publishes them while the caller goes on), and the failures' ``whatsapp_unreachable``."""
     events = _activity_events(moves)
-    if events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
+    if events and timeline is not None:
+        timeline.add(events)
+    elif events:  # best effort: the composition root wraps the publisher (docs/adr/0007)
         await activity.publish_many(events)
     # 131026 and the like: the SMS fallback's cue (docs/opt-out.md)
     failed = [moves.changed[r.message_id] for r in moves.moved if r.status is MessageStatus.FAILED]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -9,6 +10,7 @@ import structlog
 from dishka import Provider, Scope
 
 from application.ports.collaborators import ActivityPublisher
+from application.timeline import Timeline
 from composition.container import build_container
 from domain.activity import ActivityEvent, Outcome
 from domain.errors import UpstreamUnavailable
@@ -86,3 +88,34 @@ async def test_the_container_gives_every_use_case_a_publisher_that_never_fails(
         await publisher.publish(EVENT)  # does not raise, whichever publisher is inside
     finally:
         await container.close()
+
+
+class _FlakyPublisher(RecordingActivityPublisher):
+    """Fails the first request, records the next ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise UpstreamUnavailable("Pub/Sub publish failed: connection refused")
+        await super().publish_many(events)
+
+
+async def test_a_pass_s_timeline_logs_a_failed_request_and_still_sends_the_others() -> None:
+    """The status pass's timeline keeps the rule: a failed publish is logged, not retried, and
+    never stops the events of the other requests (nor the pass)."""
+    inner = _FlakyPublisher()
+    timeline = Timeline(inner, at_once=1, most=2)
+    first = [dataclasses.replace(EVENT, shipment_id=n) for n in range(2)]
+    rest = [dataclasses.replace(EVENT, shipment_id=n) for n in range(2, 5)]
+    with structlog.testing.capture_logs() as logs:
+        timeline.add(first)  # its request starts now, and fails
+        timeline.add(rest)  # waits for the next requests
+        await timeline.drain()
+    assert inner.calls == 3  # [0, 1] failed, then [2, 3] and [4]
+    assert inner.events == rest
+    lines = [line for line in logs if line["event"] == "activity not published"]
+    assert [line["count"] for line in lines] == [2]

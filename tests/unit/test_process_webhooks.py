@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
-from typing import cast
+from typing import Any, Self, cast
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
+from application.ports.collaborators import ActivityPublisher
 from application.ports.whatsapp import TemplateCatalog
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver
+from application.timeline import Timeline
 from application.use_cases.handle_customer_reply import HandleCustomerReply, ReplyHandled
 from application.use_cases.measure_webhook_backlog import (
     MeasureWebhookBacklog,
@@ -23,14 +26,16 @@ from application.use_cases.measure_webhook_backlog import (
 from application.use_cases.process_webhooks import STATUSES_PER_TRANSACTION, ProcessWebhooks
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
-from domain.activity import Outcome
+from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation
+from domain.errors import UpstreamUnavailable
 from domain.messages import MessageKind, OutgoingMessage
 from domain.reasons import FdrReason
 from domain.records import WebhookDelivery
 from domain.status import MessageStatus
 from domain.templates import WaTemplate
-from domain.webhook import InboundMessage, StatusUpdate
+from domain.webhook import InboundMessage, ParsedWebhook, StatusUpdate
+from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.local.activity import RecordingActivityPublisher
 from infrastructure.local.collaborators import InMemoryNdrActions
 from infrastructure.meta.sandbox import SandboxTemplateCatalog
@@ -62,15 +67,17 @@ class CountingReports(RecordDeliveryReports):
 
     calls: list[int]
 
-    async def __call__(self, updates: Sequence[StatusUpdate]) -> int:
+    async def __call__(
+        self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+    ) -> int:
         self.calls.append(len(updates))
-        return await super().__call__(updates)
+        return await super().__call__(updates, timeline)
 
 
-async def _sent_templates(new_uow: UowFactory) -> list[str]:
+async def _sent_templates(new_uow: UowFactory, count: int = MESSAGES) -> list[str]:
     wamids = []
     async with new_uow() as uow:
-        for n in range(MESSAGES):
+        for n in range(count):
             conversation = await uow.conversations.add(
                 Conversation(
                     account_id=5,
@@ -155,16 +162,7 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, spread over three bodies.
-    ticks = [
-        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + rank))
-        for rank, state in ((2, "read"), (1, "delivered"), (0, "sent"))
-        for w in wamids
-    ]
-    async with new_uow() as inbox:
-        for start in range(0, len(ticks), PER_BODY):
-            body = statuses_body(ticks[start : start + PER_BODY])
-            await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
-        await inbox.commit()
+    await _store_ticks(new_uow, wamids, PER_BODY, ("read", "delivered", "sent"))
 
     assert 3 * MESSAGES > STATUSES_PER_TRANSACTION
     batch = await process(limit=10)
@@ -180,6 +178,256 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     outcomes = [e.outcome for e in activity.events]
     assert outcomes.count(Outcome.SENT) == outcomes.count(Outcome.READ) == MESSAGES
     assert outcomes.count(Outcome.DELIVERED) == MESSAGES
+
+
+class _Decoder(MetaWebhookFormat):
+    """Meta's format, counting the bodies decoded so far."""
+
+    decoded = 0
+
+    def decode(self, body: bytes) -> ParsedWebhook:
+        self.decoded += 1
+        return super().decode(body)
+
+
+class _Recorders:
+    """A recorder per lane over the real use case: notes how many bodies were decoded (and
+    how many publishes had begun) when each chunk began; with ``fail_first``, the first chunk
+    meets a database that does not answer."""
+
+    def __init__(
+        self,
+        new_uow: UowFactory,
+        decoder: _Decoder,
+        activity: ActivityPublisher,
+        *,
+        fail_first: bool = False,
+    ) -> None:
+        self.new_uow = new_uow
+        self.decoder = decoder
+        self.activity = activity
+        self.fail_first = fail_first
+        self.began: list[int] = []  # bodies decoded when each chunk began
+        self.publishing: list[int] = []  # publishes begun when each chunk began
+        self.failed: set[str] = set()  # the wamids of the chunk that failed
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[RecordDeliveryReports]:
+        outer = self
+
+        class Recorder(RecordDeliveryReports):
+            async def __call__(
+                self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+            ) -> int:
+                outer.began.append(outer.decoder.decoded)
+                outer.publishing.append(getattr(outer.activity, "calls", 0))
+                if outer.fail_first and len(outer.began) == 1:
+                    outer.failed = {u.message_id for u in updates}
+                    raise UpstreamUnavailable("database: OperationalError")
+                return await super().__call__(updates, timeline)
+
+        yield Recorder(self.new_uow(), self.activity, FixedClock())
+
+
+def _status_pass(
+    new_uow: UowFactory, decoder: _Decoder, recorders: _Recorders, activity: ActivityPublisher
+) -> ProcessWebhooks:
+    uow = new_uow()
+    clock = FixedClock()
+    return ProcessWebhooks(
+        uow,
+        decoder,
+        RecordDeliveryReports(uow, activity, clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
+        report_lanes=recorders,
+    )
+
+
+_RANKS = {"sent": 0, "delivered": 1, "read": 2}
+
+
+async def _store_ticks(
+    new_uow: UowFactory,
+    wamids: list[str],
+    per_body: int,
+    order: tuple[str, ...] = ("sent", "delivered", "read"),
+) -> None:
+    """A tick of every message, then the next tick of every one ..., in ``order`` (each
+    tick's time by its rank, whatever the order), ``per_body`` ticks a body."""
+    ticks = [
+        status(w, state, recipient="919800000000", timestamp=str(1_750_000_000 + _RANKS[state]))
+        for state in order
+        for w in wamids
+    ]
+    async with new_uow() as inbox:
+        for start in range(0, len(ticks), per_body):
+            body = statuses_body(ticks[start : start + per_body])
+            await inbox.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=T0))
+        await inbox.commit()
+
+
+async def test_a_chunk_that_fails_while_later_bodies_are_decoded_holds_only_its_bodies(
+    new_uow: UowFactory,
+) -> None:
+    """Lanes record while the pass still decodes; a chunk the database refuses for now makes
+    its bodies wait, and only them; the other chunks, recorded before and after, are kept, and
+    the bodies taken again apply what is missing, each message's ticks in order."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids, per_body=200)  # 6 bodies, 1200 ticks
+    decoder = _Decoder()
+    activity = RecordingActivityPublisher()
+    recorders = _Recorders(new_uow, decoder, activity, fail_first=True)
+    process = _status_pass(new_uow, decoder, recorders, activity)
+
+    batch = await process(limit=10)
+
+    # The first chunks began before the last body was decoded (a lane holds a full chunk of
+    # 500 once about 1000 ticks are decoded), and the pass went on after one failed.
+    assert min(recorders.began) < 6
+    assert len(recorders.began) > 2
+    assert batch.taken == 6
+    assert 0 < len(batch.waiting) < 6
+    assert batch.processed == 6 - len(batch.waiting)
+    async with new_uow() as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+    # A message of the failed chunk moved only with the ticks of its later chunks, if any.
+    assert {m.status for w, m in found.items() if w not in recorders.failed} == {MessageStatus.READ}
+
+    again = await process(limit=10, retry_early=True)
+
+    assert again.taken == len(batch.waiting)
+    assert again.waiting == []
+    async with new_uow() as check:
+        found = await check.messages.get_many_by_message_ids(wamids)
+    assert {m.status for m in found.values()} == {MessageStatus.READ}
+    # Every status stored once, whichever pass stored it.
+    assert batch.statuses + again.statuses == 3 * 400
+
+
+class _HeldPublisher(RecordingActivityPublisher):
+    """Records the events of a publish only once released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.calls += 1
+        await self.release.wait()
+        await super().publish_many(events)
+
+
+async def test_lanes_go_on_while_the_timeline_publishes_and_the_pass_waits_for_it(
+    new_uow: UowFactory,
+) -> None:
+    """A chunk's events are published beside the next chunks' writes, not between them; the
+    bodies are marked processed only once every publish has returned."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids, per_body=200)
+    decoder = _Decoder()
+    activity = _HeldPublisher()
+    recorders = _Recorders(new_uow, decoder, activity)
+    process = _status_pass(new_uow, decoder, recorders, activity)
+
+    running = asyncio.create_task(process(limit=10))
+    # A lane holds more than one chunk (1200 ticks in two lanes): its next chunk begins
+    # while the events of its first are being published.
+    await _until(lambda: any(recorders.publishing) or running.done())
+
+    assert not running.done()
+    assert activity.events == []  # no publish has returned
+    async with new_uow() as check:
+        assert await check.inbox.pending(10) != []  # no body marked yet
+    activity.release.set()
+    batch = await asyncio.wait_for(running, 30)
+
+    assert (batch.processed, batch.statuses) == (6, 1200)
+    # One event per tick that moved its message, each published once.
+    outcomes = [e.outcome for e in activity.events]
+    assert len(outcomes) == len({(e.message_id, e.outcome) for e in activity.events})
+    assert outcomes.count(Outcome.READ) == 400
+
+
+class _BodiesArriveAfterTheClaim(SqlUnitOfWork):
+    """The pass's own unit of work: once its first claim has committed, more bodies are
+    stored (POSTs that arrive while the pass works)."""
+
+    def __init__(self, engine: AsyncEngine, arrive: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(engine)
+        self.arrive = arrive
+        self.claims = 0
+        self.claimed = False
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        claim = self.inbox.pending
+
+        async def pending(*args: Any, **kwargs: Any) -> list[WebhookDelivery]:
+            self.claims += 1
+            self.claimed = True
+            return await claim(*args, **kwargs)
+
+        self.inbox.pending = pending  # type: ignore[method-assign]
+        return self
+
+    async def commit(self) -> None:
+        await super().commit()
+        if self.claimed and self.claims == 1:
+            self.claimed = False
+            await self.arrive()
+
+
+@pytest.mark.parametrize(
+    ("messages", "joined"), [(200, True), (2, False)], ids=["statuses waiting", "little left"]
+)
+async def test_bodies_that_arrive_while_a_pass_writes_join_it_while_its_lanes_are_busy(
+    new_uow: UowFactory, sqlite_db: AsyncEngine, messages: int, joined: bool
+) -> None:
+    """A pass claims again once it has decoded what it took, while its lanes still have a
+    chunk's worth of statuses waiting: the bodies stored meanwhile are recorded by the same
+    lanes. A pass with little left ends as before; the next one takes them."""
+    wamids = await _sent_templates(new_uow, 400)
+    # Three bodies first, three more after the claim: 600 + 600 ticks, or 6 + 6.
+    await _store_ticks(new_uow, wamids[:messages], per_body=messages)
+
+    async def arrive() -> None:
+        await _store_ticks(new_uow, wamids[200 : 200 + messages], per_body=messages)
+
+    uow = _BodiesArriveAfterTheClaim(sqlite_db, arrive)
+    clock = FixedClock()
+    activity = RecordingActivityPublisher()
+    process = ProcessWebhooks(
+        uow,
+        MetaWebhookFormat(),
+        RecordDeliveryReports(uow, activity, clock),
+        lambda: nullcontext(cast(HandleCustomerReply, None)),
+        RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
+        clock,
+        report_lanes=_Recorders(new_uow, _Decoder(), activity),
+    )
+
+    batch = await process(limit=10)
+
+    if joined:
+        assert (batch.taken, batch.processed, batch.statuses) == (6, 6, 1200)
+        assert batch.more_may_wait  # and the next pass finds nothing
+    else:
+        assert (batch.taken, batch.processed) == (3, 3)
+        assert uow.claims == 1
+        following = await process(limit=10)
+        assert (following.taken, following.processed) == (3, 3)
+    async with new_uow() as check:
+        assert await check.inbox.pending(10) == []
+
+
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 class _SlowAnswers:

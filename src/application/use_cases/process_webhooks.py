@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -36,9 +36,10 @@ from application.use_cases.inbox.bodies import (
 from application.use_cases.inbox.closing import CloseBodies
 from application.use_cases.inbox.reports import (
     ReportRecorders,
-    record_statuses,
+    StatusLanes,
     record_template_changes,
 )
+from application.use_cases.inbox.user_ids import remember_user_ids
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.reply.closing import CloseReplies
@@ -119,6 +120,47 @@ class ProcessWebhooks:
         """One pass; ``retry_early`` takes waiting bodies before their backoff has passed
         (a drain at shutdown, or an operator's re-drive)."""
         now = self._clock.now()
+        pending = await self._claim(limit, min_age, max_bytes, retry_early, now)
+        batch = ProcessedBatch()
+        bodies: list[Body] = []
+        # The statuses of each body are recorded while the next ones are decoded, their
+        # events published while the lanes go on (docs/webhooks.md, "Lanes").
+        timeline = self._reports.timeline()
+        async with StatusLanes(self._reports, self._report_lanes, timeline, batch) as lanes:
+            budget = max_bytes
+            while pending:
+                batch.taken += len(pending)
+                batch.retried += sum(1 for d in pending if d.error is not None)
+                budget -= sum(len(d.body) for d in pending)
+                for delivery in pending:
+                    body = await self._decode(delivery, batch)
+                    if body is not None:
+                        bodies.append(body)
+                        lanes.add(body)
+                    await asyncio.sleep(0)  # a large body takes milliseconds: let the rest in
+                # While the lanes have statuses waiting, the bodies that came meanwhile join
+                # this pass (docs/webhooks.md, "A pass claims again while it writes"). A
+                # drain takes every body at once; its claims would not keep it from its own.
+                full = batch.taken >= limit or budget < max_bytes // 2
+                if retry_early or full or not lanes.busy:
+                    break
+                pending = await self._claim_more(limit - batch.taken, min_age, budget)
+        await remember_user_ids(self._uow, lanes.user_ids)
+        await record_template_changes(self._templates, bodies, batch)
+        await record_preferences(self._preferences, bodies)
+        await self._handle_replies(bodies, batch)
+        await self._close(bodies, batch, now)
+        return batch
+
+    async def _claim(
+        self,
+        limit: int,
+        min_age: timedelta | None,
+        max_bytes: int,
+        retry_early: bool,
+        now: datetime,
+    ) -> list[WebhookDelivery]:
+        """Bodies for this pass, claimed (docs/webhooks.md, "Several serve processes")."""
         async with self._uow as uow:
             pending = await uow.inbox.pending(
                 limit,
@@ -128,29 +170,29 @@ class ProcessWebhooks:
                 claim_until=now + CLAIM,
             )
             await uow.commit()
-        batch = ProcessedBatch(
-            taken=len(pending), retried=sum(1 for d in pending if d.error is not None)
-        )
-        bodies: list[Body] = []
-        for delivery in pending:
-            try:
-                parsed = self._decoder.decode(delivery.body)
-            except MalformedPayload as exc:
-                # Signed by Meta yet unreadable: keep it, never ask Meta to retry, alert.
-                _log.error(
-                    "ALERT unreadable webhook stored", delivery_id=delivery.id, error=str(exc)
-                )
-                await self._mark(delivery, f"malformed: {exc}")
-                batch.malformed += 1
-                continue
-            bodies.append(Body(delivery, parsed, list(parsed.problems)))
-            await asyncio.sleep(0)  # a large body takes milliseconds: let waiting POSTs in
-        await record_statuses(self._uow, self._reports, bodies, batch, self._report_lanes)
-        await record_template_changes(self._templates, bodies, batch)
-        await record_preferences(self._preferences, bodies)
-        await self._handle_replies(bodies, batch)
-        await self._close(bodies, batch, now)
-        return batch
+        return pending
+
+    async def _claim_more(
+        self, limit: int, min_age: timedelta | None, max_bytes: int
+    ) -> list[WebhookDelivery]:
+        """More bodies for a pass under way; none when the database fails now (the pass
+        ends with those it has; the next pass claims again)."""
+        try:
+            return await self._claim(limit, min_age, max_bytes, False, self._clock.now())
+        except Exception as exc:
+            _log.warning("no more bodies claimed for this pass", error=describe(exc))
+            return []
+
+    async def _decode(self, delivery: WebhookDelivery, batch: ProcessedBatch) -> Body | None:
+        try:
+            parsed = self._decoder.decode(delivery.body)
+        except MalformedPayload as exc:
+            # Signed by Meta yet unreadable: keep it, never ask Meta to retry, alert.
+            _log.error("ALERT unreadable webhook stored", delivery_id=delivery.id, error=str(exc))
+            await self._mark(delivery, f"malformed: {exc}")
+            batch.malformed += 1
+            return None
+        return Body(delivery, parsed, list(parsed.problems))
 
     async def _handle_replies(self, bodies: list[Body], batch: ProcessedBatch) -> None:
         """Answers of different shoppers at once, each shopper's in order; a body waits when

@@ -13,6 +13,7 @@ from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.statuses import apply_statuses, join_stored, tell
+from application.timeline import Timeline
 from domain.messages import DeliveryReport, OutgoingMessage
 from domain.webhook import StatusUpdate
 
@@ -23,8 +24,16 @@ class RecordDeliveryReports:
         self._activity = activity
         self._clock = clock
 
-    async def __call__(self, updates: Sequence[StatusUpdate]) -> int:
-        """Stores the updates in one transaction; returns how many were new."""
+    def timeline(self) -> Timeline:
+        """A timeline for the events of many calls, published while they go on."""
+        return Timeline(self._activity)
+
+    async def __call__(
+        self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+    ) -> int:
+        """Stores the updates in one transaction; returns how many were new. With
+        ``timeline``, their events are handed to it after the commit instead of published
+        before this returns (``application.timeline``)."""
         if not updates:
             return 0
         now = self._clock.now()
@@ -48,7 +57,7 @@ class RecordDeliveryReports:
             )
             moves = await apply_statuses(uow, fresh, known, changed, now)
             await uow.commit()
-        await tell(self._uow, self._activity, moves, now)
+        await tell(self._uow, self._activity, moves, now, timeline)
         unlinked = {r.message_id for r in fresh if r.wa_outgoing_message_id is None}
         if unlinked:
             # The worker may have stored their wamid after our look-up, and looked for them

@@ -1,34 +1,46 @@
 """A pass's delivery reports and template changes (docs/webhooks.md, "Isolation").
 
-Delivery reports are recorded a chunk of messages at a time (``by_message``); when a chunk is
-refused for good, each message's ticks are tried on their own, so the one that cannot be
-stored is found and the others are kept. Template changes are recorded in one call. What may
-heal (``UpstreamUnavailable``) makes the bodies concerned wait; anything else is recorded as a
+Delivery reports are recorded a chunk of messages at a time; when a chunk is refused for
+good, each message's ticks are tried on their own, so the one that cannot be stored is found
+and the others are kept. Template changes are recorded in one call. What may heal
+(``UpstreamUnavailable``) makes the bodies concerned wait; anything else is recorded as a
 problem of their body. The user ids seen in the reports are remembered.
 
-With ``lanes``, up to ``STATUS_LANES`` chunks are recorded at once, each in a unit of work of
-its own: chunks never share a message, so a message's ticks stay in one transaction and in
-order, and while one chunk waits for the database or for the timeline's publish the next one
-is worked on (docs/webhooks.md, "Stored first, processed after").
+``StatusLanes`` records the statuses of a pass while its bodies are still being decoded
+(docs/webhooks.md, "Lanes"): each body's statuses are handed to it as soon as it is decoded,
+each message always to the same one of ``STATUS_LANES`` lanes, and a lane records a chunk in
+a unit of work of its own as soon as it holds one (or decoding has ended). A lane does its
+chunks one after the other, so a message's ticks are applied in the order of the bodies, and
+the ticks of a message that wait in a lane together are ordered and applied together. The
+timeline's events of each chunk go to the pass's ``Timeline`` after its commit, published
+while the lane goes on with its next chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections import deque
 from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Protocol
 
-from application.ports.repositories import UnitOfWork
-from application.use_cases.inbox.bodies import Body, ProcessedBatch, by_message
-from application.use_cases.inbox.user_ids import remember_user_ids
+from application.timeline import Timeline
+from application.use_cases.inbox.bodies import (
+    STATUSES_PER_TRANSACTION,
+    Body,
+    ProcessedBatch,
+    by_message,
+)
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from domain.errors import UpstreamUnavailable
 from domain.webhook import StatusUpdate
 
-#: Chunks of statuses recorded at once when the caller gives lanes (each a transaction).
+#: Lanes of a pass when the caller gives recorders (each chunk of a lane a transaction).
 STATUS_LANES = 2
+
+Item = tuple[Body, StatusUpdate]
 
 
 class ReportRecorders(Protocol):
@@ -37,56 +49,179 @@ class ReportRecorders(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[RecordDeliveryReports]: ...
 
 
-async def record_statuses(
-    uow: UnitOfWork,
-    reports: RecordDeliveryReports,
-    bodies: list[Body],
-    batch: ProcessedBatch,
-    lanes: ReportRecorders | None = None,
-) -> None:
-    updates = [(body, s) for body in bodies for s in body.parsed.statuses]
-    chunks = list(by_message(updates))
-    if lanes is None:
-        await _record_chunks(reports, iter(chunks), batch)
-    else:
-        shared = iter(chunks)
+class _Lane:
+    """The statuses waiting for one lane, by message in the order they came."""
 
-        async def lane() -> None:
-            async with lanes() as recorder:
-                await _record_chunks(recorder, shared, batch)
+    def __init__(self, size: int, eager: bool) -> None:
+        self._size = size
+        self._eager = eager  # ready when a chunk is full; else only once closed
+        self._groups: dict[str, list[Item]] = {}
+        self._order: deque[str] = deque()
+        self._count = 0
+        self.closed = False
+        self.ready = asyncio.Event()  # a chunk is full, or nothing more will come
 
-        # The lanes share one iterator: each takes the next chunk when done with its own (no
-        # more lanes than chunks: a lane opens a unit of work).
-        await asyncio.gather(*(lane() for _ in range(min(STATUS_LANES, len(chunks)))))
-    await remember_user_ids(uow, [s for _, s in updates if s.recipient_user_id])
+    def add(self, item: Item) -> None:
+        wamid = item[1].message_id
+        group = self._groups.get(wamid)
+        if group is None:
+            self._groups[wamid] = [item]
+            self._order.append(wamid)
+        else:
+            group.append(item)
+        self._count += 1
+        if self._eager and self._count >= self._size:
+            self.ready.set()
+
+    @property
+    def waiting(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    def take(self) -> list[Item]:
+        """The next chunk: about ``size`` statuses, every waiting tick of a message in it."""
+        chunk: list[Item] = []
+        while self._order:
+            group = self._groups[self._order[0]]
+            if chunk and len(chunk) + len(group) > self._size:
+                break
+            del self._groups[self._order.popleft()]
+            chunk.extend(group)
+        self._count -= len(chunk)
+        if self._count < self._size and not self.closed:
+            self.ready.clear()
+        return chunk
 
 
-async def _record_chunks(
-    reports: RecordDeliveryReports,
-    chunks: Iterator[list[tuple[Body, StatusUpdate]]],
-    batch: ProcessedBatch,
-) -> None:
-    for chunk in chunks:
+class StatusLanes:
+    """``async with StatusLanes(...) as lanes: lanes.add(body)`` for each body as it is
+    decoded; on leaving, every status is recorded (and its events published) or its body
+    marked to wait or to carry the problem. Without ``recorders``, one lane with ``reports``
+    that starts once every body is in (``reports``' unit of work is the pass's own, which the
+    pass uses meanwhile)."""
+
+    def __init__(
+        self,
+        reports: RecordDeliveryReports,
+        recorders: ReportRecorders | None,
+        timeline: Timeline,
+        batch: ProcessedBatch,
+        *,
+        lanes: int = STATUS_LANES,
+        size: int = STATUSES_PER_TRANSACTION,
+    ) -> None:
+        self._reports = reports
+        self._recorders = recorders
+        self._timeline = timeline
+        self._batch = batch
+        # Until every body is in, a lane waits for a full chunk: a message's ticks in the
+        # next bodies are then more often ordered together with those already waiting.
+        self._size = size
+        eager = recorders is not None
+        self._lanes = [_Lane(size, eager) for _ in range(lanes if eager else 1)]
+        self._tasks: list[asyncio.Task[None]] = []
+        self.user_ids: list[StatusUpdate] = []
+
+    async def __aenter__(self) -> StatusLanes:
+        self._tasks = [asyncio.create_task(self._run(lane)) for lane in self._lanes]
+        return self
+
+    def add(self, body: Body) -> None:
+        lanes = self._lanes
+        for status in body.parsed.statuses:
+            # The same lane for every tick of a message, within this process's pass.
+            lanes[hash(status.message_id) % len(lanes)].add((body, status))
+            if status.recipient_user_id:
+                self.user_ids.append(status)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a full chunk waits for the lanes (they have work for a while yet)."""
+        return sum(lane.waiting for lane in self._lanes) >= self._size
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is not None:
+            # Decoding failed (or the pass was cancelled): the lanes stop where they are;
+            # their bodies are not marked, so they are taken again.
+            await self._stop(error)
+            return
+        for lane in self._lanes:
+            lane.close()
         try:
-            # Awaited before the sum: ``batch`` is shared with the other lanes.
-            fresh = await reports([s for _, s in chunk])
-            batch.statuses += fresh
-        except UpstreamUnavailable as exc:
-            for body, _ in chunk:
-                body.waits(exc)
-        except Exception:
-            # Something in the chunk is refused for good: each message's ticks on their
-            # own, so the one that cannot be stored is found and the others are kept.
-            for group in by_message(chunk, size=1):
-                try:
-                    fresh = await reports([s for _, s in group])
-                    batch.statuses += fresh
-                except UpstreamUnavailable as exc:
-                    for body, _ in group:
-                        body.waits(exc)
-                except Exception as exc:
-                    for body, status in group:
-                        body.failed(status.element, exc)
+            await asyncio.gather(*self._tasks)
+        except BaseException as failed:
+            await self._stop(failed)
+            raise
+        await self._timeline.drain()
+
+    async def _stop(self, error: BaseException) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if isinstance(error, asyncio.CancelledError):
+            await self._timeline.cancel()
+        else:
+            # The chunks committed before the failure are told all the same (best effort).
+            await self._timeline.drain()
+
+    async def _run(self, lane: _Lane) -> None:
+        async with contextlib.AsyncExitStack() as scope:
+            recorder: RecordDeliveryReports | None = None
+            while True:
+                await lane.ready.wait()
+                chunk = lane.take()
+                if not chunk:
+                    if lane.closed:
+                        return
+                    continue
+                if recorder is None:  # a unit of work opened only for a lane with work
+                    recorder = (
+                        self._reports
+                        if self._recorders is None
+                        else await scope.enter_async_context(self._recorders())
+                    )
+                await _record_chunk(recorder, chunk, self._batch, self._timeline)
+
+
+async def _record_chunk(
+    reports: RecordDeliveryReports,
+    chunk: list[Item],
+    batch: ProcessedBatch,
+    timeline: Timeline,
+) -> None:
+    try:
+        await _record(reports, chunk, batch, timeline)
+    except Exception:
+        # Something in the chunk is refused for good: each message's ticks on their own, so
+        # the one that cannot be stored is found and the others are kept.
+        for group in by_message(chunk, size=1):
+            try:
+                await _record(reports, group, batch, timeline)
+            except Exception as exc:
+                for body, status in group:
+                    body.failed(status.element, exc)
+
+
+async def _record(
+    reports: RecordDeliveryReports, items: list[Item], batch: ProcessedBatch, timeline: Timeline
+) -> None:
+    """``items`` in one transaction; what may heal makes their bodies wait, anything else
+    is raised (refused for good)."""
+    try:
+        # Awaited before the sum: ``batch`` is shared with the other lanes.
+        fresh = await reports([s for _, s in items], timeline)
+        batch.statuses += fresh
+    except UpstreamUnavailable as exc:
+        for body, _ in items:
+            body.waits(exc)
 
 
 async def record_template_changes(
