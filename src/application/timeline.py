@@ -55,9 +55,15 @@ class Timeline:
             self._senders.add(asyncio.create_task(self._send()))
 
     async def drain(self) -> None:
-        """Returns once every event added is published (or its failure logged)."""
-        while self._senders:
-            await asyncio.wait(set(self._senders))
+        """Returns once every event added is published (or its failure logged). Cancelled
+        while it waits (a pass cancelled at its end), it gives the requests in flight up too
+        (``cancel``): none outlives the pass."""
+        try:
+            while self._senders:
+                await asyncio.wait(set(self._senders))
+        except asyncio.CancelledError:
+            await self.cancel()
+            raise
 
     async def cancel(self) -> None:
         """The requests in flight given up (a pass cancelled); the events waiting dropped."""

@@ -11,7 +11,7 @@ import contextlib
 import sys
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -24,6 +24,8 @@ from application.use_cases.intake_triage import ShipmentEventTriage
 from application.use_cases.notify_failed_delivery import Disposition, Planned
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from domain.errors import UpstreamUnavailable
+from domain.failed_delivery import FailedDelivery
+from domain.outcomes import ShipmentEvent
 from entrypoints.metrics_server import run_with_metrics, stop_on_signals
 from entrypoints.scheduler import SchedulerLoop
 from infrastructure.config import Config
@@ -53,7 +55,13 @@ class _Pulled:
     events: list[ReceivedEvent]
     decoded: list[DecodedEvent] | None
     planned: Planned | None = None
-    planned_at: float = 0.0
+    planned_at: float = 0.0  # the loop's time when the plan's read began
+    # The shipments its events are about; and, when its plan was read ahead, the shipments of
+    # the batches in flight then and how many batches had started by then (``_start``).
+    # None: not known (not decoded), as if about every shipment.
+    shipments: frozenset[int] | None = None
+    busy_at_plan: tuple[frozenset[int] | None, ...] = ()
+    started_at_plan: int = 0
 
 
 class Worker:
@@ -77,6 +85,11 @@ class Worker:
         self._failures = FailureLog(_log, expected=(UpstreamUnavailable,))
         self._busy = 0  # events handed to batches not yet done
         self.handled = 0
+        # For plans read ahead (``_start``): batches started so far, the shipments of those in
+        # flight, and of those started in the last PLAN_FRESH_SECONDS (number, time, shipments).
+        self._started = 0
+        self._running: dict[int, frozenset[int] | None] = {}
+        self._recent: deque[tuple[int, float, frozenset[int] | None]] = deque()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; then finishes (and acks) what is in flight.
@@ -102,10 +115,10 @@ class Worker:
                 if ready and self._concurrency - self._busy >= len(ready[0].events):
                     # The events of one pull are handled together (NotifyFailedDelivery.many);
                     # each counts against the concurrency until its batch is done.
-                    pulled = ready.popleft()
+                    number, pulled = self._start(ready.popleft())
                     waiting -= len(pulled.events)
                     self._busy += len(pulled.events)
-                    task = asyncio.create_task(self._handle(pulled))
+                    task = asyncio.create_task(self._handle(number, pulled))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                     continue
@@ -143,9 +156,25 @@ class Worker:
             return _Pulled([], None)
         events, decoded = await self._triage(batch)
         if not events or decoded is None or stop.is_set():
-            return _Pulled(events, decoded)
+            return _Pulled(events, decoded, shipments=_shipments_of(decoded))
+        return await self._plan_ahead(events, decoded)
+
+    async def _plan_ahead(
+        self, events: list[ReceivedEvent], decoded: list[DecodedEvent]
+    ) -> _Pulled:
+        """The pull with its plan read ahead, and what ``_start`` needs to tell whether another
+        batch of this worker may have written to its shipments since the read began."""
+        at = asyncio.get_running_loop().time()
+        busy = tuple(self._running.values())
+        started = self._started
         return _Pulled(
-            events, decoded, await self._plan(decoded), asyncio.get_running_loop().time()
+            events,
+            decoded,
+            await self._plan(decoded),
+            at,
+            _shipments_of(decoded),
+            busy,
+            started,
         )
 
     async def _plan(self, decoded: list[DecodedEvent]) -> Planned | None:
@@ -213,7 +242,30 @@ class Worker:
                 await self._source.nack([event.ack_id for event in batch], 0)
         return []
 
-    async def _handle(self, pulled: _Pulled) -> None:
+    def _start(self, pulled: _Pulled) -> tuple[int, _Pulled]:
+        """The batch about to start, numbered and counted in flight; its plan read ahead is
+        dropped (read again when it starts) when it is older than PLAN_FRESH_SECONDS, or when a
+        batch of this worker that was in flight when the read began, or started since, is
+        about one of its shipments: that batch may have written a newer or older attempt the
+        plan did not see, which no unique key would catch (docs/sending.md, "The events of one
+        pull go together")."""
+        now = asyncio.get_running_loop().time()
+        while self._recent and self._recent[0][1] < now - PLAN_FRESH_SECONDS:
+            self._recent.popleft()  # no plan still fresh began before it started
+        if pulled.planned is not None:
+            since = (shipments for n, _, shipments in self._recent if n > pulled.started_at_plan)
+            mine = pulled.shipments
+            if now - pulled.planned_at > PLAN_FRESH_SECONDS or any(
+                theirs is None or mine is None or not theirs.isdisjoint(mine)
+                for theirs in (*pulled.busy_at_plan, *since)
+            ):
+                pulled = replace(pulled, planned=None)
+        self._started += 1
+        self._running[self._started] = pulled.shipments
+        self._recent.append((self._started, now, pulled.shipments))
+        return self._started, pulled
+
+    async def _handle(self, number: int, pulled: _Pulled) -> None:
         count = len(pulled.events)
         WORKER_IN_FLIGHT.inc(count)
         try:
@@ -221,12 +273,11 @@ class Worker:
         finally:
             WORKER_IN_FLIGHT.dec(count)
             self._busy -= count
+            del self._running[number]
 
     async def _handle_batch(self, pulled: _Pulled) -> None:
         events = pulled.events
         planned = pulled.planned
-        if asyncio.get_running_loop().time() - pulled.planned_at > PLAN_FRESH_SECONDS:
-            planned = None  # waited too long for room: planned again now
         results: list[IntakeResult | Exception]
         try:
             async with self._container() as request:
@@ -291,6 +342,14 @@ class Worker:
         except UpstreamUnavailable as exc:
             # Unacked events come back; the recorded outcome makes them no-ops.
             self._failures.failed("ack failed", exc, count=len(batch))
+
+
+def _shipments_of(decoded: list[DecodedEvent] | None) -> frozenset[int] | None:
+    if decoded is None:
+        return None
+    return frozenset(
+        event.shipment_id for event in decoded if isinstance(event, (FailedDelivery, ShipmentEvent))
+    )
 
 
 def pull_size(concurrency: int, batch_size: int) -> int:

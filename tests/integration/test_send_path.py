@@ -108,6 +108,8 @@ class Limiter:
     kill_batch_while_waiting: bool = False
     #: Every send dies after its slot, before its request leaves.
     kill_before_leaving: bool = False
+    #: The batch's slots have not come when it writes its records (they come on waiting).
+    slots_later: bool = False
 
     async def acquire(self, phone_number_id: str) -> None:
         if self.kill_while_waiting:
@@ -122,7 +124,8 @@ class Limiter:
             raise Killed
 
     def come(self, slot: float) -> bool:
-        return not self.kill_batch_while_waiting  # slots to wait for: the process dies then
+        # Slots to wait for: the process dies then, or they come on waiting.
+        return not (self.kill_batch_while_waiting or self.slots_later)
 
     async def depart(self, phone_number_id: str) -> None:
         if self.kill_before_leaving:
@@ -868,6 +871,28 @@ async def test_a_batch_killed_while_waiting_for_its_slots_sends_each_once_on_red
 
     assert again == [(Disposition.ACK, Outcome.SENT)] * 2
     assert sorted(ref for ref, _ in world.meta.sent) == sorted(m.client_ref for m in waiting)
+
+
+async def test_a_batch_whose_slots_come_later_waits_queued_then_sends_each_once(
+    world: World,
+) -> None:
+    """Slots that have not come when a batch writes its records: the messages are written
+    ``queued``, each waits for its slot, is written in flight on its own, then sent; each
+    is sent once and accepted, and a redelivery sends nothing more."""
+    events = [await world.fdr(), await world.fdr()]
+    world.limiter.slots_later = True
+    results = await world.notify().many(events)
+    assert [(r.disposition, r.outcome) for r in results if isinstance(r, Notified)] == [
+        (Disposition.ACK, Outcome.SENT)
+    ] * 2
+    sent = [(await world.state(fdr))[1] for fdr in events]
+    assert [m.status for m in sent] == [MessageStatus.ACCEPTED] * 2
+    assert sorted(ref for ref, _ in world.meta.sent) == sorted(m.client_ref for m in sent)
+
+    again = await world.notify().many(events)
+
+    assert [a.disposition for a in again if isinstance(a, Notified)] == [Disposition.ACK] * 2
+    assert len(world.meta.sent) == 2
 
 
 async def test_a_batch_whose_slots_had_come_is_written_in_flight_and_never_sent_twice(

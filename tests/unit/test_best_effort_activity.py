@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 
@@ -119,3 +120,42 @@ async def test_a_pass_s_timeline_logs_a_failed_request_and_still_sends_the_other
     assert inner.events == rest
     lines = [line for line in logs if line["event"] == "activity not published"]
     assert [line["count"] for line in lines] == [2]
+
+
+class _StuckPublisher:
+    """Pub/Sub that takes each request and never answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.answered = 0
+
+    async def publish(self, event: ActivityEvent) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Sequence[ActivityEvent]) -> None:
+        self.calls += 1
+        await asyncio.Event().wait()
+        self.answered += 1
+
+
+async def test_a_pass_cancelled_while_its_timeline_drains_leaves_no_request_behind() -> None:
+    """Shutdown cancels a pass that outlasts its grace, often in its last wait (the timeline's
+    drain): the requests in flight are given up with it, none goes on after the pass."""
+    inner = _StuckPublisher()
+    timeline = Timeline(inner, at_once=2, most=1)
+    for n in range(3):  # two requests in flight, the third event waiting
+        timeline.add([dataclasses.replace(EVENT, shipment_id=n)])
+    draining = asyncio.create_task(timeline.drain())
+    for _ in range(100):
+        if inner.calls == 2:
+            break
+        await asyncio.sleep(0.01)
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+    assert inner.calls == 2
+    assert inner.answered == 0
+    await asyncio.sleep(0.05)
+    assert inner.calls == 2  # the third event was dropped, not sent after the pass
+    timeline.add([])
+    await asyncio.wait_for(timeline.drain(), 5)  # nothing left in flight

@@ -598,3 +598,54 @@ async def test_the_backlog_says_how_many_bodies_wait_and_since_when(new_uow: Uow
     assert await measure() == WebhookBacklog(pending=2, oldest_seconds=60.0)
     clock.advance(30)
     assert await measure() == WebhookBacklog(pending=2, oldest_seconds=90.0)
+
+
+class _CancelTurnedError(_Recorders):
+    """A lane's first chunk waits on a database that, cancelled, ends in another error (as a
+    driver's failed rollback can)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting = asyncio.Event()
+        self.the_pass: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[RecordDeliveryReports]:
+        outer = self
+
+        class Recorder(RecordDeliveryReports):
+            async def __call__(
+                self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
+            ) -> int:
+                outer.began.append(outer.decoder.decoded)
+                if len(outer.began) == 1:
+                    outer.waiting.set()
+                    assert outer.the_pass is not None
+                    outer.the_pass.cancel()  # shutdown, while the pass still decodes
+                    try:
+                        await asyncio.Event().wait()
+                    except asyncio.CancelledError:
+                        raise RuntimeError("rollback failed") from None
+                return await super().__call__(updates, timeline)
+
+        yield Recorder(self.new_uow(), self.activity, FixedClock())
+
+
+async def test_a_pass_cancelled_while_a_lane_writes_ends_even_if_the_write_ends_otherwise(
+    new_uow: UowFactory,
+) -> None:
+    """Shutdown cancels a pass that outlasts its grace: the pass ends (cancelled, its bodies
+    not marked) even when a lane's cancelled write comes out as another error."""
+    wamids = await _sent_templates(new_uow, 400)
+    await _store_ticks(new_uow, wamids, per_body=200)
+    decoder = _Decoder()
+    activity = RecordingActivityPublisher()
+    recorders = _CancelTurnedError(new_uow, decoder, activity)
+    process = _status_pass(new_uow, decoder, recorders, activity)
+
+    running = recorders.the_pass = asyncio.create_task(process(limit=10))
+    await asyncio.wait_for(recorders.waiting.wait(), 30)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 30)
+    async with new_uow() as check:
+        assert (await check.inbox.backlog()).pending == 6  # nothing marked: taken again later

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
+
+from dishka import AsyncContainer
 
 from application.ports.collaborators import ReceivedEvent
 from application.ports.shipment_events import DecodedEvent
+from application.use_cases.notify_failed_delivery import Planned
 from composition.container import build_container
+from domain.outcomes import ShipmentEvent, ShipmentEventKind
 from entrypoints.worker import Worker, _Pulled, pull_size
 from infrastructure.config import Config
 
@@ -149,3 +154,44 @@ async def test_the_next_pull_waits_ready_while_batches_are_handled_and_is_handed
 
 def test_a_pull_is_half_the_concurrency_but_no_batch_is_made_small_for_it() -> None:
     assert [pull_size(c, 100) for c in (1, 32, 63, 64, 128, 256)] == [1, 32, 63, 32, 64, 100]
+
+
+PLANNED = cast(Planned, object())
+
+
+class PlansAhead(Worker):
+    """Its plans read ahead are a marker; nothing else is asked of it."""
+
+    async def _plan(self, decoded: list[DecodedEvent]) -> Planned | None:
+        return PLANNED
+
+
+def _about(*shipments: int) -> tuple[list[ReceivedEvent], list[DecodedEvent]]:
+    events = [ReceivedEvent(ack_id=f"a{n}", message_id=f"m{n}", data=b"{}") for n in shipments]
+    decoded: list[DecodedEvent] = [
+        ShipmentEvent(shipment_id=n, status_log_id=1, kind=ShipmentEventKind.DELIVERED)
+        for n in shipments
+    ]
+    return events, decoded
+
+
+async def test_a_plan_read_ahead_is_dropped_when_another_batch_may_have_written_its_shipments() -> (
+    None
+):
+    """A batch of this worker in flight when a plan was read, or started since, may have
+    written a newer attempt of one of its shipments that the plan did not see (and that no
+    unique key catches): the batch then plans again when it starts. Other plans are kept."""
+    worker = PlansAhead(cast(AsyncContainer, None), SlowPull(asyncio.Event()))
+    running, _ = worker._start(_Pulled(*_about(7), shipments=frozenset({7})))  # in flight
+    while_seven_runs = await worker._plan_ahead(*_about(7, 8))
+    while_it_runs_too = await worker._plan_ahead(*_about(11))
+    before_nine = await worker._plan_ahead(*_about(9))
+    worker._start(_Pulled(*_about(9), shipments=frozenset({9})))  # started after those
+    await worker._handle(running, _Pulled([], None))  # the first batch ends (nothing left)
+
+    assert worker._start(while_seven_runs)[1].planned is None
+    assert worker._start(before_nine)[1].planned is None
+    assert worker._start(while_it_runs_too)[1].planned is PLANNED
+    # A batch whose shipments are not known (its events not decoded) may have written any.
+    worker._start(_Pulled(*_about(5), shipments=None))
+    assert worker._start(await worker._plan_ahead(*_about(12)))[1].planned is None

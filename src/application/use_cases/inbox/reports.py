@@ -176,6 +176,8 @@ class StatusLanes:
         async with contextlib.AsyncExitStack() as scope:
             recorder: RecordDeliveryReports | None = None
             while True:
+                if _cancelling():  # a write cancelled that ended in another error: stop here
+                    raise asyncio.CancelledError
                 await lane.ready.wait()
                 chunk = lane.take()
                 if not chunk:
@@ -189,6 +191,11 @@ class StatusLanes:
                         else await scope.enter_async_context(self._recorders())
                     )
                 await _record_chunk(recorder, chunk, self._batch, self._timeline)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _record_chunk(
