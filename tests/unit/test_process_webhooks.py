@@ -219,14 +219,17 @@ class _Recorders:
             async def __call__(
                 self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
             ) -> int:
-                outer.began.append(outer.decoder.decoded)
-                outer.publishing.append(getattr(outer.activity, "calls", 0))
-                if outer.fail_first and len(outer.began) == 1:
-                    outer.failed = {u.message_id for u in updates}
-                    raise UpstreamUnavailable("database: OperationalError")
+                await outer.chunk_begins(updates)
                 return await super().__call__(updates, timeline)
 
         yield Recorder(self.new_uow(), self.activity, FixedClock())
+
+    async def chunk_begins(self, updates: Sequence[StatusUpdate]) -> None:
+        self.began.append(self.decoder.decoded)
+        self.publishing.append(getattr(self.activity, "calls", 0))
+        if self.fail_first and len(self.began) == 1:
+            self.failed = {u.message_id for u in updates}
+            raise UpstreamUnavailable("database: OperationalError")
 
 
 def _status_pass(
@@ -602,33 +605,24 @@ async def test_the_backlog_says_how_many_bodies_wait_and_since_when(new_uow: Uow
 
 class _CancelTurnedError(_Recorders):
     """A lane's first chunk waits on a database that, cancelled, ends in another error (as a
-    driver's failed rollback can)."""
+    driver's failed rollback can); the pass is cancelled (shutdown) as that chunk begins."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.waiting = asyncio.Event()
         self.the_pass: asyncio.Task[Any] | None = None
 
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[RecordDeliveryReports]:
-        outer = self
-
-        class Recorder(RecordDeliveryReports):
-            async def __call__(
-                self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
-            ) -> int:
-                outer.began.append(outer.decoder.decoded)
-                if len(outer.began) == 1:
-                    outer.waiting.set()
-                    assert outer.the_pass is not None
-                    outer.the_pass.cancel()  # shutdown, while the pass still decodes
-                    try:
-                        await asyncio.Event().wait()
-                    except asyncio.CancelledError:
-                        raise RuntimeError("rollback failed") from None
-                return await super().__call__(updates, timeline)
-
-        yield Recorder(self.new_uow(), self.activity, FixedClock())
+    async def chunk_begins(self, updates: Sequence[StatusUpdate]) -> None:
+        self.began.append(self.decoder.decoded)
+        if len(self.began) > 1:
+            return
+        self.waiting.set()
+        assert self.the_pass is not None
+        self.the_pass.cancel()  # shutdown, while the pass still decodes
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("rollback failed") from None
 
 
 async def test_a_pass_cancelled_while_a_lane_writes_ends_even_if_the_write_ends_otherwise(
