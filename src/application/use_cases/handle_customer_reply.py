@@ -333,7 +333,7 @@ class HandleCustomerReply:
             # it meanwhile).
             known = conversation if action is not None else None
             settled = await self._settle(
-                uow, conversation, decision, action_state, reply, ref, known
+                uow, conversation, decision, action_state, reply, ref, known, known_earlier=True
             )
             await uow.commit()
         if asked_now:
@@ -351,6 +351,8 @@ class HandleCustomerReply:
         ref: str,
         known: Conversation | None = None,
         noted_at: datetime | None = None,
+        *,
+        known_earlier: bool = False,
     ) -> _Settled:
         """The conversation moved and the follow-up recorded in flight, inside ``uow``'s
         transaction (the reply closed there when nothing is to be sent). ``known``: the
@@ -359,7 +361,13 @@ class HandleCustomerReply:
         assert conversation.id is not None
         content = decision.message
         conversation = await self._actions.move_conversation(
-            uow, conversation.id, decision, action_state, known, noted_at
+            uow,
+            conversation.id,
+            decision,
+            action_state,
+            known,
+            noted_at,
+            known_earlier=known_earlier,
         )
         if action_state is NdrActionState.FAILED:
             assert decision.action is not None

@@ -94,19 +94,27 @@ class ReplyActions:
         action_state: NdrActionState | None,
         known: Conversation | None = None,
         noted_at: datetime | None = None,
+        *,
+        known_earlier: bool = False,
     ) -> Conversation:
         """Inside ``uow``'s transaction (the one that records the follow-up); ``known``: the
         conversation as that transaction read it already, else it is read here; ``noted_at``:
-        the shopper's message, not noted yet (``note_answer``): noted with the move."""
+        the shopper's message, not noted yet (``note_answer``): noted with the move.
+        ``known_earlier``: ``known`` was read by an earlier transaction (before the ESB was
+        asked); where it says the conversation stays, no compare-and-set would tell whether
+        another writer moved it since, so it is read again."""
         # Compare-and-set at the database, never a whole-row write: the worker and the status
         # webhook change the same conversation at the same time (docs/sending.md). READ
         # COMMITTED: each read below sees what the other writers committed.
         for _ in range(3):
+            earlier, known_earlier = known is not None and known_earlier, False
             conversation = known or await uow.conversations.get(conversation_id)
             known = None  # a compare-and-set that failed: read again
             assert conversation is not None
             now = self._clock.now()
             before = _leaves(conversation, decision, action_state)
+            if before is None and earlier:
+                continue  # "stays" by the row as read before the ESB: read it as it is now
             if before is not None:
                 if not await uow.conversations.move(
                     conversation_id, conversation.state, {before}, now, noted_at
