@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -161,7 +161,12 @@ async def test_a_reschedule_followed_by_an_earlier_attempt_is_not_honoured(
     assert action["kind"] == "reschedule"
     attempt = await attempt_of(stack, thread)
     log = attempt["shipment_status_log_id"]
-    today = (datetime.now(UTC) + IST + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    # The attempt is made just after the answer and before the chosen date, India's time: a
+    # few minutes from now, but never on the chosen date (near midnight in India, the last
+    # second of the day before it).
+    eve = datetime.combine(action["delivery_date"], time(0)) - timedelta(seconds=1)
+    made = min((datetime.now(UTC) + IST).replace(tzinfo=None) + timedelta(minutes=5), eve)
+    today = made.strftime("%Y-%m-%d %H:%M:%S")
     assert today[:10] < action["delivery_date"].isoformat()
     # The delivery reaches us first, the attempt made before the chosen date late.
     await stack.publish(shipment_event("delivered", thread, log + 9))
