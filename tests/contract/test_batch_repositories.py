@@ -10,7 +10,7 @@ import pytest
 
 from application.ports.repositories import NotedMove
 from domain.activity import Outcome
-from domain.conversation import ConversationState
+from domain.conversation import Conversation, ConversationState
 from domain.errors import Conflict
 from domain.ndr import NdrActionKind
 from domain.opt_out import OptOut, OptOutScope, OptOutSource
@@ -333,15 +333,22 @@ async def test_a_pass_of_statuses_moves_every_message_in_statements_of_many_rows
     assert found == moved
 
 
-async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFactory) -> None:
+async def _attempts_of_two_shipments(
+    uow_factory: UowFactory, logs: tuple[int, ...]
+) -> tuple[int, int, int, Conversation]:
+    """A shipment's attempts at ``logs`` (stored in that order), another shipment's one
+    attempt, and a shipment never messaged: their ids, and the other's attempt."""
     shipment, other, never = new_id(), new_id(), new_id()
-    attempts = [
-        ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in (7, 9, 8)
-    ]
+    attempts = [ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in logs]
     elsewhere = ConversationFactory.build(shipment_id=other)
     async with uow_factory() as uow:
         await uow.conversations.add_many([*attempts, elsewhere])
         await uow.commit()
+    return shipment, other, never, elsewhere
+
+
+async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFactory) -> None:
+    shipment, other, never, elsewhere = await _attempts_of_two_shipments(uow_factory, (7, 9, 8))
     async with uow_factory() as uow:
         found = await uow.conversations.for_shipments([shipment, other, never])
         assert await uow.conversations.for_shipments([]) == []
@@ -353,14 +360,7 @@ async def test_every_attempt_of_several_shipments_in_one_read(uow_factory: UowFa
 async def test_the_first_attempt_of_several_shipments_in_one_read(
     uow_factory: UowFactory,
 ) -> None:
-    shipment, other, never = new_id(), new_id(), new_id()
-    attempts = [
-        ConversationFactory.build(shipment_id=shipment, status_log_id=log) for log in (9, 7, 8)
-    ]
-    elsewhere = ConversationFactory.build(shipment_id=other)
-    async with uow_factory() as uow:
-        await uow.conversations.add_many([*attempts, elsewhere])
-        await uow.commit()
+    shipment, other, never, elsewhere = await _attempts_of_two_shipments(uow_factory, (9, 7, 8))
     async with uow_factory() as uow:
         first = await uow.outcomes.first_attempts([shipment, other, never])
         assert await uow.outcomes.first_attempts([]) == {}
