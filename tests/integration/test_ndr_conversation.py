@@ -119,6 +119,7 @@ async def start(
 
     await stack.publish(event)
     await stack.wait_for(arrived, what=f"the {reason} template")
+    await stack.answerable(shipment)
     template = sent()
     assert template is not None
     payloads = {}

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.ports.cache import SettingsCache
 from application.ports.collaborators import EventSource
 from composition.container import build_container
+from domain.errors import UpstreamUnavailable
 from domain.quiet_hours import NO_QUIET_HOURS
 from domain.settings import ChannelSetting
 from entrypoints.http.app import create_app
@@ -155,9 +156,20 @@ class Stack:
 
     async def enable(self, account_id: int, **changes: Any) -> None:
         await self.enable_without_cache(account_id, **changes)
-        # What the portal does after a write: every process sees the database next.
+        # What the portal does after a write: every process sees the database next. On a busy
+        # machine a command can outlive the client's 0.5 s socket timeout although Redis is
+        # up (the event loop ran late): the portal then lets the entry expire, a test needs
+        # the change seen at once, so it tells the cache again until the cache has heard it.
         cache = await self.container.get(SettingsCache)
-        await cache.invalidate(account_id)
+
+        async def invalidated() -> bool:
+            try:
+                await cache.invalidate(account_id)
+            except UpstreamUnavailable:
+                return False
+            return True
+
+        await self.wait_for(invalidated, what=f"the settings cache to forget {account_id}")
 
     async def enable_without_cache(self, account_id: int, **changes: Any) -> None:
         setting = ChannelSetting(account_id=account_id, whatsapp_enabled=True, **changes)
@@ -233,14 +245,22 @@ class Stack:
     async def wait_for(
         self, check: Callable[[], Awaitable[bool]], seconds: float = 90.0, what: str = "condition"
     ) -> None:
-        """Polls ``check`` until it holds; the bound is generous so that a busy machine is
-        never a failure (a test waits only as long as the condition takes)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if await check():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
+        """Polls ``check`` until it holds (``eventually``)."""
+        await eventually(check, seconds, what)
+
+    async def answerable(self, shipment_id: int) -> None:
+        """Waits until the worker has stored Meta's answer to the shipment's newest template
+        (its conversation is no longer ``pending``). The fake Meta records a send before it
+        answers, so a test that answers as soon as the template shows in ``meta.requests``
+        could find the conversation still pending on a busy machine (a photo got no nudge, a
+        language switch no buttons); a real shopper answers a template Meta accepted minutes
+        before."""
+
+        async def recorded() -> bool:
+            rows = await self.rows("wa_conversations", shipment_id=shipment_id)
+            return bool(rows) and rows[-1]["state"] != "pending"
+
+        await self.wait_for(recorded, what=f"the send of shipment {shipment_id}'s template")
 
     @asynccontextmanager
     async def http(self, *, run_pump: bool = True) -> AsyncIterator[AppClient]:
@@ -248,6 +268,19 @@ class Stack:
         (``await client.app.state.webhook_pump.drain()``)."""
         async with serve(create_app(build_container(self.config), run_pump=run_pump)) as client:
             yield client
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float = 90.0, what: str = "condition"
+) -> None:
+    """Polls ``check`` until it holds; the bound is generous so that a busy machine is never a
+    failure (a test waits only as long as the condition takes)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def new_subscription(
