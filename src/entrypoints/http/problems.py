@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -16,6 +18,7 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from application.use_cases.inbox.bodies import describe
 from domain.errors import (
     Conflict,
     Forbidden,
@@ -107,14 +110,43 @@ def _upstream_rejected(request: Request[Any, Any, Any], exc: UpstreamRejected) -
     return problem(HTTP_422_UNPROCESSABLE_ENTITY, "Rejected upstream", str(exc), type_="upstream")
 
 
-def _unavailable(request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
-    return problem(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        "Service unavailable",
-        "a dependency is unavailable; retry later",
-        type_="unavailable",
-        headers={"Retry-After": "5"},
-    )
+class _Unavailable:
+    """The 503 of a dependency that is unavailable, with one warning line per cause and
+    minute (docs/outages.md): what failed, and how many more 503s it caused since its last
+    line. One per app."""
+
+    def __init__(
+        self, every: float = 60.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._every = every
+        self._now = monotonic
+        self._last: dict[str, tuple[float, int]] = {}  # cause -> (logged at, 503s since)
+
+    def __call__(self, request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
+        self._log(request.url.path, exc)
+        return problem(
+            HTTP_503_SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "a dependency is unavailable; retry later",
+            type_="unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    def _log(self, path: str, exc: UpstreamUnavailable) -> None:
+        cause = describe(exc)
+        if exc.__cause__ is not None:
+            cause = f"{cause} ({describe(exc.__cause__)})"
+        now = self._now()
+        logged_at, since = self._last.get(cause, (None, 0))
+        if logged_at is not None and now - logged_at < self._every:
+            self._last[cause] = (logged_at, since + 1)
+            return
+        if len(self._last) > 100:
+            self._last.clear()
+        self._last[cause] = (now, 0)
+        _log.warning(
+            "answered 503: a dependency is unavailable", path=path, cause=cause, more=since
+        )
 
 
 def _invalid_signature(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:
@@ -162,7 +194,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         Conflict: _conflict,
         InvalidFields: _invalid_fields,
         UpstreamRejected: _upstream_rejected,
-        UpstreamUnavailable: _unavailable,
+        UpstreamUnavailable: _Unavailable(),
         InvalidSignature: _invalid_signature,
         NotConfigured: _not_configured,
         Unauthenticated: _unauthenticated,
