@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -31,6 +29,7 @@ from domain.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from infrastructure.logging import FailureLog
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://fdr-whatsapp.eshopbox.dev/problems/"
@@ -111,41 +110,23 @@ def _upstream_rejected(request: Request[Any, Any, Any], exc: UpstreamRejected) -
 
 
 class _Unavailable:
-    """The 503 of a dependency that is unavailable, with one warning line per cause and
-    minute (docs/outages.md): what failed, and how many more 503s it caused since its last
-    line. One per app."""
+    """The 503 of a dependency that is unavailable, logged once per kind and minute with its
+    cause and how many more 503s it stands for (``FailureLog``; docs/outages.md). One per app."""
 
-    def __init__(
-        self, every: float = 60.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._every = every
-        self._now = monotonic
-        self._last: dict[str, tuple[float, int]] = {}  # cause -> (logged at, 503s since)
+    def __init__(self) -> None:
+        self._failures = FailureLog(_log, interval=60.0, expected=(UpstreamUnavailable,))
 
     def __call__(self, request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
-        self._log(request.url.path, exc)
+        cause = describe(exc.__cause__) if exc.__cause__ is not None else None
+        self._failures.failed(
+            "answered 503: a dependency is unavailable", exc, path=request.url.path, cause=cause
+        )
         return problem(
             HTTP_503_SERVICE_UNAVAILABLE,
             "Service unavailable",
             "a dependency is unavailable; retry later",
             type_="unavailable",
             headers={"Retry-After": "5"},
-        )
-
-    def _log(self, path: str, exc: UpstreamUnavailable) -> None:
-        cause = describe(exc)
-        if exc.__cause__ is not None:
-            cause = f"{cause} ({describe(exc.__cause__)})"
-        now = self._now()
-        logged_at, since = self._last.get(cause, (None, 0))
-        if logged_at is not None and now - logged_at < self._every:
-            self._last[cause] = (logged_at, since + 1)
-            return
-        if len(self._last) > 100:
-            self._last.clear()
-        self._last[cause] = (now, 0)
-        _log.warning(
-            "answered 503: a dependency is unavailable", path=path, cause=cause, more=since
         )
 
 
