@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import aiohttp
 import msgspec
@@ -54,14 +54,15 @@ def publish_request(events: Sequence[ActivityEvent]) -> bytes:
     """The body of one publish request of ``events`` (at most ``MAX_BATCH``): each event's
     JSON as the data, its kind, outcome and account as attributes (filters read them)."""
     # A status pass's events share a handful of instants and attribute sets: each made once.
-    times: dict[datetime, str] = {}
+    # An instant by its zone too: the same instant in another zone is written with its offset.
+    times: dict[tuple[datetime, tzinfo | None], str] = {}
     attributes: dict[tuple[str, str, int | None], dict[str, str]] = {}
     messages = []
     for event in events:
         at = event.occurred_at
-        iso = times.get(at)
+        iso = times.get((at, at.tzinfo))
         if iso is None:
-            iso = times[at] = at.isoformat()
+            iso = times[at, at.tzinfo] = at.isoformat()
         key = (event.kind, event.outcome, event.account_id)
         named = attributes.get(key)
         if named is None:
