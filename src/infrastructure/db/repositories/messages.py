@@ -663,7 +663,8 @@ class SqlDeliveryReportRepository(SqlRepository):
     async def add_many(self, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
         unique: dict[tuple[str, str], DeliveryReport] = {}
         for report in reports:
-            unique.setdefault((report.message_id, report.status.value), report)
+            # The status itself: a StrEnum is equal to its value, as the rows read give it.
+            unique.setdefault((report.message_id, report.status), report)
         if not unique:
             return []
         # By wamid (a handful of statuses each), filtered here: cheaper to render and bind
