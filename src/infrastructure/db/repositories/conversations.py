@@ -19,7 +19,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
-from infrastructure.db.types import UtcDateTime, as_aware_utc
+from infrastructure.db.types import as_aware_utc
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -131,46 +131,17 @@ def _values(c: Conversation) -> dict[str, Any]:
 
 
 _COLUMNS = tuple(t.c)
-_KEYS = tuple(c.key for c in _COLUMNS)
-_TIMES = tuple(c.key for c in _COLUMNS if isinstance(c.type, UtcDateTime))
 
 
 _REASON_OF = {r.value: r for r in FdrReason}
 _STATE_OF = {s.value: s for s in ConversationState}
-#: The columns in the table's order, as ``_from_driver`` unpacks them.
-_DRIVER_ORDER = (
-    "id",
-    "account_id",
-    "shipment_id",
-    "external_shipment_id",
-    "shipment_status_log_id",
-    "order_number",
-    "tracking_id",
-    "courier",
-    "tracking_domain",
-    "reason",
-    "customer_phone",
-    "customer_name",
-    "brand",
-    "whatsappSenderConnectionId",
-    "wa_template_id",
-    "state",
-    "root_message_id",
-    "last_customer_message_at",
-    "nudged_at",
-    "customer_user_id",
-    "reply_ref",
-    "created_at",
-    "updated_at",
-)
-assert _KEYS == _DRIVER_ORDER, "wa_conversations' columns moved: update _from_driver"
-assert set(_TIMES) == {"last_customer_message_at", "nudged_at", "created_at", "updated_at"}
 
 
 def _from_driver(raw: Sequence[Any]) -> Conversation:
-    """A row of every column as the driver returns it (times naive UTC, enums as their
-    values): what ``conversation_from_row`` makes of SQLAlchemy's row, without the dict (the
-    status pass reads a conversation per message: BENCHMARKS.md, "Stop 16: statuses")."""
+    """A row of every column (``_COLUMNS``, the table's order; the contract tests read every
+    column back) as the driver returns it (times naive UTC, enums as their values): what
+    ``conversation_from_row`` makes of SQLAlchemy's row, without the dict (the status pass
+    reads a conversation per message: BENCHMARKS.md, "Stop 16: statuses")."""
     (
         id_,
         account_id,
