@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import Column, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from infrastructure.db.engine import MARIADB_DIALECTS
+
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
 #: the compare-and-set's seven sizes, 2 to 128 rows; ``select_in``'s five sizes per read).
@@ -44,7 +46,7 @@ PART_BYTES = 4 * 1024 * 1024
 
 async def _driver(conn: AsyncConnection) -> Any | None:
     """asyncmy's connection when it talks to a MariaDB that takes bulk commands."""
-    if conn.dialect.name != "mysql":
+    if conn.dialect.name not in MARIADB_DIALECTS:
         return None
     driver = getattr(await conn.get_raw_connection(), "driver_connection", None)
     if not getattr(driver, "_bulk_supported", False) or not hasattr(driver, "_stmt_cache_size"):
