@@ -324,9 +324,11 @@ class HandleCustomerReply:
         if decision.action is not None:
             action, asked_now = await self._actions.ask(conversation, decision, ref, asked)
         action_state = action.state if action is not None else None
+        judge = False
         async with self._uow as uow:
             if asked_now:  # the ESB's answer, stored with the move (docs/webhooks.md)
                 assert action is not None
+                judge = await self._actions.lock_shipment(uow, conversation)
                 await uow.ndr_actions.update(action)
             # After the ESB, the conversation as the answer's first transaction read it: the
             # move's compare-and-set starts from it (and reads again if another writer moved
@@ -338,7 +340,7 @@ class HandleCustomerReply:
             await uow.commit()
         if asked_now:
             assert action is not None
-            await self._actions.settled(conversation, action)
+            await self._actions.settled(conversation, action, judge=judge)
         return settled
 
     async def _settle(
