@@ -228,11 +228,13 @@ class ProcessWebhooks:
         starts = StartTogether(begin)
 
         async def act_then_finish(started: Begun, sender: HandleCustomerReply) -> ReplyHandled:
-            """The ESB asked, then two transactions of its own: it holds a connection as an
-            answer alone does, so it takes a place among those; its follow-up, recorded in
-            flight, is then sent as the others' are, in no place (it holds no connection)."""
+            """The ESB asked, then a transaction of its own: it holds a connection as an
+            answer alone does, so it takes a place among those; the timeline told of the
+            answer before and of the action after, and its follow-up, recorded in flight, sent
+            as the others' are, in no place (they hold no connection)."""
+            told = await sender.tell(started)
             async with gate, self._replies() as handle:
-                acted = await handle.act(started)
+                acted = await handle.act(told)
             return await sender.finish(acted, closer)
 
         async def one(body: Body, message: InboundMessage, n: int) -> UpstreamUnavailable | None:

@@ -79,19 +79,18 @@ class ReplyActions:
         as a shipment event locks them (docs/outcomes.md), so an event stored at this moment
         either committed before (and is read here) or reads the settled action after this
         commit. Whether the courier's events came after the conversation's attempt: only then
-        are the outcomes judged again (``settled``), in a transaction of their own."""
+        are the outcomes judged again (``judge_again``), in a transaction of their own."""
         await uow.outcomes.attempts(conversation.shipment_id, lock=True)
         events = await uow.outcomes.events(conversation.shipment_id)
         return any(e.status_log_id > conversation.status_log_id for e in events)
 
-    async def settled(
-        self, conversation: Conversation, action: NdrAction, *, judge: bool = True
-    ) -> None:
-        """Once the ESB's answer (asked now) is stored: the shipment's outcomes judged again
-        with it (``judge``: the shipment has events after the attempt, ``lock_shipment``),
-        and the timeline told."""
-        if judge:
-            await self._outcomes.after_action(conversation)
+    async def judge_again(self, conversation: Conversation) -> None:
+        """Once the ESB's answer (asked now) is stored, and the shipment has events after the
+        attempt (``lock_shipment``): its outcomes judged again with it."""
+        await self._outcomes.after_action(conversation)
+
+    async def tell_settled(self, conversation: Conversation, action: NdrAction) -> None:
+        """The timeline told of the ESB's answer (asked now), once it is stored."""
         await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
             await self.publish(
