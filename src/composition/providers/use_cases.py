@@ -88,23 +88,23 @@ class UseCaseProvider(Provider):
         self,
         uow: UnitOfWork,
         decoder: WebhookDecoder,
-        reports: RecordDeliveryReports,
+        report_lanes: ReportRecorders,
         replies: ReplyHandlers,
         templates: RecordTemplateStatus,
         clock: Clock,
+        activity: ActivityPublisher,
         preferences: RecordPreferences,
-        report_lanes: ReportRecorders,
         config: Config,
     ) -> ProcessWebhooks:
         return ProcessWebhooks(
             uow,
             decoder,
-            reports,
+            report_lanes,
             replies,
             templates,
             clock,
+            activity,
             preferences=preferences,
-            report_lanes=report_lanes,
             sends=sends_at_once(config.meta_throughput),
         )
 
