@@ -297,3 +297,21 @@ async def test_a_garbled_answer_is_an_error_and_a_header_breaking_its_line_never
         with pytest.raises(httpx.LocalProtocolError):
             await client.send(request)
     assert len(requests) == 1
+
+
+async def test_an_answer_nobody_asked_for_after_the_answer_neither_replaces_it_nor_stays() -> None:
+    # Found by review r3: a second answer in the same read began a new message in the parser,
+    # which emptied the first: the request got the unasked answer's status and body.
+    url, requests, server = await _raw_server(
+        [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+            b"HTTP/1.1 500 Oops\r\ncontent-length: 3\r\n\r\nbad"
+        ]
+    )
+    transport = Http11Transport(max_connections=2)
+    async with server, httpx.AsyncClient(transport=transport, timeout=2.0) as client:
+        first = await client.get(f"{url}/first")
+        second = await client.get(f"{url}/second")  # the first connection would not answer
+    assert (first.status_code, first.text) == (200, "hi")
+    assert (second.status_code, second.text) == (200, "hi")
+    assert [request.split(b" ")[1] for request in requests] == [b"/first", b"/second"]

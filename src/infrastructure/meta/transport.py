@@ -317,6 +317,8 @@ class _Answer:
         # it, the parser is ready for another answer and says no more)
 
     def on_message_begin(self) -> None:
+        if self.complete:  # another answer, nobody asked for it: it must not replace this one
+            raise httpx.RemoteProtocolError("an answer after the answer")
         self.headers, self._chunks, self.status = [], [], 0
 
     def on_status(self, reason: bytes) -> None:
