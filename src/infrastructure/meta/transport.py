@@ -279,14 +279,23 @@ class _Connection:
 
 
 def _frame(request: httpx.Request, body: bytes) -> bytes:
-    """The request's head (httpx sets ``Host`` and ``Content-Length``) and body, as they go on
-    the wire. A name or value that would end its line early is refused, as h11 refused it."""
+    """The request's head (httpx sets ``Host`` and ``Content-Length``, or ``Transfer-Encoding:
+    chunked`` for a body of unknown length: read whole here, it leaves as one chunk) and body,
+    as they go on the wire. A name or value that would end its line early is refused, as h11
+    refused it."""
     parts = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    chunked = False
     for name, value in request.headers.raw:
         if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
             raise httpx.LocalProtocolError("a header that would end its line", request=request)
+        chunked = chunked or name.lower() == b"transfer-encoding"
         parts += (name, b": ", value, b"\r\n")
-    parts += (b"\r\n", body)
+    if not chunked:
+        parts += (b"\r\n", body)
+    elif body:
+        parts += (b"\r\n%x\r\n" % len(body), body, b"\r\n0\r\n\r\n")
+    else:
+        parts.append(b"\r\n0\r\n\r\n")
     return b"".join(parts)
 
 
