@@ -346,3 +346,18 @@ async def test_a_body_of_unknown_length_leaves_in_chunks_as_its_head_says() -> N
     head, body = received[0].split(b"\r\n\r\n", 1)
     assert b"\r\ntransfer-encoding: chunked" in head.lower()
     assert body == b"b\r\nhello world\r\n0\r\n\r\n"
+
+
+async def test_the_answer_to_a_head_request_has_no_body_whatever_its_length_says() -> None:
+    # Found by review r3: the parser, not told of the request, waited for the length's bytes
+    # until the read timed out.
+    url, _, server = await _raw_server(
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n"], close=True
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.head(url, timeout=2.0)
+    assert (answer.status_code, answer.headers["content-length"], answer.content) == (
+        200,
+        "50",
+        b"",
+    )

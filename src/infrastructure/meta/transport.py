@@ -249,7 +249,7 @@ class _Connection:
         self._clean = False
         await self._write(_frame(request, body), timeouts.get("write"), request)
         read_timeout = timeouts.get("read")
-        answer = _Answer()
+        answer = _Answer(head=request.method == "HEAD")
         parser = httptools.HttpResponseParser(answer)
         answer.parser = parser
         try:
@@ -305,6 +305,7 @@ class _Answer:
 
     __slots__ = (
         "_chunks",
+        "_head",
         "_length",
         "complete",
         "headers",
@@ -314,7 +315,8 @@ class _Answer:
         "status",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, head: bool = False) -> None:
+        self._head = head  # the answer to a HEAD request: no body, whatever its head says
         self.parser: httptools.HttpResponseParser | None = None
         self.status = 0
         self.reason = b""
@@ -344,6 +346,9 @@ class _Answer:
     def on_headers_complete(self) -> None:
         assert self.parser is not None
         self.status = self.parser.get_status_code()
+        if self._head and self.status >= 200:  # the parser would wait for the length's bytes
+            self.keep_alive, self.complete = False, True  # (the connection is not used again)
+            raise httpx.RemoteProtocolError("the answer to a HEAD request ends with its head")
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
