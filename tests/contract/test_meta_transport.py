@@ -210,3 +210,90 @@ async def test_tls_is_verified(serve: Callable[..., object], tmp_path: Path) -> 
         second = await client.post(f"{server.url}/hello", content=b"again")
     assert (first.json(), second.json()) == ({"echo": "over tls"}, {"echo": "again"})
     assert server.ports[0] == server.ports[1]
+
+
+async def _raw_server(
+    answers: list[bytes], *, close: bool = False
+) -> tuple[str, list[bytes], asyncio.Server]:
+    """A server that reads one request per answer in ``answers`` and writes it back as given,
+    closing the connection after the last when ``close``; the requests it read, raw."""
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for answer in answers:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            requests.append(head + await reader.readexactly(length))
+            writer.write(answer)
+            await writer.drain()
+        if close:
+            writer.close()
+        else:
+            await reader.read()  # until the client closes
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}", requests, server
+
+
+async def test_the_request_leaves_as_http_1_1_and_an_informational_answer_is_passed_over() -> None:
+    url, requests, server = await _raw_server(
+        [
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+            b'content-length: 11\r\n\r\n{"ok":true}',
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi",
+        ]
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.post(f"{url}/v1/x?a=b", content=b"payload", headers={"X-K": "v"})
+        again = await client.get(f"{url}/again")
+    assert (answer.status_code, answer.json(), answer.headers["content-type"]) == (
+        201,
+        {"ok": True},
+        "application/json",
+    )
+    assert answer.reason_phrase == "Created"
+    assert again.text == "hi"  # the same connection, kept
+    first = requests[0]
+    assert first.startswith(b"POST /v1/x?a=b HTTP/1.1\r\n")
+    assert b"\r\nx-k: v\r\n" in first.lower()
+    assert b"\r\ncontent-length: 7\r\n" in first.lower()
+    assert first.endswith(b"\r\n\r\npayload")
+    assert requests[1].startswith(b"GET /again HTTP/1.1\r\n")
+
+
+async def test_an_answer_without_a_length_ends_with_the_connection() -> None:
+    url, _, server = await _raw_server(
+        [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"], close=True
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.get(url)
+    assert answer.text == "all of it"
+
+
+async def test_a_connection_closed_before_the_answer_ended_is_a_protocol_error() -> None:
+    url, _, server = await _raw_server(
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\ncut"], close=True
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)
+
+
+async def test_a_garbled_answer_is_an_error_and_a_header_breaking_its_line_never_leaves() -> None:
+    url, requests, server = await _raw_server([b"HTTP/1.1 2x0 Nope\r\n\r\n"], close=True)
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)
+        request = httpx.Request("GET", url, headers={"X-Bad": "one\r\nInjected: yes"})
+        with pytest.raises(httpx.LocalProtocolError):
+            await client.send(request)
+    assert len(requests) == 1

@@ -212,34 +212,40 @@ class HandleCustomerReply:
         return [booked.get(id(b), b) for b in begun]
 
     async def act(self, begun: Begun) -> Begun:
-        """After ``begin_together``, for an answer with an NDR action (``Begun.acts``): told,
-        its action asked of the ESB, then the conversation moved and the follow-up recorded
-        (``_carry_out``: the transactions that hold a connection); ``finish`` sends it, and
-        holds none."""
-        await self._tell(begun)
+        """After ``begin_together``, for an answer with an NDR action (``Begun.acts``): its
+        action asked of the ESB, then the conversation moved and the follow-up recorded
+        (``_carry_out``: the transactions that hold a connection); ``finish`` tells the
+        timeline of the answer and of the action (``tell``: no connection held while Pub/Sub
+        answers) and sends the follow-up, and holds none."""
         ref = begun.message.message_id
         settled = await self._carry_out(
-            begun.conversation, begun.decision, begun.reply, ref, begun.asked
+            begun.conversation, begun.decision, begun.reply, ref, begun.asked, tell_later=True
         )
-        return dataclasses.replace(begun, settled=settled, told=True)
+        return dataclasses.replace(begun, settled=settled)
+
+    async def tell(self, begun: Begun) -> Begun:
+        """The timeline told of the answer, once (before its action is asked: ``finish``)."""
+        if not begun.told:
+            button_id = begun.reply.button_id
+            await self._actions.publish(
+                begun.conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
+            )
+        return dataclasses.replace(begun, told=True)
 
     async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
         """After ``begin_together`` (and ``act`` for an answer with an NDR action): the answer
-        told, its follow-up sent and the reply closed. This opens no transaction (bar
-        ``SendStep``'s store of a refusal for now, one at a time), so one handler may finish
-        many answers at once; an answer not acted on yet is acted on first."""
+        told, the action's answer told, its follow-up sent and the reply closed. This opens no
+        transaction (bar the store of a refusal for now or of an unreachable number's signal,
+        one at a time: ``SendStep.storing``), so one handler may finish many answers at once;
+        an answer not acted on yet is acted on first."""
+        begun = await self.tell(begun)
         if begun.acts:
             begun = await self.act(begun)
-        elif not begun.told:
-            await self._tell(begun)
-        assert begun.settled is not None
-        return await self._deliver(begun.settled, begun.reply, begun.message.message_id, closer)
-
-    async def _tell(self, begun: Begun) -> None:
-        button_id = begun.reply.button_id
-        await self._actions.publish(
-            begun.conversation, Outcome.ANSWERED, ActivityKind.ANSWER, button_id
-        )
+        settled = begun.settled
+        assert settled is not None
+        if settled.acted is not None:  # asked now: its answer told before the follow-up
+            await self._actions.tell_settled(settled.conversation, settled.acted)
+        return await self._deliver(settled, begun.reply, begun.message.message_id, closer)
 
     async def _plan(
         self, uow: UnitOfWork, message: InboundMessage, reads: ReadAhead
@@ -315,18 +321,24 @@ class HandleCustomerReply:
         reply: CustomerReply,
         ref: str,
         asked: NdrAction | None,
+        *,
+        tell_later: bool = False,
     ) -> _Settled:
         """The decision's NDR action asked of the ESB, then, in one transaction, its answer
-        stored, the conversation moved and the follow-up recorded (``_settle``)."""
+        stored, the conversation moved and the follow-up recorded (``_settle``). The
+        timeline is told of the action's answer here, or by the caller (``tell_later``: the
+        action in ``_Settled.acted``)."""
         assert conversation.id is not None
         action: NdrAction | None = None
         asked_now = False
         if decision.action is not None:
             action, asked_now = await self._actions.ask(conversation, decision, ref, asked)
         action_state = action.state if action is not None else None
+        judge = False
         async with self._uow as uow:
             if asked_now:  # the ESB's answer, stored with the move (docs/webhooks.md)
                 assert action is not None
+                judge = await self._actions.lock_shipment(uow, conversation)
                 await uow.ndr_actions.update(action)
             # After the ESB, the conversation as the answer's first transaction read it: the
             # move's compare-and-set starts from it (and reads again if another writer moved
@@ -338,7 +350,11 @@ class HandleCustomerReply:
             await uow.commit()
         if asked_now:
             assert action is not None
-            await self._actions.settled(conversation, action)
+            if judge:
+                await self._actions.judge_again(conversation)
+            if tell_later:
+                return dataclasses.replace(settled, acted=action)
+            await self._actions.tell_settled(conversation, action)
         return settled
 
     async def _settle(
@@ -423,7 +439,7 @@ class Begun:
     decision: Decision
     settled: _Settled | None  # moved and followed up already; None: the ESB is asked first
     asked: NdrAction | None = None  # the decision's action, recorded (the ESB not asked yet)
-    told: bool = False  # the timeline heard of the answer (``act``)
+    told: bool = False  # the timeline heard of the answer (``tell``)
 
     @property
     def acts(self) -> bool:
@@ -450,3 +466,4 @@ class _Settled:
     content: FollowUp | None
     recorded: OutgoingMessage | FollowUpResult | None
     slot: float | None = None  # booked with the group's (``_reserve``); None: waits for one
+    acted: NdrAction | None = None  # asked of the ESB now, its answer not told yet

@@ -56,6 +56,7 @@ __all__ = [
     "ProcessedBatch",
     "ReplyHandlers",
     "ReportRecorders",
+    "sends_at_once",
 ]
 
 _log = structlog.get_logger("webhooks")
@@ -68,8 +69,18 @@ PASS_BYTES = 8 * 1024 * 1024
 #: Shoppers whose answers are handled side by side (one shopper's answers stay in order).
 REPLY_CONCURRENCY = 16
 #: Answers begun together (``StartTogether``) sent side by side: they hold no connection of
-#: their own while they wait for Meta, and close together (``CloseReplies``).
+#: their own while they wait for Meta, and close together (``CloseReplies``). At least this
+#: many, more for a faster sender (``sends_at_once``).
 SENDS_AT_ONCE = 64
+
+
+def sends_at_once(throughput: int) -> int:
+    """Answers begun together and not yet sent, at most: 64, or a quarter of a second of the
+    sender's limit when that is more (docs/webhooks.md, "Begun together"). A follow-up
+    recorded in flight waits at most that long for its turn at the limiter, as at 64 with the
+    default 80 messages/s; a process that dies meanwhile leaves it "Meta may have it"."""
+    return max(SENDS_AT_ONCE, throughput // 4)
+
 
 #: How long the bodies of a pass are this process's (docs/webhooks.md, "Several serve
 #: processes"): other pumps skip them meanwhile. A pass outlasting it only lets another pump
@@ -96,9 +107,12 @@ class ProcessWebhooks:
         activity: ActivityPublisher,
         reply_concurrency: int = REPLY_CONCURRENCY,
         preferences: RecordPreferences | None = None,
+        sends: int = SENDS_AT_ONCE,
     ) -> None:
         """``report_lanes``: chunks of statuses recorded at once, each in a unit of work of
-        its own (``inbox.reports``); their events go to ``activity`` (``Timeline``)."""
+        its own (``inbox.reports``); their events go to ``activity`` (``Timeline``).
+        ``sends``: answers begun together and not yet sent, at most (``sends_at_once``)."""
+        self._sends = sends
         self._preferences = preferences
         self._report_lanes = report_lanes
         self._uow = uow
@@ -204,7 +218,7 @@ class ProcessWebhooks:
         if not by_shopper:
             return
         gate = asyncio.Semaphore(self._reply_concurrency)
-        sends = asyncio.Semaphore(SENDS_AT_ONCE)
+        sends = asyncio.Semaphore(self._sends)
         closer = CloseReplies(self._uow, self._clock)  # the answers' last writes, shared
         ahead = await self._read_ahead(by_shopper.values())
 
@@ -215,11 +229,13 @@ class ProcessWebhooks:
         starts = StartTogether(begin)
 
         async def act_then_finish(started: Begun, sender: HandleCustomerReply) -> ReplyHandled:
-            """The ESB asked, then two transactions of its own: it holds a connection as an
-            answer alone does, so it takes a place among those; its follow-up, recorded in
-            flight, is then sent as the others' are, in no place (it holds no connection)."""
+            """The ESB asked, then a transaction of its own: it holds a connection as an
+            answer alone does, so it takes a place among those; the timeline told of the
+            answer before and of the action after, and its follow-up, recorded in flight, sent
+            as the others' are, in no place (they hold no connection)."""
+            told = await sender.tell(started)
             async with gate, self._replies() as handle:
-                acted = await handle.act(started)
+                acted = await handle.act(told)
             return await sender.finish(acted, closer)
 
         async def one(body: Body, message: InboundMessage, n: int) -> UpstreamUnavailable | None:

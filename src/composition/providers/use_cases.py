@@ -23,6 +23,7 @@ from application.use_cases.process_webhooks import (
     ProcessWebhooks,
     ReplyHandlers,
     ReportRecorders,
+    sends_at_once,
 )
 from application.use_cases.purge_finished_jobs import PurgeFinishedJobs
 from application.use_cases.purge_webhook_bodies import PurgeWebhookBodies
@@ -93,6 +94,7 @@ class UseCaseProvider(Provider):
         clock: Clock,
         activity: ActivityPublisher,
         preferences: RecordPreferences,
+        config: Config,
     ) -> ProcessWebhooks:
         return ProcessWebhooks(
             uow,
@@ -103,6 +105,7 @@ class UseCaseProvider(Provider):
             clock,
             activity,
             preferences=preferences,
+            sends=sends_at_once(config.meta_throughput),
         )
 
     @provide(scope=Scope.APP)  # one per process: it logs only when a dependency changes

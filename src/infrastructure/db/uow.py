@@ -71,16 +71,24 @@ class SqlUnitOfWork:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
+        self._entering = False
 
     async def __aenter__(self) -> Self:
-        if self._conn is not None:
+        # Checked and claimed before the first await: a second entry while the first still
+        # waits for its connection fails here instead of taking a connection of its own
+        # (which the first's exit would never close).
+        if self._conn is not None or self._entering:
             raise RuntimeError("unit of work entered twice")
-        conn = await _connect(self._engine)
+        self._entering = True
         try:
-            self._tx = await conn.begin()
-        except BaseException:
-            await conn.close()
-            raise
+            conn = await _connect(self._engine)
+            try:
+                self._tx = await conn.begin()
+            except BaseException:
+                await conn.close()
+                raise
+        finally:
+            self._entering = False
         self._conn = conn
         self.conversations = SqlConversationRepository(conn)
         self.messages = SqlOutgoingMessageRepository(conn)

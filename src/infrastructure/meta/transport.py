@@ -1,16 +1,18 @@
-"""The Meta client's transport: HTTP/1.1 keep-alive connections on asyncio, framed by h11
-(docs/meta.md#the-http-client).
+"""The Meta client's transport: HTTP/1.1 keep-alive connections on asyncio; requests framed
+here, answers parsed by httptools (llhttp, uvicorn's parser) (docs/meta.md#the-http-client).
 
 ``httpx``'s own transport goes through httpcore's pool and anyio: for every request httpcore
 walks every pooled connection (polling each idle socket), and every read and write opens an
 anyio cancel scope; at 128 sends in flight that is most of a send's CPU. This transport is an
-ordinary ``httpx`` transport (httpx's requests, answers, timeouts and errors) framed by h11
-(what httpcore frames with), and does the rest directly on asyncio:
+ordinary ``httpx`` transport (httpx's requests, answers, timeouts and errors) that does the
+rest directly on asyncio:
 
 - idle connections are kept per origin, newest first: taking one is a pop, not a walk; one
   the server has closed while idle (data or end of stream received) is dropped then, without a
   system call;
-- the request's head and body leave in one write;
+- the request's head and body leave in one write, framed here (h11, which httpcore frames
+  with, took about a tenth of ``serve``'s CPU per answer: BENCHMARKS.md, "Stop 16: answers");
+- the answer is parsed by httptools (C), its headers and body as it gives them;
 - a read waits on the connection's own future, its timeout a timer on the event loop.
 
 Each request's body is sent whole and the answer read whole (the Graph API's are small);
@@ -28,7 +30,7 @@ import time
 from collections import deque
 from typing import Any
 
-import h11
+import httptools
 import httpx
 
 _Origin = tuple[str, str, int]
@@ -194,12 +196,13 @@ def _loop_time(deadline: float) -> float:
 
 
 class _Connection:
-    """One HTTP/1.1 connection: an asyncio protocol, h11's state of the exchange."""
+    """One HTTP/1.1 connection: an asyncio protocol, and whether its last exchange ended
+    cleanly (so that it may carry the next)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: _Reader) -> None:
         self._transport = transport
         self._reader = protocol
-        self._h11 = h11.Connection(h11.CLIENT)
+        self._clean = False  # the last exchange read whole, and the server keeps the connection
         self._idle_until = 0.0
 
     @classmethod
@@ -233,11 +236,8 @@ class _Connection:
         self._idle_until = moment
 
     def reusable(self) -> bool:
-        state = self._h11
-        if state.our_state is h11.DONE and state.their_state is h11.DONE:
-            state.start_next_cycle()
-            return not self._transport.is_closing()
-        return False
+        clean, self._clean = self._clean, False
+        return clean and not self._transport.is_closing()
 
     def close(self) -> None:
         self._transport.close()
@@ -246,51 +246,111 @@ class _Connection:
         self, request: httpx.Request, body: bytes, timeouts: dict[str, float | None]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
         """Sends the request, reads the whole answer: status, headers, reason, body."""
-        state = self._h11
-        try:
-            head = h11.Request(
-                method=request.method,
-                target=request.url.raw_path,
-                headers=request.headers.raw,
-            )
-            wire = state.send(head) or b""
-            if body:
-                wire += state.send(h11.Data(data=body)) or b""
-            wire += state.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(str(exc), request=request) from exc
-        await self._write(wire, timeouts.get("write"), request)
+        self._clean = False
+        await self._write(_frame(request, body), timeouts.get("write"), request)
         read_timeout = timeouts.get("read")
-        status, headers, reason = 0, [], b""
-        chunks: list[bytes] = []
+        answer = _Answer()
+        parser = httptools.HttpResponseParser(answer)
+        answer.parser = parser
         try:
-            while True:
-                event = state.next_event()
-                if event is h11.NEED_DATA:
-                    state.receive_data(await self._reader.read(read_timeout, request))
-                elif isinstance(event, h11.Response):
-                    status, headers, reason = (
-                        event.status_code,
-                        event.headers.raw_items(),
-                        event.reason,
-                    )
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    return status, headers, reason, b"".join(chunks)
-                elif isinstance(event, h11.ConnectionClosed):
+            while not answer.complete:
+                data = await self._reader.read(read_timeout, request)
+                if not data:
+                    if answer.until_closed():  # no length given: the end of the stream ends it
+                        return answer.status, answer.headers, answer.reason, answer.body()
                     raise httpx.RemoteProtocolError(
                         "the server closed the connection without an answer", request=request
                     )
-                # an informational answer (1xx) is passed over: the final one follows
-        except h11.RemoteProtocolError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+                parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if not answer.complete:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            # Bytes after a whole answer: the answer stands, the connection is not used again.
+            return answer.status, answer.headers, answer.reason, answer.body()
+        # Anything after the answer (a server may not send before it is asked) spoils it.
+        self._clean = answer.keep_alive and not self._reader.touched()
+        return answer.status, answer.headers, answer.reason, answer.body()
 
     async def _write(self, data: bytes, seconds: float | None, request: httpx.Request) -> None:
         if self._transport.is_closing() or self._reader.lost:
             raise httpx.WriteError("the connection is closed", request=request)
         self._transport.write(data)
         await self._reader.drained(seconds, request)
+
+
+def _frame(request: httpx.Request, body: bytes) -> bytes:
+    """The request's head (httpx sets ``Host`` and ``Content-Length``) and body, as they go on
+    the wire. A name or value that would end its line early is refused, as h11 refused it."""
+    parts = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
+            raise httpx.LocalProtocolError("a header that would end its line", request=request)
+        parts += (name, b": ", value, b"\r\n")
+    parts += (b"\r\n", body)
+    return b"".join(parts)
+
+
+class _Answer:
+    """httptools' callbacks: the final answer as it is parsed (an informational one, 1xx, is
+    passed over: the final one follows)."""
+
+    __slots__ = (
+        "_chunks",
+        "_length",
+        "complete",
+        "headers",
+        "keep_alive",
+        "parser",
+        "reason",
+        "status",
+    )
+
+    def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = None
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self._chunks: list[bytes] = []
+        self._length = False  # the answer says where it ends (a length, or chunks)
+        self.complete = False
+        self.keep_alive = False  # the server keeps the connection (asked at the end: after
+        # it, the parser is ready for another answer and says no more)
+
+    def on_message_begin(self) -> None:
+        self.headers, self._chunks, self.status = [], [], 0
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        lowered = name.lower()
+        if lowered == b"content-length" or (
+            lowered == b"transfer-encoding" and b"chunked" in value.lower()
+        ):
+            self._length = True
+
+    def on_headers_complete(self) -> None:
+        assert self.parser is not None
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:
+            self.reason, self._length = b"", False
+            return  # informational: the final answer follows
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
+        self.complete = True
+
+    def until_closed(self) -> bool:
+        """Whether the end of the stream ends this answer: its head read, no length given."""
+        return self.status >= 200 and not self._length
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks)
 
 
 class _Reader(asyncio.Protocol):

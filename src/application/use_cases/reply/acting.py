@@ -73,10 +73,24 @@ class ReplyActions:
         asked = self.asked(conversation, decision, reply_id)
         return await ask_logistics(self._uow, self._ndr, self._clock, asked, recorded, store=False)
 
-    async def settled(self, conversation: Conversation, action: NdrAction) -> None:
-        """Once the ESB's answer (asked now) is stored: the shipment's outcomes judged again
-        with it, and the timeline told."""
+    @staticmethod
+    async def lock_shipment(uow: UnitOfWork, conversation: Conversation) -> bool:
+        """First in the transaction that stores the ESB's answer: the shipment's rows locked,
+        as a shipment event locks them (docs/outcomes.md), so an event stored at this moment
+        either committed before (and is read here) or reads the settled action after this
+        commit. Whether the courier's events came after the conversation's attempt: only then
+        are the outcomes judged again (``judge_again``), in a transaction of their own."""
+        await uow.outcomes.attempts(conversation.shipment_id, lock=True)
+        events = await uow.outcomes.events(conversation.shipment_id)
+        return any(e.status_log_id > conversation.status_log_id for e in events)
+
+    async def judge_again(self, conversation: Conversation) -> None:
+        """Once the ESB's answer (asked now) is stored, and the shipment has events after the
+        attempt (``lock_shipment``): its outcomes judged again with it."""
         await self._outcomes.after_action(conversation)
+
+    async def tell_settled(self, conversation: Conversation, action: NdrAction) -> None:
+        """The timeline told of the ESB's answer (asked now), once it is stored."""
         await self.publish(conversation, action.outcome, ActivityKind.ACTION, action.kind.value)
         if action.state is NdrActionState.FAILED:
             await self.publish(

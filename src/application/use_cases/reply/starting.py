@@ -4,7 +4,10 @@ and followed up together (``HandleCustomerReply.begin_together``).
 
 An answer asks when it may send at once (it holds a slot of the pass's sends): the first to
 ask waits one turn of the event loop, so that the answers starting with it join, and begins
-them together; the ones that ask meanwhile go together in the next. So a follow-up recorded
+them together, at most ``GROUP`` of them (the first ones asking); the others, and the ones that
+ask meanwhile, go together in the next, which starts as soon as that one has committed: the
+first group's follow-ups are on their way to Meta while the next is written, instead of all
+of them waiting for one large write. So a follow-up recorded
 in flight is sent right after its transaction commits, as when each answer began alone, never
 left waiting for a slot (a process that dies then leaves it "Meta may have it", never sent
 again). An answer that was not begun (``None``: not one for the shared path, or the shared
@@ -26,12 +29,16 @@ _log = structlog.get_logger("replies")
 
 Begin = Callable[[Sequence[InboundMessage]], Awaitable[dict[str, Begun]]]
 
+#: Answers begun in one transaction, at most (BENCHMARKS.md, "Stop 16: answers").
+GROUP = 64
+
 
 class StartTogether:
     """One per pass; called by each answer once it may send."""
 
-    def __init__(self, begin: Begin) -> None:
+    def __init__(self, begin: Begin, group: int = GROUP) -> None:
         self._begin = begin
+        self._group = group
         self._waiting: list[tuple[InboundMessage, asyncio.Future[Begun | None]]] = []
         self._lock = asyncio.Lock()
 
@@ -41,7 +48,8 @@ class StartTogether:
         async with self._lock:
             if not started.done():
                 await asyncio.sleep(0)  # the answers starting at this moment join
-                group, self._waiting = self._waiting, []
+                group = self._waiting[: self._group]
+                del self._waiting[: self._group]  # the rest lead the next group
                 begun: dict[str, Begun] = {}
                 try:
                     begun = await self._begin([m for m, _ in group])
