@@ -6,9 +6,18 @@ import dataclasses
 import json
 from typing import Any
 
-from sqlalchemy import delete, literal, null, select, type_coerce, union_all, update
+from sqlalchemy import (
+    bindparam,
+    delete,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
+from sqlalchemy.sql.expression import ColumnElement
 
 from domain.errors import Conflict
 from domain.messages import QuickReply
@@ -145,22 +154,22 @@ _REASON_COLUMNS = (
 )
 
 
-def _setting_rows(account_id: int) -> CompoundSelect[Any]:
-    """A workspace's ``poe_channel_settings`` row and ``poe_channel_notifications`` rows in one
-    statement: ``(kind, *sender columns, *reason columns)``, kind 0 the sender's row, 1 a
-    reason's, the other table's columns NULL."""
+def _blank(columns: tuple[ColumnElement[Any], ...]) -> list[ColumnElement[Any]]:
+    return [type_coerce(null(), c.type).label(c.name) for c in columns]
 
-    def blank(columns: tuple[ColumnElement[Any], ...]) -> list[ColumnElement[Any]]:
-        return [type_coerce(null(), c.type).label(c.name) for c in columns]
 
-    return union_all(
-        select(literal(0).label("kind"), *_SENDER_COLUMNS, *blank(_REASON_COLUMNS)).where(
-            _s.c.account_id == account_id
-        ),
-        select(literal(1).label("kind"), *blank(_SENDER_COLUMNS), *_REASON_COLUMNS).where(
-            _n.c.account_id == account_id
-        ),
-    )
+#: A workspace's ``poe_channel_settings`` row and ``poe_channel_notifications`` rows in one
+#: statement (``account``: its id): ``(kind, *sender columns, *reason columns)``, kind 0 the
+#: sender's row, 1 a reason's, the other table's columns NULL. Built once: its compiled form
+#: is cached.
+_SETTING_ROWS = union_all(
+    select(literal_column("0").label("kind"), *_SENDER_COLUMNS, *_blank(_REASON_COLUMNS)).where(
+        _s.c.account_id == bindparam("account")
+    ),
+    select(literal_column("1").label("kind"), *_blank(_SENDER_COLUMNS), *_REASON_COLUMNS).where(
+        _n.c.account_id == bindparam("account")
+    ),
+)
 
 
 class SqlChannelSettingRepository(SqlRepository):
@@ -170,7 +179,7 @@ class SqlChannelSettingRepository(SqlRepository):
     async def get(self, account_id: int) -> ChannelSetting | None:
         # One round trip for both tables: the sender's row (kind 0) and the reasons' (kind 1),
         # each padded with the other's columns as NULL.
-        both = (await self._conn.execute(_setting_rows(account_id))).all()
+        both = (await self._conn.execute(_SETTING_ROWS, {"account": account_id})).all()
         sender_row = next((r[1:9] for r in both if r[0] == 0), None)
         rows = [r for r in both if r[0] == 1]
         if sender_row is None and not rows:
