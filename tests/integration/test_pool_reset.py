@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.errors import UpstreamUnavailable
 from infrastructure.db import uow as uow_module
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import shopper_languages
@@ -122,3 +123,18 @@ async def test_a_connection_taken_ahead_and_held_too_long_is_checked_again(
 
     assert await _connection_id(one_connection) != dropped
     assert await _languages(mysql_engine, phone) == {phone: "hi"}
+
+
+async def test_a_database_that_cannot_be_reached_ahead_is_met_by_the_transaction() -> None:
+    """``connect_ahead`` never fails its caller (a batch waiting on its limiter or on Meta):
+    the transaction that would have used the connection meets the outage, as without it."""
+    engine = create_engine("mysql+asyncmy://root@127.0.0.1:1/nothing", timeout=0.5)
+    try:
+        uow = SqlUnitOfWork(engine)
+        await uow.connect_ahead()
+        with pytest.raises(UpstreamUnavailable):
+            async with uow:
+                pass
+        await uow.release_ahead()
+    finally:
+        await engine.dispose()

@@ -93,7 +93,7 @@ class SqlUnitOfWork:
         self._connecting = True
         try:
             conn = await _connect(self._engine)
-        except UpstreamUnavailable:
+        except Exception:  # whatever it is, the ``async with`` meets it again
             return
         finally:
             self._connecting = False
