@@ -42,15 +42,7 @@ class PollingSubscriberClient(SubscriberClient):
     async def pull_now(
         self, subscription: str, max_messages: int, *, request_seconds: float = 10.0
     ) -> list[SubscriberMessage]:
-        # gcloud-aio's own pull() cannot send returnImmediately; the request is the same.
-        payload = {"maxMessages": max_messages, "returnImmediately": True}
-        response = await self.session.post(
-            f"{self._api_root}/{subscription}:pull",
-            data=json.dumps(payload).encode(),
-            headers=await self._headers(),
-            timeout=request_seconds,
-        )
-        data = await response.json()
+        data = json.loads(await self._pull(subscription, max_messages, request_seconds))
         return [SubscriberMessage.from_repr(m) for m in data.get("receivedMessages", [])]
 
     async def pull_events(
@@ -59,14 +51,8 @@ class PollingSubscriberClient(SubscriberClient):
         """``pull_now``, the answer decoded straight into the events the worker handles (one
         msgspec call, the data's base64 with it: no JSON tree, no ``SubscriberMessage``, no
         publish time parsed); a message without an id goes by its ack id."""
-        payload = {"maxMessages": max_messages, "returnImmediately": True}
-        response = await self.session.post(
-            f"{self._api_root}/{subscription}:pull",
-            data=json.dumps(payload).encode(),
-            headers=await self._headers(),
-            timeout=request_seconds,
-        )
-        pulled = _pulled.decode(await response.read())
+        body = await self._pull(subscription, max_messages, request_seconds)
+        pulled = _pulled.decode(body)
         return [
             ReceivedEvent(
                 ack_id=m.ackId,
@@ -77,6 +63,18 @@ class PollingSubscriberClient(SubscriberClient):
             )
             for m in pulled.receivedMessages
         ]
+
+    async def _pull(self, subscription: str, max_messages: int, request_seconds: float) -> bytes:
+        """The pull's answer as it came."""
+        # gcloud-aio's own pull() cannot send returnImmediately; the request is the same.
+        payload = {"maxMessages": max_messages, "returnImmediately": True}
+        response = await self.session.post(
+            f"{self._api_root}/{subscription}:pull",
+            data=json.dumps(payload).encode(),
+            headers=await self._headers(),
+            timeout=request_seconds,
+        )
+        return await response.read()
 
 
 class EncodedPublisherClient(PublisherClient):
