@@ -15,6 +15,7 @@ from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_send
 from application.sending import SendStep, Stored, store_answer
 from application.services import SenderResolver
 from application.statuses import status_events
@@ -197,6 +198,11 @@ class FollowUpSender:
                     error_title=answer.error_title,
                     occurred_at=self._clock.now(),
                 ),
+            )
+            # A number that cannot get it (131026 and the like) is the SMS fallback's cue
+            # whichever message found out, as for a template (docs/opt-out.md).
+            await signal_failed_send(
+                self._uow, self._activity, conversation, answer.message, self._clock.now()
             )
         if stored.early:
             await self._activity.publish_many(

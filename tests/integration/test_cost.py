@@ -4,6 +4,7 @@ optional monthly cap that skips templates (docs/cost.md)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,26 +54,27 @@ async def test_the_stats_count_billable_messages_and_conversations_per_month_and
     assert second
     assert third
     conversation = {"id": f"conv-{new_id()}", "origin": {"type": "utility"}}
-    await _post(
-        client,
-        [
-            # Per message: priced on "sent" and again on "delivered", charged once.
-            _priced(first.message_id, "sent", PMP_UTILITY),
-            _priced(first.message_id, "delivered", PMP_UTILITY),
-            status(first.message_id, "read"),
-            # Per conversation (before July 2025), the conversation named.
-            _priced(second.message_id, "sent", CBP_UTILITY, conversation=conversation),
-            _priced(second.message_id, "delivered", CBP_UTILITY, conversation=conversation),
-            # Free (no "billable": the type says it), and a message that is not ours.
-            _priced(third.message_id, "sent", FREE),
-            _priced(f"wamid.other{new_id()}", "sent", PMP_UTILITY),
-        ],
-    )
+    # Every tick at one moment, whose month (UTC) the stats must show: near the turn of a
+    # month the clock would otherwise decide which one.
+    at = int(time.time())
+    month = datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+    entries = [
+        # Per message: priced on "sent" and again on "delivered", charged once.
+        _priced(first.message_id, "sent", PMP_UTILITY),
+        _priced(first.message_id, "delivered", PMP_UTILITY),
+        status(first.message_id, "read"),
+        # Per conversation (before July 2025), the conversation named.
+        _priced(second.message_id, "sent", CBP_UTILITY, conversation=conversation),
+        _priced(second.message_id, "delivered", CBP_UTILITY, conversation=conversation),
+        # Free (no "billable": the type says it), and a message that is not ours.
+        _priced(third.message_id, "sent", FREE),
+        _priced(f"wamid.other{new_id()}", "sent", PMP_UTILITY),
+    ]
+    await _post(client, [{**entry, "timestamp": str(at)} for entry in entries])
 
     response = await client.get(api(account, "/stats"), headers=bearer(account))
 
     assert response.status_code == 200, response.text
-    month = datetime.now(UTC).strftime("%Y-%m")
     assert response.json()["cost"] == [
         {
             "month": month,

@@ -202,6 +202,26 @@ async def test_an_answer_before_the_reminder_cancels_reminder_and_default_action
     assert automatic_actions(stack, thread) == []
 
 
+async def test_a_reminder_meta_refuses_for_an_unreachable_number_signals_the_fallback(
+    stack: Stack, client: AppClient
+) -> None:
+    """As a template refused at its send does (docs/opt-out.md)."""
+    thread = await silent_conversation(stack, client)
+    due = await jobs(stack, thread)
+    stack.meta.fail_sends_to("+" + SHOPPER, 131026)
+    worker = SchedulerWorker(stack, FixedClock(due["reminder"]["due_at"]))
+    try:
+        await worker.run_due()
+    finally:
+        await worker.close()
+    assert len(reminders(stack, thread)) == 0  # refused: Meta took nothing
+    events = await stack.activity(thread.shipment_id)
+    assert [e["outcome"] for e in events if e["kind"] == "reminder"] == ["failed"]
+    [signal] = [e for e in events if e["outcome"] == "whatsapp_unreachable"]
+    assert (signal["detail"], signal["error"]["code"]) == ("undeliverable", 131026)
+    assert signal["conversation_id"] == due["reminder"]["conversation_id"]
+
+
 def thread_sent_at(due: dict[str, dict[str, Any]]) -> datetime:
     created: datetime = due["reminder"]["created_at"]
     return created

@@ -31,6 +31,8 @@ SHOPPER = "91" + NATIONAL
 #: Writes Hindi, which the shopper's later messages keep (docs/languages.md).
 HINDI_NATIONAL = "7891970043"
 CONSOLE_NATIONAL = "7891970044"
+#: A number whose follow-ups Meta refuses (131026).
+UNREACHED_NATIONAL = "7891970045"
 
 
 stack = stack_fixture(auth_jwt_secret=SECRET)
@@ -181,6 +183,30 @@ async def test_undeliverable_is_signalled_once_per_conversation(
     [signal] = await signals(stack, shipment)
     assert signal["detail"] == "undeliverable"
     assert signal["error"]["code"] == 131026
+    assert signal["conversation_id"] == outcome["conversation_id"]
+    assert len(await stack.rows("wa_unreachable_signals", shipment_id=shipment)) == 1
+
+
+async def test_a_follow_up_meta_refuses_for_an_unreachable_number_signals_once(
+    stack: Stack, client: AppClient
+) -> None:
+    """As a template refused at its send does (docs/opt-out.md): whichever message finds out."""
+    account = new_id()
+    await stack.enable(account)
+    outcome, template = await notify(stack, account, UNREACHED_NATIONAL)
+    assert template is not None
+    shipment = outcome["shipment_id"]
+    stack.meta.fail_sends_to("+91" + UNREACHED_NATIONAL, 131026, times=2)
+
+    await post(client, text_message("91" + UNREACHED_NATIONAL, "what is this about?"))
+    await post(client, text_message("91" + UNREACHED_NATIONAL, "hello?"))
+
+    async def signalled() -> bool:
+        return len(await signals(stack, shipment)) >= 1
+
+    await stack.wait_for(signalled, what="whatsapp_unreachable")
+    [signal] = await signals(stack, shipment)
+    assert (signal["detail"], signal["error"]["code"]) == ("undeliverable", 131026)
     assert signal["conversation_id"] == outcome["conversation_id"]
     assert len(await stack.rows("wa_unreachable_signals", shipment_id=shipment)) == 1
 

@@ -33,7 +33,7 @@ from tests.integration.test_database_outages import push_envelope
 from tests.support.app import http_client
 from tests.support.portal import SECRET, api, bearer
 from tests.support.services import PrivateRedis, private_redis
-from tests.support.stack import fdr_event
+from tests.support.stack import eventually, fdr_event
 
 BOUND = 3.0
 #: No single read, write or send may wait longer than this on a Redis that does not answer.
@@ -93,7 +93,9 @@ async def test_a_workspace_disabled_while_redis_is_down_is_off_everywhere_within
             started = time.monotonic()
             enabled = await _enabled(worker, mysql_engine, account)
             assert time.monotonic() - started < NEVER_LONGER
-            seen.append((time.monotonic() - changed_at, enabled))
+            # When the read began: one begun before the bound may see the old value, however
+            # late a busy machine lets it end.
+            seen.append((started - changed_at, enabled))
             await asyncio.sleep(0.1)
     finally:
         await portal_client.aclose()
@@ -151,10 +153,19 @@ async def test_with_redis_frozen_the_service_is_ready_degraded_and_follows_the_p
             )
             return pushed.status_code
 
-        assert (await client.get("/health/ready")).json()["status"] == "ok"
+        readiness: list[tuple[int, dict[str, Any]]] = []
+
+        async def ready_as(status: str) -> bool:
+            # A probe has a second (docs/outages.md): on a busy machine a fresh connection may
+            # need longer, so the test waits for the answer instead of taking the first one.
+            response = await asyncio.wait_for(client.get("/health/ready"), NEVER_LONGER)
+            readiness.append((response.status_code, response.json()))
+            return bool(response.json()["status"] == status)
+
+        await eventually(lambda: ready_as("ok"), what="the service to be ready")
         redis_server.freeze()
         try:
-            ready = await asyncio.wait_for(client.get("/health/ready"), NEVER_LONGER)
+            await eventually(lambda: ready_as("degraded"), what="the service to be degraded")
             assert await push(before) == 204
             turned_off = await asyncio.wait_for(
                 client.put(
@@ -171,9 +182,9 @@ async def test_with_redis_frozen_the_service_is_ready_degraded_and_follows_the_p
             assert await push(after) == 204
         finally:
             redis_server.thaw()
-    assert ready.status_code == 200
-    assert ready.json()["status"] == "degraded"
-    assert ready.json()["degraded"] == ["redis"]
+    status_code, ready = readiness[-1]
+    assert status_code == 200
+    assert ready["degraded"] == ["redis"]
     assert turned_off.status_code == 200
     assert await _outcome(mysql_engine, before) == "sent"
     assert await _outcome(mysql_engine, after) == "skipped"

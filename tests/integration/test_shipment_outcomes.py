@@ -48,6 +48,19 @@ async def attempt_of(stack: Stack, thread: Thread) -> dict[str, Any]:
     return first
 
 
+async def made_before_the_chosen_date(stack: Stack, thread: Thread) -> str:
+    """When a courier's attempt made just after the shopper chose a date, and before that date,
+    is stamped (India's time, as the WMS writes it): a few minutes from now, but never on the
+    chosen date (near midnight in India, the last second of the day before it)."""
+    [action] = await stack.rows("wa_ndr_actions", shipment_id=thread.shipment_id)
+    assert action["kind"] == "reschedule"
+    eve = datetime.combine(action["delivery_date"], time(0)) - timedelta(seconds=1)
+    made = min((datetime.now(UTC) + IST).replace(tzinfo=None) + timedelta(minutes=5), eve)
+    stamp = made.strftime("%Y-%m-%d %H:%M:%S")
+    assert stamp[:10] < action["delivery_date"].isoformat()
+    return stamp
+
+
 async def outcomes(stack: Stack, thread: Thread) -> list[dict[str, Any]]:
     return await stack.rows("wa_conversation_outcomes", shipment_id=thread.shipment_id)
 
@@ -161,13 +174,7 @@ async def test_a_reschedule_followed_by_an_earlier_attempt_is_not_honoured(
     assert action["kind"] == "reschedule"
     attempt = await attempt_of(stack, thread)
     log = attempt["shipment_status_log_id"]
-    # The attempt is made just after the answer and before the chosen date, India's time: a
-    # few minutes from now, but never on the chosen date (near midnight in India, the last
-    # second of the day before it).
-    eve = datetime.combine(action["delivery_date"], time(0)) - timedelta(seconds=1)
-    made = min((datetime.now(UTC) + IST).replace(tzinfo=None) + timedelta(minutes=5), eve)
-    today = made.strftime("%Y-%m-%d %H:%M:%S")
-    assert today[:10] < action["delivery_date"].isoformat()
+    today = await made_before_the_chosen_date(stack, thread)
     # The delivery reaches us first, the attempt made before the chosen date late.
     await stack.publish(shipment_event("delivered", thread, log + 9))
 
@@ -285,8 +292,8 @@ async def test_the_stats_the_export_and_the_conversations_show_the_outcomes(
     failed = fdr_event(
         "rescheduled", account_id=account, shipment_id=shipment, status_log_id=log + 1
     )
-    failed["response_data"]["status_updated_at"] = (datetime.now(UTC) + IST).strftime(
-        "%Y-%m-%d %H:%M:%S"
+    failed["response_data"]["status_updated_at"] = await made_before_the_chosen_date(
+        stack, rescheduled
     )
     await stack.publish(failed)
     await _outcome_of(stack, reattempted, "delivered")

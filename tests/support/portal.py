@@ -36,7 +36,13 @@ from tests.support.factories import (
     NdrActionFactory,
     OutgoingMessageFactory,
 )
-from tests.support.stack import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID
+from tests.support.stack import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    PHONE_NUMBER_ID,
+    SLOW_BOX_DATABASE_SECONDS,
+    WABA_ID,
+)
 
 SECRET = "portal-tests-secret-0123456789abcdef-0123"
 SHOPPER = "917891971009"
@@ -302,6 +308,7 @@ async def portal_env(mysql_url: str, **config_changes: Any) -> AsyncIterator[Por
     meta.add_sender(phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, token=ACCESS_TOKEN)
     values: dict[str, Any] = {
         "database_url": mysql_url,
+        "database_timeout_seconds": SLOW_BOX_DATABASE_SECONDS,  # docs/outages.md
         "auth_jwt_secret": SECRET,
         "meta_graph_url": meta.base_url,
         "meta_sandbox": False,

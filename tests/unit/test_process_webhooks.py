@@ -113,22 +113,20 @@ async def _sent_templates(new_uow: UowFactory, count: int = MESSAGES) -> list[st
     return wamids
 
 
-@pytest.mark.parametrize("lanes", [False, True], ids=["one-by-one", "lanes"])
 async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transaction(
-    new_uow: UowFactory, lanes: bool
+    new_uow: UowFactory,
 ) -> None:
-    """With lanes, chunks are recorded at once, each in a unit of work of its own."""
+    """Chunks are recorded at once by the lanes, each in a unit of work of its own."""
     wamids = await _sent_templates(new_uow)
     clock = FixedClock()
     activity = RecordingActivityPublisher()
     uow = new_uow()
-    reports = CountingReports(uow, activity, clock)
-    reports.calls = []
+    calls: list[int] = []
 
     @asynccontextmanager
     async def recorders() -> AsyncIterator[RecordDeliveryReports]:
         recorder = CountingReports(new_uow(), activity, clock)
-        recorder.calls = reports.calls
+        recorder.calls = calls
         yield recorder
 
     replies = HandleCustomerReply(
@@ -154,11 +152,11 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
     process = ProcessWebhooks(
         uow,
         MetaWebhookFormat(),
-        reports,
+        recorders,
         lambda: nullcontext(replies),
         RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
         clock,
-        report_lanes=recorders if lanes else None,
+        activity,
     )
     # Meta's order is not ours: every read first, then the delivered ticks, then the sent
     # ones, spread over three bodies.
@@ -169,8 +167,8 @@ async def test_a_pass_of_big_bodies_keeps_each_message_s_ticks_in_one_transactio
 
     assert batch.statuses == 3 * MESSAGES
     assert batch.processed == 3
-    assert len(reports.calls) >= 2
-    assert max(reports.calls) <= STATUSES_PER_TRANSACTION
+    assert len(calls) >= 2
+    assert max(calls) <= STATUSES_PER_TRANSACTION
     async with new_uow() as check:
         found = await check.messages.get_many_by_message_ids(wamids)
     assert {m.status for m in found.values()} == {MessageStatus.READ}
@@ -240,11 +238,11 @@ def _status_pass(
     return ProcessWebhooks(
         uow,
         decoder,
-        RecordDeliveryReports(uow, activity, clock),
+        recorders,
         lambda: nullcontext(cast(HandleCustomerReply, None)),
         RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
         clock,
-        report_lanes=recorders,
+        activity,
     )
 
 
@@ -405,11 +403,11 @@ async def test_bodies_that_arrive_while_a_pass_writes_join_it_while_its_lanes_ar
     process = ProcessWebhooks(
         uow,
         MetaWebhookFormat(),
-        RecordDeliveryReports(uow, activity, clock),
+        _Recorders(new_uow, _Decoder(), activity),
         lambda: nullcontext(cast(HandleCustomerReply, None)),
         RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock),
         clock,
-        report_lanes=_Recorders(new_uow, _Decoder(), activity),
+        activity,
     )
 
     batch = await process(limit=10)
@@ -463,9 +461,12 @@ async def test_answers_of_different_shoppers_run_side_by_side_each_in_order(
         yield cast(HandleCustomerReply, answers)
 
     uow = new_uow()
-    reports = RecordDeliveryReports(uow, RecordingActivityPublisher(), clock)
+    activity = RecordingActivityPublisher()
+    recorders = _Recorders(new_uow, _Decoder(), activity)
     templates = RecordTemplateStatus(uow, SandboxTemplateCatalog(), clock)
-    process = ProcessWebhooks(uow, MetaWebhookFormat(), reports, handlers, templates, clock)
+    process = ProcessWebhooks(
+        uow, MetaWebhookFormat(), recorders, handlers, templates, clock, activity
+    )
     async with new_uow() as inbox:
         for shopper in range(8):
             for n in (1, 2):
@@ -505,13 +506,15 @@ def _without_answers(new_uow: UowFactory, catalog: TemplateCatalog) -> ProcessWe
     """The pump's use case for bodies that hold no answers (statuses, template updates)."""
     clock = FixedClock()
     uow = new_uow()
+    activity = RecordingActivityPublisher()
     return ProcessWebhooks(
         uow,
         MetaWebhookFormat(),
-        RecordDeliveryReports(uow, RecordingActivityPublisher(), clock),
+        _Recorders(new_uow, _Decoder(), activity),
         lambda: nullcontext(cast(HandleCustomerReply, None)),
         RecordTemplateStatus(uow, catalog, clock),
         clock,
+        activity,
     )
 
 

@@ -20,8 +20,10 @@ import structlog
 
 from application.opt_outs import RecordPreferences, record_preferences
 from application.ports.clock import Clock
+from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.ports.webhooks import WebhookDecoder
+from application.timeline import Timeline
 from application.use_cases.handle_customer_reply import (
     Begun,
     HandleCustomerReply,
@@ -40,7 +42,6 @@ from application.use_cases.inbox.reports import (
     record_template_changes,
 )
 from application.use_cases.inbox.user_ids import remember_user_ids
-from application.use_cases.record_delivery_reports import RecordDeliveryReports
 from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.reading import NO_READS, ReadAhead
@@ -88,21 +89,21 @@ class ProcessWebhooks:
         self,
         uow: UnitOfWork,
         decoder: WebhookDecoder,
-        reports: RecordDeliveryReports,
+        report_lanes: ReportRecorders,
         replies: ReplyHandlers,
         templates: RecordTemplateStatus,
         clock: Clock,
+        activity: ActivityPublisher,
         reply_concurrency: int = REPLY_CONCURRENCY,
         preferences: RecordPreferences | None = None,
-        report_lanes: ReportRecorders | None = None,
     ) -> None:
         """``report_lanes``: chunks of statuses recorded at once, each in a unit of work of
-        its own (``inbox.reports``); without, one after the other with ``reports``."""
+        its own (``inbox.reports``); their events go to ``activity`` (``Timeline``)."""
         self._preferences = preferences
         self._report_lanes = report_lanes
         self._uow = uow
         self._decoder = decoder
-        self._reports = reports
+        self._activity = activity
         self._replies = replies
         self._templates = templates
         self._clock = clock
@@ -125,8 +126,8 @@ class ProcessWebhooks:
         bodies: list[Body] = []
         # The statuses of each body are recorded while the next ones are decoded, their
         # events published while the lanes go on (docs/webhooks.md, "Lanes").
-        timeline = self._reports.timeline()
-        async with StatusLanes(self._reports, self._report_lanes, timeline, batch) as lanes:
+        timeline = Timeline(self._activity)
+        async with StatusLanes(self._report_lanes, timeline, batch) as lanes:
             budget = max_bytes
             while pending:
                 batch.taken += len(pending)

@@ -16,6 +16,7 @@ from application.follow_through import silent_conversation
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
+from application.reachability import signal_failed_send
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver, SettingsReader
 from application.statuses import status_events
@@ -103,7 +104,7 @@ class SendReminder:
         if sent.for_now:
             raise UpstreamUnavailable(f"Meta refused the reminder for now: {sent.error}")
         stored = await self._step.close(sent.message)
-        message = stored.message
+        message, now = stored.message, self._clock.now()
         await self._activity.publish(
             ActivityEvent(
                 account_id=conversation.account_id,
@@ -115,8 +116,10 @@ class SendReminder:
                 conversation_id=conversation.id,
                 error_code=message.error_code,
                 error_title=message.error_title,
-                occurred_at=self._clock.now(),
+                occurred_at=now,
             )
         )
+        # A number that cannot get it: the SMS fallback's cue, as for a template (docs/opt-out.md).
+        await signal_failed_send(self._uow, self._activity, conversation, sent.message, now)
         if stored.early:  # statuses that raced ahead of the answer, as the pass tells them
             await self._activity.publish_many(status_events(conversation, message, stored.early))

@@ -87,22 +87,22 @@ class UseCaseProvider(Provider):
         self,
         uow: UnitOfWork,
         decoder: WebhookDecoder,
-        reports: RecordDeliveryReports,
+        report_lanes: ReportRecorders,
         replies: ReplyHandlers,
         templates: RecordTemplateStatus,
         clock: Clock,
+        activity: ActivityPublisher,
         preferences: RecordPreferences,
-        report_lanes: ReportRecorders,
     ) -> ProcessWebhooks:
         return ProcessWebhooks(
             uow,
             decoder,
-            reports,
+            report_lanes,
             replies,
             templates,
             clock,
+            activity,
             preferences=preferences,
-            report_lanes=report_lanes,
         )
 
     @provide(scope=Scope.APP)  # one per process: it logs only when a dependency changes

@@ -16,6 +16,7 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from application.use_cases.inbox.bodies import describe
 from domain.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +29,7 @@ from domain.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from infrastructure.logging import FailureLog
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://fdr-whatsapp.eshopbox.dev/problems/"
@@ -107,14 +109,25 @@ def _upstream_rejected(request: Request[Any, Any, Any], exc: UpstreamRejected) -
     return problem(HTTP_422_UNPROCESSABLE_ENTITY, "Rejected upstream", str(exc), type_="upstream")
 
 
-def _unavailable(request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
-    return problem(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        "Service unavailable",
-        "a dependency is unavailable; retry later",
-        type_="unavailable",
-        headers={"Retry-After": "5"},
-    )
+class _Unavailable:
+    """The 503 of a dependency that is unavailable, logged once per kind and minute with its
+    cause and how many more 503s it stands for (``FailureLog``; docs/outages.md). One per app."""
+
+    def __init__(self) -> None:
+        self._failures = FailureLog(_log, interval=60.0, expected=(UpstreamUnavailable,))
+
+    def __call__(self, request: Request[Any, Any, Any], exc: UpstreamUnavailable) -> Response[Any]:
+        cause = describe(exc.__cause__) if exc.__cause__ is not None else None
+        self._failures.failed(
+            "answered 503: a dependency is unavailable", exc, path=request.url.path, cause=cause
+        )
+        return problem(
+            HTTP_503_SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "a dependency is unavailable; retry later",
+            type_="unavailable",
+            headers={"Retry-After": "5"},
+        )
 
 
 def _invalid_signature(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:
@@ -162,7 +175,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         Conflict: _conflict,
         InvalidFields: _invalid_fields,
         UpstreamRejected: _upstream_rejected,
-        UpstreamUnavailable: _unavailable,
+        UpstreamUnavailable: _Unavailable(),
         InvalidSignature: _invalid_signature,
         NotConfigured: _not_configured,
         Unauthenticated: _unauthenticated,

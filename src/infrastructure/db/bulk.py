@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from infrastructure.db.engine import MARIADB_DIALECTS
 from infrastructure.db.types import UtcDateTime
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
@@ -46,7 +47,7 @@ PART_BYTES = 4 * 1024 * 1024
 
 async def _driver(conn: AsyncConnection) -> Any | None:
     """asyncmy's connection when it talks to a MariaDB that takes bulk commands."""
-    if conn.dialect.name != "mysql":
+    if conn.dialect.name not in MARIADB_DIALECTS:
         return None
     driver = getattr(await conn.get_raw_connection(), "driver_connection", None)
     if not getattr(driver, "_bulk_supported", False) or not hasattr(driver, "_stmt_cache_size"):

@@ -6,11 +6,27 @@ that stopped answering: see docs/outages.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.selectable import HasPrefixes
+
+#: The names SQLAlchemy gives the dialect of the URLs the config accepts for MariaDB:
+#: ``mysql`` (``mysql+asyncmy://``) and ``mariadb`` (``mariadb+asyncmy://``). What is written
+#: for MariaDB (a statement's prefix, the binary protocol) is for both (docs/patterns.md).
+MARIADB_DIALECTS = ("mysql", "mariadb")
+
+_Prefixed = TypeVar("_Prefixed", bound=HasPrefixes)
+
+
+def mariadb_prefix(statement: _Prefixed, prefix: str) -> _Prefixed:
+    """``statement`` with ``prefix`` (``IGNORE``, ``STRAIGHT_JOIN``) under either name of
+    MariaDB's dialect, and nowhere else."""
+    for name in MARIADB_DIALECTS:
+        statement = statement.prefix_with(prefix, dialect=name)
+    return statement
 
 
 def create_engine(

@@ -99,29 +99,24 @@ class _Lane:
 class StatusLanes:
     """``async with StatusLanes(...) as lanes: lanes.add(body)`` for each body as it is
     decoded; on leaving, every status is recorded (and its events published) or its body
-    marked to wait or to carry the problem. Without ``recorders``, one lane with ``reports``
-    that starts once every body is in (``reports``' unit of work is the pass's own, which the
-    pass uses meanwhile)."""
+    marked to wait or to carry the problem."""
 
     def __init__(
         self,
-        reports: RecordDeliveryReports,
-        recorders: ReportRecorders | None,
+        recorders: ReportRecorders,
         timeline: Timeline,
         batch: ProcessedBatch,
         *,
         lanes: int = STATUS_LANES,
         size: int = STATUSES_PER_TRANSACTION,
     ) -> None:
-        self._reports = reports
         self._recorders = recorders
         self._timeline = timeline
         self._batch = batch
         # Until every body is in, a lane waits for a full chunk: a message's ticks in the
         # next bodies are then more often ordered together with those already waiting.
         self._size = size
-        eager = recorders is not None
-        self._lanes = [_Lane(size, eager) for _ in range(lanes if eager else 1)]
+        self._lanes = [_Lane(size, eager=True) for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
         self.user_ids: list[StatusUpdate] = []
 
@@ -185,11 +180,7 @@ class StatusLanes:
                         return
                     continue
                 if recorder is None:  # a unit of work opened only for a lane with work
-                    recorder = (
-                        self._reports
-                        if self._recorders is None
-                        else await scope.enter_async_context(self._recorders())
-                    )
+                    recorder = await scope.enter_async_context(self._recorders())
                 await _record_chunk(recorder, chunk, self._batch, self._timeline)
 
 

@@ -38,6 +38,7 @@ from domain.messages import (
 )
 from domain.status import MessageStatus
 from infrastructure.db.bulk import binary_protocol, bulk_insert, select_in
+from infrastructure.db.engine import MARIADB_DIALECTS, mariadb_prefix
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
@@ -476,7 +477,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
     async def _advance_rows(self, part: Sequence[OutgoingMessage], rows: int) -> Any:
         """``part`` in one statement of ``rows`` rows; MariaDB's parameters bound here."""
         dialect = self._conn.dialect
-        if dialect.name != "mysql":
+        if dialect.name not in MARIADB_DIALECTS:
             return await self._conn.execute(
                 _advance_many_statement(rows), _advance_params(part, rows)
             )
@@ -590,8 +591,8 @@ def report_from_row(row: RowMapping) -> DeliveryReport:
 
 
 _dlr = dlr_messages
-_INSERT_IGNORING_DUPLICATES = (
-    insert(_dlr).prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
+_INSERT_IGNORING_DUPLICATES = mariadb_prefix(insert(_dlr), "IGNORE").prefix_with(
+    "OR IGNORE", dialect="sqlite"
 )
 # Every send's answer stored links the statuses that raced ahead of it: built once.
 _LINK = (
@@ -612,8 +613,7 @@ _UNLINKED = (
 # in the window), each row's message found by its unique wamid. MariaDB: in that order
 # (STRAIGHT_JOIN), never by a scan of the messages, whatever the statistics say.
 _UNLINKED_WITH_MESSAGE = (
-    select(_dlr.c.message_id)
-    .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+    mariadb_prefix(select(_dlr.c.message_id), "STRAIGHT_JOIN")
     .join(_out, _out.c.message_id == _dlr.c.message_id)
     .where(
         _dlr.c.wa_outgoing_message_id.is_(None),
