@@ -15,7 +15,7 @@ from application.content_codec import content_json
 from application.ports.clock import Clock
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
-from application.reachability import signal_failed_send
+from application.reachability import store_signal, unreached_by_send
 from application.sending import SendStep, Stored, store_answer
 from application.services import SenderResolver
 from application.statuses import status_events
@@ -200,10 +200,14 @@ class FollowUpSender:
                 ),
             )
             # A number that cannot get it (131026 and the like) is the SMS fallback's cue
-            # whichever message found out, as for a template (docs/opt-out.md).
-            await signal_failed_send(
-                self._uow, self._activity, conversation, answer.message, self._clock.now()
-            )
+            # whichever message found out, as for a template (docs/opt-out.md). Recorded one
+            # at a time: the follow-ups finished together share the step's unit of work.
+            unreached = unreached_by_send(conversation, answer.message)
+            if unreached is not None:
+                async with self._step.storing:
+                    signal = await store_signal(self._uow, unreached, self._clock.now())
+                if signal is not None:
+                    await self._activity.publish(signal)
         if stored.early:
             await self._activity.publish_many(
                 status_events(conversation, stored.message, stored.early)

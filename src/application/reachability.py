@@ -94,11 +94,20 @@ async def signal_unreachable(
     uow: UnitOfWork, activity: ActivityPublisher, unreached: Unreached, now: datetime
 ) -> None:
     """Records (in a transaction of its own) and publishes the signal, once."""
+    event = await store_signal(uow, unreached, now)
+    if event is not None:
+        await activity.publish(event)
+
+
+async def store_signal(
+    uow: UnitOfWork, unreached: Unreached, now: datetime
+) -> ActivityEvent | None:
+    """Records the signal in a transaction of its own; the event to publish, or None when it
+    was signalled before."""
     async with uow:
         event = await record_signal(uow, unreached, now)
         await uow.commit()
-    if event is not None:
-        await activity.publish(event)
+    return event
 
 
 #: Skips that mean WhatsApp cannot reach the shopper for this event.
@@ -140,15 +149,21 @@ async def signal_failed_send(
     now: datetime,
 ) -> None:
     """A send Meta refused because the number cannot get it (131026 and the like)."""
+    unreached = unreached_by_send(conversation, message)
+    if unreached is not None:
+        await signal_unreachable(uow, activity, unreached, now)
+
+
+def unreached_by_send(conversation: Conversation, message: OutgoingMessage) -> Unreached | None:
+    """Who ``message``'s send found out of reach, if Meta refused it for such a cause."""
     if message.status is not MessageStatus.FAILED:
-        return
+        return None
     unreachable = unreachable_by(message.error_code)
     if unreachable is None:
-        return
-    unreached = Unreached.in_conversation(
+        return None
+    return Unreached.in_conversation(
         conversation, unreachable, message.error_code, message.error_title
     )
-    await signal_unreachable(uow, activity, unreached, now)
 
 
 async def signal_failed_sends(

@@ -64,7 +64,9 @@ class SendStep:
         self._gateway = gateway
         self._limiter = limiter
         self._clock = clock
-        self._storing = asyncio.Lock()
+        #: The step's unit of work, one write at a time: the follow-ups begun together are
+        #: finished through one step (``HandleCustomerReply.finish``), whose writes share it.
+        self.storing = asyncio.Lock()
 
     async def __call__(
         self,
@@ -84,7 +86,7 @@ class SendStep:
         error = await self.ask(message, sender, content, context_message_id=context_message_id)
         if isinstance(error, RetryableSendError):
             # One at a time: the follow-ups begun together are sent through one step.
-            async with self._storing, self._uow as uow:
+            async with self.storing, self._uow as uow:
                 await uow.messages.advance(message)  # a compare-and-set (docs/sending.md)
                 await uow.commit()
         return Sent(message, error)

@@ -37,6 +37,7 @@ from domain.status import MessageStatus
 
 _log = structlog.get_logger("statuses")
 
+_RANK = {s: s.rank for s in MessageStatus}  # a dict's look-up, not the property's call
 _OUTCOME = {
     MessageStatus.SENT: Outcome.SENT,
     MessageStatus.DELIVERED: Outcome.DELIVERED,
@@ -66,7 +67,7 @@ async def apply_statuses(
     and their templates' conversations settled."""
     moved: list[DeliveryReport] = []
     # Equal seconds are broken by rank: read after delivered after sent.
-    for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
+    for report in sorted(reports, key=lambda r: (r.external_timestamp, _RANK[r.status])):
         message = known.get(report.message_id)
         if message is None:
             continue  # kept with no message: linked when the send response lands
@@ -206,12 +207,20 @@ def _unsettled(conversation: Conversation | None, message: OutgoingMessage) -> b
 
 
 def _activity_events(moves: Moves) -> list[ActivityEvent]:
-    """One timeline event per status that moved a message (``sent`` ... ``failed``)."""
+    """One timeline event per status that moved a message (``sent`` ... ``failed``), in
+    Meta's order; each message's conversation looked at once."""
     events: list[ActivityEvent] = []
+    about: dict[str, _About] = {}
     for report in moves.moved:
-        message = moves.changed[report.message_id]
-        conversation = moves.conversations.get(message.conversation_id)
-        events += status_events(conversation, message, [report])
+        outcome = _OUTCOME.get(report.status)
+        if outcome is None:
+            continue
+        known = about.get(report.message_id)
+        if known is None:
+            message = moves.changed[report.message_id]
+            conversation = moves.conversations.get(message.conversation_id)
+            known = about[report.message_id] = _about(conversation, message)
+        events.append(_status_event(known, outcome, report))
     return events
 
 
@@ -220,23 +229,40 @@ def status_events(
 ) -> list[ActivityEvent]:
     """The timeline's events of statuses that moved ``message``, in their order: the status
     pass's, and those of statuses joined when Meta's answer was stored (``Stored.early``)."""
-    events: list[ActivityEvent] = []
-    for report in moved:
-        outcome = _OUTCOME.get(report.status)
-        if outcome is None:
-            continue
-        events.append(
-            ActivityEvent(
-                account_id=conversation.account_id if conversation else None,
-                shipment_id=conversation.shipment_id if conversation else None,
-                reason=conversation.reason.value if conversation else None,
-                outcome=outcome,
-                kind=ActivityKind.STATUS,
-                message_id=report.message_id,
-                conversation_id=message.conversation_id,
-                error_code=report.error_code,
-                error_title=report.error_title,
-                occurred_at=report.external_timestamp,
-            )
-        )
-    return events
+    about = _about(conversation, message)
+    return [
+        _status_event(about, outcome, report)
+        for report in moved
+        if (outcome := _OUTCOME.get(report.status)) is not None
+    ]
+
+
+#: What a status event says of its message: account, shipment, reason, conversation.
+_About = tuple[int | None, int | None, str | None, int]
+
+
+def _about(conversation: Conversation | None, message: OutgoingMessage) -> _About:
+    if conversation is None:
+        return None, None, None, message.conversation_id
+    return (
+        conversation.account_id,
+        conversation.shipment_id,
+        conversation.reason.value,
+        message.conversation_id,
+    )
+
+
+def _status_event(about: _About, outcome: Outcome, report: DeliveryReport) -> ActivityEvent:
+    account_id, shipment_id, reason, conversation_id = about
+    return ActivityEvent(
+        account_id=account_id,
+        shipment_id=shipment_id,
+        reason=reason,
+        outcome=outcome,
+        kind=ActivityKind.STATUS,
+        message_id=report.message_id,
+        conversation_id=conversation_id,
+        error_code=report.error_code,
+        error_title=report.error_title,
+        occurred_at=report.external_timestamp,
+    )

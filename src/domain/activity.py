@@ -58,7 +58,10 @@ class SkipReason(StrEnum):
     OPTED_OUT = "opted_out"  # the shopper asked for no more messages (docs/opt-out.md)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a status pass makes one for each status, and a frozen dataclass's ``__init__``
+# costs about three times a plain one's (BENCHMARKS.md, "Stop 16: statuses"). Never changed
+# once made.
+@dataclass(slots=True, kw_only=True)
 class ActivityEvent:
     account_id: int | None
     shipment_id: int | None

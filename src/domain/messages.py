@@ -155,7 +155,10 @@ class OutgoingMessage:
         return True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a status pass makes one for each status, and a frozen dataclass's ``__init__``
+# costs about three times a plain one's (BENCHMARKS.md, "Stop 16: statuses"). Never changed
+# once made.
+@dataclass(slots=True, kw_only=True)
 class DeliveryReport:
     """A row of ``wa_dlr_messages``: one status event of one outgoing message, kept whole."""
 

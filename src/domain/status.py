@@ -30,11 +30,11 @@ class MessageStatus(StrEnum):
         ``failed`` after ``delivered``/``read`` is kept too: Meta only sends it when the message
         is truly lost, and the workspace must see it.
         """
-        if self.is_terminal:
+        if self is MessageStatus.FAILED:  # terminal
             return self
         if new is MessageStatus.FAILED:
             return new
-        return new if new.rank > self.rank else self
+        return new if _RANK[new] > _RANK[self] else self  # once per status of a pass
 
     def predecessors(self) -> frozenset[MessageStatus]:
         """The statuses a stored message may be in for this one to be written over it:

@@ -48,7 +48,10 @@ class ElementProblem:
     code: int | None = None  # Meta's error code, for META_ERROR
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a status pass makes one for each status, and a frozen dataclass's ``__init__``
+# costs about three times a plain one's (BENCHMARKS.md, "Stop 16: statuses"). Never changed
+# once made.
+@dataclass(slots=True, kw_only=True)
 class StatusUpdate:
     message_id: str  # wamid of our outgoing message
     status: MessageStatus

@@ -132,6 +132,32 @@ async def test_a_status_is_stored_once_per_message_and_status(uow_factory: UowFa
     ]
 
 
+async def test_statuses_stored_before_are_left_out_past_one_statement(
+    uow_factory: UowFactory,
+) -> None:
+    """More wamids than one read of the stored statuses takes (256 a statement on MariaDB):
+    every one stored before is left out, whichever statement found it, and every new one is
+    returned and stored once."""
+    prefix = f"wamid.many{new_id()}."
+    sent = [
+        DeliveryReportFactory.build(message_id=f"{prefix}{i}", status=MessageStatus.SENT)
+        for i in range(300)
+    ]
+    delivered = [dataclasses.replace(r, status=MessageStatus.DELIVERED) for r in sent]
+    before = sent[::3] + delivered[250:]
+    async with uow_factory() as uow:
+        await uow.delivery_reports.add_many(before)
+        await uow.commit()
+    async with uow_factory() as uow:
+        fresh = await uow.delivery_reports.add_many(sent + delivered)
+        again = await uow.delivery_reports.add_many(sent + delivered)
+        stored = await uow.delivery_reports.for_message(sent[0].message_id)
+        await uow.commit()
+    assert fresh == [r for r in sent + delivered if r not in before]
+    assert again == []
+    assert [r.status for r in stored] == [MessageStatus.SENT, MessageStatus.DELIVERED]
+
+
 async def test_a_batch_of_reports_is_stored_exactly_as_given(uow_factory: UowFactory) -> None:
     """Every column of every row as given, whatever the other rows hold: columns set in some
     rows only, payloads with quotes, backslashes, NUL and emoji, sub-second times, pricing."""

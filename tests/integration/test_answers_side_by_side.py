@@ -247,3 +247,25 @@ async def test_a_shopper_s_second_tap_of_a_pass_sees_what_the_first_asked(
         (sent,) = _sent_to(stack, shopper, before)
         assert sent.body["text"]["body"] == promise
     assert len(stack.esb.actions) - esb_before == len(shoppers)
+
+
+async def test_shoppers_meta_finds_unreachable_at_the_same_moment_are_each_signalled(
+    stack: Stack, client: AppClient
+) -> None:
+    # The follow-ups begun together are sent through one handler of the pass: refusals for
+    # an unreachable number (131026) that come back at the same moment each signal the SMS
+    # fallback (docs/opt-out.md, "Whichever message finds out"), and no body fails for it.
+    shoppers = await _shoppers(stack, client, 4, "customer_unavailable")
+    for shopper in shoppers:
+        stack.meta.fail_sends_to(shopper.to, 131026)
+    inbox_id = await _store(client, _body([_tap(s, "choose_date") for s in shoppers]))
+
+    await _pass(stack)
+
+    row = await _inbox_row(stack, inbox_id)
+    assert (row["processed_at"] is not None, row["error"]) == (True, None)
+    for shopper in shoppers:
+        (template,) = await stack.rows("wa_outgoing_messages", message_id=shopper.template)
+        conversation_id = template["conversation_id"]
+        signals = await stack.rows("wa_unreachable_signals", conversation_id=conversation_id)
+        assert [(s["why"], s["error_code"]) for s in signals] == [("undeliverable", 131026)]

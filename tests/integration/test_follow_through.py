@@ -9,14 +9,17 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from dishka import AsyncContainer, Provider, Scope, provide
 
 from application.ports.clock import Clock
 from application.use_cases.run_due_jobs import RunDueJobs
 from application.use_cases.send_reminder import SendReminder
 from composition.container import build_container
+from domain.errors import UpstreamUnavailable
 from domain.reasons import FdrReason
 from domain.scheduling import DefaultAction
+from infrastructure.db.repositories.opt_outs import SqlOptOutRepository
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend, send_schema_error
@@ -220,6 +223,38 @@ async def test_a_reminder_meta_refuses_for_an_unreachable_number_signals_the_fal
     [signal] = [e for e in events if e["outcome"] == "whatsapp_unreachable"]
     assert (signal["detail"], signal["error"]["code"]) == ("undeliverable", 131026)
     assert signal["conversation_id"] == due["reminder"]["conversation_id"]
+
+
+async def test_a_reminder_refused_whose_signal_could_not_be_written_signals_on_the_retry(
+    stack: Stack, client: AppClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database lost between the reminder's refusal and its signal: the job is run
+    again, and the signal is not lost (docs/opt-out.md, "Whichever message finds out")."""
+    thread = await silent_conversation(stack, client)
+    due = await jobs(stack, thread)
+    stack.meta.fail_sends_to("+" + SHOPPER, 131026)
+    add_signal = SqlOptOutRepository.add_signal
+    lost: list[bool] = []
+
+    async def once_lost(self: SqlOptOutRepository, signal: Any) -> bool:
+        if not lost:
+            lost.append(True)
+            raise UpstreamUnavailable("database connection lost")
+        return await add_signal(self, signal)
+
+    monkeypatch.setattr(SqlOptOutRepository, "add_signal", once_lost)
+    clock = FixedClock(due["reminder"]["due_at"])
+    worker = SchedulerWorker(stack, clock)
+    try:
+        await worker.run_due()
+        assert lost  # the signal's transaction failed, the reminder's refusal was stored
+        clock.advance(3600)  # the job's retry is due
+        await worker.run_due()
+    finally:
+        await worker.close()
+    assert len(reminders(stack, thread)) == 0
+    signals = await stack.rows("wa_unreachable_signals", shipment_id=thread.shipment_id)
+    assert [(s["why"], s["error_code"]) for s in signals] == [("undeliverable", 131026)]
 
 
 def thread_sent_at(due: dict[str, dict[str, Any]]) -> datetime:

@@ -11,6 +11,7 @@ from tests.conftest import new_id
 from tests.fakes.meta import RecordedSend
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import (
+    button_tap,
     signed,
     status,
     statuses_body,
@@ -33,6 +34,7 @@ HINDI_NATIONAL = "7891970043"
 CONSOLE_NATIONAL = "7891970044"
 #: A number whose follow-ups Meta refuses (131026).
 UNREACHED_NATIONAL = "7891970045"
+SHOPPER_OF_UNREACHED = "91" + UNREACHED_NATIONAL
 
 
 stack = stack_fixture(auth_jwt_secret=SECRET)
@@ -197,14 +199,31 @@ async def test_a_follow_up_meta_refuses_for_an_unreachable_number_signals_once(
     assert template is not None
     shipment = outcome["shipment_id"]
     stack.meta.fail_sends_to("+91" + UNREACHED_NATIONAL, 131026, times=2)
+    [payload] = [
+        component["parameters"][0]["payload"]
+        for component in template.body["template"]["components"]
+        if component["type"] == "button"
+        and component["parameters"][0]["payload"].endswith(":alt_number")
+    ]
 
+    # Two follow-ups, each refused: a nudge to use the buttons, then the ask for a number.
     await post(client, text_message("91" + UNREACHED_NATIONAL, "what is this about?"))
-    await post(client, text_message("91" + UNREACHED_NATIONAL, "hello?"))
+    await post(client, button_tap(SHOPPER_OF_UNREACHED, template.message_id, payload, "date"))
+    refused = [
+        row
+        for row in await stack.rows(
+            "wa_outgoing_messages", conversation_id=outcome["conversation_id"]
+        )
+        if row["client_ref"].startswith("reply:")
+    ]
+    assert [(row["status"], row["error_code"]) for row in refused] == [("failed", 131026)] * 2
 
-    async def signalled() -> bool:
-        return len(await signals(stack, shipment)) >= 1
+    async def told() -> bool:  # both failures reached the timeline, and a signal
+        events = await stack.activity(shipment)
+        failed = [e for e in events if e["kind"] == "status" and e["outcome"] == "failed"]
+        return len(failed) == 2 and any(e["outcome"] == "whatsapp_unreachable" for e in events)
 
-    await stack.wait_for(signalled, what="whatsapp_unreachable")
+    await stack.wait_for(told, what="both failures and whatsapp_unreachable")
     [signal] = await signals(stack, shipment)
     assert (signal["detail"], signal["error"]["code"]) == ("undeliverable", 131026)
     assert signal["conversation_id"] == outcome["conversation_id"]

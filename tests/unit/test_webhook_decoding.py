@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from infrastructure.meta.webhook import MetaWebhookFormat
-from infrastructure.meta.webhook_builder import template_status
+from infrastructure.meta.webhook_builder import status, statuses_body, template_status
 from tests.conftest import FIXTURES
 
 WEBHOOKS = FIXTURES / "meta-webhooks"
@@ -55,3 +56,45 @@ def test_fields_the_service_does_not_act_on_are_named_for_the_log() -> None:
 
     assert parsed.other_fields == ("phone_number_quality_update",)
     assert parsed.template_changes == ()
+
+
+def test_statuses_sharing_a_second_and_a_price_each_keep_their_own_values() -> None:
+    """A body's statuses repeat Meta's seconds and prices (each is made once per body): each
+    status still reads as its own, and one whose time does not read is a problem of its own
+    every time, not of the statuses after it."""
+    utility = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
+
+    def tick(n: int, timestamp: str, **fields: object) -> dict[str, object]:
+        entry = status(f"wamid.S{n}", "sent", recipient="919800000001", timestamp=timestamp)
+        return {**entry, **fields}
+
+    parsed = MetaWebhookFormat().decode(
+        statuses_body(
+            [
+                tick(0, "1795718728", pricing=utility),
+                tick(1, "soon", pricing=utility),
+                tick(2, "1795718728", pricing=utility, conversation={"id": "c2"}),
+                tick(3, "soon"),
+                tick(4, "1795718729", pricing={**utility, "type": "free_customer_service"}),
+                tick(5, "1795718728", pricing=utility),
+            ]
+        )
+    )
+
+    assert [s.message_id for s in parsed.statuses] == [
+        "wamid.S0",
+        "wamid.S2",
+        "wamid.S4",
+        "wamid.S5",
+    ]
+    assert [p.element[-11:] for p in parsed.problems] == ["statuses[1]", "statuses[3]"]
+    first, other_conversation, free, same = parsed.statuses
+    assert first.timestamp == same.timestamp == datetime.fromtimestamp(1795718728, UTC)
+    assert free.timestamp == datetime.fromtimestamp(1795718729, UTC)
+    assert first.pricing == same.pricing
+    assert first.pricing is not None
+    assert first.pricing.conversation_id is None
+    assert other_conversation.pricing is not None
+    assert other_conversation.pricing.conversation_id == "c2"
+    assert free.pricing is not None
+    assert (free.pricing.type, free.pricing.billable) == ("free_customer_service", True)

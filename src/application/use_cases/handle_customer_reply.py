@@ -225,8 +225,9 @@ class HandleCustomerReply:
 
     async def finish(self, begun: Begun, closer: CloseReplies) -> ReplyHandled:
         """After ``begin_together`` (and ``act`` for an answer with an NDR action): the answer
-        told, its follow-up sent and the reply closed. This opens no transaction (bar
-        ``SendStep``'s store of a refusal for now, one at a time), so one handler may finish
+        told, its follow-up sent and the reply closed. This opens no transaction (bar the
+        store of a refusal for now or of an unreachable number's signal, one at a time:
+        ``SendStep.storing``), so one handler may finish
         many answers at once; an answer not acted on yet is acted on first."""
         if begun.acts:
             begun = await self.act(begun)

@@ -88,7 +88,10 @@ class SendReminder:
                 )
                 await uow.commit()
         if message.status not in (MessageStatus.QUEUED, MessageStatus.RETRYING):
-            return  # sent (or tried) by an earlier run of this job
+            # Sent (or tried) by an earlier run of this job, which may have failed before the
+            # refusal's signal was written: written now, unless it was (its key).
+            await signal_failed_send(self._uow, self._activity, conversation, message, now)
+            return
         await self._send(conversation, message)
 
     async def _send(self, conversation: Conversation, message: OutgoingMessage) -> None:

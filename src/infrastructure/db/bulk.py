@@ -21,16 +21,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Table, bindparam, insert, select
+from sqlalchemy import Column, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infrastructure.db.engine import MARIADB_DIALECTS
-from infrastructure.db.types import UtcDateTime
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
@@ -73,11 +72,10 @@ async def binary_protocol(conn: AsyncConnection) -> AsyncIterator[bool]:
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    """A bulk insert of some columns: its SQL, and how a row becomes its parameters."""
+    """A bulk insert of some columns: its SQL, and how a row's values are laid out."""
 
     statement: str
-    row: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values in the statement's order
-    times: tuple[int, ...]  # positions of datetime columns (stored naive UTC)
+    order: tuple[int, ...]  # for each of its parameters, the position of its column in names
     long: tuple[int, ...]  # positions of unbounded columns (TEXT, BLOB), their sizes counted
     bounded: int  # at most this many bytes for the other columns of a row
 
@@ -87,43 +85,31 @@ def _shape(dialect: Dialect, table: Table, names: tuple[str, ...], ignore: bool)
     insert_ = insert(table).prefix_with("IGNORE") if ignore else insert(table)
     compiled = insert_.compile(dialect=dialect, column_keys=list(names))
     assert compiled.positiontup is not None
-    order = tuple(compiled.positiontup)
-    types = [table.c[n].type for n in order]
-    long = tuple(i for i, t in enumerate(types) if getattr(t, "length", 0) is None)
+    order = tuple(names.index(n) for n in compiled.positiontup)  # the table's order
+    types = [table.c[names[i]].type for i in order]
     return _Shape(
         statement=str(compiled),
-        row=operator.itemgetter(*order) if len(order) > 1 else lambda r: (r[order[0]],),
-        times=tuple(i for i, t in enumerate(types) if isinstance(t, (DateTime, UtcDateTime))),
-        long=long,
+        order=order,
+        long=tuple(i for i, t in enumerate(types) if getattr(t, "length", 0) is None),
         bounded=sum(4 * (getattr(t, "length", None) or 8) for t in types),
     )
 
 
-def _parameters(shape: _Shape, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """The rows as the driver takes them: what the column types do on the way in (aware
-    datetimes become naive UTC), in C where it can be (a status's row costs about 1 µs)."""
-    if not shape.times:
-        return [shape.row(r) for r in rows]
-    # The rows of a batch share most of their times (``created_at`` is the batch's "now"):
-    # each distinct instant is converted once.
-    naive: dict[datetime, datetime] = {}
-    values = []
-    for r in rows:
-        row = list(shape.row(r))
-        for i in shape.times:
-            value = row[i]
-            if value is not None and value.tzinfo is not None:
-                converted = naive.get(value)
-                if converted is None:
-                    converted = naive[value] = value.astimezone(UTC).replace(tzinfo=None)
-                row[i] = converted
-        values.append(tuple(row))
-    return values
+def naive_utc(times: dict[datetime, datetime], value: datetime | None) -> datetime | None:
+    """What a ``UtcDateTime`` column stores of ``value`` (naive UTC), each instant converted
+    once per ``times`` (a batch's rows share most of their times: ``created_at`` is the
+    batch's "now")."""
+    if value is None or value.tzinfo is None:
+        return value
+    converted = times.get(value)
+    if converted is None:
+        converted = times[value] = value.astimezone(UTC).replace(tzinfo=None)
+    return converted
 
 
 def _parts(
-    shape: _Shape, rows: list[tuple[Any, ...]], limit: int
-) -> Iterator[list[tuple[Any, ...]]]:
+    shape: _Shape, rows: Sequence[tuple[Any, ...]], limit: int
+) -> Iterator[Sequence[tuple[Any, ...]]]:
     start, size = 0, 0
     for i, row in enumerate(rows):
         length = shape.bounded
@@ -140,22 +126,29 @@ def _parts(
 async def bulk_insert(
     conn: AsyncConnection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
     *,
     ignore: bool = False,
     part_bytes: int = PART_BYTES,
 ) -> bool:
-    """Inserts ``rows`` (all with the same keys, the table's column names) as MariaDB bulk
-    inserts (``INSERT IGNORE`` with ``ignore``); ``False``, with nothing written, when the
-    connection cannot (the caller then inserts them its own way)."""
+    """Inserts ``rows``, each the values of the columns ``names`` in that order as the driver
+    takes them (times naive UTC: ``naive_utc``), as MariaDB bulk inserts (``INSERT IGNORE``
+    with ``ignore``); ``False``, with nothing written, when the connection cannot (the caller
+    then inserts them its own way). The columns NULL in every row are left out (the bulk
+    command needs a type for each column)."""
     if not rows:
         return True
     if await _driver(conn) is None:
         return False
-    names = tuple(n for n in rows[0] if any(r[n] is not None for r in rows))
-    shape = _shape(conn.dialect, table, names, ignore)
+    kept = [i for i in range(len(names)) if any(r[i] is not None for r in rows)]
+    shape = _shape(conn.dialect, table, tuple(names[i] for i in kept), ignore)
+    picked = [kept[i] for i in shape.order]  # each parameter's position in a row
+    if picked != list(range(len(names))):
+        pick = operator.itemgetter(*picked) if len(picked) > 1 else lambda r: (r[picked[0]],)
+        rows = [pick(r) for r in rows]
     async with binary_protocol(conn):
-        for part in _parts(shape, _parameters(shape, rows), part_bytes):
+        for part in _parts(shape, rows, part_bytes):
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
             await conn.exec_driver_sql(shape.statement, part)
     return True

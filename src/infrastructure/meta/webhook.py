@@ -78,7 +78,7 @@ class _Status(msgspec.Struct, kw_only=True):
     conversation: _Conversation | None = None
 
 
-class _Pricing(msgspec.Struct, kw_only=True):
+class _Pricing(msgspec.Struct, kw_only=True, frozen=True):  # hashable: ``_Seen``
     billable: bool | None = None
     pricing_model: str | None = None
     category: str | None = None
@@ -234,8 +234,33 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
     )
 
 
+class _Seen:
+    """What the statuses of a body repeat (Meta's seconds, the pricing of its messages),
+    each turned into our value once per body (BENCHMARKS.md, "Stop 16: statuses")."""
+
+    def __init__(self) -> None:
+        self._times: dict[str | int, datetime] = {}
+        self._pricings: dict[tuple[_Pricing, str | None], Pricing] = {}
+
+    def timestamp(self, value: str | int) -> datetime:
+        at = self._times.get(value)
+        if at is None:
+            at = self._times[value] = _timestamp(value)  # a bad one raises, never kept
+        return at
+
+    def pricing(self, status: _Status) -> Pricing | None:
+        if status.pricing is None:
+            return None
+        key = (status.pricing, status.conversation.id if status.conversation else None)
+        pricing = self._pricings.get(key)
+        if pricing is None:
+            pricing = self._pricings[key] = _pricing(*key)
+        return pricing
+
+
 class _Parsed:
     def __init__(self) -> None:
+        self.seen = _Seen()
         self.statuses: list[StatusUpdate] = []
         self.messages: list[InboundMessage] = []
         self.phone_ids: list[str] = []
@@ -273,7 +298,7 @@ class _Parsed:
         for k, raw in enumerate(value.statuses or []):
             element = f"{where}.value.statuses[{k}]"
             try:
-                update = _status_update(raw, element)
+                update = _status_update(raw, element, self.seen)
             except _READ_ERRORS as exc:
                 self.unreadable(element, exc)
                 continue
@@ -398,7 +423,7 @@ def _client_ref(value: str | None) -> str | None:
     return value
 
 
-def _status_update(raw: msgspec.Raw, element: str) -> StatusUpdate | None:
+def _status_update(raw: msgspec.Raw, element: str, seen: _Seen) -> StatusUpdate | None:
     status = _status.decode(raw)
     mapped = WEBHOOK_STATUSES.get(status.status)
     if mapped is None:  # e.g. "deleted", "warning": nothing a tick can show
@@ -408,7 +433,7 @@ def _status_update(raw: msgspec.Raw, element: str) -> StatusUpdate | None:
     return StatusUpdate(
         message_id=_wamid(status.id, "id"),
         status=mapped,
-        timestamp=_timestamp(status.timestamp),
+        timestamp=seen.timestamp(status.timestamp),
         recipient_id=phone,
         recipient_user_id=_user_id(status.recipient_user_id, "recipient_user_id")
         or user_in_recipient,
@@ -417,16 +442,12 @@ def _status_update(raw: msgspec.Raw, element: str) -> StatusUpdate | None:
         error_title=(error.title or error.message) if error else None,
         payload=bytes(raw).decode("utf-8", errors="replace"),
         element=element,
-        pricing=_pricing(status),
+        pricing=seen.pricing(status),
     )
 
 
-def _pricing(status: _Status) -> Pricing | None:
+def _pricing(pricing: _Pricing, conversation: str | None) -> Pricing:
     """Meta's pricing of the message, cut to our columns (docs/cost.md)."""
-    pricing = status.pricing
-    if pricing is None:
-        return None
-    conversation = status.conversation.id if status.conversation else None
     return Pricing(
         billable=is_billable(pricing.billable, pricing.type),
         model=(pricing.pricing_model or "")[:16],

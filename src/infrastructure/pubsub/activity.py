@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 
 import aiohttp
 import msgspec
@@ -27,47 +28,73 @@ class _Publish(msgspec.Struct):
     messages: list[_Message]
 
 
+class _Error(msgspec.Struct):
+    code: int | None
+    title: str | None
+
+
+class _Event(msgspec.Struct):
+    """An event's JSON: these keys in this order (a Struct is written as a dict would be,
+    cheaper to build than one)."""
+
+    account_id: int | None
+    shipment_id: int | None
+    reason: str | None
+    kind: str  # StrEnums: msgspec writes their value (``.value`` costs a property lookup)
+    outcome: str
+    message_id: str | None
+    conversation_id: int | None
+    detail: str | None
+    error: _Error | None
+    automatic: bool
+    occurred_at: str  # ISO 8601 with its offset, as ``datetime.isoformat`` writes it
+
+
 def publish_request(events: Sequence[ActivityEvent]) -> bytes:
     """The body of one publish request of ``events`` (at most ``MAX_BATCH``): each event's
     JSON as the data, its kind, outcome and account as attributes (filters read them)."""
-    return _encoder.encode(
-        _Publish(
-            [
-                _Message(
-                    encode_activity(event),
-                    {
-                        "kind": event.kind,
-                        "outcome": event.outcome,
-                        "account_id": str(event.account_id or ""),
-                    },
-                )
-                for event in events
-            ]
-        )
-    )
+    # A status pass's events share a handful of instants and attribute sets: each made once.
+    # An instant by its zone too: the same instant in another zone is written with its offset.
+    times: dict[tuple[datetime, tzinfo | None], str] = {}
+    attributes: dict[tuple[str, str, int | None], dict[str, str]] = {}
+    messages = []
+    for event in events:
+        at = event.occurred_at
+        iso = times.get((at, at.tzinfo))
+        if iso is None:
+            iso = times[at, at.tzinfo] = at.isoformat()
+        key = (event.kind, event.outcome, event.account_id)
+        named = attributes.get(key)
+        if named is None:
+            named = attributes[key] = {
+                "kind": event.kind,
+                "outcome": event.outcome,
+                "account_id": str(event.account_id or ""),
+            }
+        messages.append(_Message(_encoder.encode(_event(event, iso)), named))
+    return _encoder.encode(_Publish(messages))
 
 
 def encode_activity(event: ActivityEvent) -> bytes:
     """The event as the notification service reads it: flat JSON, times in ISO 8601 UTC."""
-    return _encoder.encode(
-        {
-            "account_id": event.account_id,
-            "shipment_id": event.shipment_id,
-            "reason": event.reason,
-            # StrEnums: msgspec writes their value (``.value`` costs a property lookup each).
-            "kind": event.kind,
-            "outcome": event.outcome,
-            "message_id": event.message_id,
-            "conversation_id": event.conversation_id,
-            "detail": event.detail,
-            "error": (
-                None
-                if event.error_code is None and event.error_title is None
-                else {"code": event.error_code, "title": event.error_title}
-            ),
-            "automatic": event.automatic,
-            "occurred_at": event.occurred_at.isoformat(),
-        }
+    return _encoder.encode(_event(event, event.occurred_at.isoformat()))
+
+
+def _event(event: ActivityEvent, occurred_at: str) -> _Event:
+    return _Event(
+        event.account_id,
+        event.shipment_id,
+        event.reason,
+        event.kind,
+        event.outcome,
+        event.message_id,
+        event.conversation_id,
+        event.detail,
+        None
+        if event.error_code is None and event.error_title is None
+        else _Error(event.error_code, event.error_title),
+        event.automatic,
+        occurred_at,
     )
 
 

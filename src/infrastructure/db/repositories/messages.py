@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import operator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,14 +38,14 @@ from domain.messages import (
     ReplyType,
 )
 from domain.status import MessageStatus
-from infrastructure.db.bulk import binary_protocol, bulk_insert, select_in
+from infrastructure.db.bulk import binary_protocol, bulk_insert, naive_utc, select_in
 from infrastructure.db.engine import MARIADB_DIALECTS, mariadb_prefix
 from infrastructure.db.errors import is_duplicate_key
 from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
-from infrastructure.db.types import WaId, as_aware_utc, as_naive_utc
+from infrastructure.db.types import WaId, as_aware_utc
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -254,36 +255,39 @@ def _cas_row(m: OutgoingMessage) -> tuple[Any, ...]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _CompiledAdvance:
-    """``_advance_many_statement(rows)`` compiled for MariaDB: its SQL and, for each of its
-    positional parameters, which row and which of ``_cas_row``'s values it takes (an id is
-    named once per column's ``CASE``, so it is repeated)."""
+    """``_advance_many_statement(rows)`` compiled for MariaDB: its SQL and its positional
+    parameters taken from the rows' ``_cas_row`` values laid end to end (an id is named once
+    per column's ``CASE``, so it is taken again)."""
 
     sql: str
-    plan: tuple[tuple[int, int], ...]
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]]
 
 
 @functools.lru_cache(maxsize=16)
 def _compiled_advance(dialect: Dialect, rows: int) -> _CompiledAdvance:
     compiled = _advance_many_statement(rows).compile(dialect=dialect)
     assert compiled.positiontup is not None
-    plan = []
+    at = []
     for name in compiled.positiontup:
         column, row = name.removeprefix("cas_").rsplit("_", 1)
-        plan.append((int(row), _CAS_FIELDS.index(column)))
-    return _CompiledAdvance(str(compiled), tuple(plan))
+        at.append(int(row) * len(_CAS_FIELDS) + _CAS_FIELDS.index(column))
+    return _CompiledAdvance(str(compiled), operator.itemgetter(*at))
 
 
 def _advance_driver_params(
     compiled: _CompiledAdvance, messages: Sequence[OutgoingMessage], rows: int
 ) -> tuple[Any, ...]:
     """The parameters of ``compiled`` as the driver takes them, without SQLAlchemy binding
-    each of them (about 2,000 for 128 rows: most of the compare-and-set's cost)."""
-    values = []
+    each of them (about 2,000 for 128 rows: most of the compare-and-set's cost), picked in C
+    from the rows' values (times converted once per instant)."""
+    times: dict[datetime, datetime] = {}
+    values: list[Any] = []
     for m in messages:
         row = _cas_row(m)
-        values.append((*row[:5], *(as_naive_utc(t) for t in row[5:])))
-    values += [values[-1]] * (rows - len(values))
-    return tuple(values[i][f] for i, f in compiled.plan)
+        values += row[:5]
+        values += (naive_utc(times, row[5]), naive_utc(times, row[6]), naive_utc(times, row[7]))
+    values += values[-len(_CAS_FIELDS) :] * (rows - len(messages))  # the last row again
+    return compiled.pick(values)
 
 
 def _advance_batches(
@@ -546,24 +550,41 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return None if row is None else _outgoing(row)
 
 
-def _report_values(r: DeliveryReport) -> dict[str, Any]:
-    return {
-        "wa_outgoing_message_id": r.wa_outgoing_message_id,
-        "message_id": r.message_id,
-        "status": r.status.value,
-        "client_ref": r.client_ref,
-        "error_code": r.error_code,
-        "error_title": r.error_title,
-        "payload": r.payload,
-        "external_timestamp": r.external_timestamp,
-        "created_at": r.created_at,
-        "updated_at": r.created_at,
-        "pricing_billable": r.pricing.billable if r.pricing else None,
-        "pricing_model": r.pricing.model if r.pricing else None,
-        "pricing_category": r.pricing.category if r.pricing else None,
-        "pricing_type": r.pricing.type if r.pricing else None,
-        "pricing_conversation_id": r.pricing.conversation_id if r.pricing else None,
-    }
+#: A status's row in ``wa_dlr_messages``: every column but the id, in the table's order, which
+#: ``_report_rows`` follows (the contract tests read every column back).
+_REPORT_COLUMNS = tuple(c.key for c in dlr_messages.c if c.key != "id")
+_NO_PRICING = (None, None, None, None, None)
+
+
+def _report_rows(reports: Iterable[DeliveryReport], driver: bool = True) -> list[tuple[Any, ...]]:
+    """The reports' rows, ``_REPORT_COLUMNS`` in order, one tuple each, no dict in between
+    (BENCHMARKS.md, "Stop 16: statuses"); for the ``driver`` (times naive UTC), else for
+    SQLAlchemy (times as they are)."""
+    times: dict[datetime, datetime] = {}
+    rows = []
+    for r in reports:
+        p = r.pricing
+        created = naive_utc(times, r.created_at) if driver else r.created_at
+        rows.append(
+            (
+                r.wa_outgoing_message_id,
+                r.message_id,
+                r.status.value,
+                r.client_ref,
+                r.error_code,
+                r.error_title,
+                r.payload,
+                naive_utc(times, r.external_timestamp) if driver else r.external_timestamp,
+                created,
+                created,
+                *(
+                    _NO_PRICING
+                    if p is None
+                    else (p.billable, p.model, p.category, p.type, p.conversation_id)
+                ),
+            )
+        )
+    return rows
 
 
 def report_from_row(row: RowMapping) -> DeliveryReport:
@@ -623,7 +644,8 @@ _UNLINKED_WITH_MESSAGE = (
     .order_by(_dlr.c.created_at)  # the range's own order: no sort
     .limit(bindparam("limit"))
 )
-_REPORTED_STATUSES = select(_dlr.c.message_id, _dlr.c.status).where(
+_REPORTED_COLUMNS = (_dlr.c.message_id, _dlr.c.status)
+_REPORTED_STATUSES = select(*_REPORTED_COLUMNS).where(
     _dlr.c.message_id.in_(bindparam("wamids", expanding=True))
 )
 
@@ -632,23 +654,28 @@ class SqlDeliveryReportRepository(SqlRepository):
     async def add_many(self, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
         unique: dict[tuple[str, str], DeliveryReport] = {}
         for report in reports:
-            unique.setdefault((report.message_id, report.status.value), report)
+            # The status itself: a StrEnum is equal to its value, as the rows read give it.
+            unique.setdefault((report.message_id, report.status), report)
         if not unique:
             return []
         # By wamid (a handful of statuses each), filtered here: cheaper to render and bind
-        # than a (wamid, status) pair per report.
-        existing = await self._conn.execute(
-            _REPORTED_STATUSES, {"wamids": list({m for m, _ in unique})}
-        )
+        # than a (wamid, status) pair per report. MariaDB: prepared, the rows as the driver
+        # returns them (``select_in``: no expanding IN rendered for each chunk).
+        wamids = list({m for m, _ in unique})
+        existing = await select_in(self._conn, _REPORTED_COLUMNS, _dlr.c.message_id, wamids)
+        if existing is None:
+            existing = list(await self._conn.execute(_REPORTED_STATUSES, {"wamids": wamids}))
         for message_id, status in existing:
             unique.pop((message_id, status), None)
         fresh = list(unique.values())
         if fresh:
             # A concurrent writer may have stored some since the select: the unique key wins.
             # On MariaDB one bulk insert, its values unescaped (infrastructure/db/bulk.py).
-            rows = [_report_values(r) for r in fresh]
-            if not await bulk_insert(self._conn, _dlr, rows, ignore=True):
-                await self._conn.execute(_INSERT_IGNORING_DUPLICATES, rows)
+            rows = _report_rows(fresh)
+            if not await bulk_insert(self._conn, _dlr, _REPORT_COLUMNS, rows, ignore=True):
+                rows = _report_rows(fresh, driver=False)
+                values = [dict(zip(_REPORT_COLUMNS, row, strict=True)) for row in rows]
+                await self._conn.execute(_INSERT_IGNORING_DUPLICATES, values)
         return fresh
 
     async def for_message(self, message_id: str) -> list[DeliveryReport]:
