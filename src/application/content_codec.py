@@ -51,8 +51,13 @@ def content_from_dict(data: Mapping[str, Any]) -> Content:
     raise ValueError(f"not a message we send: type {kind!r}")
 
 
+#: ``json.dumps(..., ensure_ascii=False)`` builds an encoder per call; one built once writes
+#: the same text (a batch writes a payload per send).
+_encoder = json.JSONEncoder(ensure_ascii=False)
+
+
 def content_json(content: Content) -> str:
-    return json.dumps(content_to_dict(content), ensure_ascii=False)
+    return _encoder.encode(content_to_dict(content))
 
 
 def content_from_json(text: str) -> Content:

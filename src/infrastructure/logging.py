@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -20,10 +21,17 @@ def mask_phones(text: str) -> str:
     return _PHONE.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret(key: str) -> bool:
+    """Whether a field of this name is a secret; a line's field names are few and repeat (the
+    worker writes one line per event: BENCHMARKS.md, "Stop 16: fan-out")."""
+    return any(s in key.lower() for s in _SECRET_KEYS)
+
+
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key, value in list(event.items()):
-        if any(s in key.lower() for s in _SECRET_KEYS):
+        if _secret(key):
             event[key] = "***"
         elif isinstance(value, str):
             event[key] = mask_phones(value)

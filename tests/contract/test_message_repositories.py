@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -198,6 +199,32 @@ async def test_a_batch_of_reports_is_stored_exactly_as_given(uow_factory: UowFac
     assert fresh == given
     assert [[dataclasses.replace(r, id=None) for r in rows] for rows in stored] == [
         [r] for r in given
+    ]
+
+
+async def test_reports_at_the_two_instants_of_a_local_repeated_hour_keep_their_own_times(
+    uow_factory: UowFactory,
+) -> None:
+    """A local time given for both instants of a clock's repeated hour (01:30 in London on
+    the night summer time ends, ``fold`` 0 then 1): each is stored as its own UTC instant,
+    an hour apart, though the batch's times are converted once per instant."""
+    first = datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo("Europe/London"))
+    second = first.replace(fold=1)
+    given = [
+        DeliveryReportFactory.build(
+            status=MessageStatus.SENT, external_timestamp=first, created_at=first
+        ),
+        DeliveryReportFactory.build(
+            status=MessageStatus.SENT, external_timestamp=second, created_at=second
+        ),
+    ]
+    async with uow_factory() as uow:
+        await uow.delivery_reports.add_many(given)
+        stored = [await uow.delivery_reports.for_message(r.message_id) for r in given]
+        await uow.commit()
+    assert [(r.external_timestamp, r.created_at) for [r] in stored] == [
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
     ]
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.errors import UpstreamUnavailable
+from infrastructure.db import uow as uow_module
 from infrastructure.db.engine import create_engine
 from infrastructure.db.tables import shopper_languages
 from infrastructure.db.uow import SqlUnitOfWork
@@ -68,3 +71,70 @@ async def test_a_unit_of_work_left_without_a_commit_writes_nothing(
         await uow.commit()
 
     assert await _languages(mysql_engine, phone) == {}
+
+
+# --- a connection taken ahead (``connect_ahead``: a batch takes the connection of its next
+# transaction while it waits on the limiter or on Meta; docs/outages.md) ----------------------
+
+
+async def _connection_id(engine: AsyncEngine) -> int:
+    """The server's id of the pool's one connection."""
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT CONNECTION_ID()")))
+
+
+async def test_a_connection_taken_ahead_is_the_next_transaction_s_and_given_back_unused(
+    one_connection: AsyncEngine, mysql_engine: AsyncEngine
+) -> None:
+    """With one connection in the pool, a second checkout would wait for it: the transaction
+    after ``connect_ahead`` runs on the connection taken ahead, and one never used goes back
+    to the pool with ``release_ahead``."""
+    phone = f"9197{new_id():08d}"
+    uow = SqlUnitOfWork(one_connection)
+    await uow.connect_ahead()
+    await uow.connect_ahead()  # one is held already: nothing more taken
+    async with uow:
+        await uow.conversations.remember_language(phone, "hi", NOW)
+        await uow.commit()
+    await uow.connect_ahead()
+    await uow.release_ahead()
+    async with SqlUnitOfWork(one_connection) as other:  # the pool's one connection is free
+        await other.commit()
+
+    assert await _languages(mysql_engine, phone) == {phone: "hi"}
+
+
+async def test_a_connection_taken_ahead_and_held_too_long_is_checked_again(
+    one_connection: AsyncEngine, mysql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection held ahead longer than ``AHEAD_SECONDS`` is given back and taken again,
+    with the pool's pre-ping: one the server dropped meanwhile is found before the statement,
+    as without ``connect_ahead``."""
+    monkeypatch.setattr(uow_module, "AHEAD_SECONDS", 0.0)
+    phone = f"9196{new_id():08d}"
+    dropped = await _connection_id(one_connection)
+    uow = SqlUnitOfWork(one_connection)
+    await uow.connect_ahead()
+    async with mysql_engine.connect() as admin:
+        await admin.execute(text(f"KILL CONNECTION {dropped}"))
+    async with uow:
+        await uow.conversations.remember_language(phone, "hi", NOW)
+        await uow.commit()
+
+    assert await _connection_id(one_connection) != dropped
+    assert await _languages(mysql_engine, phone) == {phone: "hi"}
+
+
+async def test_a_database_that_cannot_be_reached_ahead_is_met_by_the_transaction() -> None:
+    """``connect_ahead`` never fails its caller (a batch waiting on its limiter or on Meta):
+    the transaction that would have used the connection meets the outage, as without it."""
+    engine = create_engine("mysql+asyncmy://root@127.0.0.1:1/nothing", timeout=0.5)
+    try:
+        uow = SqlUnitOfWork(engine)
+        await uow.connect_ahead()
+        with pytest.raises(UpstreamUnavailable):
+            async with uow:
+                pass
+        await uow.release_ahead()
+    finally:
+        await engine.dispose()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -57,3 +58,15 @@ def test_events_sharing_instants_and_attributes_are_each_written_whole() -> None
         {"kind": "status", "outcome": "delivered", "account_id": "7"},
         {"kind": "status", "outcome": "failed", "account_id": "7"},
     ]
+
+
+def test_the_two_instants_of_a_local_repeated_hour_keep_their_own_offsets() -> None:
+    """01:30 in London on the night summer time ends, ``fold`` 0 then 1: equal as local
+    times, an hour apart; each event is written with its own offset."""
+    first = datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo("Europe/London"))
+    events = [_event(0, occurred_at=first), _event(1, occurred_at=first.replace(fold=1))]
+
+    request = msgspec.json.decode(publish_request(events))
+
+    sent = [json.loads(base64.b64decode(m["data"]))["occurred_at"] for m in request["messages"]]
+    assert sent == ["2026-10-25T01:30:00+01:00", "2026-10-25T01:30:00+00:00"]

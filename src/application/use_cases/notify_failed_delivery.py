@@ -79,6 +79,7 @@ class NotifyFailedDelivery:
         self._send = TemplateSend(step, options, self._recorder)
         self._resume = Resume(uow, senders, clock, options, self._recorder, self._send)
         self._batch = BatchNotify(
+            uow,
             PlanPhase(uow, self._planner, self._recorder, senders, held),
             RecordPhase(uow, self._recorder, clock, refs, options),
             SendPhase(uow, step, clock, options),

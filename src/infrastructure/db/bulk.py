@@ -101,6 +101,8 @@ def naive_utc(times: dict[datetime, datetime], value: datetime | None) -> dateti
     batch's "now")."""
     if value is None or value.tzinfo is None:
         return value
+    if value.fold:  # equal (same hash) to the other instant of its repeated local hour
+        return value.astimezone(UTC).replace(tzinfo=None)
     converted = times.get(value)
     if converted is None:
         converted = times[value] = value.astimezone(UTC).replace(tzinfo=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -50,6 +51,10 @@ from infrastructure.db.repositories.templates import (
     SqlTemplateRepository,
 )
 
+#: How long a connection taken ahead (``SqlUnitOfWork.connect_ahead``) counts as checked by
+#: the pool's pre-ping; an older one is given back and another taken (docs/outages.md).
+AHEAD_SECONDS = 1.0
+
 
 class SqlUnitOfWork:
     conversations: ConversationRepository
@@ -72,6 +77,45 @@ class SqlUnitOfWork:
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._entering = False
+        # A connection taken ahead for the next ``async with`` (``connect_ahead``), and when.
+        self._ahead: AsyncConnection | None = None
+        self._ahead_at = 0.0
+        self._connecting = False
+
+    async def connect_ahead(self) -> None:
+        """Takes the connection of the next ``async with`` now (the pool's pre-ping with it),
+        while the caller waits on something else, so that the transaction's first statement
+        does not wait for the ping (docs/outages.md). A connection taken more than
+        ``AHEAD_SECONDS`` before it is used is given back then and another taken, pinged as
+        usual. An error is left for the ``async with`` to meet; nothing when one is held
+        already or being taken."""
+        if self._ahead is not None or self._connecting:
+            return
+        self._connecting = True
+        try:
+            conn = await _connect(self._engine)
+        except Exception:  # whatever it is, the ``async with`` meets it again
+            return
+        finally:
+            self._connecting = False
+        if self._ahead is not None:  # never: one is taken at a time
+            await _give_back(conn)
+            return
+        self._ahead, self._ahead_at = conn, time.monotonic()
+
+    async def release_ahead(self) -> None:
+        """Gives back a connection taken ahead and not used (``connect_ahead``)."""
+        conn, self._ahead = self._ahead, None
+        if conn is not None:
+            await _give_back(conn)
+
+    async def _take_connection(self) -> AsyncConnection:
+        conn, self._ahead = self._ahead, None
+        if conn is not None:
+            if time.monotonic() - self._ahead_at <= AHEAD_SECONDS:
+                return conn
+            await _give_back(conn)  # held too long to count as checked: taken again
+        return await _connect(self._engine)
 
     async def __aenter__(self) -> Self:
         # Checked and claimed before the first await: a second entry while the first still
@@ -81,7 +125,7 @@ class SqlUnitOfWork:
             raise RuntimeError("unit of work entered twice")
         self._entering = True
         try:
-            conn = await _connect(self._engine)
+            conn = await self._take_connection()
             try:
                 self._tx = await conn.begin()
             except BaseException:
@@ -154,6 +198,14 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         if _connection_lost(exc):
             raise UpstreamUnavailable("database connection lost") from exc
         raise
+    finally:
+        await conn.close()
+
+
+async def _give_back(conn: AsyncConnection) -> None:
+    """A connection on which nothing ran back to the pool, without a rollback (``_ended``)."""
+    try:
+        _ended(conn)
     finally:
         await conn.close()
 

@@ -107,8 +107,20 @@ class MetaCloudWhatsApp:
         if url is None:
             url = httpx.URL(f"{self._base}/{sender.phone_number_id}/messages")
             self._urls[sender.phone_number_id] = url
+        # The first attempt without tenacity (setting up its retry state cost more CPU than
+        # the request: BENCHMARKS.md, "Stop 16: fan-out"); a refusal for now goes on through
+        # ``_retrying`` as its first attempt, from the time it began, as if tried there.
+        began = time.monotonic()
+        try:
+            return await self._post(url, body, sender, earlier_failures=0)
+        except RetryableSendError as exc:
+            first: RetryableSendError | None = exc
         async for attempt in self._retrying():
             with attempt:
+                if first is not None:
+                    attempt.retry_state.start_time = began
+                    error, first = first, None
+                    raise error
                 return await self._post(
                     url, body, sender, earlier_failures=attempt.retry_state.attempt_number - 1
                 )

@@ -54,15 +54,16 @@ def publish_request(events: Sequence[ActivityEvent]) -> bytes:
     """The body of one publish request of ``events`` (at most ``MAX_BATCH``): each event's
     JSON as the data, its kind, outcome and account as attributes (filters read them)."""
     # A status pass's events share a handful of instants and attribute sets: each made once.
-    # An instant by its zone too: the same instant in another zone is written with its offset.
-    times: dict[tuple[datetime, tzinfo | None], str] = {}
+    # An instant by its zone too: the same instant in another zone is written with its offset;
+    # and by its ``fold``: a repeated local hour's two instants are equal in their zone.
+    times: dict[tuple[datetime, tzinfo | None, int], str] = {}
     attributes: dict[tuple[str, str, int | None], dict[str, str]] = {}
     messages = []
     for event in events:
         at = event.occurred_at
-        iso = times.get((at, at.tzinfo))
+        iso = times.get((at, at.tzinfo, at.fold))
         if iso is None:
-            iso = times[at, at.tzinfo] = at.isoformat()
+            iso = times[at, at.tzinfo, at.fold] = at.isoformat()
         key = (event.kind, event.outcome, event.account_id)
         named = attributes.get(key)
         if named is None:

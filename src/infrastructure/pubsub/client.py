@@ -5,7 +5,29 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import msgspec
 from gcloud.aio.pubsub import PublisherClient, SubscriberClient, SubscriberMessage
+
+from application.ports.collaborators import ReceivedEvent
+
+
+class _Message(msgspec.Struct):
+    data: bytes = b""  # base64 in the JSON: msgspec decodes it
+    messageId: str | None = None
+    attributes: dict[str, str] | None = None
+
+
+class _Received(msgspec.Struct):
+    ackId: str
+    message: _Message
+    deliveryAttempt: int | None = None
+
+
+class _Pulled(msgspec.Struct):
+    receivedMessages: list[_Received] = msgspec.field(default_factory=list)
+
+
+_pulled = msgspec.json.Decoder(_Pulled)
 
 
 class PollingSubscriberClient(SubscriberClient):
@@ -20,6 +42,30 @@ class PollingSubscriberClient(SubscriberClient):
     async def pull_now(
         self, subscription: str, max_messages: int, *, request_seconds: float = 10.0
     ) -> list[SubscriberMessage]:
+        data = json.loads(await self._pull(subscription, max_messages, request_seconds))
+        return [SubscriberMessage.from_repr(m) for m in data.get("receivedMessages", [])]
+
+    async def pull_events(
+        self, subscription: str, max_messages: int, *, request_seconds: float = 10.0
+    ) -> list[ReceivedEvent]:
+        """``pull_now``, the answer decoded straight into the events the worker handles (one
+        msgspec call, the data's base64 with it: no JSON tree, no ``SubscriberMessage``, no
+        publish time parsed); a message without an id goes by its ack id."""
+        body = await self._pull(subscription, max_messages, request_seconds)
+        pulled = _pulled.decode(body)
+        return [
+            ReceivedEvent(
+                ack_id=m.ackId,
+                message_id=m.message.messageId or m.ackId,
+                data=m.message.data,
+                attributes=m.message.attributes or {},
+                delivery_attempt=m.deliveryAttempt or 1,
+            )
+            for m in pulled.receivedMessages
+        ]
+
+    async def _pull(self, subscription: str, max_messages: int, request_seconds: float) -> bytes:
+        """The pull's answer as it came."""
         # gcloud-aio's own pull() cannot send returnImmediately; the request is the same.
         payload = {"maxMessages": max_messages, "returnImmediately": True}
         response = await self.session.post(
@@ -28,8 +74,7 @@ class PollingSubscriberClient(SubscriberClient):
             headers=await self._headers(),
             timeout=request_seconds,
         )
-        data = await response.json()
-        return [SubscriberMessage.from_repr(m) for m in data.get("receivedMessages", [])]
+        return await response.read()
 
 
 class EncodedPublisherClient(PublisherClient):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import msgspec
 
 from application.ports.collaborators import ReceivedEvent
 from domain.errors import UpstreamUnavailable
@@ -32,24 +33,14 @@ class PubSubEventSource:
 
     async def receive(self, max_messages: int) -> list[ReceivedEvent]:
         try:
-            messages = await self._client.pull_now(
+            events = await self._client.pull_events(
                 self._subscription, max_messages, request_seconds=self._pull_timeout
             )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
             raise UpstreamUnavailable(f"Pub/Sub pull failed: {exc}") from exc
-        if not messages:
+        if not events:
             await asyncio.sleep(self._idle_wait)
-            return []
-        return [
-            ReceivedEvent(
-                ack_id=m.ack_id,
-                message_id=m.message_id or m.ack_id,
-                data=m.data if isinstance(m.data, bytes) else (m.data or "").encode(),
-                attributes=dict(m.attributes or {}),
-                delivery_attempt=m.delivery_attempt or 1,
-            )
-            for m in messages
-        ]
+        return events
 
     async def ack(self, ack_ids: list[str]) -> None:
         if ack_ids:

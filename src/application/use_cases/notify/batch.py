@@ -26,11 +26,13 @@ at Meta is that event's outcome, and an error in one event's step makes only tha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
+from application.ports.repositories import UnitOfWork
 from application.use_cases.notify.batch_event import Handled, Start
 from application.use_cases.notify.batch_outcomes import OutcomePhase
 from application.use_cases.notify.batch_plan import Planned, PlanPhase
@@ -57,8 +59,14 @@ class BatchNotify:
     """``NotifyFailedDelivery.many``: see the module's docstring."""
 
     def __init__(
-        self, plans: PlanPhase, records: RecordPhase, sends: SendPhase, outcomes: OutcomePhase
+        self,
+        uow: UnitOfWork,
+        plans: PlanPhase,
+        records: RecordPhase,
+        sends: SendPhase,
+        outcomes: OutcomePhase,
     ) -> None:
+        self._uow = uow
         self._plans = plans
         self._records = records
         self._sends = sends
@@ -87,18 +95,38 @@ class BatchNotify:
                 return {}, list(range(len(fdrs))), set()
         results: dict[int, Handled] = {}
         later = list(planned.later)
+        try:
+            await self._handle(fdrs, planned, results, later)
+        finally:
+            await self._uow.release_ahead()
+        later.sort()
+        return results, later, planned.unmessaged
+
+    async def _handle(
+        self,
+        fdrs: Sequence[FailedDelivery],
+        planned: Planned,
+        results: dict[int, Handled],
+        later: list[int],
+    ) -> None:
+        """Steps 2-4 for the plans to send. The connection of the records is taken while the
+        slots are booked, and that of the outcomes while Meta answers (``connect_ahead``):
+        the pool's pre-ping of each is off the time the batch's events count."""
         starts: list[Start] = []
         for index, plan in await self._plans.skip(planned, results):
             start = await self._plans.screen(fdrs[index], index, plan, results)
             if start is not None:
                 starts.append(start)
         if starts:
-            await self._sends.book(starts)
+            await asyncio.gather(self._sends.book(starts), self._uow.connect_ahead())
         if starts and not await self._records.record(starts, results, later):
             later.extend(start.index for start in starts)
             starts = []
-        finished = await self._sends.send_all([s for s in starts if s.message is not None], results)
+        sends = [s for s in starts if s.message is not None]
+        if not sends:
+            return
+        finished, _ = await asyncio.gather(
+            self._sends.send_all(sends, results), self._uow.connect_ahead()
+        )
         if finished:
             results.update(await self._outcomes.outcomes(finished))
-        later.sort()
-        return results, later, planned.unmessaged

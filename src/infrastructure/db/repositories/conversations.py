@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
 
 from application.ports.repositories import ConversationQuery, NotedMove
 from domain.conversation import Conversation, ConversationState
@@ -68,6 +68,20 @@ _NOTE_CUSTOMER_MESSAGE = (
     )
     .values(last_customer_message_at=bindparam("at"))
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _set_roots(rows: int) -> Any:
+    """``set_root`` of ``rows`` conversations in one ``UPDATE`` (each only if it has no root
+    yet), the roots by id; built once per size, the values as parameters (``rt_id_<row>``,
+    ``rt_root_<row>``), so that its compiled form is cached (a batch's outcomes write one)."""
+    ids = [bindparam(f"rt_id_{i}", type_=t.c.id.type) for i in range(rows)]
+    roots = [bindparam(f"rt_root_{i}", type_=t.c.root_message_id.type) for i in range(rows)]
+    return (
+        update(t)
+        .where(t.c.id.in_(ids), t.c.root_message_id.is_(None))
+        .values(root_message_id=case(*zip(ids, roots, strict=True), value=t.c.id))
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -369,16 +383,16 @@ class SqlConversationRepository(SqlRepository):
             for conversation_id, root in roots.items():
                 await self.set_root(conversation_id, root)
             return
-        kind = t.c.root_message_id.type
-        await self._conn.execute(
-            update(t)
-            .where(t.c.id.in_(sorted(roots)), t.c.root_message_id.is_(None))
-            .values(
-                root_message_id=case(
-                    *[(t.c.id == i, literal(root, kind)) for i, root in roots.items()]
-                )
-            )
-        )
+        # ``_set_roots`` of a power of two rows, the last root repeated (the same row, the
+        # same value): a statement built once per size, its compiled form cached.
+        pairs = sorted(roots.items())
+        rows = 1 << (len(pairs) - 1).bit_length()
+        pairs += [pairs[-1]] * (rows - len(pairs))
+        params: dict[str, Any] = {}
+        for i, (conversation_id, root) in enumerate(pairs):
+            params[f"rt_id_{i}"] = conversation_id
+            params[f"rt_root_{i}"] = root
+        await self._conn.execute(_set_roots(rows), params)
 
     async def move_many(
         self,

@@ -6,8 +6,18 @@ import dataclasses
 import json
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    bindparam,
+    delete,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql.expression import ColumnElement
 
 from domain.errors import Conflict
 from domain.messages import QuickReply
@@ -126,35 +136,52 @@ _n = channel_notifications
 _s = channel_settings
 
 
+_SENDER_COLUMNS = (
+    _s.c.whatsappSenderConnectionId,
+    _s.c.language,
+    _s.c.monthlyTemplateCap,
+    _s.c.reminderDelayMinutes,
+    _s.c.defaultActionCutoffMinutes,
+    _s.c.quietHoursStart,
+    _s.c.quietHoursEnd,
+    _s.c.quietHoursZone,
+)
+_REASON_COLUMNS = (
+    _n.c.notification_type,
+    _n.c.isWhatsappEnabled,
+    _n.c.whatsappTemplateId,
+    _n.c.whatsappDefaultAction,
+)
+
+
+def _blank(columns: tuple[ColumnElement[Any], ...]) -> list[ColumnElement[Any]]:
+    return [type_coerce(null(), c.type).label(c.name) for c in columns]
+
+
+#: A workspace's ``poe_channel_settings`` row and ``poe_channel_notifications`` rows in one
+#: statement (``account``: its id): ``(kind, *sender columns, *reason columns)``, kind 0 the
+#: sender's row, 1 a reason's, the other table's columns NULL. Built once: its compiled form
+#: is cached.
+_SETTING_ROWS = union_all(
+    select(literal_column("0").label("kind"), *_SENDER_COLUMNS, *_blank(_REASON_COLUMNS)).where(
+        _s.c.account_id == bindparam("account")
+    ),
+    select(literal_column("1").label("kind"), *_blank(_SENDER_COLUMNS), *_REASON_COLUMNS).where(
+        _n.c.account_id == bindparam("account")
+    ),
+)
+
+
 class SqlChannelSettingRepository(SqlRepository):
     """One ``poe_channel_settings`` row (sender) and one ``poe_channel_notifications`` row per
     reason (``notification_type`` = the reason key: enabled flag and template)."""
 
     async def get(self, account_id: int) -> ChannelSetting | None:
-        sender_row = (
-            await self._conn.execute(
-                select(
-                    _s.c.whatsappSenderConnectionId,
-                    _s.c.language,
-                    _s.c.monthlyTemplateCap,
-                    _s.c.reminderDelayMinutes,
-                    _s.c.defaultActionCutoffMinutes,
-                    _s.c.quietHoursStart,
-                    _s.c.quietHoursEnd,
-                    _s.c.quietHoursZone,
-                ).where(_s.c.account_id == account_id)
-            )
-        ).first()
-        rows = (
-            await self._conn.execute(
-                select(
-                    _n.c.notification_type,
-                    _n.c.isWhatsappEnabled,
-                    _n.c.whatsappTemplateId,
-                    _n.c.whatsappDefaultAction,
-                ).where(_n.c.account_id == account_id)
-            )
-        ).all()
+        # One round trip for both tables: the sender's row (kind 0) and the reasons' (kind 1),
+        # each padded with the other's columns as NULL.
+        both = (await self._conn.execute(_SETTING_ROWS, {"account": account_id})).all()
+        sender_row = next((r[1:9] for r in both if r[0] == 0), None)
+        rows = [r for r in both if r[0] == 1]
         if sender_row is None and not rows:
             return None
         enabled = any(bool(r.isWhatsappEnabled) for r in rows)
