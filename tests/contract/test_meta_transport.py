@@ -5,6 +5,7 @@ errors and timeouts (docs/meta.md#the-http-client)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import ssl
@@ -297,3 +298,66 @@ async def test_a_garbled_answer_is_an_error_and_a_header_breaking_its_line_never
         with pytest.raises(httpx.LocalProtocolError):
             await client.send(request)
     assert len(requests) == 1
+
+
+async def test_an_answer_nobody_asked_for_after_the_answer_neither_replaces_it_nor_stays() -> None:
+    # Found by review r3: a second answer in the same read began a new message in the parser,
+    # which emptied the first: the request got the unasked answer's status and body.
+    url, requests, server = await _raw_server(
+        [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+            b"HTTP/1.1 500 Oops\r\ncontent-length: 3\r\n\r\nbad"
+        ]
+    )
+    transport = Http11Transport(max_connections=2)
+    async with server, httpx.AsyncClient(transport=transport, timeout=2.0) as client:
+        first = await client.get(f"{url}/first")
+        second = await client.get(f"{url}/second")  # the first connection would not answer
+    assert (first.status_code, first.text) == (200, "hi")
+    assert (second.status_code, second.text) == (200, "hi")
+    assert [request.split(b" ")[1] for request in requests] == [b"/first", b"/second"]
+
+
+async def test_a_body_of_unknown_length_leaves_in_chunks_as_its_head_says() -> None:
+    # Found by review r3: httpx says "Transfer-Encoding: chunked" for a body given as an
+    # iterator, and the body left bare after that head: the server read it as a chunk size
+    # (or as the start of the next request).
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.readuntil(b"\r\n\r\n")
+        with contextlib.suppress(TimeoutError):
+            while not data.endswith(b"\r\n0\r\n\r\n"):  # the last chunk, if it comes
+                data += await asyncio.wait_for(reader.read(1024), 0.5)
+        received.append(data)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"hello "
+        yield b"world"
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.post(url, content=parts())
+    assert answer.text == "ok"
+    head, body = received[0].split(b"\r\n\r\n", 1)
+    assert b"\r\ntransfer-encoding: chunked" in head.lower()
+    assert body == b"b\r\nhello world\r\n0\r\n\r\n"
+
+
+async def test_the_answer_to_a_head_request_has_no_body_whatever_its_length_says() -> None:
+    # Found by review r3: the parser, not told of the request, waited for the length's bytes
+    # until the read timed out.
+    url, _, server = await _raw_server(
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n"], close=True
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        answer = await client.head(url, timeout=2.0)
+    assert (answer.status_code, answer.headers["content-length"], answer.content) == (
+        200,
+        "50",
+        b"",
+    )

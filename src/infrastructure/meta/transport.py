@@ -249,7 +249,7 @@ class _Connection:
         self._clean = False
         await self._write(_frame(request, body), timeouts.get("write"), request)
         read_timeout = timeouts.get("read")
-        answer = _Answer()
+        answer = _Answer(head=request.method == "HEAD")
         parser = httptools.HttpResponseParser(answer)
         answer.parser = parser
         try:
@@ -279,14 +279,23 @@ class _Connection:
 
 
 def _frame(request: httpx.Request, body: bytes) -> bytes:
-    """The request's head (httpx sets ``Host`` and ``Content-Length``) and body, as they go on
-    the wire. A name or value that would end its line early is refused, as h11 refused it."""
+    """The request's head (httpx sets ``Host`` and ``Content-Length``, or ``Transfer-Encoding:
+    chunked`` for a body of unknown length: read whole here, it leaves as one chunk) and body,
+    as they go on the wire. A name or value that would end its line early is refused, as h11
+    refused it."""
     parts = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
+    chunked = False
     for name, value in request.headers.raw:
         if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
             raise httpx.LocalProtocolError("a header that would end its line", request=request)
+        chunked = chunked or name.lower() == b"transfer-encoding"
         parts += (name, b": ", value, b"\r\n")
-    parts += (b"\r\n", body)
+    if not chunked:
+        parts += (b"\r\n", body)
+    elif body:
+        parts += (b"\r\n%x\r\n" % len(body), body, b"\r\n0\r\n\r\n")
+    else:
+        parts.append(b"\r\n0\r\n\r\n")
     return b"".join(parts)
 
 
@@ -296,6 +305,7 @@ class _Answer:
 
     __slots__ = (
         "_chunks",
+        "_head",
         "_length",
         "complete",
         "headers",
@@ -305,7 +315,8 @@ class _Answer:
         "status",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, head: bool = False) -> None:
+        self._head = head  # the answer to a HEAD request: no body, whatever its head says
         self.parser: httptools.HttpResponseParser | None = None
         self.status = 0
         self.reason = b""
@@ -317,6 +328,8 @@ class _Answer:
         # it, the parser is ready for another answer and says no more)
 
     def on_message_begin(self) -> None:
+        if self.complete:  # another answer, nobody asked for it: it must not replace this one
+            raise httpx.RemoteProtocolError("an answer after the answer")
         self.headers, self._chunks, self.status = [], [], 0
 
     def on_status(self, reason: bytes) -> None:
@@ -333,6 +346,9 @@ class _Answer:
     def on_headers_complete(self) -> None:
         assert self.parser is not None
         self.status = self.parser.get_status_code()
+        if self._head and self.status >= 200:  # the parser would wait for the length's bytes
+            self.keep_alive, self.complete = False, True  # (the connection is not used again)
+            raise httpx.RemoteProtocolError("the answer to a HEAD request ends with its head")
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
