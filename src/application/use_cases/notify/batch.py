@@ -27,8 +27,9 @@ at Meta is that event's outcome, and an error in one event's step makes only tha
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 
@@ -39,6 +40,8 @@ from application.use_cases.notify.batch_plan import Planned, PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify.batch_send import SendPhase
 from domain.failed_delivery import FailedDelivery
+
+T = TypeVar("T")
 
 __all__ = ["BatchNotify", "Handled", "NotifiedBatch", "Planned"]
 
@@ -118,15 +121,21 @@ class BatchNotify:
             if start is not None:
                 starts.append(start)
         if starts:
-            await asyncio.gather(self._sends.book(starts), self._uow.connect_ahead())
+            await self._beside(self._sends.book(starts))
         if starts and not await self._records.record(starts, results, later):
             later.extend(start.index for start in starts)
             starts = []
         sends = [s for s in starts if s.message is not None]
         if not sends:
             return
-        finished, _ = await asyncio.gather(
-            self._sends.send_all(sends, results), self._uow.connect_ahead()
-        )
+        finished = await self._beside(self._sends.send_all(sends, results))
         if finished:
             results.update(await self._outcomes.outcomes(finished))
+
+    async def _beside(self, step: Awaitable[T]) -> T:
+        """``step`` with ``connect_ahead`` beside it. Both are waited for, also when ``step``
+        fails first: else the connection would come after ``release_ahead`` and stay held."""
+        done, _ = await asyncio.gather(step, self._uow.connect_ahead(), return_exceptions=True)
+        if isinstance(done, BaseException):
+            raise done
+        return done
