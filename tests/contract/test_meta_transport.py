@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from infrastructure.meta.transport import Http11Transport
+from infrastructure.meta.transport import MAX_BODY_BYTES, Http11Transport
 from tests.fakes.meta import closed_port_url
 
 
@@ -361,3 +361,46 @@ async def test_the_answer_to_a_head_request_has_no_body_whatever_its_length_says
         "50",
         b"",
     )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1)
+            + b"x" * (MAX_BODY_BYTES + 1),
+            id="body",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\n"
+            + b"".join(b"x-filler-%d: %s\r\n" % (n, b"y" * 1000) for n in range(70))
+            + b"content-length: 2\r\n\r\nok",
+            id="head",
+        ),
+    ],
+)
+async def test_an_answer_larger_than_any_meta_sends_is_refused_and_its_connection_dropped(
+    answer: bytes,
+) -> None:
+    # Meta answers a send with a few hundred bytes: a peer that sends megabytes is not read
+    # into memory without end (the transport's MAX_HEAD_BYTES and MAX_BODY_BYTES).
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                asked.append(path)
+                writer.write(
+                    answer if path == b"/big" else b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+                )
+                await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=2)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"{url}/big")
+        fine = await client.get(f"{url}/small", timeout=5.0)
+    assert fine.text == "hi"
+    assert asked == [b"/big", b"/small"]

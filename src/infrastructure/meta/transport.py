@@ -299,13 +299,22 @@ def _frame(request: httpx.Request, body: bytes) -> bytes:
     return b"".join(parts)
 
 
+#: The most an answer may take (docs/meta.md). Meta's answers (to a send, a page of templates)
+#: are kilobytes of JSON; a peer that sends far more is not Meta, and is not read into memory
+#: without end (the h11 library this parser replaced capped a head at 16 KiB).
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 class _Answer:
     """httptools' callbacks: the final answer as it is parsed (an informational one, 1xx, is
     passed over: the final one follows)."""
 
     __slots__ = (
+        "_body_bytes",
         "_chunks",
         "_head",
+        "_head_bytes",
         "_length",
         "complete",
         "headers",
@@ -322,6 +331,8 @@ class _Answer:
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
+        self._head_bytes = 0
+        self._body_bytes = 0
         self._length = False  # the answer says where it ends (a length, or chunks)
         self.complete = False
         self.keep_alive = False  # the server keeps the connection (asked at the end: after
@@ -331,11 +342,14 @@ class _Answer:
         if self.complete:  # another answer, nobody asked for it: it must not replace this one
             raise httpx.RemoteProtocolError("an answer after the answer")
         self.headers, self._chunks, self.status = [], [], 0
+        self._head_bytes = self._body_bytes = 0
 
     def on_status(self, reason: bytes) -> None:
+        self._count_head(len(reason))
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
         self.headers.append((name, value))
         lowered = name.lower()
         if lowered == b"content-length" or (
@@ -351,7 +365,15 @@ class _Answer:
             raise httpx.RemoteProtocolError("the answer to a HEAD request ends with its head")
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > MAX_BODY_BYTES:
+            raise httpx.RemoteProtocolError(f"an answer's body over {MAX_BODY_BYTES} bytes")
         self._chunks.append(body)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise httpx.RemoteProtocolError(f"an answer's head over {MAX_HEAD_BYTES} bytes")
 
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:
