@@ -23,13 +23,14 @@ import functools
 import operator
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infrastructure.db.engine import MARIADB_DIALECTS
+from infrastructure.db.types import as_naive_utc
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
@@ -102,10 +103,10 @@ def naive_utc(times: dict[datetime, datetime], value: datetime | None) -> dateti
     if value is None or value.tzinfo is None:
         return value
     if value.fold:  # equal (same hash) to the other instant of its repeated local hour
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return as_naive_utc(value)
     converted = times.get(value)
     if converted is None:
-        converted = times[value] = value.astimezone(UTC).replace(tzinfo=None)
+        converted = times[value] = as_naive_utc(value)
     return converted
 
 

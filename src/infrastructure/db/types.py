@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects import mysql
@@ -27,6 +27,10 @@ RefId = String(128).with_variant(
 LongBytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
+@overload
+def as_naive_utc(value: datetime) -> datetime: ...
+@overload
+def as_naive_utc(value: None) -> None: ...
 def as_naive_utc(value: datetime | None) -> datetime | None:
     """What a UTC column stores: naive UTC (a naive value is taken as UTC already)."""
     if value is None or value.tzinfo is None:
