@@ -142,15 +142,15 @@ async def bulk_insert(
     command needs a type for each column)."""
     if not rows:
         return True
-    if await _driver(conn) is None:
-        return False
-    kept = [i for i in range(len(names)) if any(r[i] is not None for r in rows)]
-    shape = _shape(conn.dialect, table, tuple(names[i] for i in kept), ignore)
-    picked = [kept[i] for i in shape.order]  # each parameter's position in a row
-    if picked != list(range(len(names))):
-        pick = operator.itemgetter(*picked) if len(picked) > 1 else lambda r: (r[picked[0]],)
-        rows = [pick(r) for r in rows]
-    async with binary_protocol(conn):
+    async with binary_protocol(conn) as prepared:
+        if not prepared:
+            return False
+        kept = [i for i in range(len(names)) if any(r[i] is not None for r in rows)]
+        shape = _shape(conn.dialect, table, tuple(names[i] for i in kept), ignore)
+        picked = [kept[i] for i in shape.order]  # each parameter's position in a row
+        if picked != list(range(len(names))):
+            pick = operator.itemgetter(*picked) if len(picked) > 1 else lambda r: (r[picked[0]],)
+            rows = [pick(r) for r in rows]
         for part in _parts(shape, rows, part_bytes):
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
             await conn.exec_driver_sql(shape.statement, part)
@@ -172,10 +172,10 @@ async def select_in(
     returns them (times naive, strings as strings: the column types' conversions are the
     caller's), read as prepared statements; ``None``, with nothing read, when the connection
     cannot (the caller then reads them its own way)."""
-    if await _driver(conn) is None:
-        return None
     rows: list[Sequence[Any]] = []
-    async with binary_protocol(conn):
+    async with binary_protocol(conn) as prepared:
+        if not prepared:
+            return None
         for start in range(0, len(values), READ_ROWS):
             part = values[start : start + READ_ROWS]
             size = max(_READ_MIN, 1 << (len(part) - 1).bit_length())
