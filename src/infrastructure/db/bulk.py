@@ -23,13 +23,14 @@ import functools
 import operator
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Dialect, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infrastructure.db.engine import MARIADB_DIALECTS
+from infrastructure.db.types import as_naive_utc
 
 #: Prepared statements a connection keeps for ``binary_protocol``: one per shape (a bulk
 #: insert's column set, as columns NULL in every row are left out; a multi-row insert's rows;
@@ -102,10 +103,10 @@ def naive_utc(times: dict[datetime, datetime], value: datetime | None) -> dateti
     if value is None or value.tzinfo is None:
         return value
     if value.fold:  # equal (same hash) to the other instant of its repeated local hour
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return as_naive_utc(value)
     converted = times.get(value)
     if converted is None:
-        converted = times[value] = value.astimezone(UTC).replace(tzinfo=None)
+        converted = times[value] = as_naive_utc(value)
     return converted
 
 
@@ -141,15 +142,15 @@ async def bulk_insert(
     command needs a type for each column)."""
     if not rows:
         return True
-    if await _driver(conn) is None:
-        return False
-    kept = [i for i in range(len(names)) if any(r[i] is not None for r in rows)]
-    shape = _shape(conn.dialect, table, tuple(names[i] for i in kept), ignore)
-    picked = [kept[i] for i in shape.order]  # each parameter's position in a row
-    if picked != list(range(len(names))):
-        pick = operator.itemgetter(*picked) if len(picked) > 1 else lambda r: (r[picked[0]],)
-        rows = [pick(r) for r in rows]
-    async with binary_protocol(conn):
+    async with binary_protocol(conn) as prepared:
+        if not prepared:
+            return False
+        kept = [i for i in range(len(names)) if any(r[i] is not None for r in rows)]
+        shape = _shape(conn.dialect, table, tuple(names[i] for i in kept), ignore)
+        picked = [kept[i] for i in shape.order]  # each parameter's position in a row
+        if picked != list(range(len(names))):
+            pick = operator.itemgetter(*picked) if len(picked) > 1 else lambda r: (r[picked[0]],)
+            rows = [pick(r) for r in rows]
         for part in _parts(shape, rows, part_bytes):
             # SQLAlchemy's executemany: its errors, events and invalidation as usual.
             await conn.exec_driver_sql(shape.statement, part)
@@ -171,10 +172,10 @@ async def select_in(
     returns them (times naive, strings as strings: the column types' conversions are the
     caller's), read as prepared statements; ``None``, with nothing read, when the connection
     cannot (the caller then reads them its own way)."""
-    if await _driver(conn) is None:
-        return None
     rows: list[Sequence[Any]] = []
-    async with binary_protocol(conn):
+    async with binary_protocol(conn) as prepared:
+        if not prepared:
+            return None
         for start in range(0, len(values), READ_ROWS):
             part = values[start : start + READ_ROWS]
             size = max(_READ_MIN, 1 << (len(part) - 1).bit_length())

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+from infrastructure.db.engine import MARIADB_DIALECTS
+
 #: BIGINT primary keys; SQLite only auto-increments a column declared INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 #: TEXT on MySQL holds 64 KB; webhook payloads and message bodies may be larger.
-LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), *MARIADB_DIALECTS)
 
 #: Meta's ids (wamids) and our own references: case matters, so binary collation on MySQL.
 WaId = String(255).with_variant(
-    mysql.VARCHAR(255, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+    mysql.VARCHAR(255, charset="ascii", collation="ascii_bin"), *MARIADB_DIALECTS
 )
 RefId = String(128).with_variant(
-    mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+    mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), *MARIADB_DIALECTS
 )
 
 #: Raw webhook bodies (Meta allows 3 MB).
-LongBytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+LongBytes = LargeBinary().with_variant(mysql.LONGBLOB(), *MARIADB_DIALECTS)
 
 
+@overload
+def as_naive_utc(value: datetime) -> datetime: ...
+@overload
+def as_naive_utc(value: None) -> None: ...
 def as_naive_utc(value: datetime | None) -> datetime | None:
     """What a UTC column stores: naive UTC (a naive value is taken as UTC already)."""
     if value is None or value.tzinfo is None:
@@ -46,7 +52,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name in ("mysql", "mariadb"):
+        if dialect.name in MARIADB_DIALECTS:
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 

@@ -98,9 +98,6 @@ class SqlUnitOfWork:
             return
         finally:
             self._connecting = False
-        if self._ahead is not None:  # never: one is taken at a time
-            await _give_back(conn)
-            return
         self._ahead, self._ahead_at = conn, time.monotonic()
 
     async def release_ahead(self) -> None:
