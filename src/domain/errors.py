@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DomainError(Exception):
     """Base of every error the service itself defines."""
@@ -114,3 +116,14 @@ class TemplateNotVerified(DomainError):
         super().__init__(detail)
         self.check = check
         self.detail = detail
+
+
+_LONG_NUMBER = re.compile(r"\d{5,}(\d{4})")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the record and the log: the error's first line (a database driver adds
+    the statement and its parameters after it), long numbers masked (they may be phones)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)[:500]

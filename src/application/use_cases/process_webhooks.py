@@ -33,7 +33,6 @@ from application.use_cases.inbox.bodies import (
     STATUSES_PER_TRANSACTION,
     Body,
     ProcessedBatch,
-    describe,
 )
 from application.use_cases.inbox.closing import CloseBodies
 from application.use_cases.inbox.reports import (
@@ -46,7 +45,7 @@ from application.use_cases.record_template_status import RecordTemplateStatus
 from application.use_cases.reply.closing import CloseReplies
 from application.use_cases.reply.reading import NO_READS, ReadAhead
 from application.use_cases.reply.starting import StartTogether
-from domain.errors import MalformedPayload, UpstreamUnavailable
+from domain.errors import MalformedPayload, UpstreamUnavailable, describe
 from domain.records import WebhookDelivery
 from domain.webhook import InboundMessage
 

@@ -16,7 +16,6 @@ from litestar.status_codes import (
 )
 from litestar.types import ExceptionHandlersMap
 
-from application.use_cases.inbox.bodies import describe
 from domain.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +27,7 @@ from domain.errors import (
     Unauthenticated,
     UpstreamRejected,
     UpstreamUnavailable,
+    describe,
 )
 from infrastructure.logging import FailureLog
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from domain.errors import UpstreamUnavailable
+from domain.errors import UpstreamUnavailable, describe
 from domain.records import WebhookDelivery
 from domain.webhook import ElementProblem, ElementProblemKind, ParsedWebhook, StatusUpdate
 
@@ -68,17 +67,6 @@ class Body:
     def waits(self, exc: UpstreamUnavailable) -> None:
         if self.wait is None:
             self.wait = exc
-
-
-_LONG_NUMBER = re.compile(r"\d{5,}(\d{4})")
-
-
-def describe(exc: BaseException) -> str:
-    """One line for the record and the log: the error's first line (a database driver adds
-    the statement and its parameters after it), long numbers masked (they may be phones)."""
-    first = (str(exc).strip().splitlines() or [""])[0]
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return _LONG_NUMBER.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)[:500]
 
 
 def by_message(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from application.ports.repositories import UnitOfWork
-from application.use_cases.inbox.bodies import describe
+from domain.errors import describe
 from domain.webhook import StatusUpdate
 
 _log = structlog.get_logger("webhooks")

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from application.use_cases.handle_customer_reply import Begun
-from application.use_cases.inbox.bodies import describe
+from domain.errors import describe
 from domain.webhook import InboundMessage
 
 _log = structlog.get_logger("replies")
