@@ -33,11 +33,10 @@ from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import UpstreamUnavailable
 from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
-from domain.status import MessageStatus
+from domain.status import RANK, MessageStatus
 
 _log = structlog.get_logger("statuses")
 
-_RANK = {s: s.rank for s in MessageStatus}  # a dict's look-up, not the property's call
 _OUTCOME = {
     MessageStatus.SENT: Outcome.SENT,
     MessageStatus.DELIVERED: Outcome.DELIVERED,
@@ -67,7 +66,7 @@ async def apply_statuses(
     and their templates' conversations settled."""
     moved: list[DeliveryReport] = []
     # Equal seconds are broken by rank: read after delivered after sent.
-    for report in sorted(reports, key=lambda r: (r.external_timestamp, _RANK[r.status])):
+    for report in sorted(reports, key=lambda r: (r.external_timestamp, RANK[r.status])):
         message = known.get(report.message_id)
         if message is None:
             continue  # kept with no message: linked when the send response lands
