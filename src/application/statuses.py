@@ -32,8 +32,8 @@ from application.timeline import Timeline
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import UpstreamUnavailable
-from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
-from domain.status import RANK, MessageStatus
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage, in_meta_order
+from domain.status import MessageStatus
 
 _log = structlog.get_logger("statuses")
 
@@ -65,8 +65,7 @@ async def apply_statuses(
     (``changed`` holds messages to write whatever the statuses do), then the messages written
     and their templates' conversations settled."""
     moved: list[DeliveryReport] = []
-    # Equal seconds are broken by rank: read after delivered after sent.
-    for report in sorted(reports, key=lambda r: (r.external_timestamp, RANK[r.status])):
+    for report in in_meta_order(reports):
         message = known.get(report.message_id)
         if message is None:
             continue  # kept with no message: linked when the send response lands
