@@ -112,9 +112,9 @@ class StatusLanes:
         self._recorders = recorders
         self._timeline = timeline
         self._batch = batch
+        self._size = size
         # Until every body is in, a lane waits for a full chunk: a message's ticks in the
         # next bodies are then more often ordered together with those already waiting.
-        self._size = size
         self._lanes = [_Lane(size) for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
         self.user_ids: list[StatusUpdate] = []
