@@ -20,10 +20,6 @@ class MessageStatus(StrEnum):
     def rank(self) -> int:
         return RANK[self]
 
-    @property
-    def is_terminal(self) -> bool:
-        return self is MessageStatus.FAILED
-
     def advance(self, new: MessageStatus) -> MessageStatus:
         """The status after ``new`` arrives: never backwards; ``failed`` always wins.
 
