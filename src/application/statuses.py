@@ -27,7 +27,7 @@ import structlog
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_sends
-from application.sending import settle_conversation
+from application.sending import Stored, settle_conversation
 from application.timeline import Timeline
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
@@ -233,6 +233,15 @@ def status_events(
         for report in moved
         if (outcome := _OUTCOME.get(report.status)) is not None
     ]
+
+
+async def tell_early(
+    activity: ActivityPublisher, conversation: Conversation, stored: Stored
+) -> None:
+    """After the commit that stored Meta's answer: the statuses that raced ahead of it and
+    moved its message (``Stored.early``) told, as the status pass tells them."""
+    if stored.early:
+        await activity.publish_many(status_events(conversation, stored.message, stored.early))
 
 
 #: What a status event says of its message: account, shipment, reason, conversation.
