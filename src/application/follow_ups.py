@@ -18,7 +18,7 @@ from application.ports.repositories import UnitOfWork
 from application.reachability import store_signal, unreached_by_send
 from application.sending import SendStep, Stored, store_answer
 from application.services import SenderResolver
-from application.statuses import status_events
+from application.statuses import tell_early
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import Conflict, NotFound, UpstreamRejected, UpstreamUnavailable
@@ -208,10 +208,7 @@ class FollowUpSender:
                     signal = await store_signal(self._uow, unreached, self._clock.now())
                 if signal is not None:
                     await self._activity.publish(signal)
-        if stored.early:
-            await self._activity.publish_many(
-                status_events(conversation, stored.message, stored.early)
-            )
+        await tell_early(self._activity, conversation, stored)
         sent = answer.status is not MessageStatus.FAILED
         return FollowUpResult(sent, answer.status.value, stored.message.message_id)
 

@@ -15,7 +15,7 @@ from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
 from domain.errors import UpstreamUnavailable
 from domain.language import Catalogs, normalise
-from domain.messages import DeliveryReport, OutgoingMessage, QuickReply
+from domain.messages import DeliveryReport, OutgoingMessage, QuickReply, in_meta_order
 from domain.phone import DEFAULT_REGION
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from domain.reason_rules import ReasonRule
@@ -55,7 +55,7 @@ async def attach_early_reports(
     moved: list[DeliveryReport] = []
     if await uow.delivery_reports.link(message.message_id, message.id):
         reports = await uow.delivery_reports.for_message(message.message_id)
-        for report in sorted(reports, key=lambda r: (r.external_timestamp, r.status.rank)):
+        for report in in_meta_order(reports):
             if message.apply(report, now):
                 moved.append(report)
     return moved

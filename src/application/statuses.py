@@ -27,17 +27,16 @@ import structlog
 from application.ports.collaborators import ActivityPublisher
 from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_sends
-from application.sending import settle_conversation
+from application.sending import Stored, settle_conversation
 from application.timeline import Timeline
 from domain.activity import ActivityEvent, ActivityKind, Outcome
 from domain.conversation import Conversation
 from domain.errors import UpstreamUnavailable
-from domain.messages import DeliveryReport, MessageKind, OutgoingMessage
+from domain.messages import DeliveryReport, MessageKind, OutgoingMessage, in_meta_order
 from domain.status import MessageStatus
 
 _log = structlog.get_logger("statuses")
 
-_RANK = {s: s.rank for s in MessageStatus}  # a dict's look-up, not the property's call
 _OUTCOME = {
     MessageStatus.SENT: Outcome.SENT,
     MessageStatus.DELIVERED: Outcome.DELIVERED,
@@ -66,8 +65,7 @@ async def apply_statuses(
     (``changed`` holds messages to write whatever the statuses do), then the messages written
     and their templates' conversations settled."""
     moved: list[DeliveryReport] = []
-    # Equal seconds are broken by rank: read after delivered after sent.
-    for report in sorted(reports, key=lambda r: (r.external_timestamp, _RANK[r.status])):
+    for report in in_meta_order(reports):
         message = known.get(report.message_id)
         if message is None:
             continue  # kept with no message: linked when the send response lands
@@ -235,6 +233,15 @@ def status_events(
         for report in moved
         if (outcome := _OUTCOME.get(report.status)) is not None
     ]
+
+
+async def tell_early(
+    activity: ActivityPublisher, conversation: Conversation, stored: Stored
+) -> None:
+    """After the commit that stored Meta's answer: the statuses that raced ahead of it and
+    moved its message (``Stored.early``) told, as the status pass tells them."""
+    if stored.early:
+        await activity.publish_many(status_events(conversation, stored.message, stored.early))
 
 
 #: What a status event says of its message: account, shipment, reason, conversation.

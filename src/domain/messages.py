@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from domain.cost import Pricing
 from domain.errors import PermanentSendError, SendError, SendOutcomeUnknown
-from domain.status import MessageStatus
+from domain.status import RANK, MessageStatus
 
 #: The reminder's ``client_ref`` is this and the conversation id (docs/scheduler.md).
 REMINDER_REF_PREFIX = "reminder:"
@@ -173,6 +174,12 @@ class DeliveryReport:
     external_timestamp: datetime
     created_at: datetime
     pricing: Pricing | None = None  # docs/cost.md
+
+
+def in_meta_order(reports: Iterable[DeliveryReport]) -> list[DeliveryReport]:
+    """The order their statuses are applied in: Meta's seconds, equal seconds broken by
+    rank (read after delivered after sent)."""
+    return sorted(reports, key=lambda r: (r.external_timestamp, RANK[r.status]))
 
 
 class ReplyType(StrEnum):

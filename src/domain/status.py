@@ -18,11 +18,7 @@ class MessageStatus(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _RANK[self]
-
-    @property
-    def is_terminal(self) -> bool:
-        return self is MessageStatus.FAILED
+        return RANK[self]
 
     def advance(self, new: MessageStatus) -> MessageStatus:
         """The status after ``new`` arrives: never backwards; ``failed`` always wins.
@@ -34,7 +30,7 @@ class MessageStatus(StrEnum):
             return self
         if new is MessageStatus.FAILED:
             return new
-        return new if _RANK[new] > _RANK[self] else self  # once per status of a pass
+        return new if RANK[new] > RANK[self] else self  # once per status of a pass
 
     def predecessors(self) -> frozenset[MessageStatus]:
         """The statuses a stored message may be in for this one to be written over it:
@@ -42,7 +38,8 @@ class MessageStatus(StrEnum):
         return _PREDECESSORS[self]
 
 
-_RANK = {
+#: Each status's rank, a dict for hot paths (a status pass sorts and advances by it per status).
+RANK = {
     MessageStatus.QUEUED: 0,
     MessageStatus.PENDING: 0,
     MessageStatus.RETRYING: 0,

@@ -24,10 +24,6 @@ class RecordDeliveryReports:
         self._activity = activity
         self._clock = clock
 
-    def timeline(self) -> Timeline:
-        """A timeline for the events of many calls, published while they go on."""
-        return Timeline(self._activity)
-
     async def __call__(
         self, updates: Sequence[StatusUpdate], timeline: Timeline | None = None
     ) -> int:

@@ -19,7 +19,7 @@ from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send
 from application.sending import SendStep
 from application.services import NotificationOptions, SenderResolver, SettingsReader
-from application.statuses import status_events
+from application.statuses import tell_early
 from application.use_cases.notify.results import outcome_of
 from application.use_cases.reminder_message import reminder_message, reminder_template
 from domain.activity import ActivityEvent, ActivityKind
@@ -124,5 +124,4 @@ class SendReminder:
         )
         # A number that cannot get it: the SMS fallback's cue, as for a template (docs/opt-out.md).
         await signal_failed_send(self._uow, self._activity, conversation, sent.message, now)
-        if stored.early:  # statuses that raced ahead of the answer, as the pass tells them
-            await self._activity.publish_many(status_events(conversation, message, stored.early))
+        await tell_early(self._activity, conversation, stored)

@@ -52,9 +52,8 @@ class ReportRecorders(Protocol):
 class _Lane:
     """The statuses waiting for one lane, by message in the order they came."""
 
-    def __init__(self, size: int, eager: bool) -> None:
+    def __init__(self, size: int) -> None:
         self._size = size
-        self._eager = eager  # ready when a chunk is full; else only once closed
         self._groups: dict[str, list[Item]] = {}
         self._order: deque[str] = deque()
         self._count = 0
@@ -70,7 +69,7 @@ class _Lane:
         else:
             group.append(item)
         self._count += 1
-        if self._eager and self._count >= self._size:
+        if self._count >= self._size:
             self.ready.set()
 
     @property
@@ -113,10 +112,10 @@ class StatusLanes:
         self._recorders = recorders
         self._timeline = timeline
         self._batch = batch
+        self._size = size
         # Until every body is in, a lane waits for a full chunk: a message's ticks in the
         # next bodies are then more often ordered together with those already waiting.
-        self._size = size
-        self._lanes = [_Lane(size, eager=True) for _ in range(lanes)]
+        self._lanes = [_Lane(size) for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
         self.user_ids: list[StatusUpdate] = []
 

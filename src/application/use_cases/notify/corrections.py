@@ -20,7 +20,7 @@ from application.ports.repositories import UnitOfWork
 from application.reachability import signal_failed_send
 from application.sending import SendStep, settle
 from application.services import SenderResolver
-from application.statuses import status_events
+from application.statuses import tell_early
 from application.use_cases.notify.results import attempt_event_key
 from domain.activity import ActivityEvent, Outcome
 from domain.conversation import Conversation
@@ -119,8 +119,7 @@ class Corrections:
             await uow.commit()
         if outcome is not None:
             await self.publish(stored, conversation, outcome, _detail(error, stored), now)
-        if answer.early:  # statuses that raced ahead of the answer, as the pass tells them
-            await self._activity.publish_many(status_events(conversation, stored, answer.early))
+        await tell_early(self._activity, conversation, answer)
         await signal_failed_send(self._uow, self._activity, conversation, stored, now)
         return 1
 
