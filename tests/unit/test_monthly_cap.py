@@ -4,6 +4,11 @@ WhatsApp. Two workers at once on MariaDB: tests/integration/test_monthly_cap.py.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from application.use_cases.notify_failed_delivery import event_key
 from domain.activity import Outcome
 from domain.failed_delivery import FailedDelivery
@@ -87,3 +92,38 @@ async def test_a_cap_lowered_after_the_plan_holds_when_the_batch_is_recorded(
         Outcome.SENT,
         Outcome.SKIPPED,
     ]
+
+
+async def test_a_batch_of_a_workspace_without_a_cap_pays_nothing_for_it(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
+    """Once planned, its records neither lock its settings (``lock_cap``) nor count its
+    month: the same statements as before the cap was checked again (a capped one's do
+    both)."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lower())
+
+    def cap_reads() -> list[str]:
+        lock = 'select poe_channel_settings."monthlytemplatecap"'
+        return [s for s in statements if s.startswith(lock) or "count(" in s]
+
+    world = make_world(new_uow)
+    uncapped, capped = new_id(), new_id()
+    await world.enable(uncapped)
+    await world.enable(capped, monthly_template_cap=10)
+    event.listen(sqlite_db.sync_engine, "before_cursor_execute", seen)
+    try:
+        for account in (uncapped, capped):
+            batch = _events(account, 3)
+            planned = await world.notify.plan(batch)
+            statements.clear()
+            await world.notify.batch(batch, planned)
+            if account == uncapped:
+                assert cap_reads() == []
+            else:
+                assert len(cap_reads()) == 2  # the lock, the count
+    finally:
+        event.remove(sqlite_db.sync_engine, "before_cursor_execute", seen)
+    assert len(world.whatsapp.sent) == 6
