@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -128,3 +129,32 @@ async def test_settings_are_saved_and_replaced(uow_factory: UowFactory) -> None:
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.settings.get(account) == second
+
+
+async def test_the_cap_is_read_with_the_settings_row_locked_until_the_transaction_ends(
+    uow_factory: UowFactory,
+) -> None:
+    """``lock_cap``: the cap as committed (none without a cap or without settings), and a
+    second transaction's ``lock_cap`` waits for the first to end, then reads what it
+    committed (docs/cost.md, "The monthly cap")."""
+    capped, uncapped = new_id(), new_id()
+    async with uow_factory() as uow:
+        await uow.settings.save(ChannelSetting(account_id=capped, monthly_template_cap=3))
+        await uow.settings.save(ChannelSetting(account_id=uncapped))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.settings.lock_cap(uncapped) is None
+        assert await uow.settings.lock_cap(new_id()) is None
+
+    async def second() -> int | None:
+        async with uow_factory() as uow:
+            return await uow.settings.lock_cap(capped)
+
+    async with uow_factory() as first:
+        assert await first.settings.lock_cap(capped) == 3
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # the row is the first transaction's
+        await first.settings.save(ChannelSetting(account_id=capped, monthly_template_cap=5))
+        await first.commit()
+    assert await asyncio.wait_for(waiting, 30) == 5

@@ -274,6 +274,13 @@ class ChannelSettingRepository(Protocol):
 
     async def save(self, setting: ChannelSetting) -> None: ...
 
+    async def lock_cap(self, account_id: int) -> int | None:
+        """The workspace's monthly template cap as committed now (None: no cap, or no
+        settings), its settings row locked until the transaction ends: the transactions that
+        record the workspace's new conversations under its cap go one at a time
+        (docs/cost.md, "The monthly cap")."""
+        ...
+
 
 class ReasonRuleRepository(Protocol):
     async def all(self) -> list[ReasonRule]: ...

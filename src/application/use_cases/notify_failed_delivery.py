@@ -26,7 +26,7 @@ from application.use_cases.notify.batch_outcomes import OutcomePhase
 from application.use_cases.notify.batch_plan import PlanPhase
 from application.use_cases.notify.batch_record import RecordPhase
 from application.use_cases.notify.batch_send import SendPhase
-from application.use_cases.notify.planning import NotificationPlanner, render
+from application.use_cases.notify.planning import NotificationPlanner, recheck_caps, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.results import (
     Disposition,
@@ -147,29 +147,37 @@ class NotifyFailedDelivery:
             return await self._recorder.skip(fdr, skip.reason, skip.why, skip.detail)
         now = self._clock.now()
         async with self._uow as uow:
-            conversation = await uow.conversations.add(
-                new_conversation(fdr, plan, sender, self._refs.new_ref(), now)
-            )
-            if conversation is None:  # another worker took this attempt a moment ago
-                await uow.rollback()
-                raced = await uow.conversations.get_by_attempt(fdr.shipment_id, fdr.status_log_id)
-            else:
-                try:
-                    content = render(fdr, plan.template, conversation, self._options)
-                except TemplateMismatch as exc:
-                    mismatch = str(exc)
-                    conversation.template_failed()
-                    await uow.conversations.update(conversation)
-                    content = None
-                assert conversation.id is not None
-                if content is None:
-                    message = None
-                else:
-                    ref = self._refs.new_ref()
-                    message = await uow.messages.add(
-                        new_template_message(conversation, plan, sender, content, ref, now)
+            # The cap checked again where the conversation is recorded (docs/cost.md): beyond
+            # it nothing is written, and leaving the transaction frees the workspace's lock.
+            [over_cap] = await recheck_caps(uow, [plan], now)
+            if over_cap is None:
+                conversation = await uow.conversations.add(
+                    new_conversation(fdr, plan, sender, self._refs.new_ref(), now)
+                )
+                if conversation is None:  # another worker took this attempt a moment ago
+                    await uow.rollback()
+                    raced = await uow.conversations.get_by_attempt(
+                        fdr.shipment_id, fdr.status_log_id
                     )
-                await uow.commit()
+                else:
+                    try:
+                        content = render(fdr, plan.template, conversation, self._options)
+                    except TemplateMismatch as exc:
+                        mismatch = str(exc)
+                        conversation.template_failed()
+                        await uow.conversations.update(conversation)
+                        content = None
+                    assert conversation.id is not None
+                    if content is None:
+                        message = None
+                    else:
+                        ref = self._refs.new_ref()
+                        message = await uow.messages.add(
+                            new_template_message(conversation, plan, sender, content, ref, now)
+                        )
+                    await uow.commit()
+        if over_cap is not None:
+            return await self._recorder.skip(fdr, over_cap.reason, over_cap.why, over_cap.detail)
         if conversation is None:
             assert raced is not None
             return await self._resume(fdr, raced)

@@ -13,7 +13,7 @@ from domain.conversation import Conversation
 from domain.errors import SendError
 from domain.failed_delivery import FailedDelivery
 from domain.messages import OutgoingMessage, TemplateMessage
-from domain.planning import Plan
+from domain.planning import Plan, Skip
 from domain.settings import SenderConnection
 
 #: An event's outcome, or the error that makes it one to deliver again.
@@ -24,7 +24,8 @@ Handled = Notified | Exception
 class Start:
     """An event to be sent: its plan, its limiter slot (or the error booking it), then its
     records. ``come``: the slot had come when the records were written (the message is then
-    written in flight with them: docs/sending.md)."""
+    written in flight with them: docs/sending.md); ``over_cap``: the workspace's monthly cap
+    was reached when they were (nothing written for it: its budget skip)."""
 
     index: int
     fdr: FailedDelivery
@@ -36,4 +37,5 @@ class Start:
     message: OutgoingMessage | None = None
     content: TemplateMessage | None = None
     mismatch: str = ""
+    over_cap: Skip | None = None
     error: SendError | None = None

@@ -6,7 +6,9 @@ or in flight when the send's slot has come already (booked before: ``SendPhase.b
 transaction that fails writes and sends nothing of it: each of its events goes the one-event
 way. An attempt another worker took a moment ago (its conversation refused by the unique key,
 that row alone) goes the one-event way too; a template that does not fit its event fails the
-conversation and is that event's skip.
+conversation and is that event's skip. The monthly cap of a workspace that has one is checked
+again first, in the same transaction (``recheck_caps``): a send beyond it is written nothing
+and is that event's budget skip, as the plan's would have been (docs/cost.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.repositories import UnitOfWork
 from application.services import NotificationOptions
 from application.use_cases.notify.batch_event import Handled, Start
-from application.use_cases.notify.planning import render
+from application.use_cases.notify.planning import recheck_caps, render
 from application.use_cases.notify.recording import OutcomeRecorder
 from application.use_cases.notify.rows import new_conversation, new_template_message
 from domain.activity import SkipReason
@@ -57,7 +59,12 @@ class RecordPhase:
             _log.warning("batch records not written, one by one now", error=str(exc)[:200])
             return False
         for start in starts:
-            if start.conversation is None:  # another worker took this attempt a moment ago
+            if start.over_cap is not None:  # the cap was reached meanwhile: nothing written
+                skip = start.over_cap
+                results[start.index] = await isolated(
+                    self._recorder.skip(start.fdr, skip.reason, skip.why, skip.detail)
+                )
+            elif start.conversation is None:  # another worker took this attempt a moment ago
                 later.append(start.index)
             elif start.message is None:  # the template did not fit the event
                 results[start.index] = await isolated(
@@ -72,10 +79,15 @@ class RecordPhase:
         return True
 
     async def _add(self, uow: UnitOfWork, starts: list[Start]) -> None:
-        """The events' records, as ``NotifyFailedDelivery`` writes one event's: the
-        conversations in one multi-row insert, then the messages in another (an attempt whose
-        conversation exists is left out of the second, to go the one-event way)."""
+        """The events' records, as ``NotifyFailedDelivery`` writes one event's: the cap
+        checked again (a send beyond it is left out), the conversations in one multi-row
+        insert, then the messages in another (an attempt whose conversation exists is left
+        out of the second, to go the one-event way)."""
         now = self._clock.now()
+        skips = await recheck_caps(uow, [start.plan for start in starts], now)
+        for start, skip in zip(starts, skips, strict=True):
+            start.over_cap = skip
+        starts = [start for start in starts if start.over_cap is None]
         conversations = await uow.conversations.add_many(
             [
                 new_conversation(start.fdr, start.plan, start.sender, self._refs.new_ref(), now)

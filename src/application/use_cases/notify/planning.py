@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
@@ -26,7 +27,8 @@ class BatchReads:
     """What the events of one pull share, read once per batch (per workspace, template,
     language): a batch's memo, dropped with the batch, not a cache (``application.ttl_cache``
     is the one cache). The month's count of started conversations is read once per workspace
-    and counted up by the batch's own plans, so a batch cannot pass the cap by itself."""
+    and counted up by the batch's own plans, so a batch cannot pass the cap by itself; the
+    records check it again (``recheck_caps``) against what other batches recorded since."""
 
     def __init__(self) -> None:
         self.settings: dict[int, ChannelSetting] = {}
@@ -183,6 +185,34 @@ class NotificationPlanner:
             found = await in_language(uow, template, language, default)
             reads.languages[key] = found
         return found
+
+
+async def recheck_caps(uow: UnitOfWork, plans: Sequence[Plan], now: datetime) -> list[Skip | None]:
+    """The monthly cap checked again in the transaction that records these plans'
+    conversations, before they are written (docs/cost.md, "The monthly cap"): for each
+    workspace whose plans have a cap, its settings row locked (``lock_cap``: the transactions
+    recording its new conversations go one at a time, each sees those committed before it)
+    and its month's conversations counted; the plans beyond the cap, in their order, are
+    budget skips (None: record and send it). The workspaces are locked in account order, so
+    two batches never wait for each other crosswise. A workspace without a cap costs
+    nothing: no lock, no read."""
+    capped = {p.setting.account_id for p in plans if p.setting.monthly_template_cap is not None}
+    caps: dict[int, int | None] = {}
+    started: dict[int, int] = {}
+    for account in sorted(capped):
+        caps[account] = cap = await uow.settings.lock_cap(account)  # as committed now
+        if cap is not None:
+            started[account] = await uow.conversations.count_started(account, month_start(now))
+    skips: list[Skip | None] = []
+    for plan in plans:
+        account = plan.setting.account_id
+        skip = None
+        if account in started:
+            skip = over_cap(plan.reason, caps[account], started[account])
+            if skip is None:
+                started[account] += 1
+        skips.append(skip)
+    return skips
 
 
 def render(

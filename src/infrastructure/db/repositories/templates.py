@@ -213,6 +213,14 @@ class SqlChannelSettingRepository(SqlRepository):
             default_actions=actions,
         )
 
+    async def lock_cap(self, account_id: int) -> int | None:
+        # FOR UPDATE on MariaDB; SQLite drops it, its BEGIN IMMEDIATE serialises the writers.
+        found = await self._conn.execute(
+            select(_s.c.monthlyTemplateCap).where(_s.c.account_id == account_id).with_for_update()
+        )
+        cap = found.scalar_one_or_none()
+        return None if cap is None else int(cap)
+
     async def save(self, setting: ChannelSetting) -> None:
         account = setting.account_id
         sender = {

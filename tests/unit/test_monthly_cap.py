@@ -1,0 +1,129 @@
+"""The monthly template cap holds where the conversations are recorded, not only where they
+are planned (docs/cost.md, "The monthly cap"): on SQLite, a copy per test, with a scripted
+WhatsApp. Two workers at once on MariaDB: tests/integration/test_monthly_cap.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.use_cases.notify_failed_delivery import event_key
+from domain.activity import Outcome
+from domain.failed_delivery import FailedDelivery
+from tests.conftest import UowFactory, new_id
+from tests.unit.test_notify_failed_delivery import World, make_world, seed_fdr
+
+BUDGET = "budget: monthly cap of 2 templates reached"
+
+
+def _events(account: int, count: int) -> list[FailedDelivery]:
+    return [
+        seed_fdr(account_id=account, shipment_id=new_id(), status_log_id=new_id())
+        for _ in range(count)
+    ]
+
+
+async def _outcomes(world: World, events: list[FailedDelivery]) -> list[tuple[Outcome, str]]:
+    """Each event's recorded outcome and detail, in the events' order."""
+    found: list[tuple[Outcome, str]] = []
+    async with world.uow() as uow:
+        for fdr in events:
+            record = await uow.fdr_events.get(event_key(fdr))
+            assert record is not None
+            found.append((record.outcome, record.detail or ""))
+    return found
+
+
+async def test_a_batch_planned_under_the_cap_records_no_more_than_the_cap_allows(
+    new_uow: UowFactory,
+) -> None:
+    """The batch is planned while the workspace has room for both of its events; one more
+    template is sent before its records are written (another worker's): one event is sent,
+    the other is a budget skip, as the plan would have made it, told to the timeline."""
+    world = make_world(new_uow)
+    account = new_id()
+    await world.enable(account, monthly_template_cap=2)
+    batch, meanwhile = _events(account, 2), _events(account, 1)
+    planned = await world.notify.plan(batch)
+    assert planned is not None
+    # Meanwhile one more template is recorded and sent (as another worker's would be).
+    assert (await world.notify(meanwhile[0])).outcome is Outcome.SENT
+
+    results = (await world.notify.batch(batch, planned)).results
+
+    assert len(world.whatsapp.sent) == 2
+    assert await _outcomes(world, batch) == [(Outcome.SENT, ""), (Outcome.SKIPPED, BUDGET)]
+    assert [(r.outcome, r.detail) for r in results if not isinstance(r, Exception)] == [
+        (Outcome.SENT, ""),
+        (Outcome.SKIPPED, BUDGET),
+    ]
+    [skipped] = [e for e in world.activity.events if e.outcome is Outcome.SKIPPED]
+    assert (skipped.shipment_id, skipped.detail) == (batch[1].shipment_id, BUDGET)
+    async with world.uow() as uow:  # nothing recorded for the skipped event but its outcome
+        assert await uow.conversations.for_shipments({batch[1].shipment_id}) == []
+
+    again = await world.notify.many(batch)  # a redelivery sends nothing more
+
+    assert [r.outcome for r in again if not isinstance(r, Exception)] == [
+        Outcome.SENT,
+        Outcome.SKIPPED,
+    ]
+    assert len(world.whatsapp.sent) == 2
+
+
+async def test_a_cap_lowered_after_the_plan_holds_when_the_batch_is_recorded(
+    new_uow: UowFactory,
+) -> None:
+    """The cap is read again, as committed, with the workspace's lock."""
+    world = make_world(new_uow)
+    account = new_id()
+    await world.enable(account, monthly_template_cap=5)
+    batch = _events(account, 3)
+    planned = await world.notify.plan(batch)
+    await world.enable(account, monthly_template_cap=2)
+
+    await world.notify.batch(batch, planned)
+
+    assert len(world.whatsapp.sent) == 2
+    assert [o for o, _ in await _outcomes(world, batch)] == [
+        Outcome.SENT,
+        Outcome.SENT,
+        Outcome.SKIPPED,
+    ]
+
+
+async def test_a_batch_of_a_workspace_without_a_cap_pays_nothing_for_it(
+    new_uow: UowFactory, sqlite_db: AsyncEngine
+) -> None:
+    """Once planned, its records neither lock its settings (``lock_cap``) nor count its
+    month: the same statements as before the cap was checked again (a capped one's do
+    both)."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lower())
+
+    def cap_reads() -> list[str]:
+        lock = 'select poe_channel_settings."monthlytemplatecap"'
+        return [s for s in statements if s.startswith(lock) or "count(" in s]
+
+    world = make_world(new_uow)
+    uncapped, capped = new_id(), new_id()
+    await world.enable(uncapped)
+    await world.enable(capped, monthly_template_cap=10)
+    event.listen(sqlite_db.sync_engine, "before_cursor_execute", seen)
+    try:
+        for account in (uncapped, capped):
+            batch = _events(account, 3)
+            planned = await world.notify.plan(batch)
+            statements.clear()
+            await world.notify.batch(batch, planned)
+            if account == uncapped:
+                assert cap_reads() == []
+            else:
+                assert len(cap_reads()) == 2  # the lock, the count
+    finally:
+        event.remove(sqlite_db.sync_engine, "before_cursor_execute", seen)
+    assert len(world.whatsapp.sent) == 6
