@@ -15,11 +15,10 @@ POSTs per second than one connection could commit batches (docs/webhooks.md, "Gr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 
+from application.group_commit import Failure, GroupCommit
 from application.ports.repositories import UnitOfWork
 from domain.records import WebhookDelivery
 
@@ -31,14 +30,14 @@ MAX_BYTES = 8 * 1024 * 1024  # one statement stays well under MariaDB's max_allo
 MAX_WRITES = 4  # writes in flight at once, each on a pooled connection of its own
 
 
-@dataclass(slots=True)
-class _Waiting:
-    delivery: WebhookDelivery
-    stored: asyncio.Future[WebhookDelivery]
-
-
 class InboxWriter:
-    """One per process; ``store`` is called by each POST, concurrently."""
+    """One per process; ``store`` is called by each POST, concurrently. Its group commit
+    (``GroupCommit``): up to ``max_writes`` writes, each in a task of its own, so that a POST
+    whose client went away stops waiting and its body is still written (Meta sends it again,
+    and processing a body twice changes nothing); one turn of the loop before a write, so that
+    the requests already running hand their bodies over first; a failed write's error to each
+    POST in it; cancelled (shutting down), nobody is left to answer: every POST waiting is
+    cancelled."""
 
     def __init__(
         self,
@@ -49,60 +48,27 @@ class InboxWriter:
         max_writes: int = MAX_WRITES,
     ) -> None:
         self._open_uow = open_uow
-        self._max_bodies = max_bodies
-        self._max_bytes = max_bytes
-        self._max_writes = max_writes
-        self._queue: list[_Waiting] = []
-        self._writers: set[asyncio.Task[None]] = set()
-        self.writes = 0  # transactions so far (for tests and metrics: bodies per write)
+        self._group: GroupCommit[WebhookDelivery, WebhookDelivery] = GroupCommit(
+            self._write,
+            failure=Failure.SHARED,
+            gather=True,
+            most=max_bodies,
+            size=lambda delivery: len(delivery.body),
+            max_size=max_bytes,
+            tasks=max_writes,
+        )
+
+    @property
+    def writes(self) -> int:
+        """Transactions so far (for tests and metrics: bodies per write)."""
+        return self._group.writes
 
     async def store(self, delivery: WebhookDelivery) -> WebhookDelivery:
         """``delivery`` with its id once committed; the write's error if it failed."""
-        waiting = _Waiting(delivery, asyncio.get_running_loop().create_future())
-        self._queue.append(waiting)
-        # A writer takes what has queued up each time its write ends; more start only while
-        # fewer than ``max_writes`` are at work (the queue is then their next batch).
-        if len(self._writers) < self._max_writes:
-            writer = asyncio.create_task(self._write_all(), name="inbox-group-commit")
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        # A POST whose client went away stops waiting; its body is still written (Meta sends
-        # it again, and processing a body twice changes nothing).
-        return await waiting.stored
+        return await self._group(delivery)
 
-    async def _write_all(self) -> None:
-        # One turn of the loop: requests already running hand their bodies over first.
-        await asyncio.sleep(0)
-        while self._queue:
-            batch = self._take()
-            try:
-                async with self._open_uow() as uow_, uow_ as uow:
-                    stored = await uow.inbox.add_many([w.delivery for w in batch])
-                    await uow.commit()
-            except asyncio.CancelledError:  # shutting down: nobody is left to answer
-                for waiting in [*batch, *self._queue]:
-                    waiting.stored.cancel()
-                self._queue = []
-                raise
-            except Exception as exc:
-                for waiting in batch:
-                    if not waiting.stored.done():
-                        waiting.stored.set_exception(exc)
-            else:
-                for waiting, row in zip(batch, stored, strict=True):
-                    if not waiting.stored.done():
-                        waiting.stored.set_result(row)
-            finally:
-                self.writes += 1
-
-    def _take(self) -> list[_Waiting]:
-        """The oldest bodies that fit one write (at least one)."""
-        size = 0
-        count = 0
-        for waiting in self._queue:
-            size += len(waiting.delivery.body)
-            if count and (count >= self._max_bodies or size > self._max_bytes):
-                break
-            count += 1
-        batch, self._queue = self._queue[:count], self._queue[count:]
-        return batch
+    async def _write(self, deliveries: list[WebhookDelivery]) -> list[WebhookDelivery]:
+        async with self._open_uow() as uow_, uow_ as uow:
+            stored = await uow.inbox.add_many(deliveries)
+            await uow.commit()
+        return stored

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import cast
 
+from application.ports.repositories import UnitOfWork
 from application.sending import Stored
 from application.use_cases.reply.closing import CloseReplies
 from domain.messages import CustomerReply, MessageKind, OutgoingMessage
@@ -14,6 +16,7 @@ from domain.status import MessageStatus
 from tests.conftest import UowFactory, new_id
 from tests.support.doubles import FixedClock
 from tests.support.factories import CustomerReplyFactory, OutgoingMessageFactory
+from tests.support.stack import eventually
 
 
 async def _answered(new_uow: UowFactory) -> tuple[OutgoingMessage, CustomerReply]:
@@ -72,3 +75,61 @@ async def test_a_follow_up_another_run_has_closes_its_reply_only(new_uow: UowFac
     assert again.handled_at is not None
     assert row is not None
     assert row.status is MessageStatus.PENDING
+
+
+class _HeldReplies:
+    """Replies closed in a write of one only, the one of ``held`` waiting for ``go``."""
+
+    def __init__(self, held: str) -> None:
+        self.held = held
+        self.go = asyncio.Event()
+        self.closed: list[str] = []
+
+    async def close_many(self, ids: set[str], now: object) -> None:
+        if len(ids) > 1:
+            raise RuntimeError("refused")
+        if ids == {self.held}:
+            await self.go.wait()
+        self.closed.extend(ids)
+
+
+class _FakeUow:
+    def __init__(self, replies: _HeldReplies) -> None:
+        self.replies = replies
+        self.messages = self
+
+    async def advance_many(self, messages: object) -> set[int]:
+        return set()
+
+    async def __aenter__(self) -> _FakeUow:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def commit(self) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_an_answer_cancelled_while_its_group_is_tried_alone_leaves_the_others_closed() -> (
+    None
+):
+    """The answer writing its group is cancelled (its pass ends) while that group, refused,
+    is tried again answer by answer: the others' replies are still closed, by the next
+    answer to write, and none of them is left waiting."""
+    replies = [CustomerReplyFactory.build(message_id=f"wamid.in.{n}") for n in range(3)]
+    fake = _HeldReplies(held="wamid.in.1")
+    closer = CloseReplies(cast(UnitOfWork, _FakeUow(fake)), FixedClock())
+    first = asyncio.create_task(closer(None, replies[0]))  # alone, at once
+    others = [asyncio.create_task(closer(None, reply)) for reply in replies[1:]]
+
+    async def second_held_alone() -> bool:  # the first; the two refused together; the second
+        return closer.writes == 3
+
+    await eventually(second_held_alone, seconds=10)
+    others[0].cancel()
+    fake.go.set()
+    async with asyncio.timeout(10):
+        assert await others[1] is None
+    assert await first is None
+    assert sorted(fake.closed) == ["wamid.in.0", "wamid.in.1", "wamid.in.2"]

@@ -134,3 +134,21 @@ async def test_posts_behind_a_slow_commit_start_another_write(
     assert len({d.id for d in stored}) == 40
     assert sorted(await _pending(new_uow)) == sorted(d.body for d in stored)
     assert sorted(gate.written) == [1, 1, 38]
+
+
+async def test_a_body_handed_over_as_the_last_write_ends_is_stored_without_another_post(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """The writers all ending (the queue empty), a POST that comes right then starts a write
+    of its own: it is not left waiting until another POST comes."""
+    gate = Gate(sqlite_db)
+    gate.opened.set()
+    writer = InboxWriter(gate.open_uow, max_writes=1)
+
+    async def one_after_the_other() -> WebhookDelivery:
+        await writer.store(_body(0))
+        return await writer.store(_body(1))  # the first write's writer is still ending
+
+    async with asyncio.timeout(10):
+        stored = await one_after_the_other()
+    assert sorted(await _pending(new_uow)) == sorted([_body(0).body, stored.body])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from application.group_commit import Failure, GroupCommit
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.sending import SendStep
@@ -25,35 +26,28 @@ from domain.messages import OutgoingMessage
 
 class SlotWriter:
     """Marks messages in flight, the ones that wait together in one transaction: while one
-    write is on its way, the slots taken meanwhile gather for the next (a group commit).
-    Writes one at a time, so the batch's unit of work is never used twice at once."""
+    write is on its way, the slots taken meanwhile gather for the next (a group commit,
+    ``GroupCommit``). Writes one at a time, in the task of the send that finds none on its
+    way, so the batch's unit of work is never used twice at once; one turn of the loop
+    first, so that the sends whose slots came at the same moment (a burst booked together)
+    join that write instead of waiting for the next one; a failed write's error to each of
+    its sends."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
-        self._waiting: list[tuple[OutgoingMessage, asyncio.Future[bool]]] = []
-        self._lock = asyncio.Lock()
+        self._group: GroupCommit[OutgoingMessage, bool] = GroupCommit(
+            self._write, failure=Failure.SHARED, gather=True
+        )
 
     async def take(self, message: OutgoingMessage) -> bool:
         """True when the message is now in flight; False when another worker took it."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message, done))
-        # One turn of the loop first: the sends whose slots came at the same moment (a burst
-        # booked together) join this write instead of waiting for the next one.
-        await asyncio.sleep(0)
-        async with self._lock:
-            if not done.done():
-                group, self._waiting = self._waiting, []
-                try:
-                    async with self._uow as uow:
-                        taken = await uow.messages.advance_many([m for m, _ in group])
-                        await uow.commit()
-                except Exception as exc:
-                    for _, waiting in group:
-                        waiting.set_exception(exc)
-                else:
-                    for written, waiting in group:
-                        waiting.set_result(written.id in taken)
-        return await done
+        return await self._group(message)
+
+    async def _write(self, messages: list[OutgoingMessage]) -> list[bool]:
+        async with self._uow as uow:
+            taken = await uow.messages.advance_many(messages)
+            await uow.commit()
+        return [message.id in taken for message in messages]
 
 
 class SendPhase:

@@ -13,69 +13,49 @@ trouble stays its own, as when each closed its own.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
+from application.group_commit import Failure, GroupCommit
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from application.sending import Stored, store_answers
 from domain.messages import CustomerReply, OutgoingMessage
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class _Closing:
     answer: OutgoingMessage | None  # None: another run has the follow-up (nothing to store)
     reply: CustomerReply
-    done: asyncio.Future[Stored | None]
 
 
 class CloseReplies:
-    """One per pass; called by each answer once its follow-up has Meta's answer."""
+    """One per pass; called by each answer once its follow-up has Meta's answer. Its group
+    commit (``GroupCommit``): one write at a time, in the task of the answer that finds none on
+    its way (no wait when alone); a shared write that fails done again for each answer alone;
+    the answer writing it cancelled, the others' answers wait for the next one to write them."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
-        self._waiting: list[_Closing] = []
-        self._lock = asyncio.Lock()
-        self.writes = 0  # transactions so far (answers per write, for tests)
+        self._group: GroupCommit[_Closing, Stored | None] = GroupCommit(
+            self._write, failure=Failure.EACH_ALONE
+        )
+
+    @property
+    def writes(self) -> int:
+        """Transactions so far (answers per write, for tests)."""
+        return self._group.writes
 
     async def __call__(self, answer: OutgoingMessage | None, reply: CustomerReply) -> Stored | None:
         """``answer`` stored and ``reply`` closed; the message as it is now stored (with the
         statuses joined to it, which the caller tells: ``FollowUpSender.told``)."""
-        closing = _Closing(answer, reply, asyncio.get_running_loop().create_future())
-        self._waiting.append(closing)
-        async with self._lock:
-            if not closing.done.done():
-                group, self._waiting = self._waiting, []
-                try:
-                    await self._write(group)
-                except asyncio.CancelledError:  # the next caller writes them
-                    self._waiting[:0] = [c for c in group if not c.done.done()]
-                    raise
-                except Exception as exc:
-                    if len(group) > 1:
-                        await self._each_alone(group)
-                    elif not closing.done.done():
-                        closing.done.set_exception(exc)
-        return await closing.done
+        return await self._group(_Closing(answer, reply))
 
-    async def _each_alone(self, group: list[_Closing]) -> None:
-        for closing in group:
-            try:
-                await self._write([closing])
-            except Exception as exc:
-                if not closing.done.done():
-                    closing.done.set_exception(exc)
-
-    async def _write(self, group: list[_Closing]) -> None:
+    async def _write(self, group: list[_Closing]) -> list[Stored | None]:
         now = self._clock.now()
         answers = [c.answer for c in group if c.answer is not None]
-        self.writes += 1
         async with self._uow as uow:
             stored = iter(await store_answers(uow, answers, now))
             await uow.replies.close_many({c.reply.message_id for c in group}, now)
             await uow.commit()
-        for closing in group:
-            message = None if closing.answer is None else next(stored)
-            if not closing.done.done():
-                closing.done.set_result(message)
+        return [None if c.answer is None else next(stored) for c in group]

@@ -16,11 +16,11 @@ write could not be done) goes alone, through ``HandleCustomerReply.__call__``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from application.group_commit import Failure, GroupCommit
 from application.use_cases.handle_customer_reply import Begun
 from domain.errors import describe
 from domain.webhook import InboundMessage
@@ -34,29 +34,25 @@ GROUP = 64
 
 
 class StartTogether:
-    """One per pass; called by each answer once it may send."""
+    """One per pass; called by each answer once it may send. Its group commit
+    (``GroupCommit``): one group at a time, in the task of the answer that finds none on its
+    way, after one turn of the loop, at most ``group`` answers; a group that could not be
+    begun (an error, logged, or the answer writing it cancelled) leaves each of its answers
+    to go alone (None), and to find what was written."""
 
     def __init__(self, begin: Begin, group: int = GROUP) -> None:
         self._begin = begin
-        self._group = group
-        self._waiting: list[tuple[InboundMessage, asyncio.Future[Begun | None]]] = []
-        self._lock = asyncio.Lock()
+        self._group: GroupCommit[InboundMessage, Begun | None] = GroupCommit(
+            self._begin_group, failure=Failure.NONE, gather=True, most=group
+        )
 
     async def __call__(self, message: InboundMessage) -> Begun | None:
-        started: asyncio.Future[Begun | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message, started))
-        async with self._lock:
-            if not started.done():
-                await asyncio.sleep(0)  # the answers starting at this moment join
-                group = self._waiting[: self._group]
-                del self._waiting[: self._group]  # the rest lead the next group
-                begun: dict[str, Begun] = {}
-                try:
-                    begun = await self._begin([m for m, _ in group])
-                except Exception as exc:  # nothing written: each meets the trouble alone
-                    _log.warning("answers not begun together", error=describe(exc))
-                finally:  # (cancelled: each goes alone, and finds what was written)
-                    for waiting, done in group:
-                        if not done.done():
-                            done.set_result(begun.get(waiting.message_id))
-        return await started
+        return await self._group(message)
+
+    async def _begin_group(self, messages: list[InboundMessage]) -> list[Begun | None]:
+        try:
+            begun = await self._begin(messages)
+        except Exception as exc:  # nothing written: each meets the trouble alone
+            _log.warning("answers not begun together", error=describe(exc))
+            raise
+        return [begun.get(message.message_id) for message in messages]
