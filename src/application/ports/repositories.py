@@ -340,6 +340,14 @@ class WebhookInboxRepository(Protocol):
         """Records elements not applied; one row per (body, element, kind). Returns how many
         were new (a body processed again does not record, or alert, twice)."""
 
+    async def delivered_before(
+        self, delivery: WebhookDelivery, problem: WebhookProblem
+    ) -> int | None:
+        """An earlier body with the same bytes, from the same connection, that recorded
+        ``problem`` (its element and kind): the one Meta delivered again (it re-sends a body
+        when our 200 was slow). Its id, or None. Read from the problems (few rows) and their
+        bodies, not from the whole inbox."""
+
     async def problems(self, delivery_id: int) -> list[WebhookProblem]: ...
 
     async def with_errors(self, limit: int) -> list[int]:
