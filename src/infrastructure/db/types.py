@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Integer, LargeBinary, Stri
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+from domain.errors import UnreadableRecord
 from infrastructure.db.engine import MARIADB_DIALECTS
 
 #: BIGINT primary keys; SQLite only auto-increments a column declared INTEGER.
@@ -42,7 +43,21 @@ def as_naive_utc(value: datetime | None) -> datetime | None:
 
 def as_aware_utc(value: datetime | None) -> datetime | None:
     """What a UTC column gives back: aware UTC."""
-    return None if value is None else value.replace(tzinfo=UTC)
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC)
+    except TypeError:  # str.replace: the driver's text for a zero date
+        raise UnreadableRecord(f"a date stored as {value!r} (a zero date)") from None
+
+
+def zero_date(table: str, row_id: object, columns: dict[str, object]) -> UnreadableRecord:
+    """The error for a row read as the driver returns it (no SQLAlchemy processing) whose
+    NOT NULL time is not a time: which row, which column, what the driver gave."""
+    bad = [
+        f"{name} {value!r}" for name, value in columns.items() if not isinstance(value, datetime)
+    ]
+    return UnreadableRecord(f"{table} row {row_id}: {', '.join(bad)} stored (a zero date)")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
