@@ -363,6 +363,24 @@ async def test_the_answer_to_a_head_request_has_no_body_whatever_its_length_says
     )
 
 
+async def _path_server(answers: dict[bytes, bytes]) -> tuple[str, list[bytes], asyncio.Server]:
+    """A server that answers each request on a connection, in turn, with ``answers`` for its
+    path, else a short 200 "hi"; the paths it was asked for."""
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                asked.append(path)
+                fine = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+                writer.write(answers.get(path, fine))
+                await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", asked, server
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -384,20 +402,7 @@ async def test_an_answer_larger_than_any_meta_sends_is_refused_and_its_connectio
 ) -> None:
     # Meta answers a send with a few hundred bytes: a peer that sends megabytes is not read
     # into memory without end (the transport's MAX_HEAD_BYTES and MAX_BODY_BYTES).
-    asked: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
-                asked.append(path)
-                writer.write(
-                    answer if path == b"/big" else b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
-                )
-                await writer.drain()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    url, asked, server = await _path_server({b"/big": answer})
     async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=2)) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get(f"{url}/big")
@@ -442,19 +447,9 @@ async def test_a_malformed_status_line_is_a_protocol_error_and_its_connection_dr
 ) -> None:
     # llhttp refuses a control byte in a header but let one through in the reason phrase (and
     # took any three digits for a status): the answer came back as if Meta had said it.
-    asked: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
-                asked.append(path)
-                first = status_line if path == b"/bad" else b"HTTP/1.1 200 OK"
-                writer.write(first + b"\r\ncontent-length: 2\r\n\r\nhi")
-                await writer.drain()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    url, asked, server = await _path_server(
+        {b"/bad": status_line + b"\r\ncontent-length: 2\r\n\r\nhi"}
+    )
     async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
         with pytest.raises(httpx.RemoteProtocolError, match="status"):
             await client.get(f"{url}/bad", timeout=5.0)

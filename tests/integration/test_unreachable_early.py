@@ -11,20 +11,16 @@ from datetime import timedelta
 
 import pytest
 
-from application.services import SenderResolver, SettingsReader
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
-from application.use_cases.send_reminder import SendReminder
 from domain.activity import ActivityEvent, Outcome
 from domain.scheduling import DEFAULT_LEASE, REMINDER
 from domain.status import MessageStatus
 from domain.webhook import StatusUpdate, follow_up_ref
-from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.local.collaborators import InMemoryNdrActions
 from tests.conftest import UowFactory
 from tests.integration.test_answer_crashes import _answer
 from tests.integration.test_send_path import World, _world
 from tests.integration.test_send_path import mariadb_world as mariadb_world_fixture
-from tests.support.doubles import DEFAULT_SENDER, StaticDirectory
 
 UNDELIVERABLE = 131026
 
@@ -126,16 +122,7 @@ async def test_a_reminders_early_failure_signals_once(world: World, named: bool)
         await uow.commit()
     [job] = [j for j in jobs if j.conversation_id == conversation.id]
     world.clock.advance(3600)  # 17:00 in India: outside quiet hours
-    uow = world.uow()
-    reminder = SendReminder(
-        uow,
-        SettingsReader(InProcessSettingsCache(ttl=0.0)),
-        SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        world.step(uow),
-        world.activity,
-        world.clock,
-        world.options,
-    )
+    reminder = world.reminder()
     refs: list[str] = []
     _fails_early(world, refs, named)
     await reminder(job)

@@ -51,13 +51,22 @@ def as_aware_utc(value: datetime | None) -> datetime | None:
         raise UnreadableRecord(f"a date stored as {value!r} (a zero date)") from None
 
 
-def zero_date(table: str, row_id: object, columns: dict[str, object]) -> UnreadableRecord:
-    """The error for a row read as the driver returns it (no SQLAlchemy processing) whose
-    NOT NULL time is not a time: which row, which column, what the driver gave."""
-    bad = [
-        f"{name} {value!r}" for name, value in columns.items() if not isinstance(value, datetime)
-    ]
-    return UnreadableRecord(f"{table} row {row_id}: {', '.join(bad)} stored (a zero date)")
+def stored_times(
+    table: str, row_id: object, created_at: datetime, updated_at: datetime
+) -> tuple[datetime, datetime]:
+    """A row's NOT NULL ``created_at`` and ``updated_at`` as the driver returns them (naive
+    UTC), aware; ``UnreadableRecord`` naming the row when one is a zero date (text, or NULL
+    from a prepared statement)."""
+    try:
+        return created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        given = {"created_at": created_at, "updated_at": updated_at}
+        bad = [
+            f"{name} {value!r}" for name, value in given.items() if not isinstance(value, datetime)
+        ]
+        raise UnreadableRecord(
+            f"{table} row {row_id}: {', '.join(bad)} stored (a zero date)"
+        ) from None
 
 
 class UtcDateTime(TypeDecorator[datetime]):

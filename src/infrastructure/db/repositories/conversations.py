@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
@@ -19,7 +19,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
-from infrastructure.db.types import as_aware_utc, zero_date
+from infrastructure.db.types import as_aware_utc, stored_times
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -181,12 +181,7 @@ def _from_driver(raw: Sequence[Any]) -> Conversation:
         created_at,
         updated_at,
     ) = raw
-    try:
-        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
-    except (AttributeError, TypeError):  # a zero date: NULL or text (UnreadableRecord)
-        raise zero_date(
-            "wa_conversations", id_, {"created_at": created_at, "updated_at": updated_at}
-        ) from None
+    created, updated = stored_times("wa_conversations", id_, created_at, updated_at)
     return Conversation(
         id=id_,
         account_id=account_id,

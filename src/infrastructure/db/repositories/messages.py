@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -45,7 +45,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
-from infrastructure.db.types import WaId, as_aware_utc, zero_date
+from infrastructure.db.types import WaId, as_aware_utc, stored_times
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -326,12 +326,7 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
         created_at,
         updated_at,
     ) = row
-    try:
-        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
-    except (AttributeError, TypeError):  # a zero date: NULL or text (UnreadableRecord)
-        raise zero_date(
-            "wa_outgoing_messages", id_, {"created_at": created_at, "updated_at": updated_at}
-        ) from None
+    created, updated = stored_times("wa_outgoing_messages", id_, created_at, updated_at)
     return OutgoingMessage(
         id=id_,
         conversation_id=conversation_id,
