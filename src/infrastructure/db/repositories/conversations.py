@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
@@ -181,7 +181,10 @@ def _from_driver(raw: Sequence[Any]) -> Conversation:
         created_at,
         updated_at,
     ) = raw
-    created, updated = stored_times("wa_conversations", id_, created_at, updated_at)
+    try:  # inline: a call per row costs the status pass (stored_times says what is wrong)
+        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        created, updated = stored_times("wa_conversations", id_, created_at, updated_at)
     return Conversation(
         id=id_,
         account_id=account_id,

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -326,7 +326,10 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
         created_at,
         updated_at,
     ) = row
-    created, updated = stored_times("wa_outgoing_messages", id_, created_at, updated_at)
+    try:  # inline: a call per row costs the status pass (stored_times says what is wrong)
+        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        created, updated = stored_times("wa_outgoing_messages", id_, created_at, updated_at)
     return OutgoingMessage(
         id=id_,
         conversation_id=conversation_id,
