@@ -199,15 +199,16 @@ class FollowUpSender:
                     occurred_at=self._clock.now(),
                 ),
             )
-            # A number that cannot get it (131026 and the like) is the SMS fallback's cue
-            # whichever message found out, as for a template (docs/opt-out.md). Recorded one
-            # at a time: the follow-ups finished together share the step's unit of work.
-            unreached = unreached_by_send(conversation, answer.message)
-            if unreached is not None:
-                async with self._step.storing:
-                    signal = await store_signal(self._uow, unreached, self._clock.now())
-                if signal is not None:
-                    await self._activity.publish(signal)
+        # A number that cannot get it (131026 and the like) is the SMS fallback's cue
+        # whichever message found out, as for a template (docs/opt-out.md): the message as
+        # stored, so that a failure that raced ahead of the answer signals too. Recorded one
+        # at a time: the follow-ups finished together share the step's unit of work.
+        unreached = unreached_by_send(conversation, stored.message)
+        if unreached is not None:
+            async with self._step.storing:
+                signal = await store_signal(self._uow, unreached, self._clock.now())
+            if signal is not None:
+                await self._activity.publish(signal)
         await tell_early(self._activity, conversation, stored)
         sent = answer.status is not MessageStatus.FAILED
         return FollowUpResult(sent, answer.status.value, stored.message.message_id)

@@ -87,6 +87,14 @@ class MalformedPayload(DomainError):
     """Bytes from a collaborator that cannot be read as what they claim to be."""
 
 
+class UnreadableRecord(DomainError):
+    """A stored row that holds what none of ours may: a zero date ('0000-00-00 00:00:00', or
+    a zero month or day), which MariaDB keeps when the writer's sql_mode allows it (another
+    system, an old mode). Raised for that row alone, so that a pass or a batch meets it as
+    that item's trouble and goes on with the others (docs/outages.md, "A row with a zero
+    date")."""
+
+
 class InvalidSignature(DomainError):
     """A webhook whose signature is missing or wrong: not from Meta, never stored."""
 

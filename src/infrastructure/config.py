@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, check_zone, parse_clock
+from domain.settings import fits_a_header, fits_a_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
@@ -366,6 +367,14 @@ class _Reader:
                 also=missing[1:],
             )
         sandbox = bool(missing) if chosen is None else chosen
+        # Sent in the Authorization header and in the URL's path: checked before any request.
+        for name, check in _CREDENTIAL_CHECKS.items():
+            value = meta_credentials[name]
+            if value is not None:
+                try:
+                    check(value)
+                except ValueError as exc:
+                    raise ConfigError(name, str(exc)) from None
         project = self.raw("WA_PUBSUB_PROJECT")
         for name in (
             "WA_PUBSUB_FDR_SUBSCRIPTION",
@@ -596,9 +605,24 @@ def _push_token(value: str) -> str:
 
 def _header_token(value: str) -> str:
     # Sent in a header: a space or a control character would break the request or be cut.
-    if not value.isascii() or not value.isprintable() or " " in value:
+    if not fits_a_header(value):
         raise ValueError("must be printable ASCII without spaces")
     return value
+
+
+def _path_segment(value: str) -> str:
+    # One segment of the Graph API's URL path.
+    if not fits_a_path(value):
+        raise ValueError("must be printable ASCII without spaces, '/', '?', '#' or '%'")
+    return value
+
+
+#: The Meta credentials that go out with a request, and what each must be.
+_CREDENTIAL_CHECKS: dict[str, Callable[[str], str]] = {
+    "WA_META_PHONE_NUMBER_ID": _path_segment,
+    "WA_META_WABA_ID": _path_segment,
+    "WA_META_ACCESS_TOKEN": _header_token,
+}
 
 
 def _region(value: str) -> str:

@@ -300,6 +300,34 @@ async def test_incomplete_credentials_are_rejected_naming_fields_not_values(
     assert APP_SECRET not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("access_token", f"{TOKEN}\r\nX-Injected: yes", "accessToken"),
+        ("access_token", f"{TOKEN}\x00", "accessToken"),
+        ("phone_number_id", "1065\n4035", "phoneNumberId"),
+        ("waba_id", "1022/../me", "wabaId"),
+    ],
+    ids=["CRLF in the token", "NUL in the token", "LF in the id", "a path in the id"],
+)
+async def test_credentials_that_would_break_a_request_are_rejected_naming_fields_not_values(
+    engine: FakeIntegrationEngine,
+    http_client: httpx.AsyncClient,
+    sleeps: Sleeps,
+    field: str,
+    value: str,
+    named: str,
+) -> None:
+    # Sent in the Authorization header and the URL's path: the engine's answer is input.
+    directory = http_directory(engine, http_client, sleeps)
+    installed = sender(new_id(), **{field: value})
+    engine.install(installed)
+    with pytest.raises(UpstreamRejected, match=f"unusable credentials: {named}") as raised:
+        await directory.sender(installed.connection_id)
+    assert TOKEN not in str(raised.value)
+    assert value not in str(raised.value)
+
+
 async def test_an_unreadable_answer_is_unavailable(
     engine: FakeIntegrationEngine, http_client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:

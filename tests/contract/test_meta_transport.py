@@ -363,6 +363,24 @@ async def test_the_answer_to_a_head_request_has_no_body_whatever_its_length_says
     )
 
 
+async def _path_server(answers: dict[bytes, bytes]) -> tuple[str, list[bytes], asyncio.Server]:
+    """A server that answers each request on a connection, in turn, with ``answers`` for its
+    path, else a short 200 "hi"; the paths it was asked for."""
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                asked.append(path)
+                fine = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+                writer.write(answers.get(path, fine))
+                await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", asked, server
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -384,23 +402,71 @@ async def test_an_answer_larger_than_any_meta_sends_is_refused_and_its_connectio
 ) -> None:
     # Meta answers a send with a few hundred bytes: a peer that sends megabytes is not read
     # into memory without end (the transport's MAX_HEAD_BYTES and MAX_BODY_BYTES).
-    asked: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
-                asked.append(path)
-                writer.write(
-                    answer if path == b"/big" else b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
-                )
-                await writer.drain()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    url, asked, server = await _path_server({b"/big": answer})
     async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=2)) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get(f"{url}/big")
         fine = await client.get(f"{url}/small", timeout=5.0)
     assert fine.text == "hi"
     assert asked == [b"/big", b"/small"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"EAAG\x00token", b"EAAG\x01token", b"EAAG\x1b[31mtoken", b"EAAG\x7ftoken", b"a\rb", b"a\nb"],
+    ids=["NUL", "SOH", "ESC", "DEL", "CR", "LF"],
+)
+async def test_a_header_value_with_a_control_byte_never_leaves(value: bytes) -> None:
+    # An access token (from the configuration or the integration engine) with a control byte
+    # went out as it was: a NUL or an ESC inside the Authorization header.
+    url, requests, server = await _raw_server([b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"])
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        request = httpx.Request("GET", url, headers=[(b"Authorization", b"Bearer " + value)])
+        with pytest.raises(httpx.LocalProtocolError) as refused:
+            await client.send(request)
+        assert value not in str(refused.value).encode()  # never the value: it is a secret
+        fine = await client.get(url, headers={"Authorization": "Bearer ok\ttoken"}, timeout=5.0)
+    assert fine.text == "ok"
+    [only] = requests
+    assert b"\r\nauthorization: bearer ok\ttoken\r\n" in only.lower()
+
+
+@pytest.mark.parametrize(
+    "status_line",
+    [
+        b"HTTP/1.1 200 O\x00K",
+        b"HTTP/1.1 200 O\x1b[2JK",
+        b"HTTP/1.1 200 O\x7fK",
+        b"HTTP/1.1 099 Low",
+        b"HTTP/1.1 999 High",
+    ],
+    ids=["NUL in reason", "ESC in reason", "DEL in reason", "status below 100", "above 599"],
+)
+async def test_a_malformed_status_line_is_a_protocol_error_and_its_connection_dropped(
+    status_line: bytes,
+) -> None:
+    # llhttp refuses a control byte in a header but let one through in the reason phrase (and
+    # took any three digits for a status): the answer came back as if Meta had said it.
+    url, asked, server = await _path_server(
+        {b"/bad": status_line + b"\r\ncontent-length: 2\r\n\r\nhi"}
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="status"):
+            await client.get(f"{url}/bad", timeout=5.0)
+        fine = await client.get(f"{url}/good", timeout=5.0)
+    assert (fine.status_code, fine.reason_phrase, fine.text) == (200, "OK", "hi")
+    assert asked == [b"/bad", b"/good"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"x-a: b\x00c", b"x-a: b\x1bc", b"x-a: b\nc", b"x\x01a: b"],
+    ids=["NUL", "ESC", "bare LF", "control in name"],
+)
+async def test_an_answer_header_with_a_control_byte_is_a_protocol_error(header: bytes) -> None:
+    url, _, server = await _raw_server(
+        [b"HTTP/1.1 200 OK\r\n" + header + b"\r\ncontent-length: 2\r\n\r\nhi"], close=True
+    )
+    async with server, httpx.AsyncClient(transport=Http11Transport(max_connections=1)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url, timeout=5.0)

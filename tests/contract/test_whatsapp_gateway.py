@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -405,6 +407,46 @@ async def test_a_wrong_token_is_refused_by_meta(
     with pytest.raises(PermanentSendError) as caught:
         await gateway.send(stranger, CUSTOMER, THANKS, client_ref="ref-1")
     assert caught.value.code == 190
+
+
+async def test_a_token_with_a_control_byte_is_permanent_and_nothing_leaves(
+    fake: FakeGraphApi, transport: Http11Transport, sleeps: Sleeps
+) -> None:
+    # The transport refuses the header before a byte is written: Meta has nothing, so the
+    # send is not an unknown outcome to look for later, and asking again changes nothing.
+    gateway = meta_gateway(transport, fake.base_url, sleeps)
+    broken = dataclasses.replace(SENDER, access_token=f"{TOKEN}\r\nX-Injected: yes")
+    before = fake.send_attempts
+    with pytest.raises(PermanentSendError, match="not sent") as caught:
+        await gateway.send(broken, CUSTOMER, THANKS, client_ref="ref-1")
+    assert TOKEN not in str(caught.value)
+    assert fake.send_attempts == before
+    assert sleeps.calls == []
+
+
+async def test_a_malformed_status_line_is_an_unknown_outcome_as_a_garbled_answer_is(
+    sleeps: Sleeps,
+) -> None:
+    # The request left: whatever came back, Meta may have the message (never sent again).
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            asked.append(head)
+            body = b'{"error":{"code":100,"message":"no"}}'
+            writer.write(b"HTTP/1.1 040 \x1b[2J\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+            await reader.read()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, Http11Transport(max_connections=1) as own:
+        gateway = meta_gateway(own, url, sleeps)
+        with pytest.raises(SendOutcomeUnknown, match="RemoteProtocolError"):
+            await gateway.send(SENDER, CUSTOMER, THANKS, client_ref="ref-1")
+    assert len(asked) == 1
+    assert sleeps.calls == []
 
 
 @pytest.mark.parametrize(

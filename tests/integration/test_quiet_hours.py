@@ -15,13 +15,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.follow_ups import FollowUpSender
-from application.services import SenderResolver, SettingsReader
+from application.services import SenderResolver
 from application.use_cases.handle_customer_reply import HandleCustomerReply
 from application.use_cases.held_sends import HeldSends
 from application.use_cases.notify_failed_delivery import Disposition, event_key
 from application.use_cases.release_held_send import ReleaseHeldSend
 from application.use_cases.run_due_jobs import JobHandlers, RunDueJobs
-from application.use_cases.send_reminder import SendReminder
 from domain.activity import Outcome
 from domain.failed_delivery import FailedDelivery
 from domain.notification import button_payload
@@ -29,7 +28,6 @@ from domain.quiet_hours import QuietHours
 from domain.scheduling import DEFAULT_LEASE, HELD_SEND, JobState
 from domain.settings import ChannelSetting
 from domain.webhook import InboundMessage
-from infrastructure.cache.memory import InProcessSettingsCache
 from infrastructure.db.uow import SqlUnitOfWork
 from infrastructure.events.held_event import MsgspecFailedDeliveryCodec
 from infrastructure.local.collaborators import InMemoryNdrActions
@@ -257,17 +255,7 @@ async def test_a_reminder_due_in_quiet_hours_goes_when_they_end(world: World) ->
     world.clock.current = evening
     fdr = await world.fdr(failed_at=evening - timedelta(minutes=10))
     assert (await world.notify()(fdr)).outcome is Outcome.SENT
-    uow = world.uow()
-    reminder = SendReminder(
-        uow,
-        SettingsReader(InProcessSettingsCache(ttl=0.0)),
-        SenderResolver(StaticDirectory(), DEFAULT_SENDER),
-        world.step(uow),
-        world.activity,
-        world.clock,
-        world.options,
-    )
-    reminders = RunDueJobs(world.uow(), world.clock, JobHandlers([reminder]))
+    reminders = RunDueJobs(world.uow(), world.clock, JobHandlers([world.reminder()]))
     sent = await sends_of(world, fdr)
 
     for moment in (evening + timedelta(hours=4), NIGHT, MORNING - timedelta(minutes=1)):

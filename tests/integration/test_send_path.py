@@ -41,6 +41,7 @@ from application.use_cases.notify_failed_delivery import (
 )
 from application.use_cases.recheck_unknown_sends import RecheckUnknownSends
 from application.use_cases.record_delivery_reports import RecordDeliveryReports
+from application.use_cases.send_reminder import SendReminder
 from domain.activity import ActivityKind, Outcome
 from domain.conversation import Conversation, ConversationState
 from domain.errors import SendOutcomeUnknown, UpstreamUnavailable
@@ -165,6 +166,18 @@ class World:
             held=HeldSends(
                 self.uow(), self.clock, self.activity, self.options, MsgspecFailedDeliveryCodec()
             ),
+        )
+
+    def reminder(self) -> SendReminder:
+        uow = self.uow()
+        return SendReminder(
+            uow,
+            SettingsReader(InProcessSettingsCache(ttl=0.0)),
+            SenderResolver(StaticDirectory(), DEFAULT_SENDER),
+            self.step(uow),
+            self.activity,
+            self.clock,
+            self.options,
         )
 
     def recheck(self) -> RecheckUnknownSends:

@@ -4,12 +4,14 @@ connection (docs/webhooks.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from typing import Any
 
 import pytest
+import structlog
 
 from application.use_cases.webhook_bodies import RequeueWebhookBodies, ShowWebhookBody
 from domain.settings import SenderConnection
@@ -18,7 +20,13 @@ from infrastructure.meta import webhook_builder as build
 from tests.conftest import new_id
 from tests.integration.test_ndr_conversation import SHOPPER, Thread, start
 from tests.support.app import AppClient
-from tests.support.meta_webhooks import PHONE_NUMBER_ID, signed, status, statuses_body
+from tests.support.meta_webhooks import (
+    PHONE_NUMBER_ID,
+    signed,
+    status,
+    statuses_body,
+    text_message,
+)
 from tests.support.stack import APP_SECRET, Stack, stack_fixture
 
 stack = stack_fixture()
@@ -403,3 +411,66 @@ async def test_webhooks_show_and_retry(stack: Stack, client: AppClient) -> None:
     await client.app.state.webhook_pump.drain()
     assert len(await _problems(stack, inbox_id)) == 1
     assert thread.actions() == []
+
+
+# --- A body Meta delivers again -------------------------------------------------------------
+
+
+def _problems_counted(metrics: str, kind: str) -> float:
+    line = f'webhook_element_problems_total{{kind="{kind}"}} '
+    return sum(float(m[len(line) :]) for m in metrics.splitlines() if m.startswith(line))
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["later", "at once"])
+async def test_a_body_delivered_again_has_the_effect_of_one(
+    stack: Stack, client: AppClient, together: bool
+) -> None:
+    """Meta posts the same bytes again when our 200 was slow (docs/webhooks.md): both are
+    stored (each answered 200), but the template's statuses are told once, the shopper's
+    answer handled once, and the error element alerted and counted once."""
+    thread: Thread = await start(stack, client, "customer_unavailable")
+    callback = thread.template.body["biz_opaque_callback_data"]
+    wamid = thread.template.message_id
+    answer = json.loads(text_message(SHOPPER, "I will be home tomorrow"))
+    value = answer["entry"][0]["changes"][0]["value"]
+    value["statuses"] = [
+        status(wamid, "delivered", callback=callback),
+        status(wamid, "read", callback=callback),
+        status(_wamid(), "delivered"),  # a message not known yet: kept unlinked
+    ]
+    value["errors"] = [{"code": 131000, "title": f"Something went wrong {uuid.uuid4().hex}"}]
+    body = json.dumps(answer, separators=(",", ":")).encode()
+    counted = _problems_counted((await client.get("/metrics")).text, "meta_error")
+    sends = len(stack.meta.requests)
+
+    with structlog.testing.capture_logs() as logs:
+        if together:
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        "/webhooks/whatsapp", content=body, headers=signed(body, APP_SECRET)
+                    )
+                    for _ in range(2)
+                )
+            )
+            assert [a.status_code for a in answers] == [200, 200]
+            await client.app.state.webhook_pump.drain()
+        else:
+            await _post(client, body)
+            await _post(client, body)
+
+    stored = [r for r in await stack.rows("wa_webhook_inbox") if bytes(r["body"]) == body]
+    assert len(stored) == 2
+    assert all(r["error"] == "1 element(s) not applied" for r in stored)
+    for row in stored:  # each body shows what it did not apply
+        assert [p["code"] for p in await _problems(stack, row["id"])] == [131000]
+    alerts = [e for e in logs if e["event"] == "ALERT webhook elements not applied"]
+    assert [a["delivery_id"] for a in alerts] == [stored[0]["id"]]
+    assert _problems_counted((await client.get("/metrics")).text, "meta_error") == counted + 1
+    events = await stack.activity(thread.shipment_id)
+    ticks = [e["outcome"] for e in events if e["kind"] == "status"]
+    assert ticks == ["delivered", "read"]
+    assert [e["outcome"] for e in events if e["kind"] == "answer"] == ["answered"]
+    assert len(stack.meta.requests) - sends == 1  # one answer to the shopper
+    reports = await stack.rows("wa_dlr_messages", message_id=wamid)
+    assert sorted(r["status"] for r in reports) == ["delivered", "read"]

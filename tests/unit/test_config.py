@@ -272,3 +272,37 @@ def test_outcome_event_names_are_added_as_name_kind_pairs() -> None:
     assert str(caught.value).startswith(
         "configuration error: WA_OUTCOME_EVENT_NAMES must be name=kind pairs"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WA_META_ACCESS_TOKEN", "EAAG-very\nX-Injected: yes"),
+        ("WA_META_ACCESS_TOKEN", "EAAG-very\x00secret"),
+        ("WA_META_ACCESS_TOKEN", "EAAG very secret"),
+        ("WA_META_PHONE_NUMBER_ID", "1065\r\n4035"),
+        ("WA_META_WABA_ID", "1022/../me"),
+    ],
+    ids=["LF in token", "NUL in token", "spaces in token", "CRLF in id", "slash in id"],
+)
+def test_a_meta_credential_that_would_break_the_request_stops_start_up(
+    name: str, value: str
+) -> None:
+    # The token goes in the Authorization header and the ids in the URL's path: a control
+    # character there was sent as it was (header injection, or a request cut short).
+    with pytest.raises(ConfigError) as caught:
+        load_config({**FOUR, name: value}, env_file=None)
+    line = str(caught.value)
+    assert line.startswith(f"configuration error: {name} must be printable ASCII without spaces")
+    assert "\n" not in line
+    assert value not in line
+    assert all(given not in line for given in FOUR.values())
+
+
+def test_serve_refuses_an_access_token_with_a_control_character_with_one_line() -> None:
+    result = _serve(**{**FOUR, "WA_META_ACCESS_TOKEN": "EAAG-very\r\nX-Injected: yes"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: WA_META_ACCESS_TOKEN must be printable ASCII without spaces"
+    ]
+    assert "EAAG-very" not in result.stderr + result.stdout

@@ -10,6 +10,7 @@ from typing import Protocol, Self
 
 from application.ports.scheduler import ScheduledJobRepository
 from domain.conversation import Conversation, ConversationState
+from domain.errors import UnreadableRecord
 from domain.messages import CustomerReply, DeliveryReport, OutgoingMessage
 from domain.ndr import NdrAction, NdrActionKind
 from domain.opt_out import OptOut, OptOutScope
@@ -199,11 +200,17 @@ class OutgoingMessageRepository(Protocol):
         """``advance`` for each of them (at most one per row), in as few statements as the
         database allows; the ids of those written."""
 
-    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+    async def claim_unknown(
+        self,
+        older_than: datetime,
+        limit: int,
+        unreadable: list[UnreadableRecord] | None = None,
+    ) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since
         ``older_than``, and ``queued`` ones taken to be sent again that were left waiting
-        as long (their worker stopped)."""
+        as long (their worker stopped). A row that cannot be read (a zero date) is left
+        out, its error added to ``unreadable`` when given: it never stops the others."""
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         """How many template sends are ``unknown``, per age band: ``ages`` are ascending
@@ -346,6 +353,14 @@ class WebhookInboxRepository(Protocol):
     async def add_problems(self, problems: Sequence[WebhookProblem]) -> int:
         """Records elements not applied; one row per (body, element, kind). Returns how many
         were new (a body processed again does not record, or alert, twice)."""
+
+    async def delivered_before(
+        self, delivery: WebhookDelivery, problem: WebhookProblem
+    ) -> int | None:
+        """An earlier body with the same bytes, from the same connection, that recorded
+        ``problem`` (its element and kind): the one Meta delivered again (it re-sends a body
+        when our 200 was slow). Its id, or None. Read from the problems (few rows) and their
+        bodies, not from the whole inbox."""
 
     async def problems(self, delivery_id: int) -> list[WebhookProblem]: ...
 

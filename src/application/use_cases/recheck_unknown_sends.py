@@ -31,6 +31,7 @@ from application.use_cases.notify.corrections import Corrections
 from application.use_cases.notify.second_look import ANSWERED, why_not_again
 from domain.activity import Outcome
 from domain.conversation import Conversation
+from domain.errors import UnreadableRecord, describe
 from domain.messages import OutgoingMessage
 from domain.status import MessageStatus
 
@@ -70,9 +71,10 @@ class RecheckUnknownSends:
         to_send: list[tuple[OutgoingMessage, Conversation]] = []
         given_up: list[tuple[OutgoingMessage, Conversation | None]] = []
         answered = 0
+        unreadable: list[UnreadableRecord] = []
         async with self._uow as uow:
-            due = await uow.messages.claim_unknown(older_than, limit)
-            conversations = await uow.conversations.get_many({m.conversation_id for m in due})
+            due = await uow.messages.claim_unknown(older_than, limit, unreadable)
+            due, conversations = await _conversations(uow, due, unreadable)
             for message in due:
                 conversation = conversations.get(message.conversation_id)
                 if message.status is MessageStatus.QUEUED:  # taken before, never sent
@@ -111,6 +113,7 @@ class RecheckUnknownSends:
         resent = 0
         for message, conversation in to_send:
             resent += await self._corrections.send_again(message, conversation)
+        _tell_unreadable(unreadable)
         if resent or given_up or answered:
             _log.info(
                 "unknown sends looked at again",
@@ -126,6 +129,37 @@ class RecheckUnknownSends:
             counts = await uow.messages.count_unknown(self._clock.now(), AGE_BANDS)
         labels = [f"<{_label(b)}" for b in AGE_BANDS] + [f">={_label(AGE_BANDS[-1])}"]
         return dict(zip(labels, counts, strict=True))
+
+
+def _tell_unreadable(unreadable: list[UnreadableRecord]) -> None:
+    for exc in unreadable:  # a human's to mend: met again on every pass till then
+        _log.warning("unknown send not looked at: a row cannot be read", error=describe(exc))
+
+
+async def _conversations(
+    uow: UnitOfWork, due: list[OutgoingMessage], unreadable: list[UnreadableRecord]
+) -> tuple[list[OutgoingMessage], dict[int, Conversation]]:
+    """The conversations of the messages ``due``, one read; when a row of them cannot be
+    read (a zero date, docs/outages.md), each read alone, and the messages of those that
+    cannot be are left as they are (their errors added to ``unreadable``): the messages to
+    look at, and their conversations."""
+    ids = {m.conversation_id for m in due}
+    try:
+        return due, await uow.conversations.get_many(ids)
+    except UnreadableRecord:
+        pass
+    found: dict[int, Conversation] = {}
+    spoiled: set[int] = set()
+    for conversation_id in sorted(ids):
+        try:
+            conversation = await uow.conversations.get(conversation_id)
+        except UnreadableRecord as exc:
+            spoiled.add(conversation_id)
+            unreadable.append(UnreadableRecord(f"wa_conversations row {conversation_id}: {exc}"))
+            continue
+        if conversation is not None:
+            found[conversation_id] = conversation
+    return [m for m in due if m.conversation_id not in spoiled], found
 
 
 def _label(seconds: float) -> str:

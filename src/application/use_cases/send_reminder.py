@@ -122,6 +122,7 @@ class SendReminder:
                 occurred_at=now,
             )
         )
-        # A number that cannot get it: the SMS fallback's cue, as for a template (docs/opt-out.md).
-        await signal_failed_send(self._uow, self._activity, conversation, sent.message, now)
+        # A number that cannot get it: the SMS fallback's cue, as for a template (docs/opt-out.md),
+        # read on the message as stored (a failure that raced ahead of the answer included).
+        await signal_failed_send(self._uow, self._activity, conversation, message, now)
         await tell_early(self._activity, conversation, stored)

@@ -42,8 +42,9 @@ class MetaProvider(Provider):
 
     @provide(when=META)
     async def meta_transport(self) -> AsyncIterator[Http11Transport]:
-        # Connections on asyncio framed by h11: httpcore's per-request walk of its pool and
-        # anyio's cancel scopes were most of a send's CPU (docs/meta.md#the-http-client).
+        # Connections on asyncio, requests framed by the transport itself: httpcore's
+        # per-request walk of its pool and anyio's cancel scopes were most of a send's CPU
+        # (docs/meta.md#the-http-client).
         transport = Http11Transport(max_connections=192, keepalive_expiry=5.0)
         yield transport
         await transport.aclose()

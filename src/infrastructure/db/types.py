@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Integer, LargeBinary, Stri
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
+from domain.errors import UnreadableRecord
 from infrastructure.db.engine import MARIADB_DIALECTS
 
 #: BIGINT primary keys; SQLite only auto-increments a column declared INTEGER.
@@ -42,7 +43,30 @@ def as_naive_utc(value: datetime | None) -> datetime | None:
 
 def as_aware_utc(value: datetime | None) -> datetime | None:
     """What a UTC column gives back: aware UTC."""
-    return None if value is None else value.replace(tzinfo=UTC)
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC)
+    except TypeError:  # str.replace: the driver's text for a zero date
+        raise UnreadableRecord(f"a date stored as {value!r} (a zero date)") from None
+
+
+def stored_times(
+    table: str, row_id: object, created_at: datetime, updated_at: datetime
+) -> tuple[datetime, datetime]:
+    """A row's NOT NULL ``created_at`` and ``updated_at`` as the driver returns them (naive
+    UTC), aware; ``UnreadableRecord`` naming the row when one is a zero date (text, or NULL
+    from a prepared statement)."""
+    try:
+        return created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        given = {"created_at": created_at, "updated_at": updated_at}
+        bad = [
+            f"{name} {value!r}" for name, value in given.items() if not isinstance(value, datetime)
+        ]
+        raise UnreadableRecord(
+            f"{table} row {row_id}: {', '.join(bad)} stored (a zero date)"
+        ) from None
 
 
 class UtcDateTime(TypeDecorator[datetime]):

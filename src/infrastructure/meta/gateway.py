@@ -19,6 +19,7 @@ from tenacity import (
 from application.ports.whatsapp import TemplateCatalog
 from application.ttl_cache import TtlCache
 from domain.errors import (
+    PermanentSendError,
     RetryableSendError,
     SendOutcomeUnknown,
     UpstreamRejected,
@@ -147,6 +148,10 @@ class MetaCloudWhatsApp:
                 await response.aclose()
         except _NOT_SENT as exc:
             raise RetryableSendError(None, f"Graph API unreachable ({type(exc).__name__})") from exc
+        except httpx.LocalProtocolError as exc:
+            # Refused before a byte left (a header value with a control byte: the sender's
+            # token is not one): Meta has nothing, and asking again would change nothing.
+            raise PermanentSendError(None, f"the request was not sent: {exc}") from exc
         except httpx.TransportError as exc:
             raise SendOutcomeUnknown(
                 None, f"no answer from the Graph API ({type(exc).__name__}); Meta may have it"

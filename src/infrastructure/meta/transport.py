@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
 from collections import deque
@@ -68,9 +69,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"{scheme!r} is not http or https", request=request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        framed = _frame(request, body)  # a head that may not leave is refused before a connection
         connection = await self._acquire(origin, timeouts, request)
         try:
-            status, headers, reason, content = await connection.exchange(request, body, timeouts)
+            status, headers, reason, content = await connection.exchange(request, framed, timeouts)
         except BaseException:
             self._drop(connection)
             raise
@@ -243,11 +245,12 @@ class _Connection:
         self._transport.close()
 
     async def exchange(
-        self, request: httpx.Request, body: bytes, timeouts: dict[str, float | None]
+        self, request: httpx.Request, framed: bytes, timeouts: dict[str, float | None]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes]:
-        """Sends the request, reads the whole answer: status, headers, reason, body."""
+        """Sends the request (``framed``: as it goes on the wire), reads the whole answer:
+        status, headers, reason, body."""
         self._clean = False
-        await self._write(_frame(request, body), timeouts.get("write"), request)
+        await self._write(framed, timeouts.get("write"), request)
         read_timeout = timeouts.get("read")
         answer = _Answer(head=request.method == "HEAD")
         parser = httptools.HttpResponseParser(answer)
@@ -264,7 +267,9 @@ class _Connection:
                 parser.feed_data(data)
         except httptools.HttpParserError as exc:
             if not answer.complete:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+                # One of ``_Answer``'s refusals says why better than httptools' wrapper.
+                why = exc.__context__ if isinstance(exc.__context__, httpx.HTTPError) else exc
+                raise httpx.RemoteProtocolError(str(why), request=request) from exc
             # Bytes after a whole answer: the answer stands, the connection is not used again.
             return answer.status, answer.headers, answer.reason, answer.body()
         # Anything after the answer (a server may not send before it is asked) spoils it.
@@ -278,16 +283,26 @@ class _Connection:
         await self._reader.drained(seconds, request)
 
 
+#: What RFC 9110 allows in a header's name (a token) ...
+_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: ... and the bytes its value may not hold: control bytes but HTAB (CR, LF, NUL, ESC, DEL...).
+#: The same set may not be in an answer's reason phrase.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _frame(request: httpx.Request, body: bytes) -> bytes:
     """The request's head (httpx sets ``Host`` and ``Content-Length``, or ``Transfer-Encoding:
     chunked`` for a body of unknown length: read whole here, it leaves as one chunk) and body,
-    as they go on the wire. A name or value that would end its line early is refused, as h11
-    refused it."""
+    as they go on the wire. A name that is not a token, or a value with a control byte (one
+    that would end its line early, a NUL ...), is refused before anything is written, as h11
+    refused it (docs/meta.md#the-http-client)."""
     parts = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
     chunked = False
     for name, value in request.headers.raw:
-        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
-            raise httpx.LocalProtocolError("a header that would end its line", request=request)
+        if _CONTROL.search(value) is not None or _NAME.fullmatch(name) is None:
+            raise httpx.LocalProtocolError(
+                f"the header {_shown(name)} has a byte no header may hold", request=request
+            )
         chunked = chunked or name.lower() == b"transfer-encoding"
         parts += (name, b": ", value, b"\r\n")
     if not chunked:
@@ -297,6 +312,11 @@ def _frame(request: httpx.Request, body: bytes) -> bytes:
     else:
         parts.append(b"\r\n0\r\n\r\n")
     return b"".join(parts)
+
+
+def _shown(name: bytes) -> str:
+    """A header's name as an error may say it (never its value: it may be the token)."""
+    return repr(name[:40].decode("ascii", "replace"))
 
 
 #: The most an answer may take (docs/meta.md). Meta's answers (to a send, a page of templates)
@@ -360,6 +380,12 @@ class _Answer:
     def on_headers_complete(self) -> None:
         assert self.parser is not None
         self.status = self.parser.get_status_code()
+        # llhttp refuses a control byte in a header (name or value) but lets one through in
+        # the reason phrase, and takes any three digits for a status: neither is an answer.
+        if not 100 <= self.status <= 599:
+            raise httpx.RemoteProtocolError(f"an answer with the status {self.status}")
+        if _CONTROL.search(self.reason) is not None:
+            raise httpx.RemoteProtocolError("an answer whose status line holds a control byte")
         if self._head and self.status >= 200:  # the parser would wait for the length's bytes
             self.keep_alive, self.complete = False, True  # (the connection is not used again)
             raise httpx.RemoteProtocolError("the answer to a HEAD request ends with its head")

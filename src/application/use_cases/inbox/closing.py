@@ -53,21 +53,31 @@ class CloseBodies:
     async def _record_problems(
         self, uow: UnitOfWork, body: Body, batch: ProcessedBatch, now: datetime
     ) -> None:
-        new = await uow.inbox.add_problems(
-            [
-                WebhookProblem(
-                    inbox_id=body.id,
-                    element=p.element,
-                    kind=p.kind.value,
-                    detail=p.detail,
-                    code=p.code,
-                    created_at=now,
-                )
-                for p in body.problems
-            ]
-        )
+        problems = [
+            WebhookProblem(
+                inbox_id=body.id,
+                element=p.element,
+                kind=p.kind.value,
+                detail=p.detail,
+                code=p.code,
+                created_at=now,
+            )
+            for p in body.problems
+        ]
+        new = await uow.inbox.add_problems(problems)
         if not new:
             return  # recorded and alerted on an earlier pass
+        # The same bytes stored before: Meta delivered the body again (docs/webhooks.md,
+        # "Isolation"). Its problems are this body's too, but were alerted and counted then.
+        earlier = await uow.inbox.delivered_before(body.delivery, problems[0])
+        if earlier is not None:
+            _log.info(
+                "webhook elements not applied, as in the same body delivered before",
+                delivery_id=body.id,
+                earlier_delivery_id=earlier,
+                count=len(body.problems),
+            )
+            return
         for problem in body.problems:
             batch.problems[problem.kind.value] = batch.problems.get(problem.kind.value, 0) + 1
         first = body.problems[0]

@@ -19,7 +19,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.tables import conversations as t
 from infrastructure.db.tables import ndr_actions
 from infrastructure.db.tables import shopper_languages as _lang
-from infrastructure.db.types import as_aware_utc
+from infrastructure.db.types import as_aware_utc, stored_times
 
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
 _INSERT = insert(t)
@@ -181,6 +181,10 @@ def _from_driver(raw: Sequence[Any]) -> Conversation:
         created_at,
         updated_at,
     ) = raw
+    try:  # inline: a call per row costs the status pass (stored_times says what is wrong)
+        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        created, updated = stored_times("wa_conversations", id_, created_at, updated_at)
     return Conversation(
         id=id_,
         account_id=account_id,
@@ -203,8 +207,8 @@ def _from_driver(raw: Sequence[Any]) -> Conversation:
         nudged_at=as_aware_utc(nudged_at),
         customer_user_id=customer_user_id,
         reply_ref=reply_ref,
-        created_at=created_at.replace(tzinfo=UTC),
-        updated_at=updated_at.replace(tzinfo=UTC),
+        created_at=created,
+        updated_at=updated,
     )
 
 

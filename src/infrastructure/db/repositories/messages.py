@@ -28,7 +28,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
 from domain.conversation import Conversation
 from domain.cost import Pricing
-from domain.errors import Conflict
+from domain.errors import Conflict, UnreadableRecord
 from domain.messages import (
     REMINDER_REF_PREFIX,
     CustomerReply,
@@ -45,7 +45,7 @@ from infrastructure.db.repositories._base import SqlRepository, with_id
 from infrastructure.db.repositories.conversations import conversation_from_row
 from infrastructure.db.tables import conversations as _conv
 from infrastructure.db.tables import customer_replies, dlr_messages, outgoing_messages
-from infrastructure.db.types import WaId, as_aware_utc
+from infrastructure.db.types import WaId, as_aware_utc, stored_times
 
 _out = outgoing_messages
 # Built once: executed with the row as parameters (see SqlRepository._insert_unique).
@@ -326,6 +326,10 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
         created_at,
         updated_at,
     ) = row
+    try:  # inline: a call per row costs the status pass (stored_times says what is wrong)
+        created, updated = created_at.replace(tzinfo=UTC), updated_at.replace(tzinfo=UTC)
+    except (AttributeError, TypeError):
+        created, updated = stored_times("wa_outgoing_messages", id_, created_at, updated_at)
     return OutgoingMessage(
         id=id_,
         conversation_id=conversation_id,
@@ -343,8 +347,8 @@ def _outgoing_for_statuses(row: Sequence[Any]) -> OutgoingMessage:
         error_title=error_title,
         external_updated_at=as_aware_utc(external_updated_at),
         resent_at=as_aware_utc(resent_at),
-        created_at=created_at.replace(tzinfo=UTC),
-        updated_at=updated_at.replace(tzinfo=UTC),
+        created_at=created,
+        updated_at=updated,
     )
 
 
@@ -492,7 +496,12 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 compiled.sql, _advance_driver_params(compiled, part, rows)
             )
 
-    async def claim_unknown(self, older_than: datetime, limit: int) -> list[OutgoingMessage]:
+    async def claim_unknown(
+        self,
+        older_than: datetime,
+        limit: int,
+        unreadable: list[UnreadableRecord] | None = None,
+    ) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
         for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
             # One status per query, walked in (status, updated_at) index order: InnoDB locks
@@ -515,10 +524,28 @@ class SqlOutgoingMessageRepository(SqlRepository):
             if status is MessageStatus.QUEUED:  # only sends taken to be repeated
                 stmt = stmt.where(_out.c.resent_at.is_not(None))
             rows = await self._conn.execute(stmt)
-            claimed += [_outgoing(r) for r in rows.mappings()]
+            try:
+                claimed += [_outgoing(r) for r in rows.mappings()]
+            except UnreadableRecord:  # a zero date another writer left: that row alone
+                claimed += await self._readable(stmt, unreadable)
             if len(claimed) >= limit:
                 break
         return claimed
+
+    async def _readable(
+        self, claim: Select[Any], unreadable: list[UnreadableRecord] | None
+    ) -> list[OutgoingMessage]:
+        """The rows ``claim`` locked (locked already: read again by id), each read alone;
+        one that cannot be read is left out, its error added to ``unreadable``."""
+        readable: list[OutgoingMessage] = []
+        for row_id in (await self._conn.scalars(claim.with_only_columns(_out.c.id))).all():
+            try:
+                row = (await self._conn.execute(select(_out).where(_out.c.id == row_id))).mappings()
+                readable.append(_outgoing(row.one()))
+            except UnreadableRecord as exc:
+                if unreadable is not None:
+                    unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
+        return readable
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         cutoffs = [now - timedelta(seconds=a) for a in ages]

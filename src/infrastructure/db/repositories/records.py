@@ -263,6 +263,31 @@ class SqlWebhookInboxRepository(SqlRepository):
             added += new_id is not None
         return added
 
+    async def delivered_before(
+        self, delivery: WebhookDelivery, problem: WebhookProblem
+    ) -> int | None:
+        assert delivery.id is not None
+        connection = (
+            _i.c.connection_id.is_(None)
+            if delivery.connection_id is None
+            else _i.c.connection_id == delivery.connection_id
+        )
+        earlier = await self._conn.scalar(
+            select(_p.c.inbox_id)
+            .join(_i, _i.c.id == _p.c.inbox_id)
+            .where(
+                _p.c.inbox_id < delivery.id,
+                _p.c.element == problem.element[:255],
+                _p.c.kind == problem.kind,
+                _i.c.body_bytes == len(delivery.body),
+                connection,
+                _i.c.body == delivery.body,
+            )
+            .order_by(_p.c.inbox_id.desc())
+            .limit(1)
+        )
+        return None if earlier is None else int(earlier)
+
     async def problems(self, delivery_id: int) -> list[WebhookProblem]:
         rows = await self._conn.execute(
             select(_p).where(_p.c.inbox_id == delivery_id).order_by(_p.c.id)

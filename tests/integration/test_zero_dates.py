@@ -1,0 +1,129 @@
+"""A row with a zero date ('0000-00-00 00:00:00'), which MariaDB keeps when the writer's
+sql_mode allows it (another system, an old mode): the status pass and the worker's batch
+meet it for that row's item alone, with a reason that says what is wrong, and go on with the
+others (docs/outages.md, "A row with a zero date"). On MariaDB, the rows spoiled with
+``SET SESSION sql_mode=''``. The unknown sends' recheck, which a row of them with a zero date
+stopped for all, leaves that one alone."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.use_cases.notify_failed_delivery import Notified
+from domain.activity import Outcome
+from domain.errors import SendOutcomeUnknown
+from domain.failed_delivery import FailedDelivery
+from domain.messages import OutgoingMessage
+from tests.integration.test_ndr_conversation import start
+from tests.integration.test_send_path import World
+from tests.integration.test_send_path import mariadb_world as mariadb_world_fixture
+from tests.support.app import AppClient
+from tests.support.meta_webhooks import signed, status, statuses_body
+from tests.support.stack import APP_SECRET, Stack, stack_fixture
+
+stack = stack_fixture()
+mariadb_world = mariadb_world_fixture
+
+
+async def _zero(engine: AsyncEngine, table: str, row_id: int) -> None:
+    """What another writer with a lax sql_mode may leave: the row's created_at zero."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SET SESSION sql_mode=''"))
+        await conn.execute(
+            text(f"UPDATE {table} SET created_at = '0000-00-00 00:00:00' WHERE id = :id"),  # noqa: S608
+            {"id": row_id},
+        )
+        await conn.commit()
+
+
+@pytest.mark.parametrize("table", ["wa_outgoing_messages", "wa_conversations"])
+async def test_a_zero_date_in_a_status_pass_is_that_status_s_problem_alone(
+    stack: Stack, client: AppClient, table: str
+) -> None:
+    spoiled = await start(stack, client, "customer_unavailable")
+    fine = await start(stack, client, "customer_unavailable")
+    [message] = await stack.rows("wa_outgoing_messages", message_id=spoiled.template.message_id)
+    row_id = message["id"] if table == "wa_outgoing_messages" else message["conversation_id"]
+    await _zero(stack.db, table, row_id)
+    body = statuses_body(
+        [status(spoiled.template.message_id, "delivered"), status(fine.template.message_id, "read")]
+    )
+
+    with structlog.testing.capture_logs() as logs:
+        response = await client.post(
+            "/webhooks/whatsapp", content=body, headers=signed(body, APP_SECRET)
+        )
+        assert response.status_code == 200
+        await client.app.state.webhook_pump.drain()
+
+    [other] = await stack.rows("wa_outgoing_messages", message_id=fine.template.message_id)
+    assert other["status"] == "read"
+    told = await stack.activity(fine.shipment_id)
+    assert [e["outcome"] for e in told if e["kind"] == "status"] == ["read"]
+    [inbox] = [r for r in await stack.rows("wa_webhook_inbox") if bytes(r["body"]) == body]
+    [problem] = await stack.rows("wa_webhook_problems", inbox_id=inbox["id"])
+    assert problem["element"] == "entry[0].changes[0].value.statuses[0]"
+    assert problem["detail"].startswith("UnreadableRecord: ")
+    assert "zero date" in problem["detail"]
+    assert f"{table} row {row_id}: created_at" in problem["detail"]
+    [alert] = [e for e in logs if e["event"] == "ALERT webhook elements not applied"]
+    assert "zero date" in alert["error"]
+
+
+async def test_a_zero_date_in_a_worker_batch_is_that_event_s_error_alone(
+    mariadb_world: World, mysql_engine: AsyncEngine
+) -> None:
+    world = mariadb_world
+    earlier = await world.fdr()
+    await world.notify()(earlier)
+    conversation, _ = await world.state(earlier)
+    assert conversation.id is not None
+    await _zero(mysql_engine, "wa_conversations", conversation.id)
+    again = dataclasses.replace(earlier, status_log_id=earlier.status_log_id + 1)
+    other = await world.fdr()
+
+    results = await world.notify().many([again, other])
+
+    assert isinstance(results[1], Notified)
+    assert results[1].outcome is Outcome.SENT
+    assert isinstance(results[0], Exception)
+    assert "zero date" in str(results[0])
+
+
+async def _timed_out(world: World) -> tuple[FailedDelivery, OutgoingMessage]:
+    fdr = await world.fdr()
+    world.meta.script.append(SendOutcomeUnknown(None, "read timeout"))
+    assert (await world.notify()(fdr)).outcome is Outcome.UNKNOWN
+    _, template = await world.state(fdr)
+    return fdr, template
+
+
+@pytest.mark.parametrize("table", ["wa_outgoing_messages", "wa_conversations"])
+async def test_a_zero_date_among_unknown_sends_leaves_the_others_to_be_looked_at(
+    mariadb_world: World, mysql_engine: AsyncEngine, table: str
+) -> None:
+    # The recheck claims the oldest unknown sends first: a row with a zero date came first on
+    # every pass, and its error stopped the pass for every other send.
+    world = mariadb_world
+    _, spoiled = await _timed_out(world)
+    _, fine = await _timed_out(world)
+    assert spoiled.id is not None
+    row_id = spoiled.id if table == "wa_outgoing_messages" else spoiled.conversation_id
+    await _zero(mysql_engine, table, row_id)
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+
+    with structlog.testing.capture_logs() as logs:
+        await world.recheck()()
+
+    assert len(world.meta.sends(fine)) == 1  # sent again once
+    assert world.meta.sends(spoiled) == []  # left as it is, for a human
+    [warning] = [
+        e for e in logs if e["event"] == "unknown send not looked at: a row cannot be read"
+    ]
+    assert f"{table} row {row_id}: " in warning["error"]
+    assert "zero date" in warning["error"]
