@@ -85,6 +85,20 @@ class SenderConnection:
     display_phone_number: str = ""
     name: str = ""
 
+    def unusable(self) -> list[str]:
+        """The credentials (as the integration engine names them) that cannot go out with a
+        request: the ids in the Graph API's URL path, the token in the Authorization header.
+        The app secret is not sent (it checks webhooks' signatures), so it is not here."""
+        return [
+            name
+            for name, value, allowed in (
+                ("phoneNumberId", self.phone_number_id, fits_a_path),
+                ("wabaId", self.waba_id, fits_a_path),
+                ("accessToken", self.access_token, fits_a_header),
+            )
+            if not allowed(value)
+        ]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionSummary:

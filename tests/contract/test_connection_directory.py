@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from application.ports.collaborators import ConnectionDirectory
+from application.services import SenderResolver
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.integration_engine.directory import (
@@ -19,6 +20,7 @@ from infrastructure.integration_engine.directory import (
 from infrastructure.local.collaborators import InMemoryConnectionDirectory
 from tests.conftest import new_id
 from tests.fakes.integration_engine import FakeIntegrationEngine
+from tests.support.doubles import DEFAULT_SENDER
 
 TOKEN = "EAAGsecret-access-token-0042"
 APP_SECRET = "9f3c-app-secret-0042"
@@ -318,14 +320,17 @@ async def test_credentials_that_would_break_a_request_are_rejected_naming_fields
     value: str,
     named: str,
 ) -> None:
-    # Sent in the Authorization header and the URL's path: the engine's answer is input.
+    # Sent in the Authorization header and the URL's path: the engine's answer is input. Not
+    # sent with; the app secret still checks the connection's webhooks.
     directory = http_directory(engine, http_client, sleeps)
     installed = sender(new_id(), **{field: value})
     engine.install(installed)
+    senders = SenderResolver(directory, DEFAULT_SENDER)
     with pytest.raises(UpstreamRejected, match=f"unusable credentials: {named}") as raised:
-        await directory.sender(installed.connection_id)
+        await senders.by_connection_id(installed.connection_id)
     assert TOKEN not in str(raised.value)
     assert value not in str(raised.value)
+    assert await senders.app_secret(installed.connection_id) == APP_SECRET
 
 
 async def test_an_unreadable_answer_is_unavailable(

@@ -346,3 +346,32 @@ async def test_the_bare_path_is_the_default_connection_whatever_the_query_says(
         headers=signed(body, "their-secret"),
     )
     assert theirs.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "token", ["their-token\n", "their-token\x00", "their-tökén"], ids=["LF", "NUL", "non-ASCII"]
+)
+async def test_a_workspace_app_whose_token_cannot_be_sent_still_has_its_webhooks_taken(
+    client: AppClient, stack: Stack, token: str
+) -> None:
+    # A webhook is checked with the app secret alone: a token that cannot go out in a header
+    # stops that workspace's sends (with a reason), not the statuses and answers Meta posts
+    # for what it sent before (refused with 503, they are lost once Meta gives up).
+    connection = new_id()
+    stack.engine_fake.install(
+        SenderConnection(
+            connection_id=connection,
+            account_id=new_id(),
+            phone_number_id="555",
+            waba_id="666",
+            access_token=token,
+            app_secret="their-secret",
+        )
+    )
+    body = (WEBHOOKS / "status-sent.json").read_bytes()
+    before = await inbox_count(stack)
+    response = await client.post(
+        f"/webhooks/whatsapp/{connection}", content=body, headers=signed(body, "their-secret")
+    )
+    assert response.status_code == 200
+    assert await inbox_count(stack) == before + 1

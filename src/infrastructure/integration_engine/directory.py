@@ -31,7 +31,7 @@ import msgspec
 from application.ports.collaborators import ConnectionDirectory
 from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
-from domain.settings import ConnectionSummary, SenderConnection, fits_a_header, fits_a_path
+from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.json_http import JsonHttpService, problem_text
 
 WHATSAPP_APP = "whatsapp"
@@ -139,22 +139,6 @@ class HttpConnectionDirectory(JsonHttpService):
         if missing:
             raise UpstreamRejected(
                 f"connection {connection_id} has incomplete credentials: {', '.join(missing)}"
-            )
-        unusable = [
-            name
-            for name, value, allowed in (
-                ("phoneNumberId", wire.phone_number_id, fits_a_path),
-                ("wabaId", wire.waba_id, fits_a_path),
-                ("accessToken", wire.access_token, fits_a_header),
-            )
-            if not allowed(value)
-        ]
-        if unusable:
-            # Sent in the URL's path and the Authorization header: a control character would
-            # break the request (or add a header to it), a '/' send it elsewhere. Never shown.
-            raise UpstreamRejected(
-                f"connection {connection_id} has unusable credentials: {', '.join(unusable)} "
-                "not printable ASCII (or holding a space, '/', '?', '#' or '%')"
             )
         return SenderConnection(
             connection_id=wire.connection_id,
