@@ -127,3 +127,40 @@ async def test_a_zero_date_among_unknown_sends_leaves_the_others_to_be_looked_at
     ]
     assert f"{table} row {row_id}: " in warning["error"]
     assert "zero date" in warning["error"]
+
+
+async def test_as_many_zero_dated_unknown_sends_as_a_pass_takes_do_not_stop_the_others(
+    mariadb_world: World, mysql_engine: AsyncEngine
+) -> None:
+    # A zero updated_at sorts before every real one, so such rows are claimed first on every
+    # pass: when a pass's worth of them (its limit) cannot be read, the others must still be
+    # reached, or they are never looked at again.
+    world = mariadb_world
+    spoiled = [(await _timed_out(world))[1] for _ in range(2)]
+    _, fine = await _timed_out(world)
+    for message in spoiled:
+        assert message.id is not None
+        async with mysql_engine.connect() as conn:
+            await conn.execute(text("SET SESSION sql_mode=''"))
+            await conn.execute(
+                text(
+                    "UPDATE wa_outgoing_messages SET created_at = '0000-00-00 00:00:00',"
+                    " updated_at = '0000-00-00 00:00:00' WHERE id = :id"
+                ),
+                {"id": message.id},
+            )
+            await conn.commit()
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):  # passes, each taking two
+            await world.recheck()(limit=2)
+
+    assert len(world.meta.sends(fine)) == 1  # sent again once
+    assert all(world.meta.sends(message) == [] for message in spoiled)
+    warned = {
+        e["error"].split(":")[1]
+        for e in logs
+        if e["event"] == "unknown send not looked at: a row cannot be read"
+    }
+    assert warned == {f" wa_outgoing_messages row {m.id}" for m in spoiled}
