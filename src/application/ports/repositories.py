@@ -359,8 +359,8 @@ class WebhookInboxRepository(Protocol):
     ) -> int | None:
         """An earlier body with the same bytes, from the same connection, that recorded
         ``problem`` (its element and kind): the one Meta delivered again (it re-sends a body
-        when our 200 was slow). Its id, or None. Read from the problems (few rows) and their
-        bodies, not from the whole inbox."""
+        when our 200 was slow). Its id, or None. Looked for among the latest bodies with that
+        problem (a bounded walk of the problems' index), not in the whole inbox."""
 
     async def problems(self, delivery_id: int) -> list[WebhookProblem]: ...
 
