@@ -333,6 +333,20 @@ async def test_credentials_that_would_break_a_request_are_rejected_naming_fields
     assert await senders.app_secret(installed.connection_id) == APP_SECRET
 
 
+async def test_credentials_pasted_with_a_trailing_newline_are_used_as_the_configuration_is(
+    engine: FakeIntegrationEngine, http_client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    # WA_META_ACCESS_TOKEN is read stripped; the same token pasted into the engine with the
+    # newline of a copied line failed every send of that workspace.
+    directory = http_directory(engine, http_client, sleeps)
+    installed = sender(new_id(), access_token=f"{TOKEN}\n", phone_number_id=" 1065400042 ")
+    engine.install(installed)
+    found = await SenderResolver(directory, DEFAULT_SENDER).by_connection_id(
+        installed.connection_id
+    )
+    assert (found.access_token, found.phone_number_id) == (TOKEN, "1065400042")
+
+
 async def test_an_unreadable_answer_is_unavailable(
     engine: FakeIntegrationEngine, http_client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:

@@ -349,7 +349,7 @@ async def test_the_bare_path_is_the_default_connection_whatever_the_query_says(
 
 
 @pytest.mark.parametrize(
-    "token", ["their-token\n", "their-token\x00", "their-tökén"], ids=["LF", "NUL", "non-ASCII"]
+    "token", ["their\ntoken", "their-token\x00", "their-tökén"], ids=["LF", "NUL", "non-ASCII"]
 )
 async def test_a_workspace_app_whose_token_cannot_be_sent_still_has_its_webhooks_taken(
     client: AppClient, stack: Stack, token: str

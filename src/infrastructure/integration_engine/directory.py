@@ -126,13 +126,17 @@ class HttpConnectionDirectory(JsonHttpService):
         )
         if not _usable(wire.app, wire.status):
             raise NotFound("connection", connection_id)
+        # Read as the configuration reads its own (stripped): a token pasted with the newline
+        # of a copied line is the token (docs/meta.md#the-http-client).
+        phone_number_id, waba_id = wire.phone_number_id.strip(), wire.waba_id.strip()
+        access_token, app_secret = wire.access_token.strip(), wire.app_secret.strip()
         missing = [
             name
             for name, value in (
-                ("phoneNumberId", wire.phone_number_id),
-                ("wabaId", wire.waba_id),
-                ("accessToken", wire.access_token),
-                ("appSecret", wire.app_secret),
+                ("phoneNumberId", phone_number_id),
+                ("wabaId", waba_id),
+                ("accessToken", access_token),
+                ("appSecret", app_secret),
             )
             if not value
         ]
@@ -143,10 +147,10 @@ class HttpConnectionDirectory(JsonHttpService):
         return SenderConnection(
             connection_id=wire.connection_id,
             account_id=wire.account_id,
-            phone_number_id=wire.phone_number_id,
-            waba_id=wire.waba_id,
-            access_token=wire.access_token,
-            app_secret=wire.app_secret,
+            phone_number_id=phone_number_id,
+            waba_id=waba_id,
+            access_token=access_token,
+            app_secret=app_secret,
             display_phone_number=wire.display_phone_number,
             name=wire.name,
         )
