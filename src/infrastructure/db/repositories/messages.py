@@ -525,8 +525,9 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 stmt = stmt.where(_out.c.resent_at.is_not(None))
             while True:
                 claim = stmt.limit(limit - len(claimed))
-                if passed:
-                    claim = claim.where(_out.c.id.not_in(passed))
+                if passed:  # ours, locked already: not skipped, so left out by id
+                    taken = passed + [m.id for m in claimed if m.id is not None]
+                    claim = claim.where(_out.c.id.not_in(taken))
                 rows = await self._conn.execute(claim)
                 try:
                     claimed += [_outgoing(r) for r in rows.mappings()]
@@ -537,7 +538,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
                     # Never changed, such a row stays the oldest and takes a place of every
                     # pass: claimed past them, so that the others are met (docs/outages.md).
                     # Bounded: once ``limit`` are passed over, the pass ends with what it has.
-                    if len(claimed) < limit and len(passed) <= limit:
+                    if spoiled and len(claimed) < limit and len(passed) <= limit:
                         continue
                 break
             if len(claimed) >= limit or len(passed) > limit:
