@@ -277,11 +277,12 @@ class SqlWebhookInboxRepository(SqlRepository):
         # The latest bodies with that problem only (an index walk, bounded): bodies with
         # problems are kept for a human, so the table grows, and a body whose problem is new
         # walked all of it, reading a body row per problem row (seconds at 100 000 rows, in
-        # the closing's transaction). One delivered again further back alerts again.
+        # the closing's transaction). One delivered again further back alerts again. Earlier
+        # or later: pumps share the bodies, and the redelivery's may be closed first.
         latest = (
             select(_p.c.inbox_id)
             .where(
-                _p.c.inbox_id < delivery.id,
+                _p.c.inbox_id != delivery.id,
                 _p.c.element == problem.element[:255],
                 _p.c.kind == problem.kind,
             )
