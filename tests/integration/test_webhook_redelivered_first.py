@@ -4,6 +4,8 @@ the pass that took the first one."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,8 +21,13 @@ NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ALERT = "ALERT webhook elements not applied"
 
 
-async def test_a_body_closed_after_its_redelivery_is_alerted_once(new_uow: UowFactory) -> None:
-    body = b'{"object":"whatsapp_business_account","entry":[{"errors":[{"code":131000}]}]}'
+async def test_a_body_closed_after_its_redelivery_is_alerted_once(
+    uow_factory: UowFactory,
+) -> None:
+    new_uow = uow_factory
+    body = json.dumps(  # a body of its own: the MariaDB database is shared
+        {"object": "whatsapp_business_account", "entry": [{"id": uuid.uuid4().hex}]}
+    ).encode()
     async with new_uow() as uow:
         first = await uow.inbox.add(WebhookDelivery(connection_id=None, body=body, received_at=NOW))
         again = await uow.inbox.add(
