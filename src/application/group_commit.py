@@ -88,7 +88,10 @@ class GroupCommit(Generic[Item, Result]):
         self._queue.append(waiting)
         if self._tasks:
             if len(self._writers) < self._tasks:
-                self._writers.add(asyncio.create_task(self._write_queue(), name="group-commit"))
+                writer = asyncio.create_task(self._write_queue(), name="group-commit")
+                self._writers.add(writer)
+                # A writer cancelled before its first step never runs its ``finally``.
+                writer.add_done_callback(self._writers.discard)
         else:
             async with self._lock:
                 if not waiting.done.done():  # nobody took it while we waited: we write
