@@ -116,7 +116,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def _take(self) -> list[_Waiting[Item, Result]]:
         """The oldest items that fit one write (at least one)."""
-        count = len(self._queue) if self._most is None else self._most
+        count = len(self._queue) if self._most is None else max(self._most, 1)
         if self._size is not None:
             total = 0
             for place, waiting in enumerate(itertools.islice(self._queue, count)):

@@ -173,3 +173,14 @@ async def test_a_write_cancelled_before_it_began_leaves_room_for_the_next_post(
         assert (await first).body == _body(0).body
     assert sorted(await _pending(new_uow)) == sorted([_body(0).body, stored.body])
 
+
+async def test_a_write_takes_at_least_one_body_whatever_its_bound_of_bodies(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    gate = Gate(sqlite_db)
+    gate.opened.set()
+    writer = InboxWriter(gate.open_uow, max_bodies=0)
+    async with asyncio.timeout(10):
+        stored = await asyncio.gather(*(writer.store(_body(n)) for n in range(2)))
+    assert sorted(await _pending(new_uow)) == sorted(d.body for d in stored)
+    assert gate.written == [1, 1]
