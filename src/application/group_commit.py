@@ -36,7 +36,8 @@ Write = Callable[[list[Item]], Awaitable[Sequence[Result]]]
 
 
 class Failure(enum.Enum):
-    """What the callers of a write that failed get: it raised an error, or was cancelled."""
+    """What the callers of a write that failed get: it raised an error, or was cancelled (or
+    stopped by another ``BaseException``, which is no error: taken as cancelled)."""
 
     SHARED = enum.auto()
     """Each the write's error; cancelled, each cancelled (with ``tasks``, the queued ones too:
@@ -130,10 +131,11 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
         """``group`` written and each of its callers answered, as ``Failure`` says when the
-        write fails (cancelled too, while it is written again item by item)."""
+        write fails (cancelled too, while it is written again item by item): none of them is
+        left waiting for an answer nobody will give."""
         try:
             await self._write_and_answer(group)
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or stopped by what is no error: as if cancelled
             self._cancelled(group)
             raise
 
