@@ -60,7 +60,8 @@ class InboxWriter:
 
     @property
     def writes(self) -> int:
-        """Transactions so far (for tests and metrics: bodies per write)."""
+        """Writes begun so far, the one in flight too (for tests and metrics: bodies per
+        write)."""
         return self._group.writes
 
     async def store(self, delivery: WebhookDelivery) -> WebhookDelivery:
