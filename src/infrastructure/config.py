@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, check_zone, parse_clock
-from domain.settings import fits_a_header, fits_a_path
+from infrastructure.request_values import fits_a_header, fits_a_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"

@@ -31,8 +31,9 @@ import msgspec
 from application.ports.collaborators import ConnectionDirectory
 from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
-from domain.settings import ConnectionSummary, SenderConnection, fits_a_header, fits_a_path
+from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.json_http import JsonHttpService, problem_text
+from infrastructure.request_values import fits_a_header, fits_a_path
 
 WHATSAPP_APP = "whatsapp"
 ACTIVE = "active"
