@@ -369,12 +369,7 @@ class _Reader:
         sandbox = bool(missing) if chosen is None else chosen
         # Sent in the Authorization header and in the URL's path: checked before any request.
         for name, check in _CREDENTIAL_CHECKS.items():
-            value = meta_credentials[name]
-            if value is not None:
-                try:
-                    check(value)
-                except ValueError as exc:
-                    raise ConfigError(name, str(exc)) from None
+            self.get(name, check, None)
         project = self.raw("WA_PUBSUB_PROJECT")
         for name in (
             "WA_PUBSUB_FDR_SUBSCRIPTION",
