@@ -155,7 +155,8 @@ class HttpConnectionDirectory(JsonHttpService):
             # break the request (or add a header to it), a '/' send it elsewhere. Never shown.
             raise UpstreamRejected(
                 f"connection {connection_id} has unusable credentials: {', '.join(unusable)} "
-                "not printable ASCII (or holding a space, '/', '?', '#' or '%')"
+                "(each must be printable ASCII without spaces, the ids without '/', '?', '#' "
+                "or '%' either)"
             )
         return SenderConnection(
             connection_id=wire.connection_id,
