@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import pytest
-from sqlalchemy import Insert, Update, text
+from sqlalchemy import Insert, Update, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.use_cases.notify_failed_delivery import Disposition, Handled, Notified
@@ -289,14 +289,19 @@ async def _thread(uow: SqlUnitOfWork) -> int:
 
 
 async def _lock_waits(engine: AsyncEngine, threads: list[int]) -> bool:
-    """A transaction of one of these connections waits for a lock."""
+    """A transaction of one of these connections waits for a lock: shown waiting by InnoDB,
+    or running a locking read. The second, because MariaDB waits for the row of a lookup by
+    a unique key (``lock_cap``) while it optimises the statement ("Statistics"), where
+    ``INNODB_TRX`` may never show the transaction waiting."""
     if not threads:
         return False
     async with engine.connect() as conn:
         found = await conn.execute(
             text(
-                "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
-                " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id IN :threads"
-            ).bindparams(threads=tuple(threads)),
+                "SELECT (SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+                " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id IN :threads)"
+                " + (SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                " WHERE ID IN :threads AND INFO LIKE '%FOR UPDATE%')"
+            ).bindparams(bindparam("threads", tuple(threads), expanding=True)),
         )
         return bool(found.scalar_one())
