@@ -128,3 +128,29 @@ async def test_a_batch_of_a_workspace_without_a_cap_pays_nothing_for_it(
     assert cap_reads(ran[uncapped]) == []
     assert ran[uncapped] == [s for s in ran[capped] if s not in cap_reads(ran[capped])]
     assert len(world.whatsapp.sent) == 6
+
+
+async def test_a_batch_of_two_workspaces_checks_the_capped_ones_cap_only(
+    new_uow: UowFactory,
+) -> None:
+    """The batch mixes a capped workspace's events with an uncapped one's; the capped one's
+    room shrinks after the plan (another worker's send): its event beyond the cap is the
+    budget skip, wherever it stands in the batch, and the uncapped one's are all sent."""
+    world = make_world(new_uow)
+    capped, uncapped = new_id(), new_id()
+    await world.enable(capped, monthly_template_cap=2)
+    await world.enable(uncapped)
+    mine, theirs = _events(capped, 2), _events(uncapped, 2)
+    batch = [theirs[0], mine[0], theirs[1], mine[1]]
+    planned = await world.notify.plan(batch)
+    assert (await world.notify(_events(capped, 1)[0])).outcome is Outcome.SENT
+
+    await world.notify.batch(batch, planned)
+
+    assert await _outcomes(world, batch) == [
+        (Outcome.SENT, ""),
+        (Outcome.SENT, ""),
+        (Outcome.SENT, ""),
+        (Outcome.SKIPPED, BUDGET),
+    ]
+    assert len(world.whatsapp.sent) == 4
