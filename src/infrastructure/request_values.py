@@ -1,7 +1,8 @@
 """What a value we did not write (a configured or an installed credential) must be to go out in
 an HTTP request: HTTP's rules, not the domain's, checked where the value comes in (the
 configuration, the integration engine's answer) so that a bad one is named there, not met as
-a refused request (docs/meta.md#the-http-client). No imports: the configuration reads this."""
+a refused request (docs/meta.md#the-http-client). It imports nothing: the configuration, which
+every command loads, uses it."""
 
 from __future__ import annotations
 
