@@ -3,8 +3,8 @@
 The first caller starts a write at once (no timer; with ``gather``, after one turn of the event
 loop, so that the callers starting at the same moment join it). Items that arrive while a write
 is in flight queue up and go together in the next one, the oldest first, as many as one write
-takes (``most`` items, ``max_size`` of their ``size``; always at least one). Each caller learns
-its own item's result, or what the ``Failure`` policy gives it when the write failed.
+takes (``max_items`` items, ``max_size`` of their ``size``; always at least one). Each caller
+learns its own item's result, or what the ``Failure`` policy gives it when the write failed.
 
 Who writes:
 
@@ -67,7 +67,7 @@ class GroupCommit(Generic[Item, Result]):
         *,
         failure: Failure,
         gather: bool = False,
-        most: int | None = None,
+        max_items: int | None = None,
         size: Callable[[Item], int] | None = None,
         max_size: int = 0,
         tasks: int = 0,
@@ -75,7 +75,7 @@ class GroupCommit(Generic[Item, Result]):
         self._write = write
         self._failure = failure
         self._gather = gather
-        self._most = most
+        self._max_items = max_items
         self._size = size
         self._max_size = max_size
         self._tasks = tasks
@@ -117,7 +117,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def _take(self) -> list[_Waiting[Item, Result]]:
         """The oldest items that fit one write (at least one)."""
-        count = len(self._queue) if self._most is None else max(self._most, 1)
+        count = len(self._queue) if self._max_items is None else max(self._max_items, 1)
         if self._size is not None:
             total = 0
             for place, waiting in enumerate(itertools.islice(self._queue, count)):

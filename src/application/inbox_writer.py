@@ -52,7 +52,7 @@ class InboxWriter:
             self._write,
             failure=Failure.SHARED,
             gather=True,
-            most=max_bodies,
+            max_items=max_bodies,
             size=lambda delivery: len(delivery.body),
             max_size=max_bytes,
             tasks=max_writes,

@@ -60,18 +60,6 @@ class ChannelSetting:
         return (self.account_id, default_account_id)
 
 
-def fits_a_header(value: str) -> bool:
-    """Whether a credential may go out in a header (the access token): printable ASCII
-    without a space; a control character would break the request or add a header to it."""
-    return value.isascii() and value.isprintable() and " " not in value
-
-
-def fits_a_path(value: str) -> bool:
-    """Whether an id may be one segment of the Graph API's URL path (the phone number id, the
-    business account's): as in a header, and no '/', '?', '#' or '%' to send it elsewhere."""
-    return fits_a_header(value) and not any(c in value for c in "/?#%")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SenderConnection:
     """A WhatsApp app installed through the integration engine, with what it takes to send."""

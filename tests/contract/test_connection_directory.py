@@ -324,6 +324,8 @@ async def test_credentials_that_would_break_a_request_are_rejected_naming_fields
     engine.install(installed)
     with pytest.raises(UpstreamRejected, match=f"unusable credentials: {named}") as raised:
         await directory.sender(installed.connection_id)
+    # What each must be, true of the token too ('/' is fine in a header).
+    assert "each must be printable ASCII without spaces, the ids without '/'" in str(raised.value)
     assert TOKEN not in str(raised.value)
     assert value not in str(raised.value)
 

@@ -31,8 +31,9 @@ import msgspec
 from application.ports.collaborators import ConnectionDirectory
 from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
-from domain.settings import ConnectionSummary, SenderConnection, fits_a_header, fits_a_path
+from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.json_http import JsonHttpService, problem_text
+from infrastructure.request_values import fits_a_header, fits_a_path
 
 WHATSAPP_APP = "whatsapp"
 ACTIVE = "active"
@@ -154,7 +155,8 @@ class HttpConnectionDirectory(JsonHttpService):
             # break the request (or add a header to it), a '/' send it elsewhere. Never shown.
             raise UpstreamRejected(
                 f"connection {connection_id} has unusable credentials: {', '.join(unusable)} "
-                "not printable ASCII (or holding a space, '/', '?', '#' or '%')"
+                "(each must be printable ASCII without spaces, the ids without '/', '?', '#' "
+                "or '%' either)"
             )
         return SenderConnection(
             connection_id=wire.connection_id,

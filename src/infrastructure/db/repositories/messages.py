@@ -500,7 +500,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         self,
         older_than: datetime,
         limit: int,
-        unreadable: list[UnreadableRecord] | None = None,
+        unreadable: list[UnreadableRecord],
     ) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
         for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
@@ -533,7 +533,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return claimed
 
     async def _readable(
-        self, claim: Select[Any], unreadable: list[UnreadableRecord] | None
+        self, claim: Select[Any], unreadable: list[UnreadableRecord]
     ) -> list[OutgoingMessage]:
         """The rows ``claim`` locked (locked already: read again by id), each read alone;
         one that cannot be read is left out, its error added to ``unreadable``."""
@@ -543,8 +543,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 row = (await self._conn.execute(select(_out).where(_out.c.id == row_id))).mappings()
                 readable.append(_outgoing(row.one()))
             except UnreadableRecord as exc:
-                if unreadable is not None:
-                    unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
+                unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
         return readable
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
