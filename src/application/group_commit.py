@@ -3,8 +3,8 @@
 The first caller starts a write at once (no timer; with ``gather``, after one turn of the event
 loop, so that the callers starting at the same moment join it). Items that arrive while a write
 is in flight queue up and go together in the next one, the oldest first, as many as one write
-takes (``most`` items, ``max_size`` of their ``size``; always at least one). Each caller learns
-its own item's result, or what the ``Failure`` policy gives it when the write failed.
+takes (``max_items`` items, ``max_size`` of their ``size``; always at least one). Each caller
+learns its own item's result, or what the ``Failure`` policy gives it when the write failed.
 
 Who writes:
 
@@ -36,7 +36,8 @@ Write = Callable[[list[Item]], Awaitable[Sequence[Result]]]
 
 
 class Failure(enum.Enum):
-    """What the callers of a write that failed get: it raised an error, or was cancelled."""
+    """What the callers of a write that failed get: it raised an error, or was cancelled (or
+    stopped by another ``BaseException``, which is no error: taken as cancelled)."""
 
     SHARED = enum.auto()
     """Each the write's error; cancelled, each cancelled (with ``tasks``, the queued ones too:
@@ -66,7 +67,7 @@ class GroupCommit(Generic[Item, Result]):
         *,
         failure: Failure,
         gather: bool = False,
-        most: int | None = None,
+        max_items: int | None = None,
         size: Callable[[Item], int] | None = None,
         max_size: int = 0,
         tasks: int = 0,
@@ -74,7 +75,7 @@ class GroupCommit(Generic[Item, Result]):
         self._write = write
         self._failure = failure
         self._gather = gather
-        self._most = most
+        self._max_items = max_items
         self._size = size
         self._max_size = max_size
         self._tasks = tasks
@@ -88,7 +89,10 @@ class GroupCommit(Generic[Item, Result]):
         self._queue.append(waiting)
         if self._tasks:
             if len(self._writers) < self._tasks:
-                self._writers.add(asyncio.create_task(self._write_queue(), name="group-commit"))
+                writer = asyncio.create_task(self._write_queue(), name="group-commit")
+                self._writers.add(writer)
+                # A writer cancelled before its first step never runs its ``finally``.
+                writer.add_done_callback(self._writers.discard)
         else:
             async with self._lock:
                 if not waiting.done.done():  # nobody took it while we waited: we write
@@ -113,7 +117,7 @@ class GroupCommit(Generic[Item, Result]):
 
     def _take(self) -> list[_Waiting[Item, Result]]:
         """The oldest items that fit one write (at least one)."""
-        count = len(self._queue) if self._most is None else self._most
+        count = len(self._queue) if self._max_items is None else max(self._max_items, 1)
         if self._size is not None:
             total = 0
             for place, waiting in enumerate(itertools.islice(self._queue, count)):
@@ -127,10 +131,11 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _commit(self, group: list[_Waiting[Item, Result]]) -> None:
         """``group`` written and each of its callers answered, as ``Failure`` says when the
-        write fails (cancelled too, while it is written again item by item)."""
+        write fails (cancelled too, while it is written again item by item): none of them is
+        left waiting for an answer nobody will give."""
         try:
             await self._write_and_answer(group)
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or stopped by what is no error: as if cancelled
             self._cancelled(group)
             raise
 

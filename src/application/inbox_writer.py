@@ -52,7 +52,7 @@ class InboxWriter:
             self._write,
             failure=Failure.SHARED,
             gather=True,
-            most=max_bodies,
+            max_items=max_bodies,
             size=lambda delivery: len(delivery.body),
             max_size=max_bytes,
             tasks=max_writes,
@@ -60,7 +60,8 @@ class InboxWriter:
 
     @property
     def writes(self) -> int:
-        """Transactions so far (for tests and metrics: bodies per write)."""
+        """Writes begun so far, the one in flight too (for tests and metrics: bodies per
+        write)."""
         return self._group.writes
 
     async def store(self, delivery: WebhookDelivery) -> WebhookDelivery:

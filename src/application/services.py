@@ -223,13 +223,13 @@ class SenderResolver:
 
 def _usable(sender: SenderConnection) -> SenderConnection:
     """The integration engine's credentials are input: an id that would change the URL's path,
-    or a token with a control byte that would break the Authorization header, fails that
-    workspace's sends with a reason, never naming the value (docs/meta.md#the-http-client).
-    The configured default sender is checked at start-up instead."""
-    unusable = sender.unusable()
-    if unusable:
+    or a token with a control byte that would break the Authorization header (found by the
+    directory), fails that workspace's sends with a reason, never naming the value
+    (docs/meta.md#the-http-client). The configured default sender is checked at start-up."""
+    if sender.unusable:
         raise UpstreamRejected(
             f"connection {sender.connection_id} has unusable credentials: "
-            f"{', '.join(unusable)} not printable ASCII (or holding a space, '/', '?', '#' or '%')"
+            f"{', '.join(sender.unusable)} (each must be printable ASCII without spaces, the ids "
+            "without '/', '?', '#' or '%' either)"
         )
     return sender

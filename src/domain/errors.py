@@ -88,11 +88,9 @@ class MalformedPayload(DomainError):
 
 
 class UnreadableRecord(DomainError):
-    """A stored row that holds what none of ours may: a zero date ('0000-00-00 00:00:00', or
-    a zero month or day), which MariaDB keeps when the writer's sql_mode allows it (another
-    system, an old mode). Raised for that row alone, so that a pass or a batch meets it as
-    that item's trouble and goes on with the others (docs/outages.md, "A row with a zero
-    date")."""
+    """A stored row that holds what none of our writes leave (a zero date another writer left:
+    docs/outages.md, "A row with a zero date"). Raised for that row alone, so that a pass or a
+    batch meets it as that item's trouble and goes on with the others."""
 
 
 class InvalidSignature(DomainError):

@@ -60,18 +60,6 @@ class ChannelSetting:
         return (self.account_id, default_account_id)
 
 
-def fits_a_header(value: str) -> bool:
-    """Whether a credential may go out in a header (the access token): printable ASCII
-    without a space; a control character would break the request or add a header to it."""
-    return value.isascii() and value.isprintable() and " " not in value
-
-
-def fits_a_path(value: str) -> bool:
-    """Whether an id may be one segment of the Graph API's URL path (the phone number id, the
-    business account's): as in a header, and no '/', '?', '#' or '%' to send it elsewhere."""
-    return fits_a_header(value) and not any(c in value for c in "/?#%")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SenderConnection:
     """A WhatsApp app installed through the integration engine, with what it takes to send."""
@@ -85,19 +73,10 @@ class SenderConnection:
     display_phone_number: str = ""
     name: str = ""
 
-    def unusable(self) -> list[str]:
-        """The credentials (as the integration engine names them) that cannot go out with a
-        request: the ids in the Graph API's URL path, the token in the Authorization header.
-        The app secret is not sent (it checks webhooks' signatures), so it is not here."""
-        return [
-            name
-            for name, value, allowed in (
-                ("phoneNumberId", self.phone_number_id, fits_a_path),
-                ("wabaId", self.waba_id, fits_a_path),
-                ("accessToken", self.access_token, fits_a_header),
-            )
-            if not allowed(value)
-        ]
+    #: The credentials (as the integration engine names them) that cannot go out with a
+    #: request, found where they came in (the directory): the connection is not sent with,
+    #: but its app secret still checks its webhooks.
+    unusable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

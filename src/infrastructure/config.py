@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 from domain.outcomes import ShipmentEventKind, event_name
 from domain.phone import DEFAULT_REGION, mobile_example
 from domain.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours, check_zone, parse_clock
-from domain.settings import fits_a_header, fits_a_path
+from infrastructure.request_values import fits_a_header, fits_a_path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/fdr-whatsapp.db"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
@@ -369,12 +369,7 @@ class _Reader:
         sandbox = bool(missing) if chosen is None else chosen
         # Sent in the Authorization header and in the URL's path: checked before any request.
         for name, check in _CREDENTIAL_CHECKS.items():
-            value = meta_credentials[name]
-            if value is not None:
-                try:
-                    check(value)
-                except ValueError as exc:
-                    raise ConfigError(name, str(exc)) from None
+            self.get(name, check, None)
         project = self.raw("WA_PUBSUB_PROJECT")
         for name in (
             "WA_PUBSUB_FDR_SUBSCRIPTION",

@@ -35,7 +35,16 @@ def sender(account_id: int, name: str = "Scitron WhatsApp", **overrides: str) ->
         "display_phone_number": "+91 98765 43210",
         **overrides,
     }
-    return SenderConnection(connection_id=new_id(), account_id=account_id, name=name, **values)
+    return SenderConnection(
+        connection_id=new_id(),
+        account_id=account_id,
+        name=name,
+        phone_number_id=values["phone_number_id"],
+        waba_id=values["waba_id"],
+        access_token=values["access_token"],
+        app_secret=values["app_secret"],
+        display_phone_number=values["display_phone_number"],
+    )
 
 
 @dataclass
@@ -328,6 +337,8 @@ async def test_credentials_that_would_break_a_request_are_rejected_naming_fields
     senders = SenderResolver(directory, DEFAULT_SENDER)
     with pytest.raises(UpstreamRejected, match=f"unusable credentials: {named}") as raised:
         await senders.by_connection_id(installed.connection_id)
+    # What each must be, true of the token too ('/' is fine in a header).
+    assert "each must be printable ASCII without spaces, the ids without '/'" in str(raised.value)
     assert TOKEN not in str(raised.value)
     assert value not in str(raised.value)
     assert await senders.app_secret(installed.connection_id) == APP_SECRET

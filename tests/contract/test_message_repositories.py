@@ -380,7 +380,7 @@ async def test_due_unknown_sends_are_claimed_oldest_first(uow_factory: UowFactor
     async with uow_factory() as uow:
         await uow.messages.add(due)
         await uow.messages.add(fresh)
-        claimed = await uow.messages.claim_unknown(T0 - timedelta(minutes=10), 1000)
+        claimed = await uow.messages.claim_unknown(T0 - timedelta(minutes=10), 1000, [])
         counts = await uow.messages.count_unknown(T0, [600.0, 7200.0])
     refs = [m.client_ref for m in claimed]
     assert due.client_ref in refs
@@ -406,8 +406,8 @@ async def test_two_workers_claim_disjoint_unknown_sends_on_mariadb(
         await uow.commit()
     cutoff = old + timedelta(seconds=1)
     async with SqlUnitOfWork(mysql_engine) as first, SqlUnitOfWork(mysql_engine) as second:
-        taken = await first.messages.claim_unknown(cutoff, 1)
-        others = await asyncio.wait_for(second.messages.claim_unknown(cutoff, 10), 30)
+        taken = await first.messages.claim_unknown(cutoff, 1, [])
+        others = await asyncio.wait_for(second.messages.claim_unknown(cutoff, 10, []), 30)
     ids = {m.id for m in mine}
     assert [m.id for m in taken if m.id in ids] != []
     assert {m.id for m in taken} & {m.id for m in others} == set()

@@ -10,16 +10,18 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Any, Self
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Insert, Update, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.use_cases.notify_failed_delivery import Disposition, Handled, Notified
 from domain.activity import Outcome
 from domain.conversation import Conversation
 from domain.failed_delivery import FailedDelivery
+from domain.settings import ChannelSetting
+from infrastructure.db.repositories.templates import SqlChannelSettingRepository
 from infrastructure.db.uow import SqlUnitOfWork
 from tests.conftest import new_id
 from tests.integration.test_send_path import World, _world
@@ -95,17 +97,7 @@ class Workers:
 
     async def second_waits(self) -> bool:
         """A transaction of the second worker waits for a lock."""
-        threads = [w.thread for w in self.second if w.thread]
-        if not threads:
-            return False
-        async with self.engine.connect() as conn:
-            found = await conn.execute(
-                text(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
-                    " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id IN :threads"
-                ).bindparams(threads=tuple(threads)),
-            )
-            return bool(found.scalar_one())
+        return await _lock_waits(self.engine, [w.thread for w in self.second if w.thread])
 
     async def at_once(
         self,
@@ -227,3 +219,89 @@ async def test_a_workspace_without_a_cap_takes_no_lock(workers: Workers) -> None
     assert [r.outcome for r in _notified(batch)] == [Outcome.SENT] * 2
     assert one.outcome is Outcome.SENT
     assert len(world.meta.sent) == 3
+
+
+class _HeldAfterFirstWrite:
+    """A connection that stops after its first write of ``poe_channel_settings`` (done or
+    refused) until ``go`` is set (``come`` set when it got there); all else passes through."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.come, self.go = asyncio.Event(), asyncio.Event()
+
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        table = getattr(getattr(statement, "table", None), "name", "")
+        if not isinstance(statement, Insert | Update) or table != "poe_channel_settings":
+            return await self._conn.execute(statement, *args, **kwargs)
+        try:
+            return await self._conn.execute(statement, *args, **kwargs)
+        finally:
+            if not self.come.is_set():
+                self.come.set()
+                await self.go.wait()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_a_settings_save_and_records_waiting_for_the_workspace_lock_both_finish(
+    mysql_engine: AsyncEngine,
+) -> None:
+    """The portal saves a capped workspace's settings while a records' transaction of the
+    workspace comes for its lock (``lock_cap``): the records wait for the save, then read
+    the new cap; neither is chosen as a deadlock's victim (the save must not hold a shared
+    lock on the row, taken by an insert the row refused, and then ask for it exclusively)."""
+    account = new_id()
+    async with SqlUnitOfWork(mysql_engine) as uow:
+        await uow.settings.save(ChannelSetting(account_id=account, monthly_template_cap=3))
+        await uow.commit()
+
+    async def records(threads: list[int]) -> int | None:
+        async with SqlUnitOfWork(mysql_engine) as uow:
+            threads.append(await _thread(uow))
+            return await uow.settings.lock_cap(account)
+
+    threads: list[int] = []
+    async with SqlUnitOfWork(mysql_engine) as portal:
+        settings = portal.settings
+        assert isinstance(settings, SqlChannelSettingRepository)
+        held = _HeldAfterFirstWrite(settings._conn)
+        settings._conn = held  # type: ignore[assignment]
+        saving = asyncio.ensure_future(
+            settings.save(ChannelSetting(account_id=account, monthly_template_cap=5))
+        )
+        await asyncio.wait_for(held.come.wait(), 30)
+        waiting = asyncio.ensure_future(records(threads))
+        for _ in range(600):  # until the records wait for the row (or are done: no lock)
+            if waiting.done() or await _lock_waits(mysql_engine, threads):
+                break
+            await asyncio.sleep(0.05)
+        held.go.set()
+        await asyncio.wait_for(saving, 60)
+        await portal.commit()
+    assert await asyncio.wait_for(waiting, 60) == 5
+
+
+async def _thread(uow: SqlUnitOfWork) -> int:
+    assert uow._conn is not None
+    found = await uow._conn.execute(text("SELECT CONNECTION_ID()"))
+    return int(found.scalar_one())
+
+
+async def _lock_waits(engine: AsyncEngine, threads: list[int]) -> bool:
+    """A transaction of one of these connections waits for a lock: shown waiting by InnoDB,
+    or running a locking read. The second, because MariaDB waits for the row of a lookup by
+    a unique key (``lock_cap``) while it optimises the statement ("Statistics"), where
+    ``INNODB_TRX`` may never show the transaction waiting."""
+    if not threads:
+        return False
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+                " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id IN :threads)"
+                " + (SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                " WHERE ID IN :threads AND INFO LIKE '%FOR UPDATE%')"
+            ).bindparams(bindparam("threads", tuple(threads), expanding=True)),
+        )
+        return bool(found.scalar_one())

@@ -89,7 +89,7 @@ async def test_a_templates_early_failure_signals_once(world: World, named: bool)
 
 @NAMED
 async def test_a_follow_ups_early_failure_signals_once(world: World, named: bool) -> None:
-    # Found by h2: the follow-up looked only at Meta's synchronous answer (accepted), so the
+    # The follow-up used to look only at Meta's synchronous answer (accepted), so the
     # failure joined by its close was told on the timeline but never signalled.
     await _follow_up_fails_early(world, named)
 

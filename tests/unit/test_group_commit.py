@@ -122,7 +122,13 @@ async def test_a_caller_right_after_every_writer_ended_starts_one() -> None:
 async def test_a_write_takes_at_most_its_count_and_size_but_always_one_item(tasks: int) -> None:
     store = Store()
     commit: GroupCommit[str, str] = GroupCommit(
-        store.write, failure=Failure.SHARED, gather=True, most=3, size=len, max_size=6, tasks=tasks
+        store.write,
+        failure=Failure.SHARED,
+        gather=True,
+        max_items=3,
+        size=len,
+        max_size=6,
+        tasks=tasks,
     )
     items = ["aa", "bb", "cc", "dd", "eeeeeeeeee", "f", "g"]
     assert await asyncio.gather(*(commit(i) for i in items)) == [f"stored {i}" for i in items]

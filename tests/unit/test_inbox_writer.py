@@ -90,15 +90,20 @@ async def test_a_failed_write_answers_every_body_in_it_with_the_error(
     assert await _pending(new_uow) == [stored.body]
 
 
-async def test_one_write_takes_at_most_its_bound_of_bodies(
-    sqlite_db: AsyncEngine, new_uow: UowFactory
+@pytest.mark.parametrize(
+    ("bound", "posts", "written"),
+    [(10, 25, [5, 10, 10]), (0, 2, [1, 1])],  # a bound of none: still one body a write
+)
+async def test_one_write_takes_at_most_its_bound_of_bodies_but_always_one(
+    bound: int, posts: int, written: list[int], sqlite_db: AsyncEngine
 ) -> None:
     gate = Gate(sqlite_db)
     gate.opened.set()
-    writer = InboxWriter(gate.open_uow, max_bodies=10)
-    stored = await asyncio.gather(*(writer.store(_body(n)) for n in range(25)))
-    assert len(stored) == 25
-    assert sorted(gate.written) == [5, 10, 10]
+    writer = InboxWriter(gate.open_uow, max_bodies=bound)
+    async with asyncio.timeout(10):
+        stored = await asyncio.gather(*(writer.store(_body(n)) for n in range(posts)))
+    assert len({d.id for d in stored}) == posts
+    assert sorted(gate.written) == written
 
 
 @pytest.mark.parametrize("size", [3, 50])
@@ -151,4 +156,24 @@ async def test_a_body_handed_over_as_the_last_write_ends_is_stored_without_anoth
 
     async with asyncio.timeout(10):
         stored = await one_after_the_other()
+    assert sorted(await _pending(new_uow)) == sorted([_body(0).body, stored.body])
+
+
+async def test_a_write_cancelled_before_it_began_leaves_room_for_the_next_post(
+    sqlite_db: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """A write cancelled before it ever ran (its task's first step not taken yet) is no longer
+    one of the writes in flight: the next POST starts a write of its own and is stored, with
+    the body the cancelled one left queued."""
+    gate = Gate(sqlite_db)
+    gate.opened.set()
+    writer = InboxWriter(gate.open_uow, max_writes=1)
+    first = asyncio.create_task(writer.store(_body(0)))
+    await asyncio.sleep(0)  # the POST has handed its body over and started a write, not run yet
+    (write,) = [t for t in asyncio.all_tasks() if t.get_name().endswith("group-commit")]
+    write.cancel()
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        stored = await writer.store(_body(1))
+        assert (await first).body == _body(0).body
     assert sorted(await _pending(new_uow)) == sorted([_body(0).body, stored.body])

@@ -98,21 +98,22 @@ async def test_a_batch_of_a_workspace_without_a_cap_pays_nothing_for_it(
     new_uow: UowFactory, sqlite_db: AsyncEngine
 ) -> None:
     """Once planned, its records neither lock its settings (``lock_cap``) nor count its
-    month: the same statements as before the cap was checked again (a capped one's do
-    both)."""
+    month, nor run anything else more: a capped workspace's same batch runs the same
+    statements and those two only besides."""
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement.lower())
 
-    def cap_reads() -> list[str]:
+    def cap_reads(ran: list[str]) -> list[str]:
         lock = 'select poe_channel_settings."monthlytemplatecap"'
-        return [s for s in statements if s.startswith(lock) or "count(" in s]
+        return [s for s in ran if s.startswith(lock) or "count(" in s]
 
     world = make_world(new_uow)
     uncapped, capped = new_id(), new_id()
     await world.enable(uncapped)
     await world.enable(capped, monthly_template_cap=10)
+    ran: dict[int, list[str]] = {}
     event.listen(sqlite_db.sync_engine, "before_cursor_execute", seen)
     try:
         for account in (uncapped, capped):
@@ -120,10 +121,36 @@ async def test_a_batch_of_a_workspace_without_a_cap_pays_nothing_for_it(
             planned = await world.notify.plan(batch)
             statements.clear()
             await world.notify.batch(batch, planned)
-            if account == uncapped:
-                assert cap_reads() == []
-            else:
-                assert len(cap_reads()) == 2  # the lock, the count
+            ran[account] = list(statements)
     finally:
         event.remove(sqlite_db.sync_engine, "before_cursor_execute", seen)
+    assert len(cap_reads(ran[capped])) == 2  # the lock, the count
+    assert cap_reads(ran[uncapped]) == []
+    assert ran[uncapped] == [s for s in ran[capped] if s not in cap_reads(ran[capped])]
     assert len(world.whatsapp.sent) == 6
+
+
+async def test_a_batch_of_two_workspaces_checks_the_capped_ones_cap_only(
+    new_uow: UowFactory,
+) -> None:
+    """The batch mixes a capped workspace's events with an uncapped one's; the capped one's
+    room shrinks after the plan (another worker's send): its event beyond the cap is the
+    budget skip, wherever it stands in the batch, and the uncapped one's are all sent."""
+    world = make_world(new_uow)
+    capped, uncapped = new_id(), new_id()
+    await world.enable(capped, monthly_template_cap=2)
+    await world.enable(uncapped)
+    mine, theirs = _events(capped, 2), _events(uncapped, 2)
+    batch = [theirs[0], mine[0], theirs[1], mine[1]]
+    planned = await world.notify.plan(batch)
+    assert (await world.notify(_events(capped, 1)[0])).outcome is Outcome.SENT
+
+    await world.notify.batch(batch, planned)
+
+    assert await _outcomes(world, batch) == [
+        (Outcome.SENT, ""),
+        (Outcome.SENT, ""),
+        (Outcome.SENT, ""),
+        (Outcome.SKIPPED, BUDGET),
+    ]
+    assert len(world.whatsapp.sent) == 4

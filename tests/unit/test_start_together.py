@@ -73,3 +73,29 @@ async def test_a_group_that_fails_leaves_its_answers_alone_and_the_next_group_go
 def test_a_faster_sender_sends_more_answers_at_once_never_fewer_than_before() -> None:
     assert sends_at_once(80) == SENDS_AT_ONCE == 64  # the default limit: as before
     assert sends_at_once(1000) == 250  # a quarter of a second of its sends
+
+
+class _Stopped(BaseException):
+    """Something that ends a task without being an error (as ``GeneratorExit`` does)."""
+
+
+async def test_a_group_stopped_by_what_is_no_error_leaves_its_other_answers_to_go_alone() -> None:
+    """The answer writing the group is stopped by a ``BaseException`` that is neither an error
+    nor a cancellation: the other answers of its group are not left waiting, each goes alone."""
+
+    groups: list[list[str]] = []
+
+    async def begin(messages: Sequence[InboundMessage]) -> dict[str, Begun]:
+        groups.append([m.message_id for m in messages])
+        await asyncio.sleep(0)
+        if len(groups) == 1:
+            raise _Stopped
+        return {}
+
+    start = StartTogether(begin)
+    answers = [asyncio.create_task(start(_tap(n))) for n in range(3)]
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(*answers, return_exceptions=True)
+    assert isinstance(outcomes[0], _Stopped)
+    assert outcomes[1:] == [None, None]
+    assert groups == [["wamid.tap.0", "wamid.tap.1", "wamid.tap.2"]]

@@ -204,13 +204,13 @@ class OutgoingMessageRepository(Protocol):
         self,
         older_than: datetime,
         limit: int,
-        unreadable: list[UnreadableRecord] | None = None,
+        unreadable: list[UnreadableRecord],
     ) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since
         ``older_than``, and ``queued`` ones taken to be sent again that were left waiting
         as long (their worker stopped). A row that cannot be read (a zero date) is left
-        out, its error added to ``unreadable`` when given: it never stops the others."""
+        out, its error added to ``unreadable``: it never stops the others."""
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         """How many template sends are ``unknown``, per age band: ``ages`` are ascending

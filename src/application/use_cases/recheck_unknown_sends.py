@@ -74,7 +74,7 @@ class RecheckUnknownSends:
         unreadable: list[UnreadableRecord] = []
         async with self._uow as uow:
             due = await uow.messages.claim_unknown(older_than, limit, unreadable)
-            due, conversations = await _conversations(uow, due, unreadable)
+            due, conversations = await _with_conversations(uow, due, unreadable)
             for message in due:
                 conversation = conversations.get(message.conversation_id)
                 if message.status is MessageStatus.QUEUED:  # taken before, never sent
@@ -136,13 +136,13 @@ def _tell_unreadable(unreadable: list[UnreadableRecord]) -> None:
         _log.warning("unknown send not looked at: a row cannot be read", error=describe(exc))
 
 
-async def _conversations(
+async def _with_conversations(
     uow: UnitOfWork, due: list[OutgoingMessage], unreadable: list[UnreadableRecord]
 ) -> tuple[list[OutgoingMessage], dict[int, Conversation]]:
-    """The conversations of the messages ``due``, one read; when a row of them cannot be
-    read (a zero date, docs/outages.md), each read alone, and the messages of those that
-    cannot be are left as they are (their errors added to ``unreadable``): the messages to
-    look at, and their conversations."""
+    """The messages of ``due`` to look at, and their conversations, read in one go. When one
+    of those cannot be read (a zero date, docs/outages.md), they are read one by one: the
+    messages of a conversation that cannot be are left as they are, its error added to
+    ``unreadable``."""
     ids = {m.conversation_id for m in due}
     try:
         return due, await uow.conversations.get_many(ids)

@@ -33,6 +33,7 @@ from application.ttl_cache import TtlCache
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.json_http import JsonHttpService, problem_text
+from infrastructure.request_values import fits_a_header, fits_a_path
 
 WHATSAPP_APP = "whatsapp"
 ACTIVE = "active"
@@ -144,6 +145,18 @@ class HttpConnectionDirectory(JsonHttpService):
             raise UpstreamRejected(
                 f"connection {connection_id} has incomplete credentials: {', '.join(missing)}"
             )
+        # Sent in the URL's path and the Authorization header: a control character would break
+        # the request (or add a header to it), a '/' send it elsewhere. Not sent with, then
+        # (SenderResolver says why, never the value); the app secret still checks webhooks.
+        unusable = tuple(
+            name
+            for name, value, allowed in (
+                ("phoneNumberId", phone_number_id, fits_a_path),
+                ("wabaId", waba_id, fits_a_path),
+                ("accessToken", access_token, fits_a_header),
+            )
+            if not allowed(value)
+        )
         return SenderConnection(
             connection_id=wire.connection_id,
             account_id=wire.account_id,
@@ -153,6 +166,7 @@ class HttpConnectionDirectory(JsonHttpService):
             app_secret=app_secret,
             display_phone_number=wire.display_phone_number,
             name=wire.name,
+            unusable=unusable,
         )
 
     def _decode(self, decoder: msgspec.json.Decoder[T], response: httpx.Response, what: str) -> T:

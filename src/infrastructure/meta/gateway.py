@@ -149,8 +149,9 @@ class MetaCloudWhatsApp:
         except _NOT_SENT as exc:
             raise RetryableSendError(None, f"Graph API unreachable ({type(exc).__name__})") from exc
         except httpx.LocalProtocolError as exc:
-            # Refused before a byte left (a header value with a control byte: the sender's
-            # token is not one): Meta has nothing, and asking again would change nothing.
+            # Refused by the transport before a byte left (the sender's token holds a control
+            # byte, which no header may): Meta has nothing, and asking again changes nothing
+            # (docs/meta.md#the-http-client).
             raise PermanentSendError(None, f"the request was not sent: {exc}") from exc
         except httpx.TransportError as exc:
             raise SendOutcomeUnknown(

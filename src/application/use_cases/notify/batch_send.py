@@ -31,7 +31,8 @@ class SlotWriter:
     way, so the batch's unit of work is never used twice at once; one turn of the loop
     first, so that the sends whose slots came at the same moment (a burst booked together)
     join that write instead of waiting for the next one; a failed write's error to each of
-    its sends."""
+    its sends; the send writing it cancelled, the others of it cancelled too (nobody is left
+    to tell them whether their marks were written)."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow

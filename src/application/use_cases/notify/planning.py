@@ -197,17 +197,18 @@ async def recheck_caps(uow: UnitOfWork, plans: Sequence[Plan], now: datetime) ->
     two batches never wait for each other crosswise. A workspace without a cap costs
     nothing: no lock, no read."""
     capped = {p.setting.account_id for p in plans if p.setting.monthly_template_cap is not None}
-    caps: dict[int, int | None] = {}
-    started: dict[int, int] = {}
+    caps: dict[int, int] = {}  # the workspaces still capped as committed now ...
+    started: dict[int, int] = {}  # ... and their month's conversations, counted up
     for account in sorted(capped):
-        caps[account] = cap = await uow.settings.lock_cap(account)  # as committed now
+        cap = await uow.settings.lock_cap(account)
         if cap is not None:
+            caps[account] = cap
             started[account] = await uow.conversations.count_started(account, month_start(now))
     skips: list[Skip | None] = []
     for plan in plans:
         account = plan.setting.account_id
         skip = None
-        if account in started:
+        if account in caps:
             skip = over_cap(plan.reason, caps[account], started[account])
             if skip is None:
                 started[account] += 1

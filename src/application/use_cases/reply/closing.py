@@ -43,7 +43,7 @@ class CloseReplies:
 
     @property
     def writes(self) -> int:
-        """Transactions so far (answers per write, for tests)."""
+        """Writes begun so far, each alone too (answers per write, for tests)."""
         return self._group.writes
 
     async def __call__(self, answer: OutgoingMessage | None, reply: CustomerReply) -> Stored | None:

@@ -43,7 +43,7 @@ class StartTogether:
     def __init__(self, begin: Begin, group: int = GROUP) -> None:
         self._begin = begin
         self._group: GroupCommit[InboundMessage, Begun | None] = GroupCommit(
-            self._begin_group, failure=Failure.NONE, gather=True, most=group
+            self._begin_group, failure=Failure.NONE, gather=True, max_items=group
         )
 
     async def __call__(self, message: InboundMessage) -> Begun | None:

@@ -500,7 +500,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         self,
         older_than: datetime,
         limit: int,
-        unreadable: list[UnreadableRecord] | None = None,
+        unreadable: list[UnreadableRecord],
     ) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
         passed: list[int] = []  # rows that cannot be read, claimed and left out
@@ -546,7 +546,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         return claimed
 
     async def _readable(
-        self, claim: Select[Any], unreadable: list[UnreadableRecord] | None
+        self, claim: Select[Any], unreadable: list[UnreadableRecord]
     ) -> tuple[list[OutgoingMessage], list[int]]:
         """The rows ``claim`` locked (locked already: read again by id), each read alone;
         one that cannot be read is left out, its error added to ``unreadable``: those read,
@@ -559,8 +559,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 readable.append(_outgoing(row.one()))
             except UnreadableRecord as exc:
                 spoiled.append(row_id)
-                if unreadable is not None:
-                    unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
+                unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
         return readable, spoiled
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:

@@ -141,6 +141,12 @@ _REDELIVERY_LOOK_BACK = 200
 _INSERT_PROBLEM = insert(_p)
 
 
+def _element(problem: WebhookProblem) -> str:
+    """The element's path as the problems table holds it: cut to its column, so that a
+    problem is found again by what was stored."""
+    return problem.element[:255]
+
+
 def _delivery(r: RowMapping) -> WebhookDelivery:
     return WebhookDelivery(
         id=r["id"],
@@ -255,7 +261,7 @@ class SqlWebhookInboxRepository(SqlRepository):
                 _INSERT_PROBLEM,
                 {
                     "inbox_id": problem.inbox_id,
-                    "element": problem.element[:255],
+                    "element": _element(problem),
                     "kind": problem.kind,
                     "code": problem.code,
                     "detail": problem.detail,
@@ -283,7 +289,7 @@ class SqlWebhookInboxRepository(SqlRepository):
             select(_p.c.inbox_id)
             .where(
                 _p.c.inbox_id != delivery.id,
-                _p.c.element == problem.element[:255],
+                _p.c.element == _element(problem),
                 _p.c.kind == problem.kind,
             )
             .order_by(_p.c.inbox_id.desc())

@@ -231,9 +231,14 @@ class SqlChannelSettingRepository(SqlRepository):
             "reminderDelayMinutes": setting.reminder_delay_minutes,
             "defaultActionCutoffMinutes": setting.default_action_cutoff_minutes,
         }
-        inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
-        if inserted is None:
-            await self._conn.execute(update(_s).where(_s.c.account_id == account).values(**sender))
+        # The row changed first, inserted only when there is none: an insert the row refuses
+        # would hold it shared, and the change then asked for it exclusively deadlocks with
+        # a records' transaction waiting for it (``lock_cap``: docs/cost.md, "The monthly cap").
+        change = update(_s).where(_s.c.account_id == account).values(**sender)
+        if (await self._conn.execute(change)).rowcount == 0:
+            inserted = await self._insert_unique(_s.insert().values(account_id=account, **sender))
+            if inserted is None:  # another save inserted it a moment ago
+                await self._conn.execute(change)
         for reason in FdrReason.known():
             row = {
                 "isWhatsappEnabled": setting.whatsapp_enabled,
