@@ -13,7 +13,7 @@ from application.ports.cache import SETTINGS_MAX_AGE_SECONDS, CacheRead, Setting
 from application.ports.collaborators import ConnectionDirectory
 from application.ports.repositories import UnitOfWork
 from application.ttl_cache import TtlCache
-from domain.errors import UpstreamUnavailable
+from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.language import Catalogs, normalise
 from domain.messages import DeliveryReport, OutgoingMessage, QuickReply, in_meta_order
 from domain.phone import DEFAULT_REGION
@@ -201,11 +201,35 @@ class SenderResolver:
         return self._default
 
     async def for_setting(self, setting: ChannelSetting) -> SenderConnection:
+        """The sender to send with; ``UpstreamRejected`` when its credentials cannot go out."""
         if setting.sender_connection_id is None or not setting.sends_from_own_account:
             return self._default
-        return await self._directory.sender(setting.sender_connection_id)
+        return _usable(await self._directory.sender(setting.sender_connection_id))
 
     async def by_connection_id(self, connection_id: int) -> SenderConnection:
+        """As ``for_setting``, by the connection's id."""
         if connection_id == DEFAULT_CONNECTION_ID:
             return self._default
-        return await self._directory.sender(connection_id)
+        return _usable(await self._directory.sender(connection_id))
+
+    async def app_secret(self, connection_id: int) -> str:
+        """What the connection's webhooks are signed with. Only the secret: a connection whose
+        token cannot be sent (``_usable``) still has the statuses and answers of what it sent
+        taken (docs/webhooks.md)."""
+        if connection_id == DEFAULT_CONNECTION_ID:
+            return self._default.app_secret
+        return (await self._directory.sender(connection_id)).app_secret
+
+
+def _usable(sender: SenderConnection) -> SenderConnection:
+    """The integration engine's credentials are input: an id that would change the URL's path,
+    or a token with a control byte that would break the Authorization header (found by the
+    directory), fails that workspace's sends with a reason, never naming the value
+    (docs/meta.md#the-http-client). The configured default sender is checked at start-up."""
+    if sender.unusable:
+        raise UpstreamRejected(
+            f"connection {sender.connection_id} has unusable credentials: "
+            f"{', '.join(sender.unusable)} (each must be printable ASCII without spaces, the ids "
+            "without '/', '?', '#' or '%' either)"
+        )
+    return sender

@@ -73,6 +73,11 @@ class SenderConnection:
     display_phone_number: str = ""
     name: str = ""
 
+    #: The credentials (as the integration engine names them) that cannot go out with a
+    #: request, found where they came in (the directory): the connection is not sent with,
+    #: but its app secret still checks its webhooks.
+    unusable: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionSummary:

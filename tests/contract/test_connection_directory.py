@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from application.ports.collaborators import ConnectionDirectory
+from application.services import SenderResolver
 from domain.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 from domain.settings import ConnectionSummary, SenderConnection
 from infrastructure.integration_engine.directory import (
@@ -19,6 +20,7 @@ from infrastructure.integration_engine.directory import (
 from infrastructure.local.collaborators import InMemoryConnectionDirectory
 from tests.conftest import new_id
 from tests.fakes.integration_engine import FakeIntegrationEngine
+from tests.support.doubles import DEFAULT_SENDER
 
 TOKEN = "EAAGsecret-access-token-0042"
 APP_SECRET = "9f3c-app-secret-0042"
@@ -33,7 +35,16 @@ def sender(account_id: int, name: str = "Scitron WhatsApp", **overrides: str) ->
         "display_phone_number": "+91 98765 43210",
         **overrides,
     }
-    return SenderConnection(connection_id=new_id(), account_id=account_id, name=name, **values)
+    return SenderConnection(
+        connection_id=new_id(),
+        account_id=account_id,
+        name=name,
+        phone_number_id=values["phone_number_id"],
+        waba_id=values["waba_id"],
+        access_token=values["access_token"],
+        app_secret=values["app_secret"],
+        display_phone_number=values["display_phone_number"],
+    )
 
 
 @dataclass
@@ -318,16 +329,33 @@ async def test_credentials_that_would_break_a_request_are_rejected_naming_fields
     value: str,
     named: str,
 ) -> None:
-    # Sent in the Authorization header and the URL's path: the engine's answer is input.
+    # Sent in the Authorization header and the URL's path: the engine's answer is input. Not
+    # sent with; the app secret still checks the connection's webhooks.
     directory = http_directory(engine, http_client, sleeps)
     installed = sender(new_id(), **{field: value})
     engine.install(installed)
+    senders = SenderResolver(directory, DEFAULT_SENDER)
     with pytest.raises(UpstreamRejected, match=f"unusable credentials: {named}") as raised:
-        await directory.sender(installed.connection_id)
+        await senders.by_connection_id(installed.connection_id)
     # What each must be, true of the token too ('/' is fine in a header).
     assert "each must be printable ASCII without spaces, the ids without '/'" in str(raised.value)
     assert TOKEN not in str(raised.value)
     assert value not in str(raised.value)
+    assert await senders.app_secret(installed.connection_id) == APP_SECRET
+
+
+async def test_credentials_pasted_with_a_trailing_newline_are_used_as_the_configuration_is(
+    engine: FakeIntegrationEngine, http_client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    # WA_META_ACCESS_TOKEN is read stripped; the same token pasted into the engine with the
+    # newline of a copied line failed every send of that workspace.
+    directory = http_directory(engine, http_client, sleeps)
+    installed = sender(new_id(), access_token=f"{TOKEN}\n", phone_number_id=" 1065400042 ")
+    engine.install(installed)
+    found = await SenderResolver(directory, DEFAULT_SENDER).by_connection_id(
+        installed.connection_id
+    )
+    assert (found.access_token, found.phone_number_id) == (TOKEN, "1065400042")
 
 
 async def test_an_unreadable_answer_is_unavailable(

@@ -139,9 +139,13 @@ async def test_a_changed_byte_or_no_signature_is_refused_and_nothing_stored(
     assert await inbox_count(stack) == before
 
 
-async def test_a_workspace_app_is_checked_with_its_own_secret(
-    client: AppClient, stack: Stack
-) -> None:
+THEIR_TOKEN, THEIR_SECRET = "their-token", "their-secret"
+
+
+def _workspace_app(
+    stack: Stack, *, access_token: str = THEIR_TOKEN, app_secret: str = THEIR_SECRET
+) -> int:
+    """A workspace's own WhatsApp app installed in the integration engine: its id."""
     connection = new_id()
     stack.engine_fake.install(
         SenderConnection(
@@ -149,10 +153,17 @@ async def test_a_workspace_app_is_checked_with_its_own_secret(
             account_id=new_id(),
             phone_number_id="555",
             waba_id="666",
-            access_token="their-token",
-            app_secret="their-secret",
+            access_token=access_token,
+            app_secret=app_secret,
         )
     )
+    return connection
+
+
+async def test_a_workspace_app_is_checked_with_its_own_secret(
+    client: AppClient, stack: Stack
+) -> None:
+    connection = _workspace_app(stack)
     body = (WEBHOOKS / "status-sent.json").read_bytes()
     theirs = await client.post(
         f"/webhooks/whatsapp/{connection}", content=body, headers=signed(body, "their-secret")
@@ -164,17 +175,7 @@ async def test_a_workspace_app_is_checked_with_its_own_secret(
 
 
 async def test_a_connection_without_a_secret_is_refused(client: AppClient, stack: Stack) -> None:
-    connection = new_id()
-    stack.engine_fake.install(
-        SenderConnection(
-            connection_id=connection,
-            account_id=new_id(),
-            phone_number_id="555",
-            waba_id="666",
-            access_token="t",
-            app_secret="",
-        )
-    )
+    connection = _workspace_app(stack, app_secret="")
     body = (WEBHOOKS / "status-sent.json").read_bytes()
     before = await inbox_count(stack)
     with structlog.testing.capture_logs() as logs:
@@ -346,3 +347,22 @@ async def test_the_bare_path_is_the_default_connection_whatever_the_query_says(
         headers=signed(body, "their-secret"),
     )
     assert theirs.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "token", ["their\ntoken", "their-token\x00", "their-tökén"], ids=["LF", "NUL", "non-ASCII"]
+)
+async def test_a_workspace_app_whose_token_cannot_be_sent_still_has_its_webhooks_taken(
+    client: AppClient, stack: Stack, token: str
+) -> None:
+    # A webhook is checked with the app secret alone: a token that cannot go out in a header
+    # stops that workspace's sends (with a reason), not the statuses and answers Meta posts
+    # for what it sent before (refused with 503, they are lost once Meta gives up).
+    connection = _workspace_app(stack, access_token=token)
+    body = (WEBHOOKS / "status-sent.json").read_bytes()
+    before = await inbox_count(stack)
+    response = await client.post(
+        f"/webhooks/whatsapp/{connection}", content=body, headers=signed(body, "their-secret")
+    )
+    assert response.status_code == 200
+    assert await inbox_count(stack) == before + 1

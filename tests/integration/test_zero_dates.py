@@ -8,6 +8,7 @@ stopped for all, leaves that one alone."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 import structlog
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.use_cases.notify_failed_delivery import Notified
 from domain.activity import Outcome
-from domain.errors import SendOutcomeUnknown
+from domain.errors import SendOutcomeUnknown, UnreadableRecord
 from domain.failed_delivery import FailedDelivery
 from domain.messages import OutgoingMessage
 from tests.integration.test_ndr_conversation import start
@@ -103,6 +104,20 @@ async def _timed_out(world: World) -> tuple[FailedDelivery, OutgoingMessage]:
     return fdr, template
 
 
+async def _zero_updated(engine: AsyncEngine, message_id: int) -> None:
+    """A send whose created_at and updated_at are zero: it sorts before every real one."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SET SESSION sql_mode=''"))
+        await conn.execute(
+            text(
+                "UPDATE wa_outgoing_messages SET created_at = '0000-00-00 00:00:00',"
+                " updated_at = '0000-00-00 00:00:00' WHERE id = :id"
+            ),
+            {"id": message_id},
+        )
+        await conn.commit()
+
+
 @pytest.mark.parametrize("table", ["wa_outgoing_messages", "wa_conversations"])
 async def test_a_zero_date_among_unknown_sends_leaves_the_others_to_be_looked_at(
     mariadb_world: World, mysql_engine: AsyncEngine, table: str
@@ -127,3 +142,53 @@ async def test_a_zero_date_among_unknown_sends_leaves_the_others_to_be_looked_at
     ]
     assert f"{table} row {row_id}: " in warning["error"]
     assert "zero date" in warning["error"]
+
+
+async def test_as_many_zero_dated_unknown_sends_as_a_pass_takes_do_not_stop_the_others(
+    mariadb_world: World, mysql_engine: AsyncEngine
+) -> None:
+    # A zero updated_at sorts before every real one, so such rows are claimed first on every
+    # pass: when a pass's worth of them (its limit) cannot be read, the others must still be
+    # reached, or they are never looked at again.
+    world = mariadb_world
+    spoiled = [(await _timed_out(world))[1] for _ in range(2)]
+    fine = [(await _timed_out(world))[1] for _ in range(3)]
+    for message in spoiled:
+        assert message.id is not None
+        await _zero_updated(mysql_engine, message.id)
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):  # passes, each taking two
+            await world.recheck()(limit=2)
+
+    assert [len(world.meta.sends(message)) for message in fine] == [1, 1, 1]  # again, once
+    assert all(world.meta.sends(message) == [] for message in spoiled)
+    warned = {
+        e["error"].split(":")[1]
+        for e in logs
+        if e["event"] == "unknown send not looked at: a row cannot be read"
+    }
+    assert warned == {f" wa_outgoing_messages row {m.id}" for m in spoiled}
+
+
+async def test_a_claim_past_a_zero_dated_send_takes_each_other_send_once(
+    mariadb_world: World, mysql_engine: AsyncEngine
+) -> None:
+    world = mariadb_world
+    [spoiled] = [(await _timed_out(world))[1] for _ in range(1)]
+    fine = [(await _timed_out(world))[1] for _ in range(2)]
+    assert spoiled.id is not None
+    await _zero_updated(mysql_engine, spoiled.id)
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+    older_than = world.clock.now() - timedelta(seconds=world.options.unknown_recheck_seconds)
+
+    unreadable: list[UnreadableRecord] = []
+    async with world.uow() as uow:
+        claimed = await uow.messages.claim_unknown(older_than, 2, unreadable)
+        await uow.rollback()
+
+    assert sorted(m.id for m in claimed if m.id is not None) == sorted(
+        m.id for m in fine if m.id is not None
+    )
+    assert len(unreadable) == 1

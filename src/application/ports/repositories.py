@@ -357,10 +357,11 @@ class WebhookInboxRepository(Protocol):
     async def delivered_before(
         self, delivery: WebhookDelivery, problem: WebhookProblem
     ) -> int | None:
-        """An earlier body with the same bytes, from the same connection, that recorded
-        ``problem`` (its element and kind): the one Meta delivered again (it re-sends a body
-        when our 200 was slow). Its id, or None. Read from the problems (few rows) and their
-        bodies, not from the whole inbox."""
+        """Another body with the same bytes, from the same connection, that recorded
+        ``problem`` (its element and kind): Meta delivered the body again (it re-sends a body
+        when our 200 was slow), and that one was closed first (earlier or later: pumps share
+        the bodies). Its id, or None. Looked for among the latest bodies with that
+        problem (a bounded walk of the problems' index), not in the whole inbox."""
 
     async def problems(self, delivery_id: int) -> list[WebhookProblem]: ...
 

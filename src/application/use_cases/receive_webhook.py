@@ -40,11 +40,10 @@ class ReceiveWebhook:
 
     async def _secret(self, connection_id: int | None) -> str:
         try:
-            sender = await self._senders.by_connection_id(
+            return await self._senders.app_secret(
                 DEFAULT_CONNECTION_ID if connection_id is None else connection_id
             )
         except NotFound:
             raise InvalidSignature(f"unknown connection {connection_id}") from None
         except UpstreamRejected as exc:  # e.g. the engine has no app secret for it
             raise NotConfigured(f"connection {connection_id}: {exc}") from None
-        return sender.app_secret

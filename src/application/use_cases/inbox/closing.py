@@ -67,14 +67,15 @@ class CloseBodies:
         new = await uow.inbox.add_problems(problems)
         if not new:
             return  # recorded and alerted on an earlier pass
-        # The same bytes stored before: Meta delivered the body again (docs/webhooks.md,
-        # "Isolation"). Its problems are this body's too, but were alerted and counted then.
-        earlier = await uow.inbox.delivered_before(body.delivery, problems[0])
-        if earlier is not None:
+        # The same bytes closed before: Meta delivered the body again (docs/webhooks.md,
+        # "Isolation"), the first one or the redelivery closed first (pumps share the
+        # bodies). Its problems are this body's too, but were alerted and counted then.
+        same = await uow.inbox.delivered_before(body.delivery, problems[0])
+        if same is not None:
             _log.info(
                 "webhook elements not applied, as in the same body delivered before",
                 delivery_id=body.id,
-                earlier_delivery_id=earlier,
+                same_body_delivery_id=same,
                 count=len(body.problems),
             )
             return

@@ -503,6 +503,7 @@ class SqlOutgoingMessageRepository(SqlRepository):
         unreadable: list[UnreadableRecord],
     ) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
+        passed: list[int] = []  # rows that cannot be read, claimed and left out
         for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
             # One status per query, walked in (status, updated_at) index order: InnoDB locks
             # what it reads, so a query that sorted would lock every due row, not ``limit``.
@@ -516,35 +517,50 @@ class SqlOutgoingMessageRepository(SqlRepository):
                     _out.c.client_ref.not_like(f"{REMINDER_REF_PREFIX}%"),
                 )
                 .order_by(_out.c.status, _out.c.updated_at)
-                .limit(limit - len(claimed))
                 # MariaDB: concurrent workers take disjoint rows; SQLite (one worker) has no
                 # row locks and ignores it.
                 .with_for_update(skip_locked=True)
             )
             if status is MessageStatus.QUEUED:  # only sends taken to be repeated
                 stmt = stmt.where(_out.c.resent_at.is_not(None))
-            rows = await self._conn.execute(stmt)
-            try:
-                claimed += [_outgoing(r) for r in rows.mappings()]
-            except UnreadableRecord:  # a zero date another writer left: that row alone
-                claimed += await self._readable(stmt, unreadable)
-            if len(claimed) >= limit:
+            while True:
+                claim = stmt.limit(limit - len(claimed))
+                if passed:  # ours, locked already: not skipped, so left out by id
+                    taken = passed + [m.id for m in claimed if m.id is not None]
+                    claim = claim.where(_out.c.id.not_in(taken))
+                rows = await self._conn.execute(claim)
+                try:
+                    claimed += [_outgoing(r) for r in rows.mappings()]
+                except UnreadableRecord:  # a zero date another writer left: that row alone
+                    readable, spoiled = await self._readable(claim, unreadable)
+                    claimed += readable
+                    passed += spoiled
+                    # Never changed, such a row stays the oldest and takes a place of every
+                    # pass: claimed past them, so that the others are met (docs/outages.md).
+                    # Bounded: once ``limit`` are passed over, the pass ends with what it has.
+                    if spoiled and len(claimed) < limit and len(passed) <= limit:
+                        continue
+                break
+            if len(claimed) >= limit or len(passed) > limit:
                 break
         return claimed
 
     async def _readable(
         self, claim: Select[Any], unreadable: list[UnreadableRecord]
-    ) -> list[OutgoingMessage]:
+    ) -> tuple[list[OutgoingMessage], list[int]]:
         """The rows ``claim`` locked (locked already: read again by id), each read alone;
-        one that cannot be read is left out, its error added to ``unreadable``."""
+        one that cannot be read is left out, its error added to ``unreadable``: those read,
+        and the ids of those that could not be."""
         readable: list[OutgoingMessage] = []
+        spoiled: list[int] = []
         for row_id in (await self._conn.scalars(claim.with_only_columns(_out.c.id))).all():
             try:
                 row = (await self._conn.execute(select(_out).where(_out.c.id == row_id))).mappings()
                 readable.append(_outgoing(row.one()))
             except UnreadableRecord as exc:
+                spoiled.append(row_id)
                 unreadable.append(UnreadableRecord(f"wa_outgoing_messages row {row_id}: {exc}"))
-        return readable
+        return readable, spoiled
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         cutoffs = [now - timedelta(seconds=a) for a in ages]
