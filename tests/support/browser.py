@@ -88,6 +88,10 @@ class Watched:
 
     async def fits_the_width(self) -> None:
         """Nothing wider than the viewport: readable without scrolling sideways."""
+        # A click that follows a link or submits a form returns once the navigation has
+        # started, not once the new page is there: measured before its root element exists,
+        # the page has no width to read (``document.documentElement`` is null).
+        await self.page.wait_for_load_state("load")
         overflow = await self.page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
