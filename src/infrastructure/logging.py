@@ -72,6 +72,10 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
+#: (message, kind) pairs a ``FailureLog`` keeps before it forgets those past their interval.
+_MAX_KINDS = 1000
+
+
 class FailureLog:
     """One line per message and kind of failure per ``interval`` seconds, with how many more.
 
@@ -96,10 +100,13 @@ class FailureLog:
         # (message, kind) -> (when its last line was written, failures since)
         self._kinds: dict[str, tuple[float, int]] = {}
 
-    def failed(self, message: str, exc: BaseException, **fields: Any) -> None:
+    def failed(self, message: str, exc: BaseException, *, apart: str = "", **fields: Any) -> None:
+        """``apart``: what else keeps lines apart (a row's name: one line per row)."""
         kind = failure_kind(exc)
-        key = f"{message}|{kind}"
+        key = f"{message}|{kind}|{apart}"
         now = self._now()
+        if len(self._kinds) >= _MAX_KINDS:  # rows kept apart are many: forget the stale ones
+            self._kinds = {k: v for k, v in self._kinds.items() if now - v[0] < self._interval}
         last, since = self._kinds.get(key, (None, 0))
         if last is not None and now - last < self._interval:
             self._kinds[key] = (last, since + 1)

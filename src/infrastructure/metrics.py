@@ -57,6 +57,12 @@ UNKNOWN_SENDS = Gauge(
     "band; measured by the worker at each look at due unknown sends",
     ["age"],
 )
+UNREADABLE_ROWS_PASSED = Counter(
+    "fdr_unknown_sends_unreadable_rows",
+    "Rows the unknown sends' recheck could not read (a zero date another writer left: "
+    "docs/outages.md), their sends left as they are; counted on every pass that meets one, "
+    "so it keeps rising till a human mends the row",
+)
 DEPENDENCY_UP = Gauge(
     "dependency_up",
     "1 when the dependency answered the last readiness check, 0 when not (the database and "

@@ -132,16 +132,13 @@ async def test_a_zero_date_among_unknown_sends_leaves_the_others_to_be_looked_at
     await _zero(mysql_engine, table, row_id)
     world.clock.advance(world.options.unknown_recheck_seconds + 1)
 
-    with structlog.testing.capture_logs() as logs:
-        await world.recheck()()
+    rechecked = await world.recheck()()
 
     assert len(world.meta.sends(fine)) == 1  # sent again once
     assert world.meta.sends(spoiled) == []  # left as it is, for a human
-    [warning] = [
-        e for e in logs if e["event"] == "unknown send not looked at: a row cannot be read"
-    ]
-    assert f"{table} row {row_id}: " in warning["error"]
-    assert "zero date" in warning["error"]
+    [unreadable] = rechecked.unreadable  # told to the worker, which logs it
+    assert str(unreadable).startswith(f"{table} row {row_id}: ")
+    assert "zero date" in str(unreadable)
 
 
 async def test_as_many_zero_dated_unknown_sends_as_a_pass_takes_do_not_stop_the_others(
@@ -158,18 +155,35 @@ async def test_as_many_zero_dated_unknown_sends_as_a_pass_takes_do_not_stop_the_
         await _zero_updated(mysql_engine, message.id)
     world.clock.advance(world.options.unknown_recheck_seconds + 1)
 
-    with structlog.testing.capture_logs() as logs:
-        for _ in range(3):  # passes, each taking two
-            await world.recheck()(limit=2)
+    unreadable: list[UnreadableRecord] = []
+    for _ in range(3):  # passes, each taking two
+        unreadable += (await world.recheck()(limit=2)).unreadable
 
     assert [len(world.meta.sends(message)) for message in fine] == [1, 1, 1]  # again, once
     assert all(world.meta.sends(message) == [] for message in spoiled)
-    warned = {
-        e["error"].split(":")[1]
-        for e in logs
-        if e["event"] == "unknown send not looked at: a row cannot be read"
-    }
-    assert warned == {f" wa_outgoing_messages row {m.id}" for m in spoiled}
+    told = {str(exc).split(":")[0] for exc in unreadable}
+    assert told == {f"wa_outgoing_messages row {m.id}" for m in spoiled}
+
+
+async def test_as_many_unknown_sends_of_unreadable_conversations_as_a_pass_takes_leave_the_others(
+    mariadb_world: World, mysql_engine: AsyncEngine
+) -> None:
+    # A send whose conversation cannot be read is left as it is, so it stays the oldest: when
+    # a pass's worth of them (its limit) came first on every pass, no other unknown send was
+    # ever looked at again.
+    world = mariadb_world
+    spoiled = [(await _timed_out(world))[1] for _ in range(2)]
+    _, fine = await _timed_out(world)
+    for message in spoiled:
+        await _zero(mysql_engine, "wa_conversations", message.conversation_id)
+    world.clock.advance(world.options.unknown_recheck_seconds + 1)
+
+    rechecked = await world.recheck()(limit=2)
+
+    assert len(world.meta.sends(fine)) == 1  # looked at in the first pass: sent again
+    assert all(world.meta.sends(message) == [] for message in spoiled)
+    told = {str(exc).split(":")[0] for exc in rechecked.unreadable}
+    assert told == {f"wa_conversations row {m.conversation_id}" for m in spoiled}
 
 
 async def test_a_claim_past_a_zero_dated_send_takes_each_other_send_once(

@@ -31,3 +31,27 @@ def test_secret_fields_and_phone_numbers_are_hidden_on_every_line() -> None:
             "detail": "sent to *********5678",
             "shipment_id": 50000001,
         }
+
+
+def test_a_failure_log_keeps_rows_apart_and_forgets_those_past_their_interval() -> None:
+    from domain.errors import UnreadableRecord
+    from infrastructure.logging import _MAX_KINDS, FailureLog
+
+    now = [0.0]
+    lines: list[dict[str, object]] = []
+
+    class Logger:
+        def warning(self, message: str, **fields: object) -> None:
+            lines.append({"event": message, **fields})
+
+    log = FailureLog(Logger(), interval=3600.0, monotonic=lambda: now[0])
+    rows = [UnreadableRecord(f"wa_conversations row {n}: a zero date") for n in range(_MAX_KINDS)]
+    for _ in range(2):  # two passes meet every row: one line per row
+        for exc in rows:
+            log.failed("not looked at", exc, apart=str(exc))
+    assert len(lines) == _MAX_KINDS
+    now[0] = 3600.0  # an hour on: logged again
+    log.failed("not looked at", rows[0], apart=str(rows[0]))
+    assert len(lines) == _MAX_KINDS + 1
+    assert "row 0:" in str(lines[-1]["error"])
+    assert len(log._kinds) == 1  # the others, past their interval, forgotten

@@ -6,12 +6,16 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+import structlog
 from dishka import AsyncContainer
+from prometheus_client import REGISTRY
 
 from application.ports.collaborators import ReceivedEvent
 from application.ports.shipment_events import DecodedEvent
 from application.use_cases.notify_failed_delivery import Planned
+from application.use_cases.recheck_unknown_sends import Rechecked, RecheckUnknownSends
 from composition.container import build_container
+from domain.errors import UnreadableRecord
 from domain.outcomes import ShipmentEvent, ShipmentEventKind
 from entrypoints.worker import Worker, _Pulled, pull_size
 from infrastructure.config import Config
@@ -195,3 +199,66 @@ async def test_a_plan_read_ahead_is_dropped_when_another_batch_may_have_written_
     # A batch whose shipments are not known (its events not decoded) may have written any.
     worker._start(_Pulled(*_about(5), shipments=None))
     assert worker._start(await worker._plan_ahead(*_about(12)))[1].planned is None
+
+
+class _Recheck:
+    """The recheck the worker gets from its container: every pass meets the same rows that
+    cannot be read."""
+
+    def __init__(self, *unreadable: UnreadableRecord) -> None:
+        self._unreadable = unreadable
+        self.passes = 0
+
+    async def __call__(self) -> Rechecked:
+        self.passes += 1
+        return Rechecked(unreadable=self._unreadable)
+
+    async def count_by_age(self) -> dict[str, int]:
+        return {}
+
+
+class _Scope:
+    def __init__(self, recheck: _Recheck) -> None:
+        self._recheck = recheck
+
+    def __call__(self) -> _Scope:  # a request scope of the container
+        return self
+
+    async def __aenter__(self) -> _Scope:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def get(self, kind: object) -> _Recheck:
+        assert kind is RecheckUnknownSends
+        return self._recheck
+
+
+def _passed() -> float:
+    return REGISTRY.get_sample_value("fdr_unknown_sends_unreadable_rows_total") or 0.0
+
+
+async def test_a_row_that_stays_unreadable_is_logged_once_a_while_and_counted_each_pass() -> None:
+    # Met on every pass (about every 30 s) till a human mends it: a warning each time was
+    # about 2,900 lines a day per worker for one row.
+    rows = [
+        UnreadableRecord(f"wa_conversations row {row_id}: created_at holds a zero date")
+        for row_id in (7, 8)
+    ]
+    recheck = _Recheck(*rows)
+    worker = Worker(cast(AsyncContainer, _Scope(recheck)), SlowPull(asyncio.Event()))
+    before = _passed()
+
+    with structlog.testing.capture_logs() as logs:
+        await worker.recheck_unknown_sends()
+        await worker.recheck_unknown_sends()
+
+    assert recheck.passes == 2
+    warned = [e for e in logs if e["event"] == "unknown send not looked at: a row cannot be read"]
+    assert sorted(e["error"].split(":")[0] for e in warned) == [
+        "wa_conversations row 7",
+        "wa_conversations row 8",
+    ]
+    assert "exc_info" not in warned[0]  # a row for a human to mend, not a bug
+    assert _passed() - before == 4  # each row, each pass: an operator alerts on it

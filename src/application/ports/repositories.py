@@ -205,12 +205,15 @@ class OutgoingMessageRepository(Protocol):
         older_than: datetime,
         limit: int,
         unreadable: list[UnreadableRecord],
+        leave_out: list[int] | None = None,
     ) -> list[OutgoingMessage]:
         """Template messages due for a second look, locked for this transaction and skipped
         by any other (``FOR UPDATE SKIP LOCKED``): ``unknown`` ones not touched since
         ``older_than``, and ``queued`` ones taken to be sent again that were left waiting
         as long (their worker stopped). A row that cannot be read (a zero date) is left
-        out, its error added to ``unreadable``: it never stops the others."""
+        out, its error added to ``unreadable`` and its id to ``leave_out``: it never stops
+        the others. ``leave_out``: ids of rows this transaction claimed already, not taken
+        again (a claim that goes on past rows the caller could not use)."""
 
     async def count_unknown(self, now: datetime, ages: Sequence[float]) -> list[int]:
         """How many template sends are ``unknown``, per age band: ``ages`` are ascending

@@ -14,7 +14,7 @@ conversation (``domain.conversation.template_move``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -31,7 +31,7 @@ from application.use_cases.notify.corrections import Corrections
 from application.use_cases.notify.second_look import ANSWERED, why_not_again
 from domain.activity import Outcome
 from domain.conversation import Conversation
-from domain.errors import UnreadableRecord, describe
+from domain.errors import UnreadableRecord
 from domain.messages import OutgoingMessage
 from domain.status import MessageStatus
 
@@ -46,6 +46,9 @@ class Rechecked:
     resent: int = 0
     failed: int = 0
     answered: int = 0
+    #: Rows met that cannot be read (a zero date: docs/outages.md), their sends left as they
+    #: are; the caller tells them (rate-limited: met again on every pass till a human mends).
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
 
 class RecheckUnknownSends:
@@ -73,8 +76,7 @@ class RecheckUnknownSends:
         answered = 0
         unreadable: list[UnreadableRecord] = []
         async with self._uow as uow:
-            due = await uow.messages.claim_unknown(older_than, limit, unreadable)
-            due, conversations = await _with_conversations(uow, due, unreadable)
+            due, conversations = await _claim(uow, older_than, limit, unreadable)
             for message in due:
                 conversation = conversations.get(message.conversation_id)
                 if message.status is MessageStatus.QUEUED:  # taken before, never sent
@@ -113,7 +115,6 @@ class RecheckUnknownSends:
         resent = 0
         for message, conversation in to_send:
             resent += await self._corrections.send_again(message, conversation)
-        _tell_unreadable(unreadable)
         if resent or given_up or answered:
             _log.info(
                 "unknown sends looked at again",
@@ -121,7 +122,12 @@ class RecheckUnknownSends:
                 failed=len(given_up),
                 answered=answered,
             )
-        return Rechecked(resent=resent, failed=len(given_up), answered=answered)
+        return Rechecked(
+            resent=resent,
+            failed=len(given_up),
+            answered=answered,
+            unreadable=tuple(unreadable),
+        )
 
     async def count_by_age(self) -> dict[str, int]:
         """Unknown template sends per age band, for the gauge (``<10m``, ... ``>=24h``)."""
@@ -131,9 +137,28 @@ class RecheckUnknownSends:
         return dict(zip(labels, counts, strict=True))
 
 
-def _tell_unreadable(unreadable: list[UnreadableRecord]) -> None:
-    for exc in unreadable:  # a human's to mend: met again on every pass till then
-        _log.warning("unknown send not looked at: a row cannot be read", error=describe(exc))
+async def _claim(
+    uow: UnitOfWork, older_than: datetime, limit: int, unreadable: list[UnreadableRecord]
+) -> tuple[list[OutgoingMessage], dict[int, Conversation]]:
+    """Up to ``limit`` due sends whose rows can be read, and their conversations. A send whose
+    conversation cannot be read is left as it is; never changed, it stays the oldest, so the
+    claim goes on past it as past a message that cannot be read (docs/outages.md, "A row
+    with a zero date"): at most ``limit`` such sends passed in a pass. One claim when every
+    row can be read."""
+    due: list[OutgoingMessage] = []
+    conversations: dict[int, Conversation] = {}
+    leave_out: list[int] = []  # claimed by this transaction already: used or passed
+    while True:
+        claimed = await uow.messages.claim_unknown(
+            older_than, limit - len(due), unreadable, leave_out
+        )
+        readable, found = await _with_conversations(uow, claimed, unreadable)
+        due += readable
+        conversations.update(found)
+        leave_out += [m.id for m in claimed if m.id is not None]
+        passed = len(leave_out) - len(due)
+        if len(readable) == len(claimed) or len(due) >= limit or passed > limit:
+            return due, conversations
 
 
 async def _with_conversations(

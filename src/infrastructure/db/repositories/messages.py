@@ -501,9 +501,13 @@ class SqlOutgoingMessageRepository(SqlRepository):
         older_than: datetime,
         limit: int,
         unreadable: list[UnreadableRecord],
+        leave_out: list[int] | None = None,
     ) -> list[OutgoingMessage]:
         claimed: list[OutgoingMessage] = []
-        passed: list[int] = []  # rows that cannot be read, claimed and left out
+        # Rows this transaction holds already, left out: the caller's, and those that cannot
+        # be read, claimed here and added to it.
+        passed = leave_out if leave_out is not None else []
+        before = len(passed)
         for status in (MessageStatus.UNKNOWN, MessageStatus.QUEUED):
             # One status per query, walked in (status, updated_at) index order: InnoDB locks
             # what it reads, so a query that sorted would lock every due row, not ``limit``.
@@ -534,14 +538,14 @@ class SqlOutgoingMessageRepository(SqlRepository):
                 except UnreadableRecord:  # a zero date another writer left: that row alone
                     readable, spoiled = await self._readable(claim, unreadable)
                     claimed += readable
-                    passed += spoiled
+                    passed += spoiled  # in place: the caller's ``leave_out`` too
                     # Never changed, such a row stays the oldest and takes a place of every
                     # pass: claimed past them, so that the others are met (docs/outages.md).
                     # Bounded: once ``limit`` are passed over, the pass ends with what it has.
-                    if spoiled and len(claimed) < limit and len(passed) <= limit:
+                    if spoiled and len(claimed) < limit and len(passed) - before <= limit:
                         continue
                 break
-            if len(claimed) >= limit or len(passed) > limit:
+            if len(claimed) >= limit or len(passed) - before > limit:
                 break
         return claimed
 
