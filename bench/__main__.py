@@ -66,6 +66,9 @@ SECTIONS = (
 )
 #: Not in ``all``: compare takes about half an hour, profile runs under cProfile.
 ON_DEMAND = ("compare", "profile", "statuses", "singles")
+#: One worker's FDR events/s when issue 15 was filed (its text; BENCHMARKS.md, "Issue 15
+#: closed").
+FANOUT_AT_ISSUE_START = 110.0
 
 
 def _machine() -> dict[str, Any]:
@@ -172,9 +175,19 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
     if fanout:
         top = [r for r in fanout["runs"] if r["limit"] >= 1000]
         rate = max((r["backlog"]["events_per_s"] for r in top), default=0.0)
+        reference = fanout.get("side_by_side", {}).get("reference", {}).get("events_per_s")
         targets["fanout_1000_events_per_s_per_worker"] = {
+            # The limiter holds one number to its tier (1,000/s at most, Meta's highest), so a
+            # backlog that includes its ramp and tail comes in under 1,000/s by construction;
+            # issue 15's other way to meet it: 4x the rate when it was filed and within 2x of
+            # the reference sender (run with --baseline: the side-by-side rows).
             "met": rate >= 1000,
             "events_per_s": rate,
+            "at_least_4x_the_issue_start": rate >= 4 * FANOUT_AT_ISSUE_START,
+            "reference_sender_events_per_s": reference,
+            "within_2x_of_the_reference_sender": (
+                None if reference is None else rate * 2 >= reference
+            ),
             "share_of_limit_reached": {
                 str(r["limit"]): round(r["backlog"]["steady_send_rate"] / r["limit"], 3)
                 for r in fanout["runs"]
