@@ -41,12 +41,19 @@ async def _second_conversation(stack: Stack, account: int, reason: str) -> int:
     return shipment
 
 
+async def _go(page: Page, selector: str) -> None:
+    """Clicks what leaves the page (a link, a form's button) and waits for the next one: a
+    click returns once the navigation has started, and what is read then may still be the
+    old page, or a new one not yet parsed."""
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
 async def _log_in(page: Page, site: str, account: int | str) -> None:
     await page.goto(f"{site}/console/workspaces/{account}/conversations")
     assert page.url.endswith("/console/login")
     await page.fill("#token", token(account))
-    async with page.expect_navigation():
-        await page.click("button[type=submit]")
+    await _go(page, "button[type=submit]")
 
 
 async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
@@ -90,32 +97,32 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         await watched.screenshot("console-conversations")
 
         await page.select_option("#reason", "otp_cancellation")
-        await page.click("form.filters button[type=submit]")
+        await _go(page, "form.filters button[type=submit]")
         assert await cards.count() == 1
         assert "otp cancellation" in await cards.first.inner_text()
         await page.select_option("#reason", "")
         await page.select_option("#state", "resolved")
-        await page.click("form.filters button[type=submit]")
+        await _go(page, "form.filters button[type=submit]")
         assert await cards.count() == 1
         await page.select_option("#state", "")
         # What the shopper chose: the cancellation they confirmed, or nothing yet.
         await page.select_option("#answer", "cancel")
-        await page.click("form.filters button[type=submit]")
+        await _go(page, "form.filters button[type=submit]")
         assert await cards.count() == 1
         assert "otp cancellation" in await cards.first.inner_text()
         await page.select_option("#answer", "no_answer")
-        await page.click("form.filters button[type=submit]")
+        await _go(page, "form.filters button[type=submit]")
         assert await cards.count() == 1
         assert "refused" in await cards.first.inner_text()
         await watched.screenshot("console-conversations-no-answer")
         await page.select_option("#answer", "")
         await page.fill("#shipment", str(refused))
-        await page.click("form.filters button[type=submit]")
+        await _go(page, "form.filters button[type=submit]")
         assert "refused" in await cards.first.inner_text()
         assert await cards.count() == 1
 
         await page.goto(f"{site}/console/workspaces/{account}/conversations")
-        await page.click(f"a[href$='/conversations/{cancelled_id}']")
+        await _go(page, f"a[href$='/conversations/{cancelled_id}']")
         timeline = await page.locator(".timeline").inner_text()
         kinds = await page.locator(".timeline > li").evaluate_all(
             "items => items.map(i => i.classList[2])"
@@ -145,8 +152,8 @@ async def test_an_operator_logs_in_lists_filters_and_reads_a_conversation(
         assert outcome.endswith("courier's next event: rto initiated · honoured: yes")
         await watched.screenshot("console-conversation")
 
-        await page.click("text=All conversations")
-        await page.click("a[href$='/funnel']")
+        await _go(page, "text=All conversations")
+        await _go(page, "a[href$='/funnel']")
         assert await page.locator("section.funnel").count() == 3  # all, otp_cancellation, refused
         bars = page.locator("section.funnel[aria-label=otp_cancellation] svg text")
         labels = await bars.all_text_contents()
@@ -179,7 +186,7 @@ async def test_a_bad_token_stays_on_the_login_page(site: str, browser: Browser) 
     async with watched_page(browser) as watched:
         await watched.page.goto(f"{site}/console/login")
         await watched.page.fill("#token", "not-a-token")
-        await watched.page.click("button[type=submit]")
+        await _go(watched.page, "button[type=submit]")
         assert "/console/login" in watched.page.url
         assert await watched.page.locator("[role=alert]").count() == 1
         await watched.screenshot("console-login-refused")

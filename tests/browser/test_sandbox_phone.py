@@ -55,7 +55,8 @@ async def test_a_date_tapped_on_the_phone_reschedules_once(
         async with page.expect_navigation():
             await page.click("button[type=submit]")
         await page.goto(f"{site}/console/workspaces/{account}/conversations/{conversation}")
-        await page.click("text=Sandbox phone")
+        async with page.expect_navigation():  # the click returns when it has only started
+            await page.click("text=Sandbox phone")
         assert page.url.endswith("/phone")
         await phone.fits_the_width()
         await phone.screenshot("sandbox-phone-template")
