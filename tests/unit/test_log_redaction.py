@@ -55,3 +55,26 @@ def test_a_failure_log_keeps_rows_apart_and_forgets_those_past_their_interval() 
     assert len(lines) == _MAX_KINDS + 1
     assert "row 0:" in str(lines[-1]["error"])
     assert len(log._kinds) == 1  # the others, past their interval, forgotten
+
+
+def test_a_failure_log_counts_a_row_s_failures_since_its_line_when_it_forgets_others() -> None:
+    from domain.errors import UnreadableRecord
+    from infrastructure.logging import _MAX_KINDS, FailureLog
+
+    now = [0.0]
+    lines: list[dict[str, object]] = []
+
+    class Logger:
+        def warning(self, message: str, **fields: object) -> None:
+            lines.append({"event": message, **fields})
+
+    log = FailureLog(Logger(), interval=3600.0, monotonic=lambda: now[0])
+    rows = [UnreadableRecord(f"wa_conversations row {n}: a zero date") for n in range(_MAX_KINDS)]
+    for exc in rows:  # a pass meets every row: one line each
+        log.failed("not looked at", exc, apart=str(exc))
+    for now[0] in (30.0, 60.0):  # two more passes meet row 0 alone: not logged, counted
+        log.failed("not looked at", rows[0], apart=str(rows[0]))
+    now[0] = 3600.0  # an hour on, the others forgotten: row 0 logged with its count
+    log.failed("not looked at", rows[0], apart=str(rows[0]))
+    assert len(lines) == _MAX_KINDS + 1
+    assert lines[-1]["also_failed"] == 2
