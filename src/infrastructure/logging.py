@@ -105,12 +105,13 @@ class FailureLog:
         kind = failure_kind(exc)
         key = f"{message}|{kind}|{apart}"
         now = self._now()
-        if len(self._kinds) >= _MAX_KINDS:  # rows kept apart are many: forget the stale ones
-            self._kinds = {k: v for k, v in self._kinds.items() if now - v[0] < self._interval}
         last, since = self._kinds.get(key, (None, 0))
         if last is not None and now - last < self._interval:
             self._kinds[key] = (last, since + 1)
             return
+        # Rows kept apart are many: forget the stale ones, once this one's count is read.
+        if len(self._kinds) >= _MAX_KINDS:
+            self._kinds = {k: v for k, v in self._kinds.items() if now - v[0] < self._interval}
         self._kinds[key] = (now, 0)
         if not isinstance(exc, self._expected):
             fields["exc_info"] = exc

@@ -148,11 +148,12 @@ async def _claim(
     due: list[OutgoingMessage] = []
     conversations: dict[int, Conversation] = {}
     leave_out: list[int] = []  # claimed by this transaction already: used or passed
+    spoiled: set[int] = set()  # conversations that cannot be read: told once a pass
     while True:
         claimed = await uow.messages.claim_unknown(
             older_than, limit - len(due), unreadable, leave_out
         )
-        readable, found = await _with_conversations(uow, claimed, unreadable)
+        readable, found = await _with_conversations(uow, claimed, unreadable, spoiled)
         due += readable
         conversations.update(found)
         leave_out += [m.id for m in claimed if m.id is not None]
@@ -162,19 +163,23 @@ async def _claim(
 
 
 async def _with_conversations(
-    uow: UnitOfWork, due: list[OutgoingMessage], unreadable: list[UnreadableRecord]
+    uow: UnitOfWork,
+    due: list[OutgoingMessage],
+    unreadable: list[UnreadableRecord],
+    spoiled: set[int],
 ) -> tuple[list[OutgoingMessage], dict[int, Conversation]]:
     """The messages of ``due`` to look at, and their conversations, read in one go. When one
     of those cannot be read (a zero date, docs/outages.md), they are read one by one: the
-    messages of a conversation that cannot be are left as they are, its error added to
-    ``unreadable``."""
+    messages of a conversation that cannot be are left as they are, its id added to
+    ``spoiled`` and its error to ``unreadable`` (once: those in ``spoiled`` are not read
+    again)."""
+    due = [m for m in due if m.conversation_id not in spoiled]
     ids = {m.conversation_id for m in due}
     try:
         return due, await uow.conversations.get_many(ids)
     except UnreadableRecord:
         pass
     found: dict[int, Conversation] = {}
-    spoiled: set[int] = set()
     for conversation_id in sorted(ids):
         try:
             conversation = await uow.conversations.get(conversation_id)
