@@ -26,9 +26,10 @@ from tests.integration.test_send_path import World
 from tests.integration.test_send_path import mariadb_world as mariadb_world_fixture
 from tests.support.app import AppClient
 from tests.support.meta_webhooks import signed, status, statuses_body
+from tests.support.portal import SECRET, api, bearer
 from tests.support.stack import APP_SECRET, Stack, stack_fixture
 
-stack = stack_fixture()
+stack = stack_fixture(auth_jwt_secret=SECRET)
 mariadb_world = mariadb_world_fixture
 
 
@@ -233,3 +234,27 @@ async def test_a_claim_past_a_zero_dated_send_takes_each_other_send_once(
         m.id for m in fine if m.id is not None
     )
     assert len(unreadable) == 1
+
+
+async def test_the_portal_tells_a_conversation_it_cannot_read_as_a_problem_of_its_own(
+    stack: Stack, client: AppClient
+) -> None:
+    spoiled = await start(stack, client, "customer_unavailable")
+    [message] = await stack.rows("wa_outgoing_messages", message_id=spoiled.template.message_id)
+    conversation = message["conversation_id"]
+    await _zero(stack.db, "wa_conversations", conversation)
+
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get(
+            api(spoiled.account_id, f"/conversations/{conversation}"),
+            headers=bearer(spoiled.account_id),
+        )
+
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/problems/unreadable-record")
+    assert "zero date" in problem["detail"]
+    [logged] = [e for e in logs if e["event"] == "stored row cannot be read"]
+    assert "zero date" in logged["error"]
+    assert logged["path"].endswith(f"/conversations/{conversation}")  # where to look

@@ -25,6 +25,7 @@ from domain.errors import (
     NotFound,
     TemplateNotVerified,
     Unauthenticated,
+    UnreadableRecord,
     UpstreamRejected,
     UpstreamUnavailable,
     describe,
@@ -163,6 +164,20 @@ def _not_verified(request: Request[Any, Any, Any], exc: TemplateNotVerified) -> 
     )
 
 
+def _unreadable(request: Request[Any, Any, Any], exc: UnreadableRecord) -> Response[Any]:
+    # Not the caller's doing and not a bug of ours: a row another writer left (a zero date);
+    # logged with the request's path for the operator who mends it (docs/outages.md, "A row
+    # with a zero date").
+    _log.error("stored row cannot be read", path=request.url.path, error=describe(exc))
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Stored record cannot be read",
+        "A row this answer needs holds a value none of our writes leave (a zero date): an"
+        " operator must mend it (the service's log says where).",
+        type_="unreadable-record",
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.exception("unhandled error", path=request.url.path, error=type(exc).__name__)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", type_="internal")
@@ -181,6 +196,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         Unauthenticated: _unauthenticated,
         Forbidden: _forbidden,
         TemplateNotVerified: _not_verified,
+        UnreadableRecord: _unreadable,
         Exception: _unexpected,
     }
 
